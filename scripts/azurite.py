@@ -1,0 +1,100 @@
+"""Starts the Azurite storage emulator (the npm package pinned in package.json) for local runs and tests.
+
+Azurite listens on fixed ports by default; tests and local runs pick free ports instead so that a
+`make run` and a `make test` on one machine never collide, and build the connection string for those
+ports from the storage SDK's own published development-account constants (no key is written here).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from azure.storage.blob._shared.parser import DEVSTORE_ACCOUNT_KEY
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
+DEV_ACCOUNT = "devstoreaccount1"
+
+
+@dataclass(frozen=True)
+class Azurite:
+    blob_port: int
+    queue_port: int
+    table_port: int
+    location: Path
+
+    @property
+    def connection_string(self) -> str:
+        host = "http://127.0.0.1"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEVSTORE_ACCOUNT_KEY};"
+            f"BlobEndpoint={host}:{self.blob_port}/{DEV_ACCOUNT};"
+            f"QueueEndpoint={host}:{self.queue_port}/{DEV_ACCOUNT};"
+            f"TableEndpoint={host}:{self.table_port}/{DEV_ACCOUNT};"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Azurite exited with code {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"Azurite did not listen on port {port} within {timeout} s")
+
+
+@contextmanager
+def run_azurite(location: Path, *, default_ports: bool = False, timeout: float = 30) -> Iterator[Azurite]:
+    """Runs Azurite with its data under ``location`` until the block exits.
+
+    ``default_ports`` uses 10000-10002 so that ``UseDevelopmentStorage=true`` (what Core Tools and
+    Storage Explorer assume) reaches it.
+    """
+    if not AZURITE_BIN.exists():
+        raise RuntimeError(f"{AZURITE_BIN} is missing: run `make setup` (npm ci installs Azurite)")
+    ports = (10000, 10001, 10002) if default_ports else (free_port(), free_port(), free_port())
+    location.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            str(AZURITE_BIN),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--location",
+            str(location),
+            "--blobPort",
+            str(ports[0]),
+            "--queuePort",
+            str(ports[1]),
+            "--tablePort",
+            str(ports[2]),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for port in ports:
+            _wait_listening(port, process, timeout)
+        yield Azurite(*ports, location=location)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

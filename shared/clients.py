@@ -1,0 +1,120 @@
+"""Azure clients, built once per process from the app settings.
+
+Managed identity (DefaultAzureCredential) is the default for every service. An API key is an opt-in
+for the Azure OpenAI data plane only. ``AZURE_AUTH_MODE=emulator`` swaps in a fixed local token and is
+refused by the settings unless every endpoint is a loopback address, so it can never reach Azure.
+Clients hold connection pools and token caches, which is why they are reused across invocations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import weakref
+from functools import lru_cache
+from typing import Any
+
+import httpx2
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+from azure.storage.blob import BlobServiceClient
+from openai import AsyncAzureOpenAI, AzureOpenAI
+
+from shared.artifacts import ArtifactStore
+from shared.settings import AppSettings, get_settings
+
+COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
+# The SDKs retry transient errors themselves a few times (honouring Retry-After); longer outages are
+# left to Durable retries so that no worker sleeps through them.
+SDK_MAX_RETRIES = 3
+REQUEST_TIMEOUT_SECONDS = 120.0
+
+
+class EmulatorCredential:
+    """A fixed token for the local emulator, which accepts any bearer token."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("local-emulator-token", int(time.time()) + 3600)
+
+
+@lru_cache(maxsize=1)
+def credential() -> TokenCredential:
+    if get_settings().azure_auth_mode == "emulator":
+        return EmulatorCredential()
+    return DefaultAzureCredential()
+
+
+def _ssl_context(settings: AppSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if settings.tls_ca_bundle:
+        context.load_verify_locations(cafile=settings.tls_ca_bundle)
+    return context
+
+
+def _openai_auth(settings: AppSettings) -> dict[str, Any]:
+    if settings.azure_openai_api_key is not None:
+        return {"api_key": settings.azure_openai_api_key.get_secret_value()}
+    cred = credential()
+    if isinstance(cred, EmulatorCredential):
+        return {"azure_ad_token_provider": lambda: cred.get_token(COGNITIVE_SCOPE).token}
+    return {"azure_ad_token_provider": get_bearer_token_provider(cred, COGNITIVE_SCOPE)}
+
+
+def _openai_options(settings: AppSettings) -> dict[str, Any]:
+    return {
+        "azure_endpoint": settings.azure_openai_endpoint,
+        "api_version": settings.azure_openai_api_version,
+        "max_retries": SDK_MAX_RETRIES,
+        "timeout": REQUEST_TIMEOUT_SECONDS,
+        **_openai_auth(settings),
+    }
+
+
+@lru_cache(maxsize=1)
+def openai_client() -> AzureOpenAI:
+    """Synchronous client for files and fine-tuning jobs (called from thread-pool activities)."""
+    settings = get_settings()
+    return AzureOpenAI(http_client=httpx2.Client(verify=_ssl_context(settings)), **_openai_options(settings))
+
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncAzureOpenAI] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def async_openai_client() -> AsyncAzureOpenAI:
+    """Async client for rollouts; one per event loop because its connection pool is bound to one."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        settings = get_settings()
+        client = AsyncAzureOpenAI(
+            http_client=httpx2.AsyncClient(verify=_ssl_context(settings)), **_openai_options(settings)
+        )
+        _async_clients[loop] = client
+    return client
+
+
+@lru_cache(maxsize=1)
+def management_client() -> CognitiveServicesManagementClient:
+    settings = get_settings()
+    options: dict[str, Any] = {"retry_total": SDK_MAX_RETRIES}
+    if settings.tls_ca_bundle:
+        options["connection_verify"] = settings.tls_ca_bundle
+    return CognitiveServicesManagementClient(
+        credential(), settings.azure_subscription_id, base_url=settings.arm_endpoint, **options
+    )
+
+
+@lru_cache(maxsize=1)
+def artifact_store() -> ArtifactStore:
+    settings = get_settings()
+    if settings.artifacts_storage_connection_string is not None:
+        service = BlobServiceClient.from_connection_string(
+            settings.artifacts_storage_connection_string.get_secret_value()
+        )
+    else:
+        service = BlobServiceClient(settings.artifacts_blob_endpoint or "", credential=credential())
+    return ArtifactStore(service.get_container_client(settings.artifacts_container))

@@ -1,0 +1,165 @@
+"""Payloads that cross the orchestrator/activity boundary.
+
+They stay small on purpose (Durable Functions copies every payload into the orchestration history):
+blob paths, ids and numbers, never datasets or traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.report import Baseline, IterationRecord, RunStatus
+from shared.settings import RunSettings
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunState(Payload):
+    """The orchestration's input, carried from one iteration to the next through continue_as_new."""
+
+    run_id: str
+    settings: RunSettings
+    started_at: str
+    iteration: int = 0
+    train_size: int = 0
+    val_size: int = 0
+    current_model: str = ""
+    current_deployment: str = ""
+    deployments: list[str] = Field(default_factory=list, description="created by this run, oldest first")
+    baseline_reward: float | None = None
+    last_val_reward: float | None = None
+    best_deployment: str = ""
+    best_model: str = ""
+    best_reward: float | None = None
+    failed_iterations: int = 0
+
+
+class InitRun(Payload):
+    run_id: str
+    instance_id: str
+    settings: RunSettings
+    started_at: str
+
+
+class TaskCounts(Payload):
+    train_size: int
+    val_size: int
+
+
+class RolloutRequest(Payload):
+    run_id: str
+    iteration: int
+    split: Literal["train", "val"]
+    rollout_id: str
+    task_index: int
+    agent: str
+    dataset: str | None
+    deployment: str
+
+
+class BuildDataset(Payload):
+    run_id: str
+    iteration: int
+    data_filter_ratio: float
+    seed: int
+
+
+class DatasetResult(Payload):
+    dataset_blob: str
+    stats_blob: str
+    rollouts: int
+    examples_total: int
+    examples_kept: int
+    enough_for_azure: bool
+    problems: list[str] = Field(default_factory=list)
+
+
+class UploadFile(Payload):
+    run_id: str
+    iteration: int
+    dataset_blob: str
+
+
+class FileRef(Payload):
+    file_id: str
+
+
+class FileResult(Payload):
+    file_id: str | None = None
+    status: str
+    error: dict[str, Any] | None = None
+
+
+class StartJob(Payload):
+    run_id: str
+    iteration: int
+    file_id: str
+    model: str
+    suffix: str
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    seed: int
+    training_type: str
+
+
+class JobRef(Payload):
+    job_id: str
+
+
+class JobResult(Payload):
+    job_id: str | None = None
+    status: str
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    error: dict[str, Any] | None = None
+
+
+class StartDeployment(Payload):
+    run_id: str
+    name: str
+    model: str
+    sku_name: str
+    sku_capacity: int
+
+
+class DeploymentRef(Payload):
+    name: str
+
+
+class DeploymentResult(Payload):
+    name: str
+    state: str
+    error: dict[str, Any] | None = None
+
+
+class DeleteDeployments(Payload):
+    names: list[str]
+
+
+class DeploymentsRemaining(Payload):
+    remaining: list[str]
+
+
+class ProbeResult(Payload):
+    ready: bool
+    error: dict[str, Any] | None = None
+
+
+class ReportUpdate(Payload):
+    """A partial update of the run report; fields left None are kept as they are."""
+
+    run_id: str
+    status: RunStatus | None = None
+    baseline: Baseline | None = None
+    iteration: IterationRecord | None = None
+    deployments_deleted: list[str] | None = None
+    promoted_model: str | None = None
+    promoted_deployment: str | None = None
+    promoted_val_reward: float | None = None
+    finished_at: str | None = None
+    error: dict[str, Any] | None = None

@@ -1,0 +1,63 @@
+"""Which failures are worth retrying, and how a failure is recorded.
+
+Durable retries (RetryOptions) retry every exception an activity raises. So activities raise only
+transient failures (throttling, 5xx, connection trouble) and return permanent ones (bad request,
+auth, conflicts, a failed job) as data, which the orchestrator records instead of retrying in vain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from pydantic import BaseModel
+
+TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    status: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+def _status(exc: BaseException) -> int | None:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code
+    if isinstance(exc, HttpResponseError):
+        return exc.status_code
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError | ServiceRequestError | ServiceResponseError):
+        return True
+    status = _status(exc)
+    return status is not None and status in TRANSIENT_STATUS
+
+
+def describe(exc: BaseException) -> ErrorInfo:
+    """Azure's own error code and message where the service sent one."""
+    status = _status(exc)
+    code = type(exc).__name__
+    message = str(exc)
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+        code = str(error.get("code") or exc.code or code)
+        message = str(error.get("message") or exc.message)
+    elif isinstance(exc, HttpResponseError) and exc.error is not None:
+        code = exc.error.code or code
+        message = exc.error.message or message
+    return ErrorInfo(code=code, message=message[:2000], status=status)
+
+
+def raise_if_transient(exc: BaseException) -> ErrorInfo:
+    """Re-raises a transient failure for Durable to retry; describes a permanent one."""
+    if is_transient(exc):
+        raise exc
+    return describe(exc)

@@ -1,0 +1,78 @@
+"""The run report: ``runs/{run_id}/report.json``, a stable JSON contract that other tools read.
+
+The report is the run's lineage: for every iteration it names the traces it learned from, the dataset
+blob, the uploaded file, the job, the model it started from and the model it produced, the deployment
+and its evaluation. It is rewritten after every recorded step, so a reader sees the run as it goes.
+Fields are only ever added (``schema_version`` says which shape a reader has); see docs/report.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+RunStatus = Literal["running", "succeeded", "completed_with_failures", "failed"]
+IterationStatus = Literal["running", "succeeded", "skipped", "failed"]
+
+
+class Baseline(BaseModel):
+    deployment: str
+    model: str
+    val_reward: float | None = None
+    val_rollouts: int = 0
+    val_failed: int = 0
+    traces_prefix: str | None = None
+
+
+class IterationRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iteration: int
+    status: IterationStatus = "running"
+    stage: str | None = None
+    tasks: int = 0
+    rollouts_failed: int = 0
+    train_reward: float | None = None
+    traces_prefix: str | None = None
+    examples_total: int | None = None
+    examples_kept: int | None = None
+    dataset_blob: str | None = None
+    file_id: str | None = None
+    job_id: str | None = None
+    trained_tokens: int | None = None
+    base_model: str | None = None
+    fine_tuned_model: str | None = None
+    deployment: str | None = None
+    rollout_deployment: str | None = None
+    val_reward: float | None = None
+    val_rollouts: int = 0
+    val_failed: int = 0
+    promoted: bool = False
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class RunReport(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    instance_id: str
+    status: RunStatus = "running"
+    settings: dict[str, Any]
+    started_at: str
+    finished_at: str | None = None
+    baseline: Baseline | None = None
+    iterations: list[IterationRecord] = Field(default_factory=list)
+    deployments_deleted: list[str] = Field(default_factory=list)
+    promoted_model: str | None = None
+    promoted_deployment: str | None = None
+    promoted_val_reward: float | None = None
+    error: dict[str, Any] | None = None
+
+    def upsert_iteration(self, record: IterationRecord) -> None:
+        """Replaces the record for that iteration (a replayed write is a no-op), keeps order."""
+        others = [item for item in self.iterations if item.iteration != record.iteration]
+        self.iterations = sorted([*others, record], key=lambda item: item.iteration)
