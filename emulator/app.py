@@ -1,0 +1,156 @@
+"""The ASGI application: one Starlette app serving the Azure OpenAI data plane (Azure-style and v1
+paths), ARM deployments and the admin API, each behind its own auth and error envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from emulator import admin, chat, deployments, files_api, jobs
+from emulator.auth import check_arm, check_data_plane
+from emulator.config import Config
+from emulator.errors import ApiError, ArmError, retry_headers
+from emulator.ratelimit import RateLimiter
+from emulator.store import Store
+
+Handler = Callable[[Request, Store], Awaitable[Response]]
+FAULT_MESSAGES = {
+    429: "Requests have exceeded the rate limit of your current tier (injected by the emulator).",
+    500: "The server had an error while processing your request (injected by the emulator).",
+    503: "The service is temporarily unavailable (injected by the emulator).",
+}
+ARM_FAULT_CODES = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
+
+
+def _data_plane(
+    handler: Handler, fault_route: str, *, needs_api_version: bool
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        store: Store = request.app.state.store
+        try:
+            if needs_api_version and "api-version" not in request.query_params:
+                raise ApiError(404, "404", "Resource not found")
+            check_data_plane(request, store.config.api_key)
+            fault = store.faults.route_fault(fault_route)
+            if fault is not None:
+                store.save()
+                raise ApiError(
+                    fault.status,
+                    str(fault.status),
+                    FAULT_MESSAGES[fault.status],
+                    headers=retry_headers(fault.retry_after),
+                )
+            return await handler(request, store)
+        except ApiError as exc:
+            return exc.response()
+
+    return endpoint
+
+
+async def _arm(request: Request) -> Response:
+    store: Store = request.app.state.store
+    try:
+        check_arm(request)
+        fault = store.faults.route_fault("arm")
+        if fault is not None:
+            store.save()
+            headers = {"Retry-After": str(max(1, round(fault.retry_after)))}
+            raise ArmError(
+                fault.status, ARM_FAULT_CODES[fault.status], FAULT_MESSAGES[fault.status], headers=headers
+            )
+        return await deployments.handle(request, store)
+    except ArmError as exc:
+        return exc.response()
+
+
+def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, request.app.state.store)
+
+    return endpoint
+
+
+async def _chat_azure(request: Request, store: Store) -> Response:
+    return await chat.chat_completions(request, store, request.path_params["deployment"])
+
+
+async def _chat_v1(request: Request, store: Store) -> Response:
+    return await chat.chat_completions(request, store, None)
+
+
+def _data_plane_routes() -> list[Route]:
+    table: list[tuple[str, list[str], Handler, str]] = [
+        ("/files", ["POST"], files_api.create_file, "files"),
+        ("/files", ["GET"], files_api.list_files, "files"),
+        ("/files/{file_id}", ["GET"], files_api.retrieve_file, "files"),
+        ("/files/{file_id}", ["DELETE"], files_api.delete_file, "files"),
+        ("/files/{file_id}/content", ["GET"], files_api.file_content, "files"),
+        ("/fine_tuning/jobs", ["POST"], jobs.create_job, "jobs"),
+        ("/fine_tuning/jobs", ["GET"], jobs.list_jobs, "jobs"),
+        ("/fine_tuning/jobs/{job_id}", ["GET"], jobs.retrieve_job, "jobs"),
+        ("/fine_tuning/jobs/{job_id}/cancel", ["POST"], jobs.cancel_job, "jobs"),
+        ("/fine_tuning/jobs/{job_id}/pause", ["POST"], jobs.pause_job, "jobs"),
+        ("/fine_tuning/jobs/{job_id}/resume", ["POST"], jobs.resume_job, "jobs"),
+        ("/fine_tuning/jobs/{job_id}/events", ["GET"], jobs.list_events, "jobs"),
+        ("/fine_tuning/jobs/{job_id}/checkpoints", ["GET"], jobs.list_checkpoints, "jobs"),
+    ]
+    routes = []
+    for prefix, needs_version in (("/openai/v1", False), ("/openai", True)):
+        for path, methods, handler, fault in table:
+            endpoint = _data_plane(handler, fault, needs_api_version=needs_version)
+            routes.append(Route(prefix + path, endpoint, methods=methods))
+    routes.append(
+        Route(
+            "/openai/v1/chat/completions",
+            _data_plane(_chat_v1, "chat", needs_api_version=False),
+            methods=["POST"],
+        )
+    )
+    routes.append(
+        Route(
+            "/openai/deployments/{deployment}/chat/completions",
+            _data_plane(_chat_azure, "chat", needs_api_version=True),
+            methods=["POST"],
+        )
+    )
+    return routes
+
+
+def _admin_routes() -> list[Route]:
+    return [
+        Route("/_emulator/state", _admin(admin.get_state), methods=["GET"]),
+        Route("/_emulator/reset", _admin(admin.reset), methods=["POST"]),
+        Route("/_emulator/faults", _admin(admin.get_faults), methods=["GET"]),
+        Route("/_emulator/faults", _admin(admin.set_faults), methods=["POST"]),
+        Route("/_emulator/faults", _admin(admin.clear_faults), methods=["DELETE"]),
+        Route("/_emulator/clock", _admin(admin.clock), methods=["POST"]),
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer in the envelope of the surface they were aimed at."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.lower().startswith("/subscriptions"):
+        return ArmError(
+            exc.status_code, "NotFound" if exc.status_code == 404 else "MethodNotAllowed", exc.detail
+        ).response()
+    return JSONResponse(
+        {"error": {"code": str(exc.status_code), "message": exc.detail}}, status_code=exc.status_code
+    )
+
+
+def create_app(config: Config) -> Starlette:
+    routes = [
+        *_data_plane_routes(),
+        Route("/subscriptions/{rest:path}", _arm, methods=["GET", "PUT", "DELETE", "POST", "PATCH"]),
+        *_admin_routes(),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.state.store = Store(config)
+    app.state.limiter = RateLimiter()
+    return app

@@ -1,0 +1,131 @@
+"""Stored shapes: what the emulator remembers about files, jobs, models and deployments.
+
+Records hold inputs and timestamps (Unix seconds, floats), not statuses: statuses are computed from
+timestamps when read (see files_api, jobs, deployments), so persistence and restarts need no timers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from emulator.faults import FaultConfig
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class FileRecord(_Record):
+    id: str
+    filename: str
+    purpose: str
+    bytes: int
+    created_at: float
+    running_at: float
+    ready_at: float
+    error: str | None = None
+    examples: int = 0
+    tokens: int = 0
+    deleted: bool = False
+
+
+class JobEvent(_Record):
+    id: str
+    created_at: float
+    level: str = "info"
+    message: str
+    type: str = "message"
+    data: dict[str, Any] | None = None
+
+
+class Checkpoint(_Record):
+    id: str
+    created_at: float
+    step_number: int
+    train_loss: float
+    train_mean_token_accuracy: float
+
+
+class JobRecord(_Record):
+    id: str
+    created_at: float
+    model: str
+    root_model: str
+    training_file: str
+    validation_file: str | None = None
+    suffix: str | None = None
+    seed: int
+    hyperparameters: dict[str, Any]
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    training_type: Any = None
+    fine_tuned_model: str
+    skill: float
+    trained_tokens: int
+    steps: int
+    # Lifecycle, advanced in time order by jobs.advance(); "queued" shows as "pending" on the wire.
+    status: str = "pending"
+    ready_at: float
+    queued_at: float | None = None
+    started_at: float | None = None
+    remaining: float
+    finished_at: float | None = None
+    will_fail: bool = False
+    error: dict[str, Any] | None = None
+    events: list[JobEvent] = []
+    checkpoints: list[Checkpoint] = []
+
+
+class ModelRecord(_Record):
+    id: str
+    root: str
+    parent: str | None = None
+    skill: float
+    created_at: float
+    job_id: str | None = None
+
+
+class DeploymentRecord(_Record):
+    name: str
+    model_format: str = "OpenAI"
+    model_name: str
+    model_version: str
+    model_id: str
+    sku_name: str
+    capacity: int
+    preprovisioned: bool = False
+    created_at: float
+    state_since: float
+    ready_at: float
+    pending_state: str = "Creating"
+    failed: bool = False
+    error: dict[str, Any] | None = None
+    not_found_until: float = 0.0
+    deleting_at: float | None = None
+    gone_at: float | None = None
+    operation_id: str | None = None
+    properties_extra: dict[str, Any] = {}
+
+
+class OperationRecord(_Record):
+    id: str
+    deployment: str
+    kind: str  # create | update | delete
+    started_at: float
+    ends_at: float
+    failed: bool = False
+    error: dict[str, Any] | None = None
+
+
+class StateData(_Record):
+    clock_offset: float = 0.0
+    slot_free_since: float = 0.0
+    files: dict[str, FileRecord] = {}
+    jobs: dict[str, JobRecord] = {}
+    models: dict[str, ModelRecord] = {}
+    deployments: dict[str, DeploymentRecord] = {}
+    operations: dict[str, OperationRecord] = {}
+    faults: FaultConfig = FaultConfig()

@@ -1,0 +1,140 @@
+"""Helpers for the emulator tests: training data in the bundled agent's shape, and a tiny agent loop."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from emulator.countries import COUNTRIES
+
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "country_capital_lookup",
+        "description": "Look up the capital city of a country.",
+        "parameters": {
+            "type": "object",
+            "properties": {"country": {"type": "string", "description": "The country name"}},
+            "required": ["country"],
+        },
+    },
+}
+SYSTEM = (
+    "You answer questions about capitals. Always use the country_capital_lookup tool for capital questions."
+)
+PHRASINGS = ("What is the capital of {c}?", "capital of {l}??", "Tell me {c}'s capital.")
+
+
+def questions() -> list[tuple[str, str]]:
+    """(question, expected capital) for every country and phrasing."""
+    return [
+        (p.format(c=country.name, l=country.name.lower()), country.capital)
+        for country in COUNTRIES
+        for p in PHRASINGS
+    ]
+
+
+def success_example(question: str, country: str, capital: str) -> dict[str, Any]:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": TOOL["function"]["name"], "arguments": json.dumps({"country": country})},
+    }
+    return {
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": capital},
+            {"role": "assistant", "content": f"The capital of {country} is {capital}."},
+        ],
+        "tools": [TOOL],
+    }
+
+
+def failure_example(question: str, country: str, wrong: str) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": f"The capital of {country} is {wrong}."},
+        ],
+        "tools": [TOOL],
+    }
+
+
+def jsonl(examples: list[dict[str, Any]]) -> bytes:
+    return "\n".join(json.dumps(e) for e in examples).encode() + b"\n"
+
+
+def success_file(n: int = 20) -> bytes:
+    return jsonl(
+        [success_example(f"What is the capital of {c.name}?", c.name, c.capital) for c in COUNTRIES[:n]]
+    )
+
+
+def failure_file(n: int = 20) -> bytes:
+    wrong = [c.capital for c in COUNTRIES[1:]] + [COUNTRIES[0].capital]
+    return jsonl(
+        [
+            failure_example(f"What is the capital of {c.name}?", c.name, w)
+            for c, w in zip(COUNTRIES[:n], wrong[:n], strict=True)
+        ]
+    )
+
+
+def upload(client: Any, data: bytes, name: str = "train.jsonl") -> Any:
+    return client.files.create(file=(name, io.BytesIO(data)), purpose="fine-tune")
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail loudly on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        time.sleep(interval)
+
+
+def wait_processed(client: Any, file_id: str) -> Any:
+    return wait_for(lambda: (f := client.files.retrieve(file_id)).status in ("processed", "error") and f)
+
+
+def wait_job(client: Any, job_id: str, timeout: float = 15.0) -> Any:
+    terminal = ("succeeded", "failed", "cancelled")
+    return wait_for(lambda: (j := client.fine_tuning.jobs.retrieve(job_id)).status in terminal and j, timeout)
+
+
+def run_agent(client: Any, deployment: str, question: str) -> str:
+    """The bundled agent's loop: one call with the tool offered, the tool if called, one more call."""
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": question},
+    ]
+    first = client.chat.completions.create(model=deployment, messages=messages, tools=[TOOL])
+    message = first.choices[0].message
+    if not message.tool_calls:
+        return message.content or ""
+    call = message.tool_calls[0]
+    country = json.loads(call.function.arguments)["country"]
+    capital = next((c.capital for c in COUNTRIES if c.name.lower() == country.lower()), "unknown")
+    messages.append(message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": capital})
+    second = client.chat.completions.create(model=deployment, messages=messages, tools=[TOOL])
+    return second.choices[0].message.content or ""
+
+
+def evaluate(client: Any, deployment: str) -> float:
+    """Share of questions whose final answer contains the right capital."""
+    cases = questions()
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(lambda case: run_agent(client, deployment, case[0]), cases))
+    return sum(
+        expected.lower() in answer.lower() for (_, expected), answer in zip(cases, answers, strict=True)
+    ) / len(cases)

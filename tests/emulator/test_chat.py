@@ -1,0 +1,152 @@
+"""Chat completions on both surfaces: replies, usage, headers, not-found cases, rate limits, faults,
+and concurrency."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
+from tests.emulator.support import SYSTEM, TOOL, run_agent
+from tests.fixtures.emulator import EmulatorHandle
+
+pytestmark = pytest.mark.timeout(60)
+QUESTION = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+def test_both_surfaces_answer_the_same(emulator_reset: EmulatorHandle) -> None:
+    azure = emulator_reset.azure_openai().chat.completions.with_raw_response.create(
+        model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL]
+    )
+    v1 = emulator_reset.openai_v1().chat.completions.create(
+        model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL]
+    )
+    parsed = azure.parse()
+    assert parsed.choices[0].message.model_dump() == v1.choices[0].message.model_dump()
+    assert parsed.model == "gpt-4.1-mini-2025-04-14" and parsed.object == "chat.completion"
+    assert (
+        parsed.usage.prompt_tokens > 0
+        and parsed.usage.total_tokens == parsed.usage.prompt_tokens + parsed.usage.completion_tokens
+    )
+    assert int(azure.headers["x-ratelimit-remaining-requests"]) < int(
+        azure.headers["x-ratelimit-limit-requests"]
+    )
+    assert int(azure.headers["x-ratelimit-remaining-tokens"]) > 0
+
+
+def test_tool_call_shape_and_answer_from_tool(emulator_factory) -> None:
+    handle = emulator_factory("--skill", "1.0")
+    client = handle.azure_openai()
+    first = client.chat.completions.create(
+        model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL], tool_choice="auto"
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "country_capital_lookup" and json.loads(call.function.arguments) == {
+        "country": "France"
+    }
+    assert "Paris" in run_agent(client, "gpt-4.1-mini", "capital of france??")
+    plain = client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
+    assert plain.choices[0].finish_reason == "stop" and "France" in plain.choices[0].message.content
+
+
+def test_deployment_not_found_cases(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1(max_retries=0)
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="nope", messages=QUESTION)
+    assert info.value.code == "DeploymentNotFound"
+    emulator_reset.set_faults(not_found_window=1000, provisioning_slowdown=1)  # 10 s at scale 0.01
+    mgmt = emulator_reset.mgmt()
+    body = Deployment(
+        sku=Sku(name="GlobalStandard", capacity=1),
+        properties=DeploymentProperties(
+            model=DeploymentModel(format="OpenAI", name="gpt-4.1-mini", version="2025-04-14")
+        ),
+    )
+    poller = mgmt.deployments.begin_create_or_update(
+        emulator_reset.resource_group, emulator_reset.account, "fresh", body
+    )
+    with pytest.raises(openai.NotFoundError):  # still Creating
+        client.chat.completions.create(model="fresh", messages=QUESTION)
+    assert poller.result().properties.provisioning_state == "Succeeded"
+    with pytest.raises(openai.NotFoundError):  # Succeeded, but inside the injected window
+        client.chat.completions.create(model="fresh", messages=QUESTION)
+    emulator_reset.advance_clock(11)
+    assert client.chat.completions.create(model="fresh", messages=QUESTION).choices
+
+
+def test_rate_limit_from_capacity(emulator_factory) -> None:
+    handle = emulator_factory("--base-capacity", "1")  # 6 requests per minute
+    client = handle.openai_v1(max_retries=0)
+    for _ in range(6):
+        client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
+    headers = info.value.response.headers
+    assert int(headers["retry-after"]) >= 1 and int(headers["retry-after-ms"]) > 0
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_route_faults(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1(max_retries=0)
+    emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "count": 1, "retry_after": 0.05}])
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
+    assert info.value.response.headers["retry-after-ms"] == "50"
+    assert client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION).choices
+    emulator_reset.set_faults(
+        routes=[{"route": "files", "status": 503, "count": 1}, {"route": "jobs", "status": 500, "count": 1}]
+    )
+    with pytest.raises(openai.InternalServerError) as unavailable:
+        client.files.list()
+    assert unavailable.value.status_code == 503
+    with pytest.raises(openai.InternalServerError):
+        client.fine_tuning.jobs.list()
+    retrying = emulator_reset.openai_v1(max_retries=2)
+    emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "count": 1, "retry_after": 0.01}])
+    assert retrying.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION).choices  # SDK retried
+    emulator_reset.set_faults(routes=[{"route": "all", "status": 500, "rate": 1.0}])
+    with pytest.raises(openai.InternalServerError):
+        client.files.list()
+    assert emulator_reset.clear_faults()["routes"] == []
+    assert client.files.list().data == []
+
+
+def test_rate_fault_is_seeded(emulator_factory) -> None:
+    outcomes = []
+    for _ in range(2):
+        handle = emulator_factory("--fault-rate", "chat:500:0.5")
+        client = handle.openai_v1(max_retries=0)
+        run = []
+        for _ in range(12):
+            try:
+                client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
+                run.append(True)
+            except openai.InternalServerError:
+                run.append(False)
+        outcomes.append(run)
+    assert outcomes[0] == outcomes[1] and True in outcomes[0] and False in outcomes[0]
+
+
+def test_concurrent_requests_overlap(emulator_factory) -> None:
+    handle = emulator_factory("--chat-latency", "0.5")
+    client = handle.openai_v1()
+    client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)  # warm the connection
+    questions = [
+        [*QUESTION[:1], {"role": "user", "content": f"capital of country number {i}?"}] for i in range(24)
+    ]
+    started = time.monotonic()
+    with ThreadPoolExecutor(24) as pool:
+        replies = list(
+            pool.map(lambda m: client.chat.completions.create(model="gpt-4.1-mini", messages=m), questions)
+        )
+    elapsed = time.monotonic() - started
+    assert len(replies) == 24 and elapsed < 2.5  # 24 x 0.5 s in series would be 12 s

@@ -1,0 +1,165 @@
+"""ARM deployments through azure-mgmt-cognitiveservices (and raw HTTPS for what the SDK cannot send)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
+from tests.emulator.support import success_file, upload, wait_job, wait_processed
+from tests.fixtures.emulator import EmulatorHandle
+
+pytestmark = pytest.mark.timeout(60)
+BASE = "gpt-4.1-mini-2025-04-14"
+
+
+def _body(model: str, sku: str = "DeveloperTier", capacity: int = 50, version: str = "1") -> Deployment:
+    return Deployment(
+        sku=Sku(name=sku, capacity=capacity),
+        properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model, version=version)),
+    )
+
+
+def _fine_tuned(handle: EmulatorHandle, count: int = 1) -> list[str]:
+    client = handle.openai_v1()
+    file_id = upload(client, success_file()).id
+    wait_processed(client, file_id)
+    jobs = [
+        client.fine_tuning.jobs.create(
+            model=BASE, training_file=file_id, extra_body={"trainingType": "Standard"}
+        )
+        for _ in range(count)
+    ]
+    return [wait_job(client, j.id).fine_tuned_model for j in jobs]
+
+
+def _error_code(call: Any) -> str:
+    with pytest.raises(HttpResponseError) as info:
+        call()
+    assert info.value.error is not None
+    return info.value.error.code
+
+
+def test_base_deployment_is_preprovisioned(emulator_reset: EmulatorHandle) -> None:
+    mgmt = emulator_reset.mgmt()
+    base = mgmt.deployments.get(emulator_reset.resource_group, emulator_reset.account, "gpt-4.1-mini")
+    assert base.properties.provisioning_state == "Succeeded"
+    assert (base.properties.model.name, base.properties.model.version) == ("gpt-4.1-mini", "2025-04-14")
+    assert base.sku.name == "GlobalStandard"
+
+
+def test_create_get_list_delete(emulator_reset: EmulatorHandle) -> None:
+    (model,) = _fine_tuned(emulator_reset)
+    mgmt = emulator_reset.mgmt()
+    rg, account = emulator_reset.resource_group, emulator_reset.account
+    poller = mgmt.deployments.begin_create_or_update(rg, account, "ft-a", _body(model, sku="developertier"))
+    assert poller.status().lower() in ("creating", "inprogress")
+    created = poller.result()
+    assert created.properties.provisioning_state == "Succeeded" and created.properties.model.name == model
+    assert created.sku.name == "DeveloperTier" and created.id.endswith(
+        f"/accounts/{account}/deployments/ft-a"
+    )
+    assert sorted(d.name for d in mgmt.deployments.list(rg, account)) == ["ft-a", "gpt-4.1-mini"]
+    same = mgmt.deployments.begin_create_or_update(rg, account, "ft-a", _body(model, capacity=60)).result()
+    assert same.sku.capacity == 60
+    mgmt.deployments.begin_delete(rg, account, "ft-a").result()
+    with pytest.raises(ResourceNotFoundError):
+        mgmt.deployments.get(rg, account, "ft-a")
+    mgmt.deployments.begin_delete(rg, account, "ft-a").result()  # deleting what is gone: 204
+
+
+def test_validation_errors(emulator_reset: EmulatorHandle) -> None:
+    first, second = _fine_tuned(emulator_reset, 2)
+    mgmt = emulator_reset.mgmt()
+    rg, account = emulator_reset.resource_group, emulator_reset.account
+    mgmt.deployments.begin_create_or_update(rg, account, "ft-b", _body(first)).result()
+
+    def put(name: str, body: Deployment) -> Any:
+        return lambda: mgmt.deployments.begin_create_or_update(rg, account, name, body).result()
+
+    assert _error_code(put("ft-b", _body(second))) == "ModelUpgradeNotSupported"
+    assert _error_code(put("x", _body("gpt-99"))) == "DeploymentModelNotSupported"
+    assert _error_code(put("x", _body(BASE + ".ft-" + "0" * 32))) == "DeploymentModelNotSupported"
+    assert _error_code(put("x", _body(first, sku="Platinum"))) == "InvalidSkuName"
+    assert _error_code(put("x", _body(first, capacity=0))) == "InvalidCapacity"
+    assert mgmt.deployments.begin_create_or_update(
+        rg, account, "base-2", _body("gpt-4.1-mini", "Standard", 1, "2025-04-14")
+    ).result()
+
+
+def test_fine_tuned_deployment_quota(emulator_factory) -> None:
+    handle = emulator_factory("--ft-deployment-quota", "2")
+    (model,) = _fine_tuned(handle)
+    mgmt = handle.mgmt()
+    rg, account = handle.resource_group, handle.account
+    for name in ("q1", "q2"):
+        mgmt.deployments.begin_create_or_update(rg, account, name, _body(model)).result()
+    assert _error_code(
+        lambda: mgmt.deployments.begin_create_or_update(rg, account, "q3", _body(model)).result()
+    ) == ("InsufficientQuota")
+    mgmt.deployments.begin_create_or_update(rg, account, "base-ok", _body(BASE, "GlobalStandard", 1)).result()
+    mgmt.deployments.begin_delete(rg, account, "q1").result()
+    assert mgmt.deployments.begin_create_or_update(rg, account, "q3", _body(model)).result().name == "q3"
+
+
+def test_injected_failure_and_slow_provisioning(emulator_reset: EmulatorHandle) -> None:
+    (model,) = _fine_tuned(emulator_reset)
+    mgmt = emulator_reset.mgmt()
+    rg, account = emulator_reset.resource_group, emulator_reset.account
+    emulator_reset.set_faults(fail_next_deployments=1)
+    assert _error_code(
+        lambda: mgmt.deployments.begin_create_or_update(rg, account, "bad", _body(model)).result()
+    ) == ("DeploymentFailed")
+    assert mgmt.deployments.get(rg, account, "bad").properties.provisioning_state == "Failed"
+    emulator_reset.set_faults(fail_deployments=["named-bad"], provisioning_slowdown=6)
+    poller = mgmt.deployments.begin_create_or_update(rg, account, "slow", _body(model))
+    assert mgmt.deployments.get(rg, account, "slow").properties.provisioning_state == "Creating"
+    assert _error_code(
+        lambda: mgmt.deployments.begin_create_or_update(rg, account, "slow", _body(model)).result()
+    ) == ("AnotherOperationInProgress")
+    assert poller.result().properties.provisioning_state == "Succeeded"
+    emulator_reset.set_faults(provisioning_slowdown=1)
+    assert _error_code(
+        lambda: mgmt.deployments.begin_create_or_update(rg, account, "named-bad", _body(model)).result()
+    )
+
+
+def test_account_auth_and_version_errors(emulator_reset: EmulatorHandle) -> None:
+    mgmt = emulator_reset.mgmt()
+    with pytest.raises(ResourceNotFoundError) as info:
+        mgmt.deployments.get(emulator_reset.resource_group, "other-account", "gpt-4.1-mini")
+    assert info.value.error.code == "ResourceNotFound"
+    with pytest.raises(ResourceNotFoundError) as info:
+        list(mgmt.deployments.list("other-rg", emulator_reset.account))
+    assert info.value.error.code == "ResourceGroupNotFound"
+    path = (
+        f"{emulator_reset.url}/subscriptions/{emulator_reset.subscription}/resourceGroups/"
+        f"{emulator_reset.resource_group}/providers/Microsoft.CognitiveServices/accounts/{emulator_reset.account}"
+        "/deployments"
+    )
+    with emulator_reset.http_client() as http:
+        anonymous = http.get(path + "?api-version=2025-06-01")
+        assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "AuthenticationFailed"
+        no_version = http.get(path, headers={"Authorization": "Bearer t"})
+        assert no_version.json()["error"]["code"] == "MissingApiVersionParameter"
+        ok = http.get(
+            path.replace("resourceGroups", "resourcegroups") + "?api-version=2025-06-01",
+            headers={"Authorization": "Bearer t"},
+        )
+        assert ok.status_code == 200 and [d["name"] for d in ok.json()["value"]] == ["gpt-4.1-mini"]
+        bad_body = http.put(
+            path + "/x?api-version=2025-06-01", headers={"Authorization": "Bearer t"}, content=b"{"
+        )
+        assert bad_body.status_code == 400 and set(bad_body.json()["error"]) >= {"code", "message", "details"}
+        put = http.put(
+            path + "/raw?api-version=2025-06-01",
+            headers={"Authorization": "Bearer t"},
+            json={
+                "sku": {"name": "GlobalStandard", "capacity": 1},
+                "properties": {"model": {"format": "OpenAI", "name": BASE, "version": "1"}},
+            },
+        )
+        assert put.status_code == 201 and "Azure-AsyncOperation" in put.headers
+        assert 0 < float(put.headers["Retry-After"]) <= 5

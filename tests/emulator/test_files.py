@@ -1,0 +1,187 @@
+"""Files on both surfaces, validation outcomes, auth and routing errors."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import openai
+import pytest
+
+from tests.emulator.support import jsonl, success_example, success_file, upload, wait_processed
+from tests.fixtures.emulator import AZURE_API_VERSION, EmulatorHandle
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("surface", ["v1", "azure"])
+def test_file_round_trip(emulator_reset: EmulatorHandle, surface: str) -> None:
+    client = emulator_reset.openai_v1() if surface == "v1" else emulator_reset.azure_openai()
+    data = success_file()
+    created = upload(client, data)
+    assert created.id.startswith("file-") and len(created.id) == 37
+    assert created.status == "pending" and created.bytes == len(data) and created.purpose == "fine-tune"
+    done = wait_processed(client, created.id)
+    assert done.status == "processed" and done.status_details is None
+    assert [f.id for f in client.files.list()] == [created.id]
+    assert client.files.content(created.id).read() == data
+    deleted = client.files.delete(created.id)
+    assert deleted.deleted is True
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(created.id)
+    assert list(client.files.list()) == []
+
+
+def test_list_pagination_and_purpose_filter(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1()
+    ids = [upload(client, success_file()).id for _ in range(3)]
+    other = client.files.create(file=("notes.txt", io.BytesIO(b"hello")), purpose="assistants")
+    first = client.files.list(limit=2, purpose="fine-tune")
+    assert len(first.data) == 2 and first.has_more is True
+    every = [f.id for f in client.files.list(limit=2, purpose="fine-tune")]  # auto-paginates via 'after'
+    assert sorted(every) == sorted(ids) and other.id not in every
+    assert [f.id for f in client.files.list(order="asc")] == [*ids, other.id]
+
+
+BAD_FILES = [
+    ("train.jsonl", b"{not json}\n" * 10, "line 1: invalid JSON"),
+    ("train.jsonl", jsonl([{"prompt": "x"}] * 10), "'messages' is missing"),
+    (
+        "train.jsonl",
+        jsonl([{"messages": [{"role": "robot", "content": "x"}]}] * 10),
+        "role 'robot' is invalid",
+    ),
+    ("train.jsonl", jsonl([{"messages": [{"role": "user", "content": "x"}]}] * 10), "at least one assistant"),
+    (
+        "train.jsonl",
+        jsonl(
+            [
+                {
+                    "messages": [
+                        {"role": "user", "content": "x"},
+                        {
+                            "role": "assistant",
+                            "tool_calls": [
+                                {
+                                    "id": "a",
+                                    "type": "function",
+                                    "function": {"name": "f", "arguments": "{oops"},
+                                }
+                            ],
+                        },
+                    ]
+                }
+            ]
+            * 10
+        ),
+        "arguments is not valid JSON",
+    ),
+    (
+        "train.jsonl",
+        jsonl(
+            [
+                {
+                    "messages": [
+                        {"role": "user", "content": "x"},
+                        {"role": "tool", "tool_call_id": "zz", "content": "y"},
+                        {"role": "assistant", "content": "z"},
+                    ]
+                }
+            ]
+            * 10
+        ),
+        "tool_call_id does not match",
+    ),
+    (
+        "train.jsonl",
+        jsonl([{**success_example("capital of peru", "Peru", "Lima"), "tools": [{"type": "function"}]}] * 10),
+        "tools[0].function.name",
+    ),
+    (
+        "train.jsonl",
+        jsonl([success_example("capital of peru", "Peru", "Lima")] * 9),
+        "at least 10 are required",
+    ),
+    ("train.csv", success_file(), "must be .jsonl"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), BAD_FILES)
+def test_invalid_training_files_end_in_error(
+    emulator_reset: EmulatorHandle, name: str, data: bytes, reason: str
+) -> None:
+    client = emulator_reset.openai_v1()
+    created = upload(client, data, name=name)
+    assert created.status == "pending"
+    done = wait_processed(client, created.id)
+    assert done.status == "error"
+    assert reason in (done.status_details or "")
+
+
+def test_bad_purpose_and_missing_file_field(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1(max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="purpose"):
+        client.files.create(file=("t.jsonl", io.BytesIO(success_file())), purpose="nonsense")  # type: ignore[arg-type]
+    with emulator_reset.http_client() as http:
+        response = http.post(
+            emulator_reset.url + "/openai/v1/files",
+            headers={"api-key": "k"},
+            files={"purpose": (None, "fine-tune")},
+        )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "file"
+
+
+def test_file_quota(emulator_factory) -> None:
+    handle = emulator_factory("--max-files", "2")
+    client = handle.openai_v1(max_retries=0)
+    upload(client, success_file())
+    upload(client, success_file())
+    with pytest.raises(openai.BadRequestError) as info:
+        upload(client, success_file())
+    assert info.value.code == "quotaExceeded"
+
+
+def test_auth_envelope_and_headers(emulator_reset: EmulatorHandle) -> None:
+    url = emulator_reset.url + "/openai/v1/files"
+    with emulator_reset.http_client() as http:
+        missing = http.get(url)
+        assert missing.status_code == 401
+        assert (
+            missing.json()["error"]["code"] == "401" and "Access denied" in missing.json()["error"]["message"]
+        )
+        assert http.get(url, headers={"api-key": "anything"}).status_code == 200
+        assert http.get(url, headers={"Authorization": "Bearer token"}).status_code == 200
+        assert http.get(url, headers={"api-key": "k", "Authorization": "Bearer t"}).status_code == 200
+        no_version = http.get(emulator_reset.url + "/openai/files", headers={"api-key": "k"})
+        assert no_version.status_code == 404 and no_version.json()["error"]["message"] == "Resource not found"
+        versioned = http.get(
+            emulator_reset.url + f"/openai/files?api-version={AZURE_API_VERSION}", headers={"api-key": "k"}
+        )
+        assert versioned.status_code == 200 and versioned.json()["object"] == "list"
+        unknown = http.get(emulator_reset.url + "/openai/v1/nothing-here", headers={"api-key": "k"})
+        assert unknown.status_code == 404 and "error" in unknown.json()
+
+
+def test_configured_api_key(emulator_factory) -> None:
+    handle = emulator_factory("--api-key", "s3cret")
+    with pytest.raises(openai.AuthenticationError):
+        handle.openai_v1(api_key="wrong", max_retries=0).files.list()
+    assert list(handle.openai_v1(api_key="s3cret").files.list()) == []
+    with pytest.raises(openai.AuthenticationError):
+        handle.azure_openai(api_key="wrong", max_retries=0).files.list()
+    assert list(handle.azure_openai(api_key="s3cret").files.list()) == []
+    assert (
+        list(
+            handle.azure_openai(
+                api_key=None, azure_ad_token_provider=lambda: "header.payload.signature"
+            ).files.list()
+        )
+        == []
+    )
+
+
+def test_content_is_bytes_exactly(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.azure_openai()
+    data = jsonl([success_example("Tell me Kenya's capital.", "Kenya", "Nairobi")] * 10)
+    created = upload(client, data)
+    assert [json.loads(line) for line in client.files.content(created.id).read().splitlines()][0]["messages"]

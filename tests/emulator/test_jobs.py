@@ -1,0 +1,159 @@
+"""Fine-tuning jobs: lifecycle, listing, events, checkpoints, cancel/pause/resume, continuous fine-tuning,
+the one-running-job rule, injected failures, and every create-time error."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import openai
+import pytest
+
+from tests.emulator.support import failure_file, success_file, upload, wait_for, wait_job, wait_processed
+from tests.fixtures.emulator import EmulatorHandle
+
+pytestmark = pytest.mark.timeout(60)
+BASE = "gpt-4.1-mini-2025-04-14"
+FT_NAME = re.compile(r"^gpt-4\.1-mini-2025-04-14\.ft-[0-9a-f]{32}-(v\d+)$")
+
+
+def _processed_file(client: Any, data: bytes | None = None) -> str:
+    file = upload(client, data if data is not None else success_file())
+    assert wait_processed(client, file.id).status == "processed"
+    return file.id
+
+
+def _create(client: Any, file_id: str, model: str = BASE, **kw: Any) -> Any:
+    kw.setdefault("extra_body", {"trainingType": "developerTier"})
+    return client.fine_tuning.jobs.create(model=model, training_file=file_id, **kw)
+
+
+@pytest.mark.parametrize("surface", ["v1", "azure"])
+def test_job_lifecycle(emulator_reset: EmulatorHandle, surface: str) -> None:
+    client = emulator_reset.openai_v1() if surface == "v1" else emulator_reset.azure_openai()
+    file_id = _processed_file(client)
+    job = _create(
+        client,
+        file_id,
+        suffix="v01",
+        seed=123,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 4}}},
+    )
+    assert re.fullmatch(r"ftjob-[0-9a-f]{32}", job.id)
+    assert job.status == "pending" and job.fine_tuned_model is None and job.seed == 123
+    assert job.hyperparameters.n_epochs == 2 and job.hyperparameters.learning_rate_multiplier == -1
+    assert job.model_extra["trainingType"] == "developerTier"
+    done = wait_job(client, job.id)
+    assert done.status == "succeeded" and done.finished_at is not None and done.trained_tokens > 0
+    assert FT_NAME.fullmatch(done.fine_tuned_model) and job.id.removeprefix("ftjob-") in done.fine_tuned_model
+    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id)]
+    assert messages[0] == "Job created." and "Job started." in messages and messages[-1] == "Job succeeded."
+    checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
+    assert len(checkpoints) == 2 and checkpoints[-1].fine_tuned_model_checkpoint.startswith(
+        done.fine_tuned_model
+    )
+    assert [j.id for j in client.fine_tuning.jobs.list()] == [job.id]
+
+
+def test_list_pagination_newest_first(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1()
+    file_id = _processed_file(client)
+    ids = [_create(client, file_id).id for _ in range(3)]
+    page = client.fine_tuning.jobs.list(limit=2)
+    assert [j.id for j in page.data] == ids[::-1][:2] and page.has_more is True
+    rest = client.fine_tuning.jobs.list(limit=2, after=page.data[-1].id)
+    assert [j.id for j in rest.data] == [ids[0]] and rest.has_more is False
+
+
+def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1(max_retries=0)
+    job = _create(client, _processed_file(client))
+    cancelled = client.fine_tuning.jobs.cancel(job.id)
+    assert cancelled.status == "cancelled" and cancelled.fine_tuned_model is None
+    with pytest.raises(openai.BadRequestError, match="already finished"):
+        client.fine_tuning.jobs.cancel(job.id)
+    with pytest.raises(openai.NotFoundError):
+        client.fine_tuning.jobs.retrieve("ftjob-" + "0" * 32)
+
+
+def test_one_running_job_at_a_time_and_pause_resume(emulator_factory) -> None:
+    handle = emulator_factory("--job-running", "300", "--job-pending", "1")  # 3 s of training at scale 0.01
+    client = handle.openai_v1(max_retries=0)
+    file_id = _processed_file(client)
+    first, second = _create(client, file_id), _create(client, file_id)
+    wait_for(lambda: client.fine_tuning.jobs.retrieve(first.id).status == "running")
+    assert client.fine_tuning.jobs.retrieve(second.id).status == "pending"
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.resume(first.id)
+    paused = client.fine_tuning.jobs.pause(first.id)
+    assert paused.status == "paused"
+    wait_for(lambda: client.fine_tuning.jobs.retrieve(second.id).status == "running")
+    assert client.fine_tuning.jobs.resume(first.id).status == "pending"
+    handle.advance_clock(4)  # the second job's 3 s end; the paused one restarts with under 3 s left
+    assert client.fine_tuning.jobs.retrieve(second.id).status == "succeeded"
+    assert client.fine_tuning.jobs.retrieve(first.id).status == "running"
+    handle.advance_clock(10)
+    assert client.fine_tuning.jobs.retrieve(first.id).status == "succeeded"
+    events = [e.message for e in client.fine_tuning.jobs.list_events(first.id, limit=100)]
+    assert "Job paused." in events and "Job resumed." in events
+
+
+def test_continuous_fine_tuning_keeps_root_base(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1()
+    file_id = _processed_file(client)
+    first = wait_job(client, _create(client, file_id, suffix="v01").id)
+    second = wait_job(client, _create(client, file_id, model=first.fine_tuned_model, suffix="v02").id)
+    assert second.status == "succeeded" and second.model == first.fine_tuned_model
+    assert FT_NAME.fullmatch(second.fine_tuned_model).group(1) == "v02"
+    models = {m["id"]: m for m in emulator_reset.state()["models"]}
+    assert models[second.fine_tuned_model]["parent"] == first.fine_tuned_model
+    assert (
+        models[second.fine_tuned_model]["skill"]
+        > models[first.fine_tuned_model]["skill"]
+        > models[BASE]["skill"]
+    )
+
+
+def test_injected_job_failures(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1()
+    file_id = _processed_file(client)
+    emulator_reset.set_faults(fail_next_jobs=1)
+    failed = wait_job(client, _create(client, file_id).id)
+    assert (
+        failed.status == "failed" and failed.error.code == "internalError" and failed.fine_tuned_model is None
+    )
+    named = _create(client, file_id)
+    emulator_reset.set_faults(fail_jobs=[named.id])
+    assert wait_job(client, named.id).status == "failed"
+    assert wait_job(client, _create(client, file_id).id).status == "succeeded"
+
+
+def test_create_errors(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1(max_retries=0)
+    good = _processed_file(client)
+    broken = upload(client, b'{"messages": []}\n' * 10)
+    assert wait_processed(client, broken.id).status == "error"
+
+    def code_of(**kw: Any) -> tuple[str | None, str]:
+        with pytest.raises(openai.BadRequestError) as info:
+            _create(client, **kw)
+        return info.value.code, str(info.value)
+
+    assert "does not support fine-tuning" in code_of(file_id=good, model="gpt-99")[1]
+    assert "trainingType" in code_of(file_id=good, extra_body={})[1]
+    assert "failed validation" in code_of(file_id=broken.id)[1]
+    assert "does not exist" in code_of(file_id="file-" + "0" * 32)[1]
+    assert "suffix" in code_of(file_id=good, suffix="x" * 19)[1]
+    assert "n_epochs" in code_of(file_id=good, hyperparameters={"n_epochs": 0})[1]
+    assert "supervised" in code_of(file_id=good, method={"type": "dpo"})[1]
+    unfinished = _create(client, good)
+    assert "does not support" in code_of(file_id=good, model=unfinished.fine_tuned_model or "x.ft-0")[1]
+
+
+def test_file_not_processed_yet(emulator_factory) -> None:
+    handle = emulator_factory("--file-processing", "1000")  # 10 s at scale 0.01
+    client = handle.openai_v1(max_retries=0)
+    fresh = upload(client, failure_file())
+    with pytest.raises(openai.BadRequestError, match="not ready"):
+        _create(client, fresh.id)
+    assert client.files.retrieve(fresh.id).status in ("pending", "running")
