@@ -91,6 +91,7 @@ def deployment_json(store: Store, d: DeploymentRecord, now: float) -> dict[str, 
         "type": "Microsoft.CognitiveServices/accounts/deployments",
         "etag": f'"{etag}"',
         "sku": {"name": d.sku_name, "capacity": d.capacity},
+        **({"tags": d.tags} if d.tags else {}),
         "systemData": {"createdAt": _iso(d.created_at), "lastModifiedAt": _iso(d.state_since)},
         "properties": {
             "model": {"format": d.model_format, "name": d.model_name, "version": d.model_version},
@@ -263,6 +264,7 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
         not_found_until=ready_at + scale(faults.config.not_found_window) if creating else 0.0,
         operation_id=op.id,
         properties_extra=extra,
+        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
     )
     store.data.deployments[name] = record
     store.data.operations[op.id] = op

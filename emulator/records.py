@@ -108,6 +108,7 @@ class DeploymentRecord(_Record):
     gone_at: float | None = None
     operation_id: str | None = None
     properties_extra: dict[str, Any] = {}
+    tags: dict[str, str] = {}
 
 
 class OperationRecord(_Record):

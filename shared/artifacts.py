@@ -85,7 +85,9 @@ class ArtifactStore:
             return []
 
     def write_json(self, path: str, value: BaseModel | dict[str, Any]) -> None:
-        text = value.model_dump_json(indent=2) if isinstance(value, BaseModel) else json.dumps(value, indent=2)
+        text = (
+            value.model_dump_json(indent=2) if isinstance(value, BaseModel) else json.dumps(value, indent=2)
+        )
         self.write_text(path, text)
 
     def read_model(self, path: str, model: type[Model]) -> Model | None:

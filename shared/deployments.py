@@ -46,7 +46,9 @@ class Account:
     def start(self, request: StartDeployment) -> DeploymentResult:
         existing = self.get(request.name)
         if existing is not None:
-            model = existing.properties.model.name if existing.properties and existing.properties.model else None
+            model = (
+                existing.properties.model.name if existing.properties and existing.properties.model else None
+            )
             if model != request.model:
                 return DeploymentResult(
                     name=request.name,

@@ -33,7 +33,9 @@ def _jobs(client: AzureOpenAI) -> Iterator[FineTuningJob]:
 
 
 def file_result(file: FileObject) -> FileResult:
-    error = {"code": "FileProcessingFailed", "message": file.status_details} if file.status == "error" else None
+    error = (
+        {"code": "FileProcessingFailed", "message": file.status_details} if file.status == "error" else None
+    )
     return FileResult(file_id=file.id, status=file.status, error=error)
 
 
@@ -41,7 +43,9 @@ def find_or_upload(client: AzureOpenAI, filename: str, content: bytes) -> FileRe
     for file in _files(client):
         if file.filename == filename and file.status not in UNUSABLE_FILE_STATES:
             return file_result(file)
-    uploaded = client.files.create(file=(filename, io.BytesIO(content), "application/jsonl"), purpose="fine-tune")
+    uploaded = client.files.create(
+        file=(filename, io.BytesIO(content), "application/jsonl"), purpose="fine-tune"
+    )
     return file_result(uploaded)
 
 

@@ -14,7 +14,15 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$"
@@ -72,11 +80,15 @@ class RunSettings(BaseModel):
 class AppSettings(BaseSettings):
     """App settings; each field is read from the environment variable of the same name in upper case."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, frozen=True, env_ignore_empty=True
+    )
 
     azure_openai_endpoint: str = Field(description="https://<account>.openai.azure.com (or the emulator URL)")
     azure_openai_api_version: str = "2025-04-01-preview"
-    azure_openai_api_key: SecretStr | None = Field(None, description="opt-in; managed identity is the default")
+    azure_openai_api_key: SecretStr | None = Field(
+        None, description="opt-in; managed identity is the default"
+    )
     azure_auth_mode: Literal["identity", "emulator"] = "identity"
     azure_subscription_id: str = Field(min_length=1)
     azure_resource_group: str = Field(min_length=1)
@@ -85,7 +97,7 @@ class AppSettings(BaseSettings):
     tls_ca_bundle: str | None = Field(None, description="extra CA file to trust (the local emulator's CA)")
     artifacts_blob_endpoint: str | None = None
     artifacts_storage_connection_string: SecretStr | None = None
-    artifacts_container: str = Field("finetune", pattern=r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+    artifacts_container: str = Field("finetune", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
     base_model: str = "gpt-4.1-mini-2025-04-14"
     base_deployment: str = Field("gpt-4.1-mini", pattern=DEPLOYMENT_NAME_PATTERN)
     retrain_schedule: str | None = None

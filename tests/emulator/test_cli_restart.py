@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.emulator.support import success_file, upload, wait_job, wait_processed
-from tests.fixtures.emulator import ROOT, EmulatorHandle, start_emulator
+from emulator.launch import ROOT, EmulatorHandle, start_emulator
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,0 +1,55 @@
+"""Activities that open a run and keep its report current.
+
+The report is read, changed and written whole by one writer (the run's orchestrator, one step at a
+time), so a plain read-modify-write is safe; replaying an update writes the same content again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+from shared.agents import get_agent
+
+from shared.artifacts import report_path
+from shared.clients import artifact_store
+from shared.contracts import InitRun, ReportUpdate, TaskCounts
+from shared.report import RunReport
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="payload")
+def init_run(payload: dict[str, Any]) -> dict[str, Any]:
+    """Counts the agent's tasks and writes the first report, unless an earlier attempt already did."""
+    request = InitRun.model_validate(payload)
+    splits = get_agent(request.settings.agent).load_splits(request.settings.dataset)
+    store = artifact_store()
+    path = report_path(request.run_id)
+    if store.read_text(path) is None:
+        report = RunReport(
+            run_id=request.run_id,
+            instance_id=request.instance_id,
+            settings=request.settings.model_dump(mode="json"),
+            started_at=request.started_at,
+        )
+        store.write_json(path, report)
+    return TaskCounts(train_size=len(splits.train), val_size=len(splits.val)).model_dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def record_report(payload: dict[str, Any]) -> dict[str, Any]:
+    update = ReportUpdate.model_validate(payload)
+    store = artifact_store()
+    path = report_path(update.run_id)
+    report = store.read_model(path, RunReport)
+    if report is None:
+        raise RuntimeError(f"report {path} is missing: init_run must write it before anything is recorded")
+    changes = update.model_dump(exclude_none=True, exclude={"run_id", "iteration", "deployments_deleted"})
+    report = report.model_copy(update={key: getattr(update, key) for key in changes})
+    if update.iteration is not None:
+        report.upsert_iteration(update.iteration)
+    if update.deployments_deleted:
+        report.deployments_deleted = sorted({*report.deployments_deleted, *update.deployments_deleted})
+    store.write_json(path, report)
+    return {"report_blob": path}

@@ -1,0 +1,155 @@
+"""Launching ``python -m emulator`` in a subprocess and talking to it: used by the test fixtures, the
+local runner (`make run`), `make serve` and the benchmarks, so there is one way to start it.
+
+The handle's clients trust the emulator's own CA; verification is never turned off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FLAGS = ("--port", "0", "--time-scale", "0.01", "--chat-latency", "0", "--seed", "7")
+AZURE_API_VERSION = "2025-04-01-preview"
+
+
+class StaticTokenCredential:
+    """A TokenCredential for azure-mgmt clients: always the same bearer token."""
+
+    def __init__(self, token: str = "emulator-token") -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+class EmulatorHandle:
+    """A running emulator process and helpers to talk to it."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str, ca_path: str) -> None:
+        self.process = process
+        self.url = url
+        self.ca_path = ca_path
+        config = self.state()["config"]
+        self.subscription: str = config["subscription"]
+        self.resource_group: str = config["resource_group"]
+        self.account: str = config["account"]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_path)
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/{path}",
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, context=self.ssl_context(), timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def state(self) -> dict[str, Any]:
+        return self.admin("GET", "state")
+
+    def reset(self) -> dict[str, Any]:
+        return self.admin("POST", "reset", {})
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Merge faults (see emulator/README.md).
+
+        Example: ``set_faults(routes=[{"route": "chat", "status": 429, "count": 1}])``.
+        """
+        return self.admin("POST", "faults", faults)
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self.admin("DELETE", "faults")
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        return self.admin("POST", "clock", {"advance": seconds})
+
+    def http_client(self) -> Any:
+        import httpx2
+
+        return httpx2.Client(verify=self.ssl_context())
+
+    def openai_v1(self, **kwargs: Any) -> Any:
+        from openai import OpenAI
+
+        kwargs.setdefault("api_key", "test-key")
+        return OpenAI(base_url=self.url + "/openai/v1/", http_client=self.http_client(), **kwargs)
+
+    def azure_openai(self, **kwargs: Any) -> Any:
+        from openai import AzureOpenAI
+
+        kwargs.setdefault("api_key", "test-key")
+        kwargs.setdefault("api_version", AZURE_API_VERSION)
+        return AzureOpenAI(azure_endpoint=self.url, http_client=self.http_client(), **kwargs)
+
+    def mgmt(self, **kwargs: Any) -> Any:
+        from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+        return CognitiveServicesManagementClient(
+            StaticTokenCredential(),
+            self.subscription,
+            base_url=self.url,
+            connection_verify=self.ca_path,
+            **kwargs,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_emulator(*flags: str, state_dir: Path | None = None, timeout: float = 15.0) -> EmulatorHandle:
+    """Start ``python -m emulator`` with ``flags`` (DEFAULT_FLAGS fill in what is not given)."""
+    args = list(flags)
+    given = {a for a in args if a.startswith("--")}
+    for i in range(0, len(DEFAULT_FLAGS), 2):
+        if DEFAULT_FLAGS[i] not in given:
+            args += [DEFAULT_FLAGS[i], DEFAULT_FLAGS[i + 1]]
+    if state_dir is not None:
+        args += ["--state-dir", str(state_dir)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for _ in range(2):
+            lines.append(process.stdout.readline().strip())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if len(lines) < 2 or not lines[0].startswith("listening on https://") or not lines[1].startswith("ca: "):
+        process.kill()
+        _, err = process.communicate(timeout=10)
+        raise RuntimeError(f"emulator did not start: stdout={lines!r} stderr={err[-2000:]!r}")
+    # Keep draining the pipes so a chatty emulator can never block on a full pipe.
+    for stream in (process.stdout, process.stderr):
+        threading.Thread(target=lambda s=stream: [None for _ in s], daemon=True).start()
+    return EmulatorHandle(process, lines[0].removeprefix("listening on "), lines[1].removeprefix("ca: "))

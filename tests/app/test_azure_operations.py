@@ -1,0 +1,151 @@
+"""The app's Azure operations are safe to retry: a second attempt finds what the first created.
+
+Run against the emulator through the real openai and azure-mgmt-cognitiveservices clients.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from emulator.launch import EmulatorHandle
+from shared.contracts import StartDeployment, StartJob
+from shared.deployments import GONE, Account
+from shared.finetuning import (
+    cancel_job,
+    find_job,
+    find_or_upload,
+    get_file,
+    get_job,
+    job_result,
+    training_file_name,
+)
+
+
+def _examples(count: int) -> bytes:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "country_capital_lookup",
+            "parameters": {
+                "type": "object",
+                "properties": {"country": {"type": "string"}},
+                "required": ["country"],
+            },
+        },
+    }
+    lines = []
+    for k in range(count):
+        lines.append(
+            {
+                "messages": [
+                    {"role": "user", "content": f"What is the capital of France? ({k})"},
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {
+                                "id": f"call_{k}",
+                                "type": "function",
+                                "function": {
+                                    "name": "country_capital_lookup",
+                                    "arguments": '{"country": "France"}',
+                                },
+                            }
+                        ],
+                    },
+                ],
+                "tools": [tool],
+            }
+        )
+    return "\n".join(json.dumps(line) for line in lines).encode()
+
+
+def _wait(predicate, timeout: float = 20):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def _processed_file(client, name: str) -> str:  # type: ignore[no-untyped-def]
+    first = find_or_upload(client, name, _examples(12))
+    assert first.file_id
+    _wait(lambda: get_file(client, first.file_id).status == "processed")
+    return first.file_id
+
+
+def test_upload_is_found_again_instead_of_repeated(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.azure_openai()
+    name = training_file_name("run-idem", 1)
+    first = find_or_upload(client, name, _examples(12))
+    second = find_or_upload(client, name, _examples(12))
+    assert first.file_id == second.file_id
+    assert [f.id for f in client.files.list() if f.filename == name] == [first.file_id]
+
+
+def test_job_is_found_again_instead_of_started_twice(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.azure_openai()
+    file_id = _processed_file(client, training_file_name("run-job", 1))
+    request = StartJob(
+        run_id="run-job",
+        iteration=1,
+        file_id=file_id,
+        model="gpt-4.1-mini-2025-04-14",
+        suffix="v01",
+        n_epochs=1,
+        batch_size=2,
+        learning_rate_multiplier=1.0,
+        seed=42,
+        training_type="developerTier",
+    )
+    assert find_job(client, request) is None
+    created = client.fine_tuning.jobs.create(
+        training_file=file_id, model=request.model, suffix="v01", extra_body={"trainingType": "developerTier"}
+    )
+    again = find_job(client, request)
+    assert again is not None and again.id == created.id
+    done = _wait(lambda: (r := get_job(client, created.id)).status == "succeeded" and r)
+    assert done.fine_tuned_model and done.fine_tuned_model.startswith("gpt-4.1-mini-2025-04-14.ft-")
+    assert done.fine_tuned_model.endswith("-v01")
+    assert job_result(client.fine_tuning.jobs.retrieve(created.id)).job_id == created.id
+    assert cancel_job(client, created.id).status == "succeeded"
+
+
+def test_deployment_start_is_idempotent_and_conflicts_are_permanent(emulator_reset: EmulatorHandle) -> None:
+    account = Account(emulator_reset.mgmt(), emulator_reset.resource_group, emulator_reset.account)
+    request = StartDeployment(
+        run_id="run-dep",
+        name="agent_v01",
+        model="gpt-4.1-mini-2025-04-14",
+        sku_name="Standard",
+        sku_capacity=10,
+    )
+    first = account.start(request)
+    assert first.state in {"Creating", "Accepted", "Succeeded"} and first.error is None
+    second = account.start(request)
+    assert second.error is None
+    _wait(lambda: account.state("agent_v01").state == "Succeeded")
+    assert account.get("agent_v01").tags == {"durable-finetune-run": "run-dep"}
+
+    other = account.start(request.model_copy(update={"model": "gpt-4o-mini-2024-07-18"}))
+    assert other.state == "Conflict" and "agent_v01" in other.error["message"]
+
+    assert account.start_delete("agent_v01") in {True, False}
+    _wait(lambda: account.state("agent_v01").state == GONE)
+    assert account.start_delete("agent_v01") is False
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_transient_errors_are_raised_for_durable_retries(emulator_reset: EmulatorHandle, status: int) -> None:
+    from shared.errors import is_transient
+
+    emulator_reset.set_faults(routes=[{"route": "files", "status": status, "count": 10, "retry_after": 0}])
+    client = emulator_reset.azure_openai(max_retries=0)
+    with pytest.raises(Exception) as caught:
+        find_or_upload(client, "x.jsonl", _examples(12))
+    assert is_transient(caught.value)

@@ -1,0 +1,19 @@
+"""Pure pieces of the orchestration: the batch iterator and polling intervals."""
+
+from __future__ import annotations
+
+from orchestrators.iteration import batch_indices
+from orchestrators.steps import backoff
+
+
+def test_batches_cycle_through_the_training_split() -> None:
+    assert batch_indices(50, 1, 24) == list(range(24))
+    assert batch_indices(50, 2, 24) == list(range(24, 48))
+    assert batch_indices(50, 3, 24) == [48, 49, *range(22)]
+    assert batch_indices(10, 1, 24) == [k % 10 for k in range(24)]
+
+
+def test_job_polling_backs_off_up_to_the_cap() -> None:
+    interval = backoff(30, 600)
+    assert [interval(k) for k in range(7)] == [30, 60, 120, 240, 480, 600, 600]
+    assert interval(10_000) == 600
