@@ -13,7 +13,7 @@ import azure.durable_functions as df
 from shared.artifacts import intent_path
 from shared.clients import artifact_store, openai_client
 from shared.contracts import FileRef, FileResult, JobRef, JobResult, StartJob, UploadFile
-from shared.errors import raise_if_transient
+from shared.errors import result_or_error
 from shared.finetuning import (
     cancel_job,
     create_job,
@@ -33,31 +33,22 @@ def upload_training_file(payload: dict[str, Any]) -> dict[str, Any]:
     request = UploadFile.model_validate(payload)
     content = artifact_store().read_text(request.dataset_blob)
     if content is None:
-        return FileResult(
-            status="error",
-            error={
-                "code": "DatasetMissing",
-                "message": f"dataset blob {request.dataset_blob} does not exist",
-            },
-        ).model_dump()
-    try:
-        result = find_or_upload(
-            openai_client(), training_file_name(request.run_id, request.iteration), content.encode("utf-8")
-        )
-    except Exception as exc:  # noqa: BLE001 - classified: transient re-raised, permanent recorded
-        result = FileResult(status="error", error=raise_if_transient(exc).as_dict())
-    return result.model_dump()
+        missing = {"code": "DatasetMissing", "message": f"dataset blob {request.dataset_blob} does not exist"}
+        return FileResult(status="error", error=missing).model_dump()
+    name = training_file_name(request.run_id, request.iteration)
+    return result_or_error(
+        lambda: find_or_upload(openai_client(), name, content.encode("utf-8")),
+        lambda error: FileResult(status="error", error=error),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def get_training_file(payload: dict[str, Any]) -> dict[str, Any]:
     request = FileRef.model_validate(payload)
-    try:
-        return get_file(openai_client(), request.file_id).model_dump()
-    except Exception as exc:  # noqa: BLE001
-        return FileResult(
-            file_id=request.file_id, status="error", error=raise_if_transient(exc).as_dict()
-        ).model_dump()
+    return result_or_error(
+        lambda: get_file(openai_client(), request.file_id),
+        lambda error: FileResult(file_id=request.file_id, status="error", error=error),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
@@ -68,36 +59,34 @@ def start_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
     intent = intent_path(request.run_id, f"job-{request.iteration:02d}")
     store.write_json(intent, {"state": "creating", "request": request.model_dump()})
     client = openai_client()
-    try:
-        job = find_job(client, request) or create_job(client, request)
-    except Exception as exc:  # noqa: BLE001
-        result = JobResult(status="failed", error=raise_if_transient(exc).as_dict())
-        store.write_json(
-            intent, {"state": "refused", "request": request.model_dump(), "result": result.model_dump()}
-        )
-        return result.model_dump()
-    result = job_result(job)
-    store.write_json(intent, {"state": "created", "request": request.model_dump(), "job_id": job.id})
-    return result.model_dump()
+    result = result_or_error(
+        lambda: job_result(find_job(client, request) or create_job(client, request)),
+        lambda error: JobResult(status="failed", error=error),
+    )
+    store.write_json(
+        intent,
+        {
+            "state": "created" if result["job_id"] else "refused",
+            "request": request.model_dump(),
+            "result": result,
+        },
+    )
+    return result
 
 
 @bp.activity_trigger(input_name="payload")
 def get_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
     request = JobRef.model_validate(payload)
-    try:
-        return get_job(openai_client(), request.job_id).model_dump()
-    except Exception as exc:  # noqa: BLE001
-        return JobResult(
-            job_id=request.job_id, status="unknown", error=raise_if_transient(exc).as_dict()
-        ).model_dump()
+    return result_or_error(
+        lambda: get_job(openai_client(), request.job_id),
+        lambda error: JobResult(job_id=request.job_id, status="unknown", error=error),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def cancel_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
     request = JobRef.model_validate(payload)
-    try:
-        return cancel_job(openai_client(), request.job_id).model_dump()
-    except Exception as exc:  # noqa: BLE001
-        return JobResult(
-            job_id=request.job_id, status="unknown", error=raise_if_transient(exc).as_dict()
-        ).model_dump()
+    return result_or_error(
+        lambda: cancel_job(openai_client(), request.job_id),
+        lambda error: JobResult(job_id=request.job_id, status="unknown", error=error),
+    )

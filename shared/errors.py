@@ -7,6 +7,7 @@ auth, conflicts, a failed job) as data, which the orchestrator records instead o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -61,3 +62,15 @@ def raise_if_transient(exc: BaseException) -> ErrorInfo:
     if is_transient(exc):
         raise exc
     return describe(exc)
+
+
+def result_or_error(
+    action: Callable[[], BaseModel], on_error: Callable[[dict[str, Any]], BaseModel]
+) -> dict[str, Any]:
+    """Runs an Azure call for an activity: its result, or the permanent error as a result (transient
+    errors propagate to Durable's retry)."""
+    try:
+        result = action()
+    except Exception as exc:  # noqa: BLE001 - classified by raise_if_transient
+        result = on_error(raise_if_transient(exc).as_dict())
+    return result.model_dump()

@@ -1,0 +1,55 @@
+"""``python -m devhost serve``: serve a Function App locally, like ``func start`` without Core Tools."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from .host import DevHost
+
+
+def load_app(spec: str) -> Any:
+    """``module:attribute`` (default attribute ``app``), imported with the current directory on sys.path."""
+    module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return getattr(importlib.import_module(module_name), attribute or "app")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the app's HTTP routes and the Durable API")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.add_argument("--app", default="function_app:app", help="module:attribute of the DFApp")
+    serve.add_argument("--clock", choices=["real", "virtual"], default="real")
+    serve.add_argument("--store-dir", default=None, help="keep instances on disk here (resumable)")
+    serve.add_argument("--max-workers", type=int, default=8)
+    serve.add_argument(
+        "--virtual-idle-seconds", type=float, default=0.0, help="virtual clock: idle time before skipping"
+    )
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host = DevHost(
+        load_app(args.app),
+        clock=args.clock,
+        store_dir=args.store_dir,
+        max_workers=args.max_workers,
+        port=args.port,
+        virtual_idle_seconds=args.virtual_idle_seconds,
+    )
+    host.start()
+    print(f"listening on http://127.0.0.1:{host.port}", flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    host.close()
+    return 0

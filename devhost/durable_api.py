@@ -1,0 +1,177 @@
+"""The Durable extension's HTTP API (``HttpApiHandler``), served by devhost, and the client binding.
+
+The SDK's ``DurableOrchestrationClient`` is an HTTP client of this API. devhost serves the routes it calls
+(under ``/runtime/webhooks/durabletask/``, with the extension's status codes and status JSON) and hands
+client functions the same binding JSON the Functions host would, so app code and
+``create_check_status_response`` run unmodified. Locally no function keys are issued or checked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .engine import Engine, InstanceExistsError, UnknownOrchestratorError
+
+WEBHOOK_PATH = "/runtime/webhooks/durabletask/"
+INSTANCE_PLACEHOLDER = "INSTANCEID"
+
+
+def binding_json(origin: str, hub: str) -> str:
+    """The ``durableClient`` binding value (``taskHubName``, ``creationUrls``, ``managementUrls``, ...)."""
+    base = origin.rstrip("/") + WEBHOOK_PATH
+    query = f"taskHub={quote(hub)}&connection=Storage"
+    instance = f"{base}instances/{INSTANCE_PLACEHOLDER}"
+    management = {
+        "id": INSTANCE_PLACEHOLDER,
+        "statusQueryGetUri": f"{instance}?{query}",
+        "sendEventPostUri": f"{instance}/raiseEvent/{{eventName}}?{query}",
+        "terminatePostUri": f"{instance}/terminate?reason={{text}}&{query}",
+        "rewindPostUri": f"{instance}/rewind?reason={{text}}&{query}",
+        "purgeHistoryDeleteUri": f"{instance}?{query}",
+        "restartPostUri": f"{instance}/restart?{query}",
+        "suspendPostUri": f"{instance}/suspend?reason={{text}}&{query}",
+        "resumePostUri": f"{instance}/resume?reason={{text}}&{query}",
+    }
+    creation = {
+        "createNewInstancePostUri": f"{base}orchestrators/{{functionName}}[/{{instanceId}}]?{query}",
+        "createAndWaitOnNewInstancePostUri": (
+            f"{base}orchestrators/{{functionName}}[/{{instanceId}}]?timeout={{timeoutInSeconds}}"
+            f"&pollingInterval={{intervalInSeconds}}&{query}"
+        ),
+    }
+    return json.dumps(
+        {
+            "taskHubName": hub,
+            "creationUrls": creation,
+            "managementUrls": management,
+            "rpcBaseUrl": base,
+            "requiredQueryStringParameters": query,
+            "httpBaseUrl": base,
+        }
+    )
+
+
+def management_payload(binding: str, instance_id: str, origin: str | None = None) -> dict[str, str]:
+    urls = json.loads(binding)["managementUrls"]
+    return {key: value.replace(INSTANCE_PLACEHOLDER, instance_id) for key, value in urls.items()}
+
+
+def body_to_json_text(raw: bytes) -> str | None:
+    """Turn a request body into the JSON text devhost stores as an input.
+
+    The SDK posts ``json=df_dumps(value)``, i.e. a JSON string whose content is the JSON of the value; a
+    user with curl posts the JSON of the value directly. Both arrive at the same JSON text here.
+    """
+    if not raw.strip():
+        return None
+    value = json.loads(raw)
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+            return value
+        except ValueError:
+            return json.dumps(value)
+    return json.dumps(value)
+
+
+def _error(status: int, message: str, exception: Exception | None = None) -> web.Response:
+    body: dict[str, Any] = {"Message": message}
+    if exception is not None:
+        body.update(ExceptionMessage=str(exception), ExceptionType=type(exception).__name__)
+    return web.json_response(body, status=status)
+
+
+class DurableApi:
+    """aiohttp handlers for the extension routes, backed by an :class:`Engine`."""
+
+    def __init__(self, engine: Engine, hub: str, origin: str) -> None:
+        self.engine = engine
+        self.hub = hub
+        self.origin = origin
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info.get("tail", "").strip("/")
+        parts = tail.split("/") if tail else []
+        try:
+            if parts[:1] == ["orchestrators"] and 2 <= len(parts) <= 3:
+                if request.method != "POST":
+                    return web.Response(status=404)
+                return await self._start(request, parts[1], parts[2] if len(parts) == 3 else None)
+            if parts[:1] == ["instances"]:
+                return await self._instances(request, parts[1:])
+        except json.JSONDecodeError as error:
+            return _error(400, "Invalid JSON content", error)
+        return web.Response(status=404)
+
+    async def _start(self, request: web.Request, name: str, instance_id: str | None) -> web.Response:
+        input_json = body_to_json_text(await request.read())
+        try:
+            instance_id = self.engine.start_new(name, instance_id or None, input_json)
+        except UnknownOrchestratorError as error:
+            return _error(400, str(error), error)
+        except InstanceExistsError as error:
+            return _error(409, str(error))
+        payload = management_payload(binding_json(self._origin(request), self.hub), instance_id)
+        headers = {"Location": payload["statusQueryGetUri"], "Retry-After": "10"}
+        return web.json_response(payload, status=202, headers=headers)
+
+    def _origin(self, request: web.Request) -> str:
+        return f"{request.scheme}://{request.host}" if request.host else self.origin
+
+    async def _instances(self, request: web.Request, rest: list[str]) -> web.Response:
+        query = request.query
+        if not rest:
+            if request.method == "GET":
+                return web.json_response(self.engine.statuses())
+            return web.Response(status=404)
+        instance_id = rest[0]
+        if len(rest) == 1:
+            if request.method == "GET":
+                return self._status(request, instance_id)
+            if request.method == "DELETE":
+                outcome = self.engine.purge(instance_id)
+                if outcome == "not_found":
+                    return web.Response(status=404)
+                if outcome == "running":
+                    return _error(
+                        412, f"Only orchestrations in a terminal state can be purged: {instance_id}"
+                    )
+                return web.json_response({"instancesDeleted": 1})
+            return web.Response(status=404)
+        if request.method != "POST":
+            return web.Response(status=404)
+        operation = rest[1]
+        if operation == "raiseEvent" and len(rest) == 3:
+            data = body_to_json_text(await request.read())
+            return web.Response(status=_CODES[self.engine.raise_event(instance_id, rest[2], data)])
+        if operation.lower() == "terminate":
+            return web.Response(status=_CODES[self.engine.terminate(instance_id, query.get("reason"))])
+        return _error(501, f"devhost does not implement the '{operation}' operation")
+
+    def _status(self, request: web.Request, instance_id: str) -> web.Response:
+        show_history = request.query.get("showHistory", "").lower() == "true"
+        status = self.engine.status(instance_id, show_history)
+        if status is None:
+            return web.Response(status=404)
+        if request.query.get("showInput", "").lower() == "false":
+            status["input"] = None
+        runtime = status["runtimeStatus"]
+        headers = {}
+        if runtime in ("Running", "Pending", "ContinuedAsNew", "Suspended"):
+            code = 202
+            headers = {"Location": str(request.url), "Retry-After": "5"}
+        elif (
+            runtime == "Failed"
+            and request.query.get("returnInternalServerErrorOnFailure", "").lower() == "true"
+        ):
+            code = 500
+        else:
+            code = 200
+        return web.json_response(status, status=code, headers=headers)
+
+
+_CODES = {"accepted": 202, "not_found": 404, "gone": 410}

@@ -1,0 +1,183 @@
+"""The whole loop, end to end: the real Function App in devhost (virtual clock) against Azurite and
+the emulator, driven through its HTTP API like a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import ModuleType
+from typing import Any
+
+import azure.durable_functions as df
+import pytest
+
+from emulator.launch import EmulatorHandle
+from shared.clients import artifact_store
+
+BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+pytestmark = pytest.mark.timeout(300)
+
+
+def start(host: Any, **body: Any) -> str:
+    response = host.http("POST", "/api/runs", json=body)
+    assert response.status_code == 202, response.get_body()
+    payload = json.loads(response.get_body())
+    assert payload["statusQueryGetUri"] and payload["run_url"].endswith(f"/api/runs/{payload['run_id']}")
+    return payload["run_id"]
+
+
+def finish(host: Any, run_id: str, instance_id: str | None = None) -> dict[str, Any]:
+    status = asyncio.run(host.wait_for_completion(instance_id or run_id, timeout=240))
+    assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
+    response = host.http("GET", f"/api/runs/{run_id}")
+    assert response.status_code == 200
+    return json.loads(response.get_body())
+
+
+def blob_names(prefix: str) -> list[str]:
+    return artifact_store().list_paths(prefix)
+
+
+def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    run_id = start(host, run_id="e2e-full")
+    details = finish(host, run_id)
+    report = details["report"]
+
+    assert details["runtime_status"] == "Completed"
+    assert report["status"] == "succeeded" and report["finished_at"]
+    assert details["custom_status"]["stage"] == 8
+    baseline = report["baseline"]
+    assert baseline["deployment"] == "gpt-4.1-mini" and baseline["val_reward"] is not None
+    iterations = report["iterations"]
+    assert [item["iteration"] for item in iterations] == [1, 2, 3]
+    assert all(item["status"] == "succeeded" for item in iterations), iterations
+
+    # Continuous fine-tuning: each job starts from the previous iteration's model.
+    assert iterations[0]["base_model"] == BASE_MODEL
+    for previous, current in zip(iterations, iterations[1:], strict=False):
+        assert current["base_model"] == previous["fine_tuned_model"]
+    for item in iterations:
+        assert item["fine_tuned_model"].startswith(f"{BASE_MODEL}.ft-")
+        assert item["fine_tuned_model"].endswith(f"-v{item['iteration']:02d}")
+        assert item["deployment"] == f"capital-agent_v{item['iteration']:02d}"
+        assert item["tasks"] == 24 and item["examples_kept"] < item["examples_total"]
+        assert item["val_reward"] is not None and item["file_id"] and item["job_id"]
+    assert iterations[1]["rollout_deployment"] == "capital-agent_v01"
+
+    # Pruning: max 2 deployments, v01 deleted before v03 was created.
+    assert report["deployments_deleted"] == ["capital-agent_v01"]
+    state = emulator_reset.state()
+    deployed = {item["name"] for item in state["deployments"]}
+    assert {"capital-agent_v02", "capital-agent_v03"} <= deployed
+    assert "capital-agent_v01" not in deployed
+    assert len(state["jobs"]) == 3, "a job was started twice"
+
+    # Filtering matters: the run ends better than its baseline, and the report shows it.
+    assert iterations[-1]["val_reward"] > baseline["val_reward"]
+    assert report["promoted_val_reward"] >= iterations[-1]["val_reward"] or report["promoted_deployment"]
+
+    # Every artefact is in Blob.
+    val_count = baseline["val_rollouts"]
+    assert len(blob_names(f"traces/{run_id}/00/val/")) == val_count
+    for item in iterations:
+        i = item["iteration"]
+        assert len(blob_names(f"traces/{run_id}/{i:02d}/train/")) == 24
+        assert len(blob_names(f"traces/{run_id}/{i:02d}/val/")) == val_count
+        assert blob_names(f"datasets/{run_id}/{i:02d}/") == [
+            f"datasets/{run_id}/{i:02d}/stats.json",
+            f"datasets/{run_id}/{i:02d}/train.jsonl",
+        ]
+    assert blob_names(f"runs/{run_id}/report.json") == [f"runs/{run_id}/report.json"]
+    assert blob_names(f"runs/{run_id}/intents/") == [
+        f"runs/{run_id}/intents/job-{i:02d}.json" for i in (1, 2, 3)
+    ]
+
+
+def test_failed_job_ends_its_iteration_and_the_run_goes_on(host: Any, emulator_reset: EmulatorHandle) -> None:
+    emulator_reset.set_faults(fail_next_jobs=1)
+    report = finish(host, start(host, run_id="e2e-job-fails", iterations=2))["report"]
+    first, second = report["iterations"]
+    assert first["status"] == "failed" and first["job_id"] and first["error"]["code"]
+    assert first["fine_tuned_model"] is None and first["deployment"] is None
+    assert second["status"] == "succeeded"
+    assert second["base_model"] == BASE_MODEL, "the next iteration starts from the last good model"
+    assert report["status"] == "completed_with_failures"
+
+
+def test_failed_deployment_ends_its_iteration_clearly(host: Any, emulator_reset: EmulatorHandle) -> None:
+    emulator_reset.set_faults(fail_next_deployments=1)
+    report = finish(host, start(host, run_id="e2e-deploy-fails", iterations=1))["report"]
+    (only,) = report["iterations"]
+    assert only["status"] == "failed"
+    assert only["fine_tuned_model"] and only["deployment"] == "capital-agent_v01"
+    assert "Failed" in only["error"]["code"] or only["error"]["code"] == "DeploymentFailed"
+    assert only["val_reward"] is None
+    assert report["status"] == "completed_with_failures"
+
+
+def test_throttling_bursts_are_retried_and_the_run_succeeds(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    emulator_reset.set_faults(
+        routes=[
+            {"route": "chat", "status": 429, "count": 6, "retry_after": 0},
+            {"route": "files", "status": 429, "count": 5, "retry_after": 0},
+            {"route": "jobs", "status": 503, "count": 5, "retry_after": 0},
+            {"route": "arm", "status": 429, "count": 5, "retry_after": 0},
+        ]
+    )
+    report = finish(host, start(host, run_id="e2e-throttled", iterations=1))["report"]
+    (only,) = report["iterations"]
+    assert only["status"] == "succeeded", only["error"]
+    assert only["rollouts_failed"] == 0
+    assert len(emulator_reset.state()["jobs"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", "(body)"),
+        (b"[1, 2]", "(body)"),
+        (json.dumps({"iteratons": 2}).encode(), "iteratons"),
+        (json.dumps({"data_filter_ratio": 1.5}).encode(), "data_filter_ratio"),
+        (json.dumps({"iterations": "three"}).encode(), "iterations"),
+        (json.dumps({"run_id": "Bad Id!"}).encode(), "run_id"),
+        (json.dumps({"agent": "nope"}).encode(), "agent"),
+        (json.dumps({"deployment_prefix": "bad prefix"}).encode(), "deployment_prefix"),
+    ],
+)
+def test_bad_bodies_get_400_naming_the_field(host: Any, body: bytes, field: str) -> None:
+    response = host.http("POST", "/api/runs", body=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    payload = json.loads(response.get_body())
+    assert field in [error["field"] for error in payload["errors"]], payload
+
+
+def test_unknown_run_is_404(host: Any) -> None:
+    response = host.http("GET", "/api/runs/no-such-run")
+    assert response.status_code == 404
+    assert "no-such-run" in json.loads(response.get_body())["error"]
+
+
+def test_a_running_run_id_is_refused(host: Any, emulator_reset: EmulatorHandle) -> None:
+    run_id = start(host, run_id="e2e-twice", iterations=1)
+    again = host.http("POST", "/api/runs", json={"run_id": run_id})
+    assert again.status_code == 409
+    finish(host, run_id)
+
+
+def test_timer_never_starts_a_second_overlapping_run(
+    host: Any, function_app: ModuleType, emulator_reset: EmulatorHandle
+) -> None:
+    instance = function_app.SCHEDULED_INSTANCE_ID
+    host.fire_timer("scheduled_retrain")
+    first = asyncio.run(host.client.get_status(instance, show_input=True))
+    assert first.runtime_status in function_app.ACTIVE
+    host.fire_timer("scheduled_retrain")
+    second = asyncio.run(host.client.get_status(instance, show_input=True))
+    assert second.input_["run_id"] == first.input_["run_id"], "a second scheduled run was started"
+    run_id = first.input_["run_id"]
+    details = finish(host, run_id, instance_id=instance)
+    assert details["instance_id"] == instance and details["report"]["run_id"] == run_id
