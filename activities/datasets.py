@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import azure.durable_functions as df
-from shared.dataset import build_dataset as build
-from shared.traces import parse_jsonl
 
 from shared.artifacts import dataset_path, dataset_stats_path, traces_prefix
 from shared.clients import artifact_store
 from shared.contracts import BuildDataset, DatasetResult
+from shared.dataset import build_dataset as build
+from shared.traces import parse_jsonl
 
 bp = df.Blueprint()
 

@@ -12,13 +12,13 @@ import asyncio
 from typing import Any
 
 import azure.durable_functions as df
-from shared.agents import get_agent
-from shared.traces import RolloutSummary, TraceRecorder, parse_jsonl, summarize
 
+from shared.agents import get_agent
 from shared.artifacts import trace_path
 from shared.clients import artifact_store, async_openai_client
 from shared.contracts import RolloutRequest
 from shared.errors import describe
+from shared.traces import RolloutSummary, TraceRecorder, parse_jsonl, summarize
 
 bp = df.Blueprint()
 
