@@ -1,0 +1,220 @@
+"""Traces to a fine-tuning file: conversion, ranking, the cut, and Azure's rules."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from shared.dataset import build_dataset
+from shared.finetune_format import MIN_EXAMPLES, jsonl_problems
+from shared.genai_messages import chat_to_otel, otel_to_chat
+from shared.tasks import Task
+from shared.traces import Span, TraceFormatError, TraceRecorder, parse_jsonl, summarize
+
+TOOL = {
+    "type": "function",
+    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+class FakeMessage:
+    """A response message as the openai SDK returns it (only what the recorder reads)."""
+
+    def __init__(self, data: dict) -> None:
+        self.data = data
+
+    def model_dump(self, exclude_none: bool = False) -> dict:
+        return dict(self.data)
+
+
+def _response(message: dict, finish: str) -> object:
+    choice = type("Choice", (), {"message": FakeMessage(message), "finish_reason": finish})()
+    usage = type("Usage", (), {"prompt_tokens": 12, "completion_tokens": 3})()
+    return type("Response", (), {"id": "chatcmpl-1", "model": "m", "choices": [choice], "usage": usage})()
+
+
+class ScriptedLLM:
+    """Answers chat calls from a script: the transport boundary, so the recorder's own code is real."""
+
+    def __init__(self, replies: list[tuple[dict, str]]) -> None:
+        self.replies = list(replies)
+        self.chat = self
+        self.completions = self
+
+    async def create(self, **_: object) -> object:
+        return _response(*self.replies.pop(0))
+
+
+async def _trace(reward: float, use_tool: bool, prompt: str = "capital of France?") -> list[Span]:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": '{"country": "France"}'},
+    }
+    replies = [
+        ({"role": "assistant", "tool_calls": [call]}, "tool_calls"),
+        ({"role": "assistant", "content": "Paris"}, "stop"),
+    ]
+    if not use_tool:
+        replies = [({"role": "assistant", "content": "Lyon"}, "stop")]
+    llm = ScriptedLLM(replies)
+    recorder = TraceRecorder("r", Task(task_id="t", prompt=prompt, answer="Paris"), "agent")
+    messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": prompt}]
+    first = await recorder.chat(llm, model="dep", messages=messages, tools=[TOOL])
+    if use_tool:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        result = recorder.tool("lookup", "call_1", call["function"]["arguments"], lambda country: "Paris")
+        messages.append({"role": "tool", "tool_call_id": "call_1", "content": result})
+        await recorder.chat(llm, model="dep", messages=messages, tools=[TOOL])
+    assert first.choices
+    recorder.finish(reward)
+    return parse_jsonl(recorder.to_jsonl())
+
+
+async def _traces(good: int, bad: int) -> dict[str, list[Span]]:
+    traces = {}
+    for k in range(good):
+        traces[f"traces/good-{k}.jsonl"] = await _trace(1.0, True, f"capital of France? ({k})")
+    for k in range(bad):
+        traces[f"traces/bad-{k}.jsonl"] = await _trace(0.0, False, f"capital of France?! ({k})")
+    return traces
+
+
+def test_messages_round_trip_between_chat_and_otel_formats() -> None:
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": '{"country": "Peru"}'},
+    }
+    for message in (
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "Lima"},
+    ):
+        otel = chat_to_otel(message)
+        assert all("type" in part for part in otel["parts"])
+        assert otel_to_chat(otel) == message
+    assert "content" not in otel_to_chat(
+        chat_to_otel({"role": "assistant", "content": None, "tool_calls": [call]})
+    )
+
+
+async def test_each_llm_call_becomes_an_example_with_nulls_removed() -> None:
+    jsonl, stats = build_dataset(await _traces(good=6, bad=0), ratio=1.0, seed=1)
+    examples = [json.loads(line) for line in jsonl.splitlines()]
+    assert stats.examples_total == 12 and stats.enough_for_azure
+    first = next(e["messages"] for e in examples if "tool_calls" in e["messages"][-1])
+    second = next(e["messages"] for e in examples if "content" in e["messages"][-1])
+    assert first[-1] == {
+        "role": "assistant",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": '{"country": "France"}'},
+            }
+        ],
+    }
+    assert second[-2] == {"role": "tool", "tool_call_id": "call_1", "content": "Paris"}
+    assert second[-1] == {"role": "assistant", "content": "Paris"}
+    assert examples[0]["tools"] == [TOOL]
+    assert "null" not in jsonl
+
+
+async def test_ranking_keeps_the_best_and_ignores_input_order() -> None:
+    traces = await _traces(good=5, bad=10)
+    jsonl, stats = build_dataset(traces, ratio=0.6, seed=42)
+    assert (stats.examples_total, stats.examples_kept) == (20, 12)
+    kept = [json.loads(line) for line in jsonl.splitlines()]
+    assert sum(1 for example in kept if example["messages"][-1].get("content") == "Lyon") == 2
+    shuffled = list(traces.items())
+    random.Random(3).shuffle(shuffled)
+    assert build_dataset(dict(shuffled), ratio=0.6, seed=42)[0] == jsonl
+    assert build_dataset(traces, ratio=0.6, seed=7)[0] != jsonl, "the tie-break follows the seed"
+    assert stats.mean_reward_kept > stats.mean_reward_all
+
+
+async def test_too_few_examples_are_flagged_not_crashed() -> None:
+    _, stats = build_dataset(await _traces(good=2, bad=2), ratio=0.6, seed=1)
+    assert not stats.enough_for_azure
+    assert any(f"at least {MIN_EXAMPLES}" in problem for problem in stats.problems)
+
+
+async def test_failed_rollouts_contribute_no_examples() -> None:
+    traces = await _traces(good=6, bad=0)
+    recorder = TraceRecorder("r", Task(task_id="t", prompt="p", answer="a"), "agent")
+    recorder.fail("RateLimitError: too many requests")
+    traces["traces/failed.jsonl"] = parse_jsonl(recorder.to_jsonl())
+    _, stats = build_dataset(traces, ratio=1.0, seed=1)
+    assert stats.failed_rollouts == 1 and stats.examples_total == 12
+    summary = summarize(traces["traces/failed.jsonl"], "r", "x")
+    assert summary.status == "failed" and "RateLimitError" in summary.error
+
+
+def test_bad_trace_line_is_named() -> None:
+    with pytest.raises(TraceFormatError, match="trace line 2"):
+        parse_jsonl(
+            '{"trace_id": "a", "span_id": "b", "name": "n", "start_time": "s", "end_time": "e", '
+            '"duration_ms": 1, "attributes": {}}\n{"oops": 1}\n'
+        )
+
+
+GOOD = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+
+
+@pytest.mark.parametrize(
+    ("example", "rule"),
+    [
+        ({"msgs": []}, "non-empty 'messages'"),
+        (
+            {"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "a"}]},
+            "role must be",
+        ),
+        ({"messages": [{"role": "user", "content": "q"}]}, "at least one assistant"),
+        (
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": None}]},
+            "omitted rather than null",
+        ),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant"}]}, "content or tool_calls"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{bad"}}
+                        ],
+                    }
+                ]
+            },
+            "JSON string",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "tool", "tool_call_id": "x", "content": "r"},
+                    {"role": "assistant", "content": "a"},
+                ]
+            },
+            "answers no earlier tool call",
+        ),
+        ({**GOOD, "tools": [{"type": "retrieval"}]}, "each tool must be"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a", "weight": 2},
+                ]
+            },
+            "weight must be",
+        ),
+    ],
+)
+def test_each_azure_rule_is_enforced(example: dict, rule: str) -> None:
+    lines = [json.dumps(GOOD)] * 10 + [json.dumps(example)]
+    problems = jsonl_problems("\n".join(lines))
+    assert any(rule in problem and "line 11" in problem for problem in problems), problems
+    assert jsonl_problems("\n".join([json.dumps(GOOD)] * 10)) == []

@@ -1,0 +1,95 @@
+"""Task files, the split, the agent registry, and the bundled agent against the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emulator.launch import EmulatorHandle
+from shared.agents import AgentSpec, UnknownAgentError, get_agent, register_agent, registered_agents
+from shared.agents.capital_lookup import CAPITALS, country_capital_lookup, reward
+from shared.tasks import Task, TaskFileError, load_csv, split
+from shared.traces import TraceRecorder, parse_jsonl
+
+
+def test_bundled_task_set_is_big_and_varied() -> None:
+    spec = get_agent("capital_lookup")
+    tasks = load_csv(spec.datasets["capitals"])
+    assert len(tasks) >= 60
+    assert len({task.answer for task in tasks}) >= 15
+    assert any(task.prompt.islower() for task in tasks) and any(task.prompt.isupper() for task in tasks)
+    assert {task.answer.lower() for task in tasks} <= {capital.lower() for capital in CAPITALS.values()}
+
+
+def test_split_is_80_20_stable_and_disjoint() -> None:
+    tasks = load_csv(get_agent("capital_lookup").datasets["capitals"])
+    first, again = split(tasks), split(list(reversed(tasks)))
+    assert first == again
+    assert len(first.val) == round(len(tasks) * 0.2)
+    assert not {t.task_id for t in first.train} & {t.task_id for t in first.val}
+
+
+def test_bad_task_files_name_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "tasks.csv"
+    bad.write_text("prompt,answer\nWhat is the capital of France?,Paris\nsecond question,\n")
+    with pytest.raises(TaskFileError, match=r"tasks.csv:3"):
+        load_csv(bad)
+    bad.write_text("question,reply\nx,y\n")
+    with pytest.raises(TaskFileError, match="header"):
+        load_csv(bad)
+
+
+def test_registry_names_known_agents_and_accepts_new_ones(tmp_path: Path) -> None:
+    with pytest.raises(UnknownAgentError, match="capital_lookup"):
+        get_agent("nope")
+    data = tmp_path / "mine.csv"
+    data.write_text("prompt,answer\na,b\nc,d\ne,f\n")
+
+    async def rollout(llm: object, deployment: str, task: Task, recorder: TraceRecorder) -> float:
+        return 1.0
+
+    register_agent(AgentSpec(name="mine", rollout=rollout, datasets={"mine": data}, default_dataset="mine"))
+    assert "mine" in registered_agents()
+    assert get_agent("mine").task(None, "train", 0).answer in {"b", "d", "f"}
+
+
+def test_tool_and_reward() -> None:
+    assert country_capital_lookup("  NEW zealand ") == "Wellington"
+    assert country_capital_lookup("Atlantis") == "unknown"
+    assert reward("The capital of Japan is tokyo.", "Tokyo") == 1.0
+    assert reward("Kyoto", "Tokyo") == 0.0 and reward(None, "Tokyo") == 0.0
+
+
+async def test_agent_rollout_records_every_span(emulator: EmulatorHandle) -> None:
+    """Runs the agent on every validation task: tool-using rollouts have 2 chat spans and a tool span."""
+    import httpx2
+    from openai import AsyncAzureOpenAI
+
+    llm = AsyncAzureOpenAI(
+        azure_endpoint=emulator.url,
+        api_version="2025-04-01-preview",
+        api_key="test",
+        http_client=httpx2.AsyncClient(verify=emulator.ssl_context()),
+    )
+    spec = get_agent("capital_lookup")
+    kinds = set()
+    for task in spec.load_splits(None).val:
+        recorder = TraceRecorder("r", task, spec.name)
+        score = await spec.rollout(llm, "gpt-4.1-mini", task, recorder)
+        recorder.finish(score)
+        spans = parse_jsonl(recorder.to_jsonl())
+        operations = [span.attributes["gen_ai.operation.name"] for span in spans]
+        assert operations[0] == "invoke_agent" and spans[0].attributes["durable_finetune.reward"] == score
+        if "execute_tool" in operations:
+            assert operations[1:] == ["chat", "execute_tool", "chat"]
+            tool = spans[2].attributes
+            assert (
+                tool["gen_ai.tool.call.result"] == task.answer or tool["gen_ai.tool.call.result"] == "unknown"
+            )
+        else:
+            assert operations[1:] == ["chat"]
+        chat = spans[1].attributes
+        assert chat["gen_ai.request.model"] == "gpt-4.1-mini" and chat["gen_ai.usage.input_tokens"] > 0
+        kinds.add(tuple(operations))
+    assert len(kinds) == 2, "the base model should sometimes use the tool and sometimes not"
