@@ -46,6 +46,7 @@ def summary_table(report: dict[str, Any]) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines = [line.rstrip() for line in lines]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return (
         f"baseline {report['baseline']['deployment']}: val reward {_fmt(baseline, '{:.3f}')}\n"

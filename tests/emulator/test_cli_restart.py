@@ -10,8 +10,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.emulator.support import success_file, upload, wait_job, wait_processed
 from emulator.launch import ROOT, EmulatorHandle, start_emulator
+from tests.emulator.support import success_file, upload, wait_job, wait_processed
 
 pytestmark = pytest.mark.timeout(60)
 
