@@ -17,16 +17,16 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
-from activities.datasets import bp as dataset_activities
-from activities.rollouts import bp as rollout_activities
 from pydantic import ValidationError
-from shared.agents import UnknownAgentError, get_agent
 
+from activities.datasets import bp as dataset_activities
 from activities.deployments import bp as deployment_activities
 from activities.finetuning import bp as finetuning_activities
+from activities.rollouts import bp as rollout_activities
 from activities.runs import bp as run_activities
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
 from orchestrators.finetune_run import bp as run_orchestrator
+from shared.agents import UnknownAgentError, get_agent
 from shared.artifacts import report_path
 from shared.clients import artifact_store
 from shared.contracts import RunState

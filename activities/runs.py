@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import azure.durable_functions as df
-from shared.agents import get_agent
 
+from shared.agents import get_agent
 from shared.artifacts import report_path
 from shared.clients import artifact_store
 from shared.contracts import InitRun, ReportUpdate, TaskCounts

@@ -22,7 +22,6 @@ TASKS = 24
 def build_app() -> df.DFApp:
     """The app's own rollout activity plus bench orchestrators that use the app's own fan-out."""
     from activities.rollouts import bp as rollout_activities  # noqa: PLC0415 - needs settings first
-
     from orchestrators.iteration import rollouts  # noqa: PLC0415
     from orchestrators.steps import Run  # noqa: PLC0415
     from shared.contracts import RunState  # noqa: PLC0415

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.traces import RolloutSummary
-
 from orchestrators.steps import Run, Step, backoff, fixed
 from shared.artifacts import traces_prefix
 from shared.contracts import (
@@ -32,6 +30,7 @@ from shared.contracts import (
     UploadFile,
 )
 from shared.report import IterationRecord
+from shared.traces import RolloutSummary
 
 FILE_DONE = {"processed", "error", "deleted"}
 JOB_DONE = {"succeeded", "failed", "cancelled", "unknown"}

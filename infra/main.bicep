@@ -1,0 +1,136 @@
+// durable-finetune: everything the Function App needs, deployable with `azd up`.
+targetScope = 'resourceGroup'
+
+@minLength(1)
+@maxLength(40)
+@description('azd environment name; names and tags derive from it.')
+param environmentName string
+
+@description('Region for every resource created here.')
+param location string = resourceGroup().location
+
+@description('true: create an Azure OpenAI account here; false: use an existing one (name + resource group).')
+param createOpenAi bool = true
+
+@description('Name of the Azure OpenAI account to create or to use.')
+param openAiAccountName string = ''
+
+@description('Resource group of an existing Azure OpenAI account (defaults to this one).')
+param openAiResourceGroupName string = ''
+
+@description('Region of a new Azure OpenAI account (fine-tuning is offered in a few regions).')
+param openAiLocation string = 'northcentralus'
+
+param baseModel string = 'gpt-4.1-mini-2025-04-14'
+param baseModelName string = 'gpt-4.1-mini'
+param baseModelVersion string = '2025-04-14'
+param baseDeploymentName string = 'gpt-4.1-mini'
+param baseDeploymentCapacity int = 50
+
+@description('NCRONTAB schedule for retraining, e.g. "0 0 3 * * 0"; empty disables the timer.')
+param retrainSchedule string = ''
+
+param artifactsContainerName string = 'finetune'
+param maximumInstanceCount int = 40
+param instanceMemoryMB int = 2048
+
+var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = { 'azd-env-name': environmentName }
+var openAiName = empty(openAiAccountName) ? 'aoai-${token}' : openAiAccountName
+var openAiGroup = empty(openAiResourceGroupName) ? resourceGroup().name : openAiResourceGroupName
+var deploymentContainerName = 'app-package-${take(token, 8)}'
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: 'id-${token}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: 'st${token}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    artifactsContainerName: artifactsContainerName
+  }
+}
+
+module storageRoles 'modules/storage-roles.bicep' = {
+  name: 'storage-roles'
+  params: {
+    storageAccountName: storage.outputs.name
+    principalId: identity.outputs.principalId
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: 'log-${token}'
+    appInsightsName: 'appi-${token}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module openAi 'modules/openai.bicep' = if (createOpenAi) {
+  name: 'openai'
+  params: {
+    name: openAiName
+    location: openAiLocation
+    tags: tags
+    baseModel: baseModelName
+    baseModelVersion: baseModelVersion
+    baseDeploymentName: baseDeploymentName
+    baseDeploymentCapacity: baseDeploymentCapacity
+  }
+}
+
+module openAiRoles 'modules/openai-roles.bicep' = {
+  name: 'openai-roles'
+  scope: resourceGroup(openAiGroup)
+  dependsOn: [
+    openAi
+  ]
+  params: {
+    accountName: openAiName
+    principalId: identity.outputs.principalId
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    name: 'func-${token}'
+    planName: 'plan-${token}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    appInsightsName: monitoring.outputs.name
+    openAiEndpoint: openAiRoles.outputs.endpoint
+    openAiAccountName: openAiName
+    openAiResourceGroup: openAiGroup
+    artifactsContainerName: artifactsContainerName
+    baseModel: baseModel
+    baseDeploymentName: baseDeploymentName
+    retrainSchedule: retrainSchedule
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_OPENAI_ACCOUNT string = openAiName
+output AZURE_OPENAI_RESOURCE_GROUP string = openAiGroup
+output ARTIFACTS_STORAGE_ACCOUNT string = storage.outputs.name
