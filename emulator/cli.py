@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import uvicorn
@@ -139,7 +140,9 @@ def config_from_args(argv: list[str] | None = None) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     config = config_from_args(argv)
-    tls = ensure_tls(config.host, config.state_dir / "tls" if config.state_dir else None)
+    # Without --state-dir the CA lives only as long as this process.
+    scratch = None if config.state_dir else tempfile.TemporaryDirectory(prefix="aoai-emulator-")
+    tls = ensure_tls(config.host, config.state_dir / "tls" if config.state_dir else Path(scratch.name))
     app = create_app(config)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -165,5 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:
         pass
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     sys.stdout.flush()
     return 0

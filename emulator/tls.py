@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +29,8 @@ def _names(host: str) -> list[str]:
     return names
 
 
-def ensure_tls(host: str, directory: Path | None) -> TlsFiles:
+def ensure_tls(host: str, directory: Path) -> TlsFiles:
     """CA and server certificate files in ``directory`` (created, or reused if they match ``host``)."""
-    if directory is None:
-        directory = Path(tempfile.mkdtemp(prefix="aoai-emulator-"))
     directory.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
     meta = directory / "tls.json"
