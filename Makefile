@@ -8,7 +8,8 @@ CHECKOV_VERSION := 3.3.30
 
 .PHONY: setup run serve test lint format bench clean
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
+# What `make run` needs: the app's virtualenv and Azurite. `make test` adds checkov (infra scan).
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +40,7 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint
+test: setup $(CHECKOV_VENV)/.installed lint
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 
 bench: setup

@@ -8,6 +8,7 @@ message naming each bad setting instead of failing on its first run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -156,7 +157,7 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     run_id = req.route_params.get("run_id", "")
     if not _matches(RUN_ID_PATTERN, run_id):
         return _bad_request([{"field": "run_id", "error": f"must match {RUN_ID_PATTERN}"}])
-    report = artifact_store().read_model(report_path(run_id), RunReport)
+    report = await asyncio.to_thread(artifact_store().read_model, report_path(run_id), RunReport)
     instance_id = report.instance_id if report else run_id
     status = await client.get_status(instance_id)
     if status.runtime_status is None and report is None:

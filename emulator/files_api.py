@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.errors import ApiError
-from emulator.ids import new_id
 from emulator.paging import page, parse_limit
 from emulator.records import FileRecord
 from emulator.store import Store
@@ -100,7 +99,7 @@ async def create_file(request: Request, store: Store) -> Response:
     now = store.now()
     duration = store.config.scaled(store.config.durations.file_processing)
     record = FileRecord(
-        id=new_id("file"),
+        id=f"file-{store.next_hex()}",
         filename=filename,
         purpose=purpose,
         bytes=len(data),

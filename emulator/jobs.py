@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from emulator.behaviour import classify, trained_skill
 from emulator.errors import ApiError
 from emulator.files_api import file_status
-from emulator.ids import new_hex, new_id
+from emulator.ids import new_id
 from emulator.paging import page, parse_limit
 from emulator.records import Checkpoint, JobEvent, JobRecord, ModelRecord
 from emulator.store import Store
@@ -246,7 +246,7 @@ async def create_job(request: Request, store: Store) -> Response:
             code="quotaExceeded",
         )
 
-    hex_id = new_hex()
+    hex_id = store.next_hex()
     job_id = f"ftjob-{hex_id}"
     examples = [
         json.loads(line) for line in store.get_content(training.id).decode().splitlines() if line.strip()

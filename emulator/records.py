@@ -123,6 +123,7 @@ class OperationRecord(_Record):
 
 class StateData(_Record):
     clock_offset: float = 0.0
+    ids_issued: int = 0
     slot_free_since: float = 0.0
     files: dict[str, FileRecord] = {}
     jobs: dict[str, JobRecord] = {}

@@ -8,6 +8,7 @@ the last one stopped; because lifecycles are computed from timestamps, time spen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -37,6 +38,12 @@ class Store:
     def _state_path(self) -> Path:
         assert self._dir is not None
         return self._dir / "state.json"
+
+    def next_hex(self) -> str:
+        """32 hex digits derived from the seed and a counter, so file and job ids (and with them the
+        fine-tuned model names the behaviour model hashes) repeat exactly from a fresh start."""
+        self.data.ids_issued += 1
+        return hashlib.sha256(f"{self.config.seed}:id:{self.data.ids_issued}".encode()).hexdigest()[:32]
 
     def now(self) -> float:
         """Emulated now: wall clock plus any offset added through the admin API."""
