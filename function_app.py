@@ -73,15 +73,16 @@ def _new_run_id(now: datetime) -> str:
 
 
 def _parse_start_body(req: func.HttpRequest) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    """An empty body means "all defaults"; anything else must be a JSON object."""
     raw = req.get_body()
     if not raw.strip():
         return {}, []
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, [
-            {"field": "(body)", "error": f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})"}
-        ]
+    except json.JSONDecodeError as exc:
+        return None, [{"field": "(body)", "error": f"not valid JSON: {exc.msg} at line {exc.lineno}"}]
+    except UnicodeDecodeError:
+        return None, [{"field": "(body)", "error": "not UTF-8 text"}]
     if not isinstance(body, dict):
         return None, [{"field": "(body)", "error": "must be a JSON object of run settings"}]
     return body, []
