@@ -9,7 +9,26 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 
-class ApiError(Exception):
+class _ServiceError(Exception):
+    """Status, code, message and headers; subclasses render their service's envelope."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+class ApiError(_ServiceError):
     """An Azure OpenAI data-plane error: ``{"error": {"code", "message", "param", "type"}}``."""
 
     def __init__(
@@ -21,26 +40,15 @@ class ApiError(Exception):
         param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, code, message, headers=headers)
         self.param = param
-        self.headers = headers or {}
 
-    def response(self) -> JSONResponse:
-        body: dict[str, Any] = {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "param": self.param,
-                "type": "invalid_request_error" if self.status < 500 else "server_error",
-            }
-        }
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+    def body(self) -> dict[str, Any]:
+        kind = "invalid_request_error" if self.status < 500 else "server_error"
+        return {"error": {"code": self.code, "message": self.message, "param": self.param, "type": kind}}
 
 
-class ArmError(Exception):
+class ArmError(_ServiceError):
     """An ARM error: ``{"error": {"code", "message", "target", "details", "additionalInfo"}}``."""
 
     def __init__(
@@ -52,12 +60,8 @@ class ArmError(Exception):
         target: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, code, message, headers=headers)
         self.target = target
-        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return {
@@ -69,9 +73,6 @@ class ArmError(Exception):
                 "additionalInfo": [],
             }
         }
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 def retry_headers(seconds: float) -> dict[str, str]:
