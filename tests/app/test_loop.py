@@ -181,3 +181,26 @@ def test_timer_never_starts_a_second_overlapping_run(
     run_id = first.input_["run_id"]
     details = finish(host, run_id, instance_id=instance)
     assert details["instance_id"] == instance and details["report"]["run_id"] == run_id
+
+
+def test_failed_rollouts_are_recorded_and_too_few_examples_skip_the_iteration(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """Every chat call fails: rollouts are recorded as failed (traces kept), the dataset is too small
+    for Azure, and the iteration is skipped with a clear status instead of crashing the run."""
+    emulator_reset.set_faults(routes=[{"route": "chat", "status": 500, "rate": 1.0, "retry_after": 0}])
+    run_id = start(host, run_id="e2e-all-fail", iterations=1, val_limit=4)
+    report = finish(host, run_id)["report"]
+    assert report["baseline"]["val_failed"] == 4 and report["baseline"]["val_reward"] == 0.0
+    (only,) = report["iterations"]
+    assert only["status"] == "skipped" and only["error"]["code"] == "TooFewExamples"
+    assert only["rollouts_failed"] == 24 and only["examples_kept"] == 0
+    assert only["job_id"] is None and only["deployment"] is None
+    traces = blob_names(f"traces/{run_id}/01/train/")
+    assert len(traces) == 24
+    first = artifact_store().read_text(traces[0]) or ""
+    root = json.loads(first.splitlines()[0])
+    assert (
+        root["status"] == "error" and "500" in json.dumps(root) or "InternalServerError" in json.dumps(root)
+    )
+    assert report["status"] == "completed_with_failures"
