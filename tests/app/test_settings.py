@@ -114,3 +114,23 @@ def test_function_app_refuses_to_start_without_settings() -> None:
     assert result.returncode != 0
     assert "ConfigError: invalid app settings" in result.stderr
     assert "AZURE_OPENAI_ENDPOINT" in result.stderr
+
+
+@pytest.mark.parametrize(("schedule", "registered"), [(None, False), ("0 0 3 * * 0", True)])
+def test_timer_exists_only_when_a_schedule_is_set(schedule: str | None, registered: bool) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k.upper() not in {f.upper() for f in AppSettings.model_fields}
+    }
+    env.update(REQUIRED)
+    if schedule:
+        env["RETRAIN_SCHEDULE"] = schedule
+    script = (
+        "import function_app; print(sorted(f.get_function_name() for f in function_app.app.get_functions()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    names = result.stdout
+    assert "start_run" in names and "finetune_run" in names and "run_rollout" in names
+    assert ("scheduled_retrain" in names) is registered
