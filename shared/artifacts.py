@@ -50,13 +50,6 @@ class ArtifactStore:
         self._container = container
         self._ensured = False
 
-    @property
-    def container_name(self) -> str:
-        return self._container.container_name
-
-    def url(self, path: str) -> str:
-        return f"{self._container.url}/{path}"
-
     def _ensure_container(self) -> None:
         if self._ensured:
             return
@@ -93,9 +86,3 @@ class ArtifactStore:
     def read_model(self, path: str, model: type[Model]) -> Model | None:
         text = self.read_text(path)
         return None if text is None else model.model_validate_json(text)
-
-    def delete(self, path: str) -> None:
-        try:
-            self._container.delete_blob(path)
-        except ResourceNotFoundError:
-            pass
