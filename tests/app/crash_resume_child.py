@@ -1,0 +1,28 @@
+"""Child process for the crash/resume test: runs (or resumes) one fine-tuning run from an on-disk
+devhost store. App settings come from the environment, as the Functions host provides them.
+
+``python -m tests.app.crash_resume_child STORE_DIR RUN_ID`` prints the final runtime status as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import function_app
+from devhost import DevHost
+
+
+def main() -> None:
+    store_dir, run_id = sys.argv[1], sys.argv[2]
+    with DevHost(function_app.app, clock="virtual", store_dir=store_dir, max_workers=4) as host:
+        if host.get_status_sync(run_id) is None:
+            response = host.http("POST", "/api/runs", json={"run_id": run_id, "iterations": 2})
+            assert response.status_code == 202, response.get_body()
+        status = asyncio.run(host.wait_for_completion(run_id, timeout=240))
+        print(json.dumps({"runtime_status": status.runtime_status.value}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Durable and resumable: the app's process is killed (SIGKILL) right after it started a fine-tuning
+job, and a new process on the same devhost store finishes the run without starting a second job,
+uploading a second file or losing a step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.launch import EmulatorHandle
+from scripts.azurite import REPO_ROOT
+from scripts.local_env import app_environment
+from shared.artifacts import report_path
+from shared.clients import artifact_store
+from shared.report import RunReport
+from tests.fixtures.app import TEST_RUN_DEFAULTS
+
+RUN_ID = "e2e-crash-resume"
+
+
+def _child(store: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.app.crash_resume_child", str(store), RUN_ID],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.timeout(300)
+def test_run_survives_a_kill_after_its_job_started(
+    tmp_path: Path, azurite: Any, emulator_reset: EmulatorHandle, function_app: Any
+) -> None:
+    env = {**os.environ, **app_environment(azurite, emulator_reset, TEST_RUN_DEFAULTS)}
+    env.pop("RETRAIN_SCHEDULE", None)
+    store = tmp_path / "store"
+
+    first = _child(store, env)
+    deadline = time.monotonic() + 120
+    while not emulator_reset.state()["jobs"]:
+        assert first.poll() is None, first.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no job was started"
+        time.sleep(0.02)
+    first.kill()
+    first.wait()
+
+    second = _child(store, env)
+    out, err = second.communicate(timeout=240)
+    assert second.returncode == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1]) == {"runtime_status": "Completed"}
+
+    state = emulator_reset.state()
+    assert len(state["jobs"]) == 2, "a fine-tuning job was started twice"
+    ours = [f for f in state["files"] if str(f.get("filename", "")).startswith(RUN_ID)]
+    assert len(ours) == 2, "a training file was uploaded twice"
+    report = artifact_store().read_model(report_path(RUN_ID), RunReport)
+    assert report is not None and report.status == "succeeded"
+    assert [item.iteration for item in report.iterations] == [1, 2]
+    assert report.iterations[1].base_model == report.iterations[0].fine_tuned_model
