@@ -38,7 +38,8 @@ def init_run(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def record_report(payload: dict[str, Any]) -> dict[str, Any]:
+def update_report(payload: dict[str, Any]) -> dict[str, Any]:
+    """Applies one ``ReportUpdate`` to the report: read, change, write whole (a replay writes the same)."""
     update = ReportUpdate.model_validate(payload)
     store = artifact_store()
     path = report_path(update.run_id)

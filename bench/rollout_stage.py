@@ -22,8 +22,8 @@ TASKS = 24
 def build_app() -> df.DFApp:
     """The app's own rollout activity plus bench orchestrators that use the app's own fan-out."""
     from activities.rollouts import bp as rollout_activities  # noqa: PLC0415 - needs settings first
-    from orchestrators.iteration import rollouts  # noqa: PLC0415
-    from orchestrators.steps import Run  # noqa: PLC0415
+    from orchestrators.orchestration import Orchestration  # noqa: PLC0415
+    from orchestrators.rollouts import roll_out  # noqa: PLC0415
     from shared.contracts import RunState  # noqa: PLC0415
     from shared.settings import get_settings  # noqa: PLC0415
 
@@ -33,14 +33,15 @@ def build_app() -> df.DFApp:
     @app.orchestration_trigger(context_name="context")
     def bench_rollouts(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
         spec: dict[str, Any] = context.get_input()
-        state = RunState(run_id=spec["run_id"], settings=get_settings().run_settings(), started_at="bench")
-        run = Run(context, state)
+        settings = get_settings().run_settings()
+        state = RunState(run_id=spec["run_id"], settings=settings, started_at="bench", iteration=1)
+        orch = Orchestration(context, state)
         deployment = state.settings.base_deployment or ""
         if spec["sequential"]:
             for index in spec["indices"]:
-                yield from rollouts(run, 1, "train", [index], deployment)
+                yield from roll_out(orch, "train", [index], deployment)
         else:
-            yield from rollouts(run, 1, "train", spec["indices"], deployment)
+            yield from roll_out(orch, "train", spec["indices"], deployment)
         return len(spec["indices"])
 
     return app

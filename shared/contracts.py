@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.report import Baseline, IterationRecord, RunStatus
+from shared.report import Baseline, IterationReport, RunStatus
 from shared.settings import RunSettings
 
 
@@ -156,7 +156,7 @@ class ReportUpdate(Payload):
     run_id: str
     status: RunStatus | None = None
     baseline: Baseline | None = None
-    iteration: IterationRecord | None = None
+    iteration: IterationReport | None = None
     deployments_deleted: list[str] | None = None
     promoted_model: str | None = None
     promoted_deployment: str | None = None

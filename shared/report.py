@@ -27,7 +27,7 @@ class Baseline(BaseModel):
     traces_prefix: str | None = None
 
 
-class IterationRecord(BaseModel):
+class IterationReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     iteration: int
@@ -65,14 +65,14 @@ class RunReport(BaseModel):
     started_at: str
     finished_at: str | None = None
     baseline: Baseline | None = None
-    iterations: list[IterationRecord] = Field(default_factory=list)
+    iterations: list[IterationReport] = Field(default_factory=list)
     deployments_deleted: list[str] = Field(default_factory=list)
     promoted_model: str | None = None
     promoted_deployment: str | None = None
     promoted_val_reward: float | None = None
     error: dict[str, Any] | None = None
 
-    def upsert_iteration(self, record: IterationRecord) -> None:
+    def upsert_iteration(self, entry: IterationReport) -> None:
         """Replaces the record for that iteration (a replayed write is a no-op), keeps order."""
-        others = [item for item in self.iterations if item.iteration != record.iteration]
-        self.iterations = sorted([*others, record], key=lambda item: item.iteration)
+        others = [item for item in self.iterations if item.iteration != entry.iteration]
+        self.iterations = sorted([*others, entry], key=lambda item: item.iteration)

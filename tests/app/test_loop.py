@@ -47,7 +47,7 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
 
     assert details["runtime_status"] == "Completed"
     assert report["status"] == "succeeded" and report["finished_at"]
-    assert details["custom_status"]["stage"] == 8
+    assert details["custom_status"]["stage"] == "record"
     baseline = report["baseline"]
     assert baseline["deployment"] == "gpt-4.1-mini" and baseline["val_reward"] is not None
     iterations = report["iterations"]

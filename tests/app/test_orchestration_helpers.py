@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrators.iteration import batch_indices
-from orchestrators.steps import backoff
+from orchestrators.orchestration import backoff
 
 
 def test_batches_cycle_through_the_training_split() -> None:

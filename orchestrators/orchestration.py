@@ -1,0 +1,140 @@
+"""What every stage of the run orchestrator is built from: activity calls, durable polling, progress.
+
+All of it is deterministic: time comes from ``context.current_utc_datetime`` and every wait is a durable
+timer, so a wait of hours costs nothing and survives restarts. Activities are called by reference (the
+decorated function), so an editor can follow every call to its code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+import azure.durable_functions as df
+from pydantic import BaseModel
+
+from activities.runs import update_report
+from shared.contracts import ReportUpdate, RunState
+
+log = logging.getLogger("durable_finetune")
+
+T = TypeVar("T")
+Result = TypeVar("Result", bound=BaseModel)
+
+Step = Generator[Any, Any, T]
+"""A stage: a generator the orchestrator runs with ``yield from``; it yields Durable tasks."""
+
+Activity = Callable[..., Any]
+"""An activity function as decorated by ``activity_trigger`` (the SDK resolves its registered name)."""
+
+
+class Stage(StrEnum):
+    """Where a run is; published in custom status and in the log."""
+
+    BASELINE = "baseline"
+    ROLLOUTS = "rollouts"
+    DATASET = "dataset"
+    FINE_TUNE = "fine-tune"
+    DEPLOY = "deploy"
+    EVALUATE = "evaluate"
+    RECORD = "record"
+
+
+@dataclass(frozen=True)
+class Polled(Generic[Result]):
+    """The last answer of a poll, and whether the deadline passed before it was the awaited one."""
+
+    result: Result
+    timed_out: bool
+
+
+class Orchestration:
+    """One execution of the run orchestrator: its Durable context, the state it carries to the next
+    execution, how it calls activities (with retries) and how it shows progress."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, state: RunState) -> None:
+        self.context = context
+        self.state = state
+        self.retry = df.RetryOptions(
+            first_retry_interval_in_milliseconds=int(state.settings.retry_first_interval_seconds * 1000),
+            max_number_of_attempts=state.settings.retry_max_attempts,
+        )
+        self.status: dict[str, Any] = {}
+
+    def now(self) -> str:
+        return self.context.current_utc_datetime.isoformat()
+
+    def task(self, activity: Activity, request: BaseModel) -> df.Task:
+        """Schedules ``activity``; Durable retries it only on exceptions, which activities raise only
+        for transient failures."""
+        return self.context.call_activity_with_retry(activity, self.retry, request.model_dump(mode="json"))
+
+    def call(self, activity: Activity, request: BaseModel, result: type[Result]) -> Step[Result]:
+        """Runs ``activity`` and parses its answer as ``result``."""
+        answer = yield self.task(activity, request)
+        return result.model_validate(answer)
+
+    def poll(
+        self,
+        activity: Activity,
+        request: BaseModel,
+        result: type[Result],
+        *,
+        until: Callable[[Result], bool],
+        interval: Callable[[int], float],
+        deadline_seconds: float,
+    ) -> Step[Polled[Result]]:
+        """Calls ``activity`` until ``until`` holds or the deadline passes, sleeping on durable timers."""
+        deadline = self.context.current_utc_datetime + timedelta(seconds=deadline_seconds)
+        attempt = 0
+        while True:
+            answer = yield from self.call(activity, request, result)
+            if until(answer):
+                return Polled(answer, timed_out=False)
+            now = self.context.current_utc_datetime
+            if now >= deadline:
+                return Polled(answer, timed_out=True)
+            yield self.context.create_timer(min(now + timedelta(seconds=interval(attempt)), deadline))
+            attempt += 1
+
+    def report(self, **changes: Any) -> Step[None]:
+        """Writes ``changes`` (fields of ``ReportUpdate``) into the run report before the run goes on."""
+        yield self.task(update_report, ReportUpdate(run_id=self.state.run_id, **changes))
+
+    def show(self, stage: Stage, detail: str = "", **fields: Any) -> None:
+        """Publishes the stage as custom status and logs ``[FT i/N] stage: detail`` once (not on replay)."""
+        state = self.state
+        prefix = f"[FT {state.iteration}/{state.settings.iterations}]" if state.iteration else "[FT baseline]"
+        if not self.context.is_replaying:
+            log.info("%s %s%s", prefix, stage.value, f": {detail}" if detail else "")
+        self.status.update(fields)
+        self.status.update(
+            {
+                "run_id": state.run_id,
+                "iteration": state.iteration,
+                "iterations": state.settings.iterations,
+                "stage": stage.value,
+                "message": detail,
+                "current_model": state.current_model,
+                "current_deployment": state.current_deployment,
+                "baseline_val_reward": state.baseline_reward,
+                "last_val_reward": state.last_val_reward,
+                "best_deployment": state.best_deployment,
+                "updated_at": self.now(),
+            }
+        )
+        self.context.set_custom_status(self.status)
+
+
+def fixed(seconds: float) -> Callable[[int], float]:
+    """The same interval every time: file processing and provisioning take seconds to minutes."""
+    return lambda _attempt: seconds
+
+
+def backoff(initial: float, cap: float) -> Callable[[int], float]:
+    """Doubling intervals from ``initial`` up to ``cap``: fine-tuning queues take minutes to hours."""
+    return lambda attempt: min(initial * 2 ** min(attempt, 30), cap)
