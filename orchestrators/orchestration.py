@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskBase
 from pydantic import BaseModel
 
 from activities.runs import update_report
@@ -68,7 +69,7 @@ class Orchestration:
     def now(self) -> str:
         return self.context.current_utc_datetime.isoformat()
 
-    def task(self, activity: Activity, request: BaseModel) -> df.Task:
+    def task(self, activity: Activity, request: BaseModel) -> TaskBase:
         """Schedules ``activity``; Durable retries it only on exceptions, which activities raise only
         for transient failures."""
         return self.context.call_activity_with_retry(activity, self.retry, request.model_dump(mode="json"))

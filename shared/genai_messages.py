@@ -53,7 +53,9 @@ def otel_to_chat(message: dict[str, Any]) -> dict[str, Any]:
     role = message["role"]
     parts = message.get("parts") or []
     if role == "tool":
-        response = next((part for part in parts if part.get("type") == "tool_call_response"), {})
+        response: dict[str, Any] = next(
+            (part for part in parts if part.get("type") == "tool_call_response"), {}
+        )
         content = response.get("response")
         return {
             "role": "tool",

@@ -174,7 +174,7 @@ def describe_errors(exc: ValidationError, *, env: bool) -> list[dict[str, str]]:
 def get_settings() -> AppSettings:
     """Reads and validates app settings once per process."""
     try:
-        return AppSettings()  # type: ignore[call-arg]
+        return AppSettings()
     except ValidationError as exc:
         lines = [f"  {item['field']}: {item['error']}" for item in describe_errors(exc, env=True)]
         raise ConfigError("invalid app settings:\n" + "\n".join(lines)) from None

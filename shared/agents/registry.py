@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from shared.tasks import Task, TaskSplits, load_csv, split
 from shared.traces import TraceRecorder
@@ -43,8 +43,9 @@ class AgentSpec:
             )
         return _splits(self.datasets[name])
 
-    def task(self, dataset: str | None, split_name: str, index: int) -> Task:
-        tasks = getattr(self.load_splits(dataset), split_name)
+    def task(self, dataset: str | None, split_name: Literal["train", "val"], index: int) -> Task:
+        splits = self.load_splits(dataset)
+        tasks = splits.train if split_name == "train" else splits.val
         return tasks[index % len(tasks)]
 
 

@@ -1,0 +1,42 @@
+from datetime import datetime
+from typing import Any
+
+import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+
+class DurableOrchestrationClient:
+    def __init__(self, context: str, function_invocation_id: str | None = None) -> None: ...
+    async def start_new(
+        self,
+        orchestration_function_name: str,
+        instance_id: str | None = None,
+        client_input: Any | None = None,
+        version: str | None = None,
+    ) -> str: ...
+    def create_check_status_response(self, request: func.HttpRequest, instance_id: str) -> func.HttpResponse: ...
+    def create_http_management_payload(self, instance_id: str) -> dict[str, str]: ...
+    async def raise_event(
+        self,
+        instance_id: str,
+        event_name: str,
+        event_data: Any = None,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> None: ...
+    async def get_status(
+        self,
+        instance_id: str,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = False,
+    ) -> DurableOrchestrationStatus: ...
+    async def get_status_all(self) -> list[DurableOrchestrationStatus]: ...
+    async def get_status_by(
+        self,
+        created_time_from: datetime | None = None,
+        created_time_to: datetime | None = None,
+        runtime_status: list[OrchestrationRuntimeStatus] | None = None,
+        instance_id_prefix: str | None = None,
+    ) -> list[DurableOrchestrationStatus]: ...
+    async def terminate(self, instance_id: str, reason: str) -> None: ...
