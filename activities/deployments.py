@@ -7,13 +7,12 @@ one tiny chat completion before sending it an evaluation's worth of traffic.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import azure.durable_functions as df
 import openai
 
-from shared.clients import async_openai_client, management_client
+from shared.clients import async_openai_client, openai_account
 from shared.contracts import (
     DeleteDeployments,
     DeploymentRef,
@@ -22,24 +21,16 @@ from shared.contracts import (
     ProbeResult,
     StartDeployment,
 )
-from shared.deployments import Account
 from shared.errors import describe, raise_if_transient
-from shared.settings import get_settings
 
 bp = df.Blueprint()
-
-
-@lru_cache(maxsize=1)
-def _account() -> Account:
-    settings = get_settings()
-    return Account(management_client(), settings.azure_resource_group, settings.azure_openai_account)
 
 
 @bp.activity_trigger(input_name="payload")
 def start_deployment(payload: dict[str, Any]) -> dict[str, Any]:
     request = StartDeployment.model_validate(payload)
     try:
-        return _account().start(request).model_dump()
+        return openai_account().start(request).model_dump()
     except Exception as exc:  # noqa: BLE001 - classified: transient re-raised, permanent recorded
         return DeploymentResult(
             name=request.name, state="Failed", error=raise_if_transient(exc).as_dict()
@@ -49,13 +40,13 @@ def start_deployment(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 def get_deployment(payload: dict[str, Any]) -> dict[str, Any]:
     request = DeploymentRef.model_validate(payload)
-    return _account().state(request.name).model_dump()
+    return openai_account().state(request.name).model_dump()
 
 
 @bp.activity_trigger(input_name="payload")
 def delete_deployments(payload: dict[str, Any]) -> dict[str, Any]:
     request = DeleteDeployments.model_validate(payload)
-    remaining = [name for name in request.names if _account().start_delete(name)]
+    remaining = [name for name in request.names if openai_account().start_delete(name)]
     return DeploymentsRemaining(remaining=remaining).model_dump()
 
 

@@ -7,13 +7,19 @@ predictable layout that other tools (and people browsing Azurite) can rely on.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 from pydantic import BaseModel
 
 Model = TypeVar("Model", bound=BaseModel)
+
+# Optimistic concurrency: attempts at a read-modify-write before giving up. Writers of one blob are few
+# (an orchestration's activities and a handful of HTTP-started ones), so conflicts are rare and short.
+UPDATE_ATTEMPTS = 8
 
 JSONL = ContentSettings(content_type="application/x-ndjson")
 JSON = ContentSettings(content_type="application/json")
@@ -41,6 +47,14 @@ def report_path(run_id: str) -> str:
 
 def intent_path(run_id: str, name: str) -> str:
     return f"runs/{run_id}/intents/{name}.json"
+
+
+def lineage_path(lineage: str) -> str:
+    return f"lineages/{lineage}/lineage.json"
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """A blob kept changing under a read-modify-write; raised for the caller's retry."""
 
 
 class ArtifactStore:
@@ -86,3 +100,34 @@ class ArtifactStore:
     def read_model(self, path: str, model: type[Model]) -> Model | None:
         text = self.read_text(path)
         return None if text is None else model.model_validate_json(text)
+
+    def update_model(self, path: str, model: type[Model], change: Callable[[Model | None], Model]) -> Model:
+        """Read-modify-write with ETags: ``change`` gets the current value (None if absent) and returns
+        the new one, which is written only if nobody wrote in between; otherwise it runs again on the
+        newer value. ``change`` must be a pure function of its argument."""
+        self._ensure_container()
+        for _ in range(UPDATE_ATTEMPTS):
+            blob = self._container.get_blob_client(path)
+            try:
+                download = blob.download_blob()
+                current: Model | None = model.model_validate_json(download.readall())
+                etag: str | None = download.properties.etag
+            except ResourceNotFoundError:
+                current, etag = None, None
+            updated = change(current)
+            data = updated.model_dump_json(indent=2).encode("utf-8")
+            try:
+                if etag is None:
+                    blob.upload_blob(data, overwrite=False, content_settings=JSON)
+                else:
+                    blob.upload_blob(
+                        data,
+                        overwrite=True,
+                        content_settings=JSON,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError):
+                continue
+            return updated
+        raise ConcurrentUpdateError(f"{path} changed under {UPDATE_ATTEMPTS} attempts to update it")

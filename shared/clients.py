@@ -23,6 +23,7 @@ from azure.storage.blob import BlobServiceClient
 from openai import AsyncAzureOpenAI, AzureOpenAI
 
 from shared.artifacts import ArtifactStore
+from shared.deployments import Account
 from shared.settings import AppSettings, get_settings
 
 COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -118,3 +119,10 @@ def artifact_store() -> ArtifactStore:
     else:
         service = BlobServiceClient(settings.artifacts_blob_endpoint or "", credential=credential())
     return ArtifactStore(service.get_container_client(settings.artifacts_container))
+
+
+@lru_cache(maxsize=1)
+def openai_account() -> Account:
+    """The Azure OpenAI account whose deployments the app manages (through ARM)."""
+    settings = get_settings()
+    return Account(management_client(), settings.azure_resource_group, settings.azure_openai_account)

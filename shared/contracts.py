@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.lineage import Champion, ModelVersion
 from shared.report import Baseline, IterationReport, RunStatus
 from shared.settings import RunSettings
 
@@ -163,3 +164,46 @@ class ReportUpdate(Payload):
     promoted_val_reward: float | None = None
     finished_at: str | None = None
     error: dict[str, Any] | None = None
+
+
+class ClaimLineage(Payload):
+    lineage: str
+    deployment_prefix: str
+    run_id: str
+    instance_id: str
+    since: str
+    take_over: str | None = Field(None, description="a run that ended without releasing the lineage")
+
+
+class LineageClaim(Payload):
+    """What a run needs from its lineage to start: who holds it, its champion and latest model."""
+
+    claimed: bool
+    holder: str | None = None
+    champion: Champion | None = None
+    latest: ModelVersion | None = None
+
+
+class ReleaseLineage(Payload):
+    lineage: str
+    run_id: str
+
+
+class ReserveVersion(Payload):
+    lineage: str
+    entry: ModelVersion
+
+
+class VersionReserved(Payload):
+    version: int
+    deployment: str
+
+
+class RecordVersion(Payload):
+    lineage: str
+    entry: ModelVersion
+
+
+class CrownChampion(Payload):
+    lineage: str
+    champion: Champion

@@ -33,6 +33,12 @@ class Account:
         except ResourceNotFoundError:
             return None
 
+    def names(self) -> set[str]:
+        """Every deployment on the account, whoever made it."""
+        return {
+            item.name for item in self.client.deployments.list(self.resource_group, self.account) if item.name
+        }
+
     def state(self, name: str) -> DeploymentResult:
         deployment = self.get(name)
         if deployment is None:

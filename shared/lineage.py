@@ -1,0 +1,167 @@
+"""Lineages: the chain of fine-tuned models that runs of the same lineage build on, and its champion.
+
+A run is an island no longer: runs of one lineage continue its version counter (so deployment names
+never collide across runs), start from its champion, and promote a candidate to champion only when it
+beats the champion on the same validation tasks. The record lives in Blob at
+``lineages/{lineage}/lineage.json``; activities change it through ``ArtifactStore.update_model``
+(ETag-conditional), with the pure functions below, each idempotent so that a retried or replayed
+activity changes nothing the second time. See docs/lineages.md.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+BASE_VERSION = 0
+"""The version number of the lineage's base model (the first champion)."""
+
+ChampionReason = Literal["baseline", "promoted", "rollback", "redeployed", "fallback"]
+
+
+class LineageBusyError(Exception):
+    """Another run holds the lineage; the message names it."""
+
+    def __init__(self, holder: ActiveRun) -> None:
+        super().__init__(f"lineage is held by run {holder.run_id} (since {holder.since})")
+        self.holder = holder
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActiveRun(Record):
+    """The one run that may change the lineage now."""
+
+    run_id: str
+    instance_id: str
+    since: str
+
+
+class ModelVersion(Record):
+    """One model of the chain: where it came from, where it is deployed, how it evaluated."""
+
+    version: int
+    run_id: str
+    iteration: int
+    parent_model: str
+    created_at: str
+    model: str | None = Field(None, description="the fine-tuned model id, once the job has succeeded")
+    job_id: str | None = None
+    file_id: str | None = None
+    dataset_blob: str | None = None
+    traces_prefix: str | None = None
+    deployment: str | None = None
+    sku_name: str | None = None
+    val_reward: float | None = None
+    val_rollouts: int = 0
+    status: Literal["training", "trained", "failed"] = "training"
+
+
+class Champion(Record):
+    """What production calls: a deployment of the lineage's best model so far."""
+
+    version: int
+    model: str
+    deployment: str
+    val_reward: float | None
+    since: str
+    run_id: str
+    reason: ChampionReason
+
+
+class Lineage(Record):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    deployment_prefix: str
+    created_at: str
+    next_version: int = 1
+    active_run: ActiveRun | None = None
+    versions: list[ModelVersion] = Field(default_factory=list)
+    champion: Champion | None = None
+    champion_history: list[Champion] = Field(default_factory=list, description="oldest first")
+
+    def version(self, number: int) -> ModelVersion | None:
+        return next((item for item in self.versions if item.version == number), None)
+
+    def version_of(self, run_id: str, iteration: int) -> ModelVersion | None:
+        return next(
+            (item for item in self.versions if item.run_id == run_id and item.iteration == iteration), None
+        )
+
+    def latest_model(self) -> ModelVersion | None:
+        """The newest model that exists (its job succeeded)."""
+        trained = [item for item in self.versions if item.status == "trained"]
+        return max(trained, key=lambda item: item.version, default=None)
+
+    def owns_deployment(self, name: str) -> bool:
+        return any(item.deployment == name for item in self.versions)
+
+
+def deployment_name(prefix: str, version: int) -> str:
+    """``{prefix}_v{NN}``: two digits, growing as needed (``_v100``)."""
+    return f"{prefix}_v{version:02d}"
+
+
+def new_lineage(name: str, prefix: str, now: str) -> Lineage:
+    return Lineage(name=name, deployment_prefix=prefix, created_at=now)
+
+
+def claim(lineage: Lineage, run: ActiveRun, *, take_over: str | None = None) -> Lineage:
+    """Makes ``run`` the lineage's active run; raises LineageBusyError if another run holds it, unless
+    that run is ``take_over`` (a run the caller knows has ended without releasing it)."""
+    holder = lineage.active_run
+    if holder is not None and holder.run_id not in {run.run_id, take_over}:
+        raise LineageBusyError(holder)
+    if holder is not None and holder.run_id == run.run_id:
+        return lineage
+    return lineage.model_copy(update={"active_run": run})
+
+
+def release(lineage: Lineage, run_id: str) -> Lineage:
+    """Frees the lineage if ``run_id`` holds it; otherwise changes nothing."""
+    if lineage.active_run is None or lineage.active_run.run_id != run_id:
+        return lineage
+    return lineage.model_copy(update={"active_run": None})
+
+
+def reserve_version(lineage: Lineage, entry: ModelVersion, taken: set[str]) -> Lineage:
+    """Gives the (run, iteration) of ``entry`` the next version whose deployment name is free (names in
+    ``taken`` belong to something outside the lineage and are skipped, never reused). A second call for
+    the same (run, iteration) keeps the version it got the first time."""
+    if lineage.version_of(entry.run_id, entry.iteration) is not None:
+        return lineage
+    number = lineage.next_version
+    while deployment_name(lineage.deployment_prefix, number) in taken:
+        number += 1
+    reserved = entry.model_copy(update={"version": number})
+    return lineage.model_copy(update={"next_version": number + 1, "versions": [*lineage.versions, reserved]})
+
+
+def update_version(lineage: Lineage, entry: ModelVersion) -> Lineage:
+    """Replaces the record of ``entry.version`` (a replayed update writes the same)."""
+    versions = [entry if item.version == entry.version else item for item in lineage.versions]
+    return lineage.model_copy(update={"versions": versions})
+
+
+def crown(lineage: Lineage, champion: Champion) -> Lineage:
+    """Makes ``champion`` current and appends it to the history; crowning the current one again changes
+    nothing."""
+    current = lineage.champion
+    if current is not None and current.model_dump(exclude={"since"}) == champion.model_dump(
+        exclude={"since"}
+    ):
+        return lineage
+    return lineage.model_copy(
+        update={"champion": champion, "champion_history": [*lineage.champion_history, champion]}
+    )
+
+
+def previous_champion(lineage: Lineage) -> Champion | None:
+    """The champion before the current one (the one a rollback brings back), if any."""
+    current = lineage.champion
+    earlier = [item for item in lineage.champion_history if current is None or item.model != current.model]
+    return earlier[-1] if earlier else None
