@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from activities.datasets import bp as dataset_activities
 from activities.deployments import bp as deployment_activities
 from activities.finetuning import bp as finetuning_activities
+from activities.lineages import bp as lineage_activities
 from activities.rollouts import bp as rollout_activities
 from activities.runs import bp as run_activities
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
@@ -46,6 +47,7 @@ for blueprint in (
     dataset_activities,
     finetuning_activities,
     deployment_activities,
+    lineage_activities,
 ):
     app.register_functions(blueprint)
 

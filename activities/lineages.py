@@ -16,6 +16,7 @@ from shared.clients import artifact_store, openai_account
 from shared.contracts import (
     ClaimLineage,
     CrownChampion,
+    DeploymentsDeleted,
     LineageClaim,
     RecordVersion,
     ReleaseLineage,
@@ -29,6 +30,7 @@ from shared.lineage import (
     claim,
     crown,
     deployment_name,
+    mark_deleted,
     new_lineage,
     release,
     reserve_version,
@@ -63,7 +65,12 @@ def claim_lineage(payload: dict[str, Any]) -> dict[str, Any]:
         lineage = _update(request.lineage, change)
     except LineageBusyError as busy:
         return LineageClaim(claimed=False, holder=busy.holder.run_id).model_dump(mode="json")
-    claimed = LineageClaim(claimed=True, champion=lineage.champion, latest=lineage.latest_model())
+    claimed = LineageClaim(
+        claimed=True,
+        champion=lineage.champion,
+        latest=lineage.latest_model(),
+        deployments=lineage.live_deployments(),
+    )
     return claimed.model_dump(mode="json")
 
 
@@ -81,6 +88,7 @@ def reserve_lineage_version(payload: dict[str, Any]) -> dict[str, Any]:
     existing = artifact_store().read_model(lineage_path(request.lineage), Lineage)
     lineage = _existing(existing, request.lineage)
     taken = {name for name in openai_account().names() if not lineage.owns_deployment(name)}
+    taken |= set(request.avoid)
 
     def change(current: Lineage | None) -> Lineage:
         return reserve_version(_existing(current, request.lineage), request.entry, taken)
@@ -106,4 +114,14 @@ def record_lineage_version(payload: dict[str, Any]) -> dict[str, Any]:
 def crown_lineage_champion(payload: dict[str, Any]) -> dict[str, Any]:
     request = CrownChampion.model_validate(payload)
     _update(request.lineage, lambda lineage: crown(_existing(lineage, request.lineage), request.champion))
+    return {}
+
+
+@bp.activity_trigger(input_name="payload")
+def mark_lineage_deployments_deleted(payload: dict[str, Any]) -> dict[str, Any]:
+    request = DeploymentsDeleted.model_validate(payload)
+    _update(
+        request.lineage,
+        lambda lineage: mark_deleted(_existing(lineage, request.lineage), request.names, request.at),
+    )
     return {}

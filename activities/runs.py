@@ -46,11 +46,15 @@ def update_report(payload: dict[str, Any]) -> dict[str, Any]:
     report = store.read_model(path, RunReport)
     if report is None:
         raise RuntimeError(f"report {path} is missing: init_run must write it before anything is recorded")
-    changes = update.model_dump(exclude_none=True, exclude={"run_id", "iteration", "deployments_deleted"})
+    merged = {"run_id", "iteration", "deployments_deleted", "warnings"}
+    changes = update.model_dump(exclude_none=True, exclude=merged)
     report = report.model_copy(update={key: getattr(update, key) for key in changes})
     if update.iteration is not None:
         report.upsert_iteration(update.iteration)
     if update.deployments_deleted:
         report.deployments_deleted = sorted({*report.deployments_deleted, *update.deployments_deleted})
+    for warning in update.warnings or []:
+        if warning not in report.warnings:
+            report.warnings.append(warning)
     store.write_json(path, report)
     return {"report_blob": path}

@@ -1,18 +1,21 @@
-"""The deploy stage: make room, create the deployment, wait until ARM says Succeeded and it serves.
+"""Deployments: make room, create one, wait until ARM says Succeeded and it serves; delete them again.
 
-A fresh deployment can answer 404 DeploymentNotFound for minutes after ARM reports Succeeded, so the
-stage also probes it with one tiny chat call before an evaluation's worth of traffic is sent to it.
+A fresh deployment can answer 404 DeploymentNotFound for minutes after ARM reports Succeeded, so a
+deployment is probed with one tiny chat call before an evaluation's worth of traffic is sent to it. A
+deployment that fails or overruns its deadline is deleted at once, so nothing is left billing.
 """
 
 from __future__ import annotations
 
 from activities.deployments import delete_deployments, get_deployment, probe_deployment, start_deployment
-from orchestrators.errors import IterationEnded
+from activities.lineages import mark_lineage_deployments_deleted
+from orchestrators.errors import StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step, fixed
 from shared.contracts import (
     DeleteDeployments,
     DeploymentRef,
     DeploymentResult,
+    DeploymentsDeleted,
     DeploymentsRemaining,
     ProbeResult,
     StartDeployment,
@@ -20,61 +23,82 @@ from shared.contracts import (
 from shared.report import IterationReport
 
 PROVISIONING_SETTLED = {"Succeeded", "Failed", "Canceled", "NotFound", "Conflict"}
+GONE = {"NotFound"}
+BROKEN = {"Failed", "Canceled"}
+NAME_TAKEN = "DeploymentNameTaken"
+
+Sku = tuple[str, int]
 
 
-def deploy(orch: Orchestration, entry: IterationReport, model: str) -> Step[str]:
-    """Deploys the model as ``{prefix}_v{iteration}``; raises IterationEnded(failed); records the
-    deployment (before waiting on it) and returns its name."""
-    name = f"{orch.state.settings.deployment_prefix}_v{entry.iteration:02d}"
+def deploy(orch: Orchestration, entry: IterationReport, model: str, name: str) -> Step[str]:
+    """Makes room and deploys the iteration's model as ``name``; raises StageFailed (with code
+    DeploymentNameTaken when someone else took the name); records the deployment before waiting on it."""
+    state = orch.state
     yield from prune(orch)
-    yield from provision(orch, entry, name, model)
+    yield from start(orch, name, model, sku=None)
+    entry.deployment = name
+    state.deployments.append(name)
+    yield from orch.report(iteration=entry)
+    yield from await_provisioned(orch, name)
     yield from wait_until_serving(orch, name)
     return name
 
 
 def prune(orch: Orchestration) -> Step[list[str]]:
-    """Deletes this run's oldest deployments so a new one fits ``max_deployments``, keeping the best
-    while anything else can go; raises IterationEnded(failed) if they outlive the deadline; records them."""
+    """Deletes the lineage's oldest candidate deployments so a new one fits ``max_deployments``, never
+    the champion's; raises StageFailed if they outlive the deadline; records what it deleted."""
     state, settings = orch.state, orch.state.settings
-    excess = len(state.deployments) - (settings.max_deployments - 1)
+    champion = state.champion.deployment if state.champion else None
+    pool = [name for name in state.deployments if name != champion]
+    excess = len(pool) - (settings.max_deployments - 1)
     if excess <= 0:
         return []
-    keep_last = [name for name in state.deployments if name == state.best_deployment]
-    victims = ([name for name in state.deployments if name != state.best_deployment] + keep_last)[:excess]
+    victims = pool[:excess]
     orch.show(Stage.DEPLOY, f"deleting {', '.join(victims)} to stay within {settings.max_deployments}")
+    yield from retire(orch, victims)
+    return victims
+
+
+def retire(orch: Orchestration, names: list[str]) -> Step[None]:
+    """Deletes deployments and waits until they are gone; raises StageFailed if any outlives the
+    deadline; records the deletion in the lineage, the report and the state."""
+    state, settings = orch.state, orch.state.settings
     polled = yield from orch.poll(
         delete_deployments,
-        DeleteDeployments(names=victims),
+        DeleteDeployments(names=names),
         DeploymentsRemaining,
         until=lambda answer: not answer.remaining,
         interval=fixed(settings.deployment_poll_seconds),
         deadline_seconds=settings.deployment_deadline_seconds,
     )
+    gone = [name for name in names if name not in polled.result.remaining]
+    request = DeploymentsDeleted(lineage=state.lineage, names=gone, at=orch.now())
+    yield orch.task(mark_lineage_deployments_deleted, request)
+    state.deployments = [name for name in state.deployments if name not in gone]
+    yield from orch.report(deployments_deleted=gone)
     if polled.timed_out:
-        message = f"{', '.join(polled.result.remaining)} not deleted"
-        raise IterationEnded("failed", {"code": "DeleteDeadlineExceeded", "message": message})
-    state.deployments = [name for name in state.deployments if name not in victims]
-    yield from orch.report(deployments_deleted=victims)
-    return victims
+        message = f"{', '.join(polled.result.remaining)} not deleted in time"
+        raise StageFailed("failed", {"code": "DeleteDeadlineExceeded", "message": message})
 
 
-def provision(orch: Orchestration, entry: IterationReport, name: str, model: str) -> Step[None]:
-    """Creates the deployment and waits for ARM's verdict; raises IterationEnded(failed) unless it
-    succeeds in time; records the deployment in the entry and the run's list of its deployments."""
+def start(orch: Orchestration, name: str, model: str, *, sku: Sku | None) -> Step[None]:
+    """Asks ARM for the deployment (the run's SKU unless ``sku`` is given); raises StageFailed if ARM
+    refuses; changes nothing in the state."""
     state, settings = orch.state, orch.state.settings
+    sku_name, capacity = sku or (settings.sku_name, settings.sku_capacity)
     request = StartDeployment(
-        run_id=state.run_id,
-        name=name,
-        model=model,
-        sku_name=settings.sku_name,
-        sku_capacity=settings.sku_capacity,
+        run_id=state.run_id, name=name, model=model, sku_name=sku_name, sku_capacity=capacity
     )
     started = yield from orch.call(start_deployment, request, DeploymentResult)
     if started.error:
-        raise IterationEnded("failed", started.error)
-    entry.deployment = name
-    state.deployments.append(name)
+        raise StageFailed("failed", started.error)
     orch.show(Stage.DEPLOY, f"deployment {name} {started.state}", deployment=name)
+
+
+def await_provisioned(orch: Orchestration, name: str) -> Step[None]:
+    """Waits for ARM's verdict; raises StageFailed unless it succeeds in time, after deleting the
+    deployment (a failed or stuck deployment must not be left behind)."""
+    settings = orch.state.settings
     polled = yield from orch.poll(
         get_deployment,
         DeploymentRef(name=name),
@@ -83,17 +107,25 @@ def provision(orch: Orchestration, entry: IterationReport, name: str, model: str
         interval=fixed(settings.deployment_poll_seconds),
         deadline_seconds=settings.deployment_deadline_seconds,
     )
+    if polled.result.state == "Succeeded" and not polled.timed_out:
+        return
+    if polled.result.state not in GONE:
+        yield from retire(orch, [name])
     if polled.timed_out:
-        message = f"{name} still {polled.result.state}"
-        raise IterationEnded("failed", {"code": "DeploymentDeadlineExceeded", "message": message})
-    if polled.result.state != "Succeeded":
-        error = polled.result.error or {"code": f"Deployment{polled.result.state}", "message": name}
-        raise IterationEnded("failed", error)
+        message = f"{name} still {polled.result.state}; deleted"
+        raise StageFailed("failed", {"code": "DeploymentDeadlineExceeded", "message": message})
+    error = polled.result.error or {"code": f"Deployment{polled.result.state}", "message": name}
+    raise StageFailed("failed", error)
+
+
+def provision(orch: Orchestration, name: str, model: str, *, sku: Sku | None = None) -> Step[None]:
+    """Creates a deployment and waits for ARM's verdict; raises StageFailed; changes nothing else."""
+    yield from start(orch, name, model, sku=sku)
+    yield from await_provisioned(orch, name)
 
 
 def wait_until_serving(orch: Orchestration, name: str) -> Step[None]:
-    """Probes the deployment until it answers; raises IterationEnded(failed) if it never does;
-    changes nothing."""
+    """Probes the deployment until it answers; raises StageFailed if it never does; changes nothing."""
     settings = orch.state.settings
     orch.show(Stage.DEPLOY, f"deployment {name} succeeded; waiting until it serves")
     polled = yield from orch.poll(
@@ -106,4 +138,18 @@ def wait_until_serving(orch: Orchestration, name: str) -> Step[None]:
     )
     if not polled.result.ready:
         error = polled.result.error or {"code": "DeploymentNotServing", "message": name}
-        raise IterationEnded("failed", error)
+        raise StageFailed("failed", error)
+
+
+def ensure_serving(orch: Orchestration, name: str, model: str) -> Step[None]:
+    """Brings a deployment of ours back if Azure removed it (a DeveloperTier deployment lives 24 h) and
+    waits until it serves; raises StageFailed if it cannot; changes nothing else."""
+    current = yield from orch.call(get_deployment, DeploymentRef(name=name), DeploymentResult)
+    if current.state in BROKEN:
+        yield from retire(orch, [name])
+    if current.state in GONE | BROKEN:
+        orch.show(Stage.DEPLOY, f"{name} is {current.state}; redeploying it")
+        yield from provision(orch, name, model)
+    elif current.state != "Succeeded":
+        yield from await_provisioned(orch, name)
+    yield from wait_until_serving(orch, name)

@@ -1,22 +1,32 @@
-"""How the run orchestrator ends an iteration or a run, and what it writes about the failure."""
+"""How a stage of the run orchestrator fails, how a run ends early, and what the report says about it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.report import IterationStatus
+from shared.report import IterationStatus, RunStatus
 
 # Durable hands an activity's failure to the orchestrator as Exception(f"{reason} \n {details}"),
 # where details is the activity's traceback: the report keeps the reason, the log keeps the rest.
 DETAILS_SEPARATOR = " \n "
 
 
-class IterationEnded(Exception):
+class StageFailed(Exception):
     """A stage failed for good; carries the iteration's final status and the error for the report."""
 
     def __init__(self, status: IterationStatus, error: dict[str, Any]) -> None:
         super().__init__(error.get("message", status))
         self.status: IterationStatus = status
+        self.error = error
+
+
+class RunEnded(Exception):
+    """The run cannot go on (its lineage is busy, a preflight check failed, it was cancelled); it ends
+    cleanly with this status and error in its report rather than as a failed orchestration."""
+
+    def __init__(self, status: RunStatus, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", status))
+        self.status: RunStatus = status
         self.error = error
 
 

@@ -1,6 +1,7 @@
-"""The run orchestrator: a baseline evaluation, then one iteration per execution, then the summary.
+"""The run orchestrator: begin (claim the lineage, evaluate the start), one iteration per execution,
+finish (release the lineage, close the report).
 
-History stays bounded: after the baseline and after every iteration the orchestration continues as
+History stays bounded: after the beginning and after every iteration the orchestration continues as
 new, carrying only ``RunState`` (ids, model names, counters). Custom status always shows the current
 iteration and stage; the report in Blob is the durable record, finished before the orchestration is.
 """
@@ -12,13 +13,15 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.runs import init_run
-from orchestrators.errors import error_from
+from orchestrators.errors import RunEnded, error_from
 from orchestrators.iteration import run_iteration
+from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, log
-from orchestrators.rollouts import evaluate
+from orchestrators.rollouts import Evaluation, evaluate
 from shared.artifacts import report_path, traces_prefix
 from shared.contracts import InitRun, RunState, TaskCounts
-from shared.report import Baseline
+from shared.lineage import Champion
+from shared.report import Baseline, RunStatus
 
 bp = df.Blueprint()
 
@@ -27,14 +30,17 @@ ORCHESTRATOR_NAME = "finetune_run"
 
 @bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR_NAME)
 def finetune_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any] | None]:
-    """Runs one execution of a run; fails the run (report first) on what outlasts retries."""
+    """Runs one execution of a run; ends it early (report first) when it cannot go on, and fails it
+    (report first) on what outlasts retries."""
     orch = Orchestration(context, RunState.model_validate(context.get_input()))
     state = orch.state
     try:
         if state.iteration == 0:
-            yield from evaluate_baseline(orch)
+            yield from begin_run(orch)
         else:
             yield from run_iteration(orch)
+    except RunEnded as ended:
+        return (yield from finish_run(orch, ended.status, ended.error))
     except Exception as exc:
         yield from fail_run(orch, exc)
         raise
@@ -42,12 +48,13 @@ def finetune_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any]
         state.iteration += 1
         context.continue_as_new(state.model_dump(mode="json"))
         return None
-    return (yield from finish_run(orch))
+    status: RunStatus = "succeeded" if state.failed_iterations == 0 else "completed_with_failures"
+    return (yield from finish_run(orch, status, None))
 
 
-def evaluate_baseline(orch: Orchestration) -> Step[None]:
-    """Opens the report and evaluates the starting deployment; raises what outlasts retries; sets the
-    run's starting model, deployment and baseline reward."""
+def begin_run(orch: Orchestration) -> Step[None]:
+    """Opens the report, claims the lineage and evaluates where the run starts (and its champion);
+    raises RunEnded if the lineage is busy; sets the run's start, champion and baseline."""
     state = orch.state
     request = InitRun(
         run_id=state.run_id,
@@ -57,49 +64,89 @@ def evaluate_baseline(orch: Orchestration) -> Step[None]:
     )
     counts = yield from orch.call(init_run, request, TaskCounts)
     state.train_size, state.val_size = counts.train_size, counts.val_size
-    state.current_model = state.settings.base_model or ""
-    state.current_deployment = state.settings.base_deployment or ""
-    orch.show(Stage.BASELINE, f"evaluating {state.current_deployment} on {counts.val_size} validation tasks")
-    result = yield from evaluate(orch, state.current_deployment)
-    state.baseline_reward = state.last_val_reward = state.best_reward = result.reward
-    state.best_deployment, state.best_model = state.current_deployment, state.current_model
+    yield from orch.report(lineage=state.lineage)
+    lineage = yield from claim(orch)
+    start = yield from serve(orch, choose_start(orch, lineage))
+    state.current_model, state.current_deployment = start.model, start.deployment
+    yield from evaluate_baseline(orch, start)
+
+
+def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
+    """Evaluates the start, and the champion when it is another model, on the validation tasks; raises
+    what outlasts retries; crowns the start when the lineage has no champion or its champion is gone."""
+    state = orch.state
+    orch.show(Stage.BASELINE, f"evaluating {start.deployment} on {state.val_size} validation tasks")
+    result = yield from evaluate(orch, start.deployment)
+    state.baseline_reward = state.last_val_reward = result.reward
+    champion = state.champion
+    if champion is None:
+        yield from crown(orch, champion_from(orch, start, result.reward, "baseline"), result.reward)
+    elif start.fallback_from == "champion":
+        yield from crown(orch, champion_from(orch, start, result.reward, "fallback"), result.reward)
+    elif champion.model == start.model:
+        yield from adopt(orch, champion, result.reward)
+    else:
+        yield from evaluate_champion(orch, champion, start, result)
     orch.show(Stage.BASELINE, f"baseline reward {result.reward}", baseline_val_reward=result.reward)
+    crowned = state.champion
     baseline = Baseline(
-        deployment=state.current_deployment,
-        model=state.current_model,
+        deployment=start.deployment,
+        model=start.model,
         val_reward=result.reward,
         val_rollouts=result.rollouts,
         val_failed=result.failed,
         traces_prefix=traces_prefix(state.run_id, 0, "val"),
+        start_from=start.label,
+        champion_model=crowned.model if crowned else None,
+        champion_deployment=crowned.deployment if crowned else None,
+        champion_val_reward=state.champion_reward,
     )
-    yield from orch.report(
-        baseline=baseline,
-        promoted_deployment=state.best_deployment,
-        promoted_model=state.best_model,
-        promoted_val_reward=result.reward,
-    )
+    yield from orch.report(baseline=baseline)
 
 
-def finish_run(orch: Orchestration) -> Step[dict[str, Any]]:
-    """Marks the report finished; raises what outlasts retries; returns the orchestration's output."""
+def evaluate_champion(
+    orch: Orchestration, champion: Champion, start: Start, baseline: Evaluation
+) -> Step[None]:
+    """Measures the champion on this run's validation tasks, so candidates are compared on the same
+    tasks; raises what outlasts retries; crowns the base model if the champion cannot serve."""
+    current = Start(champion.model, champion.deployment, champion.version, "champion")
+    served = yield from serve(orch, current)
+    if served.fallback_from is None:
+        orch.show(Stage.BASELINE, f"evaluating the champion {served.deployment}")
+        result = yield from evaluate(orch, served.deployment)
+        yield from adopt(orch, champion, result.reward)
+        return
+    if served.model != start.model:
+        baseline = yield from evaluate(orch, served.deployment)
+    yield from crown(orch, champion_from(orch, served, baseline.reward, "fallback"), baseline.reward)
+
+
+def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | None) -> Step[dict[str, Any]]:
+    """Releases the lineage and closes the report; raises what outlasts retries; returns the output."""
     state = orch.state
-    status = "succeeded" if state.failed_iterations == 0 else "completed_with_failures"
-    yield from orch.report(status=status, finished_at=orch.now())
+    orch.show(Stage.FINISH, status)
+    yield from release(orch)
+    yield from orch.report(status=status, finished_at=orch.now(), error=error)
+    champion = state.champion
     return {
         "run_id": state.run_id,
         "status": status,
+        "lineage": state.lineage,
         "report_blob": report_path(state.run_id),
         "baseline_val_reward": state.baseline_reward,
         "last_val_reward": state.last_val_reward,
-        "promoted_deployment": state.best_deployment,
-        "promoted_model": state.best_model,
-        "promoted_val_reward": state.best_reward,
+        "champion_deployment": champion.deployment if champion else None,
+        "champion_model": champion.model if champion else None,
+        "champion_val_reward": state.champion_reward,
         "failed_iterations": state.failed_iterations,
+        "error": error,
     }
 
 
 def fail_run(orch: Orchestration, exc: Exception) -> Step[None]:
-    """Records the run as failed with the failure's reason (its traceback goes to the log only)."""
+    """Records the run as failed with the failure's reason (its traceback goes to the log only) and
+    releases the lineage."""
     if not orch.context.is_replaying:
         log.error("run %s failed: %s", orch.state.run_id, exc)
+    yield from release(orch)
     yield from orch.report(status="failed", finished_at=orch.now(), error=error_from(exc))

@@ -1,8 +1,8 @@
 """One fine-tuning iteration, stage by stage, as the README's diagram draws it:
 
-    roll out the batch -> build the dataset -> fine-tune -> deploy -> evaluate -> record
+    roll out the batch -> build the dataset -> fine-tune -> deploy -> evaluate -> promote -> record
 
-A stage that fails for good raises ``IterationEnded``: the iteration is recorded with its error and the
+A stage that fails for good raises ``StageFailed``: the iteration is recorded with its error and the
 run goes on with the next iteration from the last good model. Only infrastructure failures that outlast
 Durable retries propagate; the iteration is then recorded as failed and the run fails.
 """
@@ -10,13 +10,16 @@ Durable retries propagate; the iteration is then recorded as failed and the run 
 from __future__ import annotations
 
 from activities.datasets import build_dataset
-from orchestrators.deployment import deploy
-from orchestrators.errors import IterationEnded, error_from
+from activities.lineages import record_lineage_version, reserve_lineage_version
+from orchestrators.deployment import NAME_TAKEN, deploy, ensure_serving
+from orchestrators.errors import StageFailed, error_from
+from orchestrators.lineage import promote
 from orchestrators.orchestration import Orchestration, Stage, Step
-from orchestrators.rollouts import Evaluation, evaluate, mean_reward, roll_out
+from orchestrators.rollouts import evaluate, mean_reward, roll_out
 from orchestrators.training import fine_tune
 from shared.artifacts import traces_prefix
-from shared.contracts import BuildDataset, DatasetResult
+from shared.contracts import BuildDataset, DatasetResult, RecordVersion, ReserveVersion, VersionReserved
+from shared.lineage import ModelVersion
 from shared.report import IterationReport
 
 
@@ -30,6 +33,7 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
     """Runs the iteration ``orch.state.iteration``; raises only what outlasts Durable retries (after
     recording the iteration as failed); records the iteration and moves the run's state on."""
     state = orch.state
+    yield from choose_starting_model(orch)
     entry = IterationReport(
         iteration=state.iteration,
         started_at=orch.now(),
@@ -40,12 +44,14 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
     try:
         yield from roll_out_batch(orch, entry)
         dataset_blob = yield from build_training_set(orch, entry)
+        version = yield from reserve_version(orch, entry, avoid=[])
         model = yield from fine_tune(orch, entry, dataset_blob)
-        deployment = yield from deploy(orch, entry, model)
-        yield from evaluate_candidate(orch, entry, deployment, model)
+        yield from record_version(orch, entry, version)
+        deployment = yield from deploy_candidate(orch, entry, model, version)
+        yield from evaluate_candidate(orch, entry, deployment, version)
         entry.status = "succeeded"
-    except IterationEnded as ended:
-        entry.status, entry.error = ended.status, ended.error
+    except StageFailed as failed:
+        entry.status, entry.error = failed.status, failed.error
         state.failed_iterations += 1
     except Exception as exc:
         entry.status, entry.error = "failed", error_from(exc)
@@ -54,6 +60,24 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
         raise
     yield from record_iteration(orch, entry)
     return entry
+
+
+def choose_starting_model(orch: Orchestration) -> Step[None]:
+    """``continue_from``: the latest model (the reference example's chain) or the champion; raises
+    nothing; brings the chosen deployment back if Azure removed it, else falls back to the champion."""
+    state = orch.state
+    champion = state.champion
+    if champion is not None and state.settings.continue_from == "champion":
+        state.current_model, state.current_deployment = champion.model, champion.deployment
+    if champion is None or state.current_deployment == champion.deployment:
+        return
+    try:
+        yield from ensure_serving(orch, state.current_deployment, state.current_model)
+    except StageFailed as failed:
+        reason = failed.error.get("message")
+        message = f"{state.current_deployment} cannot serve ({reason}); the champion's model is used instead"
+        yield from orch.report(warnings=[{"code": "LatestModelUnavailable", "message": message}])
+        state.current_model, state.current_deployment = champion.model, champion.deployment
 
 
 def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
@@ -74,7 +98,7 @@ def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
 
 
 def build_training_set(orch: Orchestration, entry: IterationReport) -> Step[str]:
-    """Keeps the batch's best examples; raises IterationEnded(skipped) when Azure would refuse the file;
+    """Keeps the batch's best examples; raises StageFailed(skipped) when Azure would refuse the file;
     records the dataset and returns its blob path."""
     settings = orch.state.settings
     orch.show(Stage.DATASET, f"keeping the top {settings.data_filter_ratio:.0%} by reward")
@@ -90,36 +114,88 @@ def build_training_set(orch: Orchestration, entry: IterationReport) -> Step[str]
     orch.show(Stage.DATASET, f"{dataset.examples_kept}/{dataset.examples_total} examples kept")
     if not dataset.enough_for_azure:
         problems = "; ".join(dataset.problems) or "not enough examples"
-        raise IterationEnded("skipped", {"code": "TooFewExamples", "message": problems})
+        raise StageFailed("skipped", {"code": "TooFewExamples", "message": problems})
     yield from orch.report(iteration=entry)
     return dataset.dataset_blob
 
 
+def reserve_version(orch: Orchestration, entry: IterationReport, avoid: list[str]) -> Step[VersionReserved]:
+    """Takes the lineage's next version (its deployment name skips names others took, and ``avoid``);
+    raises what outlasts retries; records the version in the entry."""
+    state = orch.state
+    planned = ModelVersion(
+        version=0,
+        run_id=state.run_id,
+        iteration=entry.iteration,
+        parent_model=state.current_model,
+        created_at=orch.now(),
+        dataset_blob=entry.dataset_blob,
+        traces_prefix=entry.traces_prefix,
+    )
+    request = ReserveVersion(lineage=state.lineage, entry=planned, avoid=avoid)
+    reserved = yield from orch.call(reserve_lineage_version, request, VersionReserved)
+    entry.version = reserved.version
+    return reserved
+
+
+def record_version(orch: Orchestration, entry: IterationReport, version: VersionReserved) -> Step[None]:
+    """Writes what the lineage knows of the iteration's model; raises what outlasts retries."""
+    state = orch.state
+    record = ModelVersion(
+        version=version.version,
+        run_id=state.run_id,
+        iteration=entry.iteration,
+        parent_model=entry.base_model or "",
+        created_at=entry.started_at or orch.now(),
+        model=entry.fine_tuned_model,
+        job_id=entry.job_id,
+        file_id=entry.file_id,
+        dataset_blob=entry.dataset_blob,
+        traces_prefix=entry.traces_prefix,
+        deployment=entry.deployment,
+        sku_name=state.settings.sku_name if entry.deployment else None,
+        val_reward=entry.val_reward,
+        val_rollouts=entry.val_rollouts,
+        status="trained" if entry.fine_tuned_model else "failed",
+    )
+    yield orch.task(record_lineage_version, RecordVersion(lineage=state.lineage, entry=record))
+
+
+def deploy_candidate(
+    orch: Orchestration, entry: IterationReport, model: str, version: VersionReserved
+) -> Step[str]:
+    """Deploys the model under its version's name, taking the next free version if someone else took
+    that name meanwhile; raises StageFailed; records the deployment in the entry and the lineage."""
+    orch.show(Stage.DEPLOY, f"deploying {model}")
+    try:
+        name = yield from deploy(orch, entry, model, version.deployment)
+    except StageFailed as failed:
+        if failed.error.get("code") != NAME_TAKEN:
+            raise
+        version = yield from reserve_version(orch, entry, avoid=[version.deployment])
+        name = yield from deploy(orch, entry, model, version.deployment)
+    yield from record_version(orch, entry, version)
+    return name
+
+
 def evaluate_candidate(
-    orch: Orchestration, entry: IterationReport, deployment: str, model: str
+    orch: Orchestration, entry: IterationReport, deployment: str, version: VersionReserved
 ) -> Step[None]:
-    """Evaluates the new deployment; raises nothing; moves the run onto it and promotes it if it is the
-    best so far."""
+    """Evaluates the new deployment and crowns it if it earns it; raises StageFailed if its champion
+    deployment fails; moves the run onto it and records the evaluation in the lineage."""
     state = orch.state
     orch.show(Stage.EVALUATE, f"evaluating {deployment}")
-    result: Evaluation = yield from evaluate(orch, deployment)
+    result = yield from evaluate(orch, deployment)
     entry.val_reward, entry.val_rollouts, entry.val_failed = result.reward, result.rollouts, result.failed
     state.current_deployment, state.last_val_reward = deployment, result.reward
-    if result.reward is not None and (state.best_reward is None or result.reward >= state.best_reward):
-        state.best_deployment, state.best_model, state.best_reward = deployment, model, result.reward
-        entry.promoted = True
+    yield from record_version(orch, entry, version)
+    yield from promote(orch, entry, result)
 
 
 def record_iteration(orch: Orchestration, entry: IterationReport) -> Step[None]:
     """Finishes the iteration's entry in the report; raises what outlasts retries; changes the report."""
-    state = orch.state
     entry.finished_at = orch.now()
     orch.show(
         Stage.RECORD, f"iteration {entry.status}", val_reward=entry.val_reward, last_status=entry.status
     )
-    yield from orch.report(
-        iteration=entry,
-        promoted_deployment=state.best_deployment,
-        promoted_model=state.best_model,
-        promoted_val_reward=state.best_reward,
-    )
+    yield from orch.report(iteration=entry)

@@ -42,7 +42,9 @@ class Stage(StrEnum):
     FINE_TUNE = "fine-tune"
     DEPLOY = "deploy"
     EVALUATE = "evaluate"
+    PROMOTE = "promote"
     RECORD = "record"
+    FINISH = "finish"
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ class Orchestration:
                 "current_deployment": state.current_deployment,
                 "baseline_val_reward": state.baseline_reward,
                 "last_val_reward": state.last_val_reward,
-                "best_deployment": state.best_deployment,
+                "champion_deployment": state.champion.deployment if state.champion else None,
+                "champion_val_reward": state.champion_reward,
                 "updated_at": self.now(),
             }
         )

@@ -12,7 +12,7 @@ from activities.finetuning import (
     start_finetune_job,
     upload_training_file,
 )
-from orchestrators.errors import IterationEnded
+from orchestrators.errors import StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step, backoff, fixed
 from shared.contracts import FileRef, FileResult, JobRef, JobResult, StartJob, UploadFile
 from shared.report import IterationReport
@@ -22,7 +22,7 @@ JOB_SETTLED = {"succeeded", "failed", "cancelled", "unknown"}
 
 
 def fine_tune(orch: Orchestration, entry: IterationReport, dataset_blob: str) -> Step[str]:
-    """Trains a model on the dataset; raises IterationEnded(failed); records file, job and model and
+    """Trains a model on the dataset; raises StageFailed(failed); records file, job and model and
     moves the run's current model on (continuous fine-tuning starts the next job from it)."""
     file_id = yield from upload(orch, entry, dataset_blob)
     model = yield from train(orch, entry, file_id)
@@ -32,14 +32,14 @@ def fine_tune(orch: Orchestration, entry: IterationReport, dataset_blob: str) ->
 
 
 def upload(orch: Orchestration, entry: IterationReport, dataset_blob: str) -> Step[str]:
-    """Uploads the dataset and waits until it is processed; raises IterationEnded(failed) if Azure
+    """Uploads the dataset and waits until it is processed; raises StageFailed(failed) if Azure
     refuses it or takes too long; records the file id."""
     settings = orch.state.settings
     orch.show(Stage.FINE_TUNE, "uploading the training file")
     request = UploadFile(run_id=orch.state.run_id, iteration=entry.iteration, dataset_blob=dataset_blob)
     uploaded = yield from orch.call(upload_training_file, request, FileResult)
     if uploaded.file_id is None:
-        raise IterationEnded("failed", uploaded.error or {"code": "UploadFailed", "message": "no file id"})
+        raise StageFailed("failed", uploaded.error or {"code": "UploadFailed", "message": "no file id"})
     entry.file_id = uploaded.file_id
     orch.show(Stage.FINE_TUNE, f"file {uploaded.file_id} uploaded; waiting until processed")
     polled = yield from orch.poll(
@@ -52,20 +52,20 @@ def upload(orch: Orchestration, entry: IterationReport, dataset_blob: str) -> St
     )
     if polled.timed_out:
         message = f"file still {polled.result.status}"
-        raise IterationEnded("failed", {"code": "FileDeadlineExceeded", "message": message})
+        raise StageFailed("failed", {"code": "FileDeadlineExceeded", "message": message})
     if polled.result.status != "processed":
         error = polled.result.error or {"code": "FileRejected", "message": polled.result.status}
-        raise IterationEnded("failed", error)
+        raise StageFailed("failed", error)
     return uploaded.file_id
 
 
 def train(orch: Orchestration, entry: IterationReport, file_id: str) -> Step[str]:
-    """Starts the job and waits for its model; raises IterationEnded(failed) when it fails, is cancelled
+    """Starts the job and waits for its model; raises StageFailed(failed) when it fails, is cancelled
     or overruns its deadline (then it is cancelled); records the job (before waiting) and the model."""
     state, settings = orch.state, orch.state.settings
     started = yield from orch.call(start_finetune_job, job_request(orch, entry, file_id), JobResult)
     if started.job_id is None:
-        raise IterationEnded("failed", started.error or {"code": "JobRefused", "message": "no job id"})
+        raise StageFailed("failed", started.error or {"code": "JobRefused", "message": "no job id"})
     entry.job_id = started.job_id
     yield from orch.report(iteration=entry)
     orch.show(Stage.FINE_TUNE, f"job {started.job_id} training from {state.current_model}")
@@ -81,10 +81,10 @@ def train(orch: Orchestration, entry: IterationReport, file_id: str) -> Step[str
     if polled.timed_out:
         yield orch.task(cancel_finetune_job, JobRef(job_id=started.job_id))
         message = f"job still {job.status}; cancelled"
-        raise IterationEnded("failed", {"code": "JobDeadlineExceeded", "message": message})
+        raise StageFailed("failed", {"code": "JobDeadlineExceeded", "message": message})
     if job.status != "succeeded" or not job.fine_tuned_model:
         error = job.error or {"code": f"Job{job.status.title()}", "message": job.status}
-        raise IterationEnded("failed", error)
+        raise StageFailed("failed", error)
     entry.fine_tuned_model, entry.trained_tokens = job.fine_tuned_model, job.trained_tokens
     return job.fine_tuned_model
 
@@ -97,7 +97,7 @@ def job_request(orch: Orchestration, entry: IterationReport, file_id: str) -> St
         iteration=entry.iteration,
         file_id=file_id,
         model=state.current_model,
-        suffix=f"v{entry.iteration:02d}",
+        suffix=f"v{entry.version if entry.version is not None else entry.iteration:02d}",
         n_epochs=settings.n_epochs,
         batch_size=settings.batch_size,
         learning_rate_multiplier=settings.learning_rate_multiplier,

@@ -25,18 +25,24 @@ class RunState(Payload):
     run_id: str
     settings: RunSettings
     started_at: str
+    take_over: str | None = Field(None, description="a run that ended still holding the lineage")
     iteration: int = 0
     train_size: int = 0
     val_size: int = 0
     current_model: str = ""
     current_deployment: str = ""
-    deployments: list[str] = Field(default_factory=list, description="created by this run, oldest first")
+    deployments: list[str] = Field(
+        default_factory=list, description="the lineage's candidate deployments alive, oldest first"
+    )
     baseline_reward: float | None = None
     last_val_reward: float | None = None
-    best_deployment: str = ""
-    best_model: str = ""
-    best_reward: float | None = None
+    champion: Champion | None = None
+    champion_reward: float | None = Field(None, description="the champion as this run measured it")
     failed_iterations: int = 0
+
+    @property
+    def lineage(self) -> str:
+        return self.settings.lineage or self.settings.deployment_prefix
 
 
 class InitRun(Payload):
@@ -156,12 +162,15 @@ class ReportUpdate(Payload):
 
     run_id: str
     status: RunStatus | None = None
+    lineage: str | None = None
     baseline: Baseline | None = None
     iteration: IterationReport | None = None
     deployments_deleted: list[str] | None = None
     promoted_model: str | None = None
     promoted_deployment: str | None = None
     promoted_val_reward: float | None = None
+    champion: Champion | None = None
+    warnings: list[dict[str, str]] | None = Field(None, description="appended to the report's warnings")
     finished_at: str | None = None
     error: dict[str, Any] | None = None
 
@@ -176,12 +185,14 @@ class ClaimLineage(Payload):
 
 
 class LineageClaim(Payload):
-    """What a run needs from its lineage to start: who holds it, its champion and latest model."""
+    """What a run needs from its lineage to start: who holds it, its champion, latest model and the
+    candidate deployments still alive."""
 
     claimed: bool
     holder: str | None = None
     champion: Champion | None = None
     latest: ModelVersion | None = None
+    deployments: list[str] = Field(default_factory=list)
 
 
 class ReleaseLineage(Payload):
@@ -192,6 +203,7 @@ class ReleaseLineage(Payload):
 class ReserveVersion(Payload):
     lineage: str
     entry: ModelVersion
+    avoid: list[str] = Field(default_factory=list, description="deployment names found taken meanwhile")
 
 
 class VersionReserved(Payload):
@@ -207,3 +219,9 @@ class RecordVersion(Payload):
 class CrownChampion(Payload):
     lineage: str
     champion: Champion
+
+
+class DeploymentsDeleted(Payload):
+    lineage: str
+    names: list[str]
+    at: str

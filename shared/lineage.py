@@ -59,6 +59,7 @@ class ModelVersion(Record):
     val_reward: float | None = None
     val_rollouts: int = 0
     status: Literal["training", "trained", "failed"] = "training"
+    deployment_deleted_at: str | None = None
 
 
 class Champion(Record):
@@ -99,6 +100,15 @@ class Lineage(Record):
 
     def owns_deployment(self, name: str) -> bool:
         return any(item.deployment == name for item in self.versions)
+
+    def live_deployments(self) -> list[str]:
+        """Candidate deployments the lineage made and has not deleted, oldest first (Azure may have
+        removed some since: a DeveloperTier deployment lives 24 h)."""
+        return [
+            item.deployment
+            for item in sorted(self.versions, key=lambda item: item.version)
+            if item.deployment and item.deployment_deleted_at is None
+        ]
 
 
 def deployment_name(prefix: str, version: int) -> str:
@@ -165,3 +175,14 @@ def previous_champion(lineage: Lineage) -> Champion | None:
     current = lineage.champion
     earlier = [item for item in lineage.champion_history if current is None or item.model != current.model]
     return earlier[-1] if earlier else None
+
+
+def mark_deleted(lineage: Lineage, names: list[str], at: str) -> Lineage:
+    """Notes that these deployments are gone (deleted by the app, or found gone)."""
+    versions = [
+        item.model_copy(update={"deployment_deleted_at": at})
+        if item.deployment in names and item.deployment_deleted_at is None
+        else item
+        for item in lineage.versions
+    ]
+    return lineage.model_copy(update={"versions": versions})

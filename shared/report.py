@@ -12,10 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.lineage import Champion
+
 SCHEMA_VERSION = 1
 
 RunStatus = Literal["running", "succeeded", "completed_with_failures", "failed"]
 IterationStatus = Literal["running", "succeeded", "skipped", "failed"]
+PromotionOutcome = Literal[
+    "promoted", "not_better", "incomplete_evaluation", "rejected", "approval_timed_out", "not_evaluated"
+]
 
 
 class Baseline(BaseModel):
@@ -25,6 +30,10 @@ class Baseline(BaseModel):
     val_rollouts: int = 0
     val_failed: int = 0
     traces_prefix: str | None = None
+    start_from: str | None = None
+    champion_model: str | None = None
+    champion_deployment: str | None = None
+    champion_val_reward: float | None = None
 
 
 class IterationReport(BaseModel):
@@ -51,6 +60,9 @@ class IterationReport(BaseModel):
     val_rollouts: int = 0
     val_failed: int = 0
     promoted: bool = False
+    version: int | None = None
+    promotion: PromotionOutcome | None = None
+    champion_val_reward: float | None = None
     started_at: str | None = None
     finished_at: str | None = None
     error: dict[str, Any] | None = None
@@ -61,6 +73,7 @@ class RunReport(BaseModel):
     run_id: str
     instance_id: str
     status: RunStatus = "running"
+    lineage: str | None = None
     settings: dict[str, Any]
     started_at: str
     finished_at: str | None = None
@@ -70,6 +83,8 @@ class RunReport(BaseModel):
     promoted_model: str | None = None
     promoted_deployment: str | None = None
     promoted_val_reward: float | None = None
+    champion: Champion | None = None
+    warnings: list[dict[str, str]] = Field(default_factory=list)
     error: dict[str, Any] | None = None
 
     def upsert_iteration(self, entry: IterationReport) -> None:

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$"
 RUN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
+LINEAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$"
 
 Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
 
@@ -69,6 +70,21 @@ class RunSettings(BaseModel):
     deployment_deadline_seconds: Seconds = 3600
     retry_max_attempts: int = Field(5, ge=1, le=20)
     retry_first_interval_seconds: Seconds = 5
+    lineage: str | None = Field(
+        None,
+        pattern=LINEAGE_PATTERN,
+        description="None: the deployment_prefix; runs of a lineage build on it",
+    )
+    start_from: Literal["champion", "latest", "base"] | None = Field(
+        None, description="None: the lineage's champion once it has one, else the base model"
+    )
+    continue_from: Literal["latest", "champion"] = "latest"
+    min_reward: float = Field(0.01, gt=0, le=1, description="an example's trace must have earned this")
+    promotion: Literal["auto", "approval"] = "auto"
+    promotion_margin: float = Field(0.0, ge=0, le=1)
+    approval_timeout_seconds: Seconds = 24 * 3600
+    champion_sku_name: str | None = Field(None, min_length=1, max_length=64)
+    champion_sku_capacity: int = Field(50, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _poll_bounds(self) -> RunSettings:
@@ -147,6 +163,7 @@ class AppSettings(BaseSettings):
             update={
                 "base_model": settings.base_model or self.base_model,
                 "base_deployment": settings.base_deployment or self.base_deployment,
+                "lineage": settings.lineage or settings.deployment_prefix,
             }
         )
 

@@ -4,6 +4,7 @@ the emulator, driven through its HTTP API like a user would."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from types import ModuleType
 from typing import Any
@@ -12,18 +13,25 @@ import azure.durable_functions as df
 import pytest
 
 from emulator.launch import EmulatorHandle
+from shared.artifacts import lineage_path
 from shared.clients import artifact_store
+from shared.lineage import Lineage
 
 BASE_MODEL = "gpt-4.1-mini-2025-04-14"
 pytestmark = pytest.mark.timeout(300)
 
 
 def start(host: Any, **body: Any) -> str:
+    """Starts a run; unless the test names one, the run gets a lineage of its own (the suite shares one
+    Azurite, and lineages outlive runs)."""
+    if "run_id" in body:
+        body.setdefault("lineage", body["run_id"])
     response = host.http("POST", "/api/runs", json=body)
     assert response.status_code == 202, response.get_body()
     payload = json.loads(response.get_body())
-    assert payload["statusQueryGetUri"] and payload["run_url"].endswith(f"/api/runs/{payload['run_id']}")
-    return payload["run_id"]
+    assert payload["statusQueryGetUri"]
+    assert payload["run_url"].endswith(f"/api/runs/{payload['run_id']}")
+    return str(payload["run_id"])
 
 
 def finish(host: Any, run_id: str, instance_id: str | None = None) -> dict[str, Any]:
@@ -31,11 +39,22 @@ def finish(host: Any, run_id: str, instance_id: str | None = None) -> dict[str, 
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
     response = host.http("GET", f"/api/runs/{run_id}")
     assert response.status_code == 200
-    return json.loads(response.get_body())
+    details: dict[str, Any] = json.loads(response.get_body())
+    return details
 
 
 def blob_names(prefix: str) -> list[str]:
     return artifact_store().list_paths(prefix)
+
+
+def read_lineage(name: str) -> Lineage:
+    lineage = artifact_store().read_model(lineage_path(name), Lineage)
+    assert lineage is not None, f"no lineage {name}"
+    return lineage
+
+
+def alive(emulator: EmulatorHandle) -> set[str]:
+    return {item["name"] for item in emulator.state()["deployments"]}
 
 
 def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
@@ -46,37 +65,53 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
     report = details["report"]
 
     assert details["runtime_status"] == "Completed"
-    assert report["status"] == "succeeded" and report["finished_at"]
-    assert details["custom_status"]["stage"] == "record"
+    assert report["status"] == "succeeded"
+    assert report["finished_at"]
+    assert details["custom_status"]["stage"] == "finish"
     baseline = report["baseline"]
-    assert baseline["deployment"] == "gpt-4.1-mini" and baseline["val_reward"] is not None
+    assert baseline["deployment"] == "gpt-4.1-mini"
+    assert baseline["start_from"] == "base"
+    assert baseline["val_reward"] is not None
     iterations = report["iterations"]
     assert [item["iteration"] for item in iterations] == [1, 2, 3]
-    assert all(item["status"] == "succeeded" for item in iterations), iterations
+    assert [item["status"] for item in iterations] == ["succeeded"] * 3, iterations
 
-    # Continuous fine-tuning: each job starts from the previous iteration's model.
+    # Continuous fine-tuning: each job starts from the previous iteration's model; versions name things.
     assert iterations[0]["base_model"] == BASE_MODEL
-    for previous, current in zip(iterations, iterations[1:], strict=False):
+    for previous, current in itertools.pairwise(iterations):
         assert current["base_model"] == previous["fine_tuned_model"]
     for item in iterations:
+        assert item["version"] == item["iteration"]
         assert item["fine_tuned_model"].startswith(f"{BASE_MODEL}.ft-")
-        assert item["fine_tuned_model"].endswith(f"-v{item['iteration']:02d}")
-        assert item["deployment"] == f"capital-agent_v{item['iteration']:02d}"
-        assert item["tasks"] == 24 and item["examples_kept"] < item["examples_total"]
-        assert item["val_reward"] is not None and item["file_id"] and item["job_id"]
+        assert item["fine_tuned_model"].endswith(f"-v{item['version']:02d}")
+        assert item["deployment"] == f"capital-agent_v{item['version']:02d}"
+        assert item["tasks"] == 24
+        assert item["examples_kept"] < item["examples_total"]
+        assert item["val_reward"] is not None
+        assert item["file_id"]
+        assert item["job_id"]
+        assert item["promotion"] in {"promoted", "not_better"}
     assert iterations[1]["rollout_deployment"] == "capital-agent_v01"
+    assert len(emulator_reset.state()["jobs"]) == 3, "a job was started twice"
 
-    # Pruning: max 2 deployments, v01 deleted before v03 was created.
-    assert report["deployments_deleted"] == ["capital-agent_v01"]
-    state = emulator_reset.state()
-    deployed = {item["name"] for item in state["deployments"]}
-    assert {"capital-agent_v02", "capital-agent_v03"} <= deployed
-    assert "capital-agent_v01" not in deployed
-    assert len(state["jobs"]) == 3, "a job was started twice"
+    # Promotion: the champion is the best evaluated model, baseline included, crowned only on improvement.
+    champion = report["champion"]
+    rewards = [baseline["val_reward"]] + [item["val_reward"] for item in iterations]
+    assert champion["val_reward"] == max(rewards)
+    assert report["promoted_deployment"] == champion["deployment"]
+    for item in iterations:
+        assert item["promoted"] == (item["promotion"] == "promoted")
+    assert iterations[-1]["val_reward"] > baseline["val_reward"], "filtering by reward must improve the model"
 
-    # Filtering matters: the run ends better than its baseline, and the report shows it.
-    assert iterations[-1]["val_reward"] > baseline["val_reward"]
-    assert report["promoted_val_reward"] >= iterations[-1]["val_reward"] or report["promoted_deployment"]
+    # Pruning: never the champion; at most max_deployments (2) candidates besides it stay alive.
+    lineage = read_lineage("e2e-full")
+    candidates = {f"capital-agent_v{k:02d}" for k in (1, 2, 3)}
+    assert alive(emulator_reset) & candidates == set(lineage.live_deployments())
+    assert len(set(lineage.live_deployments()) - {champion["deployment"]}) <= 2
+    assert set(report["deployments_deleted"]) == candidates - set(lineage.live_deployments())
+    assert lineage.active_run is None, "the run released its lineage"
+    assert lineage.champion is not None
+    assert lineage.champion.deployment == champion["deployment"]
 
     # Every artefact is in Blob.
     val_count = baseline["val_rollouts"]
@@ -93,6 +128,54 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
     assert blob_names(f"runs/{run_id}/intents/") == [
         f"runs/{run_id}/intents/job-{i:02d}.json" for i in (1, 2, 3)
     ]
+
+
+def test_a_second_run_of_the_lineage_continues_it_from_its_champion(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """The weekly schedule's second week: same lineage and prefix, default settings. No name collides,
+    versions continue (v04..v06), the run starts from the first run's champion, and deployments never
+    exceed max_deployments plus the champion's."""
+    first = finish(host, start(host, run_id="e2e-week-1", lineage="weekly", iterations=3))["report"]
+    second = finish(host, start(host, run_id="e2e-week-2", lineage="weekly", iterations=3))["report"]
+
+    assert first["status"] == "succeeded"
+    assert second["status"] == "succeeded", second["iterations"]
+    assert [item["version"] for item in second["iterations"]] == [4, 5, 6]
+    assert [item["deployment"] for item in second["iterations"]] == [
+        f"capital-agent_v{k:02d}" for k in (4, 5, 6)
+    ]
+    champion = first["champion"]
+    assert second["baseline"]["start_from"] == "champion"
+    assert second["baseline"]["model"] == champion["model"]
+    assert second["iterations"][0]["base_model"] == champion["model"]
+    lineage = read_lineage("weekly")
+    assert [item.version for item in lineage.versions] == [1, 2, 3, 4, 5, 6]
+    assert lineage.champion is not None
+    candidates_alive = alive(emulator_reset) - {"gpt-4.1-mini", lineage.champion.deployment}
+    assert len(candidates_alive) <= 2
+    assert candidates_alive == set(lineage.live_deployments()) - {lineage.champion.deployment}
+
+
+def test_a_candidate_that_does_not_beat_the_champion_is_not_promoted(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """With a margin no candidate can clear, the champion (the baseline) stays, in the lineage, the
+    report and on the resource."""
+    report = finish(
+        host, start(host, run_id="e2e-margin", iterations=2, promotion_margin=1.0, max_deployments=1)
+    )["report"]
+    assert report["status"] == "succeeded"
+    assert [item["promotion"] for item in report["iterations"]] == ["not_better", "not_better"]
+    assert [item["promoted"] for item in report["iterations"]] == [False, False]
+    assert report["champion"]["deployment"] == "gpt-4.1-mini"
+    assert report["champion"]["reason"] == "baseline"
+    lineage = read_lineage("e2e-margin")
+    assert lineage.champion is not None
+    assert lineage.champion.deployment == "gpt-4.1-mini"
+    assert [item.reason for item in lineage.champion_history] == ["baseline"]
+    assert "gpt-4.1-mini" in alive(emulator_reset)
+    assert alive(emulator_reset) - {"gpt-4.1-mini"} == {"capital-agent_v02"}, "max_deployments=1"
 
 
 def test_failed_job_ends_its_iteration_and_the_run_goes_on(host: Any, emulator_reset: EmulatorHandle) -> None:
@@ -115,6 +198,8 @@ def test_failed_deployment_ends_its_iteration_clearly(host: Any, emulator_reset:
     assert "Failed" in only["error"]["code"] or only["error"]["code"] == "DeploymentFailed"
     assert only["val_reward"] is None
     assert report["status"] == "completed_with_failures"
+    assert "capital-agent_v01" in report["deployments_deleted"], "a failed deployment is not left behind"
+    assert "capital-agent_v01" not in alive(emulator_reset)
 
 
 def test_throttling_bursts_are_retried_and_the_run_succeeds(
@@ -200,7 +285,6 @@ def test_failed_rollouts_are_recorded_and_too_few_examples_skip_the_iteration(
     assert len(traces) == 24
     first = artifact_store().read_text(traces[0]) or ""
     root = json.loads(first.splitlines()[0])
-    assert (
-        root["status"] == "error" and "500" in json.dumps(root) or "InternalServerError" in json.dumps(root)
-    )
+    assert root["status"] == "error"
+    assert root["status_message"].startswith("500: "), root["status_message"]
     assert report["status"] == "completed_with_failures"

@@ -1,0 +1,206 @@
+"""The run's place in its lineage: claiming it, choosing where to start, and crowning champions.
+
+Runs of one lineage continue its version counter and start from its champion; a candidate becomes
+champion only if its complete evaluation beats the champion's on the same validation tasks by more
+than ``promotion_margin`` (and, with ``promotion: approval``, someone approves it in time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from activities.lineages import claim_lineage, crown_lineage_champion, release_lineage
+from orchestrators.deployment import ensure_serving, provision, retire, wait_until_serving
+from orchestrators.errors import RunEnded, StageFailed
+from orchestrators.orchestration import Orchestration, Stage, Step
+from orchestrators.rollouts import Evaluation
+from shared.contracts import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage
+from shared.lineage import BASE_VERSION, Champion, ChampionReason, deployment_name
+from shared.report import IterationReport, PromotionOutcome
+
+APPROVE, REJECT = "approve", "reject"
+
+
+@dataclass(frozen=True)
+class Start:
+    """A model to start from, the deployment that serves it, its lineage version, what it is (base,
+    champion, latest, candidate) and, when it replaced one that could not serve, what that was."""
+
+    model: str
+    deployment: str
+    version: int
+    label: str
+    fallback_from: str | None = None
+
+
+def claim(orch: Orchestration) -> Step[LineageClaim]:
+    """Makes the run the lineage's active run; raises RunEnded(failed) if another run holds it; loads
+    the lineage's champion and live candidate deployments into the state."""
+    state = orch.state
+    request = ClaimLineage(
+        lineage=state.lineage,
+        deployment_prefix=state.settings.deployment_prefix,
+        run_id=state.run_id,
+        instance_id=orch.context.instance_id,
+        since=orch.now(),
+        take_over=state.take_over,
+    )
+    answer = yield from orch.call(claim_lineage, request, LineageClaim)
+    if not answer.claimed:
+        message = f"lineage {state.lineage} is held by run {answer.holder}; start this run when it ends"
+        raise RunEnded("failed", {"code": "LineageBusy", "message": message})
+    state.champion, state.deployments = answer.champion, answer.deployments
+    return answer
+
+
+def release(orch: Orchestration) -> Step[None]:
+    """Frees the lineage for its next run; raises what outlasts retries; changes the lineage."""
+    request = ReleaseLineage(lineage=orch.state.lineage, run_id=orch.state.run_id)
+    yield orch.task(release_lineage, request)
+
+
+def base_start(orch: Orchestration) -> Start:
+    settings = orch.state.settings
+    return Start(settings.base_model or "", settings.base_deployment or "", BASE_VERSION, "base")
+
+
+def choose_start(orch: Orchestration, lineage: LineageClaim) -> Start:
+    """``start_from``: the champion (the default once the lineage has one), the latest model, or base."""
+    wanted = orch.state.settings.start_from or ("champion" if lineage.champion else "base")
+    if wanted == "champion" and lineage.champion is not None:
+        champion = lineage.champion
+        return Start(champion.model, champion.deployment, champion.version, "champion")
+    latest = lineage.latest
+    if wanted == "latest" and latest is not None and latest.model is not None:
+        name = latest.deployment or deployment_name(orch.state.settings.deployment_prefix, latest.version)
+        return Start(latest.model, name, latest.version, "latest")
+    return base_start(orch)
+
+
+def serve(orch: Orchestration, start: Start) -> Step[Start]:
+    """Makes sure the start's deployment serves, redeploying it if Azure removed it; raises nothing;
+    falls back to the base model (with a warning in the report) when it cannot be brought back."""
+    if start.version == BASE_VERSION:
+        return start
+    try:
+        yield from ensure_serving(orch, start.deployment, start.model)
+    except StageFailed as failed:
+        reason = failed.error.get("message")
+        message = f"the {start.label} {start.model} cannot serve ({reason}); the base model is used instead"
+        yield from orch.report(warnings=[{"code": "ModelUnavailable", "message": message}])
+        return replace(base_start(orch), fallback_from=start.label)
+    return start
+
+
+def crown(orch: Orchestration, champion: Champion, reward: float | None) -> Step[None]:
+    """Makes ``champion`` the lineage's champion; raises what outlasts retries; changes the state's
+    champion and the report's."""
+    request = CrownChampion(lineage=orch.state.lineage, champion=champion)
+    yield orch.task(crown_lineage_champion, request)
+    yield from adopt(orch, champion, reward)
+
+
+def adopt(orch: Orchestration, champion: Champion, reward: float | None) -> Step[None]:
+    """Keeps the lineage's champion and notes this run's measurement of it; raises what outlasts
+    retries; changes the state and the report, not the lineage."""
+    orch.state.champion, orch.state.champion_reward = champion, reward
+    yield from orch.report(
+        champion=champion,
+        promoted_deployment=champion.deployment,
+        promoted_model=champion.model,
+        promoted_val_reward=reward,
+    )
+
+
+def champion_from(
+    orch: Orchestration, start: Start, reward: float | None, reason: ChampionReason
+) -> Champion:
+    return Champion(
+        version=start.version,
+        model=start.model,
+        deployment=start.deployment,
+        val_reward=reward,
+        since=orch.now(),
+        run_id=orch.state.run_id,
+        reason=reason,
+    )
+
+
+def verdict(candidate: Evaluation, champion_reward: float | None, margin: float) -> PromotionOutcome:
+    """Better only on a complete evaluation that beats the champion by more than ``margin``."""
+    if candidate.reward is None:
+        return "not_evaluated"
+    if candidate.failed:
+        return "incomplete_evaluation"
+    if champion_reward is not None and candidate.reward <= champion_reward + margin:
+        return "not_better"
+    return "promoted"
+
+
+def promote(orch: Orchestration, entry: IterationReport, candidate: Evaluation) -> Step[None]:
+    """Crowns the iteration's model if it earns it; raises StageFailed if its champion deployment
+    fails; records the outcome in the entry and, when crowned, in the lineage."""
+    state = orch.state
+    entry.champion_val_reward = state.champion_reward
+    outcome = verdict(candidate, state.champion_reward, state.settings.promotion_margin)
+    if outcome == "promoted" and state.settings.promotion == "approval":
+        outcome = yield from await_approval(orch, entry, candidate)
+    entry.promotion, entry.promoted = outcome, outcome == "promoted"
+    if outcome != "promoted" or entry.fine_tuned_model is None or entry.deployment is None:
+        return
+    version = entry.version if entry.version is not None else entry.iteration
+    start = Start(entry.fine_tuned_model, entry.deployment, version, "candidate")
+    if state.settings.champion_sku_name:
+        start = yield from deploy_champion(orch, start)
+    previous = state.champion
+    yield from crown(orch, champion_from(orch, start, candidate.reward, "promoted"), candidate.reward)
+    if previous is not None and previous.deployment != start.deployment and is_champion_deployment(previous):
+        yield from retire(orch, [previous.deployment])
+
+
+def champion_deployment_name(orch: Orchestration, version: int) -> str:
+    return f"{orch.state.settings.deployment_prefix}_champion_v{version:02d}"
+
+
+def is_champion_deployment(champion: Champion) -> bool:
+    return "_champion_v" in champion.deployment
+
+
+def deploy_champion(orch: Orchestration, candidate: Start) -> Step[Start]:
+    """Deploys the new champion on the billed ``champion_sku_name``; raises StageFailed if it does not
+    serve; returns where it serves."""
+    settings = orch.state.settings
+    name = champion_deployment_name(orch, candidate.version)
+    orch.show(Stage.PROMOTE, f"deploying champion {candidate.model} as {name} ({settings.champion_sku_name})")
+    sku = (settings.champion_sku_name or "", settings.champion_sku_capacity)
+    yield from provision(orch, name, candidate.model, sku=sku)
+    yield from wait_until_serving(orch, name)
+    return Start(candidate.model, name, candidate.version, "champion")
+
+
+def await_approval(
+    orch: Orchestration, entry: IterationReport, candidate: Evaluation
+) -> Step[PromotionOutcome]:
+    """Waits for POST /api/runs/{run_id}/approve or /reject up to ``approval_timeout_seconds``; silence
+    is a reject; raises nothing; changes nothing but custom status."""
+    context, settings = orch.context, orch.state.settings
+    deadline = context.current_utc_datetime + timedelta(seconds=settings.approval_timeout_seconds)
+    orch.show(
+        Stage.PROMOTE,
+        f"waiting until {deadline.isoformat()} for approval of {entry.deployment}",
+        awaiting={
+            "approval": entry.deployment,
+            "val_reward": candidate.reward,
+            "champion_val_reward": orch.state.champion_reward,
+            "deadline": deadline.isoformat(),
+        },
+    )
+    approve, reject = context.wait_for_external_event(APPROVE), context.wait_for_external_event(REJECT)
+    timeout = context.create_timer(deadline)
+    winner = yield context.task_any([approve, reject, timeout])
+    orch.status.pop("awaiting", None)
+    if winner is timeout:
+        return "approval_timed_out"
+    timeout.cancel()
+    return "promoted" if winner is approve else "rejected"
