@@ -11,9 +11,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.agents import get_agent
-from shared.artifacts import report_path
+from shared.artifacts import cancel_request_path, report_path
 from shared.clients import artifact_store
-from shared.contracts import InitRun, ReportUpdate, TaskCounts
+from shared.contracts import CancelRequest, InitRun, ReportUpdate, RunRef, TaskCounts
 from shared.report import RunReport
 
 bp = df.Blueprint()
@@ -46,7 +46,7 @@ def update_report(payload: dict[str, Any]) -> dict[str, Any]:
     report = store.read_model(path, RunReport)
     if report is None:
         raise RuntimeError(f"report {path} is missing: init_run must write it before anything is recorded")
-    merged = {"run_id", "iteration", "deployments_deleted", "warnings"}
+    merged = {"run_id", "iteration", "deployments_deleted", "warnings", "leaked"}
     changes = update.model_dump(exclude_none=True, exclude=merged)
     report = report.model_copy(update={key: getattr(update, key) for key in changes})
     if update.iteration is not None:
@@ -56,5 +56,17 @@ def update_report(payload: dict[str, Any]) -> dict[str, Any]:
     for warning in update.warnings or []:
         if warning not in report.warnings:
             report.warnings.append(warning)
+    for leak in update.leaked or []:
+        if leak not in report.leaked:
+            report.leaked.append(leak)
     store.write_json(path, report)
     return {"report_blob": path}
+
+
+@bp.activity_trigger(input_name="payload")
+def read_cancel_request(payload: dict[str, Any]) -> dict[str, Any]:
+    """Whether someone asked the run to stop: the request outlives continue_as_new, which drops
+    external events an execution did not consume."""
+    request = RunRef.model_validate(payload)
+    marker = artifact_store().read_model(cancel_request_path(request.run_id), CancelRequest)
+    return (marker or CancelRequest(requested=False)).model_dump()

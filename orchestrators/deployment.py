@@ -71,13 +71,19 @@ def retire(orch: Orchestration, names: list[str]) -> Step[None]:
         interval=fixed(settings.deployment_poll_seconds),
         deadline_seconds=settings.deployment_deadline_seconds,
     )
-    gone = [name for name in names if name not in polled.result.remaining]
+    remaining = polled.result.remaining
+    gone = [name for name in names if name not in remaining]
     request = DeploymentsDeleted(lineage=state.lineage, names=gone, at=orch.now())
     yield orch.task(mark_lineage_deployments_deleted, request)
     state.deployments = [name for name in state.deployments if name not in gone]
-    yield from orch.report(deployments_deleted=gone)
-    if polled.timed_out:
-        message = f"{', '.join(polled.result.remaining)} not deleted in time"
+    state.run_deployments = [name for name in state.run_deployments if name not in gone]
+    leaked = [
+        {"kind": "deployment", "name": name, "reason": "still deleting when the deadline passed"}
+        for name in remaining
+    ]
+    yield from orch.report(deployments_deleted=gone, leaked=leaked or None)
+    if remaining:
+        message = f"{', '.join(remaining)} not deleted in time"
         raise StageFailed("failed", {"code": "DeleteDeadlineExceeded", "message": message})
 
 
@@ -92,6 +98,8 @@ def start(orch: Orchestration, name: str, model: str, *, sku: Sku | None) -> Ste
     started = yield from orch.call(start_deployment, request, DeploymentResult)
     if started.error:
         raise StageFailed("failed", started.error)
+    if name not in state.run_deployments:
+        state.run_deployments.append(name)
     orch.show(Stage.DEPLOY, f"deployment {name} {started.state}", deployment=name)
 
 

@@ -34,3 +34,11 @@ def error_from(exc: Exception) -> dict[str, str]:
     """``{code, message}`` for the report: the failure's reason without its traceback."""
     reason = str(exc).split(DETAILS_SEPARATOR, 1)[0].strip() or type(exc).__name__
     return {"code": "InfrastructureFailure", "message": reason[:2000]}
+
+
+class RunCancelled(Exception):
+    """Someone asked the run to stop (``POST /api/runs/{run_id}/cancel``); the run cleans up and ends."""
+
+    def __init__(self, reason: object = None) -> None:
+        super().__init__(f"cancelled: {reason}" if reason else "cancelled")
+        self.reason = reason

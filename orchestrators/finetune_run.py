@@ -12,14 +12,16 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.runs import init_run
-from orchestrators.errors import RunEnded, error_from
+from activities.runs import init_run, read_cancel_request
+from orchestrators.deployment import retire
+from orchestrators.errors import RunCancelled, RunEnded, StageFailed, error_from
 from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, log
 from orchestrators.rollouts import Evaluation, evaluate
+from orchestrators.training import cancel_job
 from shared.artifacts import report_path, traces_prefix
-from shared.contracts import InitRun, RunState, TaskCounts
+from shared.contracts import CancelRequest, InitRun, RunRef, RunState, TaskCounts
 from shared.lineage import Champion
 from shared.report import Baseline, RunStatus
 
@@ -38,9 +40,12 @@ def finetune_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any]
         if state.iteration == 0:
             yield from begin_run(orch)
         else:
+            yield from stop_if_cancelled(orch)
             yield from run_iteration(orch)
     except RunEnded as ended:
         return (yield from finish_run(orch, ended.status, ended.error))
+    except RunCancelled as cancelled:
+        return (yield from cancel_run(orch, cancelled))
     except Exception as exc:
         yield from fail_run(orch, exc)
         raise
@@ -62,7 +67,8 @@ def begin_run(orch: Orchestration) -> Step[None]:
         settings=state.settings,
         started_at=state.started_at,
     )
-    counts = yield from orch.call(init_run, request, TaskCounts)
+    # Not raced against a cancellation: the report must exist before one can be recorded in it.
+    counts = TaskCounts.model_validate((yield orch.task(init_run, request)))
     state.train_size, state.val_size = counts.train_size, counts.val_size
     yield from orch.report(lineage=state.lineage)
     lineage = yield from claim(orch)
@@ -141,6 +147,31 @@ def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | N
         "failed_iterations": state.failed_iterations,
         "error": error,
     }
+
+
+def stop_if_cancelled(orch: Orchestration) -> Step[None]:
+    """Raises RunCancelled if a cancel request arrived while no execution could receive its event
+    (continue_as_new drops events an execution did not consume); changes nothing otherwise."""
+    request = yield from orch.call(read_cancel_request, RunRef(run_id=orch.state.run_id), CancelRequest)
+    if request.requested:
+        orch.cancel(request.reason)
+
+
+def cancel_run(orch: Orchestration, cancelled: RunCancelled) -> Step[dict[str, Any]]:
+    """Stops what the run left running (its job; its deployments but the champion's), then ends it as
+    cancelled; what cannot be deleted is listed as leaked in the report."""
+    state = orch.state
+    orch.show(Stage.FINISH, "cancelling: stopping the job and deleting this run's deployments")
+    yield from cancel_job(orch)
+    champion = state.champion.deployment if state.champion else None
+    victims = [name for name in state.run_deployments if name != champion]
+    if victims:
+        try:
+            yield from retire(orch, victims)
+        except StageFailed as failed:
+            yield from orch.report(warnings=[failed.error])
+    error = {"code": "Cancelled", "message": str(cancelled)}
+    return (yield from finish_run(orch, "cancelled", error))
 
 
 def fail_run(orch: Orchestration, exc: Exception) -> Step[None]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from activities.datasets import build_dataset
 from activities.lineages import record_lineage_version, reserve_lineage_version
 from orchestrators.deployment import NAME_TAKEN, deploy, ensure_serving
-from orchestrators.errors import StageFailed, error_from
+from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.lineage import promote
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.rollouts import evaluate, mean_reward, roll_out
@@ -53,6 +53,10 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
     except StageFailed as failed:
         entry.status, entry.error = failed.status, failed.error
         state.failed_iterations += 1
+    except RunCancelled:
+        entry.status = "cancelled"
+        yield from record_iteration(orch, entry)
+        raise
     except Exception as exc:
         entry.status, entry.error = "failed", error_from(exc)
         state.failed_iterations += 1

@@ -19,6 +19,7 @@ from azure.durable_functions.models.Task import TaskBase
 from pydantic import BaseModel
 
 from activities.runs import update_report
+from orchestrators.errors import RunCancelled
 from shared.contracts import ReportUpdate, RunState
 
 log = logging.getLogger("durable_finetune")
@@ -31,6 +32,9 @@ Step = Generator[Any, Any, T]
 
 Activity = Callable[..., Any]
 """An activity function as decorated by ``activity_trigger`` (the SDK resolves its registered name)."""
+
+CANCEL_EVENT = "cancel"
+"""The external event ``POST /api/runs/{run_id}/cancel`` raises; every wait of the run races it."""
 
 
 class Stage(StrEnum):
@@ -67,6 +71,8 @@ class Orchestration:
             max_number_of_attempts=state.settings.retry_max_attempts,
         )
         self.status: dict[str, Any] = {}
+        self.cancellation = context.wait_for_external_event(CANCEL_EVENT)
+        self.cancelled = False
 
     def now(self) -> str:
         return self.context.current_utc_datetime.isoformat()
@@ -76,9 +82,27 @@ class Orchestration:
         for transient failures."""
         return self.context.call_activity_with_retry(activity, self.retry, request.model_dump(mode="json"))
 
+    def wait(self, task: TaskBase) -> Step[Any]:
+        """Waits for ``task`` or the run's cancellation, whichever comes first; raises RunCancelled, or
+        the task's own failure; returns the task's result. Once cancelled, the clean-up's own waits no
+        longer race the cancellation."""
+        if self.cancelled:
+            return (yield task)
+        winner = yield self.context.task_any([task, self.cancellation])
+        if winner is self.cancellation:
+            self.cancel(self.cancellation.result)
+        if isinstance(task.result, Exception):
+            raise task.result
+        return task.result
+
+    def cancel(self, reason: object) -> None:
+        """Stops the run's work: raises RunCancelled into the stage that is running."""
+        self.cancelled = True
+        raise RunCancelled(reason)
+
     def call(self, activity: Activity, request: BaseModel, result: type[Result]) -> Step[Result]:
-        """Runs ``activity`` and parses its answer as ``result``."""
-        answer = yield self.task(activity, request)
+        """Runs ``activity`` (unless the run is cancelled first) and parses its answer as ``result``."""
+        answer = yield from self.wait(self.task(activity, request))
         return result.model_validate(answer)
 
     def poll(
@@ -101,7 +125,8 @@ class Orchestration:
             now = self.context.current_utc_datetime
             if now >= deadline:
                 return Polled(answer, timed_out=True)
-            yield self.context.create_timer(min(now + timedelta(seconds=interval(attempt)), deadline))
+            timer = self.context.create_timer(min(now + timedelta(seconds=interval(attempt)), deadline))
+            yield from self.wait(timer)
             attempt += 1
 
     def report(self, **changes: Any) -> Step[None]:

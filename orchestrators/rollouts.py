@@ -42,7 +42,7 @@ def roll_out(
         )
         for position, index in enumerate(indices)
     ]
-    results = yield orch.context.task_all(tasks)
+    results = yield from orch.wait(orch.context.task_all(tasks))
     return [RolloutSummary.model_validate(result) for result in results]
 
 

@@ -66,7 +66,7 @@ def train(orch: Orchestration, entry: IterationReport, file_id: str) -> Step[str
     started = yield from orch.call(start_finetune_job, job_request(orch, entry, file_id), JobResult)
     if started.job_id is None:
         raise StageFailed("failed", started.error or {"code": "JobRefused", "message": "no job id"})
-    entry.job_id = started.job_id
+    entry.job_id = state.active_job = started.job_id
     yield from orch.report(iteration=entry)
     orch.show(Stage.FINE_TUNE, f"job {started.job_id} training from {state.current_model}")
     polled = yield from orch.poll(
@@ -79,14 +79,23 @@ def train(orch: Orchestration, entry: IterationReport, file_id: str) -> Step[str
     )
     job = polled.result
     if polled.timed_out:
-        yield orch.task(cancel_finetune_job, JobRef(job_id=started.job_id))
+        yield from cancel_job(orch)
         message = f"job still {job.status}; cancelled"
         raise StageFailed("failed", {"code": "JobDeadlineExceeded", "message": message})
+    state.active_job = None
     if job.status != "succeeded" or not job.fine_tuned_model:
         error = job.error or {"code": f"Job{job.status.title()}", "message": job.status}
         raise StageFailed("failed", error)
     entry.fine_tuned_model, entry.trained_tokens = job.fine_tuned_model, job.trained_tokens
     return job.fine_tuned_model
+
+
+def cancel_job(orch: Orchestration) -> Step[None]:
+    """Cancels the job the run is waiting for, so it stops costing money; raises what outlasts retries."""
+    job_id = orch.state.active_job
+    if job_id is not None:
+        yield orch.task(cancel_finetune_job, JobRef(job_id=job_id))
+        orch.state.active_job = None
 
 
 def job_request(orch: Orchestration, entry: IterationReport, file_id: str) -> StartJob:

@@ -49,6 +49,10 @@ def intent_path(run_id: str, name: str) -> str:
     return f"runs/{run_id}/intents/{name}.json"
 
 
+def cancel_request_path(run_id: str) -> str:
+    return f"runs/{run_id}/cancel.json"
+
+
 def lineage_path(lineage: str) -> str:
     return f"lineages/{lineage}/lineage.json"
 

@@ -38,6 +38,10 @@ class RunState(Payload):
     last_val_reward: float | None = None
     champion: Champion | None = None
     champion_reward: float | None = Field(None, description="the champion as this run measured it")
+    run_deployments: list[str] = Field(
+        default_factory=list, description="deployments this run created, alive"
+    )
+    active_job: str | None = Field(None, description="the fine-tuning job this run is waiting for")
     failed_iterations: int = 0
 
     @property
@@ -171,6 +175,7 @@ class ReportUpdate(Payload):
     promoted_val_reward: float | None = None
     champion: Champion | None = None
     warnings: list[dict[str, str]] | None = Field(None, description="appended to the report's warnings")
+    leaked: list[dict[str, str]] | None = Field(None, description="appended: resources not cleaned up")
     finished_at: str | None = None
     error: dict[str, Any] | None = None
 
@@ -225,3 +230,12 @@ class DeploymentsDeleted(Payload):
     lineage: str
     names: list[str]
     at: str
+
+
+class RunRef(Payload):
+    run_id: str
+
+
+class CancelRequest(Payload):
+    requested: bool
+    reason: str | None = None

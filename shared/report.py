@@ -16,8 +16,8 @@ from shared.lineage import Champion
 
 SCHEMA_VERSION = 1
 
-RunStatus = Literal["running", "succeeded", "completed_with_failures", "failed"]
-IterationStatus = Literal["running", "succeeded", "skipped", "failed"]
+RunStatus = Literal["running", "succeeded", "completed_with_failures", "failed", "cancelled", "terminated"]
+IterationStatus = Literal["running", "succeeded", "skipped", "failed", "cancelled"]
 PromotionOutcome = Literal[
     "promoted", "not_better", "incomplete_evaluation", "rejected", "approval_timed_out", "not_evaluated"
 ]
@@ -85,6 +85,7 @@ class RunReport(BaseModel):
     promoted_val_reward: float | None = None
     champion: Champion | None = None
     warnings: list[dict[str, str]] = Field(default_factory=list)
+    leaked: list[dict[str, str]] = Field(default_factory=list)
     error: dict[str, Any] | None = None
 
     def upsert_iteration(self, entry: IterationReport) -> None:

@@ -1,8 +1,9 @@
+from typing import Any
+
 class TaskBase:
+    result: Any
     @property
     def is_completed(self) -> bool: ...
-    @property
-    def result(self) -> object: ...
 
 class TimerTask(TaskBase):
     @property
