@@ -34,11 +34,38 @@ param artifactsContainerName string = 'finetune'
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
+@description('Durable Functions backend. DurableTaskScheduler also needs host.json switched: the azd package hooks do it (infra/hooks/durable_backend.py).')
+@allowed([
+  'AzureStorage'
+  'DurableTaskScheduler'
+])
+param durableBackend string = 'AzureStorage'
+
+@description('Durable Task Scheduler SKU: Consumption (pay per action) or Dedicated (capacity units).')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param durableTaskSchedulerSku string = 'Consumption'
+
+@description('Durable Task Scheduler capacity units (Dedicated only).')
+@minValue(1)
+@maxValue(3)
+param durableTaskSchedulerCapacity int = 1
+
+@description('Addresses allowed to reach the Durable Task Scheduler; Flex Consumption without a VNet has no fixed outbound addresses, and every call needs an Entra ID token with a role on the task hub.')
+param durableTaskSchedulerIpAllowlist array = [
+  '0.0.0.0/0'
+]
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var openAiName = empty(openAiAccountName) ? 'aoai-${token}' : openAiAccountName
 var openAiGroup = empty(openAiResourceGroupName) ? resourceGroup().name : openAiResourceGroupName
 var deploymentContainerName = 'app-package-${take(token, 8)}'
+var useDurableTaskScheduler = durableBackend == 'DurableTaskScheduler'
+// One source for the task hub name: the scheduler's task hub must be the hub host.json names.
+var taskHubName = loadJsonContent('../host.json', '$.extensions.durableTask.hubName')
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -104,6 +131,20 @@ module openAiRoles 'modules/openai-roles.bicep' = {
   }
 }
 
+module durableTaskScheduler 'modules/durable-task-scheduler.bicep' = if (useDurableTaskScheduler) {
+  name: 'durable-task-scheduler'
+  params: {
+    name: 'dts-${token}'
+    location: location
+    tags: tags
+    taskHubName: taskHubName
+    principalId: identity.outputs.principalId
+    skuName: durableTaskSchedulerSku
+    capacity: durableTaskSchedulerCapacity
+    ipAllowlist: durableTaskSchedulerIpAllowlist
+  }
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   params: {
@@ -125,6 +166,7 @@ module functionApp 'modules/function-app.bicep' = {
     retrainSchedule: retrainSchedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    durableTaskSchedulerEndpoint: useDurableTaskScheduler ? durableTaskScheduler!.outputs.endpoint : ''
   }
 }
 
@@ -134,3 +176,5 @@ output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}
 output AZURE_OPENAI_ACCOUNT string = openAiName
 output AZURE_OPENAI_RESOURCE_GROUP string = openAiGroup
 output ARTIFACTS_STORAGE_ACCOUNT string = storage.outputs.name
+// Read by the azd package hooks to give host.json the matching storage provider.
+output DURABLE_BACKEND string = durableBackend

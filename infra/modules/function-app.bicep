@@ -20,6 +20,9 @@ param retrainSchedule string
 param maximumInstanceCount int
 param instanceMemoryMB int
 
+@description('Durable Task Scheduler endpoint; empty keeps the Azure Storage backend.')
+param durableTaskSchedulerEndpoint string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -66,6 +69,12 @@ var baseSettings = [
 // The timer trigger is registered only when RETRAIN_SCHEDULE is set, so it is left out when empty.
 var scheduleSettings = empty(retrainSchedule) ? [] : [{ name: 'RETRAIN_SCHEDULE', value: retrainSchedule }]
 
+// Identity-based connection to the Durable Task Scheduler, named by host.json's
+// storageProvider.connectionStringName when the azureManaged provider is selected. It holds the
+// endpoint and which identity to use, no secret.
+var durableConnection = 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+var durableSettings = empty(durableTaskSchedulerEndpoint) ? [] : [{ name: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING', value: durableConnection }]
+
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:The HTTP API (POST /api/runs) must be reachable by its callers; every route needs a function key
   // checkov:skip=CKV_AZURE_17:Callers authenticate with function keys; requiring client certificates would lock out the documented curl/azd usage
@@ -91,7 +100,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
-      appSettings: concat(baseSettings, scheduleSettings)
+      appSettings: concat(baseSettings, scheduleSettings, durableSettings)
     }
     functionAppConfig: {
       deployment: {

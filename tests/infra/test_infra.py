@@ -41,6 +41,7 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID auth for telemetry with the app's identity",
     "AZURE_CLIENT_ID": "DefaultAzureCredential picks the user-assigned identity by it",
     "PYTHON_THREADPOOL_THREAD_COUNT": "Python worker throughput for sync activities",
+    "DURABLE_TASK_SCHEDULER_CONNECTION_STRING": "Durable extension via host.json (scheduler backend)",
 }
 SECRET_MARKERS = (
     "listkeys(",
@@ -146,17 +147,16 @@ def role_assignments() -> list[tuple[Path, str, dict[str, Any], dict[str, Any]]]
 
 
 def test_every_role_assignment_is_scoped_to_one_resource() -> None:
+    """Each assignment names a resource of its own file as scope (a child resource such as a task hub
+    is narrower still), never a resource group or subscription."""
     assignments = role_assignments()
-    assert len(assignments) >= 6
+    assert len(assignments) >= 7
     for path, name, resource, resources in assignments:
         scope = resource["config"].get("scope")
-        assert isinstance(scope, str) and scope in resources, (
-            f"{path.name}:{name} is not scoped to a resource"
-        )
+        assert isinstance(scope, str), f"{path.name}:{name} has no resource scope"
+        assert scope in resources, f"{path.name}:{name} is scoped to {scope!r}, not a resource of the file"
         target = resources[scope]["type"]
-        assert target.count("/") == 1 and not target.startswith("Microsoft.Resources"), (
-            f"{name} scope {target}"
-        )
+        assert not target.startswith("Microsoft.Resources"), f"{name} scope {target}"
 
 
 def test_roles_cover_storage_openai_and_deployments() -> None:
@@ -167,6 +167,7 @@ def test_roles_cover_storage_openai_and_deployments() -> None:
         "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
         "3913510d-42f4-4e42-8a64-420c390055eb",  # Monitoring Metrics Publisher
         "a001fd3d-188f-4b5d-821b-7da978bf7442",  # Cognitive Services OpenAI Contributor
+        "0ad04412-c4d5-4796-b79c-f76d14c8d402",  # Durable Task Data Contributor
         "Microsoft.CognitiveServices/accounts/deployments/write",
     ):
         assert role in text
