@@ -53,6 +53,19 @@ param durableTaskSchedulerSku string = 'Consumption'
 @maxValue(3)
 param durableTaskSchedulerCapacity int = 1
 
+@description('Client ID of an Entra ID app registration: set it to require Entra ID sign-in for browsers (App Service Authentication). Empty (default): off, every route needs a function key.')
+@maxLength(36)
+param entraSignInClientId string = ''
+
+@description('Paths machines call with a function key; they skip Entra ID sign-in and still need the key. Everything else (the dashboard pages) asks browsers to sign in.')
+param signInExcludedPaths array = [
+  '/api/v1/traces'
+  '/api/feedback'
+  '/api/runs'
+  '/api/runs/*'
+  '/runtime/webhooks/durabletask/*'
+]
+
 @description('Addresses allowed to reach the Durable Task Scheduler; Flex Consumption without a VNet has no fixed outbound addresses, and every call needs an Entra ID token with a role on the task hub.')
 param durableTaskSchedulerIpAllowlist array = [
   '0.0.0.0/0'
@@ -66,6 +79,7 @@ var deploymentContainerName = 'app-package-${take(token, 8)}'
 var useDurableTaskScheduler = durableBackend == 'DurableTaskScheduler'
 // One source for the task hub name: the scheduler's task hub must be the hub host.json names.
 var taskHubName = loadJsonContent('../host.json', '$.extensions.durableTask.hubName')
+var signIn = !empty(entraSignInClientId)
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -131,6 +145,17 @@ module openAiRoles 'modules/openai-roles.bicep' = {
   }
 }
 
+// The identity App Service Authentication presents to Entra ID instead of a client secret. Microsoft
+// advises one used for nothing else: whoever holds it can act as the app registration.
+module signInIdentity 'modules/identity.bicep' = if (signIn) {
+  name: 'sign-in-identity'
+  params: {
+    name: 'id-signin-${token}'
+    location: location
+    tags: tags
+  }
+}
+
 module durableTaskScheduler 'modules/durable-task-scheduler.bicep' = if (useDurableTaskScheduler) {
   name: 'durable-task-scheduler'
   params: {
@@ -167,6 +192,10 @@ module functionApp 'modules/function-app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     durableTaskSchedulerEndpoint: useDurableTaskScheduler ? durableTaskScheduler!.outputs.endpoint : ''
+    signInClientId: entraSignInClientId
+    signInIdentityId: signIn ? signInIdentity!.outputs.id : ''
+    signInIdentityClientId: signIn ? signInIdentity!.outputs.clientId : ''
+    signInExcludedPaths: signInExcludedPaths
   }
 }
 
@@ -176,5 +205,8 @@ output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}
 output AZURE_OPENAI_ACCOUNT string = openAiName
 output AZURE_OPENAI_RESOURCE_GROUP string = openAiGroup
 output ARTIFACTS_STORAGE_ACCOUNT string = storage.outputs.name
+// For the app registration (docs/deploy.md): its redirect URI, and the subject of its federated credential.
+output SIGN_IN_REDIRECT_URI string = 'https://${functionApp.outputs.defaultHostName}/.auth/login/aad/callback'
+output SIGN_IN_IDENTITY_PRINCIPAL_ID string = signIn ? signInIdentity!.outputs.principalId : ''
 // Read by the azd package hooks to give host.json the matching storage provider.
 output DURABLE_BACKEND string = durableBackend

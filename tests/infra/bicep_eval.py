@@ -20,6 +20,8 @@ from typing import Any
 from pycep import BicepParser
 
 INTERPOLATION = re.compile(r"\$\{([^}]+)\}")
+# Stand-ins for a module's required parameters that a test does not care about, by declared type.
+PLACEHOLDERS: dict[str, Any] = {"string": "<value>", "int": 1, "bool": False, "object": {}, "array": []}
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,18 @@ class BicepFile:
         if isinstance(node, dict) and isinstance(node.get("function"), dict):
             return self._function(node["function"]["type"], node["function"].get("parameters") or {})
         if isinstance(node, dict):
-            return {key.strip("'"): self.eval(value) for key, value in node.items()}
+            return {self._key(key): self.eval(value) for key, value in node.items()}
         return node
 
+    def _key(self, key: str) -> str:
+        """Object keys: bare (``name``) as written, quoted (``'${id}'``) with interpolation."""
+        if key.startswith("'") and key.endswith("'"):
+            return INTERPOLATION.sub(lambda m: str(self.eval(m.group(1).strip())), key[1:-1])
+        return key
+
     def _operator(self, kind: str, operands: dict[str, Any]) -> Any:
+        if kind == "not":
+            return not self.eval(operands["bool_value"])
         if kind == "conditional":
             chosen = "true_value" if self.eval(operands["condition"]) else "false_value"
             return self.eval(operands[chosen])
@@ -155,3 +165,10 @@ class BicepFile:
         for key in (json_path or "$").removeprefix("$").split(".")[1:]:
             value = value[key]
         return value
+
+
+def module_file(path: Path, **params: Any) -> BicepFile:
+    """A module evaluated with ``params`` and placeholders for its other required parameters."""
+    declared = BicepFile(path).tree.get("parameters", {})
+    required = {name: PLACEHOLDERS[d["type"]] for name, d in declared.items() if d.get("default") is None}
+    return BicepFile(path, {**required, **params})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.bicep_eval import BicepFile, Opaque
+from tests.infra.bicep_eval import BicepFile, Opaque, module_file
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -26,15 +26,11 @@ def main_bicep(**params: object) -> BicepFile:
     return BicepFile(INFRA / "main.bicep", {"environmentName": "dev", **params})
 
 
-PLACEHOLDERS = {"string": "<value>", "int": 1, "bool": False, "object": {}, "array": []}
-
-
 def function_app(endpoint: str) -> BicepFile:
-    declared = BicepFile(INFRA / "modules" / "function-app.bicep").tree["parameters"]
-    required = {name: PLACEHOLDERS[d["type"]] for name, d in declared.items() if d.get("default") is None}
-    return BicepFile(
+    return module_file(
         INFRA / "modules" / "function-app.bicep",
-        {**required, "identityClientId": "client-id", "durableTaskSchedulerEndpoint": endpoint},
+        identityClientId="client-id",
+        durableTaskSchedulerEndpoint=endpoint,
     )
 
 

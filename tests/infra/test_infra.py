@@ -15,6 +15,7 @@ import pytest
 from pycep import BicepParser
 
 from shared.settings import AppSettings
+from tests.infra.bicep_eval import module_file
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -42,6 +43,7 @@ PLATFORM_SETTINGS = {
     "AZURE_CLIENT_ID": "DefaultAzureCredential picks the user-assigned identity by it",
     "PYTHON_THREADPOOL_THREAD_COUNT": "Python worker throughput for sync activities",
     "DURABLE_TASK_SCHEDULER_CONNECTION_STRING": "Durable extension via host.json (scheduler backend)",
+    "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID": "App Service Authentication's stand-in for a client secret",
 }
 SECRET_MARKERS = (
     "listkeys(",
@@ -58,23 +60,24 @@ def parsed(path: Path) -> dict[str, Any]:
     return BicepParser().parse(file_path=path)
 
 
-def _setting_entries(node: Any) -> set[str]:
-    """``{name, value}`` entries anywhere under a parsed expression (lists, conditionals)."""
-    if isinstance(node, list):
-        return {name for item in node for name in _setting_entries(item)}
-    if isinstance(node, dict):
-        if set(node) == {"name", "value"} and isinstance(node["name"], str):
-            return {node["name"]}
-        return {name for value in node.values() for name in _setting_entries(value)}
-    return set()
+# Every switch that adds app settings, so the union below is everything Bicep can set.
+SETTING_SWITCHES: tuple[dict[str, Any], ...] = (
+    {"retrainSchedule": ""},
+    {"retrainSchedule": "0 0 3 * * 0"},
+    {"durableTaskSchedulerEndpoint": "https://dts-x.westus2.durabletask.io"},
+    {"signInClientId": "00000000-0000-0000-0000-000000000001", "signInIdentityClientId": "sign-in-id"},
+)
+
+
+def app_settings(**params: Any) -> dict[str, Any]:
+    """The Function App's appSettings for one parameter combination, evaluated."""
+    site = module_file(INFRA / "modules" / "function-app.bicep", **params).body("resources", "app")
+    return {entry["name"]: entry["value"] for entry in site["properties"]["siteConfig"]["appSettings"]}
 
 
 def app_setting_names() -> set[str]:
-    """Names in the Function App's appSettings (the variables concatenated into siteConfig)."""
-    tree = parsed(INFRA / "modules" / "function-app.bicep")
-    app = tree["resources"]["app"]["config"]["properties"]["siteConfig"]["appSettings"]
-    variables = app["function"]["parameters"].values()
-    return {name for variable in variables for name in _setting_entries(tree["variables"][variable]["value"])}
+    """Names of every app setting any parameter combination gives the Function App."""
+    return {name for switch in SETTING_SWITCHES for name in app_settings(**switch)}
 
 
 def app_fields() -> set[str]:
