@@ -120,12 +120,6 @@ class BicepFile:
         left, right = self.eval(operands["operand_1"]), self.eval(operands["operand_2"])
         if kind == "equals":
             return left == right
-        if kind == "not_equals":
-            return left != right
-        if kind == "and":
-            return bool(left) and bool(right)
-        if kind == "or":
-            return bool(left) or bool(right)
         raise NotImplementedError(f"operator {kind}")
 
     def _access(self, base: Any, chain: Any) -> Any:

@@ -11,7 +11,8 @@ test can check the allow-list without either tool (neither installs on this mach
   (fnmatch with FNM_PATHNAME).
 
 Both models work on a list of file paths (POSIX, relative to the app root); directories are the
-paths' prefixes. Only the pattern forms our ``.funcignore`` uses are modelled for azd: ``**`` raises.
+paths' prefixes. Only the pattern forms our ``.funcignore`` uses are modelled for azd: ``**``, ``?``
+and ``\\`` escapes raise.
 """
 
 from __future__ import annotations
@@ -67,30 +68,24 @@ def core_tools_package(files: Iterable[str], funcignore: str) -> set[str]:
     return shipped
 
 
+@cache
 def _fnmatch_regex(pattern: str, *, pathname: bool) -> re.Pattern[str]:
-    """C fnmatch(3) without FNM_PERIOD: ``*``, ``?``, ``[...]`` and ``\\`` escapes; with
-    FNM_PATHNAME no wildcard matches ``/``."""
-    one = "[^/]" if pathname else "."
+    """fnmatch(3) for ``*`` and ``[...]`` (the wildcards our lines use; see ``parse_go_gitignore``);
+    with FNM_PATHNAME neither matches ``/``. No FNM_PERIOD: ``*`` matches a leading dot."""
+    star, guard = ("[^/]*", "(?!/)") if pathname else (".*", "")
     parts: list[str] = []
     i = 0
     while i < len(pattern):
-        char = pattern[i]
-        if char == "*":
-            parts.append(one + "*")
-        elif char == "?":
-            parts.append(one)
-        elif char == "\\" and i + 1 < len(pattern):
-            i += 1
-            parts.append(re.escape(pattern[i]))
-        elif char == "[" and (end := pattern.find("]", i + 2)) != -1:
+        end = pattern.find("]", i + 2) if pattern[i] == "[" else -1
+        if pattern[i] == "*":
+            parts.append(star)
+        elif end != -1:
             body = pattern[i + 1 : end]
             negate = body[:1] in ("!", "^")
-            members = body[1:] if negate else body
-            guard = "(?!/)" if pathname else ""
-            parts.append(guard + "[" + ("^" if negate else "") + members.replace("\\", "\\\\") + "]")
+            parts.append(guard + "[" + ("^" + body[1:] if negate else body) + "]")
             i = end
         else:
-            parts.append(re.escape(char))
+            parts.append(re.escape(pattern[i]))
         i += 1
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
@@ -124,8 +119,8 @@ def parse_go_gitignore(text: str) -> list[GoGitIgnoreLine]:
         anchored = line.startswith("/")
         directory = line.endswith("/")
         glob = line.removeprefix("/").removesuffix("/")
-        if "**" in glob:
-            raise NotImplementedError(f"'**' lines are not modelled: {raw!r}")
+        if "**" in glob or "?" in glob or "\\" in glob:
+            raise NotImplementedError(f"'**', '?' and '\\' are not modelled: {raw!r}")
         lines.append(GoGitIgnoreLine(negated, anchored, directory, glob))
     return lines
 

@@ -71,15 +71,16 @@ def tracked_files() -> frozenset[str]:
     return frozenset(path for path in listing.stdout.split("\0") if path)
 
 
-def disk_files() -> set[str]:
+@cache
+def disk_files() -> frozenset[str]:
     """Every file under the checkout as the tools walk it (symlinked directories followed)."""
     found = set()
     for directory, subdirs, files in os.walk(ROOT, followlinks=True):
         if ".git" in subdirs:
             subdirs.remove(".git")
-        relative = Path(directory).relative_to(ROOT)
-        found.update((relative / name).as_posix() for name in files)
-    return found
+        prefix = os.path.relpath(directory, ROOT).replace(os.sep, "/")
+        found.update(name if prefix == "." else f"{prefix}/{name}" for name in files)
+    return frozenset(found)
 
 
 def expected_package() -> set[str]:
