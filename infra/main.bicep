@@ -34,11 +34,52 @@ param artifactsContainerName string = 'finetune'
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
+@description('Durable Functions backend. DurableTaskScheduler also needs host.json switched: the azd package hooks do it (infra/hooks/durable_backend.py).')
+@allowed([
+  'AzureStorage'
+  'DurableTaskScheduler'
+])
+param durableBackend string = 'AzureStorage'
+
+@description('Durable Task Scheduler SKU: Consumption (pay per action) or Dedicated (capacity units).')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param durableTaskSchedulerSku string = 'Consumption'
+
+@description('Durable Task Scheduler capacity units (Dedicated only).')
+@minValue(1)
+@maxValue(3)
+param durableTaskSchedulerCapacity int = 1
+
+@description('Client ID of an Entra ID app registration: set it to require Entra ID sign-in for browsers (App Service Authentication). Empty (default): off, every route needs a function key.')
+@maxLength(36)
+param entraSignInClientId string = ''
+
+@description('Paths machines call with a function key; they skip Entra ID sign-in and still need the key. Everything else (the dashboard pages) asks browsers to sign in.')
+param signInExcludedPaths array = [
+  '/api/v1/traces'
+  '/api/feedback'
+  '/api/runs'
+  '/api/runs/*'
+  '/runtime/webhooks/durabletask/*'
+]
+
+@description('Addresses allowed to reach the Durable Task Scheduler; Flex Consumption without a VNet has no fixed outbound addresses, and every call needs an Entra ID token with a role on the task hub.')
+param durableTaskSchedulerIpAllowlist array = [
+  '0.0.0.0/0'
+]
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var openAiName = empty(openAiAccountName) ? 'aoai-${token}' : openAiAccountName
 var openAiGroup = empty(openAiResourceGroupName) ? resourceGroup().name : openAiResourceGroupName
 var deploymentContainerName = 'app-package-${take(token, 8)}'
+var useDurableTaskScheduler = durableBackend == 'DurableTaskScheduler'
+// One source for the task hub name: the scheduler's task hub must be the hub host.json names.
+var taskHubName = loadJsonContent('../host.json', '$.extensions.durableTask.hubName')
+var signIn = !empty(entraSignInClientId)
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -104,6 +145,31 @@ module openAiRoles 'modules/openai-roles.bicep' = {
   }
 }
 
+// The identity App Service Authentication presents to Entra ID instead of a client secret. Microsoft
+// advises one used for nothing else: whoever holds it can act as the app registration.
+module signInIdentity 'modules/identity.bicep' = if (signIn) {
+  name: 'sign-in-identity'
+  params: {
+    name: 'id-signin-${token}'
+    location: location
+    tags: tags
+  }
+}
+
+module durableTaskScheduler 'modules/durable-task-scheduler.bicep' = if (useDurableTaskScheduler) {
+  name: 'durable-task-scheduler'
+  params: {
+    name: 'dts-${token}'
+    location: location
+    tags: tags
+    taskHubName: taskHubName
+    principalId: identity.outputs.principalId
+    skuName: durableTaskSchedulerSku
+    capacity: durableTaskSchedulerCapacity
+    ipAllowlist: durableTaskSchedulerIpAllowlist
+  }
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   params: {
@@ -125,6 +191,11 @@ module functionApp 'modules/function-app.bicep' = {
     retrainSchedule: retrainSchedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    durableTaskSchedulerEndpoint: useDurableTaskScheduler ? durableTaskScheduler!.outputs.endpoint : ''
+    signInClientId: entraSignInClientId
+    signInIdentityId: signIn ? signInIdentity!.outputs.id : ''
+    signInIdentityClientId: signIn ? signInIdentity!.outputs.clientId : ''
+    signInExcludedPaths: signInExcludedPaths
   }
 }
 
@@ -134,3 +205,8 @@ output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}
 output AZURE_OPENAI_ACCOUNT string = openAiName
 output AZURE_OPENAI_RESOURCE_GROUP string = openAiGroup
 output ARTIFACTS_STORAGE_ACCOUNT string = storage.outputs.name
+// For the app registration (docs/deploy.md): its redirect URI, and the subject of its federated credential.
+output SIGN_IN_REDIRECT_URI string = 'https://${functionApp.outputs.defaultHostName}/.auth/login/aad/callback'
+output SIGN_IN_IDENTITY_PRINCIPAL_ID string = signIn ? signInIdentity!.outputs.principalId : ''
+// Read by the azd package hooks to give host.json the matching storage provider.
+output DURABLE_BACKEND string = durableBackend

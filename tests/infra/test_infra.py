@@ -15,6 +15,7 @@ import pytest
 from pycep import BicepParser
 
 from shared.settings import AppSettings
+from tests.infra.bicep_eval import module_file
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -41,6 +42,8 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID auth for telemetry with the app's identity",
     "AZURE_CLIENT_ID": "DefaultAzureCredential picks the user-assigned identity by it",
     "PYTHON_THREADPOOL_THREAD_COUNT": "Python worker throughput for sync activities",
+    "DURABLE_TASK_SCHEDULER_CONNECTION_STRING": "Durable extension via host.json (scheduler backend)",
+    "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID": "App Service Authentication's stand-in for a client secret",
 }
 SECRET_MARKERS = (
     "listkeys(",
@@ -57,23 +60,24 @@ def parsed(path: Path) -> dict[str, Any]:
     return BicepParser().parse(file_path=path)
 
 
-def _setting_entries(node: Any) -> set[str]:
-    """``{name, value}`` entries anywhere under a parsed expression (lists, conditionals)."""
-    if isinstance(node, list):
-        return {name for item in node for name in _setting_entries(item)}
-    if isinstance(node, dict):
-        if set(node) == {"name", "value"} and isinstance(node["name"], str):
-            return {node["name"]}
-        return {name for value in node.values() for name in _setting_entries(value)}
-    return set()
+# Every switch that adds app settings, so the union below is everything Bicep can set.
+SETTING_SWITCHES: tuple[dict[str, Any], ...] = (
+    {"retrainSchedule": ""},
+    {"retrainSchedule": "0 0 3 * * 0"},
+    {"durableTaskSchedulerEndpoint": "https://dts-x.westus2.durabletask.io"},
+    {"signInClientId": "00000000-0000-0000-0000-000000000001", "signInIdentityClientId": "sign-in-id"},
+)
+
+
+def app_settings(**params: Any) -> dict[str, Any]:
+    """The Function App's appSettings for one parameter combination, evaluated."""
+    site = module_file(INFRA / "modules" / "function-app.bicep", **params).body("resources", "app")
+    return {entry["name"]: entry["value"] for entry in site["properties"]["siteConfig"]["appSettings"]}
 
 
 def app_setting_names() -> set[str]:
-    """Names in the Function App's appSettings (the variables concatenated into siteConfig)."""
-    tree = parsed(INFRA / "modules" / "function-app.bicep")
-    app = tree["resources"]["app"]["config"]["properties"]["siteConfig"]["appSettings"]
-    variables = app["function"]["parameters"].values()
-    return {name for variable in variables for name in _setting_entries(tree["variables"][variable]["value"])}
+    """Names of every app setting any parameter combination gives the Function App."""
+    return {name for switch in SETTING_SWITCHES for name in app_settings(**switch)}
 
 
 def app_fields() -> set[str]:
@@ -146,17 +150,16 @@ def role_assignments() -> list[tuple[Path, str, dict[str, Any], dict[str, Any]]]
 
 
 def test_every_role_assignment_is_scoped_to_one_resource() -> None:
+    """Each assignment names a resource of its own file as scope (a child resource such as a task hub
+    is narrower still), never a resource group or subscription."""
     assignments = role_assignments()
-    assert len(assignments) >= 6
+    assert len(assignments) >= 7
     for path, name, resource, resources in assignments:
         scope = resource["config"].get("scope")
-        assert isinstance(scope, str) and scope in resources, (
-            f"{path.name}:{name} is not scoped to a resource"
-        )
+        assert isinstance(scope, str), f"{path.name}:{name} has no resource scope"
+        assert scope in resources, f"{path.name}:{name} is scoped to {scope!r}, not a resource of the file"
         target = resources[scope]["type"]
-        assert target.count("/") == 1 and not target.startswith("Microsoft.Resources"), (
-            f"{name} scope {target}"
-        )
+        assert not target.startswith("Microsoft.Resources"), f"{name} scope {target}"
 
 
 def test_roles_cover_storage_openai_and_deployments() -> None:
@@ -167,6 +170,7 @@ def test_roles_cover_storage_openai_and_deployments() -> None:
         "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
         "3913510d-42f4-4e42-8a64-420c390055eb",  # Monitoring Metrics Publisher
         "a001fd3d-188f-4b5d-821b-7da978bf7442",  # Cognitive Services OpenAI Contributor
+        "0ad04412-c4d5-4796-b79c-f76d14c8d402",  # Durable Task Data Contributor
         "Microsoft.CognitiveServices/accounts/deployments/write",
     ):
         assert role in text
