@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from emulator import ratelimit as emulated
 from shared.rate_limits import (
+    CAPACITY_UNIT_TPM,
     DEFAULT_COMPLETION_RESERVATION,
+    MODEL_FAMILIES,
     REQUEST_WINDOW_SECONDS,
+    TOKEN_LIMITED_SKUS,
     RateLimit,
     UnknownModelFamily,
     UnsupportedSku,
@@ -128,3 +132,33 @@ def test_tools_tool_calls_and_choices_are_charged() -> None:
     assert estimate_prompt_tokens(AGENT_TURN, [TOOL]) > without_tools
     assert estimate_request_tokens(LIFE, max_tokens=100, n=3) == 8 + 300
     assert estimate_request_tokens(LIFE) - estimate_prompt_tokens(LIFE) == DEFAULT_COMPLETION_RESERVATION
+
+
+def test_the_emulator_enforces_the_same_table_and_charge() -> None:
+    assert {f: r.rpm_per_unit for f, r in MODEL_FAMILIES.items()} == emulated.RPM_PER_UNIT
+    assert {r.tpm_per_unit for r in MODEL_FAMILIES.values()} == {
+        CAPACITY_UNIT_TPM,
+        emulated.CAPACITY_UNIT_TPM,
+    }
+    assert TOKEN_LIMITED_SKUS == emulated.TOKEN_LIMITED_SKUS
+    assert REQUEST_WINDOW_SECONDS == emulated.DEFAULT_REQUEST_WINDOW
+    assert DEFAULT_COMPLETION_RESERVATION == emulated.DEFAULT_COMPLETION_RESERVATION
+    for family in MODEL_FAMILIES:
+        for sku in TOKEN_LIMITED_SKUS:
+            ours = deployment_rate_limit(family, sku, 37)
+            theirs = emulated.limits_for(family, sku, 37, window=REQUEST_WINDOW_SECONDS, scale=1)
+            assert theirs is not None
+            assert (ours.rpm, ours.tpm, ours.requests_per_window) == (
+                theirs.rpm,
+                theirs.tpm,
+                theirs.requests_per_window,
+            )
+    for messages, tools, max_tokens in [
+        (LIFE, None, None),
+        (CONVERSATION, None, 50),
+        (AGENT_TURN, [TOOL], None),
+        (AGENT_TURN, [TOOL], 7),
+    ]:
+        assert estimate_request_tokens(messages, tools=tools, max_tokens=max_tokens) == (
+            emulated.estimate_request_tokens(messages, tools, max_tokens)
+        )
