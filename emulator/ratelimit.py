@@ -101,7 +101,8 @@ def _message_text(message: dict[str, Any]) -> str:
     parts = [content] if isinstance(content, str) else []
     if isinstance(content, list):
         parts += [str(p["text"]) for p in content if isinstance(p, dict) and "text" in p]
-    for call in message.get("tool_calls") or []:
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else []:
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict):
             parts.append(str(function.get("name", "")) + str(function.get("arguments", "")))

@@ -143,6 +143,13 @@ def test_the_emulator_enforces_the_same_table_and_charge() -> None:
     assert TOKEN_LIMITED_SKUS == emulated.TOKEN_LIMITED_SKUS
     assert REQUEST_WINDOW_SECONDS == emulated.DEFAULT_REQUEST_WINDOW
     assert DEFAULT_COMPLETION_RESERVATION == emulated.DEFAULT_COMPLETION_RESERVATION
+    for model in (
+        "gpt-4.1-mini-2025-04-14.ft-0ee45c42591b4f4a8bd4f49ef2301dcd-v01",
+        "gpt-4o-mini-2024-07-18.ft-06366e441ee24a0ea242014fea8fbc3a-capitals",
+        "gpt-4.1-nano-2025-04-14",
+        "gpt-4o",
+    ):
+        assert model_family(model) == emulated.model_family(model)
     for family in MODEL_FAMILIES:
         for sku in TOKEN_LIMITED_SKUS:
             ours = deployment_rate_limit(family, sku, 37)
