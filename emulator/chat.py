@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time
 from typing import Any
 
@@ -18,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.behaviour import estimate_tokens, respond, unit
-from emulator.deployments import RPM_PER_UNIT, TPM_PER_UNIT, state_of
+from emulator.deployments import state_of
 from emulator.errors import ApiError, retry_headers
-from emulator.ratelimit import RateLimiter
+from emulator.ratelimit import RateLimiter, Verdict, deployment_limits, estimate_request_tokens
+from emulator.records import DeploymentRecord
 from emulator.store import Store
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -60,7 +62,40 @@ def _validate(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | N
         raise ApiError(400, "invalidPayload", "Streaming is not supported by the emulator.", param="stream")
     if body.get("n", 1) != 1:
         raise ApiError(400, "invalidPayload", "The emulator supports n=1 only.", param="n")
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ApiError(400, "invalidPayload", f"'{key}' must be an integer >= 1.", param=key)
     return messages, tools
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    """The completion budget a request asks for; ``max_completion_tokens`` is the newer name."""
+    value = body.get("max_completion_tokens", body.get("max_tokens"))
+    return value if isinstance(value, int) else None
+
+
+def _rate_limited(request: Request, store: Store, record: DeploymentRecord, verdict: Verdict) -> Response:
+    """Azure's 429: its message names the deployment, model, limit and wait; ``retry-after`` (whole
+    seconds) and ``retry-after-ms`` carry the exact wait, which the openai SDK honours."""
+    seconds = max(1, math.ceil(verdict.retry_after))
+    kind = "token" if verdict.reason == "tokens" else "call"
+    version = request.query_params.get("api-version", "v1")
+    message = (
+        f"Your requests to {record.name} for {record.model_name} in {store.config.location} have exceeded "
+        f"the {kind} rate limit for your current AIServices S0 pricing tier. This request was for "
+        f"ChatCompletions_Create under Azure OpenAI API version {version}. Please retry after {seconds} "
+        f"second{'' if seconds == 1 else 's'}. To increase your default rate limit, visit: "
+        "https://aka.ms/oai/quotaincrease."
+    )
+    headers = {
+        **verdict.headers(),
+        **retry_headers(verdict.retry_after),
+        f"x-ratelimit-reset-{verdict.reason}": str(seconds),
+    }
+    return JSONResponse(
+        {"error": {"code": "RateLimitReached", "message": message}}, status_code=429, headers=headers
+    )
 
 
 async def chat_completions(request: Request, store: Store, deployment: str | None) -> Response:
@@ -80,24 +115,15 @@ async def chat_completions(request: Request, store: Store, deployment: str | Non
     model = store.data.models[record.model_id]
     seed = store.config.seed
     prompt_tokens = estimate_tokens(json.dumps(messages) + json.dumps(tools or []))
-    limiter: RateLimiter = request.app.state.limiter
-    verdict = limiter.take(
-        name, time.monotonic(), prompt_tokens, record.capacity * RPM_PER_UNIT, record.capacity * TPM_PER_UNIT
-    )
-    limit_headers = {
-        "x-ratelimit-limit-requests": str(verdict.limit_requests),
-        "x-ratelimit-limit-tokens": str(verdict.limit_tokens),
-        "x-ratelimit-remaining-requests": str(verdict.remaining_requests),
-        "x-ratelimit-remaining-tokens": str(verdict.remaining_tokens),
-    }
-    if not verdict.allowed:
-        raise ApiError(
-            429,
-            "429",
-            "Requests to the ChatCompletions_Create Operation have exceeded the rate limit of your current "
-            f"deployment '{name}'. Please retry after {max(1, round(verdict.retry_after))} seconds.",
-            headers={**limit_headers, **retry_headers(verdict.retry_after)},
-        )
+    limit_headers: dict[str, str] = {}
+    limits = deployment_limits(store, record)
+    if limits is not None:
+        limiter: RateLimiter = request.app.state.limiter
+        charge = estimate_request_tokens(messages, tools, _max_tokens(body))
+        verdict = limiter.take(name, time.monotonic(), charge, limits)
+        if not verdict.allowed:
+            return _rate_limited(request, store, record, verdict)
+        limit_headers = verdict.headers()
 
     tool_choice = body.get("tool_choice", "auto")
     reply = respond(

@@ -28,6 +28,16 @@ def _deployment(value: str) -> tuple[str, str]:
     return name, model
 
 
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return number
+
+
 def _route_fault(kind: str) -> object:
     def parse(value: str) -> RouteFault:
         parts = value.split(":")
@@ -56,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-scale", type=float, default=1.0, help="multiplies every emulated duration")
     p.add_argument(
         "--chat-latency", type=float, default=0.5, help="mean seconds per chat completion (not scaled)"
+    )
+    p.add_argument(
+        "--rate-window",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="request rate window (Azure: 10 s)",
+    )
+    p.add_argument(
+        "--rate-limit-scale",
+        type=_positive,
+        default=1.0,
+        metavar="F",
+        help="multiplies every deployment's RPM/TPM",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--state-dir", type=Path, default=None, help="persist state (and TLS files) here")
@@ -106,6 +130,8 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         port=a.port,
         time_scale=a.time_scale,
         chat_latency=a.chat_latency,
+        rate_window=a.rate_window,
+        rate_limit_scale=a.rate_limit_scale,
         seed=a.seed,
         state_dir=a.state_dir,
         api_key=a.api_key,

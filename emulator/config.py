@@ -44,6 +44,8 @@ class Config(BaseModel):
     port: int = 0
     time_scale: float = Field(1.0, ge=0)
     chat_latency: float = Field(0.5, ge=0)
+    rate_window: float = Field(10.0, gt=0)
+    rate_limit_scale: float = Field(1.0, gt=0)
     seed: int = 0
     state_dir: Path | None = None
     api_key: str | None = None

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from emulator.errors import ArmError
 from emulator.ids import new_hex
+from emulator.ratelimit import arm_rate_limits, deployment_limits
 from emulator.records import DeploymentRecord, OperationRecord
 from emulator.store import Store
 
@@ -36,8 +37,6 @@ SKUS = {
     "developertier": "DeveloperTier",
     "developer": "DeveloperTier",
 }
-RPM_PER_UNIT = 6
-TPM_PER_UNIT = 1000
 
 
 def _iso(ts: float) -> str:
@@ -101,10 +100,7 @@ def deployment_json(store: Store, d: DeploymentRecord, now: float) -> dict[str, 
             else "OnceNewDefaultVersionAvailable",
             "currentCapacity": d.capacity,
             "capabilities": {"chatCompletion": "true"},
-            "rateLimits": [
-                {"key": "request", "renewalPeriod": 60, "count": d.capacity * RPM_PER_UNIT},
-                {"key": "token", "renewalPeriod": 60, "count": d.capacity * TPM_PER_UNIT},
-            ],
+            "rateLimits": arm_rate_limits(deployment_limits(store, d)),
             **d.properties_extra,
         },
     }

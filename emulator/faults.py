@@ -46,6 +46,7 @@ class FaultConfig(BaseModel):
     fail_deployments: list[str] = []
     provisioning_slowdown: float = Field(1.0, gt=0)
     not_found_window: float = Field(0.0, ge=0)
+    rate_limit_scale: float | None = Field(None, gt=0, description="overrides --rate-limit-scale while set")
 
     def merged(self, update: FaultConfig, fields: set[str]) -> FaultConfig:
         """This config with the fields a caller set replaced; route faults given are appended."""

@@ -1,5 +1,5 @@
-"""Chat completions on both surfaces: replies, usage, headers, not-found cases, rate limits, faults,
-and concurrency."""
+"""Chat completions on both surfaces: replies, usage, headers, not-found cases, faults, and concurrency
+(rate limits: test_ratelimit.py)."""
 
 from __future__ import annotations
 
@@ -83,18 +83,6 @@ def test_deployment_not_found_cases(emulator_reset: EmulatorHandle) -> None:
     assert client.chat.completions.create(model="fresh", messages=QUESTION).choices
 
 
-def test_rate_limit_from_capacity(emulator_factory) -> None:
-    handle = emulator_factory("--base-capacity", "1")  # 6 requests per minute
-    client = handle.openai_v1(max_retries=0)
-    for _ in range(6):
-        client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
-    with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
-    headers = info.value.response.headers
-    assert int(headers["retry-after"]) >= 1 and int(headers["retry-after-ms"]) > 0
-    assert headers["x-ratelimit-remaining-requests"] == "0"
-
-
 def test_route_faults(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "count": 1, "retry_after": 0.05}])
@@ -137,7 +125,8 @@ def test_rate_fault_is_seeded(emulator_factory) -> None:
 
 
 def test_concurrent_requests_overlap(emulator_factory) -> None:
-    handle = emulator_factory("--chat-latency", "0.5")
+    # Capacity 1000 (1,000 RPM, 167 per 10 s) so the burst tests overlap, not rate limits.
+    handle = emulator_factory("--chat-latency", "0.5", "--base-capacity", "1000")
     client = handle.openai_v1()
     client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)  # warm the connection
     questions = [

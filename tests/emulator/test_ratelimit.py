@@ -1,0 +1,212 @@
+"""Rate limits as Azure enforces them (docs/rate-limits.md): short request windows, token booking by
+max_tokens, Azure's 429 and headers, and the openai SDK retrying on retry-after-ms. Real time is used
+(windows are real throughput), with short --rate-window values so each test takes seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from emulator.ratelimit import Limits, RateLimiter, estimate_request_tokens, limits_for, model_family
+from tests.fixtures.emulator import EmulatorHandle
+
+pytestmark = pytest.mark.timeout(120)
+MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+def call(client: Any, model: str = "gpt-4.1-mini", **kwargs: Any) -> Answer:
+    """One chat request without retries; a 429 is returned, not raised."""
+    try:
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, **kwargs)
+    except openai.RateLimitError as error:
+        response = error.response
+        return Answer(response.status_code, dict(response.headers), response.json())
+    return Answer(raw.status_code, dict(raw.headers), json.loads(raw.content))
+
+
+# --- the limiter's rules on a synthetic clock ---------------------------------------------------------
+
+
+def test_burst_gets_only_the_window_share_and_waits_for_the_oldest() -> None:
+    limits = Limits(rpm=60, tpm=1_000_000, window=10)  # 10 requests per 10 s
+    limiter = RateLimiter()
+    verdicts = [limiter.take("d", 100.0 + i * 0.01, 1, limits) for i in range(12)]
+    assert [v.allowed for v in verdicts] == [True] * 10 + [False] * 2
+    assert [v.remaining_requests for v in verdicts[:10]] == list(range(9, -1, -1))
+    assert verdicts[10].reason == "requests"
+    assert verdicts[10].retry_after == pytest.approx(10.0 - 0.10)  # the first leaves the window at 110.0
+    assert limiter.take("d", 110.0, 1, limits).allowed  # refused requests booked nothing
+
+
+def test_per_minute_total_holds_even_when_each_window_has_room() -> None:
+    limits = Limits(rpm=6, tpm=1_000_000, window=1)  # 1 request per second, 6 per minute
+    limiter = RateLimiter()
+    assert all(limiter.take("d", float(t), 1, limits).allowed for t in range(6))
+    refused = limiter.take("d", 6.0, 1, limits)
+    assert not refused.allowed and refused.reason == "requests"
+    assert refused.retry_after == pytest.approx(54.0)
+    assert limiter.take("d", 60.0, 1, limits).allowed
+
+
+def test_tokens_slide_over_a_minute_and_oversized_requests_never_fit() -> None:
+    limits = Limits(rpm=1000, tpm=10_000, window=10)
+    limiter = RateLimiter()
+    assert all(limiter.take("d", float(t), 2000, limits).allowed for t in range(5))
+    refused = limiter.take("d", 5.0, 2000, limits)
+    assert (refused.allowed, refused.reason, refused.remaining_tokens) == (False, "tokens", 0)
+    assert refused.retry_after == pytest.approx(55.0)  # the first booking (t=0) expires at 60
+    assert limiter.take("d", 60.0, 2000, limits).remaining_tokens == 0
+    too_big = limiter.take("e", 0.0, 10_001, limits)
+    assert not too_big.allowed and too_big.retry_after == 60.0
+
+
+def test_limits_follow_the_model_family_and_sku() -> None:
+    assert model_family("gpt-4.1-mini-2025-04-14.ft-0ee45c42591b4f4a8bd4f49ef2301dcd-v01") == "gpt-4.1-mini"
+    assert model_family("gpt-4o-2024-08-06") == "gpt-4o"
+    assert limits_for("gpt-4.1-mini", "DeveloperTier", 250, window=10, scale=1) == Limits(250, 250_000, 10)
+    assert limits_for("gpt-4o", "Standard", 10, window=10, scale=1) == Limits(60, 10_000, 10)
+    assert limits_for("gpt-4o-mini", "GlobalStandard", 10, window=10, scale=0.5) == Limits(50, 5_000, 10)
+    assert limits_for("gpt-35-turbo-0125", "Standard", 10, window=10, scale=1) == Limits(60, 10_000, 10)
+    assert limits_for("gpt-4o", "ProvisionedManaged", 50, window=10, scale=1) is None
+
+
+def test_token_charge_is_the_prompt_estimate_plus_max_tokens() -> None:
+    # Observed on Azure (aoai-testing, gpt-4o): this prompt books 648 without max_tokens, 1008 with 1000.
+    question = [{"role": "user", "content": "What is the meaning of life?"}]
+    assert estimate_request_tokens(question, None, None) == 648
+    assert estimate_request_tokens(question, None, 1000) == 1008
+
+
+# --- over HTTPS with the openai SDK ---------------------------------------------------------------------
+
+
+def test_burst_beyond_the_window_share_gets_azures_429(emulator_factory: Any) -> None:
+    # gpt-4o at capacity 10: 60 RPM, so 10 requests per 10 s window.
+    handle = emulator_factory("--deployment", "gpt-4o=gpt-4o-2024-08-06", "--base-capacity", "10")
+    client = handle.azure_openai(max_retries=0)
+    answers = [call(client, "gpt-4o") for _ in range(12)]
+    assert [a.status for a in answers] == [200] * 10 + [429] * 2
+    refused = answers[10]
+    assert set(refused.body) == {"error"} and set(refused.body["error"]) == {"code", "message"}
+    assert refused.body["error"]["code"] == "RateLimitReached"
+    seconds = int(refused.headers["retry-after"])
+    assert 1 <= seconds <= 10
+    assert 0 < int(refused.headers["retry-after-ms"]) <= 10_000
+    assert refused.headers["x-ratelimit-reset-requests"] == str(seconds)
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert refused.body["error"]["message"] == (
+        "Your requests to gpt-4o for gpt-4o in eastus2 have exceeded the call rate limit for your current "
+        "AIServices S0 pricing tier. This request was for ChatCompletions_Create under Azure OpenAI API "
+        f"version 2025-04-01-preview. Please retry after {seconds} second{'' if seconds == 1 else 's'}. "
+        "To increase your default rate limit, visit: https://aka.ms/oai/quotaincrease."
+    )
+
+
+def test_requests_spaced_at_the_limit_all_pass(emulator_factory: Any) -> None:
+    # gpt-4.1-mini at capacity 120 with a 1 s window: 120 RPM, 2 requests per second.
+    handle = emulator_factory("--base-capacity", "120", "--rate-window", "1")
+    client = handle.openai_v1(max_retries=0)
+    call(client)  # warm the TLS connection so spacing is what the server sees
+    start = time.monotonic()
+    statuses = []
+    for i in range(8):
+        time.sleep(max(0.0, start + 0.6 * (i + 1) - time.monotonic()))
+        statuses.append(call(client).status)
+    assert statuses == [200] * 8
+
+
+def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
+    handle = emulator_factory("--base-capacity", "60")  # gpt-4.1-mini: 60 RPM (10 per 10 s), 60,000 TPM
+    client = handle.openai_v1(max_retries=0)
+    charge = estimate_request_tokens(MESSAGES, None, 100)
+    answers = [call(client, max_tokens=100) for _ in range(4)]
+    assert [a.headers["x-ratelimit-remaining-requests"] for a in answers] == ["9", "8", "7", "6"]
+    assert [int(a.headers["x-ratelimit-remaining-tokens"]) for a in answers] == [
+        60_000 - charge * n for n in range(1, 5)
+    ]
+    assert {a.headers["x-ratelimit-limit-requests"] for a in answers} == {"10"}
+    assert {a.headers["x-ratelimit-limit-tokens"] for a in answers} == {"60000"}
+
+
+def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -> None:
+    # gpt-4o-mini at capacity 10: 100 RPM (17 per 10 s) but only 10,000 TPM, so tokens bind first.
+    handle = emulator_factory("--deployment", "mini=gpt-4o-mini-2024-07-18", "--base-capacity", "10")
+    client = handle.openai_v1(max_retries=0)
+
+    def admitted(**kwargs: Any) -> tuple[int, Answer]:
+        handle.reset()
+        for n in range(20):
+            answer = call(client, "mini", **kwargs)
+            if answer.status == 429:
+                return n, answer
+        raise AssertionError("never rate limited")
+
+    default_fit, _ = admitted()
+    big_fit, refused = admitted(max_tokens=2000)
+    small_fit, _ = admitted(max_tokens=10)
+    assert default_fit == 10_000 // estimate_request_tokens(MESSAGES, None, None)  # 640 booked when unset
+    assert big_fit == 10_000 // estimate_request_tokens(MESSAGES, None, 2000) == 4
+    assert small_fit == 17  # 10 tokens each: the 10 s request share binds instead
+    assert "exceeded the token rate limit" in refused.body["error"]["message"]
+    assert "x-ratelimit-reset-tokens" in refused.headers
+
+
+def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
+    handle = emulator_factory("--base-capacity", "120", "--rate-window", "1")  # 2 requests per second
+    seen: list[tuple[str, float, str]] = []  # (event, time, status or retry-after-ms)
+
+    def on_request(request: httpx2.Request) -> None:
+        seen.append(("request", time.monotonic(), ""))
+
+    def on_response(response: httpx2.Response) -> None:
+        seen.append((str(response.status_code), time.monotonic(), response.headers.get("retry-after-ms", "")))
+
+    http = httpx2.Client(
+        verify=handle.ssl_context(), event_hooks={"request": [on_request], "response": [on_response]}
+    )
+    client = openai.OpenAI(base_url=handle.url + "/openai/v1/", api_key="k", http_client=http, max_retries=2)
+    create = client.chat.completions.create
+    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
+    time.sleep(0.4)
+    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
+    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices  # refused once, then retried
+    responses = [(event, at, extra) for event, at, extra in seen if event != "request"]
+    assert [event for event, _, _ in responses] == ["200", "200", "429", "200"]
+    _, refused_at, retry_ms = responses[2]
+    retried_at = [at for event, at, _ in seen if event == "request"][3]
+    # The SDK slept retry-after-ms (about 0.6 s), not the whole-second retry-after or its own back-off.
+    assert 200 < int(retry_ms) < 900
+    assert retried_at - refused_at == pytest.approx(int(retry_ms) / 1000, abs=0.15)
+
+
+def test_scale_flag_and_admin_override(emulator_factory: Any) -> None:
+    handle = emulator_factory("--base-capacity", "100", "--rate-limit-scale", "0.1")
+    client = handle.openai_v1(max_retries=0)
+    assert call(client).headers["x-ratelimit-limit-tokens"] == "10000"
+    handle.set_faults(rate_limit_scale=2)
+    assert call(client).headers["x-ratelimit-limit-tokens"] == "200000"
+    arm = handle.mgmt().deployments.get(handle.resource_group, handle.account, "gpt-4.1-mini")
+    limits = {r.key: (r.renewal_period, r.count) for r in arm.properties.rate_limits}
+    assert limits == {"request": (10, 34), "token": (60, 200_000)}  # 200 RPM -> 34 per 10 s
+    handle.clear_faults()
+    assert call(client).headers["x-ratelimit-limit-tokens"] == "10000"
+
+
+def test_bad_max_tokens_is_a_clear_400(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.openai_v1(max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=0)
+    assert info.value.body["param"] == "max_tokens"
