@@ -3,13 +3,23 @@ be unusable, each reported at start-up with the module's name and the fix."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.agents import AgentModuleError, get_agent, load_agent_modules, registered_agents
+from shared.settings import AppSettings, ConfigError, get_settings
 
+REQUIRED = {
+    "AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com",
+    "AZURE_SUBSCRIPTION_ID": "sub",
+    "AZURE_RESOURCE_GROUP": "rg",
+    "AZURE_OPENAI_ACCOUNT": "acct",
+    "ARTIFACTS_BLOB_ENDPOINT": "https://example.blob.core.windows.net",
+}
 SPEC_HEADER = """
 from pathlib import Path
 from shared.agents import AgentSpec
@@ -85,3 +95,29 @@ def test_bad_names_clashes_and_task_files_are_named(modules: Path) -> None:
     with pytest.raises(AgentModuleError, match=r"module agents_broken_tasks: .*broken.csv:3"):
         load_agent_modules("agents_broken_tasks")
     assert "broken_tasks" not in registered_agents()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    for name in list(os.environ):
+        if name.upper() in {field.upper() for field in AppSettings.model_fields}:
+            monkeypatch.delenv(name)
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def test_start_up_fails_naming_the_setting_and_the_module(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("AGENT_MODULES", "shared.agents.inventory,not_an_agent_module")
+    with pytest.raises(ConfigError, match=r"AGENT_MODULES: .*module not_an_agent_module failed to import"):
+        get_settings()
+
+
+def test_start_up_registers_the_named_agents(clean_env: pytest.MonkeyPatch, modules: Path) -> None:
+    _agent_module(modules, "agents_from_settings", "from_settings")
+    clean_env.setenv("AGENT_MODULES", "agents_from_settings")
+    assert "from_settings" not in registered_agents()
+    assert get_settings().agent_modules == "agents_from_settings"
+    assert "from_settings" in registered_agents()
