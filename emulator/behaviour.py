@@ -4,11 +4,11 @@ Everything here is a pure function of (seed, model, request content, the plug-in
 call order or wall clock, so concurrent requests are reproducible and two runs with the same seed see
 the same answers.
 
-Plug-ins (emulator/behaviours/, or a user's module named with ``--behaviour MODULE``) each know one
-agent: how a model of a given skill acts on its requests and which assistant turns of a training file
-are good or bad. A request goes to the plug-in whose ``tools`` are all offered by the request (the one
-with the most tools when several match, the first loaded on a tie); anything else goes to the capital
-plug-in (emulator/behaviours/capital.py), the bundled agent's behaviour and the default.
+Plug-ins each know one agent: how a model of a given skill acts on its requests and which assistant
+turns of a training file are good or bad. The bundled ones (emulator/behaviours/: capital, inventory)
+are always loaded; ``--behaviour MODULE`` adds a user's, ahead of them. A request goes to the plug-in
+whose ``tools`` are all offered by the request (the one with the most tools when several match, the
+first loaded on a tie); anything else goes to the capital plug-in, the bundled agent's and the default.
 
 Learning (a fine-tuning job): every trainable assistant turn (``weight`` not 0) of the training file is
 labelled good, bad or neutral by the plug-in its example's ``tools`` select. With
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from emulator.behaviours import capital
+from emulator.behaviours import capital, inventory
 from emulator.behaviours.base import Behaviour, ChatRequest, Label, Reply, tool_names, unit
 
 __all__ = [
@@ -45,6 +45,7 @@ LEARNING_RATE = 0.8
 FULL_EFFECT_TURNS = 10
 SKILL_MIN, SKILL_MAX = 0.01, 0.99
 DEFAULT: Behaviour = capital.BEHAVIOURS[0]
+BUNDLED: tuple[Behaviour, ...] = (*inventory.BEHAVIOURS, *capital.BEHAVIOURS)
 
 
 class BehaviourLoadError(ValueError):
@@ -53,7 +54,7 @@ class BehaviourLoadError(ValueError):
 
 @cache
 def load_behaviours(modules: tuple[str, ...]) -> tuple[Behaviour, ...]:
-    """The plug-ins the ``BEHAVIOURS`` sequence of each module lists, in order, then the default."""
+    """The plug-ins the ``BEHAVIOURS`` sequence of each module lists, in order, then the bundled ones."""
     loaded: list[Behaviour] = []
     for name in modules:
         try:
@@ -70,7 +71,7 @@ def load_behaviours(modules: tuple[str, ...]) -> tuple[Behaviour, ...]:
                     "frozenset of tool names `tools`, respond(request) and label(prior, turn))"
                 )
             loaded.append(plugin)
-    return (*loaded, DEFAULT)
+    return (*loaded, *BUNDLED)
 
 
 def _valid_tools(tools: Any) -> bool:

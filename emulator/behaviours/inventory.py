@@ -1,5 +1,5 @@
-"""Behaviour plug-in for the example inventory agent (shared/agents/inventory.py): load it with
-``python -m emulator --behaviour emulator.behaviours.inventory``.
+"""Behaviour plug-in for the example inventory agent (shared/agents/inventory.py); bundled, so always
+loaded, and written exactly as a user's plug-in loaded with ``--behaviour MODULE`` would be.
 
 Selected by requests offering the tools ``find_product`` and ``get_stock``. The model knows the shop's
 product names (a vocabulary, below), not SKUs or stock: those it can only read from tool results.

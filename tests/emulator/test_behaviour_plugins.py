@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,13 @@ import pytest
 from emulator.behaviour import BehaviourLoadError, classify, load_behaviours, respond, trained_skill
 from emulator.behaviours.inventory import PRODUCTS, find_product_in
 from emulator.cli import config_from_args
+from emulator.launch import EmulatorHandle
 from shared.agents import inventory
 from shared.tasks import load_csv
 from tests.emulator.support import TOOL as CAPITAL_TOOL
 
 pytestmark = pytest.mark.timeout(60)
 
-PLUGIN = ("emulator.behaviours.inventory",)
 SYSTEM = {"role": "system", "content": inventory.SYSTEM_PROMPT}
 TOOLS = {"find_product": inventory.find_product, "get_stock": inventory.get_stock}
 
@@ -34,7 +36,6 @@ def _ask(messages: list[dict[str, Any]], skill: float, **kwargs: Any) -> Any:
         "messages": messages,
         "tools": inventory.TOOLS,
         "tool_choice": "auto",
-        "behaviours": PLUGIN,
         **kwargs,
     }
     return respond(**request)
@@ -63,8 +64,8 @@ def test_vocabulary_is_the_agents_catalogue_and_names_are_found_in_free_text() -
 def test_plugin_is_chosen_by_the_tools_offered() -> None:
     question = _question("How many blue widgets are in stock?")
     assert _ask(question, 1.0).arguments == {"name": "blue widget"}
-    capital_default = _ask(question, 1.0, behaviours=())
-    assert capital_default.tool_name == "country_capital_lookup" or not capital_default.is_tool_call
+    one_tool_only = _ask(question, 1.0, tools=[inventory.FIND_PRODUCT])
+    assert one_tool_only.content.startswith("I can help with questions about the capital"), "the default"
     capital = _ask(_question("capital of japan??"), 1.0, tools=[CAPITAL_TOOL])
     assert (capital.tool_name, capital.arguments) == ("country_capital_lookup", {"country": "Japan"})
 
@@ -106,7 +107,7 @@ def test_tool_choice_none_and_required_are_honoured() -> None:
 
 
 def _labels(messages: list[dict[str, Any]]) -> tuple[int, int, int]:
-    signal = classify([{"messages": messages, "tools": inventory.TOOLS}], PLUGIN)
+    signal = classify([{"messages": messages, "tools": inventory.TOOLS}])
     return signal.good, signal.bad, signal.neutral
 
 
@@ -155,7 +156,7 @@ def _run(keep_ratio: float, trial: int) -> float:
         rollouts = [_rollout(model, skill, t.prompt, t.answer) for t in rng.sample(tasks, 24)]
         examples = sorted(((e, r) for es, r in rollouts for e in es), key=lambda pair: -pair[1])
         kept = [example for example, _ in examples[: math.ceil(len(examples) * keep_ratio)]]
-        skill = trained_skill(skill, classify(kept, PLUGIN), 1, 1.0)
+        skill = trained_skill(skill, classify(kept), 1, 1.0)
         model = f"ft-{keep_ratio}-{trial}-{iteration}"
     return skill
 
@@ -188,8 +189,56 @@ def test_loading_names_the_module_and_the_fix(tmp_path: Path, monkeypatch: pytes
         load_behaviours(("plugin_junk",))
 
 
-def test_cli_flag_loads_plugins_and_rejects_bad_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    assert config_from_args(["--behaviour", PLUGIN[0]]).behaviours == PLUGIN
+USER_PLUGIN = """
+from emulator.behaviours.scripted import ScriptedBehaviour, Step
+
+
+class Dictionary(ScriptedBehaviour):
+    name = "dictionary"
+    tools = frozenset({"define_word"})
+
+    def expert(self, question, results):
+        word = question.rstrip("?").split()[-1].lower()
+        if not results:
+            return Step.call("define_word", word=word)
+        return Step.say(f"{word}: {results[-1].content}", results[-1].content)
+
+    def mistake(self, expert, question, results, draw):
+        return Step.say("I am not sure.")
+
+    def guess(self, question, results, draw):
+        return "I am not sure."
+
+
+BEHAVIOURS = [Dictionary()]
+"""
+DEFINE_WORD = {
+    "type": "function",
+    "function": {
+        "name": "define_word",
+        "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+    },
+}
+
+
+def test_a_users_plugin_module_is_loaded_by_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_factory: Callable[..., EmulatorHandle]
+) -> None:
+    (tmp_path / "my_dictionary.py").write_text(USER_PLUGIN)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    handle = emulator_factory("--behaviour", "my_dictionary")
+    assert handle.state()["config"]["behaviours"] == ["my_dictionary"]
+    messages = [{"role": "user", "content": "Define serendipity?"}]
+    call = handle.openai_v1().chat.completions.create(
+        model="gpt-4.1-mini", messages=messages, tools=[DEFINE_WORD], tool_choice="required"
+    )
+    function = call.choices[0].message.tool_calls[0].function
+    assert (function.name, json.loads(function.arguments)) == ("define_word", {"word": "serendipity"})
+    with pytest.raises(RuntimeError, match=r"argument --behaviour: module my_dictionry failed to import"):
+        emulator_factory("--behaviour", "my_dictionry")
+
+
+def test_cli_flag_rejects_bad_modules(capsys: pytest.CaptureFixture[str]) -> None:
     assert config_from_args([]).behaviours == ()
     with pytest.raises(SystemExit):
         config_from_args(["--behaviour", "no_such_plugin"])

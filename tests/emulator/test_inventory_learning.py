@@ -1,5 +1,5 @@
 """The example inventory agent rehearsed offline, end to end through the SDKs: its real rollouts against
-an emulator started with ``--behaviour emulator.behaviours.inventory`` score a sensible baseline, the
+the emulator (whose bundled inventory plug-in they select by their tools) score a sensible baseline, the
 dataset builder turns their traces into a valid Azure fine-tuning file with tool calls, and a model
 fine-tuned on the best-rewarded traces scores higher (test_learning.py's counterpart)."""
 
@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import httpx2
 import pytest
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 from openai import AsyncAzureOpenAI
 
-from emulator.launch import AZURE_API_VERSION, EmulatorHandle, start_emulator
+from emulator.launch import AZURE_API_VERSION, EmulatorHandle
 from shared.agents import inventory
 from shared.agents.registry import AgentSpec
 from shared.dataset import build_dataset
@@ -29,13 +29,10 @@ SPEC: AgentSpec = inventory.AGENTS[0]
 FULL_RUN = ["chat", "execute_tool", "chat", "execute_tool", "chat"]
 
 
-@pytest.fixture(scope="module")
-def shop_emulator() -> Iterator[EmulatorHandle]:
-    handle = start_emulator("--behaviour", "emulator.behaviours.inventory", "--base-capacity", "1000")
-    try:
-        yield handle
-    finally:
-        handle.stop()
+@pytest.fixture
+def shop_emulator(emulator_factory: Callable[..., EmulatorHandle]) -> EmulatorHandle:
+    """An emulator of its own, with room for ~200 requests a minute on the base deployment."""
+    return emulator_factory("--base-capacity", "1000")
 
 
 async def _rollouts(handle: EmulatorHandle, deployment: str, tasks: list[Task]) -> dict[str, list[Span]]:
