@@ -59,7 +59,7 @@ def load_behaviours(modules: tuple[str, ...]) -> tuple[Behaviour, ...]:
     for name in modules:
         try:
             module = importlib.import_module(name)
-        except Exception as exc:  # noqa: BLE001 - whatever a plug-in raises on import is reported by name
+        except Exception as exc:  # whatever a plug-in raises on import is reported by name
             raise BehaviourLoadError(f"module {name} failed to import: {type(exc).__name__}: {exc}") from exc
         plugins = getattr(module, "BEHAVIOURS", None)
         if not plugins:

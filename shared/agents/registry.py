@@ -97,7 +97,7 @@ def _register_module(module_name: str) -> list[str]:
         raise AgentModuleError(f"{module_name!r} is not a Python module name (expected e.g. my_agents.shop)")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - whatever a user's module raises on import is reported by name
+    except Exception as exc:  # whatever a user's module raises on import is reported by name
         raise AgentModuleError(f"module {module_name} failed to import: {type(exc).__name__}: {exc}") from exc
     agents = getattr(module, "AGENTS", None)
     if not agents:
