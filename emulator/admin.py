@@ -32,6 +32,7 @@ def snapshot(store: Store) -> dict[str, Any]:
             "time_scale": c.time_scale,
             "chat_latency": c.chat_latency,
             "skill": c.skill,
+            "behaviours": list(c.behaviours),
             "base_models": list(c.base_models),
             "ft_deployment_quota": c.ft_deployment_quota,
         },

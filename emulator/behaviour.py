@@ -1,112 +1,88 @@
-"""The emulated LLM: how a model with a given skill answers, and how training data changes that skill.
+"""The emulated LLM: which behaviour plug-in answers a request, and how training data changes skill.
 
-Everything here is a pure function of (seed, model, request content), never of call order or wall clock,
-so concurrent requests are reproducible and two runs with the same seed see the same answers.
+Everything here is a pure function of (seed, model, request content, the plug-ins loaded), never of
+call order or wall clock, so concurrent requests are reproducible and two runs with the same seed see
+the same answers.
 
-Acting (one chat completion):
-- Last message is a tool result: with probability ``0.5 + 0.5 * skill`` the model answers with it
-  ("The capital of France is Paris."); otherwise it ignores it and names a wrong capital.
-- A user question naming a country, with a function tool offered and ``tool_choice`` auto: with
-  probability ``skill`` it calls the tool with the country as the argument; otherwise it answers directly
-  from "memory", right with probability ``knowledge`` and otherwise naming another country's capital.
-- ``tool_choice`` "required" or a named function forces the call; "none" or no tools forces an answer.
+Plug-ins each know one agent: how a model of a given skill acts on its requests and which assistant
+turns of a training file are good or bad. The bundled ones (emulator/behaviours/: capital, inventory)
+are always loaded; ``--behaviour MODULE`` adds a user's, ahead of them. A request goes to the plug-in
+whose ``tools`` are all offered by the request (the one with the most tools when several match, the
+first loaded on a tie); anything else goes to the capital plug-in, the bundled agent's and the default.
 
 Learning (a fine-tuning job): every trainable assistant turn (``weight`` not 0) of the training file is
-labelled good (a tool call whose argument names the asked country; an answer right after a tool result
-that contains that result) or bad (a tool call with a wrong argument; an answer after a tool result that
-ignores it; a direct answer to a capital question with no tool result since the question). With
+labelled good, bad or neutral by the plug-in its example's ``tools`` select. With
 ``r = good / (good + bad)`` and ``k = 1 - exp(-0.8 * n_epochs * lr_multiplier * min(1, (good+bad)/10))``
 the new skill is ``parent + k * (r - parent)``, clamped to [0.01, 0.99]; no labelled turns, no change.
+A model has one skill for every agent: training on one agent's traces changes how it acts on all.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import importlib
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from emulator.countries import COUNTRIES, Country, find_country, lookup
+from emulator.behaviours import capital, inventory
+from emulator.behaviours.base import Behaviour, ChatRequest, Label, Reply, tool_names, unit
 
-ANSWER_FLOOR = 0.5
+__all__ = [
+    "BehaviourLoadError",
+    "Reply",
+    "TrainingSignal",
+    "classify",
+    "estimate_tokens",
+    "load_behaviours",
+    "respond",
+    "trained_skill",
+    "unit",
+]
+
 LEARNING_RATE = 0.8
 FULL_EFFECT_TURNS = 10
 SKILL_MIN, SKILL_MAX = 0.01, 0.99
+DEFAULT: Behaviour = capital.BEHAVIOURS[0]
+BUNDLED: tuple[Behaviour, ...] = (*inventory.BEHAVIOURS, *capital.BEHAVIOURS)
 
 
-def unit(seed: int, model: str, content: str, salt: str) -> float:
-    """A uniform number in [0, 1) determined by its inputs only."""
-    digest = hashlib.sha256(f"{seed}\x1f{model}\x1f{salt}\x1f{content}".encode()).hexdigest()
-    return int(digest[:13], 16) / float(16**13)
+class BehaviourLoadError(ValueError):
+    """A ``--behaviour`` module that cannot be used; the message names it and the fix."""
 
 
-def text_of(content: Any) -> str:
-    """The text of a message ``content``: a string, a list of parts, or None."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-            elif isinstance(part, str):
-                parts.append(part)
-        return " ".join(parts)
-    return str(content)
+@cache
+def load_behaviours(modules: tuple[str, ...]) -> tuple[Behaviour, ...]:
+    """The plug-ins the ``BEHAVIOURS`` sequence of each module lists, in order, then the bundled ones."""
+    loaded: list[Behaviour] = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # whatever a plug-in raises on import is reported by name
+            raise BehaviourLoadError(f"module {name} failed to import: {type(exc).__name__}: {exc}") from exc
+        plugins = getattr(module, "BEHAVIOURS", None)
+        if not plugins:
+            raise BehaviourLoadError(f"module {name} defines no plug-in: set BEHAVIOURS = [YourBehaviour()]")
+        for plugin in plugins:
+            if not isinstance(plugin, Behaviour) or not _valid_tools(plugin.tools):
+                raise BehaviourLoadError(
+                    f"module {name}: {plugin!r} is not a behaviour plug-in (it needs name, a non-empty "
+                    "frozenset of tool names `tools`, respond(request) and label(prior, turn))"
+                )
+            loaded.append(plugin)
+    return (*loaded, *BUNDLED)
 
 
-@dataclass
-class Reply:
-    """What the model says: either text or one function call."""
-
-    content: str | None = None
-    tool_name: str | None = None
-    arguments: dict[str, Any] = field(default_factory=dict)
-    right_action: bool = False
-
-    @property
-    def is_tool_call(self) -> bool:
-        return self.tool_name is not None
+def _valid_tools(tools: Any) -> bool:
+    return isinstance(tools, frozenset) and bool(tools) and all(isinstance(t, str) for t in tools)
 
 
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return text_of(message.get("content"))
-    return ""
-
-
-def _wrong_capital(country: Country | None, draw: float) -> str:
-    others = [c.capital for c in COUNTRIES if country is None or c.capital != country.capital]
-    return others[int(draw * len(others)) % len(others)]
-
-
-def _pick_tool(tools: list[dict[str, Any]], forced_name: str | None) -> tuple[str, str] | None:
-    """(function name, argument name) of the tool the model would use."""
-    functions = [t.get("function") or {} for t in tools if t.get("type", "function") == "function"]
-    functions = [f for f in functions if isinstance(f.get("name"), str)]
-    if forced_name is not None:
-        functions = [f for f in functions if f["name"] == forced_name] or functions
-    if not functions:
-        return None
-    preferred = [f for f in functions if "capital" in (f["name"] + str(f.get("description", ""))).lower()]
-    chosen = (preferred or functions)[0]
-    params = chosen.get("parameters") or {}
-    props: dict[str, Any] = params.get("properties") or {}
-    required = [
-        p for p in params.get("required") or [] if (props.get(p) or {}).get("type", "string") == "string"
-    ]
-    arg = required[0] if required else next(iter(props), "country")
-    return chosen["name"], arg
-
-
-def _answer(country: Country | None, capital: str | None) -> str:
-    if country is None:
-        return "I can help with questions about the capital of a country. Which country do you mean?"
-    return f"The capital of {country.name} is {capital}."
+def select(plugins: Sequence[Behaviour], tools: list[dict[str, Any]] | None) -> Behaviour:
+    """The plug-in for a request or training example that offers ``tools``."""
+    offered = tool_names(tools)
+    matching = [plugin for plugin in plugins if plugin.tools <= offered]
+    return max(matching, key=lambda plugin: len(plugin.tools), default=DEFAULT)
 
 
 def respond(
@@ -118,40 +94,19 @@ def respond(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]] | None,
     tool_choice: Any,
+    behaviours: tuple[str, ...] = (),
 ) -> Reply:
-    """The model's reply to one chat request (see the module docstring for the rules)."""
-    content = json.dumps({"m": messages, "t": tools, "c": tool_choice}, sort_keys=True, default=str)
-    country = find_country(_last_user_text(messages))
-
-    if messages and messages[-1].get("role") == "tool":
-        results = []
-        for message in reversed(messages):
-            if message.get("role") != "tool":
-                break
-            results.insert(0, text_of(message.get("content")).strip())
-        result = " ".join(r for r in results if r)
-        if unit(seed, model, content, "answer") < ANSWER_FLOOR + (1 - ANSWER_FLOOR) * skill and result:
-            if country is None:
-                return Reply(content=f"The answer is {result}.", right_action=True)
-            return Reply(content=_answer(country, result), right_action=True)
-        return Reply(content=_answer(country, _wrong_capital(country, unit(seed, model, content, "wrong"))))
-
-    forced_name: str | None = None
-    if isinstance(tool_choice, dict):
-        forced_name = (tool_choice.get("function") or {}).get("name")
-    forced = tool_choice == "required" or forced_name is not None
-    tool = _pick_tool(tools or [], forced_name) if tool_choice != "none" else None
-
-    if tool is not None and (forced or (country is not None and unit(seed, model, content, "act") < skill)):
-        name, arg = tool
-        value = country.name if country is not None else _last_user_text(messages).strip()
-        return Reply(tool_name=name, arguments={arg: value}, right_action=country is not None)
-
-    if country is None:
-        return Reply(content=_answer(None, None))
-    if unit(seed, model, content, "knowledge") < knowledge:
-        return Reply(content=_answer(country, country.capital))
-    return Reply(content=_answer(country, _wrong_capital(country, unit(seed, model, content, "wrong"))))
+    """The model's reply to one chat request, from the plug-in its tools select."""
+    request = ChatRequest(
+        seed=seed,
+        model=model,
+        skill=skill,
+        knowledge=knowledge,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+    )
+    return select(load_behaviours(behaviours), tools).respond(request)
 
 
 @dataclass
@@ -166,42 +121,25 @@ class TrainingSignal:
     def labelled(self) -> int:
         return self.good + self.bad
 
-
-def _call_names_country(call: dict[str, Any], country: Country) -> bool:
-    try:
-        arguments = json.loads((call.get("function") or {}).get("arguments") or "{}")
-    except (TypeError, ValueError):
-        return False
-    values = arguments.values() if isinstance(arguments, dict) else []
-    return any(isinstance(v, str) and lookup(v) == country for v in values)
+    def add(self, label: Label, plugin: str) -> None:
+        if label not in ("good", "bad", "neutral"):
+            raise ValueError(
+                f"behaviour plug-in {plugin} labelled a turn {label!r}: use good, bad or neutral"
+            )
+        setattr(self, label, getattr(self, label) + 1)
 
 
-def classify(examples: list[dict[str, Any]]) -> TrainingSignal:
+def classify(examples: list[dict[str, Any]], behaviours: tuple[str, ...] = ()) -> TrainingSignal:
     """Label every trainable assistant turn of ``examples`` (parsed JSONL lines) as good, bad or neutral."""
+    plugins = load_behaviours(behaviours)
     signal = TrainingSignal()
     for example in examples:
+        plugin = select(plugins, example.get("tools"))
         messages: list[dict[str, Any]] = example.get("messages") or []
         for i, message in enumerate(messages):
             if message.get("role") != "assistant" or message.get("weight", 1) == 0:
                 continue
-            prior = messages[:i]
-            country = find_country(_last_user_text(prior))
-            last_user = max((j for j, m in enumerate(prior) if m.get("role") == "user"), default=-1)
-            tool_since_question = any(m.get("role") == "tool" for m in prior[last_user + 1 :])
-            calls = message.get("tool_calls") or []
-            if calls:
-                ok = country is not None and any(_call_names_country(c, country) for c in calls)
-                signal.good += ok
-                signal.bad += not ok
-            elif prior and prior[-1].get("role") == "tool":
-                result = text_of(prior[-1].get("content")).strip().lower()
-                ok = bool(result) and result in text_of(message.get("content")).lower()
-                signal.good += ok
-                signal.bad += not ok
-            elif country is not None and not tool_since_question:
-                signal.bad += 1
-            else:
-                signal.neutral += 1
+            signal.add(plugin.label(messages[:i], message), plugin.name)
     return signal
 
 

@@ -134,6 +134,7 @@ async def chat_completions(request: Request, store: Store, deployment: str | Non
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
+        behaviours=store.config.behaviours,
     )
     content_key = json.dumps({"m": messages, "t": tools}, sort_keys=True, default=str)
     digest = hashlib.sha256(f"{seed}{model.id}{content_key}".encode()).hexdigest()

@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 
 from emulator.app import create_app
+from emulator.behaviour import BehaviourLoadError, load_behaviours
 from emulator.config import DEFAULT_BASE_MODELS, DEFAULT_DEPLOYMENTS, Config, Durations
 from emulator.faults import FaultConfig, RouteFault
 from emulator.tls import ensure_tls
@@ -36,6 +37,14 @@ def _positive(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
     return number
+
+
+def _behaviour_module(value: str) -> str:
+    try:
+        load_behaviours((value,))
+    except BehaviourLoadError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _route_fault(kind: str) -> object:
@@ -86,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="require this api-key (default: any)")
     p.add_argument("--skill", type=float, default=0.35, help="skill of base models (0..1)")
     p.add_argument("--knowledge", type=float, default=0.2, help="chance a direct answer is right (0..1)")
+    p.add_argument(
+        "--behaviour",
+        action="append",
+        type=_behaviour_module,
+        default=[],
+        metavar="MODULE",
+        help="load the behaviour plug-ins of this module (repeatable; see emulator/README.md)",
+    )
     p.add_argument("--base-model", action="append", dest="base_models", default=None, metavar="ID")
     p.add_argument("--deployment", action="append", type=_deployment, default=None, metavar="NAME=MODEL")
     p.add_argument("--base-capacity", type=int, default=100, help="capacity of pre-provisioned deployments")
@@ -137,6 +154,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         api_key=a.api_key,
         skill=a.skill,
         knowledge=a.knowledge,
+        behaviours=tuple(a.behaviour),
         base_models=tuple(a.base_models) if a.base_models else DEFAULT_BASE_MODELS,
         deployments=tuple(a.deployment) if a.deployment else DEFAULT_DEPLOYMENTS,
         base_capacity=a.base_capacity,

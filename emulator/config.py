@@ -51,6 +51,7 @@ class Config(BaseModel):
     api_key: str | None = None
     skill: float = Field(0.35, ge=0, le=1)
     knowledge: float = Field(0.2, ge=0, le=1)
+    behaviours: tuple[str, ...] = ()
     base_models: tuple[str, ...] = DEFAULT_BASE_MODELS
     deployments: tuple[tuple[str, str], ...] = DEFAULT_DEPLOYMENTS
     base_capacity: int = 100

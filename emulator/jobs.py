@@ -254,7 +254,7 @@ async def create_job(request: Request, store: Store) -> Response:
     epochs = int(n_epochs or AUTO_EPOCHS)
     batch = int(batch_size or max(1, min(32, round(len(examples) * 0.002))))
     multiplier = float(lr or AUTO_LR)
-    skill = trained_skill(parent.skill, classify(examples), epochs, multiplier)
+    skill = trained_skill(parent.skill, classify(examples, store.config.behaviours), epochs, multiplier)
     name = f"{parent.root}.ft-{hex_id}" + (f"-{suffix}" if suffix else "")
     scale = store.config.scaled
     job = JobRecord(

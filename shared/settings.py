@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.agents import load_agent_modules
+
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$"
 RUN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
 LINEAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$"
@@ -118,6 +120,9 @@ class AppSettings(BaseSettings):
     base_deployment: str = Field("gpt-4.1-mini", pattern=DEPLOYMENT_NAME_PATTERN)
     retrain_schedule: str | None = None
     run_defaults: str | None = Field(None, description="JSON object of RunSettings overrides")
+    agent_modules: str | None = Field(
+        None, description="comma-separated modules whose AGENTS are registered, e.g. shared.agents.inventory"
+    )
 
     @field_validator("azure_openai_endpoint", "arm_endpoint", "artifacts_blob_endpoint")
     @classmethod
@@ -136,6 +141,13 @@ class AppSettings(BaseSettings):
                 RunSettings.model_validate(json.loads(value))
             except (json.JSONDecodeError, ValidationError) as exc:
                 raise ValueError(f"must be a JSON object of valid run settings: {exc}") from exc
+        return value
+
+    @field_validator("agent_modules")
+    @classmethod
+    def _agent_modules_register(cls, value: str | None) -> str | None:
+        """Imports each module and registers its agents now, so a bad module stops start-up by name."""
+        load_agent_modules(value)
         return value
 
     @model_validator(mode="after")

@@ -1,8 +1,25 @@
-"""Agents the loop can improve. Importing this package registers the bundled capital-lookup agent."""
+"""Agents the loop can improve. Importing this package registers the bundled capital-lookup agent;
+``load_agent_modules`` registers the agents of the modules the ``AGENT_MODULES`` app setting names."""
 
 from shared.agents import capital_lookup
-from shared.agents.registry import AgentSpec, UnknownAgentError, get_agent, register_agent, registered_agents
+from shared.agents.registry import (
+    AgentModuleError,
+    AgentSpec,
+    UnknownAgentError,
+    get_agent,
+    load_agent_modules,
+    register_agent,
+    registered_agents,
+)
 
 register_agent(capital_lookup.SPEC)
 
-__all__ = ["AgentSpec", "UnknownAgentError", "get_agent", "register_agent", "registered_agents"]
+__all__ = [
+    "AgentModuleError",
+    "AgentSpec",
+    "UnknownAgentError",
+    "get_agent",
+    "load_agent_modules",
+    "register_agent",
+    "registered_agents",
+]

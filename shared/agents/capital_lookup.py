@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.agents.registry import AgentSpec
+from shared.agents.toolloop import run_tool_loop
 from shared.tasks import Task
 from shared.traces import TraceRecorder
 
@@ -74,18 +75,9 @@ async def rollout(llm: Any, deployment: str, task: Task, recorder: TraceRecorder
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": task.prompt},
     ]
-    response = await recorder.chat(llm, model=deployment, messages=messages, tools=[TOOL], tool_choice="auto")
-    message = response.choices[0].message
-    if message.tool_calls:
-        messages.append(message.model_dump(exclude_none=True))
-        for call in message.tool_calls:
-            result = recorder.tool(
-                call.function.name, call.id, call.function.arguments, country_capital_lookup
-            )
-            messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        response = await recorder.chat(llm, model=deployment, messages=messages, tools=[TOOL])
-        message = response.choices[0].message
-    return reward(message.content, task.answer)
+    functions = {"country_capital_lookup": country_capital_lookup}
+    answer = await run_tool_loop(llm, deployment, recorder, messages, [TOOL], functions, max_llm_calls=2)
+    return reward(answer, task.answer)
 
 
 SPEC = AgentSpec(

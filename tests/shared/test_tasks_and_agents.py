@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx2
 import pytest
+from openai import AsyncAzureOpenAI
 
 from emulator.launch import EmulatorHandle
-from shared.agents import AgentSpec, UnknownAgentError, get_agent, register_agent, registered_agents
-from shared.agents.capital_lookup import CAPITALS, country_capital_lookup, reward
+from shared.agents import (
+    AgentSpec,
+    UnknownAgentError,
+    get_agent,
+    inventory,
+    register_agent,
+    registered_agents,
+)
+from shared.agents.capital_lookup import CAPITALS, SYSTEM_PROMPT, country_capital_lookup, reward
+from shared.agents.toolloop import run_tool_loop
 from shared.tasks import Task, TaskFileError, load_csv, split
 from shared.traces import TraceRecorder, parse_jsonl
 
@@ -61,17 +71,18 @@ def test_tool_and_reward() -> None:
     assert reward("Kyoto", "Tokyo") == 0.0 and reward(None, "Tokyo") == 0.0
 
 
-async def test_agent_rollout_records_every_span(emulator: EmulatorHandle) -> None:
-    """Runs the agent on every validation task: tool-using rollouts have 2 chat spans and a tool span."""
-    import httpx2
-    from openai import AsyncAzureOpenAI
-
-    llm = AsyncAzureOpenAI(
+def _llm(emulator: EmulatorHandle) -> AsyncAzureOpenAI:
+    return AsyncAzureOpenAI(
         azure_endpoint=emulator.url,
         api_version="2025-04-01-preview",
         api_key="test",
         http_client=httpx2.AsyncClient(verify=emulator.ssl_context()),
     )
+
+
+async def test_agent_rollout_records_every_span(emulator: EmulatorHandle) -> None:
+    """Runs the agent on every validation task: tool-using rollouts have 2 chat spans and a tool span."""
+    llm = _llm(emulator)
     spec = get_agent("capital_lookup")
     kinds = set()
     for task in spec.load_splits(None).val:
@@ -93,3 +104,58 @@ async def test_agent_rollout_records_every_span(emulator: EmulatorHandle) -> Non
         assert chat["gen_ai.request.model"] == "gpt-4.1-mini" and chat["gen_ai.usage.input_tokens"] > 0
         kinds.add(tuple(operations))
     assert len(kinds) == 2, "the base model should sometimes use the tool and sometimes not"
+
+
+def test_inventory_task_set_matches_its_catalogue() -> None:
+    tasks = load_csv(inventory.DATA / "inventory.csv")
+    assert len(tasks) >= 60
+    assert len({product.stock for product in inventory.CATALOGUE}) == len(inventory.CATALOGUE)
+    assert any(task.prompt.islower() for task in tasks) and any(task.prompt.isupper() for task in tasks)
+    for task in tasks:
+        named = [p for p in inventory.CATALOGUE if p.plural in task.prompt.lower()]
+        assert len(named) == 1, task.prompt
+        assert task.answer == str(named[0].stock), task.prompt
+    assert {task.answer for task in tasks} == {str(product.stock) for product in inventory.CATALOGUE}
+
+
+def test_inventory_tools_and_reward() -> None:
+    assert inventory.find_product(" Blue Widgets ") == inventory.find_product("blue widget") == "SKU-1042"
+    assert inventory.find_product("widgets").startswith("not found")
+    assert inventory.get_stock("sku-1042") == "37" and inventory.get_stock("SKU-9999").startswith("error")
+    assert inventory.reward("There are 37 blue widgets in stock.", "37") == 1.0
+    assert inventory.reward("SKU-1042: 37 in stock, yes 37.", "37") == 1.0
+    assert inventory.reward("There are 1042 blue widgets in stock.", "37") == 0.0
+    assert inventory.reward("Either 37 or 38.", "37") == 0.0
+    assert inventory.reward("There are 0 battery packs left.", "0") == 1.0
+    assert inventory.reward(None, "37") == 0.0 and inventory.reward("none left", "0") == 0.0
+
+
+SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "web_search",
+        "description": "Searches the web.",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    },
+}
+
+
+async def test_tool_loop_reports_unknown_tools_and_stops_at_its_budget(emulator: EmulatorHandle) -> None:
+    """The emulated model calls the one tool offered; the loop has no function for it."""
+    llm, outcomes = _llm(emulator), []
+    for task in get_agent("capital_lookup").load_splits(None).train[:12]:
+        for budget in (1, 2):
+            recorder = TraceRecorder("r", task, "probe")
+            messages = [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": task.prompt},
+            ]
+            answer = await run_tool_loop(llm, "gpt-4.1-mini", recorder, messages, [SEARCH_TOOL], {}, budget)
+            tools = [span.attributes for span in recorder.spans if span.operation == "execute_tool"]
+            outcomes.append((budget, answer is None, len(tools)))
+            if tools:
+                assert tools[0]["gen_ai.tool.call.result"] == "error: there is no tool named 'web_search'"
+                assert answer is not None and messages[-1]["role"] == "tool"
+            if answer is None:
+                assert budget == 1 and len(recorder.spans) == 1
+    assert (1, True, 0) in outcomes and (2, False, 1) in outcomes and (1, False, 0) in outcomes
