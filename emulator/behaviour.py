@@ -84,9 +84,18 @@ def _wrong_capital(country: Country | None, draw: float) -> str:
     return others[int(draw * len(others)) % len(others)]
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: callers may send any shape."""
+    return value if isinstance(value, dict) else {}
+
+
+def _string_property(props: dict[str, Any], name: Any) -> bool:
+    return isinstance(name, str) and _object(props.get(name)).get("type", "string") == "string"
+
+
 def _pick_tool(tools: list[dict[str, Any]], forced_name: str | None) -> tuple[str, str] | None:
     """(function name, argument name) of the tool the model would use."""
-    functions = [t.get("function") or {} for t in tools if t.get("type", "function") == "function"]
+    functions = [_object(t.get("function")) for t in tools if t.get("type", "function") == "function"]
     functions = [f for f in functions if isinstance(f.get("name"), str)]
     if forced_name is not None:
         functions = [f for f in functions if f["name"] == forced_name] or functions
@@ -94,11 +103,10 @@ def _pick_tool(tools: list[dict[str, Any]], forced_name: str | None) -> tuple[st
         return None
     preferred = [f for f in functions if "capital" in (f["name"] + str(f.get("description", ""))).lower()]
     chosen = (preferred or functions)[0]
-    params = chosen.get("parameters") or {}
-    props: dict[str, Any] = params.get("properties") or {}
-    required = [
-        p for p in params.get("required") or [] if (props.get(p) or {}).get("type", "string") == "string"
-    ]
+    params = _object(chosen.get("parameters"))
+    props = _object(params.get("properties"))
+    declared = params.get("required")
+    required = [p for p in declared if _string_property(props, p)] if isinstance(declared, list) else []
     arg = required[0] if required else next(iter(props), "country")
     return chosen["name"], arg
 
@@ -138,7 +146,8 @@ def respond(
 
     forced_name: str | None = None
     if isinstance(tool_choice, dict):
-        forced_name = (tool_choice.get("function") or {}).get("name")
+        named = _object(tool_choice.get("function")).get("name")
+        forced_name = named if isinstance(named, str) else None
     forced = tool_choice == "required" or forced_name is not None
     tool = _pick_tool(tools or [], forced_name) if tool_choice != "none" else None
 

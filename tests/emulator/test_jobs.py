@@ -76,8 +76,11 @@ def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
         client.fine_tuning.jobs.retrieve("ftjob-" + "0" * 32)
 
 
-def test_one_running_job_at_a_time_and_pause_resume(emulator_factory) -> None:
-    handle = emulator_factory("--job-running", "300", "--job-pending", "1")  # 3 s of training at scale 0.01
+def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory) -> None:
+    # 3 s of training at scale 0.01, one Developer training slot
+    handle = emulator_factory(
+        "--job-running", "300", "--job-pending", "1", "--max-running-developer-jobs", "1"
+    )
     client = handle.openai_v1(max_retries=0)
     file_id = _processed_file(client)
     first, second = _create(client, file_id), _create(client, file_id)
