@@ -6,33 +6,14 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+from azure.mgmt.cognitiveservices.models import Deployment
 
-from tests.emulator.support import success_file, upload, wait_job, wait_processed
+from tests.emulator.support import BASE
+from tests.emulator.support import deployment_body as _body
+from tests.emulator.support import fine_tuned_models as _fine_tuned
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
-BASE = "gpt-4.1-mini-2025-04-14"
-
-
-def _body(model: str, sku: str = "DeveloperTier", capacity: int = 50, version: str = "1") -> Deployment:
-    return Deployment(
-        sku=Sku(name=sku, capacity=capacity),
-        properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model, version=version)),
-    )
-
-
-def _fine_tuned(handle: EmulatorHandle, count: int = 1) -> list[str]:
-    client = handle.openai_v1()
-    file_id = upload(client, success_file()).id
-    wait_processed(client, file_id)
-    jobs = [
-        client.fine_tuning.jobs.create(
-            model=BASE, training_file=file_id, extra_body={"trainingType": "Standard"}
-        )
-        for _ in range(count)
-    ]
-    return [wait_job(client, j.id).fine_tuned_model for j in jobs]
 
 
 def _error_code(call: Any) -> str:
