@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx2
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
 from emulator.countries import COUNTRIES
@@ -147,6 +148,12 @@ def deploy(handle: Any, name: str, model: str, sku: str = "DeveloperTier", versi
 def deployment_state(handle: Any, name: str) -> dict[str, Any] | None:
     """The admin API's view of one deployment (with ``expires_at``), or None once it is gone."""
     return next((d for d in handle.state()["deployments"] if d["name"] == name), None)
+
+
+def delete_job(client: Any, job_id: str) -> int:
+    """``DELETE /fine_tuning/jobs/{id}`` (Azure's spec has it; the openai SDK has no method): the status.
+    Errors raise the SDK's usual exceptions."""
+    return int(client.delete(f"/fine_tuning/jobs/{job_id}", cast_to=httpx2.Response).status_code)
 
 
 def run_agent(client: Any, deployment: str, question: str) -> str:
