@@ -7,7 +7,8 @@ types), not copied: Azure/azure-rest-api-specs, specification/cognitiveservices/
   get_finetuning_job_events, get_finetuning_job_checkpoints, cancel_finetuning_job, pause_finetuning_job,
   delete_finetuning_job;
 - resource-manager/Microsoft.CognitiveServices/stable/2025-06-01/examples/: ListAccountModels,
-  PutDeployment, GetDeployment, ListDeployments, UpdateDeployment, DeleteDeployment.
+  GetDeployment, UpdateDeployment; PutDeployment, ListDeployments and DeleteDeployment from the
+  2024-10-01 examples (the same shapes; the stored copy of the 2025-06-01 ones was not readable).
 A shape is a type (the value must be an instance), ``Each(shape)`` (a non-empty list whose items all
 conform), a dict (each key must be present and conform) or a literal (the value must be equal).
 """
