@@ -64,7 +64,7 @@ def _data_plane(
             return exc.response()
         except BodyError as exc:
             return _data_plane_body_error(exc)
-        except Exception:  # noqa: BLE001 - last line of defence: a bug still answers in Azure's envelope
+        except Exception:  # last line of defence: a bug still answers in Azure's envelope
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return ApiError(500, "500", BUG_MESSAGE).response()
 
@@ -87,7 +87,7 @@ async def _arm(request: Request) -> Response:
         return exc.response()
     except BodyError as exc:
         return _arm_body_error(exc)
-    except Exception:  # noqa: BLE001 - last line of defence: a bug still answers in ARM's envelope
+    except Exception:  # last line of defence: a bug still answers in ARM's envelope
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return ArmError(500, "InternalServerError", BUG_MESSAGE).response()
 
@@ -100,7 +100,7 @@ def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return exc.response()
         except BodyError as exc:
             return _data_plane_body_error(exc)
-        except Exception:  # noqa: BLE001 - last line of defence: a bug still answers in an error envelope
+        except Exception:  # last line of defence: a bug still answers in an error envelope
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return ApiError(500, "500", BUG_MESSAGE).response()
 

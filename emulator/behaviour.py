@@ -132,7 +132,7 @@ def respond(
     country = find_country(_last_user_text(messages))
 
     if messages and messages[-1].get("role") == "tool":
-        results = []
+        results: list[str] = []
         for message in reversed(messages):
             if message.get("role") != "tool":
                 break

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.behaviour import estimate_tokens, respond, unit
-from emulator.deployments import RPM_PER_UNIT, TPM_PER_UNIT, serving_deployment
+from emulator.catalog import RPM_PER_UNIT, TPM_PER_UNIT
+from emulator.deployments import serving_deployment
 from emulator.errors import ApiError, retry_headers
 from emulator.jsonbody import read_json
 from emulator.ratelimit import RateLimiter

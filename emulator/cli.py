@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -45,7 +46,7 @@ def _retirement(value: str) -> Retirement:
     return Retirement(model=model, fine_tune=times[0], inference=times[1] if len(times) == 2 else None)
 
 
-def _route_fault(kind: str) -> object:
+def _route_fault(kind: str) -> Callable[[str], RouteFault]:
     def parse(value: str) -> RouteFault:
         parts = value.split(":")
         if len(parts) not in (3, 4):

@@ -29,7 +29,7 @@ MIB = 1024**2
 
 def _duration(default: float) -> float:
     """A duration field: finite, at least 0, at most ten years (so every emulated time stays a date)."""
-    return Field(default, ge=0, le=TEN_YEARS)
+    return Field(default=default, ge=0, le=TEN_YEARS)
 
 
 class Durations(BaseModel):
@@ -54,14 +54,14 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    ft_deployments: int = Field(10, ge=0, le=INT32_MAX)
-    files: int = Field(100, ge=0, le=INT32_MAX)
-    file_bytes: int = Field(GIB, ge=0)
-    file_size: int = Field(512 * MIB, ge=0)
-    jobs: int = Field(100, ge=0, le=INT32_MAX)
-    running_standard: int = Field(3, ge=1, le=INT32_MAX)
-    running_developer: int = Field(5, ge=1, le=INT32_MAX)
-    queued: int = Field(20, ge=0, le=INT32_MAX)
+    ft_deployments: int = Field(default=10, ge=0, le=INT32_MAX)
+    files: int = Field(default=100, ge=0, le=INT32_MAX)
+    file_bytes: int = Field(default=GIB, ge=0)
+    file_size: int = Field(default=512 * MIB, ge=0)
+    jobs: int = Field(default=100, ge=0, le=INT32_MAX)
+    running_standard: int = Field(default=3, ge=1, le=INT32_MAX)
+    running_developer: int = Field(default=5, ge=1, le=INT32_MAX)
+    queued: int = Field(default=20, ge=0, le=INT32_MAX)
 
 
 class Retirement(BaseModel):
@@ -80,17 +80,17 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     host: str = "127.0.0.1"
-    port: int = Field(0, ge=0, le=65535)
-    time_scale: float = Field(1.0, ge=0, le=100)
-    chat_latency: float = Field(0.5, ge=0, le=600)
+    port: int = Field(default=0, ge=0, le=65535)
+    time_scale: float = Field(default=1.0, ge=0, le=100)
+    chat_latency: float = Field(default=0.5, ge=0, le=600)
     seed: int = 0
     state_dir: Path | None = None
     api_key: str | None = None
-    skill: float = Field(0.35, ge=0, le=1)
-    knowledge: float = Field(0.2, ge=0, le=1)
+    skill: float = Field(default=0.35, ge=0, le=1)
+    knowledge: float = Field(default=0.2, ge=0, le=1)
     base_models: tuple[str, ...] = DEFAULT_BASE_MODELS
     deployments: tuple[tuple[str, str], ...] = DEFAULT_DEPLOYMENTS
-    base_capacity: int = Field(100, ge=1, le=INT32_MAX)
+    base_capacity: int = Field(default=100, ge=1, le=INT32_MAX)
     subscription: str = "00000000-0000-0000-0000-000000000000"
     resource_group: str = "rg-emulator"
     account: str = "aoai-emulator"

@@ -199,8 +199,8 @@ def _tags(body: dict[str, Any]) -> dict[str, str] | None:
     return dict(tags)
 
 
-def _capacity(sku: dict[str, Any]) -> int:
-    capacity = sku.get("capacity", 1)
+def _capacity(sku: Any) -> int:
+    capacity = sku.get("capacity", 1) if isinstance(sku, dict) else None
     if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 < capacity <= INT32_MAX:
         raise ArmError(
             400,

@@ -28,10 +28,10 @@ class RouteFault(BaseModel):
 
     route: RouteName = "all"
     status: Literal[429, 500, 503] = 429
-    rate: float | None = Field(None, ge=0, le=1)
-    count: int | None = Field(None, ge=0, le=2**31 - 1)
+    rate: float | None = Field(default=None, ge=0, le=1)
+    count: int | None = Field(default=None, ge=0, le=2**31 - 1)
     retry_after: float = Field(
-        1.0, ge=0, le=MAX_RETRY_AFTER, description="seconds, sent as retry-after / retry-after-ms"
+        default=1.0, ge=0, le=MAX_RETRY_AFTER, description="seconds, sent as retry-after / retry-after-ms"
     )
 
     @model_validator(mode="after")
@@ -47,12 +47,12 @@ class FaultConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     routes: list[RouteFault] = []
-    fail_next_jobs: int = Field(0, ge=0, le=2**31 - 1)
+    fail_next_jobs: int = Field(default=0, ge=0, le=2**31 - 1)
     fail_jobs: list[str] = []
-    fail_next_deployments: int = Field(0, ge=0, le=2**31 - 1)
+    fail_next_deployments: int = Field(default=0, ge=0, le=2**31 - 1)
     fail_deployments: list[str] = []
-    provisioning_slowdown: float = Field(1.0, gt=0, le=MAX_SLOWDOWN)
-    not_found_window: float = Field(0.0, ge=0, le=MAX_WINDOW)
+    provisioning_slowdown: float = Field(default=1.0, gt=0, le=MAX_SLOWDOWN)
+    not_found_window: float = Field(default=0.0, ge=0, le=MAX_WINDOW)
 
     def merged(self, update: FaultConfig, fields: set[str]) -> FaultConfig:
         """This config with the fields a caller set replaced; route faults given are appended."""

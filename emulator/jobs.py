@@ -89,7 +89,7 @@ class JobRequest(_Shape):
     hyperparameters: _Hyperparameters | None = None
     method: _Method | None = None
     integrations: list[_Integration] | None = None
-    trainingType: Any = None  # noqa: N815 - Azure's wire name
+    trainingType: Any = None  # Azure's wire name
 
 
 def public_status(job: JobRecord) -> str:
@@ -142,7 +142,7 @@ def _hyper(raw: Any, name: str, kind: type, low: float, high: float) -> int | fl
         raise _bad(f"'{name}' must be 'auto' or a {kind.__name__}.", name)
     if not low <= raw <= high:
         raise _bad(f"'{name}' must be between {low} and {high}.", name)
-    return kind(raw)
+    return int(raw) if kind is int else float(raw)
 
 
 def _checked_file(store: Store, file_id: str, param: str) -> FileRecord:

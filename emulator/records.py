@@ -130,8 +130,8 @@ class OperationRecord(_Record):
 
 
 class StateData(_Record):
-    clock_offset: float = Field(0.0, ge=0, le=MAX_CLOCK_OFFSET)
-    ids_issued: int = Field(0, ge=0)
+    clock_offset: float = Field(default=0.0, ge=0, le=MAX_CLOCK_OFFSET)
+    ids_issued: int = Field(default=0, ge=0)
     pool_freed: dict[str, float] = {}  # when a running job last left each training pool
     files: dict[str, FileRecord] = {}
     jobs: dict[str, JobRecord] = {}

@@ -184,7 +184,8 @@ def test_content_is_bytes_exactly(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     data = jsonl([success_example("Tell me Kenya's capital.", "Kenya", "Nairobi")] * 10)
     created = upload(client, data)
-    assert [json.loads(line) for line in client.files.content(created.id).read().splitlines()][0]["messages"]
+    first_line = client.files.content(created.id).read().splitlines()[0]
+    assert json.loads(first_line)["messages"]
 
 
 @pytest.mark.parametrize("surface", ["v1", "azure"])

@@ -78,7 +78,7 @@ json_scalars = (
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=20)
-    | st.sampled_from(list(IDS.values()) + ["gpt-4.1-mini-2025-04-14", "auto", "Standard", "developerTier"])
+    | st.sampled_from([*IDS.values(), "gpt-4.1-mini-2025-04-14", "auto", "Standard", "developerTier"])
 )
 json_values = st.recursive(
     json_scalars,
