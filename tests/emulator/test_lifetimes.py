@@ -130,7 +130,7 @@ def test_weeks_pass_in_milliseconds(emulator_factory: Any) -> None:
     assert time.monotonic() - started < 20
 
 
-def test_lifetimes_survive_a_restart(tmp_path: Path) -> None:
+def test_lifetimes_and_retirements_survive_a_restart(tmp_path: Path) -> None:
     first = start_emulator(state_dir=tmp_path)
     try:
         (model,) = fine_tuned_models(first)
@@ -138,6 +138,7 @@ def test_lifetimes_survive_a_restart(tmp_path: Path) -> None:
         first.advance_clock(5 * DAY)
         _chat(first, "std")
         before = deployment_state(first, "std")
+        first.admin("POST", "models/retire", {"model": BASE, "fine_tune": "2030-01-01", "inference": None})
     finally:
         first.stop()
     second = start_emulator(state_dir=tmp_path)
@@ -145,5 +146,7 @@ def test_lifetimes_survive_a_restart(tmp_path: Path) -> None:
         after = deployment_state(second, "std")
         assert before is not None and after is not None
         assert after["expires_at"] == pytest.approx(before["expires_at"], abs=DAY * 15 / 100)
+        base = next(m for m in second.state()["models"] if m["id"] == BASE)
+        assert base["retirement"] == {"model": BASE, "fine_tune": 1893456000.0, "inference": None}
     finally:
         second.stop()
