@@ -3,18 +3,48 @@ emulated clock. It exists for tests and demos; Azure has nothing like it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulator.deployments import deployment_json, purge, state_of
+from emulator.catalog import iso, parse_time, retirement
+from emulator.config import Retirement
+from emulator.deployments import deployment_json, expires_at, purge, state_of
+from emulator.errors import ApiError
 from emulator.faults import FaultConfig
 from emulator.files_api import file_json
-from emulator.jobs import advance, job_json
+from emulator.jobs import job_json
+from emulator.jsonbody import read_json
+from emulator.records import MAX_CLOCK_OFFSET, DeploymentRecord
 from emulator.store import Store
+from emulator.training import advance
+
+
+class RetireRequest(BaseModel):
+    """``POST /_emulator/models/retire`` body: ISO 8601 times, UTC unless they carry an offset."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str
+    fine_tune: str
+    inference: str | None = None
+
+
+class ClockAdvance(BaseModel):
+    """``POST /_emulator/clock`` body: how far to move the emulated clock forward, in seconds."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    advance: float = Field(ge=0, le=MAX_CLOCK_OFFSET)
+
+
+def _invalid(exc: ValidationError) -> ApiError:
+    """The first validation problem as a 400 naming the field."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    return ApiError(400, "invalidPayload", f"'{field}': {first['msg']}", param=field)
 
 
 def snapshot(store: Store) -> dict[str, Any]:
@@ -34,19 +64,36 @@ def snapshot(store: Store) -> dict[str, Any]:
             "skill": c.skill,
             "behaviours": list(c.behaviours),
             "base_models": list(c.base_models),
-            "ft_deployment_quota": c.ft_deployment_quota,
+            "limits": c.limits.model_dump(),
+            "durations": c.durations.model_dump(),
         },
         "files": [file_json(f, now) for f in store.data.files.values() if not f.deleted],
         "jobs": [
             {**job_json(j, now), "internal_status": j.status, "skill": j.skill}
             for j in store.data.jobs.values()
         ],
-        "models": [m.model_dump() for m in store.data.models.values()],
-        "deployments": [
-            {**deployment_json(store, d, now), "model_id": d.model_id, "state": state_of(d, now)}
-            for d in store.data.deployments.values()
-        ],
+        "models": [_model_state(store, m.id, m.model_dump()) for m in store.data.models.values()],
+        "deployments": [_deployment_state(store, d, now) for d in store.data.deployments.values()],
         "faults": store.faults.config.model_dump(),
+    }
+
+
+def _model_state(store: Store, model_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    entry = retirement(store, model_id)
+    return {**fields, "retirement": entry.model_dump() if entry is not None else None}
+
+
+def _deployment_state(store: Store, d: DeploymentRecord, now: float) -> dict[str, Any]:
+    """The ARM view plus what only the emulator knows: the model id, the state, and when Azure would
+    remove the deployment by itself (``expires_at``, Unix seconds, and ``expires_at_iso``)."""
+    expiry = expires_at(d)
+    return {
+        **deployment_json(store, d, now),
+        "model_id": d.model_id,
+        "state": state_of(d, now),
+        "expires_at": expiry,
+        "expires_at_iso": iso(expiry) if expiry is not None else None,
+        "last_used_at": d.last_used_at,
     }
 
 
@@ -66,11 +113,11 @@ async def get_faults(request: Request, store: Store) -> Response:
 
 async def set_faults(request: Request, store: Store) -> Response:
     """Merge the faults in the body into the live set (route faults are appended)."""
+    raw = await read_json(request, {})
     try:
-        raw = json.loads(await request.body() or b"{}")
-        update = FaultConfig.model_validate(raw)
-    except (ValueError, ValidationError) as exc:
-        return JSONResponse({"error": {"code": "invalidPayload", "message": str(exc)}}, status_code=400)
+        update = FaultConfig.model_validate(raw, strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
     store.faults.config = store.faults.config.merged(update, set(raw))
     store.save()
     return JSONResponse(store.faults.config.model_dump())
@@ -83,16 +130,40 @@ async def clear_faults(request: Request, store: Store) -> Response:
 
 
 async def clock(request: Request, store: Store) -> Response:
-    """``{"advance": seconds}`` moves the emulated clock forward (never back)."""
+    """``{"advance": seconds}`` moves the emulated clock forward (never back, never past 100 years)."""
     try:
-        seconds = float(json.loads(await request.body() or b"{}").get("advance", 0))
-    except (ValueError, AttributeError, TypeError):
-        seconds = -1
-    if seconds < 0:
-        return JSONResponse(
-            {"error": {"code": "invalidPayload", "message": "'advance' must be a number >= 0"}},
-            status_code=400,
+        seconds = ClockAdvance.model_validate(await read_json(request, None), strict=True).advance
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if store.data.clock_offset + seconds > MAX_CLOCK_OFFSET:
+        raise ApiError(
+            400,
+            "invalidPayload",
+            f"'advance' would move the clock more than {MAX_CLOCK_OFFSET:.0f} s (100 years) in all.",
+            param="advance",
         )
     store.data.clock_offset += seconds
     store.save()
     return JSONResponse({"now": store.now(), "offset": store.data.clock_offset})
+
+
+async def retire_model(request: Request, store: Store) -> Response:
+    """Set when a model retires for fine-tuning and (optionally) for inference; replaces an earlier entry."""
+    try:
+        body = RetireRequest.model_validate(await read_json(request, None), strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if body.model not in store.data.models:
+        raise ApiError(
+            404, "notFound", f"The model '{body.model}' is not known to the emulator.", param="model"
+        )
+    try:
+        fine_tune = parse_time(body.fine_tune)
+        inference = parse_time(body.inference) if body.inference is not None else None
+    except ValueError as exc:
+        raise ApiError(400, "invalidPayload", f"Dates must be ISO 8601: {exc}") from None
+    store.data.retirements[body.model] = Retirement(
+        model=body.model, fine_tune=fine_tune, inference=inference
+    )
+    store.save()
+    return JSONResponse(_model_state(store, body.model, store.data.models[body.model].model_dump()))

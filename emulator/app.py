@@ -3,6 +3,7 @@ paths), ARM deployments and the admin API, each behind its own auth and error en
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -15,6 +16,7 @@ from emulator import admin, chat, deployments, files_api, jobs
 from emulator.auth import check_arm, check_data_plane
 from emulator.config import Config
 from emulator.errors import ApiError, ArmError, retry_headers
+from emulator.jsonbody import BodyError
 from emulator.ratelimit import RateLimiter
 from emulator.store import Store
 
@@ -25,6 +27,18 @@ FAULT_MESSAGES = {
     503: "The service is temporarily unavailable (injected by the emulator).",
 }
 ARM_FAULT_CODES = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
+BUG_MESSAGE = "The server had an error while processing your request (an emulator bug; see its stderr)."
+log = logging.getLogger("emulator")
+
+
+def _data_plane_body_error(exc: BodyError) -> Response:
+    code = "413" if exc.status == 413 else "invalidPayload"
+    return ApiError(exc.status, code, exc.message).response()
+
+
+def _arm_body_error(exc: BodyError) -> Response:
+    code = "RequestEntityTooLarge" if exc.status == 413 else "InvalidRequestContent"
+    return ArmError(exc.status, code, exc.message).response()
 
 
 def _data_plane(
@@ -48,6 +62,11 @@ def _data_plane(
             return await handler(request, store)
         except ApiError as exc:
             return exc.response()
+        except BodyError as exc:
+            return _data_plane_body_error(exc)
+        except Exception:  # last line of defence: a bug still answers in Azure's envelope
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return ApiError(500, "500", BUG_MESSAGE).response()
 
     return endpoint
 
@@ -66,11 +85,24 @@ async def _arm(request: Request) -> Response:
         return await deployments.handle(request, store)
     except ArmError as exc:
         return exc.response()
+    except BodyError as exc:
+        return _arm_body_error(exc)
+    except Exception:  # last line of defence: a bug still answers in ARM's envelope
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return ArmError(500, "InternalServerError", BUG_MESSAGE).response()
 
 
 def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        return await handler(request, request.app.state.store)
+        try:
+            return await handler(request, request.app.state.store)
+        except ApiError as exc:
+            return exc.response()
+        except BodyError as exc:
+            return _data_plane_body_error(exc)
+        except Exception:  # last line of defence: a bug still answers in an error envelope
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return ApiError(500, "500", BUG_MESSAGE).response()
 
     return endpoint
 
@@ -93,6 +125,7 @@ def _data_plane_routes() -> list[Route]:
         ("/fine_tuning/jobs", ["POST"], jobs.create_job, "jobs"),
         ("/fine_tuning/jobs", ["GET"], jobs.list_jobs, "jobs"),
         ("/fine_tuning/jobs/{job_id}", ["GET"], jobs.retrieve_job, "jobs"),
+        ("/fine_tuning/jobs/{job_id}", ["DELETE"], jobs.delete_job, "jobs"),
         ("/fine_tuning/jobs/{job_id}/cancel", ["POST"], jobs.cancel_job, "jobs"),
         ("/fine_tuning/jobs/{job_id}/pause", ["POST"], jobs.pause_job, "jobs"),
         ("/fine_tuning/jobs/{job_id}/resume", ["POST"], jobs.resume_job, "jobs"),
@@ -129,6 +162,7 @@ def _admin_routes() -> list[Route]:
         Route("/_emulator/faults", _admin(admin.set_faults), methods=["POST"]),
         Route("/_emulator/faults", _admin(admin.clear_faults), methods=["DELETE"]),
         Route("/_emulator/clock", _admin(admin.clock), methods=["POST"]),
+        Route("/_emulator/models/retire", _admin(admin.retire_model), methods=["POST"]),
     ]
 
 

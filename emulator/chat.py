@@ -19,17 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.behaviour import estimate_tokens, respond, unit
-from emulator.deployments import state_of
+from emulator.deployments import serving_deployment
 from emulator.errors import ApiError, retry_headers
+from emulator.jsonbody import read_json
 from emulator.ratelimit import RateLimiter, Verdict, deployment_limits, estimate_request_tokens
 from emulator.records import DeploymentRecord
 from emulator.store import Store
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
-NOT_FOUND = (
-    "The API deployment for this resource does not exist. If you created the deployment within the last 5 "
-    "minutes, please wait a moment and try again."
-)
 SAFE = {name: {"filtered": False, "severity": "safe"} for name in ("hate", "self_harm", "sexual", "violence")}
 
 
@@ -51,7 +48,9 @@ def _validate(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | N
     if tools is not None and (
         not isinstance(tools, list)
         or any(
-            not isinstance(t, dict) or not isinstance((t.get("function") or {}).get("name"), str)
+            not isinstance(t, dict)
+            or not isinstance(t.get("function"), dict)
+            or not isinstance(t["function"].get("name"), str)
             for t in tools
         )
     ):
@@ -99,18 +98,12 @@ def _rate_limited(request: Request, store: Store, record: DeploymentRecord, verd
 
 
 async def chat_completions(request: Request, store: Store, deployment: str | None) -> Response:
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        raise ApiError(400, "invalidPayload", "The request body is not valid JSON.") from None
+    body = await read_json(request, None)
     messages, tools = _validate(body)
     name = deployment if deployment is not None else body.get("model")
     if not isinstance(name, str) or not name:
         raise ApiError(400, "invalidPayload", "'model' (the deployment name) is required.", param="model")
-    now = store.now()
-    record = store.data.deployments.get(name)
-    if record is None or state_of(record, now) != "Succeeded" or now < record.not_found_until:
-        raise ApiError(404, "DeploymentNotFound", NOT_FOUND)
+    record = serving_deployment(store, name, store.now())
 
     model = store.data.models[record.model_id]
     seed = store.config.seed

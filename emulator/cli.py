@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
+import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 
 from emulator.app import create_app
 from emulator.behaviour import BehaviourLoadError, load_behaviours
-from emulator.config import DEFAULT_BASE_MODELS, DEFAULT_DEPLOYMENTS, Config, Durations
+from emulator.catalog import parse_time
+from emulator.config import DEFAULT_BASE_MODELS, DEFAULT_DEPLOYMENTS, Config, Durations, Limits, Retirement
 from emulator.faults import FaultConfig, RouteFault
 from emulator.tls import ensure_tls
 
@@ -47,7 +53,19 @@ def _behaviour_module(value: str) -> str:
     return value
 
 
-def _route_fault(kind: str) -> object:
+def _retirement(value: str) -> Retirement:
+    model, sep, dates = value.partition("=")
+    parts = dates.split(",")
+    if not sep or not model or len(parts) > 2 or not parts[0]:
+        raise argparse.ArgumentTypeError(f"expected MODEL=FINETUNE_DATE[,INFERENCE_DATE], got {value!r}")
+    try:
+        times = [parse_time(part) for part in parts]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+    return Retirement(model=model, fine_tune=times[0], inference=times[1] if len(times) == 2 else None)
+
+
+def _route_fault(kind: str) -> Callable[[str], RouteFault]:
     def parse(value: str) -> RouteFault:
         parts = value.split(":")
         if len(parts) not in (3, 4):
@@ -110,8 +128,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resource-group", default="rg-emulator")
     p.add_argument("--account", default="aoai-emulator")
     p.add_argument("--location", default="eastus2")
-    p.add_argument("--ft-deployment-quota", type=int, default=5)
-    p.add_argument("--max-files", type=int, default=50)
+    limits = p.add_argument_group("per-resource limits (defaults: quotas-limits.md, 2026-02-17)")
+    limits.add_argument("--ft-deployment-quota", type=int, default=Limits().ft_deployments, metavar="N")
+    limits.add_argument("--max-files", type=int, default=Limits().files, metavar="N")
+    limits.add_argument("--max-file-bytes", type=int, default=Limits().file_bytes, metavar="BYTES")
+    limits.add_argument("--max-file-size", type=int, default=Limits().file_size, metavar="BYTES")
+    limits.add_argument("--max-jobs", type=int, default=Limits().jobs, metavar="N")
+    limits.add_argument("--max-running-jobs", type=int, default=Limits().running_standard, metavar="N")
+    limits.add_argument(
+        "--max-running-developer-jobs", type=int, default=Limits().running_developer, metavar="N"
+    )
+    limits.add_argument("--max-queued-jobs", type=int, default=Limits().queued, metavar="N")
+    p.add_argument(
+        "--developer-lifetime", type=float, default=Durations().developer_lifetime, metavar="SECONDS"
+    )
+    p.add_argument("--idle-lifetime", type=float, default=Durations().idle_lifetime, metavar="SECONDS")
+    p.add_argument(
+        "--retire-model",
+        action="append",
+        type=_retirement,
+        default=[],
+        metavar="MODEL=FINETUNE_DATE[,INFERENCE_DATE]",
+        help="ISO 8601 dates (UTC unless an offset is given)",
+    )
     p.add_argument("--file-processing", type=float, default=Durations().file_processing, metavar="SECONDS")
     p.add_argument("--job-pending", type=float, default=Durations().job_pending, metavar="SECONDS")
     p.add_argument("--job-running", type=float, default=Durations().job_running, metavar="SECONDS")
@@ -141,7 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(argv: list[str] | None = None) -> Config:
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return _config(a)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        parser.error(problems)
+
+
+def _config(a: argparse.Namespace) -> Config:
     return Config(
         host=a.host,
         port=a.port,
@@ -162,14 +210,25 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         resource_group=a.resource_group,
         account=a.account,
         location=a.location,
-        ft_deployment_quota=a.ft_deployment_quota,
-        max_files=a.max_files,
+        limits=Limits(
+            ft_deployments=a.ft_deployment_quota,
+            files=a.max_files,
+            file_bytes=a.max_file_bytes,
+            file_size=a.max_file_size,
+            jobs=a.max_jobs,
+            running_standard=a.max_running_jobs,
+            running_developer=a.max_running_developer_jobs,
+            queued=a.max_queued_jobs,
+        ),
         durations=Durations(
             file_processing=a.file_processing,
             job_pending=a.job_pending,
             job_running=a.job_running,
             provisioning=a.provisioning,
+            developer_lifetime=a.developer_lifetime,
+            idle_lifetime=a.idle_lifetime,
         ),
+        retirements=tuple(a.retire_model),
         faults=FaultConfig(
             routes=[*a.fault_rate, *a.fault_next],
             fail_next_jobs=a.fail_next_jobs,
@@ -182,11 +241,35 @@ def config_from_args(argv: list[str] | None = None) -> Config:
     )
 
 
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so ``finally`` blocks (the scratch dir cleanup) run."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    # uvicorn catches SIGTERM for a graceful shutdown and then re-raises it with the handler it found; with
+    # the default handler that kills the process before any cleanup, so install one that unwinds instead.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     config = config_from_args(argv)
-    # Without --state-dir the CA lives only as long as this process.
-    scratch = None if config.state_dir else tempfile.TemporaryDirectory(prefix="aoai-emulator-")
-    tls = ensure_tls(config.host, config.state_dir / "tls" if config.state_dir else Path(scratch.name))
+    # Without --state-dir the CA lives only as long as this process, in a scratch dir removed on exit.
+    scratch = None if config.state_dir is not None else Path(tempfile.mkdtemp(prefix="aoai-emulator-"))
+    tls_dir = scratch if scratch is not None else Path(str(config.state_dir)) / "tls"
+    try:
+        return _serve(config, tls_dir)
+    except (KeyboardInterrupt, _Terminated):
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        sys.stdout.flush()
+
+
+def _serve(config: Config, tls_dir: Path) -> int:
+    tls = ensure_tls(config.host, tls_dir)
     app = create_app(config)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -208,12 +291,5 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=0.3,
         )
     )
-    try:
-        asyncio.run(server.serve(sockets=[sock]))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if scratch is not None:
-            scratch.cleanup()
-    sys.stdout.flush()
+    asyncio.run(server.serve(sockets=[sock]))
     return 0

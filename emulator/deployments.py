@@ -1,16 +1,17 @@
-"""ARM ``Microsoft.CognitiveServices/accounts/deployments``: PUT, GET, DELETE, LIST and the async
-operation status that ``azure-mgmt-cognitiveservices`` pollers follow.
+"""ARM ``Microsoft.CognitiveServices/accounts``: deployments (PUT, PATCH, GET, DELETE, LIST), the account's
+model list, and the async operation status that ``azure-mgmt-cognitiveservices`` pollers follow.
 
 Provisioning is lazy: a deployment is ``Creating`` (``Accepted`` for an update) until ``ready_at``, then
 ``Succeeded`` or ``Failed``; a delete makes it ``Deleting`` until ``gone_at``, after which it no longer
-exists. PUT answers 201 (create) or 200 (update) and DELETE 202, each with an ``Azure-AsyncOperation``
-URL and a short, non-zero ``Retry-After`` so SDK pollers never fall back to their 30 s default.
+exists. PUT answers 201 (create) or 200 (update), PATCH and DELETE 202, each with an
+``Azure-AsyncOperation`` URL and a short, non-zero ``Retry-After`` so SDK pollers never fall back to their
+30 s default. Fine-tuned deployments also end by themselves, as Azure removes them: DeveloperTier ones a
+fixed lifetime after creation, the others after an idle lifetime without chat calls (``expires_at``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +19,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulator.errors import ArmError
+from emulator.catalog import (
+    account_models,
+    inference_retired_since,
+    iso,
+)
+from emulator.config import INT32_MAX
+from emulator.errors import ApiError, ArmError
 from emulator.ids import new_hex
+from emulator.jsonbody import read_json
 from emulator.ratelimit import arm_rate_limits, deployment_limits
 from emulator.records import DeploymentRecord, OperationRecord
 from emulator.store import Store
@@ -37,15 +45,28 @@ SKUS = {
     "developertier": "DeveloperTier",
     "developer": "DeveloperTier",
 }
+NOT_FOUND = (
+    "The API deployment for this resource does not exist. If you created the deployment within the last 5 "
+    "minutes, please wait a moment and try again."
+)
+MAX_TAGS = 50
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+def expires_at(d: DeploymentRecord) -> float | None:
+    """When Azure removes the deployment by itself, or None if it never does (base models)."""
+    if d.lifetime is not None:
+        return d.created_at + d.lifetime
+    if d.idle_lifetime is not None:
+        return max(d.created_at, d.last_used_at or 0.0) + d.idle_lifetime
+    return None
 
 
 def state_of(d: DeploymentRecord, now: float) -> str | None:
-    """The deployment's provisioningState at ``now``; None once a delete has completed."""
+    """The deployment's provisioningState at ``now``; None once it is gone (deleted or expired)."""
     if d.gone_at is not None and now >= d.gone_at:
+        return None
+    expiry = expires_at(d)
+    if expiry is not None and now >= expiry:
         return None
     if d.deleting_at is not None and now >= d.deleting_at:
         return "Deleting"
@@ -91,7 +112,7 @@ def deployment_json(store: Store, d: DeploymentRecord, now: float) -> dict[str, 
         "etag": f'"{etag}"',
         "sku": {"name": d.sku_name, "capacity": d.capacity},
         **({"tags": d.tags} if d.tags else {}),
-        "systemData": {"createdAt": _iso(d.created_at), "lastModifiedAt": _iso(d.state_since)},
+        "systemData": {"createdAt": iso(d.created_at), "lastModifiedAt": iso(d.state_since)},
         "properties": {
             "model": {"format": d.model_format, "name": d.model_name, "version": d.model_version},
             "provisioningState": state,
@@ -142,40 +163,72 @@ def _invalid(message: str, target: str | None = None) -> ArmError:
     return ArmError(400, "InvalidResourceProperties", message, target=target)
 
 
-async def _put(request: Request, store: Store, name: str, now: float) -> Response:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise ArmError(
-            400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
-        ) from None
-    if not isinstance(body, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
-    sku = body.get("sku")
-    if not isinstance(sku, dict) or not isinstance(sku.get("name"), str):
-        raise _invalid("The deployment must have a sku with a name.", "sku.name")
-    sku_name = SKUS.get(sku["name"].replace(" ", "").replace("-", "").lower())
-    if sku_name is None:
-        raise ArmError(
-            400, "InvalidSkuName", f"The SKU name '{sku['name']}' is not valid.", target="sku.name"
+def _content_error(message: str) -> ArmError:
+    return ArmError(400, "InvalidRequestContent", message)
+
+
+def _deserialize_error(value: Any, kind: str, path: str) -> ArmError:
+    """ARM's message when a body field has the wrong JSON type (Json.NET's wording, as ARM relays it)."""
+    shown = value if isinstance(value, (str, int, float)) else type(value).__name__
+    return _content_error(
+        f"The request content was invalid and could not be deserialized: 'Error converting value "
+        f"\"{shown}\" to type '{kind}'. Path '{path}'.'"
+    )
+
+
+def _tags(body: dict[str, Any]) -> dict[str, str] | None:
+    """The body's tags (None when absent): an object of at most 50 string values, as ARM requires."""
+    tags = body.get("tags")
+    if tags is None:
+        return None
+    if not isinstance(tags, dict):
+        raise _deserialize_error(
+            tags, "System.Collections.Generic.Dictionary`2[System.String,System.String]", "tags"
         )
-    capacity = sku.get("capacity", 1)
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0:
+    for key, value in tags.items():
+        if not isinstance(value, str):
+            raise _deserialize_error(value, "System.String", f"tags.{key}")
+    if len(tags) > MAX_TAGS:
+        raise ArmError(
+            400, "InvalidTagCount", f"The resource has {len(tags)} tags; at most {MAX_TAGS} are allowed."
+        )
+    return dict(tags)
+
+
+def _capacity(sku: Any) -> int:
+    capacity = sku.get("capacity", 1) if isinstance(sku, dict) else None
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 < capacity <= INT32_MAX:
         raise ArmError(
             400,
             "InvalidCapacity",
-            "The sku capacity must be an integer greater than 0.",
+            f"The sku capacity must be an integer between 1 and {INT32_MAX}.",
             target="sku.capacity",
         )
-    properties = body.get("properties")
+    return capacity
+
+
+def _sku_name(sku: Any) -> str:
+    if not isinstance(sku, dict) or not isinstance(sku.get("name"), str):
+        raise _invalid("The deployment must have a sku with a name.", "sku.name")
+    name = SKUS.get(sku["name"].replace(" ", "").replace("-", "").lower())
+    if name is None:
+        raise ArmError(
+            400, "InvalidSkuName", f"The SKU name '{sku['name']}' is not valid.", target="sku.name"
+        )
+    return name
+
+
+def _model_of(store: Store, properties: Any, now: float) -> tuple[dict[str, Any], str, str]:
+    """(the body's model object, its resolved model id, its version) or the ARM error Azure gives."""
     model = properties.get("model") if isinstance(properties, dict) else None
     if not isinstance(model, dict) or not isinstance(model.get("name"), str) or not model["name"]:
         raise _invalid("properties.model.name is required.", "properties.model")
     model_format = model.get("format", "OpenAI")
     version = model.get("version")
+    version = version if isinstance(version, str) else None
     if not isinstance(model_format, str) or model_format.lower() != "openai":
         raise _invalid(f"The model format '{model_format}' is not supported.", "properties.model.format")
-    model_id = _resolve_model(store, model["name"], version if isinstance(version, str) else None)
+    model_id = _resolve_model(store, model["name"], version)
     if model_id is None:
         raise ArmError(
             400,
@@ -184,16 +237,79 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
             "is not supported.",
             target="properties.model",
         )
+    retired = inference_retired_since(store, model_id, now)
+    if retired is not None:
+        since = _since_text(retired)
+        raise ArmError(
+            400,
+            "ServiceModelDeprecated",
+            f"The model 'Format:OpenAI,Name:{model['name']},Version:{version or '1'}' has been deprecated "
+            f"since {since}.",
+        )
+    return model, model_id, version or "1"
+
+
+def _since_text(ts: float) -> str:
+    """The .NET-style UTC time Azure writes in ServiceModelDeprecated messages: ``04/30/2025 00:00:00``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%m/%d/%Y %H:%M:%S")
+
+
+def _check_quota(store: Store, now: float) -> None:
+    used = [
+        d
+        for d in store.data.deployments.values()
+        if not d.preprovisioned and is_fine_tuned(store, d.model_id) and state_of(d, now) is not None
+    ]
+    quota = store.config.limits.ft_deployments
+    if len(used) >= quota:
+        raise ArmError(
+            400,
+            "InsufficientQuota",
+            "This operation require 1 new capacity in quota Fine-tuned deployment count, which is bigger "
+            "than the current available capacity 0. "
+            f"The current quota usage is {len(used)} and the quota limit is {quota} "
+            "for quota Fine-tuned deployment count.",
+        )
+
+
+def _lifetimes(store: Store, model_id: str, sku_name: str) -> tuple[float | None, float | None]:
+    """(fixed lifetime, idle lifetime) in emulated seconds for a new deployment of ``model_id``."""
+    if not is_fine_tuned(store, model_id):
+        return None, None
+    durations, scale = store.config.durations, store.config.scaled
+    if sku_name == "DeveloperTier":
+        return scale(durations.developer_lifetime), None
+    return None, scale(durations.idle_lifetime)
+
+
+def _busy(name: str, state: str | None) -> ArmError | None:
+    if state in ("Creating", "Accepted", "Deleting"):
+        return ArmError(
+            409,
+            "AnotherOperationInProgress",
+            f"Another operation is in progress on deployment '{name}' (state {state}). Retry later.",
+        )
+    return None
+
+
+async def _put(request: Request, store: Store, name: str, now: float) -> Response:
+    body = await read_json(request, {})
+    if not isinstance(body, dict):
+        raise _content_error("The request content must be a JSON object.")
+    sku = body.get("sku")
+    sku_name = _sku_name(sku)
+    capacity = _capacity(sku)
+    tags = _tags(body)
+    properties = body.get("properties")
+    model, model_id, version = _model_of(store, properties, now)
     fine_tuned = is_fine_tuned(store, model_id)
     existing = store.data.deployments.get(name)
     existing_state = state_of(existing, now) if existing else None
-    if existing is not None and existing_state in ("Creating", "Accepted", "Deleting"):
-        raise ArmError(
-            409,
-            "AnotherOperationInProgress",
-            f"Another operation is in progress on deployment '{name}' (state {existing_state}). Retry later.",
-        )
-    if existing is not None and existing_state is not None and existing.model_id != model_id:
+    busy = _busy(name, existing_state)
+    if busy is not None:
+        raise busy
+    creating = existing is None or existing_state is None
+    if not creating and existing is not None and existing.model_id != model_id:
         if fine_tuned or is_fine_tuned(store, existing.model_id):
             raise ArmError(
                 400,
@@ -201,57 +317,27 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
                 f"Changing the model of deployment '{name}' from '{existing.model_id}' to '{model_id}' "
                 "is not supported. Create a new deployment instead.",
             )
-    if (existing is None or existing_state is None) and fine_tuned:
-        used = [
-            d
-            for d in store.data.deployments.values()
-            if not d.preprovisioned and is_fine_tuned(store, d.model_id) and state_of(d, now) is not None
-        ]
-        quota = store.config.ft_deployment_quota
-        if len(used) >= quota:
-            raise ArmError(
-                400,
-                "InsufficientQuota",
-                "This operation require 1 new capacity in quota Fine-tuned deployment count, which is bigger "
-                "than the current available capacity 0. "
-                f"The current quota usage is {len(used)} and the quota limit is {quota} "
-                "for quota Fine-tuned deployment count.",
-            )
+    if creating and fine_tuned:
+        _check_quota(store, now)
 
-    creating = existing is None or existing_state is None
     faults = store.faults
     failed = faults.take_deployment_failure(name)
     scale = store.config.scaled
-    if creating:
-        duration = scale(store.config.durations.provisioning) * faults.config.provisioning_slowdown
-    else:
-        duration = scale(store.config.durations.update) * faults.config.provisioning_slowdown
-    ready_at = now + duration
-    op = OperationRecord(
-        id=new_hex(),
-        deployment=name,
-        kind="create" if creating else "update",
-        started_at=now,
-        ends_at=ready_at,
-        failed=failed,
-        error={
-            "code": "DeploymentFailed",
-            "message": f"Provisioning of deployment '{name}' failed (injected by the emulator).",
-        }
-        if failed
-        else None,
-    )
-    extra = {k: v for k, v in properties.items() if k in ("raiPolicyName", "versionUpgradeOption")}
+    duration = scale(store.config.durations.provisioning if creating else store.config.durations.update)
+    ready_at = now + duration * faults.config.provisioning_slowdown
+    op = _operation(store, name, "create" if creating else "update", now, ready_at, failed)
+    lifetime, idle_lifetime = _lifetimes(store, model_id, sku_name)
+    assert isinstance(properties, dict)  # _model_of checked it
     record = DeploymentRecord(
         name=name,
         model_format="OpenAI",
         model_name=model["name"],
-        model_version=version if isinstance(version, str) else "1",
+        model_version=version,
         model_id=model_id,
         sku_name=sku_name,
         capacity=capacity,
         preprovisioned=existing.preprovisioned if existing is not None and not creating else False,
-        created_at=now if creating else existing.created_at,  # type: ignore[union-attr]
+        created_at=now if creating or existing is None else existing.created_at,
         state_since=now,
         ready_at=ready_at,
         pending_state="Creating" if creating else "Accepted",
@@ -259,16 +345,76 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
         error=op.error,
         not_found_until=ready_at + scale(faults.config.not_found_window) if creating else 0.0,
         operation_id=op.id,
-        properties_extra=extra,
-        tags={str(k): str(v) for k, v in (body.get("tags") or {}).items()},
+        properties_extra={
+            k: v for k, v in properties.items() if k in ("raiPolicyName", "versionUpgradeOption")
+        },
+        tags=tags or {},
+        lifetime=lifetime,
+        idle_lifetime=idle_lifetime,
+        last_used_at=None if creating or existing is None else existing.last_used_at,
     )
     store.data.deployments[name] = record
-    store.data.operations[op.id] = op
     store.save()
     return JSONResponse(
         deployment_json(store, record, now),
         status_code=201 if creating else 200,
         headers=_operation_headers(store, request, op, now),
+    )
+
+
+def _operation(
+    store: Store, name: str, kind: str, now: float, ends_at: float, failed: bool
+) -> OperationRecord:
+    error = (
+        {
+            "code": "DeploymentFailed",
+            "message": f"Provisioning of deployment '{name}' failed (injected by the emulator).",
+        }
+        if failed
+        else None
+    )
+    op = OperationRecord(
+        id=new_hex(), deployment=name, kind=kind, started_at=now, ends_at=ends_at, failed=failed, error=error
+    )
+    store.data.operations[op.id] = op
+    return op
+
+
+async def _patch(request: Request, store: Store, name: str, now: float) -> Response:
+    """``Deployments_Update``: a new capacity and/or tags for an existing deployment (202 + operation)."""
+    d = store.data.deployments.get(name)
+    state = state_of(d, now) if d is not None else None
+    if d is None or state is None:
+        raise _not_found(
+            "DeploymentNotFound",
+            f"The deployment '{name}' of account '{store.config.account}' was not found.",
+        )
+    busy = _busy(name, state)
+    if busy is not None:
+        raise busy
+    body = await read_json(request, {})
+    if not isinstance(body, dict):
+        raise _content_error("The request content must be a JSON object.")
+    tags = _tags(body)
+    if "sku" in body:
+        sku = body["sku"]
+        if _sku_name(sku) != d.sku_name:
+            raise _invalid(
+                f"Changing the SKU of deployment '{name}' from {d.sku_name} is not supported by the "
+                "emulator; delete it and create a new deployment.",
+                "sku.name",
+            )
+        d.capacity = _capacity(sku)
+    if tags is not None:
+        d.tags = tags
+    ends_at = (
+        now + store.config.scaled(store.config.durations.update) * store.faults.config.provisioning_slowdown
+    )
+    op = _operation(store, name, "update", now, ends_at, failed=False)
+    d.pending_state, d.ready_at, d.state_since, d.operation_id = "Accepted", ends_at, now, op.id
+    store.save()
+    return JSONResponse(
+        deployment_json(store, d, now), status_code=202, headers=_operation_headers(store, request, op, now)
     )
 
 
@@ -279,9 +425,7 @@ async def _delete(request: Request, store: Store, name: str, now: float) -> Resp
     if d.deleting_at is None:
         d.deleting_at = now
         d.gone_at = now + store.config.scaled(store.config.durations.deleting)
-        op = OperationRecord(id=new_hex(), deployment=name, kind="delete", started_at=now, ends_at=d.gone_at)
-        d.operation_id = op.id
-        store.data.operations[op.id] = op
+        d.operation_id = _operation(store, name, "delete", now, d.gone_at, failed=False).id
         store.save()
     op = store.data.operations[d.operation_id or ""]
     return Response(status_code=202, headers=_operation_headers(store, request, op, now))
@@ -301,10 +445,10 @@ def _operation_status(store: Store, op_id: str, now: float) -> Response:
         "id": f"{location}/operationStatuses/{op.id}",
         "name": op.id,
         "status": status,
-        "startTime": _iso(op.started_at),
+        "startTime": iso(op.started_at),
     }
     if done:
-        body["endTime"] = _iso(op.ends_at)
+        body["endTime"] = iso(op.ends_at)
     if done and op.failed:
         body["error"] = op.error
     headers = {} if done else {"Retry-After": _retry_after(op.ends_at - now)}
@@ -356,11 +500,13 @@ async def handle(request: Request, store: Store) -> Response:
             f"The Resource 'Microsoft.CognitiveServices/accounts/{parts[7]}' under resource group "
             f"'{parts[3]}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
         )
-    if len(parts) == 9 and low[8] == "deployments":
+    if len(parts) == 9 and low[8] in ("deployments", "models"):
         if request.method != "GET":
             raise ArmError(
-                405, "MethodNotAllowed", f"{request.method} is not allowed on the deployments collection."
+                405, "MethodNotAllowed", f"{request.method} is not allowed on the {low[8]} collection."
             )
+        if low[8] == "models":
+            return JSONResponse({"value": account_models(store, now)})
         items = sorted(store.data.deployments.values(), key=lambda d: d.created_at)
         return JSONResponse({"value": [deployment_json(store, d, now) for d in items]})
     if len(parts) != 10 or low[8] != "deployments":
@@ -376,6 +522,24 @@ async def handle(request: Request, store: Store) -> Response:
         return JSONResponse(deployment_json(store, d, now))
     if request.method == "PUT":
         return await _put(request, store, name, now)
+    if request.method == "PATCH":
+        return await _patch(request, store, name, now)
     if request.method == "DELETE":
         return await _delete(request, store, name, now)
     raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported on a deployment.")
+
+
+def serving_deployment(store: Store, name: str, now: float) -> DeploymentRecord:
+    """The deployment a chat call names, as Azure resolves it: 404 DeploymentNotFound unless it exists,
+    is Succeeded and past any not-found window; 404 "Resource not found" once its model's inference is
+    retired. A call counts as use for the idle lifetime (kept to within 1 % of its length, so a busy
+    deployment is not saved on every call)."""
+    record = store.data.deployments.get(name)
+    if record is None or state_of(record, now) != "Succeeded" or now < record.not_found_until:
+        raise ApiError(404, "DeploymentNotFound", NOT_FOUND)
+    if inference_retired_since(store, record.model_id, now) is not None:
+        raise ApiError(404, "404", "Resource not found")
+    if record.idle_lifetime is not None and now - (record.last_used_at or 0.0) > record.idle_lifetime / 100:
+        record.last_used_at = now
+        store.save()
+    return record

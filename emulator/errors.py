@@ -78,4 +78,4 @@ class ArmError(_ServiceError):
 def retry_headers(seconds: float) -> dict[str, str]:
     """``retry-after`` (whole seconds, at least 1 when non-zero, as HTTP requires) plus ``retry-after-ms``."""
     whole = 0 if seconds <= 0 else max(1, math.ceil(seconds))
-    return {"retry-after": str(whole), "retry-after-ms": str(int(round(seconds * 1000)))}
+    return {"retry-after": str(whole), "retry-after-ms": str(round(seconds * 1000))}

@@ -16,16 +16,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 RouteName = Literal["all", "chat", "files", "jobs", "arm"]
 
 
+MAX_RETRY_AFTER = 7 * 86400.0
+MAX_SLOWDOWN = 1000.0
+MAX_WINDOW = 365 * 86400.0
+
+
 class RouteFault(BaseModel):
     """One error to inject on a route family; exactly one of ``rate`` and ``count`` drives it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     route: RouteName = "all"
     status: Literal[429, 500, 503] = 429
-    rate: float | None = Field(None, ge=0, le=1)
-    count: int | None = Field(None, ge=0)
-    retry_after: float = Field(1.0, ge=0, description="seconds, sent as retry-after / retry-after-ms")
+    rate: float | None = Field(default=None, ge=0, le=1)
+    count: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    retry_after: float = Field(
+        default=1.0, ge=0, le=MAX_RETRY_AFTER, description="seconds, sent as retry-after / retry-after-ms"
+    )
 
     @model_validator(mode="after")
     def _one_trigger(self) -> RouteFault:
@@ -37,16 +44,18 @@ class RouteFault(BaseModel):
 class FaultConfig(BaseModel):
     """All injectable faults. Durations are realistic-scale seconds, multiplied by --time-scale."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     routes: list[RouteFault] = []
-    fail_next_jobs: int = Field(0, ge=0)
+    fail_next_jobs: int = Field(default=0, ge=0, le=2**31 - 1)
     fail_jobs: list[str] = []
-    fail_next_deployments: int = Field(0, ge=0)
+    fail_next_deployments: int = Field(default=0, ge=0, le=2**31 - 1)
     fail_deployments: list[str] = []
-    provisioning_slowdown: float = Field(1.0, gt=0)
-    not_found_window: float = Field(0.0, ge=0)
-    rate_limit_scale: float | None = Field(None, gt=0, description="overrides --rate-limit-scale while set")
+    provisioning_slowdown: float = Field(default=1.0, gt=0, le=MAX_SLOWDOWN)
+    not_found_window: float = Field(default=0.0, ge=0, le=MAX_WINDOW)
+    rate_limit_scale: float | None = Field(
+        default=None, gt=0, le=1_000_000, description="overrides --rate-limit-scale while set"
+    )
 
     def merged(self, update: FaultConfig, fields: set[str]) -> FaultConfig:
         """This config with the fields a caller set replaced; route faults given are appended."""

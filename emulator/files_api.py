@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.errors import ApiError
+from emulator.jsonbody import read_body
 from emulator.paging import page, parse_limit
 from emulator.records import FileRecord
 from emulator.store import Store
 from emulator.validation import validate_training_file
 
 PURPOSES = {"fine-tune", "assistants", "batch", "vision", "user_data", "evals"}
+MULTIPART_OVERHEAD = 1024 * 1024  # room for the form's other fields and boundaries
 
 
 def file_status(record: FileRecord, now: float) -> str:
@@ -53,11 +55,11 @@ def get_file(store: Store, file_id: str) -> FileRecord:
     return record
 
 
-async def _parse_multipart(request: Request) -> dict[str, tuple[str | None, bytes]]:
+async def _parse_multipart(request: Request, limit: int) -> dict[str, tuple[str | None, bytes]]:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise ApiError(400, "invalidPayload", "File uploads must be multipart/form-data.")
-    body = await request.body()
+    body = await read_body(request, limit + MULTIPART_OVERHEAD)
     message = BytesParser(policy=HTTP).parsebytes(
         f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode() + body
     )
@@ -73,8 +75,34 @@ async def _parse_multipart(request: Request) -> dict[str, tuple[str | None, byte
     return fields
 
 
+def _check_limits(store: Store, size: int) -> None:
+    """Fine-tuning file limits per resource (quotas-limits.md, 2026-02-17): a size per file, a number of
+    files and a total size. They count files uploaded with purpose fine-tune, not the results files jobs
+    write."""
+    limits = store.config.limits
+    if size > limits.file_size:
+        raise ApiError(
+            413, "413", f"The file is {size} bytes; the maximum file size is {limits.file_size} bytes."
+        )
+    live = [f for f in store.data.files.values() if not f.deleted and f.purpose == "fine-tune"]
+    if len(live) >= limits.files:
+        raise ApiError(
+            400,
+            "quotaExceeded",
+            f"The quota for fine-tuning files is reached. The maximum is {limits.files}.",
+        )
+    used = sum(f.bytes for f in live)
+    if used + size > limits.file_bytes:
+        raise ApiError(
+            400,
+            "quotaExceeded",
+            f"The total size of fine-tuning files would be {used + size} bytes. The maximum is "
+            f"{limits.file_bytes} bytes.",
+        )
+
+
 async def create_file(request: Request, store: Store) -> Response:
-    fields = await _parse_multipart(request)
+    fields = await _parse_multipart(request, store.config.limits.file_size)
     if "file" not in fields:
         raise ApiError(400, "invalidPayload", "The 'file' field is required.", param="file")
     purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace").strip()
@@ -85,12 +113,9 @@ async def create_file(request: Request, store: Store) -> Response:
             f"'purpose' must be one of {sorted(PURPOSES)}, got {purpose!r}.",
             param="purpose",
         )
-    live = [f for f in store.data.files.values() if not f.deleted]
-    if len(live) >= store.config.max_files:
-        raise ApiError(
-            400, "quotaExceeded", f"This resource already has the maximum of {store.config.max_files} files."
-        )
     filename, data = fields["file"]
+    if purpose == "fine-tune":
+        _check_limits(store, len(data))
     filename = filename or "upload.jsonl"
     error, examples, tokens = None, 0, 0
     if purpose == "fine-tune":
@@ -113,7 +138,8 @@ async def create_file(request: Request, store: Store) -> Response:
     store.put_content(record.id, data)
     store.data.files[record.id] = record
     store.save()
-    return JSONResponse(file_json(record, now), status_code=201)
+    location = f"{str(request.base_url).rstrip('/')}{request.url.path.rstrip('/')}/{record.id}"
+    return JSONResponse(file_json(record, now), status_code=201, headers={"location": location})
 
 
 async def list_files(request: Request, store: Store) -> Response:

@@ -1,10 +1,8 @@
-"""Fine-tuning jobs: creation rules, the lifecycle scheduler, and the job routes.
+"""Fine-tuning job routes: create (with Azure's checks and per-resource limits), list, retrieve, cancel,
+pause, resume, delete, events and checkpoints. How jobs run lives in ``training``.
 
-The lifecycle is lazy but exact. ``advance(store, now)`` replays, in time order, every transition due by
-``now`` (pending -> queued at ``ready_at``; the earliest queued job starts when the single training slot
-is free; a running job finishes when its remaining training time has elapsed), stamping each with the time
-it happened rather than the time it was observed. Cancel, pause and resume first advance to now and then
-act, so results never depend on how often anyone polls. ``queued`` is shown as ``pending``, as Azure does.
+Every route first replays due transitions (``training.advance``), so answers never depend on how often
+anyone polls. ``queued`` is shown as ``pending``, as Azure does.
 """
 
 from __future__ import annotations
@@ -14,114 +12,84 @@ import math
 import random
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.behaviour import classify, trained_skill
+from emulator.catalog import fine_tune_retired
+from emulator.deployments import state_of
 from emulator.errors import ApiError
 from emulator.files_api import file_status
-from emulator.ids import new_id
+from emulator.jsonbody import read_json
 from emulator.paging import page, parse_limit
-from emulator.records import Checkpoint, JobEvent, JobRecord, ModelRecord
+from emulator.records import FileRecord, JobEvent, JobRecord
 from emulator.store import Store
+from emulator.training import (
+    ACTIVE,
+    WAITING,
+    advance,
+    checkpoint_steps,
+    derived_id,
+    event,
+    leave_slot,
+    metrics,
+    metrics_steps,
+    pool_of,
+)
 
-ACTIVE = {"pending", "queued", "running", "paused"}
-TERMINAL = {"succeeded", "failed", "cancelled"}
 TRAINING_TYPES = {"standard", "globalstandard", "developertier", "developer"}
 NOT_SUPPORTED = "The specified base model does not support fine-tuning."
 AUTO_EPOCHS, AUTO_LR = 3, 1.0
 MAX_SUFFIX = 18
+SEED_MAX = 2**31 - 1
 
 
-def _event(job: JobRecord, at: float, message: str, **kw: Any) -> None:
-    job.events.append(JobEvent(id=new_id("ftevent"), created_at=at, message=message, **kw))
+class _Shape(BaseModel):
+    """Request shapes: strict JSON types, no NaN; values are range-checked by the route."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow")
 
 
-def _finish(store: Store, job: JobRecord, at: float) -> None:
-    job.finished_at = at
-    job.remaining = 0.0
-    store.data.slot_free_since = at
-    if job.will_fail or job.id in store.faults.config.fail_jobs:
-        job.status = "failed"
-        job.error = {
-            "code": "internalError",
-            "message": "The job failed due to an internal error (injected by the emulator).",
-            "param": None,
-        }
-        _event(job, at, "Job failed.", level="error")
-        return
-    started = job.started_at if job.started_at is not None else at
-    rng = random.Random(job.id)
-    for epoch in range(1, job.n_epochs + 1):
-        step = math.ceil(job.steps * epoch / job.n_epochs)
-        loss = round(1.6 * math.exp(-1.1 * epoch) + 0.05 + rng.random() * 0.05, 4)
-        accuracy = round(min(0.99, 0.6 + 0.1 * epoch + rng.random() * 0.05), 4)
-        created = started + (at - started) * epoch / job.n_epochs
-        job.checkpoints.append(
-            Checkpoint(
-                id=new_id("ftchkpt"),
-                created_at=created,
-                step_number=step,
-                train_loss=loss,
-                train_mean_token_accuracy=accuracy,
-            )
-        )
-        _event(
-            job,
-            created,
-            f"Step {step}/{job.steps}: training loss={loss}",
-            type="metrics",
-            data={"step": step, "train_loss": loss, "train_mean_token_accuracy": accuracy},
-        )
-    job.status = "succeeded"
-    store.data.models[job.fine_tuned_model] = ModelRecord(
-        id=job.fine_tuned_model,
-        root=job.root_model,
-        parent=job.model,
-        skill=job.skill,
-        created_at=at,
-        job_id=job.id,
-    )
-    _event(job, at, "Model uploaded.")
-    _event(job, at, "Job succeeded.")
+class _Hyperparameters(_Shape):
+    n_epochs: Any = None
+    batch_size: Any = None
+    learning_rate_multiplier: Any = None
 
 
-def advance(store: Store, now: float) -> None:
-    """Apply every job transition due by ``now``, each at the time it was due."""
-    changed = False
-    jobs = list(store.data.jobs.values())
-    while True:
-        due: list[tuple[float, int, str, JobRecord]] = [
-            (j.ready_at, 0, "ready", j) for j in jobs if j.status == "pending"
-        ]
-        running = [j for j in jobs if j.status == "running"]
-        if running:
-            job = running[0]
-            assert job.started_at is not None
-            due.append((job.started_at + job.remaining, 1, "finish", job))
-        else:
-            queued = sorted(
-                (j for j in jobs if j.status == "queued"), key=lambda j: (j.queued_at or 0.0, j.created_at)
-            )
-            if queued:
-                job = queued[0]
-                due.append((max(job.queued_at or 0.0, store.data.slot_free_since), 2, "start", job))
-        if not due:
-            break
-        at, _, kind, job = min(due, key=lambda d: (d[0], d[1], d[3].created_at))
-        if at > now:
-            break
-        changed = True
-        if kind == "ready":
-            job.status, job.queued_at = "queued", at
-            _event(job, at, "Job enqueued. Waiting for jobs ahead to complete.")
-        elif kind == "start":
-            job.status, job.started_at = "running", at
-            _event(job, at, "Job started.")
-        else:
-            _finish(store, job, at)
-    if changed:
-        store.save()
+class _Supervised(_Shape):
+    hyperparameters: _Hyperparameters | None = None
+
+
+class _Method(_Shape):
+    type: str = "supervised"
+    supervised: _Supervised | None = None
+
+
+class _Wandb(_Shape):
+    project: str
+    name: str | None = None
+    entity: str | None = None
+    tags: list[str] | None = None
+
+
+class _Integration(_Shape):
+    type: str
+    wandb: _Wandb
+
+
+class JobRequest(_Shape):
+    """The body of ``POST /fine_tuning/jobs`` (Azure adds ``trainingType`` at the top level)."""
+
+    model: str
+    training_file: str
+    validation_file: str | None = None
+    suffix: str | None = None
+    seed: int | None = None
+    hyperparameters: _Hyperparameters | None = None
+    method: _Method | None = None
+    integrations: list[_Integration] | None = None
+    trainingType: Any = None  # Azure's wire name
 
 
 def public_status(job: JobRecord) -> str:
@@ -145,14 +113,14 @@ def job_json(job: JobRecord, now: float) -> dict[str, Any]:
         "status": public_status(job),
         "training_file": job.training_file,
         "validation_file": job.validation_file,
-        "result_files": [],
+        "result_files": [job.result_file] if job.result_file else [],
         "trained_tokens": job.trained_tokens if succeeded else None,
         "error": job.error,
         "seed": job.seed,
         "suffix": job.suffix,
         "organization_id": None,
         "estimated_finish": estimated,
-        "integrations": None,
+        "integrations": job.integrations,
         "metadata": None,
         "trainingType": job.training_type,
     }
@@ -174,11 +142,11 @@ def _hyper(raw: Any, name: str, kind: type, low: float, high: float) -> int | fl
         raise _bad(f"'{name}' must be 'auto' or a {kind.__name__}.", name)
     if not low <= raw <= high:
         raise _bad(f"'{name}' must be between {low} and {high}.", name)
-    return kind(raw)
+    return int(raw) if kind is int else float(raw)
 
 
-def _checked_file(store: Store, file_id: Any, param: str) -> Any:
-    if not isinstance(file_id, str) or not file_id:
+def _checked_file(store: Store, file_id: str, param: str) -> FileRecord:
+    if not file_id:
         raise _bad(f"'{param}' is required.", param)
     record = store.data.files.get(file_id)
     if record is None or record.deleted:
@@ -195,77 +163,102 @@ def _checked_file(store: Store, file_id: Any, param: str) -> Any:
     return record
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+def _parsed(raw: Any) -> JobRequest:
     try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise _bad("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.")
-    return body
+        return JobRequest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise _bad(f"'{field}': {first['msg']}.", field) from None
+
+
+def _check_limits(store: Store) -> None:
+    """Per-resource job limits (quotas-limits.md, 2026-02-17): jobs in all, and jobs waiting to run."""
+    limits = store.config.limits
+    if len(store.data.jobs) >= limits.jobs:
+        raise _bad(
+            f"The quota for fine-tuning jobs is reached. The maximum is {limits.jobs}; finished jobs count "
+            "until they are deleted.",
+            code="quotaExceeded",
+        )
+    waiting = sum(1 for j in store.data.jobs.values() if j.status in WAITING)
+    if waiting >= limits.queued:
+        raise _bad(
+            f"The quota for queued fine-tuning jobs is reached. The maximum is {limits.queued}.",
+            code="quotaExceeded",
+        )
+
+
+def _training_type(request: JobRequest) -> Any:
+    training_type = request.trainingType
+    if training_type is None:
+        raise _bad(NOT_SUPPORTED + " (the request has no 'trainingType')", "trainingType")
+    known = isinstance(training_type, str) and training_type.replace(" ", "").lower() in TRAINING_TYPES
+    if not known and training_type not in (1, 2, 3):
+        raise _bad(
+            f"'trainingType' {training_type!r} is not one of Standard, GlobalStandard, developerTier.",
+            "trainingType",
+        )
+    return training_type
+
+
+def _hyperparameters(request: JobRequest) -> tuple[int | None, int | None, float | None]:
+    method = request.method or _Method()
+    if method.type != "supervised":
+        raise _bad("Only the 'supervised' fine-tuning method is supported by the emulator.", "method")
+    merged = (request.hyperparameters or _Hyperparameters()).model_dump(exclude_none=True)
+    if method.supervised is not None and method.supervised.hyperparameters is not None:
+        merged.update(method.supervised.hyperparameters.model_dump(exclude_none=True))
+    n_epochs = _hyper(merged.get("n_epochs"), "n_epochs", int, 1, 50)
+    batch_size = _hyper(merged.get("batch_size"), "batch_size", int, 1, 256)
+    lr = _hyper(merged.get("learning_rate_multiplier"), "learning_rate_multiplier", float, 0.01, 10)
+    return (
+        int(n_epochs) if n_epochs is not None else None,
+        int(batch_size) if batch_size is not None else None,
+        lr,
+    )
 
 
 async def create_job(request: Request, store: Store) -> Response:
-    body = await _json_body(request)
+    body = _parsed(await read_json(request, {}))
     now = store.now()
     advance(store, now)
-    model_id = body.get("model")
-    if not isinstance(model_id, str) or not model_id:
-        raise _bad("'model' is required.", "model")
-    parent = store.data.models.get(model_id)
-    if parent is None:
+    parent = store.data.models.get(body.model)
+    if parent is None or fine_tune_retired(store, body.model, now):
         raise _bad(NOT_SUPPORTED, "model")
-    training_type = body.get("trainingType")
-    if training_type is None:
-        raise _bad(NOT_SUPPORTED + " (the request has no 'trainingType')", "trainingType")
-    if str(training_type).replace(" ", "").lower() not in TRAINING_TYPES and training_type not in (1, 2, 3):
-        raise _bad(f"'trainingType' {training_type!r} is not one of Standard, GlobalStandard, developerTier.")
-    training = _checked_file(store, body.get("training_file"), "training_file")
-    validation_id = body.get("validation_file")
-    if validation_id is not None:
-        _checked_file(store, validation_id, "validation_file")
-    suffix = body.get("suffix")
-    if suffix is not None and (not isinstance(suffix, str) or not 0 < len(suffix) <= MAX_SUFFIX):
+    training_type = _training_type(body)
+    training = _checked_file(store, body.training_file, "training_file")
+    if body.validation_file is not None:
+        _checked_file(store, body.validation_file, "validation_file")
+    suffix = body.suffix
+    if suffix is not None and not 0 < len(suffix) <= MAX_SUFFIX:
         raise _bad(f"'suffix' must be a string of 1 to {MAX_SUFFIX} characters.", "suffix")
-    method = body.get("method") or {"type": "supervised"}
-    if not isinstance(method, dict) or method.get("type", "supervised") != "supervised":
-        raise _bad("Only the 'supervised' fine-tuning method is supported by the emulator.", "method")
-    hyper = dict(body.get("hyperparameters") or {})
-    hyper.update(((method.get("supervised") or {}).get("hyperparameters")) or {})
-    n_epochs = _hyper(hyper.get("n_epochs"), "n_epochs", int, 1, 50)
-    batch_size = _hyper(hyper.get("batch_size"), "batch_size", int, 1, 256)
-    lr = _hyper(hyper.get("learning_rate_multiplier"), "learning_rate_multiplier", float, 0.01, 10)
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _bad("'seed' must be an integer.", "seed")
-    active = [j for j in store.data.jobs.values() if j.status in ACTIVE]
-    if len(active) > store.config.max_queued_jobs:
-        raise _bad(
-            f"This resource already has {len(active)} active fine-tuning jobs (1 running, "
-            f"{store.config.max_queued_jobs} queued at most).",
-            code="quotaExceeded",
-        )
+    n_epochs, batch_size, lr = _hyperparameters(body)
+    if body.seed is not None and not 0 <= body.seed <= SEED_MAX:
+        raise _bad(f"'seed' must be an integer between 0 and {SEED_MAX}.", "seed")
+    for n, integration in enumerate(body.integrations or []):
+        if integration.type != "wandb":
+            raise _bad(f"integrations[{n}].type must be 'wandb'.", f"integrations[{n}].type")
+    _check_limits(store)
 
     hex_id = store.next_hex()
     job_id = f"ftjob-{hex_id}"
     examples = [
         json.loads(line) for line in store.get_content(training.id).decode().splitlines() if line.strip()
     ]
-    epochs = int(n_epochs or AUTO_EPOCHS)
-    batch = int(batch_size or max(1, min(32, round(len(examples) * 0.002))))
-    multiplier = float(lr or AUTO_LR)
-    skill = trained_skill(parent.skill, classify(examples, store.config.behaviours), epochs, multiplier)
-    name = f"{parent.root}.ft-{hex_id}" + (f"-{suffix}" if suffix else "")
-    scale = store.config.scaled
+    epochs = n_epochs or AUTO_EPOCHS
+    batch = batch_size or max(1, min(32, round(len(examples) * 0.002)))
+    multiplier = lr or AUTO_LR
+    running = store.config.scaled(store.config.durations.job_running)
     job = JobRecord(
         id=job_id,
         created_at=now,
-        model=model_id,
+        model=body.model,
         root_model=parent.root,
         training_file=training.id,
-        validation_file=validation_id,
+        validation_file=body.validation_file,
         suffix=suffix,
-        seed=seed if seed is not None else random.Random(job_id).randint(0, 2**31 - 1),
+        seed=body.seed if body.seed is not None else random.Random(job_id).randint(0, SEED_MAX),
         hyperparameters={
             "n_epochs": n_epochs if n_epochs is not None else -1,
             "batch_size": batch_size if batch_size is not None else -1,
@@ -275,18 +268,24 @@ async def create_job(request: Request, store: Store) -> Response:
         batch_size=batch,
         learning_rate_multiplier=multiplier,
         training_type=training_type,
-        fine_tuned_model=name,
-        skill=skill,
+        pool=pool_of(training_type),
+        integrations=[i.model_dump(exclude_none=True) for i in body.integrations]
+        if body.integrations
+        else None,
+        fine_tuned_model=f"{parent.root}.ft-{hex_id}" + (f"-{suffix}" if suffix else ""),
+        skill=trained_skill(parent.skill, classify(examples, store.config.behaviours), epochs, multiplier),
         trained_tokens=training.tokens * epochs,
         steps=max(1, math.ceil(len(examples) / batch)) * epochs,
-        ready_at=now + scale(store.config.durations.job_pending),
-        remaining=scale(store.config.durations.job_running),
+        ready_at=now + store.config.scaled(store.config.durations.job_pending),
+        training_time=running,
+        remaining=running,
         will_fail=store.faults.take_job_failure(job_id),
     )
-    _event(job, now, "Job created.")
+    event(job, now, "Job created.")
     store.data.jobs[job.id] = job
     store.save()
-    return JSONResponse(job_json(job, now), status_code=201)
+    location = f"{str(request.base_url).rstrip('/')}{request.url.path.rstrip('/')}/{job.id}"
+    return JSONResponse(job_json(job, now), status_code=201, headers={"location": location})
 
 
 def _get_job(store: Store, job_id: str) -> JobRecord:
@@ -296,10 +295,16 @@ def _get_job(store: Store, job_id: str) -> JobRecord:
     return job
 
 
-async def retrieve_job(request: Request, store: Store) -> Response:
+def _current(request: Request, store: Store) -> tuple[JobRecord, float]:
+    """The job the path names, after replaying transitions due by now."""
     now = store.now()
     advance(store, now)
-    return JSONResponse(job_json(_get_job(store, request.path_params["job_id"]), now))
+    return _get_job(store, request.path_params["job_id"]), now
+
+
+async def retrieve_job(request: Request, store: Store) -> Response:
+    job, now = _current(request, store)
+    return JSONResponse(job_json(job, now))
 
 
 async def list_jobs(request: Request, store: Store) -> Response:
@@ -313,85 +318,130 @@ async def list_jobs(request: Request, store: Store) -> Response:
 
 
 async def cancel_job(request: Request, store: Store) -> Response:
-    now = store.now()
-    advance(store, now)
-    job = _get_job(store, request.path_params["job_id"])
+    job, now = _current(request, store)
     if job.status not in ACTIVE:
         raise _bad(f"Job '{job.id}' has already finished (status '{job.status}') and cannot be cancelled.")
     if job.status == "running":
-        store.data.slot_free_since = now
+        leave_slot(store, job, now)
     job.status, job.finished_at = "cancelled", now
-    _event(job, now, "Job cancelled.")
+    event(job, now, "Job cancelled.")
     store.save()
     return JSONResponse(job_json(job, now))
 
 
 async def pause_job(request: Request, store: Store) -> Response:
-    now = store.now()
-    advance(store, now)
-    job = _get_job(store, request.path_params["job_id"])
+    job, now = _current(request, store)
     if job.status != "running" or job.started_at is None:
         raise _bad(f"Only a running job can be paused; job '{job.id}' is '{public_status(job)}'.")
-    job.remaining = max(0.0, job.remaining - (now - job.started_at))
-    job.status, job.started_at = "paused", None
-    store.data.slot_free_since = now
-    _event(job, now, "Job paused.")
+    leave_slot(store, job, now)
+    job.status = "paused"
+    event(job, now, "Job paused.")
     store.save()
     return JSONResponse(job_json(job, now))
 
 
 async def resume_job(request: Request, store: Store) -> Response:
-    now = store.now()
-    advance(store, now)
-    job = _get_job(store, request.path_params["job_id"])
+    job, now = _current(request, store)
     if job.status != "paused":
         raise _bad(f"Only a paused job can be resumed; job '{job.id}' is '{public_status(job)}'.")
     job.status, job.queued_at = "queued", now
-    _event(job, now, "Job resumed.")
+    event(job, now, "Job resumed.")
     store.save()
     return JSONResponse(job_json(job, now))
 
 
+async def delete_job(request: Request, store: Store) -> Response:
+    """Delete a finished job and with it the model it produced, as deleting a customized model does on
+    Azure; refused while the job is active or while that model is deployed."""
+    job, now = _current(request, store)
+    if job.status in ACTIVE:
+        raise ApiError(
+            400,
+            "unexpectedEntityState",
+            f"Job '{job.id}' is '{public_status(job)}'; cancel it before deleting it.",
+        )
+    deployed = [
+        d.name
+        for d in store.data.deployments.values()
+        if d.model_id == job.fine_tuned_model and state_of(d, now) is not None
+    ]
+    if job.status == "succeeded" and deployed:
+        raise ApiError(
+            409,
+            "conflict",
+            f"The model '{job.fine_tuned_model}' of job '{job.id}' is deployed ({', '.join(deployed)}); "
+            "delete the deployment before deleting the model.",
+        )
+    del store.data.jobs[job.id]
+    if job.status == "succeeded":
+        store.data.models.pop(job.fine_tuned_model, None)
+    store.save()
+    return Response(status_code=204)
+
+
+def _event_json(event_record: JobEvent) -> dict[str, Any]:
+    return {
+        "id": event_record.id,
+        "object": "fine_tuning.job.event",
+        "created_at": int(event_record.created_at),
+        "level": event_record.level,
+        "message": event_record.message,
+        "type": event_record.type,
+        "data": event_record.data,
+    }
+
+
+def _metrics_events(job: JobRecord, now: float) -> list[JobEvent]:
+    derived = []
+    for step, at in metrics_steps(job, now):
+        values = metrics(job, step)
+        message = f"Step {step}/{job.steps}: training loss={values.train_loss}"
+        if values.valid_loss is not None:
+            message += f", validation loss={values.valid_loss}"
+        derived.append(
+            JobEvent(
+                id=derived_id("ftevent", job, step),
+                created_at=at,
+                message=message,
+                type="metrics",
+                data={**values.as_dict(), "total_steps": job.steps},
+            )
+        )
+    return derived
+
+
 async def list_events(request: Request, store: Store) -> Response:
-    advance(store, store.now())
-    job = _get_job(store, request.path_params["job_id"])
-    events = sorted(job.events, key=lambda e: e.created_at)
+    """Stored message events and the metrics events the job has reached, oldest first."""
+    job, now = _current(request, store)
+    merged = [(e, 1) for e in job.events] + [(e, 0) for e in _metrics_events(job, now)]
+    events = [e for e, _ in sorted(merged, key=lambda pair: (pair[0].created_at, pair[1]))]
     limit = parse_limit(request.query_params.get("limit"), 20, 100)
-
-    def render(event: JobEvent) -> dict[str, Any]:
-        return {
-            "id": event.id,
-            "object": "fine_tuning.job.event",
-            "created_at": int(event.created_at),
-            "level": event.level,
-            "message": event.message,
-            "type": event.type,
-            "data": event.data,
-        }
-
-    return JSONResponse(page(events, lambda e: e.id, request.query_params.get("after"), limit, render))
+    return JSONResponse(page(events, lambda e: e.id, request.query_params.get("after"), limit, _event_json))
 
 
 async def list_checkpoints(request: Request, store: Store) -> Response:
-    advance(store, store.now())
-    job = _get_job(store, request.path_params["job_id"])
+    job, now = _current(request, store)
     limit = parse_limit(request.query_params.get("limit"), 10, 100)
 
-    def render(c: Checkpoint) -> dict[str, Any]:
+    def render(reached: tuple[int, float]) -> dict[str, Any]:
+        step, at = reached
         return {
-            "id": c.id,
+            "id": derived_id("ftchkpt", job, step),
             "object": "fine_tuning.job.checkpoint",
-            "created_at": int(c.created_at),
-            "fine_tuned_model_checkpoint": f"{job.fine_tuned_model}:ckpt-step-{c.step_number}",
+            "created_at": int(at),
+            "fine_tuned_model_checkpoint": f"{job.fine_tuned_model}:ckpt-step-{step}",
             "fine_tuning_job_id": job.id,
-            "step_number": c.step_number,
-            "metrics": {
-                "step": c.step_number,
-                "train_loss": c.train_loss,
-                "train_mean_token_accuracy": c.train_mean_token_accuracy,
-            },
+            "step_number": step,
+            "metrics": metrics(job, step).as_dict(),
         }
 
+    checkpoints = checkpoint_steps(job, now)
     return JSONResponse(
-        page(job.checkpoints, lambda c: c.id, request.query_params.get("after"), limit, render)
+        page(
+            checkpoints,
+            lambda c: derived_id("ftchkpt", job, c[0]),
+            request.query_params.get("after"),
+            limit,
+            render,
+        )
     )

@@ -17,6 +17,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx2
+from azure.core.credentials import AccessToken
+from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+from openai import AzureOpenAI, OpenAI
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FLAGS = ("--port", "0", "--time-scale", "0.01", "--chat-latency", "0", "--seed", "7")
 AZURE_API_VERSION = "2025-04-01-preview"
@@ -29,8 +34,6 @@ class StaticTokenCredential:
         self.token = token
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
@@ -80,26 +83,18 @@ class EmulatorHandle:
         return self.admin("POST", "clock", {"advance": seconds})
 
     def http_client(self) -> Any:
-        import httpx2
-
         return httpx2.Client(verify=self.ssl_context())
 
     def openai_v1(self, **kwargs: Any) -> Any:
-        from openai import OpenAI
-
         kwargs.setdefault("api_key", "test-key")
         return OpenAI(base_url=self.url + "/openai/v1/", http_client=self.http_client(), **kwargs)
 
     def azure_openai(self, **kwargs: Any) -> Any:
-        from openai import AzureOpenAI
-
         kwargs.setdefault("api_key", "test-key")
         kwargs.setdefault("api_version", AZURE_API_VERSION)
         return AzureOpenAI(azure_endpoint=self.url, http_client=self.http_client(), **kwargs)
 
     def mgmt(self, **kwargs: Any) -> Any:
-        from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
-
         return CognitiveServicesManagementClient(
             StaticTokenCredential(),
             self.subscription,

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from emulator.config import Retirement
 from emulator.faults import FaultConfig
+
+# The admin clock moves forward at most this far in all (100 years), so every emulated time stays a
+# date that datetime and JSON can represent.
+MAX_CLOCK_OFFSET = 100 * 365.25 * 86400
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """Stored shapes reject NaN and infinities, so a bad value can never reach the state file."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class FileRecord(_Record):
@@ -40,14 +47,6 @@ class JobEvent(_Record):
     data: dict[str, Any] | None = None
 
 
-class Checkpoint(_Record):
-    id: str
-    created_at: float
-    step_number: int
-    train_loss: float
-    train_mean_token_accuracy: float
-
-
 class JobRecord(_Record):
     id: str
     created_at: float
@@ -62,21 +61,25 @@ class JobRecord(_Record):
     batch_size: int
     learning_rate_multiplier: float
     training_type: Any = None
+    pool: str = "standard"  # "standard" (Standard and GlobalStandard) or "developer": separate slots
+    integrations: list[dict[str, Any]] | None = None
     fine_tuned_model: str
     skill: float
     trained_tokens: int
     steps: int
-    # Lifecycle, advanced in time order by jobs.advance(); "queued" shows as "pending" on the wire.
+    # Lifecycle, advanced in time order by training.advance(); "queued" shows as "pending" on the wire.
     status: str = "pending"
     ready_at: float
     queued_at: float | None = None
     started_at: float | None = None
-    remaining: float
+    training_time: float = 0.0  # total running time the job needs
+    remaining: float  # running time still needed when the current run segment started
+    segments: list[tuple[float, float]] = []  # finished run segments (start, end)
     finished_at: float | None = None
     will_fail: bool = False
     error: dict[str, Any] | None = None
+    result_file: str | None = None
     events: list[JobEvent] = []
-    checkpoints: list[Checkpoint] = []
 
 
 class ModelRecord(_Record):
@@ -109,6 +112,11 @@ class DeploymentRecord(_Record):
     operation_id: str | None = None
     properties_extra: dict[str, Any] = {}
     tags: dict[str, str] = {}
+    # Azure removes fine-tuned deployments by itself: DeveloperTier a fixed time after creation
+    # (``lifetime``), the others after ``idle_lifetime`` without a chat call (``last_used_at``).
+    lifetime: float | None = None
+    idle_lifetime: float | None = None
+    last_used_at: float | None = None
 
 
 class OperationRecord(_Record):
@@ -122,12 +130,13 @@ class OperationRecord(_Record):
 
 
 class StateData(_Record):
-    clock_offset: float = 0.0
-    ids_issued: int = 0
-    slot_free_since: float = 0.0
+    clock_offset: float = Field(default=0.0, ge=0, le=MAX_CLOCK_OFFSET)
+    ids_issued: int = Field(default=0, ge=0)
+    pool_freed: dict[str, float] = {}  # when a running job last left each training pool
     files: dict[str, FileRecord] = {}
     jobs: dict[str, JobRecord] = {}
     models: dict[str, ModelRecord] = {}
     deployments: dict[str, DeploymentRecord] = {}
     operations: dict[str, OperationRecord] = {}
+    retirements: dict[str, Retirement] = {}  # set through the admin API; they override --retire-model
     faults: FaultConfig = FaultConfig()

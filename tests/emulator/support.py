@@ -8,6 +8,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx2
+from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
 from emulator.countries import COUNTRIES
 
 TOOL = {
@@ -109,6 +112,48 @@ def wait_processed(client: Any, file_id: str) -> Any:
 def wait_job(client: Any, job_id: str, timeout: float = 15.0) -> Any:
     terminal = ("succeeded", "failed", "cancelled")
     return wait_for(lambda: (j := client.fine_tuning.jobs.retrieve(job_id)).status in terminal and j, timeout)
+
+
+BASE = "gpt-4.1-mini-2025-04-14"
+
+
+def fine_tuned_models(handle: Any, count: int = 1, training_type: str = "Standard") -> list[str]:
+    """``count`` succeeded fine-tuned models of BASE, trained on one processed success file."""
+    client = handle.openai_v1()
+    file_id = upload(client, success_file()).id
+    wait_processed(client, file_id)
+    jobs = [
+        client.fine_tuning.jobs.create(
+            model=BASE, training_file=file_id, extra_body={"trainingType": training_type}
+        )
+        for _ in range(count)
+    ]
+    return [wait_job(client, j.id).fine_tuned_model for j in jobs]
+
+
+def deployment_body(model: str, sku: str = "DeveloperTier", capacity: int = 50, version: str = "1") -> Any:
+    return Deployment(
+        sku=Sku(name=sku, capacity=capacity),
+        properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model, version=version)),
+    )
+
+
+def deploy(handle: Any, name: str, model: str, sku: str = "DeveloperTier", version: str = "1") -> Any:
+    """Create (or update) a deployment through azure-mgmt-cognitiveservices and wait for the poller."""
+    mgmt = handle.mgmt()
+    body = deployment_body(model, sku=sku, version=version)
+    return mgmt.deployments.begin_create_or_update(handle.resource_group, handle.account, name, body).result()
+
+
+def deployment_state(handle: Any, name: str) -> dict[str, Any] | None:
+    """The admin API's view of one deployment (with ``expires_at``), or None once it is gone."""
+    return next((d for d in handle.state()["deployments"] if d["name"] == name), None)
+
+
+def delete_job(client: Any, job_id: str) -> int:
+    """``DELETE /fine_tuning/jobs/{id}`` (Azure's spec has it; the openai SDK has no method): the status.
+    Errors raise the SDK's usual exceptions."""
+    return int(client.delete(f"/fine_tuning/jobs/{job_id}", cast_to=httpx2.Response).status_code)
 
 
 def run_agent(client: Any, deployment: str, question: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
 from emulator.launch import ROOT, EmulatorHandle, start_emulator
 from tests.emulator.support import success_file, upload, wait_job, wait_processed
@@ -75,8 +76,6 @@ def test_restart_with_state_dir_keeps_everything(tmp_path: Path) -> None:
                 extra_body={"trainingType": "Standard"},
             ).id,
         )
-        from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
-
         body = Deployment(
             sku=Sku(name="Standard", capacity=5),
             properties=DeploymentProperties(

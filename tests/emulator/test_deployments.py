@@ -6,33 +6,14 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+from azure.mgmt.cognitiveservices.models import Deployment, PatchResourceTagsAndSku, Sku
 
-from tests.emulator.support import success_file, upload, wait_job, wait_processed
+from tests.emulator.support import BASE
+from tests.emulator.support import deployment_body as _body
+from tests.emulator.support import fine_tuned_models as _fine_tuned
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
-BASE = "gpt-4.1-mini-2025-04-14"
-
-
-def _body(model: str, sku: str = "DeveloperTier", capacity: int = 50, version: str = "1") -> Deployment:
-    return Deployment(
-        sku=Sku(name=sku, capacity=capacity),
-        properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model, version=version)),
-    )
-
-
-def _fine_tuned(handle: EmulatorHandle, count: int = 1) -> list[str]:
-    client = handle.openai_v1()
-    file_id = upload(client, success_file()).id
-    wait_processed(client, file_id)
-    jobs = [
-        client.fine_tuning.jobs.create(
-            model=BASE, training_file=file_id, extra_body={"trainingType": "Standard"}
-        )
-        for _ in range(count)
-    ]
-    return [wait_job(client, j.id).fine_tuned_model for j in jobs]
 
 
 def _error_code(call: Any) -> str:
@@ -163,3 +144,34 @@ def test_account_auth_and_version_errors(emulator_reset: EmulatorHandle) -> None
         )
         assert put.status_code == 201 and "Azure-AsyncOperation" in put.headers
         assert 0 < float(put.headers["Retry-After"]) <= 5
+
+
+def test_patch_changes_capacity_and_tags(emulator_reset: EmulatorHandle) -> None:
+    (model,) = _fine_tuned(emulator_reset)
+    mgmt = emulator_reset.mgmt()
+    rg, account = emulator_reset.resource_group, emulator_reset.account
+    mgmt.deployments.begin_create_or_update(
+        rg, account, "p", _body(model, sku="Standard", capacity=5)
+    ).result()
+    emulator_reset.set_faults(provisioning_slowdown=100)  # the update takes 2 s
+    poller = mgmt.deployments.begin_update(
+        rg, account, "p", PatchResourceTagsAndSku(sku=Sku(name="Standard", capacity=9), tags={"run": "r1"})
+    )
+    assert mgmt.deployments.get(rg, account, "p").properties.provisioning_state == "Accepted"
+    updated = poller.result()
+    assert (updated.sku.capacity, updated.tags, updated.properties.provisioning_state) == (
+        9,
+        {"run": "r1"},
+        "Succeeded",
+    )
+    assert updated.properties.model.name == model
+    assert (
+        _error_code(
+            lambda: mgmt.deployments.begin_update(
+                rg, account, "p", PatchResourceTagsAndSku(sku=Sku(name="DeveloperTier", capacity=1))
+            ).result()
+        )
+        == "InvalidResourceProperties"
+    )
+    with pytest.raises(ResourceNotFoundError):
+        mgmt.deployments.begin_update(rg, account, "missing", PatchResourceTagsAndSku(tags={})).result()

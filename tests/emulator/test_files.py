@@ -184,4 +184,19 @@ def test_content_is_bytes_exactly(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     data = jsonl([success_example("Tell me Kenya's capital.", "Kenya", "Nairobi")] * 10)
     created = upload(client, data)
-    assert [json.loads(line) for line in client.files.content(created.id).read().splitlines()][0]["messages"]
+    first_line = client.files.content(created.id).read().splitlines()[0]
+    assert json.loads(first_line)["messages"]
+
+
+@pytest.mark.parametrize("surface", ["v1", "azure"])
+def test_upload_answers_with_location(emulator_reset: EmulatorHandle, surface: str) -> None:
+    client = emulator_reset.openai_v1() if surface == "v1" else emulator_reset.azure_openai()
+    raw = client.files.with_raw_response.create(
+        file=("t.jsonl", io.BytesIO(success_file())), purpose="fine-tune"
+    )
+    created = raw.parse()
+    prefix = "/openai/v1" if surface == "v1" else "/openai"
+    assert (
+        raw.status_code == 201
+        and raw.headers["location"] == f"{emulator_reset.url}{prefix}/files/{created.id}"
+    )

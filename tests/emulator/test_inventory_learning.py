@@ -31,8 +31,9 @@ FULL_RUN = ["chat", "execute_tool", "chat", "execute_tool", "chat"]
 
 @pytest.fixture
 def shop_emulator(emulator_factory: Callable[..., EmulatorHandle]) -> EmulatorHandle:
-    """An emulator of its own, with room for ~200 requests a minute on the base deployment."""
-    return emulator_factory("--base-capacity", "1000")
+    """An emulator of its own whose rate limits never bind: this test is about learning, not throttling
+    (tests/emulator/test_ratelimit.py covers that)."""
+    return emulator_factory("--base-capacity", "1000", "--rate-limit-scale", "100")
 
 
 async def _rollouts(handle: EmulatorHandle, deployment: str, tasks: list[Task]) -> dict[str, list[Span]]:

@@ -76,8 +76,11 @@ def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
         client.fine_tuning.jobs.retrieve("ftjob-" + "0" * 32)
 
 
-def test_one_running_job_at_a_time_and_pause_resume(emulator_factory) -> None:
-    handle = emulator_factory("--job-running", "300", "--job-pending", "1")  # 3 s of training at scale 0.01
+def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory) -> None:
+    # 3 s of training at scale 0.01, one Developer training slot
+    handle = emulator_factory(
+        "--job-running", "300", "--job-pending", "1", "--max-running-developer-jobs", "1"
+    )
     client = handle.openai_v1(max_retries=0)
     file_id = _processed_file(client)
     first, second = _create(client, file_id), _create(client, file_id)
@@ -157,3 +160,106 @@ def test_file_not_processed_yet(emulator_factory) -> None:
     with pytest.raises(openai.BadRequestError, match="not ready"):
         _create(client, fresh.id)
     assert client.files.retrieve(fresh.id).status in ("pending", "running")
+
+
+def test_results_file_metrics_and_checkpoints(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.azure_openai()
+    file_id = _processed_file(client)
+    job = _create(
+        client,
+        file_id,
+        validation_file=file_id,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 4, "batch_size": 2}}},
+    )
+    done = wait_job(client, job.id)
+    assert done.status == "succeeded" and len(done.result_files) == 1
+    results = client.files.retrieve(done.result_files[0])
+    assert (results.purpose, results.filename, results.status) == (
+        "fine-tune-results",
+        "results.csv",
+        "processed",
+    )
+    rows = [line.split(",") for line in client.files.content(results.id).read().decode().splitlines()]
+    assert rows[0] == [
+        "step",
+        "train_loss",
+        "train_mean_token_accuracy",
+        "valid_loss",
+        "validation_mean_token_accuracy",
+        "full_valid_loss",
+        "full_valid_mean_token_accuracy",
+    ]
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 41))  # 20 examples / batch 2 x 4 epochs
+    assert all(r[1] and r[2] and r[3] and r[4] for r in rows[1:])
+    assert [int(r[0]) for r in rows[1:] if r[5]] == [10, 20, 30, 40]  # full validation at epoch ends
+    assert float(rows[-1][1]) < float(rows[1][1])  # the loss falls
+
+    events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
+    metrics = [e for e in events if e.type == "metrics"]
+    assert [e.data["step"] for e in metrics] == list(range(1, 41))
+    assert (
+        metrics[-1].message.startswith("Step 40/40: training loss=")
+        and "validation loss=" in metrics[-1].message
+    )
+    assert [e.created_at for e in events] == sorted(e.created_at for e in events)
+    checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
+    assert [c.step_number for c in checkpoints] == [20, 30, 40]  # the three most recent epochs
+    assert set(checkpoints[-1].metrics.model_dump(exclude_none=True)) == {
+        "step",
+        "train_loss",
+        "train_mean_token_accuracy",
+        "valid_loss",
+        "valid_mean_token_accuracy",
+        "full_valid_loss",
+        "full_valid_mean_token_accuracy",
+    }
+
+
+def test_metrics_appear_while_the_job_runs(emulator_factory) -> None:
+    handle = emulator_factory("--job-running", "100000", "--job-pending", "1")  # 1,000 s of training
+    client = handle.openai_v1()
+    file_id = _processed_file(client)
+    # 20 examples, batch size 1 (auto), 2 epochs: 40 steps of 25 s
+    job = _create(
+        client, file_id, method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}}
+    )
+    handle.advance_clock(1)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "running"
+    handle.advance_clock(505)  # a little over half of the training
+
+    def metric_steps() -> list[int]:
+        events = client.fine_tuning.jobs.list_events(job.id, limit=100)
+        return [e.data["step"] for e in events if e.type == "metrics"]
+
+    assert metric_steps() == list(range(1, 21))
+    assert [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id)] == [20]
+    client.fine_tuning.jobs.pause(job.id)
+    handle.advance_clock(10_000)
+    assert metric_steps() == list(range(1, 21))  # a paused job does not train
+    assert client.fine_tuning.jobs.retrieve(job.id).result_files == []
+    client.fine_tuning.jobs.resume(job.id)
+    handle.advance_clock(600)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "succeeded"
+    assert metric_steps() == list(range(1, 41))
+
+
+def test_integrations_are_echoed_and_create_answers_with_location(emulator_reset: EmulatorHandle) -> None:
+    client = emulator_reset.azure_openai()
+    file_id = _processed_file(client)
+    integrations = [
+        {"type": "wandb", "wandb": {"project": "custom-wandb-project", "tags": ["project:tag", "lineage"]}}
+    ]
+    raw = client.fine_tuning.jobs.with_raw_response.create(
+        model=BASE, training_file=file_id, integrations=integrations, extra_body={"trainingType": "Standard"}
+    )
+    job = raw.parse()
+    assert raw.headers["location"] == f"{emulator_reset.url}/openai/fine_tuning/jobs/{job.id}"
+    assert [i.model_dump(exclude_none=True) for i in job.integrations] == integrations
+    assert client.fine_tuning.jobs.retrieve(job.id).integrations[0].wandb.project == "custom-wandb-project"
+    with pytest.raises(openai.BadRequestError, match="integrations"):
+        client.fine_tuning.jobs.create(
+            model=BASE,
+            training_file=file_id,
+            integrations=[{"type": "wandb", "wandb": {}}],  # type: ignore[list-item]
+            extra_body={"trainingType": "Standard"},
+        )

@@ -1,0 +1,211 @@
+"""Malformed input through the real HTTPS server: 4xx in Azure's envelopes, never 500; values that could
+poison the state file are refused; a damaged state dir is salvaged; TLS and scratch files are handled
+safely (issue 8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.launch import ROOT, start_emulator
+from tests.emulator.support import success_file, upload, wait_processed
+from tests.fixtures.emulator import EmulatorHandle
+
+pytestmark = pytest.mark.timeout(60)
+DEEP = b"[" * 1000 + b"]" * 1000
+AUTH = {"api-key": "k", "Authorization": "Bearer t", "content-type": "application/json"}
+
+
+def _arm_path(handle: EmulatorHandle, tail: str) -> str:
+    return (
+        f"{handle.url}/subscriptions/{handle.subscription}/resourceGroups/{handle.resource_group}/providers/"
+        f"Microsoft.CognitiveServices/accounts/{handle.account}/{tail}?api-version=2025-06-01"
+    )
+
+
+def _post(handle: EmulatorHandle, url: str, body: bytes, method: str = "POST") -> Any:
+    with handle.http_client() as http:
+        return http.request(method, url, headers=AUTH, content=body)
+
+
+def _error(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert isinstance(error["code"], str) and isinstance(error["message"], str)
+    return error
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["/openai/v1/chat/completions", "/openai/v1/fine_tuning/jobs", "/_emulator/clock", "/_emulator/faults"],
+)
+@pytest.mark.parametrize(
+    "body", [DEEP, b'{"advance": NaN}', b"[Infinity]", b"[1e999]", b'{"seed": ' + b"9" * 30 + b"}"]
+)
+def test_bad_json_is_a_400_on_data_plane_and_admin(
+    emulator_reset: EmulatorHandle, route: str, body: bytes
+) -> None:
+    error = _error(_post(emulator_reset, emulator_reset.url + route, body), 400)
+    assert error["code"] == "invalidPayload"
+
+
+@pytest.mark.parametrize("body", [DEEP, b'{"sku": {"name": "Standard", "capacity": NaN}}'])
+def test_bad_json_is_a_400_on_arm(emulator_reset: EmulatorHandle, body: bytes) -> None:
+    response = _post(emulator_reset, _arm_path(emulator_reset, "deployments/x"), body, method="PUT")
+    error = _error(response, 400)
+    assert error["code"] == "InvalidRequestContent" and error["details"] == [] and "target" in error
+
+
+@pytest.mark.parametrize(
+    ("tags", "path"),
+    [("x", "tags"), ({"a": 1}, "tags.a"), (["a"], "tags")],
+)
+def test_arm_tags_of_the_wrong_type(emulator_reset: EmulatorHandle, tags: Any, path: str) -> None:
+    body = {
+        "sku": {"name": "GlobalStandard", "capacity": 1},
+        "properties": {"model": {"format": "OpenAI", "name": "gpt-4.1-mini", "version": "2025-04-14"}},
+        "tags": tags,
+    }
+    response = _post(
+        emulator_reset, _arm_path(emulator_reset, "deployments/t"), json.dumps(body).encode(), "PUT"
+    )
+    error = _error(response, 400)
+    assert error["code"] == "InvalidRequestContent" and f"Path '{path}'" in error["message"]
+
+
+def test_capacity_beyond_int32_is_refused(emulator_reset: EmulatorHandle) -> None:
+    body = {
+        "sku": {"name": "GlobalStandard", "capacity": 2**31},
+        "properties": {"model": {"format": "OpenAI", "name": "gpt-4.1-mini", "version": "2025-04-14"}},
+    }
+    response = _post(
+        emulator_reset, _arm_path(emulator_reset, "deployments/c"), json.dumps(body).encode(), "PUT"
+    )
+    assert _error(response, 400)["code"] == "InvalidCapacity"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"advance": -1}, {"advance": "10"}, {"advance": True}, {"advance": 1e12}, {}, {"advance": 1, "x": 2}],
+)
+def test_clock_refuses_what_it_cannot_apply(emulator_reset: EmulatorHandle, body: dict[str, Any]) -> None:
+    before = emulator_reset.state()["now"]
+    error = _error(
+        _post(emulator_reset, emulator_reset.url + "/_emulator/clock", json.dumps(body).encode()), 400
+    )
+    assert error["code"] == "invalidPayload"
+    assert emulator_reset.state()["now"] - before < 5
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"provisioning_slowdown": 1e300},
+        {"routes": [{"status": 429, "count": 1, "retry_after": 1e300}]},
+        {"x": 1},
+    ],
+)
+def test_faults_refuse_unbounded_values(emulator_reset: EmulatorHandle, faults: dict[str, Any]) -> None:
+    response = _post(emulator_reset, emulator_reset.url + "/_emulator/faults", json.dumps(faults).encode())
+    assert _error(response, 400)["code"] == "invalidPayload"
+    assert emulator_reset.clear_faults()["routes"] == []
+
+
+def test_oversized_bodies_are_413(emulator_factory: Any) -> None:
+    handle = emulator_factory("--max-file-size", "1000")
+    client = handle.openai_v1(max_retries=0)
+    with handle.http_client() as http:
+        response = http.post(
+            handle.url + "/openai/v1/files",
+            headers={"api-key": "k"},
+            files={"purpose": (None, "fine-tune"), "file": ("t.jsonl", b"x" * 2_000_000)},
+        )
+    assert _error(response, 413)["code"] == "413"
+    assert list(client.files.list()) == []
+
+
+def test_unknown_routes_use_each_surface_envelope(emulator_reset: EmulatorHandle) -> None:
+    with emulator_reset.http_client() as http:
+        data_plane = http.get(emulator_reset.url + "/openai/v1/no/such/thing", headers=AUTH)
+        arm = http.post(_arm_path(emulator_reset, "deployments"), headers=AUTH)
+    assert _error(data_plane, 404)["code"] == "404"
+    arm_error = _error(arm, 405)
+    assert arm_error["code"] == "MethodNotAllowed" and arm_error["details"] == []
+
+
+def test_a_damaged_state_dir_is_salvaged_not_fatal(tmp_path: Path) -> None:
+    first = start_emulator(state_dir=tmp_path)
+    try:
+        client = first.openai_v1()
+        file_id = upload(client, success_file()).id
+        wait_processed(client, file_id)
+    finally:
+        first.stop()
+    state = json.loads((tmp_path / "state.json").read_text())
+    state["clock_offset"] = float("nan")  # written as NaN, as an older version could
+    state["files"]["file-bad"] = {"id": "file-bad", "bytes": "many"}
+    state["deployments"]["gpt-4.1-mini"]["capacity"] = float("inf")
+    (tmp_path / "state.json").write_text(json.dumps(state))
+
+    second = start_emulator(state_dir=tmp_path)
+    try:
+        snapshot = second.state()
+        assert abs(snapshot["now"] - time.time()) < 60  # the NaN offset was dropped, not kept
+        assert [f["id"] for f in snapshot["files"]] == [file_id]
+        assert snapshot["deployments"] == []
+        assert second.openai_v1().files.retrieve(file_id).status == "processed"
+        assert second.advance_clock(5)["offset"] == 5
+    finally:
+        second.stop()
+    assert len(list(tmp_path.glob("state.json.bad-*"))) == 1
+    json.loads((tmp_path / "state.json").read_text())  # strict JSON again (no NaN)
+
+
+def test_tls_private_key_is_owner_only(tmp_path: Path) -> None:
+    handle = start_emulator(state_dir=tmp_path)
+    try:
+        key = tmp_path / "tls" / "server-key.pem"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "tls").stat().st_mode) == 0o700
+    finally:
+        handle.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_scratch_dir_is_removed_on_signal(sig: int) -> None:
+    handle = start_emulator()
+    scratch = Path(handle.ca_path).parent
+    assert scratch.is_dir()
+    handle.process.send_signal(sig)
+    assert handle.process.wait(timeout=10) == 0
+    assert not scratch.exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--time-scale", "nan"],
+        ["--idle-lifetime", "inf"],
+        ["--retire-model", "gpt-4o=soon"],
+        ["--max-files", "-1"],
+    ],
+)
+def test_bad_flags_are_a_usage_error(flags: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert result.returncode == 2 and "usage:" in result.stderr and "Traceback" not in result.stderr
