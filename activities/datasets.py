@@ -31,7 +31,7 @@ def build_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     jsonl, stats = build(traces, ratio=request.data_filter_ratio, seed=request.seed)
     data_blob = dataset_path(request.run_id, request.iteration)
     stats_blob = dataset_stats_path(request.run_id, request.iteration)
-    store.write_text(data_blob, jsonl, jsonl=True)
+    store.write_text(data_blob, jsonl)
     store.write_json(stats_blob, stats)
     return DatasetResult(
         dataset_blob=data_blob,

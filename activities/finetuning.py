@@ -10,18 +10,32 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.artifacts import intent_path
+from shared.artifacts import intent_path, training_events_path, training_results_path
 from shared.clients import artifact_store, openai_client
-from shared.contracts import FileRef, FileResult, JobRef, JobResult, StartJob, UploadFile
-from shared.errors import result_or_error
+from shared.contracts import (
+    CollectedOutputs,
+    CollectOutputs,
+    FileRef,
+    FileResult,
+    JobRef,
+    JobResult,
+    StartJob,
+    UploadFile,
+)
+from shared.errors import raise_if_transient, result_or_error
 from shared.finetuning import (
     cancel_job,
     create_job,
+    delete_file,
+    events_jsonl,
+    file_content,
     find_job,
     find_or_upload,
     get_file,
     get_job,
     job_result,
+    result_files,
+    resume_job,
     training_file_name,
 )
 
@@ -90,3 +104,61 @@ def cancel_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
         lambda: cancel_job(openai_client(), request.job_id),
         lambda error: JobResult(job_id=request.job_id, status="unknown", error=error),
     )
+
+
+@bp.activity_trigger(input_name="payload")
+def resume_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
+    request = JobRef.model_validate(payload)
+    return result_or_error(
+        lambda: resume_job(openai_client(), request.job_id),
+        lambda error: JobResult(job_id=request.job_id, status="unknown", error=error),
+    )
+
+
+@bp.activity_trigger(input_name="payload")
+def collect_job_outputs(payload: dict[str, Any]) -> dict[str, Any]:
+    """Copies a settled job's results file and events into Blob next to its dataset, then deletes the
+    results and training files from Azure (a resource holds a limited number of files). Idempotent:
+    copying again writes the same, deleting what is gone succeeds."""
+    request = CollectOutputs.model_validate(payload)
+    collected = CollectedOutputs()
+    doomed = [request.training_file_id]
+    if request.job_id is not None:
+        try:
+            doomed += _copy_job_outputs(request, request.job_id, collected)
+        except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
+            error = raise_if_transient(exc)
+            collected.warnings.append(
+                {"code": error.code, "message": f"job outputs not copied: {error.message}"}
+            )
+    for file_id in doomed:
+        _delete_file(file_id, collected)
+    return collected.model_dump()
+
+
+def _copy_job_outputs(request: CollectOutputs, job_id: str, collected: CollectedOutputs) -> list[str]:
+    """Writes the job's results file(s) and events to Blob; returns the results files' ids."""
+    client, store = openai_client(), artifact_store()
+    ids = result_files(client, job_id)
+    for index, file_id in enumerate(ids):
+        blob = training_results_path(request.run_id, request.iteration, index)
+        content = file_content(client, file_id)
+        if content is not None:
+            store.write_text(blob, content.decode("utf-8", errors="replace"))
+        if content is not None or store.read_text(blob) is not None:
+            collected.results_blobs.append(blob)
+    events = events_jsonl(client, job_id)
+    if events:
+        collected.events_blob = training_events_path(request.run_id, request.iteration)
+        store.write_text(collected.events_blob, events)
+    return ids
+
+
+def _delete_file(file_id: str, collected: CollectedOutputs) -> None:
+    try:
+        delete_file(openai_client(), file_id)
+    except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
+        error = raise_if_transient(exc)
+        collected.leaked.append({"kind": "file", "name": file_id, "reason": f"{error.code}: {error.message}"})
+        return
+    collected.deleted_files.append(file_id)

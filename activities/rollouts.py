@@ -43,6 +43,6 @@ async def run_rollout(payload: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a failed rollout is data: recorded, not raised
         error = describe(exc)
         recorder.fail(f"{error.code}: {error.message}")
-    await asyncio.to_thread(store.write_text, path, recorder.to_jsonl(), jsonl=True)
+    await asyncio.to_thread(store.write_text, path, recorder.to_jsonl())
     summary: RolloutSummary = recorder.summary(trace_blob=path)
     return summary.model_dump()

@@ -68,6 +68,7 @@ def snapshot(store: Store) -> dict[str, Any]:
             "durations": c.durations.model_dump(),
         },
         "files": [file_json(f, now) for f in store.data.files.values() if not f.deleted],
+        "deleted_files": [file_json(f, now) for f in store.data.files.values() if f.deleted],
         "jobs": [
             {**job_json(j, now), "internal_status": j.status, "skill": j.skill}
             for j in store.data.jobs.values()

@@ -19,7 +19,7 @@ from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, log
 from orchestrators.rollouts import Evaluation, evaluate
-from orchestrators.training import cancel_job
+from orchestrators.training import cancel_job, collect_outputs
 from shared.artifacts import report_path, traces_prefix
 from shared.contracts import CancelRequest, InitRun, RunRef, RunState, TaskCounts
 from shared.lineage import Champion
@@ -162,7 +162,10 @@ def cancel_run(orch: Orchestration, cancelled: RunCancelled) -> Step[dict[str, A
     cancelled; what cannot be deleted is listed as leaked in the report."""
     state = orch.state
     orch.show(Stage.FINISH, "cancelling: stopping the job and deleting this run's deployments")
+    job = state.active_job
     yield from cancel_job(orch)
+    if job is not None:
+        yield from collect_outputs(orch, job)
     champion = state.champion.deployment if state.champion else None
     victims = [name for name in state.run_deployments if name != champion]
     if victims:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -21,8 +22,8 @@ Model = TypeVar("Model", bound=BaseModel)
 # (an orchestration's activities and a handful of HTTP-started ones), so conflicts are rare and short.
 UPDATE_ATTEMPTS = 8
 
-JSONL = ContentSettings(content_type="application/x-ndjson")
 JSON = ContentSettings(content_type="application/json")
+CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/x-ndjson", ".csv": "text/csv"}
 
 
 def trace_path(run_id: str, iteration: int, split: str, rollout_id: str) -> str:
@@ -39,6 +40,17 @@ def dataset_path(run_id: str, iteration: int) -> str:
 
 def dataset_stats_path(run_id: str, iteration: int) -> str:
     return f"datasets/{run_id}/{iteration:02d}/stats.json"
+
+
+def training_results_path(run_id: str, iteration: int, index: int = 0) -> str:
+    """The job's results file (per-step loss and token accuracy), copied from Azure before deletion;
+    Azure writes one per job (``index`` numbers any further ones)."""
+    suffix = f"-{index}" if index else ""
+    return f"datasets/{run_id}/{iteration:02d}/results{suffix}.csv"
+
+
+def training_events_path(run_id: str, iteration: int) -> str:
+    return f"datasets/{run_id}/{iteration:02d}/events.jsonl"
 
 
 def report_path(run_id: str) -> str:
@@ -77,10 +89,15 @@ class ArtifactStore:
             pass
         self._ensured = True
 
-    def write_text(self, path: str, text: str, *, jsonl: bool = False) -> None:
+    def write_text(self, path: str, text: str) -> None:
+        """Writes (or replaces) a UTF-8 blob; its content type follows the path's extension."""
         self._ensure_container()
+        content_type = CONTENT_TYPES.get(PurePosixPath(path).suffix, "text/plain; charset=utf-8")
         self._container.upload_blob(
-            path, text.encode("utf-8"), overwrite=True, content_settings=JSONL if jsonl else JSON
+            path,
+            text.encode("utf-8"),
+            overwrite=True,
+            content_settings=ContentSettings(content_type=content_type),
         )
 
     def read_text(self, path: str) -> str | None:

@@ -19,6 +19,14 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class JobInFlight(Payload):
+    """A training file and the job (if any) that uses it: what must be cleaned up after the job."""
+
+    file_id: str
+    iteration: int
+    job_id: str | None = None
+
+
 class RunState(Payload):
     """The orchestration's input, carried from one iteration to the next through continue_as_new."""
 
@@ -41,7 +49,7 @@ class RunState(Payload):
     run_deployments: list[str] = Field(
         default_factory=list, description="deployments this run created, alive"
     )
-    active_job: str | None = Field(None, description="the fine-tuning job this run is waiting for")
+    active_job: JobInFlight | None = Field(None, description="the fine-tuning job this run is waiting for")
     failed_iterations: int = 0
 
     @property
@@ -239,3 +247,21 @@ class RunRef(Payload):
 class CancelRequest(Payload):
     requested: bool
     reason: str | None = None
+
+
+class CollectOutputs(Payload):
+    run_id: str
+    iteration: int
+    training_file_id: str
+    job_id: str | None = None
+
+
+class CollectedOutputs(Payload):
+    """What a finished job left: its results and events copied to Blob, the files deleted from Azure,
+    and the ones that could not be (with the reason)."""
+
+    results_blobs: list[str] = Field(default_factory=list)
+    events_blob: str | None = None
+    deleted_files: list[str] = Field(default_factory=list)
+    leaked: list[dict[str, str]] = Field(default_factory=list)
+    warnings: list[dict[str, str]] = Field(default_factory=list)

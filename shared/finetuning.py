@@ -9,9 +9,10 @@ file), so an activity retried or re-run after a crash never starts a second one.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 
-from openai import AzureOpenAI
+from openai import AzureOpenAI, NotFoundError
 from openai.types import FileObject
 from openai.types.fine_tuning import FineTuningJob
 
@@ -103,3 +104,38 @@ def cancel_job(client: AzureOpenAI, job_id: str) -> JobResult:
     if job.status in {"succeeded", "failed", "cancelled"}:
         return job_result(job)
     return job_result(client.fine_tuning.jobs.cancel(job_id))
+
+
+def resume_job(client: AzureOpenAI, job_id: str) -> JobResult:
+    return job_result(client.fine_tuning.jobs.resume(job_id))
+
+
+def result_files(client: AzureOpenAI, job_id: str) -> list[str]:
+    """The job's result files (Azure writes one per job: per-step loss and token accuracy as CSV)."""
+    return list(client.fine_tuning.jobs.retrieve(job_id).result_files or [])
+
+
+def file_content(client: AzureOpenAI, file_id: str) -> bytes | None:
+    """A file's bytes, or None once it is deleted."""
+    try:
+        return client.files.content(file_id).read()
+    except NotFoundError:
+        return None
+
+
+def events_jsonl(client: AzureOpenAI, job_id: str) -> str:
+    """Every event of the job, oldest first, one JSON object per line (metrics events carry the
+    per-step numbers)."""
+    events = [
+        event.model_dump(mode="json") for event in client.fine_tuning.jobs.list_events(job_id, limit=100)
+    ]
+    events.sort(key=lambda event: (event.get("created_at") or 0, event.get("id") or ""))
+    return "".join(json.dumps(event) + "\n" for event in events)
+
+
+def delete_file(client: AzureOpenAI, file_id: str) -> None:
+    """Deletes a file from the resource; one already gone counts as deleted."""
+    try:
+        client.files.delete(file_id)
+    except NotFoundError:
+        return

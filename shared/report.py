@@ -52,6 +52,8 @@ class IterationReport(BaseModel):
     file_id: str | None = None
     job_id: str | None = None
     trained_tokens: int | None = None
+    results_blobs: list[str] = Field(default_factory=list)
+    events_blob: str | None = None
     base_model: str | None = None
     fine_tuned_model: str | None = None
     deployment: str | None = None

@@ -60,8 +60,9 @@ def test_run_survives_a_kill_after_its_job_started(
 
     state = emulator_reset.state()
     assert len(state["jobs"]) == 2, "a fine-tuning job was started twice"
-    ours = [f for f in state["files"] if str(f.get("filename", "")).startswith(RUN_ID)]
-    assert len(ours) == 2, "a training file was uploaded twice"
+    uploaded = [f for f in state["files"] + state["deleted_files"] if f["filename"].startswith(RUN_ID)]
+    assert len(uploaded) == 2, "a training file was uploaded twice"
+    assert [f for f in state["files"] if f["filename"].startswith(RUN_ID)] == [], "training files are deleted"
     report = artifact_store().read_model(report_path(RUN_ID), RunReport)
     assert report is not None and report.status == "succeeded"
     assert [item.iteration for item in report.iterations] == [1, 2]

@@ -121,9 +121,17 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
         assert len(blob_names(f"traces/{run_id}/{i:02d}/train/")) == 24
         assert len(blob_names(f"traces/{run_id}/{i:02d}/val/")) == val_count
         assert blob_names(f"datasets/{run_id}/{i:02d}/") == [
-            f"datasets/{run_id}/{i:02d}/stats.json",
-            f"datasets/{run_id}/{i:02d}/train.jsonl",
+            f"datasets/{run_id}/{i:02d}/{name}"
+            for name in ("events.jsonl", "results.csv", "stats.json", "train.jsonl")
         ]
+        assert item["results_blobs"] == [f"datasets/{run_id}/{i:02d}/results.csv"]
+        assert item["events_blob"] == f"datasets/{run_id}/{i:02d}/events.jsonl"
+    state = emulator_reset.state()
+    ours = [
+        f for f in state["files"] if f["filename"].startswith(run_id) or f["purpose"] == "fine-tune-results"
+    ]
+    assert ours == [], "training and results files are deleted from the resource once copied"
+    assert len(state["deleted_files"]) == 6, "3 training files and 3 results files"
     assert blob_names(f"runs/{run_id}/report.json") == [f"runs/{run_id}/report.json"]
     assert blob_names(f"runs/{run_id}/intents/") == [
         f"runs/{run_id}/intents/job-{i:02d}.json" for i in (1, 2, 3)
