@@ -40,11 +40,11 @@ RewardFn = Callable[[str, list[Span]], float | None]
 
 
 class DatasetStats(BaseModel):
-    source: str = Field("rollouts", description="rollouts or production")
+    source: str = Field(default="rollouts", description="rollouts or production")
     rollouts: int = Field(description="traces read (rollouts, or production traces)")
     failed_rollouts: int
-    no_reward: int = Field(0, description="traces without a reward")
-    no_content: int = Field(0, description="chat spans without recorded messages")
+    no_reward: int = Field(default=0, description="traces without a reward")
+    no_content: int = Field(default=0, description="chat spans without recorded messages")
     examples_total: int = Field(description="chat calls of rewarded, successful traces")
     format_rejected: int = 0
     duplicates: int = 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from google.protobuf import json_format
 from google.protobuf.any_pb2 import Any as AnyMessage
@@ -186,7 +186,7 @@ def parse_message(data: bytes, encoding: Encoding, message: M) -> M:
     if not isinstance(document, dict):
         raise OtlpError(400, f"the body must be a JSON object (an OTLP/JSON {name})")
     try:
-        json_format.ParseDict(_ids_to_base64(document, message.DESCRIPTOR, ""), message)
+        json_format.ParseDict(_ids_to_base64(document, cast(Descriptor, message.DESCRIPTOR), ""), message)
     except json_format.ParseError as exc:
         raise OtlpError(400, f"the body is not an OTLP/JSON {name}: {exc}") from exc
     return message
@@ -480,7 +480,7 @@ def _text_parts(content: Any) -> list[dict[str, Any]]:
 
 
 def _tool_call_part(call: dict[str, Any]) -> dict[str, Any]:
-    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
     return {
         "type": "tool_call",
         "id": call.get("id"),

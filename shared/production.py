@@ -59,10 +59,10 @@ class ProductionSettings(BaseSettings):
         default_factory=dict,
         description='JSON object label -> reward, e.g. {"thumbs_up": 1, "thumbs_down": 0}',
     )
-    feedback_max_items: int = Field(1000, ge=1, le=10_000)
-    telemetry_max_body_bytes: int = Field(16 * MIB, ge=1024, le=100 * MIB)
-    telemetry_max_decoded_bytes: int = Field(32 * MIB, ge=1024, le=256 * MIB)
-    telemetry_max_items: int = Field(20_000, ge=1, le=1_000_000)
+    feedback_max_items: int = Field(default=1000, ge=1, le=10_000)
+    telemetry_max_body_bytes: int = Field(default=16 * MIB, ge=1024, le=100 * MIB)
+    telemetry_max_decoded_bytes: int = Field(default=32 * MIB, ge=1024, le=256 * MIB)
+    telemetry_max_items: int = Field(default=20_000, ge=1, le=1_000_000)
 
 
 @lru_cache(maxsize=1)
@@ -99,10 +99,10 @@ class ProductionDataset(BaseModel):
 
     agent: str = Field(min_length=1)
     end: date = Field(description="the window's last day (UTC), e.g. the orchestration's current date")
-    window_days: int = Field(7, ge=1, le=366)
+    window_days: int = Field(default=7, ge=1, le=366)
     data_filter_ratio: float = Field(gt=0, le=1)
     seed: int
-    min_reward: float = Field(DEFAULT_MIN_REWARD, ge=0, le=1)
+    min_reward: float = Field(default=DEFAULT_MIN_REWARD, ge=0, le=1)
     grader: str | None = None
     dataset_blob: str
     stats_blob: str

@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import SpanLimits, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import Span as OtelSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 from pydantic import BaseModel, ValidationError
 
@@ -107,7 +107,7 @@ class TraceRecorder:
         self._collector = InMemorySpanExporter()
         self._tracer = _tracer(agent, self._collector)
         # An empty parent context: a rollout is a trace of its own even inside an instrumented host.
-        self._root: SdkSpan = self._tracer.start_span(
+        self._root: OtelSpan = self._tracer.start_span(
             f"invoke_agent {agent}",
             context=Context(),
             kind=SpanKind.INTERNAL,
@@ -116,7 +116,7 @@ class TraceRecorder:
         self._inside = set_span_in_context(self._root)
         self.trace_id = format(self._root.get_span_context().trace_id, "032x")
 
-    def _start(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> SdkSpan:
+    def _start(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> OtelSpan:
         return self._tracer.start_span(name, context=self._inside, kind=kind, attributes=attributes)
 
     async def chat(self, llm: Any, **request: Any) -> Any:
