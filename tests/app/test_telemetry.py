@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.common.http import Compression
 from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as JsonSpanExporter
@@ -21,6 +23,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
+from api import telemetry
+from shared.artifacts import ArtifactStore
 from shared.clients import artifact_store
 from shared.production import (
     ProductionDataset,
@@ -455,3 +459,30 @@ def test_feedback_sent_before_its_trace_joins_it_in_the_production_dataset(host:
     assert (stats["no_reward"], stats["below_min_reward"], stats["rewarded_by_feedback"]) == (1, 1, 13)
     assert silent in _traces(agent)
     assert all(example["messages"][1]["content"] != "a question nobody rated" for example in examples)
+
+
+@pytest.fixture
+def unreachable_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blob down: the real storage client aimed at a loopback port nobody listens on (Azurite itself
+    cannot be made to fail), without retries so the failure is immediate."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    service = BlobServiceClient(f"http://127.0.0.1:{port}/devstoreaccount1", retry_total=0)
+    monkeypatch.setattr(
+        telemetry, "artifact_store", lambda: ArtifactStore(service.get_container_client("finetune"))
+    )
+
+
+@pytest.mark.usefixtures("unreachable_store")
+def test_when_blob_cannot_be_written_the_answer_is_a_retryable_503(host: Any, agent: str) -> None:
+    recorder = Recorder(**{"service.name": agent})
+    conversation(recorder, "q")
+    traces = host.http("POST", "/api/v1/traces", body=recorder.protobuf(), headers=PROTOBUF)
+    feedback = host.http("POST", "/api/feedback", json={"trace_id": _trace_id(), "reward": 1})
+    assert (traces.status_code, traces.headers["Retry-After"]) == (503, "30")
+    assert (
+        status_pb2.Status.FromString(traces.get_body()).message
+        == "the spans could not be stored; retry later"
+    )
+    assert (feedback.status_code, feedback.headers["Retry-After"]) == (503, "30")
