@@ -128,8 +128,10 @@ def _tools(value: Any) -> list[dict[str, Any]]:
         tool
         if "function" in tool
         else {
-            "type": "function",
-            "function": {k: tool[k] for k in ("name", "description", "parameters") if k in tool},
+            "type": tool.get("type"),
+            "function": {
+                k: tool[k] for k in ("name", "description", "parameters") if tool.get(k) is not None
+            },
         }
         for tool in value
     ]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from shared.dataset import DEFAULT_MIN_REWARD, build_dataset, example_body
+from shared.dataset import DEFAULT_MIN_REWARD, ExampleError, build_dataset, example_body
 from shared.finetune_format import MIN_EXAMPLES, jsonl_problems
 from shared.genai_messages import chat_to_otel, otel_to_chat
 from shared.otlp import spans_from_request
@@ -308,7 +308,8 @@ def test_system_instructions_and_flat_tool_definitions_become_chat_format() -> N
     chat.attributes["gen_ai.input.messages"].pop(0)
     chat.attributes["gen_ai.system_instructions"] = [{"type": "text", "content": "Be brief."}]
     chat.attributes["gen_ai.tool.definitions"] = [
-        {"type": "function", "name": "lookup", "description": "d", "parameters": {"type": "object"}}
+        {"type": "function", "name": "lookup", "description": "d", "parameters": {"type": "object"}},
+        {"type": "function", "name": "now", "description": "the time", "parameters": None},
     ]
     body = example_body(chat)
     assert body is not None
@@ -317,5 +318,9 @@ def test_system_instructions_and_flat_tool_definitions_become_chat_format() -> N
         {
             "type": "function",
             "function": {"name": "lookup", "description": "d", "parameters": {"type": "object"}},
-        }
+        },
+        {"type": "function", "function": {"name": "now", "description": "the time"}},
     ]
+    chat.attributes["gen_ai.tool.definitions"] = [{"type": "custom", "name": "grep", "description": "d"}]
+    with pytest.raises(ExampleError, match="each tool must be"):
+        example_body(chat)
