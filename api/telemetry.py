@@ -133,32 +133,39 @@ def _summary(result: Ingested[Any], signal: Signal[Any, Any]) -> str:
     return ". ".join(notes)
 
 
+def _decode(req: func.HttpRequest, signal: Signal[Request, Item], encoding: Encoding) -> Request:
+    """The export request in the body, within the size and item limits."""
+    limits = _limits()
+    data = decode_body(req.get_body(), req.headers.get("Content-Encoding"), limits)
+    request = parse_message(data, encoding, signal.new_request())
+    count = signal.count(request)
+    if count > limits.max_items:
+        raise OtlpError(
+            400,
+            f"the request has {count} {signal.kind}; the limit is {limits.max_items} per request: export "
+            "smaller batches (max_export_batch_size, or the Collector's send_batch_max_size)",
+        )
+    return request
+
+
+def _unavailable(signal: Signal[Any, Any], encoding: Encoding) -> func.HttpResponse:
+    log.exception("telemetry: could not store %s; the client will retry", signal.kind)
+    error = OtlpError(503, f"the {signal.kind} could not be stored; retry later")
+    return _otlp_answer(503, status_body(error, encoding), encoding, {"Retry-After": RETRY_AFTER_SECONDS})
+
+
 def _ingest(req: func.HttpRequest, signal: Signal[Request, Item]) -> func.HttpResponse:
     try:
         encoding = request_encoding(req.headers.get("Content-Type"))
     except OtlpError as error:
         return _failure(error, Encoding.JSON)
-    limits = _limits()
     try:
-        data = decode_body(req.get_body(), req.headers.get("Content-Encoding"), limits)
-        request = parse_message(data, encoding, signal.new_request())
-        count = signal.count(request)
-        if count > limits.max_items:
-            raise OtlpError(
-                400,
-                f"the request has {count} {signal.kind}; the limit is {limits.max_items} per request: export "
-                "smaller batches (max_export_batch_size, or the Collector's send_batch_max_size)",
-            )
-        result = signal.extract(request)
+        result = signal.extract(_decode(req, signal, encoding))
         paths = signal.store(artifact_store(), result.items)
     except OtlpError as error:
         return _failure(error, encoding)
     except AzureError:
-        log.exception("telemetry: could not store %s; the client will retry", signal.kind)
-        unavailable = OtlpError(503, f"the {signal.kind} could not be stored; retry later")
-        return _otlp_answer(
-            503, status_body(unavailable, encoding), encoding, {"Retry-After": RETRY_AFTER_SECONDS}
-        )
+        return _unavailable(signal, encoding)
     log.info(
         "telemetry: stored %d %s in %d blobs; rejected %d, dropped %d",
         len(result.items),

@@ -11,8 +11,10 @@ feedback or a grader (``shared/production.py``). The steps, each counted in the 
    an example Azure would reject is dropped as ``format_rejected``, with its reasons listed.
 3. Examples are ranked by reward (best first) with a tie-break seeded by the run's seed and independent
    of the order traces were listed in; of identical examples only the best-ranked is kept.
-4. An example is kept only if its trace earned at least ``min_reward`` (default 0.01: it must have
-   earned something), then the top ``ceil(ratio * n)`` of what is left are kept.
+4. An example is kept only if its trace earned at least ``min_reward``, then the top
+   ``ceil(ratio * n)`` of what is left are kept. ``DEFAULT_MIN_REWARD`` (0.01: an example must have
+   earned something) is the default of the setting; ``build_dataset`` itself defaults to 0, which keeps
+   the rollout activity's behaviour until it passes the run's ``min_reward``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class DatasetStats(BaseModel):
     below_min_reward: int = 0
     examples_kept: int
     ratio: float
-    min_reward: float = DEFAULT_MIN_REWARD
+    min_reward: float
     seed: int
     mean_reward_all: float | None
     mean_reward_kept: float | None
@@ -207,7 +209,7 @@ def build_dataset(
     *,
     ratio: float,
     seed: int,
-    min_reward: float = DEFAULT_MIN_REWARD,
+    min_reward: float = 0.0,
     reward: RewardFn = rollout_reward,
     source: str = "rollouts",
 ) -> tuple[str, DatasetStats]:

@@ -81,6 +81,7 @@ _GRPC_CODES = {
     400: code_pb2.INVALID_ARGUMENT,
     413: code_pb2.RESOURCE_EXHAUSTED,
     415: code_pb2.INVALID_ARGUMENT,
+    503: code_pb2.UNAVAILABLE,
 }
 
 M = TypeVar("M", bound=Message)

@@ -127,16 +127,14 @@ async def test_each_llm_call_becomes_an_example_with_nulls_removed() -> None:
 
 async def test_ranking_keeps_the_best_and_ignores_input_order() -> None:
     traces = await _traces(good=5, bad=10)
-    jsonl, stats = build_dataset(traces, ratio=0.6, seed=42, min_reward=0.0)
+    jsonl, stats = build_dataset(traces, ratio=0.6, seed=42)
     assert (stats.examples_total, stats.examples_kept) == (20, 12)
     kept = [json.loads(line) for line in jsonl.splitlines()]
     assert sum(1 for example in kept if example["messages"][-1].get("content") == "Lyon") == 2
     shuffled = list(traces.items())
     random.Random(3).shuffle(shuffled)
-    assert build_dataset(dict(shuffled), ratio=0.6, seed=42, min_reward=0.0)[0] == jsonl
-    assert build_dataset(traces, ratio=0.6, seed=7, min_reward=0.0)[0] != jsonl, (
-        "the tie-break follows the seed"
-    )
+    assert build_dataset(dict(shuffled), ratio=0.6, seed=42)[0] == jsonl
+    assert build_dataset(traces, ratio=0.6, seed=7)[0] != jsonl, "the tie-break follows the seed"
     assert stats.mean_reward_kept > stats.mean_reward_all
 
 
@@ -225,7 +223,9 @@ def test_each_azure_rule_is_enforced(example: dict, rule: str) -> None:
 
 
 async def test_min_reward_keeps_only_examples_whose_trace_earned_something() -> None:
-    jsonl, stats = build_dataset(await _traces(good=5, bad=10), ratio=0.6, seed=42)
+    jsonl, stats = build_dataset(
+        await _traces(good=5, bad=10), ratio=0.6, seed=42, min_reward=DEFAULT_MIN_REWARD
+    )
     kept = [json.loads(line) for line in jsonl.splitlines()]
     assert (stats.examples_total, stats.below_min_reward, stats.examples_kept) == (20, 10, 6)
     assert stats.min_reward == DEFAULT_MIN_REWARD
@@ -239,7 +239,7 @@ async def test_identical_examples_are_kept_once_at_their_best_reward() -> None:
         "b": await _trace(1.0, False, "same question"),
         "c": await _trace(0.5, False, "another question"),
     }
-    jsonl, stats = build_dataset(traces, ratio=1.0, seed=1)
+    jsonl, stats = build_dataset(traces, ratio=1.0, seed=1, min_reward=DEFAULT_MIN_REWARD)
     assert (stats.examples_total, stats.duplicates, stats.examples_kept) == (3, 1, 2)
     assert stats.mean_reward_kept == 0.75
 
@@ -281,7 +281,12 @@ def test_production_traces_are_counted_by_why_they_give_no_example() -> None:
     rewards = {trace: 1.0 for name, trace in key.items() if name != "unrewarded"}
 
     jsonl, stats = build_dataset(
-        traces, ratio=1.0, seed=1, reward=lambda k, _: rewards.get(k), source="production"
+        traces,
+        ratio=1.0,
+        seed=1,
+        min_reward=DEFAULT_MIN_REWARD,
+        reward=lambda k, _: rewards.get(k),
+        source="production",
     )
 
     assert (stats.source, stats.rollouts, stats.failed_rollouts, stats.no_reward, stats.no_content) == (
