@@ -26,6 +26,7 @@ from activities.finetuning import bp as finetuning_activities
 from activities.lineages import bp as lineage_activities
 from activities.rollouts import bp as rollout_activities
 from activities.runs import bp as run_activities
+from api.telemetry import bp as telemetry_api
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
 from orchestrators.finetune_run import bp as run_orchestrator
 from shared.agents import UnknownAgentError, get_agent
@@ -48,6 +49,7 @@ for blueprint in (
     finetuning_activities,
     deployment_activities,
     lineage_activities,
+    telemetry_api,
 ):
     app.register_functions(blueprint)
 

@@ -39,7 +39,9 @@ class Server:
         started = threading.Event()
 
         async def setup() -> None:
-            self._runner = web.AppRunner(self._web, access_log=None)
+            # Bodies reach the app as sent, Content-Encoding and all, as the Functions host passes them
+            # (aiohttp would otherwise inflate gzip bodies and leave the header in place).
+            self._runner = web.AppRunner(self._web, access_log=None, auto_decompress=False)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self._host, self._port)
             await site.start()

@@ -1,9 +1,20 @@
-"""From rewarded traces to a fine-tuning file: every LLM call becomes one chat example.
+"""From rewarded traces to a fine-tuning file: every successful LLM call becomes one chat example.
 
-Ranking is per example (as the reference does): examples inherit their rollout's reward, are sorted by
-reward (best first) with a tie-break seeded by the run's seed and independent of the order traces were
-listed in, and the top ``ceil(ratio * n)`` are kept. Failed rollouts contribute no examples: their
-trace may stop mid-conversation, and their reward says nothing about the model.
+One builder serves both sources; only where a trace's reward comes from differs: a rollout's root span
+carries ``durable_finetune.reward`` (``rollout_reward``), a production trace gets its reward from
+feedback or a grader (``shared/production.py``). The steps, each counted in the stats:
+
+1. A failed trace (an ``invoke_agent`` span with status error: it may stop mid-conversation and its
+   reward says nothing about the model) and a trace without a reward contribute nothing.
+2. Each successful chat span becomes one example (tool calls included) that inherits its trace's
+   reward. A chat span without recorded messages (content capture off) is counted as ``no_content``;
+   an example Azure would reject is dropped as ``format_rejected``, with its reasons listed.
+3. Examples are ranked by reward (best first) with a tie-break seeded by the run's seed and independent
+   of the order traces were listed in; of identical examples only the best-ranked is kept.
+4. An example is kept only if its trace earned at least ``min_reward``, then the top
+   ``ceil(ratio * n)`` of what is left are kept. ``DEFAULT_MIN_REWARD`` (0.01: an example must have
+   earned something) is the default of the setting; ``build_dataset`` itself defaults to 0, which keeps
+   the rollout activity's behaviour until it passes the run's ``min_reward``.
 """
 
 from __future__ import annotations
@@ -11,26 +22,44 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from shared.finetune_format import jsonl_problems
+from shared.finetune_format import example_problems, jsonl_problems
 from shared.genai_messages import otel_to_chat
-from shared.traces import REWARD, Span, root_span
+from shared.spans import INPUT_MESSAGES, OUTPUT_MESSAGES, REWARD, SYSTEM_INSTRUCTIONS, TOOL_DEFINITIONS, Span
+from shared.traces import root_span
+
+DEFAULT_MIN_REWARD = 0.01
+MAX_LISTED_PROBLEMS = 20
+PART_TYPES = {"text", "tool_call", "tool_call_response"}
+NEEDS_CONTENT = {"system", "developer", "user", "tool"}
+
+RewardFn = Callable[[str, list[Span]], float | None]
 
 
 class DatasetStats(BaseModel):
-    rollouts: int
+    source: str = Field(default="rollouts", description="rollouts or production")
+    rollouts: int = Field(description="traces read (rollouts, or production traces)")
     failed_rollouts: int
-    examples_total: int
+    no_reward: int = Field(default=0, description="traces without a reward")
+    no_content: int = Field(default=0, description="chat spans without recorded messages")
+    examples_total: int = Field(description="chat calls of rewarded, successful traces")
+    format_rejected: int = 0
+    duplicates: int = 0
+    below_min_reward: int = 0
     examples_kept: int
     ratio: float
+    min_reward: float
     seed: int
     mean_reward_all: float | None
     mean_reward_kept: float | None
     enough_for_azure: bool
     problems: list[str]
+    format_problems: list[str] = Field(default_factory=list, description="first reasons for format_rejected")
 
 
 class Example(BaseModel):
@@ -40,27 +69,119 @@ class Example(BaseModel):
     body: dict[str, Any]
 
 
-def examples_from_trace(key: str, spans: list[Span]) -> list[Example] | None:
-    """The trace's chat examples in call order, or None for a failed or unrewarded rollout."""
+class ExampleError(ValueError):
+    """A chat span that cannot be a fine-tuning example; the message says why."""
+
+
+@dataclass
+class _Tally:
+    failed: int = 0
+    no_reward: int = 0
+    no_content: int = 0
+    total: int = 0
+    rewards: list[float] = field(default_factory=list)
+    format_problems: list[str] = field(default_factory=list)
+
+
+def rollout_reward(key: str, spans: list[Span]) -> float | None:
+    """A rollout's reward: its root span's ``durable_finetune.reward``."""
     root = root_span(spans)
-    if root is None or root.status == "error" or REWARD not in root.attributes:
+    value = root.attributes.get(REWARD) if root else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def trace_failed(spans: list[Span]) -> bool:
+    return any(span.operation == "invoke_agent" and span.status == "error" for span in spans)
+
+
+def _message(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("role"), str):
+        raise ExampleError(f"{where} is not a message with a role")
+    parts = value.get("parts")
+    if not isinstance(parts, list) or not all(isinstance(part, dict) for part in parts):
+        raise ExampleError(f"{where} has no list of parts")
+    unsupported = sorted({str(part.get("type")) for part in parts} - PART_TYPES)
+    if unsupported:
+        raise ExampleError(
+            f"{where} has parts of type {unsupported}; only {sorted(PART_TYPES)} can be trained on"
+        )
+    return value
+
+
+def _conversation(span: Span) -> list[dict[str, Any]]:
+    """The span's input messages and its first output as OTel messages, system instructions first."""
+    inputs = span.attributes.get(INPUT_MESSAGES) or []
+    outputs = span.attributes.get(OUTPUT_MESSAGES)
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        raise ExampleError(f"{INPUT_MESSAGES} and {OUTPUT_MESSAGES} must be lists of messages")
+    messages = [_message(item, f"input message {i}") for i, item in enumerate(inputs)]
+    output = _message(outputs[0], "output message 0")
+    instructions = span.attributes.get(SYSTEM_INSTRUCTIONS)
+    if instructions and not any(message["role"] in ("system", "developer") for message in messages):
+        messages.insert(0, _message({"role": "system", "parts": instructions}, SYSTEM_INSTRUCTIONS))
+    return [*messages, {"role": "assistant", "parts": output["parts"]}]
+
+
+def _tools(value: Any) -> list[dict[str, Any]]:
+    """Tool definitions in the chat format; the flat semantic-convention form is nested."""
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        raise ExampleError(f"{TOOL_DEFINITIONS} must be a list of tool definitions")
+    return [
+        tool
+        if "function" in tool
+        else {
+            "type": tool.get("type"),
+            "function": {
+                k: tool[k] for k in ("name", "description", "parameters") if tool.get(k) is not None
+            },
+        }
+        for tool in value
+    ]
+
+
+def example_body(span: Span) -> dict[str, Any] | None:
+    """The chat example of one successful chat span, or None when the span recorded no messages."""
+    if not span.attributes.get(OUTPUT_MESSAGES):
         return None
-    reward = float(root.attributes[REWARD])
-    examples = []
+    messages = [otel_to_chat(message) for message in _conversation(span)]
+    for index, message in enumerate(messages):
+        if message["role"] in NEEDS_CONTENT and not message.get("content"):
+            raise ExampleError(f"message {index} ({message['role']}) has no text content")
+    body: dict[str, Any] = {"messages": messages}
+    if span.attributes.get(TOOL_DEFINITIONS):
+        body["tools"] = _tools(span.attributes[TOOL_DEFINITIONS])
+    problems = example_problems(body, 1)
+    if problems:
+        raise ExampleError("; ".join(problem.removeprefix("line 1").lstrip(": ") for problem in problems))
+    return body
+
+
+def _trace_examples(key: str, spans: list[Span], reward: RewardFn, tally: _Tally) -> list[Example]:
+    if trace_failed(spans):
+        tally.failed += 1
+        return []
+    value = reward(key, spans)
+    if value is None:
+        tally.no_reward += 1
+        return []
     chats = sorted(
-        (span for span in spans if span.operation == "chat" and span.status == "ok"),
-        key=lambda s: s.start_time,
+        (s for s in spans if s.operation == "chat" and s.status == "ok"), key=lambda s: s.start_time
     )
+    examples = []
     for index, span in enumerate(chats):
-        outputs = span.attributes.get("gen_ai.output.messages") or []
-        if not outputs:
+        try:
+            body = example_body(span)
+        except ExampleError as exc:
+            tally.total += 1
+            tally.rewards.append(value)
+            tally.format_problems.append(f"{key} call {index}: {exc}")
             continue
-        messages = [otel_to_chat(message) for message in span.attributes.get("gen_ai.input.messages", [])]
-        messages.append(otel_to_chat({"role": "assistant", "parts": outputs[0].get("parts", [])}))
-        body: dict[str, Any] = {"messages": messages}
-        if span.attributes.get("gen_ai.tool.definitions"):
-            body["tools"] = span.attributes["gen_ai.tool.definitions"]
-        examples.append(Example(trace=key, index=index, reward=reward, body=body))
+        if body is None:
+            tally.no_content += 1
+            continue
+        tally.total += 1
+        tally.rewards.append(value)
+        examples.append(Example(trace=key, index=index, reward=value, body=body))
     return examples
 
 
@@ -72,32 +193,56 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def build_dataset(traces: dict[str, list[Span]], *, ratio: float, seed: int) -> tuple[str, DatasetStats]:
-    """``traces`` maps a trace's key (its blob path) to its spans; returns the JSONL and its stats."""
+def _unique(ranked: list[Example]) -> list[Example]:
+    seen: set[str] = set()
+    unique = []
+    for example in ranked:
+        identity = json.dumps(example.body, sort_keys=True, ensure_ascii=False)
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(example)
+    return unique
+
+
+def build_dataset(
+    traces: dict[str, list[Span]],
+    *,
+    ratio: float,
+    seed: int,
+    min_reward: float = 0.0,
+    reward: RewardFn = rollout_reward,
+    source: str = "rollouts",
+) -> tuple[str, DatasetStats]:
+    """``traces`` maps a trace's key (its blob path or trace id) to its spans; returns the JSONL and
+    its stats. ``reward`` gives a trace's reward (None: it has none)."""
+    tally = _Tally()
     examples: list[Example] = []
-    failed = 0
-    rewards: list[float] = []
     for key in sorted(traces):
-        found = examples_from_trace(key, traces[key])
-        if found is None:
-            failed += 1
-            continue
-        examples += found
-    rewards = [example.reward for example in examples]
+        examples += _trace_examples(key, traces[key], reward, tally)
     ranked = sorted(examples, key=lambda example: (-example.reward, _tie_break(seed, example)))
-    kept = ranked[: math.ceil(ratio * len(ranked))]
+    unique = _unique(ranked)
+    eligible = [example for example in unique if example.reward >= min_reward]
+    kept = eligible[: math.ceil(ratio * len(eligible))]
     jsonl = "".join(json.dumps(example.body, ensure_ascii=False) + "\n" for example in kept)
     problems = jsonl_problems(jsonl)
     stats = DatasetStats(
+        source=source,
         rollouts=len(traces),
-        failed_rollouts=failed,
-        examples_total=len(examples),
+        failed_rollouts=tally.failed,
+        no_reward=tally.no_reward,
+        no_content=tally.no_content,
+        examples_total=tally.total,
+        format_rejected=len(tally.format_problems),
+        duplicates=len(ranked) - len(unique),
+        below_min_reward=len(unique) - len(eligible),
         examples_kept=len(kept),
         ratio=ratio,
+        min_reward=min_reward,
         seed=seed,
-        mean_reward_all=_mean(rewards),
+        mean_reward_all=_mean(tally.rewards),
         mean_reward_kept=_mean([example.reward for example in kept]),
         enough_for_azure=not problems,
         problems=problems,
+        format_problems=tally.format_problems[:MAX_LISTED_PROBLEMS],
     )
     return jsonl, stats

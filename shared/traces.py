@@ -1,4 +1,4 @@
-"""Rollout traces: one span per JSONL line, named after the OpenTelemetry GenAI semantic conventions.
+"""Rollout traces: real OpenTelemetry spans (opentelemetry-sdk), one span per JSONL line in Blob.
 
 Span kinds and where their names come from:
 - root ``invoke_agent {agent}``: ``gen_ai.operation.name = invoke_agent``, ``gen_ai.agent.name`` (OTel);
@@ -10,48 +10,55 @@ Span kinds and where their names come from:
   ``gen_ai.output.messages`` (structured role + parts), ``gen_ai.tool.definitions`` (OTel).
 - ``execute_tool {name}``: ``gen_ai.operation.name = execute_tool``, ``gen_ai.tool.name``,
   ``gen_ai.tool.call.id``, ``gen_ai.tool.call.arguments``, ``gen_ai.tool.call.result`` (OTel).
-The dataset builder reads only OTel names plus ``durable_finetune.reward``, so spans exported by any
-OTel-instrumented agent feed it too. Recording runs inside activities, where the wall clock is fine.
+
+Each rollout gets its own tracer provider collecting into memory; ``to_jsonl`` encodes the spans with
+the official OTLP encoder and converts them exactly as ``POST /api/v1/traces`` converts production
+spans (``shared/otlp.py``), so rollouts and production traces share one format and one code path. The
+dataset builder reads only OTel names plus ``durable_finetune.reward``. Recording runs inside
+activities, where the wall clock is fine.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanLimits, Tracer, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import Span as OtelSpan
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 from pydantic import BaseModel, ValidationError
 
 from shared.genai_messages import chat_to_otel
+from shared.otlp import spans_from_sdk
+from shared.spans import (
+    AGENT_NAME,
+    INPUT_MESSAGES,
+    OPERATION,
+    OUTPUT_MESSAGES,
+    REWARD,
+    TOOL_DEFINITIONS,
+)
+from shared.spans import Span as Span
 from shared.tasks import Task
 
-OPERATION = "gen_ai.operation.name"
-REWARD = "durable_finetune.reward"
 PROVIDER = "azure.ai.openai"
+SERVICE = "durable-finetune"
+# Rollout spans must never be cut short by OTEL_ATTRIBUTE_* limits set for other telemetry.
+_NO_LIMITS = SpanLimits(
+    max_span_attributes=SpanLimits.UNSET,
+    max_attribute_length=SpanLimits.UNSET,
+    max_span_attribute_length=SpanLimits.UNSET,
+)
 
 
 class TraceFormatError(ValueError):
     """A trace line that is not a span; the message names the line."""
-
-
-class Span(BaseModel):
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None = None
-    name: str
-    start_time: str
-    end_time: str
-    duration_ms: float
-    status: Literal["ok", "error"] = "ok"
-    status_message: str | None = None
-    attributes: dict[str, Any]
-
-    @property
-    def operation(self) -> str | None:
-        return self.attributes.get(OPERATION)
 
 
 class RolloutSummary(BaseModel):
@@ -69,119 +76,125 @@ class RolloutSummary(BaseModel):
     trace_blob: str | None = None
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+def _tracer(agent: str, collector: InMemorySpanExporter) -> Tracer:
+    """A tracer of a provider of its own: nothing global, always sampled, spans kept in memory."""
+    provider = TracerProvider(
+        sampler=ALWAYS_ON,
+        resource=Resource({"service.name": SERVICE, AGENT_NAME: agent}),
+        shutdown_on_exit=False,
+        span_limits=_NO_LIMITS,
+    )
+    provider.add_span_processor(SimpleSpanProcessor(collector))
+    tracer = provider.get_tracer("durable_finetune.rollouts")
+    if not isinstance(tracer, Tracer):
+        raise RuntimeError(
+            "OTEL_SDK_DISABLED is set, but rollouts need the OpenTelemetry SDK to record traces"
+        )
+    return tracer
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 class TraceRecorder:
-    """Collects one rollout's spans while the agent runs."""
+    """Records one rollout as OpenTelemetry spans while the agent runs."""
 
     def __init__(self, rollout_id: str, task: Task, agent: str) -> None:
-        self.trace_id = secrets.token_hex(16)
-        self.root_id = secrets.token_hex(8)
         self.rollout_id = rollout_id
         self.task = task
         self.agent = agent
-        self.spans: list[Span] = []
-        self._started = _now()
-        self._clock = time.perf_counter()
-        self.root: Span | None = None
-
-    def _span(
-        self, name: str, start: str, began: float, attributes: dict[str, Any], error: str | None
-    ) -> Span:
-        span = Span(
-            trace_id=self.trace_id,
-            span_id=secrets.token_hex(8),
-            parent_span_id=self.root_id,
-            name=name,
-            start_time=start,
-            end_time=_now(),
-            duration_ms=round((time.perf_counter() - began) * 1000, 3),
-            status="error" if error else "ok",
-            status_message=error,
-            attributes=attributes,
+        self._collector = InMemorySpanExporter()
+        self._tracer = _tracer(agent, self._collector)
+        # An empty parent context: a rollout is a trace of its own even inside an instrumented host.
+        self._root: OtelSpan = self._tracer.start_span(
+            f"invoke_agent {agent}",
+            context=Context(),
+            kind=SpanKind.INTERNAL,
+            attributes={OPERATION: "invoke_agent"},
         )
-        self.spans.append(span)
-        return span
+        self._inside = set_span_in_context(self._root)
+        self.trace_id = format(self._root.get_span_context().trace_id, "032x")
+
+    def _start(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> OtelSpan:
+        return self._tracer.start_span(name, context=self._inside, kind=kind, attributes=attributes)
 
     async def chat(self, llm: Any, **request: Any) -> Any:
         """Calls ``llm.chat.completions.create(**request)`` and records the call, failed or not."""
-        start, began = _now(), time.perf_counter()
         attributes: dict[str, Any] = {
             OPERATION: "chat",
             "gen_ai.provider.name": PROVIDER,
-            "gen_ai.request.model": request.get("model"),
-            "gen_ai.input.messages": [chat_to_otel(message) for message in request.get("messages", [])],
+            INPUT_MESSAGES: _json([chat_to_otel(message) for message in request.get("messages", [])]),
         }
+        if request.get("model") is not None:
+            attributes["gen_ai.request.model"] = request["model"]
         if request.get("tools"):
-            attributes["gen_ai.tool.definitions"] = request["tools"]
+            attributes[TOOL_DEFINITIONS] = _json(request["tools"])
         for key in ("temperature", "max_tokens", "seed"):
             if request.get(key) is not None:
                 attributes[f"gen_ai.request.{key}"] = request[key]
+        span = self._start(f"chat {request.get('model')}", SpanKind.CLIENT, attributes)
         try:
             response = await llm.chat.completions.create(**request)
         except Exception as exc:
-            self._span(
-                f"chat {request.get('model')}", start, began, attributes, f"{type(exc).__name__}: {exc}"
-            )
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            span.end()
             raise
         choice = response.choices[0]
         output = chat_to_otel(choice.message.model_dump(exclude_none=True))
         output["finish_reason"] = choice.finish_reason
-        attributes.update(
+        span.set_attributes(
             {
                 "gen_ai.response.id": response.id,
                 "gen_ai.response.model": response.model,
                 "gen_ai.response.finish_reasons": [choice.finish_reason],
-                "gen_ai.output.messages": [output],
+                OUTPUT_MESSAGES: _json([output]),
             }
         )
         if response.usage is not None:
-            attributes["gen_ai.usage.input_tokens"] = response.usage.prompt_tokens
-            attributes["gen_ai.usage.output_tokens"] = response.usage.completion_tokens
-        self._span(f"chat {request.get('model')}", start, began, attributes, None)
+            span.set_attribute("gen_ai.usage.input_tokens", response.usage.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", response.usage.completion_tokens)
+        span.end()
         return response
 
     def tool(self, name: str, call_id: str, arguments: str, function: Callable[..., str]) -> str:
         """Runs a tool call and records it; a tool error becomes the result the model sees."""
-        start, began = _now(), time.perf_counter()
+        span = self._start(f"execute_tool {name}", SpanKind.INTERNAL, {OPERATION: "execute_tool"})
         error = None
         try:
             result = function(**json.loads(arguments or "{}"))
         except (json.JSONDecodeError, TypeError) as exc:
             error = f"bad arguments for {name}: {exc}"
             result = f"error: {error}"
-        attributes = {
-            OPERATION: "execute_tool",
-            "gen_ai.tool.name": name,
-            "gen_ai.tool.call.id": call_id,
-            "gen_ai.tool.call.arguments": arguments,
-            "gen_ai.tool.call.result": result,
-        }
-        self._span(f"execute_tool {name}", start, began, attributes, error)
+        span.set_attributes(
+            {
+                "gen_ai.tool.name": name,
+                "gen_ai.tool.call.id": call_id,
+                "gen_ai.tool.call.arguments": arguments,
+                "gen_ai.tool.call.result": result,
+            }
+        )
+        if error:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end()
         return result
 
     def _close(self, reward: float, error: str | None) -> None:
-        self.root = Span(
-            trace_id=self.trace_id,
-            span_id=self.root_id,
-            name=f"invoke_agent {self.agent}",
-            start_time=self._started,
-            end_time=_now(),
-            duration_ms=round((time.perf_counter() - self._clock) * 1000, 3),
-            status="error" if error else "ok",
-            status_message=error,
-            attributes={
-                OPERATION: "invoke_agent",
-                "gen_ai.agent.name": self.agent,
+        if not self._root.is_recording():
+            raise RuntimeError(f"rollout {self.rollout_id}: the trace is already finished")
+        self._root.set_attributes(
+            {
+                AGENT_NAME: self.agent,
                 "durable_finetune.rollout.id": self.rollout_id,
                 "durable_finetune.task.id": self.task.task_id,
                 "durable_finetune.task.prompt": self.task.prompt,
                 "durable_finetune.task.expected": self.task.answer,
                 REWARD: reward,
-            },
+            }
         )
+        if error:
+            self._root.set_status(Status(StatusCode.ERROR, error))
+        self._root.end()
 
     def finish(self, reward: float) -> None:
         self._close(reward, None)
@@ -189,12 +202,16 @@ class TraceRecorder:
     def fail(self, error: str) -> None:
         self._close(0.0, error)
 
+    def spans(self) -> list[Span]:
+        """The finished spans, root first, then in the order they started."""
+        spans = spans_from_sdk(self._collector.get_finished_spans())
+        return sorted(spans, key=lambda span: (span.parent_span_id is not None, span.start_time))
+
     def to_jsonl(self) -> str:
-        spans = ([self.root] if self.root else []) + self.spans
-        return "\n".join(span.model_dump_json() for span in spans) + "\n"
+        return "".join(span.model_dump_json() + "\n" for span in self.spans())
 
     def summary(self, trace_blob: str) -> RolloutSummary:
-        return summarize([self.root, *self.spans] if self.root else self.spans, self.rollout_id, trace_blob)
+        return summarize(self.spans(), self.rollout_id, trace_blob)
 
 
 def parse_jsonl(text: str) -> list[Span]:

@@ -7,11 +7,13 @@ import random
 
 import pytest
 
-from shared.dataset import build_dataset
+from shared.dataset import DEFAULT_MIN_REWARD, ExampleError, build_dataset, example_body
 from shared.finetune_format import MIN_EXAMPLES, jsonl_problems
 from shared.genai_messages import chat_to_otel, otel_to_chat
+from shared.otlp import spans_from_request
 from shared.tasks import Task
 from shared.traces import Span, TraceFormatError, TraceRecorder, parse_jsonl, summarize
+from tests.shared.otlp_support import Recorder, conversation
 
 TOOL = {
     "type": "function",
@@ -218,3 +220,112 @@ def test_each_azure_rule_is_enforced(example: dict, rule: str) -> None:
     problems = jsonl_problems("\n".join(lines))
     assert any(rule in problem and "line 11" in problem for problem in problems), problems
     assert jsonl_problems("\n".join([json.dumps(GOOD)] * 10)) == []
+
+
+async def test_min_reward_keeps_only_examples_whose_trace_earned_something() -> None:
+    jsonl, stats = build_dataset(
+        await _traces(good=5, bad=10), ratio=0.6, seed=42, min_reward=DEFAULT_MIN_REWARD
+    )
+    kept = [json.loads(line) for line in jsonl.splitlines()]
+    assert (stats.examples_total, stats.below_min_reward, stats.examples_kept) == (20, 10, 6)
+    assert stats.min_reward == DEFAULT_MIN_REWARD
+    assert all(example["messages"][-1].get("content") != "Lyon" for example in kept)
+    assert stats.mean_reward_kept == 1.0
+
+
+async def test_identical_examples_are_kept_once_at_their_best_reward() -> None:
+    traces = {
+        "a": await _trace(0.5, False, "same question"),
+        "b": await _trace(1.0, False, "same question"),
+        "c": await _trace(0.5, False, "another question"),
+    }
+    jsonl, stats = build_dataset(traces, ratio=1.0, seed=1, min_reward=DEFAULT_MIN_REWARD)
+    assert (stats.examples_total, stats.duplicates, stats.examples_kept) == (3, 1, 2)
+    assert stats.mean_reward_kept == 0.75
+
+
+def _production(*conversations: tuple[str, str | None, bool]) -> dict[str, list[Span]]:
+    """Traces as an instrumented agent exports them: (question, answer, failed) each."""
+    recorder = Recorder()
+    for question, answer, failed in conversations:
+        conversation(recorder, question, answer=answer, failed=failed)
+    traces: dict[str, list[Span]] = {}
+    for _, span in spans_from_request(recorder.request()).items:
+        traces.setdefault(span.trace_id, []).append(span)
+    return traces
+
+
+def _chat(spans: list[Span]) -> Span:
+    return next(span for span in spans if span.operation == "chat")
+
+
+def test_production_traces_are_counted_by_why_they_give_no_example() -> None:
+    traces = _production(
+        ("good", None, False),
+        ("unrewarded", None, False),
+        ("crashed", None, True),
+        ("no content", None, False),
+        ("image", None, False),
+        ("orphan tool answer", None, False),
+    )
+    key = {
+        _chat(spans).attributes["gen_ai.input.messages"][1]["parts"][0]["content"]: k
+        for k, spans in traces.items()
+    }
+    chat = _chat(traces[key["no content"]])
+    del chat.attributes["gen_ai.input.messages"], chat.attributes["gen_ai.output.messages"]
+    _chat(traces[key["image"]]).attributes["gen_ai.input.messages"][1]["parts"].append(
+        {"type": "image", "uri": "x"}
+    )
+    _chat(traces[key["orphan tool answer"]]).attributes["gen_ai.input.messages"].pop(2)
+    rewards = {trace: 1.0 for name, trace in key.items() if name != "unrewarded"}
+
+    jsonl, stats = build_dataset(
+        traces,
+        ratio=1.0,
+        seed=1,
+        min_reward=DEFAULT_MIN_REWARD,
+        reward=lambda k, _: rewards.get(k),
+        source="production",
+    )
+
+    assert (stats.source, stats.rollouts, stats.failed_rollouts, stats.no_reward, stats.no_content) == (
+        "production",
+        6,
+        1,
+        1,
+        1,
+    )
+    assert (stats.examples_total, stats.format_rejected, stats.examples_kept) == (3, 2, 1)
+    assert json.loads(jsonl)["messages"][1] == {"role": "user", "content": "good"}
+    assert sorted(stats.format_problems) == sorted(
+        [
+            f"{key['image']} call 0: input message 1 has parts of type ['image']; only "
+            "['text', 'tool_call', 'tool_call_response'] can be trained on",
+            f"{key['orphan tool answer']} call 0: message 2: tool message answers no earlier tool call",
+        ]
+    )
+
+
+def test_system_instructions_and_flat_tool_definitions_become_chat_format() -> None:
+    traces = _production(("capital of France?", None, False))
+    chat = _chat(next(iter(traces.values())))
+    chat.attributes["gen_ai.input.messages"].pop(0)
+    chat.attributes["gen_ai.system_instructions"] = [{"type": "text", "content": "Be brief."}]
+    chat.attributes["gen_ai.tool.definitions"] = [
+        {"type": "function", "name": "lookup", "description": "d", "parameters": {"type": "object"}},
+        {"type": "function", "name": "now", "description": "the time", "parameters": None},
+    ]
+    body = example_body(chat)
+    assert body is not None
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {"name": "lookup", "description": "d", "parameters": {"type": "object"}},
+        },
+        {"type": "function", "function": {"name": "now", "description": "the time"}},
+    ]
+    chat.attributes["gen_ai.tool.definitions"] = [{"type": "custom", "name": "grep", "description": "d"}]
+    with pytest.raises(ExampleError, match="each tool must be"):
+        example_body(chat)

@@ -1,0 +1,273 @@
+"""Production telemetry in Blob: GenAI spans and content events ingested over OTLP, feedback, and the
+window of traces a production dataset is built from.
+
+Layout in the artefacts container (docs/production.md is the contract):
+
+- ``production/{agent}/{yyyy}/{mm}/{dd}/spans-{digest}.jsonl``: the spans of one export request that
+  belong to that agent and started that day (UTC), one span per line, grouped by trace.
+- ``production/{agent}/{yyyy}/{mm}/{dd}/events-{digest}.jsonl``: GenAI content events that arrived as
+  log records, joined with their chat spans (by trace and span id) when the window is read.
+- ``production/_feedback/{trace_id}.json``: the latest feedback for a trace, kept whether or not the
+  trace has arrived; it is joined when the dataset is built.
+
+A blob is named after the digest of its content, so an exporter retrying a request rewrites the same
+blob; the same spans re-batched differently (a Collector's retry) are deduplicated by trace and span
+id when read. One blob per request and day keeps writes and reads to a few large blobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.artifacts import ArtifactStore
+from shared.contracts import DatasetResult
+from shared.dataset import DEFAULT_MIN_REWARD, DatasetStats, build_dataset
+from shared.graders import get_grader
+from shared.otlp import content_attributes, day_of, safe_agent_name
+from shared.settings import ConfigError, describe_errors
+from shared.spans import ContentEvent, Span
+from shared.traces import TraceFormatError, parse_jsonl
+
+PRODUCTION_PREFIX = "production/"
+FEEDBACK_PREFIX = "production/_feedback/"
+IO_THREADS = 8
+MIB = 1024 * 1024
+
+Reward = Annotated[float, Field(ge=0, le=1)]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ProductionSettings(BaseSettings):
+    """App settings of the telemetry endpoints, read from the environment like ``AppSettings``."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, frozen=True, env_ignore_empty=True
+    )
+
+    feedback_labels: dict[str, Reward] = Field(
+        default_factory=dict,
+        description='JSON object label -> reward, e.g. {"thumbs_up": 1, "thumbs_down": 0}',
+    )
+    feedback_max_items: int = Field(default=1000, ge=1, le=10_000)
+    telemetry_max_body_bytes: int = Field(default=16 * MIB, ge=1024, le=100 * MIB)
+    telemetry_max_decoded_bytes: int = Field(default=32 * MIB, ge=1024, le=256 * MIB)
+    telemetry_max_items: int = Field(default=20_000, ge=1, le=1_000_000)
+
+
+@lru_cache(maxsize=1)
+def production_settings() -> ProductionSettings:
+    try:
+        return ProductionSettings()
+    except ValidationError as exc:
+        lines = [f"  {item['field']}: {item['error']}" for item in describe_errors(exc, env=True)]
+        raise ConfigError("invalid app settings:\n" + "\n".join(lines)) from None
+
+
+class Feedback(BaseModel):
+    """The stored feedback of one trace; a later feedback for the same trace replaces it."""
+
+    trace_id: str
+    reward: Reward
+    label: str | None = None
+    received_at: str
+
+
+class ProductionStats(DatasetStats):
+    agent: str
+    window_start: date
+    window_end: date
+    rewarded_by_feedback: int
+    rewarded_by_grader: int
+    grader: str | None
+
+
+class ProductionDataset(BaseModel):
+    """What an activity needs to build a production dataset: where, which window, which settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(min_length=1)
+    end: date = Field(description="the window's last day (UTC), e.g. the orchestration's current date")
+    window_days: int = Field(default=7, ge=1, le=366)
+    data_filter_ratio: float = Field(gt=0, le=1)
+    seed: int
+    min_reward: float = Field(default=DEFAULT_MIN_REWARD, ge=0, le=1)
+    grader: str | None = None
+    dataset_blob: str
+    stats_blob: str
+
+
+# ------------------------------------------------------------------------------------------- writing
+def day_prefix(agent: str, day: date) -> str:
+    return f"{PRODUCTION_PREFIX}{safe_agent_name(agent)}/{day:%Y/%m/%d}/"
+
+
+def feedback_path(trace_id: str) -> str:
+    return f"{FEEDBACK_PREFIX}{trace_id}.json"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _parallel(function: Callable[[T], R], items: list[T]) -> list[R]:
+    """Blob calls in parallel threads (the storage client is thread-safe); the first error is raised."""
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(IO_THREADS, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+def _write_all(store: ArtifactStore, blobs: dict[str, str]) -> list[str]:
+    _parallel(lambda path: store.write_text(path, blobs[path]), list(blobs))
+    return sorted(blobs)
+
+
+def store_spans(store: ArtifactStore, items: Iterable[tuple[str, Span]]) -> list[str]:
+    """Writes spans (with their agent) grouped by agent and start day; returns the blob paths."""
+    groups: dict[tuple[str, date], dict[tuple[str, str], Span]] = defaultdict(dict)
+    for agent, span in items:
+        day = datetime.fromisoformat(span.start_time).date()
+        groups[(agent, day)].setdefault((span.trace_id, span.span_id), span)
+    blobs = {}
+    for (agent, day), spans in groups.items():
+        ordered = sorted(spans.values(), key=lambda s: (s.trace_id, s.start_time, s.span_id))
+        text = "".join(span.model_dump_json() + "\n" for span in ordered)
+        blobs[f"{day_prefix(agent, day)}spans-{_digest(text)}.jsonl"] = text
+    return _write_all(store, blobs)
+
+
+def store_events(store: ArtifactStore, items: Iterable[tuple[str, ContentEvent]]) -> list[str]:
+    """Writes content events (with their agent) grouped by agent and day; returns the blob paths."""
+    groups: dict[tuple[str, date], list[ContentEvent]] = defaultdict(list)
+    for agent, event in items:
+        groups[(agent, day_of(event.time_unix_nano))].append(event)
+    blobs = {}
+    for (agent, day), events in groups.items():
+        ordered = sorted(events, key=lambda e: (e.trace_id, e.span_id, e.time_unix_nano))
+        text = "".join(event.model_dump_json() + "\n" for event in ordered)
+        blobs[f"{day_prefix(agent, day)}events-{_digest(text)}.jsonl"] = text
+    return _write_all(store, blobs)
+
+
+def store_feedback(store: ArtifactStore, items: list[Feedback]) -> list[str]:
+    return _write_all(store, {feedback_path(item.trace_id): item.model_dump_json(indent=2) for item in items})
+
+
+# ------------------------------------------------------------------------------------------- reading
+def _read_all(store: ArtifactStore, paths: list[str]) -> dict[str, str]:
+    texts = _parallel(store.read_text, paths)
+    return {path: text or "" for path, text in zip(paths, texts, strict=True)}
+
+
+def read_feedback(store: ArtifactStore, trace_ids: Iterable[str]) -> dict[str, Feedback]:
+    """The feedback of the given traces: one listing of the feedback folder, then only their blobs."""
+    wanted = set(trace_ids)
+    paths = [
+        p for p in store.list_paths(FEEDBACK_PREFIX) if p[len(FEEDBACK_PREFIX) : -len(".json")] in wanted
+    ]
+    items = [Feedback.model_validate_json(text) for text in _read_all(store, paths).values() if text]
+    return {item.trace_id: item for item in items}
+
+
+def _spans(path: str, text: str) -> list[Span]:
+    try:
+        return parse_jsonl(text)
+    except TraceFormatError as exc:
+        raise TraceFormatError(f"{path}: {exc}") from exc
+
+
+def _events(path: str, text: str) -> list[ContentEvent]:
+    try:
+        return [ContentEvent.model_validate_json(line) for line in text.splitlines() if line.strip()]
+    except ValidationError as exc:
+        raise ValueError(f"{path}: not a content event ({exc.errors()[0]['msg']})") from exc
+
+
+def _event_identity(event: ContentEvent) -> str:
+    return json.dumps([event.name, event.time_unix_nano, event.body, event.attributes], sort_keys=True)
+
+
+def list_production_traces(store: ArtifactStore, agent: str, start: date, end: date) -> dict[str, list[Span]]:
+    """An agent's production traces whose spans started from ``start`` to ``end`` (UTC days,
+    inclusive), by trace id: one listing per day, blobs read in parallel, spans deduplicated by trace
+    and span id, content events joined into the chat spans that lack messages."""
+    if end < start:
+        raise ValueError(f"the window ends ({end}) before it starts ({start})")
+    days = [day_prefix(agent, start + timedelta(days=n)) for n in range((end - start).days + 1)]
+    paths = [path for listed in _parallel(store.list_paths, days) for path in listed]
+    spans: dict[tuple[str, str], Span] = {}
+    events: dict[tuple[str, str], dict[str, ContentEvent]] = defaultdict(dict)
+    for path, text in sorted(_read_all(store, paths).items()):
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith("spans-"):
+            for span in _spans(path, text):
+                spans.setdefault((span.trace_id, span.span_id), span)
+        elif name.startswith("events-"):
+            for event in _events(path, text):
+                events[(event.trace_id, event.span_id)].setdefault(_event_identity(event), event)
+    traces: dict[str, list[Span]] = defaultdict(list)
+    for key, span in spans.items():
+        for attribute, value in content_attributes(list(events.get(key, {}).values())).items():
+            span.attributes.setdefault(attribute, value)
+        traces[span.trace_id].append(span)
+    return {trace: sorted(found, key=lambda s: s.start_time) for trace, found in sorted(traces.items())}
+
+
+# ------------------------------------------------------------------------------------------- dataset
+def build_production_dataset(store: ArtifactStore, request: ProductionDataset) -> DatasetResult:
+    """Reads the window, rewards each trace (its feedback, else the grader if one is named), builds the
+    dataset with the same builder rollouts use, and writes it and its stats to the given blobs."""
+    start = request.end - timedelta(days=request.window_days - 1)
+    traces = list_production_traces(store, request.agent, start, request.end)
+    feedback = read_feedback(store, traces)
+    grader = get_grader(request.grader) if request.grader else None
+    graded: set[str] = set()
+
+    def reward(trace_id: str, spans: list[Span]) -> float | None:
+        if trace_id in feedback:
+            return feedback[trace_id].reward
+        score = grader(spans) if grader else None
+        if score is not None:
+            graded.add(trace_id)
+        return score
+
+    jsonl, stats = build_dataset(
+        traces,
+        ratio=request.data_filter_ratio,
+        seed=request.seed,
+        min_reward=request.min_reward,
+        reward=reward,
+        source="production",
+    )
+    production_stats = ProductionStats(
+        **stats.model_dump(),
+        agent=safe_agent_name(request.agent),
+        window_start=start,
+        window_end=request.end,
+        rewarded_by_feedback=len(feedback),
+        rewarded_by_grader=len(graded),
+        grader=request.grader,
+    )
+    store.write_text(request.dataset_blob, jsonl)
+    store.write_json(request.stats_blob, production_stats)
+    return DatasetResult(
+        dataset_blob=request.dataset_blob,
+        stats_blob=request.stats_blob,
+        rollouts=stats.rollouts,
+        examples_total=stats.examples_total,
+        examples_kept=stats.examples_kept,
+        enough_for_azure=stats.enough_for_azure,
+        problems=stats.problems[:5],
+    )

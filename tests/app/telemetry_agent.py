@@ -1,0 +1,124 @@
+"""A small production agent for the telemetry test, in a process of its own as in production: the real
+``openai`` SDK instrumented by ``opentelemetry-instrumentation-openai-v2``, its spans and log records
+sent by the real OTLP/HTTP exporters (gzip) to the app.
+
+``python -m tests.app.telemetry_agent CONFIG_JSON`` with ``{"endpoint", "emulator_url", "ca_path",
+"service", "questions", "crash"}``; ``crash`` is the index of a question whose run fails after its first
+LLM call. Content capture is configured by the environment, as the instrumentation documents
+(``OTEL_SEMCONV_STABILITY_OPT_IN``, ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``). Prints one
+JSON line per question: ``{"trace_id", "question", "answer", "calls", "failed"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+from typing import Any
+
+import httpx2
+from openai import AzureOpenAI
+from opentelemetry.exporter.otlp.common.http import Compression
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Tracer, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from emulator.countries import COUNTRIES
+from emulator.launch import AZURE_API_VERSION
+from tests.emulator.support import SYSTEM, TOOL
+
+DEPLOYMENT = "gpt-4.1-mini"
+HEADERS = {"x-functions-key": "local-key"}
+
+
+class AgentCrash(RuntimeError):
+    """The agent's own failure after its first call (its tool backend is down)."""
+
+
+def lookup(country: str) -> str:
+    return next((c.capital for c in COUNTRIES if c.name.lower() == country.strip().lower()), "unknown")
+
+
+def answer(client: AzureOpenAI, tracer: Tracer, question: str, crash: bool) -> tuple[str, int]:
+    """The capital agent's loop: a call with the tool offered, the tool if called, one more call."""
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": question},
+    ]
+    message = (
+        client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[TOOL]).choices[0].message
+    )
+    if crash:
+        raise AgentCrash("the lookup backend is unavailable")
+    if not message.tool_calls:
+        return message.content or "", 1
+    messages.append(message.model_dump(exclude_none=True))
+    for call in message.tool_calls:
+        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.function.name}
+        with tracer.start_as_current_span(f"execute_tool {call.function.name}", attributes=attributes):
+            result = lookup(json.loads(call.function.arguments).get("country", ""))
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    final = (
+        client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[TOOL]).choices[0].message
+    )
+    return final.content or "", 2
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    resource = Resource({"service.name": config["service"]})
+    traces = TracerProvider(resource=resource)
+    endpoint = config["endpoint"]
+    traces.add_span_processor(
+        BatchSpanProcessor(
+            OTLPSpanExporter(f"{endpoint}/v1/traces", headers=HEADERS, compression=Compression.GZIP)
+        )
+    )
+    logs = LoggerProvider(resource=resource)
+    logs.add_log_record_processor(
+        BatchLogRecordProcessor(
+            OTLPLogExporter(f"{endpoint}/v1/logs", headers=HEADERS, compression=Compression.GZIP)
+        )
+    )
+    OpenAIInstrumentor().instrument(tracer_provider=traces, logger_provider=logs)
+    client = AzureOpenAI(
+        azure_endpoint=config["emulator_url"],
+        api_key="test-key",
+        api_version=AZURE_API_VERSION,
+        max_retries=0,
+        http_client=httpx2.Client(verify=ssl.create_default_context(cafile=config["ca_path"])),
+    )
+    tracer = traces.get_tracer("capital-agent")
+    for index, question in enumerate(config["questions"]):
+        attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "capital-agent"}
+        with tracer.start_as_current_span("invoke_agent capital-agent", attributes=attributes) as root:
+            trace_id = format(root.get_span_context().trace_id, "032x")
+            try:
+                reply, calls = answer(client, tracer, question, crash=index == config["crash"])
+            except AgentCrash as exc:
+                root.set_status(Status(StatusCode.ERROR, str(exc)))
+                reply, calls = "", 1
+        failed = index == config["crash"]
+        print(
+            json.dumps(
+                {
+                    "trace_id": trace_id,
+                    "question": question,
+                    "answer": reply,
+                    "calls": calls,
+                    "failed": failed,
+                }
+            )
+        )
+    traces.shutdown()
+    logs.shutdown()
+
+
+if __name__ == "__main__":
+    main()

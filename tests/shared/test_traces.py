@@ -1,0 +1,93 @@
+"""The rollout recorder on the OpenTelemetry SDK: the JSONL contract, isolation, failures."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from shared.tasks import Task
+from shared.traces import TraceRecorder, parse_jsonl
+from tests.shared.test_dataset import _trace
+
+TASK = Task(task_id="t", prompt="capital of France?", answer="Paris")
+
+
+async def test_a_rollout_is_one_trace_of_sdk_spans_in_the_jsonl_contract() -> None:
+    spans = await _trace(1.0, True)
+    root, first, tool, second = spans
+    assert len({span.trace_id for span in spans}) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", root.trace_id)
+    assert all(re.fullmatch(r"[0-9a-f]{16}", span.span_id) for span in spans)
+    assert root.parent_span_id is None
+    assert {span.parent_span_id for span in (first, tool, second)} == {root.span_id}
+    assert [span.name for span in spans] == [
+        "invoke_agent agent",
+        "chat dep",
+        "execute_tool lookup",
+        "chat dep",
+    ]
+    assert first.start_time < tool.start_time < second.start_time <= root.end_time
+    assert root.attributes["durable_finetune.reward"] == 1.0
+    assert root.attributes["gen_ai.agent.name"] == "agent"
+    assert first.attributes["gen_ai.input.messages"][1] == {
+        "role": "user",
+        "parts": [{"type": "text", "content": "capital of France?"}],
+    }
+    assert first.attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]
+    assert first.attributes["gen_ai.usage.input_tokens"] == 12
+    assert tool.attributes["gen_ai.tool.call.result"] == "Paris"
+
+
+def test_a_rollout_starts_a_trace_of_its_own_inside_an_instrumented_host() -> None:
+    host_tracer = TracerProvider().get_tracer("host")
+    with host_tracer.start_as_current_span("host invocation") as host_span:
+        recorder = TraceRecorder("r", TASK, "agent")
+        recorder.finish(1.0)
+    [root] = parse_jsonl(recorder.to_jsonl())
+    assert root.parent_span_id is None
+    assert root.trace_id == recorder.trace_id != format(host_span.get_span_context().trace_id, "032x")
+
+
+async def test_attribute_limits_set_for_other_telemetry_do_not_cut_rollout_spans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8")
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "2")
+    spans = await _trace(1.0, True)
+    assert spans[1].attributes["gen_ai.input.messages"][0]["parts"][0]["content"] == "sys"
+    assert len(spans[0].attributes) == 7, "all of the root span's attributes, over the limit of 2"
+
+
+class FailingLLM:
+    def __init__(self) -> None:
+        self.chat = self
+        self.completions = self
+
+    async def create(self, **_: object) -> object:
+        raise TimeoutError("no answer")
+
+
+async def test_a_failed_call_and_a_failed_rollout_are_recorded() -> None:
+    recorder = TraceRecorder("r", TASK, "agent")
+    with pytest.raises(TimeoutError):
+        await recorder.chat(FailingLLM(), model="dep", messages=[{"role": "user", "content": "q"}])
+    recorder.fail("TimeoutError: no answer")
+    root, chat = parse_jsonl(recorder.to_jsonl())
+    assert (root.status, root.status_message, root.attributes["durable_finetune.reward"]) == (
+        "error",
+        "TimeoutError: no answer",
+        0.0,
+    )
+    assert (chat.status, chat.status_message) == ("error", "TimeoutError: no answer")
+    assert "gen_ai.output.messages" not in chat.attributes
+    summary = recorder.summary("traces/x.jsonl")
+    assert (summary.status, summary.llm_calls, summary.error) == ("failed", 1, "TimeoutError: no answer")
+
+
+def test_a_trace_is_finished_once() -> None:
+    recorder = TraceRecorder("r", TASK, "agent")
+    recorder.finish(1.0)
+    with pytest.raises(RuntimeError, match="already finished"):
+        recorder.fail("late")
