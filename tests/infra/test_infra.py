@@ -30,6 +30,7 @@ OPTIONAL_SETTINGS = {
     "TLS_CA_BUNDLE": "only for trusting the local emulator's CA",
     "ARTIFACTS_STORAGE_CONNECTION_STRING": "Azurite only; Azure uses ARTIFACTS_BLOB_ENDPOINT + identity",
     "RUN_DEFAULTS": "optional overrides of the run-setting defaults",
+    "AGENT_MODULES": "only for agents beyond the bundled ones (docs/agents.md)",
 }
 # Settings Bicep sets for the platform and SDKs rather than for the app's settings object.
 PLATFORM_SETTINGS = {
