@@ -39,6 +39,7 @@ log = logging.getLogger("durable_finetune.api")
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 MAX_FIELD_NAME_CHARS = 80
+RETRY_AFTER_SECONDS = 10
 
 Model = TypeVar("Model", bound=BaseModel)
 P = ParamSpec("P")
@@ -86,6 +87,13 @@ def bad_request(errors: list[dict[str, str]]) -> HttpError:
 
 def body_error(message: str) -> HttpError:
     return bad_request([{"field": "(body)", "error": message}])
+
+
+def unavailable(what: str, retry_after: int = RETRY_AFTER_SECONDS) -> HttpError:
+    """A 503 for a dependency (storage, the task hub) that did not answer in time: retry later."""
+    return HttpError(
+        503, f"{what} did not answer; retry in {retry_after} s", headers={"Retry-After": str(retry_after)}
+    )
 
 
 def json_response(

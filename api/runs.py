@@ -23,7 +23,16 @@ from azure.core.exceptions import AzureError
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.http import HttpError, bad_request, endpoint, json_response, read_json_object, validate
+from api.http import (
+    RETRY_AFTER_SECONDS,
+    HttpError,
+    bad_request,
+    endpoint,
+    json_response,
+    read_json_object,
+    unavailable,
+    validate,
+)
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
 from shared.agents import UnknownAgentError, get_agent
 from shared.artifacts import report_path
@@ -37,7 +46,6 @@ log = logging.getLogger("durable_finetune.api")
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 
 SCHEDULED_PREFIX = "scheduled-"
-RETRY_AFTER_SECONDS = 10
 DURABLE_TIMEOUT_SECONDS = 10.0
 ACTIVE = frozenset(
     {
@@ -96,7 +104,9 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     run_id = request.run_id or new_run_id(datetime.now(UTC))
     await _refuse_existing(client, run_id)
     try:
-        await _durable(start_orchestration(client, run_id, run_id, settings.resolve(request.run_settings())))
+        await durable_call(
+            start_orchestration(client, run_id, run_id, settings.resolve(request.run_settings()))
+        )
     except HttpError:
         await _refuse_existing(client, run_id)  # another request took the id first
         raise
@@ -119,7 +129,7 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     run_id = validate(RunRef, {"run_id": req.route_params.get("run_id", "")}).run_id
     report = await _read_report(run_id)
     instance_id = report.instance_id if report else run_id
-    status = await _durable(client.get_status(instance_id, show_input=instance_id != run_id))
+    status = await durable_call(client.get_status(instance_id, show_input=instance_id != run_id))
     runtime = status.runtime_status if _belongs_to(status, run_id, instance_id) else None
     if runtime is None and report is None:
         raise HttpError(404, f"no run {run_id}")
@@ -152,7 +162,7 @@ def _check_agent(request: StartRun) -> None:
 
 async def _refuse_existing(client: df.DurableOrchestrationClient, run_id: str) -> None:
     """A run id names one run for ever: reusing it would mix a new run into the old one's report."""
-    status = await _durable(client.get_status(run_id))
+    status = await durable_call(client.get_status(run_id))
     if status.runtime_status is not None:
         state = status.runtime_status.value
     elif await _read_report(run_id) is not None:
@@ -182,24 +192,16 @@ async def _read_report(run_id: str) -> RunReport | None:
         return await asyncio.to_thread(request_artifact_store().read_model, report_path(run_id), RunReport)
     except AzureError as exc:
         log.warning("reading the report of %s failed: %s", run_id, exc)
-        raise _unavailable("artifact storage") from None
+        raise unavailable("artifact storage") from None
 
 
-async def _durable(call: Awaitable[Result]) -> Result:
+async def durable_call(call: Awaitable[Result]) -> Result:
     """A Durable client call with a deadline; failures become a 503 the caller can retry."""
     try:
         return await asyncio.wait_for(call, DURABLE_TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - the Durable SDK raises bare Exception for any non-2xx answer
         log.warning("Durable client call failed: %r", exc)
-        raise _unavailable("the Durable Functions task hub") from None
-
-
-def _unavailable(what: str) -> HttpError:
-    return HttpError(
-        503,
-        f"{what} did not answer; retry in {RETRY_AFTER_SECONDS} s",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+        raise unavailable("the Durable Functions task hub") from None
 
 
 def _run_url(req: func.HttpRequest, run_id: str) -> str:
