@@ -26,11 +26,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Options go through ARGS, e.g. make run ARGS="--iterations 1 --set val_limit=4" (see --help).
 run: setup
-	$(PY) -m scripts.local_run
+	$(PY) -m scripts.local_run $(ARGS)
 
 serve: setup
-	$(PY) -m scripts.local_serve
+	$(PY) -m scripts.local_serve $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

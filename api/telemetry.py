@@ -49,15 +49,13 @@ from shared.otlp import (
     status_body,
     trace_response,
 )
-from shared.production import Feedback, production_settings, store_events, store_feedback, store_spans
+from shared.production import Feedback, store_events, store_feedback, store_spans
+from shared.settings import get_settings
 from shared.spans import ContentEvent, Span
 
 log = logging.getLogger("durable_finetune.telemetry")
 
 bp = df.Blueprint()
-
-# Fail at start-up, like the other app settings, if FEEDBACK_LABELS or a limit is malformed.
-production_settings()
 
 RETRY_AFTER_SECONDS = "30"
 LISTED_REJECTIONS = 5
@@ -100,7 +98,7 @@ LOGS: Signal[ExportLogsServiceRequest, ContentEvent] = Signal(
 
 
 def _limits() -> Limits:
-    settings = production_settings()
+    settings = get_settings()
     return Limits(
         max_body_bytes=settings.telemetry_max_body_bytes,
         max_decoded_bytes=settings.telemetry_max_decoded_bytes,
@@ -217,7 +215,7 @@ def _feedback_items(req: func.HttpRequest) -> list[tuple[str, dict[str, Any]]] |
     items = body if isinstance(body, list) else [body]
     if not items or not all(isinstance(item, dict) for item in items):
         return 'must be {"trace_id": ..., "reward" | "label": ...} or a non-empty array of such objects'
-    limit = production_settings().feedback_max_items
+    limit = get_settings().feedback_max_items
     if len(items) > limit:
         return f"{len(items)} items; at most {limit} per request (FEEDBACK_MAX_ITEMS): send several requests"
     return [(f"[{index}]." if isinstance(body, list) else "", item) for index, item in enumerate(items)]
@@ -234,7 +232,7 @@ def _feedback(
             {"field": where + ".".join(str(p) for p in error["loc"]), "error": error["msg"]}
             for error in exc.errors()
         ]
-    labels = production_settings().feedback_labels
+    labels = get_settings().feedback_labels
     if not any(c != "0" for c in item.trace_id):
         return [{"field": f"{where}trace_id", "error": "the all-zero trace id is invalid"}]
     if item.trace_id in seen:

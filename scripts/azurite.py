@@ -2,24 +2,28 @@
 
 Azurite listens on fixed ports by default; tests and local runs pick free ports instead so that a
 `make run` and a `make test` on one machine never collide, and build the connection string for those
-ports from the storage SDK's own published development-account constants (no key is written here).
+ports with Azurite's development account.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from azure.storage.blob._shared.parser import DEVSTORE_ACCOUNT_KEY
+from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
+# Azurite's one built-in account and its key: public, the same on every machine, and accepted by
+# nothing but Azurite ("HTTP connection strings" in
+# https://learn.microsoft.com/azure/storage/common/storage-use-azurite#http-connection-strings).
 DEV_ACCOUNT = "devstoreaccount1"
+DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Azurite:
     def connection_string(self) -> str:
         host = "http://127.0.0.1"
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEVSTORE_ACCOUNT_KEY};"
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};"
             f"BlobEndpoint={host}:{self.blob_port}/{DEV_ACCOUNT};"
             f"QueueEndpoint={host}:{self.queue_port}/{DEV_ACCOUNT};"
             f"TableEndpoint={host}:{self.table_port}/{DEV_ACCOUNT};"
@@ -46,11 +50,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_listening(port: int, process: subprocess.Popen[bytes], errors: IO[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Azurite exited with code {process.returncode} before listening")
+            errors.seek(0)
+            said = errors.read()[-2000:].decode(errors="replace").strip()
+            raise RuntimeError(f"Azurite exited with code {process.returncode} before listening: {said}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -70,31 +76,34 @@ def run_azurite(location: Path, *, default_ports: bool = False, timeout: float =
         raise RuntimeError(f"{AZURITE_BIN} is missing: run `make setup` (npm ci installs Azurite)")
     ports = (10000, 10001, 10002) if default_ports else (free_port(), free_port(), free_port())
     location.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [
-            str(AZURITE_BIN),
-            "--silent",
-            "--skipApiVersionCheck",
-            "--location",
-            str(location),
-            "--blobPort",
-            str(ports[0]),
-            "--queuePort",
-            str(ports[1]),
-            "--tablePort",
-            str(ports[2]),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        for port in ports:
-            _wait_listening(port, process, timeout)
-        yield Azurite(*ports, location=location)
-    finally:
-        process.terminate()
+    # stderr goes to a file, not a pipe: nobody reads it while Azurite runs, and a full pipe, or one
+    # whose reader died, blocks or breaks Azurite; the file is read only to explain an early exit.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [
+                str(AZURITE_BIN),
+                "--silent",
+                "--skipApiVersionCheck",
+                "--location",
+                str(location),
+                "--blobPort",
+                str(ports[0]),
+                "--queuePort",
+                str(ports[1]),
+                "--tablePort",
+                str(ports[2]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            for port in ports:
+                _wait_listening(port, process, errors, timeout)
+            yield Azurite(*ports, location=location)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import FrameType
 
 from emulator.launch import EmulatorHandle, start_emulator
 from scripts.azurite import REPO_ROOT, Azurite, run_azurite
@@ -54,6 +56,16 @@ def local_services(*emulator_args: str, azurite_dir: Path | None = None) -> Iter
         env = app_environment(azurite, emulator, LOCAL_RUN_DEFAULTS)
         os.environ.update(env)
         yield env
+
+
+def stop_on_sigterm() -> None:
+    """Makes SIGTERM end the process like Ctrl-C, so ``local_services`` stops Azurite and the emulator
+    instead of leaving them running (SIGTERM's default ends Python without any clean-up)."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _default_ports_free() -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.azurite import REPO_ROOT
-from scripts.local_env import local_services
+from scripts.local_env import local_services, stop_on_sigterm
 
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
@@ -54,12 +54,48 @@ def summary_table(report: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--time-scale", default="0.5", help="emulator duration multiplier")
-    parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=600, help="seconds before giving up")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        epilog='From make: make run ARGS="--iterations 1 --set val_limit=4 --set seed=7"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--time-scale", default="0.5", help="emulator duration multiplier (default 0.5)")
+    parser.add_argument("--iterations", type=int, default=3, help="fine-tuning iterations (default 3)")
+    parser.add_argument("--run-id", help="name the run (lower-case letters, digits, -); default: a new id")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="settings",
+        help="any other run setting (README, Run settings); VALUE is read as JSON, else as text",
+    )
+    parser.add_argument("--timeout", type=float, default=600, help="seconds before giving up (default 600)")
     args = parser.parse_args(argv)
+    for item in args.settings:
+        if "=" not in item:
+            parser.error(f"--set {item}: write NAME=VALUE, e.g. --set val_limit=4")
+    return args
+
+
+def run_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The POST /api/runs body for these options; the app validates it like any other request."""
+    body: dict[str, Any] = {"iterations": args.iterations}
+    if args.run_id:
+        body["run_id"] = args.run_id
+    for item in args.settings:
+        name, _, text = item.partition("=")
+        try:
+            body[name] = json.loads(text)
+        except ValueError:
+            body[name] = text
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop_on_sigterm()
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout
     )
@@ -71,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         from devhost import DevHost  # noqa: PLC0415
 
         with DevHost(function_app.app, clock="real") as host:
-            response = host.http("POST", "/api/runs", json={"iterations": args.iterations})
+            response = host.http("POST", "/api/runs", json=run_body(args))
             created = json.loads(response.get_body())
             if response.status_code != 202:
                 print(f"could not start the run: {response.status_code} {created}", file=sys.stderr)
@@ -96,4 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Azurite and the emulator are already stopped
+        sys.exit(130)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from scripts.azurite import REPO_ROOT
-from scripts.local_env import local_services
+from scripts.local_env import local_services, stop_on_sigterm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", default="7071")
     parser.add_argument("--time-scale", default="1.0")
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     with local_services("--time-scale", args.time_scale, "--chat-latency", "0.5", "--seed", "7") as env:
         for name, value in sorted(env.items()):
             if name not in {"ARTIFACTS_STORAGE_CONNECTION_STRING"}:

@@ -19,7 +19,7 @@ import httpx2
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, LinearRetry
 from openai import AsyncAzureOpenAI, AzureOpenAI
 
 from shared.artifacts import ArtifactStore
@@ -31,6 +31,10 @@ COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 # left to Durable retries so that no worker sleeps through them.
 SDK_MAX_RETRIES = 3
 REQUEST_TIMEOUT_SECONDS = 120.0
+# Blob calls made while an HTTP caller waits (see request_artifact_store).
+REQUEST_RETRIES = 1
+REQUEST_CONNECT_TIMEOUT_SECONDS = 2
+REQUEST_READ_TIMEOUT_SECONDS = 3
 
 
 class EmulatorCredential:
@@ -109,16 +113,35 @@ def management_client() -> CognitiveServicesManagementClient:
     )
 
 
-@lru_cache(maxsize=1)
-def artifact_store() -> ArtifactStore:
+def _artifact_store(**options: Any) -> ArtifactStore:
     settings = get_settings()
     if settings.artifacts_storage_connection_string is not None:
         service = BlobServiceClient.from_connection_string(
-            settings.artifacts_storage_connection_string.get_secret_value()
+            settings.artifacts_storage_connection_string.get_secret_value(), **options
         )
     else:
-        service = BlobServiceClient(settings.artifacts_blob_endpoint or "", credential=credential())
+        service = BlobServiceClient(
+            settings.artifacts_blob_endpoint or "", credential=credential(), **options
+        )
     return ArtifactStore(service.get_container_client(settings.artifacts_container))
+
+
+@lru_cache(maxsize=1)
+def artifact_store() -> ArtifactStore:
+    """For activities: the SDK's default retries ride out a storage blip (Durable retries the rest)."""
+    return _artifact_store()
+
+
+@lru_cache(maxsize=1)
+def request_artifact_store() -> ArtifactStore:
+    """For HTTP handlers, where a caller is waiting: with storage unreachable the SDK's defaults
+    (three retries 15 to 24 s apart, 20 s connect and 60 s read timeouts) hold a request for minutes,
+    so here one quick retry and short timeouts make an outage an error within seconds."""
+    return _artifact_store(
+        retry_policy=LinearRetry(backoff=1, retry_total=REQUEST_RETRIES, random_jitter_range=1),
+        connection_timeout=REQUEST_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=REQUEST_READ_TIMEOUT_SECONDS,
+    )
 
 
 @lru_cache(maxsize=1)

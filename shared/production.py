@@ -23,55 +23,25 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
-from functools import lru_cache
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.artifacts import ArtifactStore
 from shared.contracts import DatasetResult
 from shared.dataset import DEFAULT_MIN_REWARD, DatasetStats, build_dataset
 from shared.graders import get_grader
 from shared.otlp import content_attributes, day_of, safe_agent_name
-from shared.settings import ConfigError, describe_errors
+from shared.settings import Reward
 from shared.spans import ContentEvent, Span
 from shared.traces import TraceFormatError, parse_jsonl
 
 PRODUCTION_PREFIX = "production/"
 FEEDBACK_PREFIX = "production/_feedback/"
 IO_THREADS = 8
-MIB = 1024 * 1024
 
-Reward = Annotated[float, Field(ge=0, le=1)]
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class ProductionSettings(BaseSettings):
-    """App settings of the telemetry endpoints, read from the environment like ``AppSettings``."""
-
-    model_config = SettingsConfigDict(
-        extra="ignore", case_sensitive=False, frozen=True, env_ignore_empty=True
-    )
-
-    feedback_labels: dict[str, Reward] = Field(
-        default_factory=dict,
-        description='JSON object label -> reward, e.g. {"thumbs_up": 1, "thumbs_down": 0}',
-    )
-    feedback_max_items: int = Field(default=1000, ge=1, le=10_000)
-    telemetry_max_body_bytes: int = Field(default=16 * MIB, ge=1024, le=100 * MIB)
-    telemetry_max_decoded_bytes: int = Field(default=32 * MIB, ge=1024, le=256 * MIB)
-    telemetry_max_items: int = Field(default=20_000, ge=1, le=1_000_000)
-
-
-@lru_cache(maxsize=1)
-def production_settings() -> ProductionSettings:
-    try:
-        return ProductionSettings()
-    except ValidationError as exc:
-        lines = [f"  {item['field']}: {item['error']}" for item in describe_errors(exc, env=True)]
-        raise ConfigError("invalid app settings:\n" + "\n".join(lines)) from None
 
 
 class Feedback(BaseModel):

@@ -3,16 +3,22 @@
 App settings are what an operator sets on the Function App (Bicep wires them from resource outputs);
 run settings are what a caller may override per run in the body of ``POST /api/runs``. Both fail
 loudly and early: a bad app setting stops start-up with a message naming every bad variable, a bad
-run setting becomes an HTTP 400 naming the field.
+run setting becomes an HTTP 400 naming the field. Nothing is coerced: a run setting that is an
+integer must arrive as a JSON integer (``"3"``, ``true`` and ``3.0`` are refused), because a caller
+who sent the wrong type most likely meant something else.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import re
+import ssl
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -20,18 +26,44 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.agents import load_agent_modules
+from shared.timer_schedule import check_schedule
 
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$"
 RUN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
-LINEAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$"
+# Deployments are named {prefix}_v{iteration:02d}, which must stay a valid deployment name.
+DEPLOYMENT_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$"
+# Azure model ids: base models (gpt-4.1-mini-2025-04-14), fine-tuned ones
+# ({base}.ft-{job id}-{suffix}, suffix up to 40 characters) and checkpoints (ftchkpt-{hex}).
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
-Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
+MIB = 1024 * 1024
+
+Reward = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600, allow_inf_nan=False)]
+ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+DeploymentName = Annotated[str, Field(pattern=DEPLOYMENT_NAME_PATTERN)]
+# ARM ``sku.name`` of a deployment that answers chat calls, as Azure spells them ("SKU name in code",
+# learn.microsoft.com/azure/ai-foundry/foundry-models/concepts/deployment-types). The batch SKUs are
+# left out: the app evaluates every checkpoint with chat calls. Fine-tuned models deploy today on
+# Standard, GlobalStandard, DeveloperTier and ProvisionedManaged (openai/how-to/fine-tuning-deploy).
+SkuName = Literal[
+    "DeveloperTier",
+    "Standard",
+    "GlobalStandard",
+    "DataZoneStandard",
+    "ProvisionedManaged",
+    "GlobalProvisionedManaged",
+    "DataZoneProvisionedManaged",
+]
 
 
 class ConfigError(RuntimeError):
@@ -40,27 +72,30 @@ class ConfigError(RuntimeError):
 
 class RunSettings(BaseModel):
     """Everything that shapes one fine-tuning run. Defaults match the reference example; timings are
-    sized for Azure (minutes and hours) and shortened by local runs and tests."""
+    sized for Azure (minutes and hours) and shortened by local runs and tests.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict: JSON types must match exactly (an integer is accepted where a number is expected, as JSON
+    has no other way to write 2.0). Every free string has a bounded character class. To add a setting,
+    add a field with a default, bounds and a description; nothing else needs to change.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     iterations: int = Field(3, ge=1, le=50)
     finetune_every_n_rollouts: int = Field(24, ge=1, le=1000)
-    data_filter_ratio: float = Field(0.6, gt=0, le=1)
+    data_filter_ratio: float = Field(0.6, gt=0, le=1, allow_inf_nan=False)
     n_epochs: int = Field(1, ge=1, le=50)
     batch_size: int = Field(2, ge=1, le=256)
-    learning_rate_multiplier: float = Field(1.0, gt=0, le=10)
+    learning_rate_multiplier: float = Field(1.0, gt=0, le=10, allow_inf_nan=False)
     seed: int = Field(42, ge=0, le=2**31 - 1)
     training_type: Literal["Standard", "GlobalStandard", "developerTier"] = "developerTier"
-    agent: str = Field("capital_lookup", min_length=1, max_length=64)
-    dataset: str | None = Field(None, min_length=1, max_length=64, description="None: the agent's default")
+    agent: Identifier = "capital_lookup"
+    dataset: Identifier | None = Field(None, description="None: the agent's default")
     val_limit: int | None = Field(None, ge=1, le=10_000, description="cap on validation tasks per eval")
-    base_model: str | None = Field(None, min_length=1, description="None: the BASE_MODEL app setting")
-    base_deployment: str | None = Field(
-        None, pattern=DEPLOYMENT_NAME_PATTERN, description="None: the BASE_DEPLOYMENT app setting"
-    )
-    deployment_prefix: str = Field("capital-agent", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$")
-    sku_name: str = Field("DeveloperTier", min_length=1, max_length=64)
+    base_model: ModelId | None = Field(None, description="None: the BASE_MODEL app setting")
+    base_deployment: DeploymentName | None = Field(None, description="None: the BASE_DEPLOYMENT app setting")
+    deployment_prefix: str = Field("capital-agent", pattern=DEPLOYMENT_PREFIX_PATTERN)
+    sku_name: SkuName = "DeveloperTier"
     sku_capacity: int = Field(250, ge=1, le=100_000)
     max_deployments: int = Field(2, ge=1, le=20)
     file_poll_seconds: Seconds = 10
@@ -74,25 +109,29 @@ class RunSettings(BaseModel):
     retry_first_interval_seconds: Seconds = 5
     lineage: str | None = Field(
         None,
-        pattern=LINEAGE_PATTERN,
+        pattern=DEPLOYMENT_PREFIX_PATTERN,
         description="None: the deployment_prefix; runs of a lineage build on it",
     )
     start_from: Literal["champion", "latest", "base"] | None = Field(
         None, description="None: the lineage's champion once it has one, else the base model"
     )
     continue_from: Literal["latest", "champion"] = "latest"
-    min_reward: float = Field(0.01, gt=0, le=1, description="an example's trace must have earned this")
+    min_reward: float = Field(
+        0.01, gt=0, le=1, allow_inf_nan=False, description="an example's trace must have earned this"
+    )
     promotion: Literal["auto", "approval"] = "auto"
-    promotion_margin: float = Field(0.0, ge=0, le=1)
+    promotion_margin: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     approval_timeout_seconds: Seconds = 24 * 3600
-    champion_sku_name: str | None = Field(None, min_length=1, max_length=64)
+    champion_sku_name: SkuName | None = None
     champion_sku_capacity: int = Field(50, ge=1, le=100_000)
 
-    @model_validator(mode="after")
-    def _poll_bounds(self) -> RunSettings:
-        if self.job_poll_max_seconds < self.job_poll_initial_seconds:
-            raise ValueError("job_poll_max_seconds must be >= job_poll_initial_seconds")
-        return self
+    @field_validator("job_poll_max_seconds")
+    @classmethod
+    def _poll_bounds(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("job_poll_initial_seconds")
+        if initial is not None and value < initial:
+            raise ValueError(f"must be >= job_poll_initial_seconds ({initial})")
+        return value
 
 
 class AppSettings(BaseSettings):
@@ -116,22 +155,69 @@ class AppSettings(BaseSettings):
     artifacts_blob_endpoint: str | None = None
     artifacts_storage_connection_string: SecretStr | None = None
     artifacts_container: str = Field("finetune", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-    base_model: str = "gpt-4.1-mini-2025-04-14"
-    base_deployment: str = Field("gpt-4.1-mini", pattern=DEPLOYMENT_NAME_PATTERN)
+    base_model: ModelId = "gpt-4.1-mini-2025-04-14"
+    base_deployment: DeploymentName = "gpt-4.1-mini"
     retrain_schedule: str | None = None
     run_defaults: str | None = Field(None, description="JSON object of RunSettings overrides")
     agent_modules: str | None = Field(
         None, description="comma-separated modules whose AGENTS are registered, e.g. shared.agents.inventory"
     )
+    feedback_labels: dict[str, Reward] = Field(
+        default_factory=dict,
+        description='label -> reward for POST /api/feedback, e.g. {"thumbs_up": 1, "thumbs_down": 0}',
+    )
+    feedback_max_items: int = Field(default=1000, ge=1, le=10_000)
+    telemetry_max_body_bytes: int = Field(default=16 * MIB, ge=1024, le=100 * MIB)
+    telemetry_max_decoded_bytes: int = Field(default=32 * MIB, ge=1024, le=256 * MIB)
+    telemetry_max_items: int = Field(default=20_000, ge=1, le=1_000_000)
 
-    @field_validator("azure_openai_endpoint", "arm_endpoint", "artifacts_blob_endpoint")
+    @field_validator("azure_openai_endpoint", "arm_endpoint")
     @classmethod
-    def _https(cls, value: str | None) -> str | None:
+    def _service_endpoint(cls, value: str) -> str:
+        """The SDKs append their own paths, so a path here (a portal URL) would send calls astray."""
+        url = urlsplit(value)
+        if url.path not in ("", "/") or url.query or url.fragment:
+            raise ValueError(
+                f"must be the endpoint alone, without a path or query: use {url.scheme}://{url.netloc} "
+                "(the Endpoint shown on the resource's Keys and Endpoint page)"
+            )
+        parse_endpoint(value)
+        return value.rstrip("/")
+
+    @field_validator("artifacts_blob_endpoint")
+    @classmethod
+    def _blob_endpoint(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if urlparse(value).scheme != "https" or not urlparse(value).netloc:
-            raise ValueError("must be an https:// URL")
+        parse_endpoint(value)
         return value.rstrip("/")
+
+    @field_validator("artifacts_storage_connection_string")
+    @classmethod
+    def _azurite_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            blob_endpoint_of(value.get_secret_value())
+        return value
+
+    @field_validator("tls_ca_bundle")
+    @classmethod
+    def _ca_bundle_loads(cls, value: str | None) -> str | None:
+        """A missing or broken CA file would otherwise fail every call, long after start-up."""
+        if value is None:
+            return None
+        if not Path(value).is_file():
+            raise ValueError(f"{value} is not a file; point it at a PEM CA file or unset it")
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=value)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{value} is not a readable PEM CA file: {exc}") from None
+        return value
+
+    @field_validator("retrain_schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        # WEBSITE_SKU is set by the platform (not an app setting): it tells which plan runs the app.
+        return None if value is None else check_schedule(value, os.environ.get("WEBSITE_SKU"))
 
     @field_validator("run_defaults")
     @classmethod
@@ -139,8 +225,14 @@ class AppSettings(BaseSettings):
         if value:
             try:
                 RunSettings.model_validate(json.loads(value))
-            except (json.JSONDecodeError, ValidationError) as exc:
-                raise ValueError(f"must be a JSON object of valid run settings: {exc}") from exc
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a JSON object of run settings: {exc}") from None
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, error['loc'])) or '(object)'}: {error['msg']}"
+                    for error in exc.errors()
+                )
+                raise ValueError(f"must hold valid run settings: {problems}") from None
         return value
 
     @field_validator("agent_modules")
@@ -158,19 +250,26 @@ class AppSettings(BaseSettings):
                 "ARTIFACTS_STORAGE_CONNECTION_STRING (local Azurite only)"
             )
         if self.azure_auth_mode == "emulator":
-            for name in ("azure_openai_endpoint", "arm_endpoint"):
-                if not _is_loopback(getattr(self, name)):
+            for name in ("azure_openai_endpoint", "arm_endpoint", "artifacts_blob_endpoint"):
+                value = getattr(self, name)
+                if value is not None and not is_loopback(urlsplit(value).hostname or ""):
                     raise ValueError(
-                        f"AZURE_AUTH_MODE=emulator only talks to a local emulator, but {name.upper()} is "
-                        "not a loopback address; use AZURE_AUTH_MODE=identity for Azure"
+                        f"AZURE_AUTH_MODE=emulator only talks to local emulators, but {name.upper()} "
+                        f"({value}) is not a loopback address; use AZURE_AUTH_MODE=identity for Azure"
                     )
         return self
 
     def run_settings(self, overrides: dict[str, Any] | None = None) -> RunSettings:
         """Defaults from code, then RUN_DEFAULTS, then the caller's overrides."""
+        return self.resolve(RunSettings.model_validate(self.with_run_defaults(overrides or {})))
+
+    def with_run_defaults(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """RUN_DEFAULTS with ``overrides`` on top, not yet validated (so errors name the caller's field)."""
         merged: dict[str, Any] = json.loads(self.run_defaults) if self.run_defaults else {}
-        merged.update(overrides or {})
-        settings = RunSettings.model_validate(merged)
+        return {**merged, **overrides}
+
+    def resolve(self, settings: RunSettings) -> RunSettings:
+        """Fills what a run leaves to the app settings (its first model and deployment)."""
         return settings.model_copy(
             update={
                 "base_model": settings.base_model or self.base_model,
@@ -180,9 +279,48 @@ class AppSettings(BaseSettings):
         )
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
+_ENDPOINT_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/\[\]-]+")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def parse_endpoint(value: str, schemes: tuple[str, ...] = ("https",)) -> SplitResult:
+    """Parses an endpoint URL strictly, so that what we check is what the HTTP clients will reach.
+
+    URL parsers disagree on user info, backslashes, percent-encoding and stray whitespace (Python reads
+    ``https://evil.example\\@127.0.0.1`` as host 127.0.0.1, an HTTP client as evil.example), so none of
+    them is accepted: the host must be a DNS name, an IPv4 address or a bracketed IPv6 address, with at
+    most a numeric port, and no query or fragment.
+    """
+    if not _ENDPOINT_CHARACTERS.fullmatch(value):
+        raise ValueError(
+            "must be a plain URL such as https://host[:port]: no spaces, user info (@), backslashes, "
+            "percent-encoding, query or fragment"
+        )
+    url = urlsplit(value)
+    if url.scheme not in schemes or not url.netloc:
+        raise ValueError(f"must be an {' or '.join(f'{s}://' for s in schemes)} URL")
+    try:
+        port = url.port
+    except ValueError:
+        raise ValueError("has an invalid port (1-65535)") from None
+    if port == 0 or not _valid_host(url.netloc, url.hostname or ""):
+        raise ValueError(f"has an invalid host or port: {url.netloc}")
+    return url
+
+
+def _valid_host(netloc: str, host: str) -> bool:
+    if netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    return all(_HOST_LABEL.fullmatch(label) for label in host.split("."))
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1: a parsed hostname, see ``parse_endpoint``."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -190,12 +328,39 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def describe_errors(exc: ValidationError, *, env: bool) -> list[dict[str, str]]:
-    """Turns pydantic errors into ``{field, error}`` pairs; env=True names the environment variable."""
+def blob_endpoint_of(connection_string: str) -> str:
+    """The blob endpoint of an Azurite connection string; refuses one that reaches anything else.
+
+    Connection strings carry a shared key, which Azure deployments never use (they use managed
+    identity and ARTIFACTS_BLOB_ENDPOINT), so the only one accepted is Azurite's on this machine.
+    """
+    if connection_string.strip().lower().rstrip(";") == "usedevelopmentstorage=true":
+        return "http://127.0.0.1:10000/devstoreaccount1"
+    parts = dict(
+        (key.strip().lower(), value.strip())
+        for key, _, value in (part.partition("=") for part in connection_string.split(";"))
+        if key.strip()
+    )
+    endpoint = parts.get("blobendpoint")
+    if not endpoint:
+        raise ValueError(
+            "is for local Azurite only and must be UseDevelopmentStorage=true or name a BlobEndpoint"
+        )
+    url = parse_endpoint(endpoint, schemes=("http", "https"))
+    if not is_loopback(url.hostname or ""):
+        raise ValueError(
+            "is for local Azurite only, but its BlobEndpoint is not a loopback address; for Azure set "
+            "ARTIFACTS_BLOB_ENDPOINT instead (managed identity)"
+        )
+    return endpoint
+
+
+def describe_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Turns pydantic errors about app settings into ``{field, error}`` pairs naming the variable."""
     items = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(settings)"
-        items.append({"field": field.upper() if env else field, "error": error["msg"]})
+        items.append({"field": field.upper(), "error": error["msg"].removeprefix("Value error, ")})
     return items
 
 
@@ -205,5 +370,5 @@ def get_settings() -> AppSettings:
     try:
         return AppSettings()
     except ValidationError as exc:
-        lines = [f"  {item['field']}: {item['error']}" for item in describe_errors(exc, env=True)]
+        lines = [f"  {item['field']}: {item['error']}" for item in describe_errors(exc)]
         raise ConfigError("invalid app settings:\n" + "\n".join(lines)) from None

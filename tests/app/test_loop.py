@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from types import ModuleType
 from typing import Any
 
 import azure.durable_functions as df
 import pytest
 
+from api.runs import ACTIVE
+from api.schedule import SCHEDULED_INSTANCE_ID
 from emulator.launch import EmulatorHandle
 from shared.artifacts import lineage_path
 from shared.clients import artifact_store
@@ -261,13 +262,11 @@ def test_a_running_run_id_is_refused(host: Any, emulator_reset: EmulatorHandle) 
     finish(host, run_id)
 
 
-def test_timer_never_starts_a_second_overlapping_run(
-    host: Any, function_app: ModuleType, emulator_reset: EmulatorHandle
-) -> None:
-    instance = function_app.SCHEDULED_INSTANCE_ID
+def test_timer_never_starts_a_second_overlapping_run(host: Any, emulator_reset: EmulatorHandle) -> None:
+    instance = SCHEDULED_INSTANCE_ID
     host.fire_timer("scheduled_retrain")
     first = asyncio.run(host.client.get_status(instance, show_input=True))
-    assert first.runtime_status in function_app.ACTIVE
+    assert first.runtime_status in ACTIVE
     host.fire_timer("scheduled_retrain")
     second = asyncio.run(host.client.get_status(instance, show_input=True))
     assert second.input_["run_id"] == first.input_["run_id"], "a second scheduled run was started"

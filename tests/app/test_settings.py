@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -134,3 +135,241 @@ def test_timer_exists_only_when_a_schedule_is_set(schedule: str | None, register
     names = result.stdout
     assert "start_run" in names and "finetune_run" in names and "run_rollout" in names
     assert ("scheduled_retrain" in names) is registered
+
+
+EMULATOR = {
+    **{name: value for name, value in REQUIRED.items() if name != "ARTIFACTS_BLOB_ENDPOINT"},
+    "AZURE_AUTH_MODE": "emulator",
+    "AZURE_OPENAI_ENDPOINT": "https://127.0.0.1:8443",
+    "ARM_ENDPOINT": "https://127.0.0.1:8443",
+    "ARTIFACTS_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+}
+
+
+def refusal(clean_env: pytest.MonkeyPatch, env: dict[str, str]) -> str:
+    """The start-up error for ``env``: it must exist, and is returned for the caller to check."""
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    with pytest.raises(ConfigError, match="invalid app settings") as caught:
+        get_settings()
+    return str(caught.value)
+
+
+def refused_line(message: str, setting: str) -> str:
+    """The line of the start-up error that names ``setting``."""
+    lines = [line for line in message.splitlines() if setting in line]
+    assert lines, f"{setting} is not named in:\n{message}"
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://127.0.0.1:8443", "https://localhost:8443/", "https://[::1]:8443", "https://127.0.0.2"],
+)
+def test_emulator_mode_accepts_loopback_endpoints(clean_env: pytest.MonkeyPatch, endpoint: str) -> None:
+    for name, value in {**EMULATOR, "AZURE_OPENAI_ENDPOINT": endpoint, "ARM_ENDPOINT": endpoint}.items():
+        clean_env.setenv(name, value)
+    assert get_settings().azure_openai_endpoint == endpoint.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "fix"),
+    [
+        # Python's urlsplit reads host 127.0.0.1; HTTP clients send the request (and token) to evil.example.
+        (
+            "AZURE_OPENAI_ENDPOINT",
+            "https://evil.example\\@127.0.0.1",
+            "no spaces, user info (@), backslashes",
+        ),
+        ("ARM_ENDPOINT", "https://user@127.0.0.1", "user info (@)"),
+        ("ARM_ENDPOINT", "https://127.0.0.1%2f@evil.example", "percent-encoding"),
+        ("ARM_ENDPOINT", "https://127.0.0.1\t.evil.example", "no spaces"),
+        ("ARM_ENDPOINT", "https://127.0.0.1:99999", "invalid port"),
+        ("ARM_ENDPOINT", "https://127.0.0.1:0", "invalid host or port"),
+        ("ARM_ENDPOINT", "https://[::1%25eth0]:8443", "percent-encoding"),
+        ("ARM_ENDPOINT", "https://127.0.0.1.evil.example", "not a loopback address"),
+        ("ARM_ENDPOINT", "https://localhost.evil.example", "not a loopback address"),
+        ("AZURE_OPENAI_ENDPOINT", "https://[::ffff:10.0.0.1]", "not a loopback address"),
+    ],
+)
+def test_emulator_mode_refuses_endpoints_that_may_leave_the_machine(
+    clean_env: pytest.MonkeyPatch, setting: str, value: str, fix: str
+) -> None:
+    message = refusal(clean_env, {**EMULATOR, setting: value})
+    assert fix in refused_line(message, setting)
+
+
+def test_emulator_mode_checks_the_blob_endpoint_too(clean_env: pytest.MonkeyPatch) -> None:
+    env = {**EMULATOR, "ARTIFACTS_BLOB_ENDPOINT": "https://acct.blob.core.windows.net"}
+    del env["ARTIFACTS_STORAGE_CONNECTION_STRING"]
+    line = refused_line(refusal(clean_env, env), "ARTIFACTS_BLOB_ENDPOINT")
+    assert "not a loopback address" in line
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "fix"),
+    [
+        (
+            "AZURE_OPENAI_ENDPOINT",
+            "https://x.openai.azure.com/openai/deployments/gpt/chat/completions?api-version=2025-04-01-preview",
+            "use https://x.openai.azure.com",
+        ),
+        ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com/openai/v1", "without a path"),
+        ("AZURE_OPENAI_ENDPOINT", "http://example.openai.azure.com", "https://"),
+        ("ARTIFACTS_BLOB_ENDPOINT", "https://evil.example\\@acct.blob.core.windows.net", "user info (@)"),
+        ("ARTIFACTS_BLOB_ENDPOINT", "https://acct.blob.core.windows.net?sv=2024", "query"),
+        (
+            "ARTIFACTS_STORAGE_CONNECTION_STRING",
+            "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;BlobEndpoint=https://a.blob.core.windows.net",
+            "ARTIFACTS_BLOB_ENDPOINT instead",
+        ),
+        ("TLS_CA_BUNDLE", "/nonexistent/ca.pem", "is not a file"),
+        ("RETRAIN_SCHEDULE", "every day", "NCRONTAB"),
+        ("RUN_DEFAULTS", json.dumps({"iterations": "3"}), "iterations"),
+        ("RUN_DEFAULTS", json.dumps({"sku_name": "Cheapest"}), "sku_name"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_fix(
+    clean_env: pytest.MonkeyPatch, setting: str, value: str, fix: str
+) -> None:
+    env = {**REQUIRED, setting: value}
+    if setting == "ARTIFACTS_STORAGE_CONNECTION_STRING":
+        del env["ARTIFACTS_BLOB_ENDPOINT"]
+    assert fix in refused_line(refusal(clean_env, env), setting)
+
+
+def test_a_ca_bundle_that_is_not_pem_is_refused(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate")
+    line = refused_line(refusal(clean_env, {**REQUIRED, "TLS_CA_BUNDLE": str(bundle)}), "TLS_CA_BUNDLE")
+    assert "not a readable PEM CA file" in line
+
+
+def test_a_connection_string_to_local_azurite_is_accepted(clean_env: pytest.MonkeyPatch) -> None:
+    env = {name: value for name, value in REQUIRED.items() if name != "ARTIFACTS_BLOB_ENDPOINT"}
+    env["ARTIFACTS_STORAGE_CONNECTION_STRING"] = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k;"
+        "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    )
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    assert get_settings().artifacts_storage_connection_string is not None
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "0 0 3 * * *",
+        "0 */5 * * * *",
+        "0 30 9 * Jan Mon",
+        "0 30 9 * * 1-5",
+        "5,8,10 * * * * *",
+        "0 0 9-17/2 * * *",
+        "0 0 3 * * sunday",
+        "  0  0 3 * * 0 ",
+        "0 3 * * *",  # five fields: the host reads them without seconds
+    ],
+)
+def test_ncrontab_schedules_the_host_accepts(clean_env: pytest.MonkeyPatch, schedule: str) -> None:
+    for name, value in {**REQUIRED, "RETRAIN_SCHEDULE": schedule}.items():
+        clean_env.setenv(name, value)
+    assert get_settings().retrain_schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("schedule", "fix"),
+    [
+        ("every day", "neither an NCRONTAB expression"),
+        ("0 0 3 * * * *", "six fields"),
+        ("0 0 3 * * 7", "outside 0-6"),
+        ("0 0 24 * * *", "outside 0-23"),
+        ("60 * * * * *", "outside 0-59"),
+        ("0 0 3 0 * *", "outside 1-31"),
+        ("0 */0 * * * *", "step after '/' must be a whole number >= 1"),
+        ("0 0 3 * Foo *", "'Foo' is not a value"),
+        ("0 0 3,,4 * * *", "'' is not a value"),
+        ("0 0 3 * * Mon#2", "is not a value"),
+        ("0 0\t3 * * *", "not tabs"),
+        ("0 0 3 L * *", "is not a value"),
+    ],
+)
+def test_schedules_the_host_would_reject_are_refused(
+    clean_env: pytest.MonkeyPatch, schedule: str, fix: str
+) -> None:
+    line = refused_line(refusal(clean_env, {**REQUIRED, "RETRAIN_SCHEDULE": schedule}), "RETRAIN_SCHEDULE")
+    assert fix in line
+
+
+@pytest.mark.parametrize(
+    ("schedule", "website_sku", "accepted"),
+    [
+        ("01:00:00", None, False),  # not in Azure (or not told which plan): assume Flex Consumption
+        ("01:00:00", "FlexConsumption", False),
+        ("01:00:00", "Dynamic", False),
+        ("01:00:00", "ElasticPremium", False),
+        ("01:00:00", "Standard", True),  # App Service (Dedicated) plans
+        ("1.00:00:00", "PremiumV3", True),
+        ("25:00:00:00", "Basic", True),
+        ("00:00:00", "Standard", False),
+        ("01:61:00", "Standard", False),
+    ],
+)
+def test_timespan_schedules_only_on_dedicated_plans(
+    clean_env: pytest.MonkeyPatch, schedule: str, website_sku: str | None, accepted: bool
+) -> None:
+    env = {**REQUIRED, "RETRAIN_SCHEDULE": schedule}
+    if website_sku:
+        env["WEBSITE_SKU"] = website_sku
+    else:
+        clean_env.delenv("WEBSITE_SKU", raising=False)
+    if accepted:
+        for name, value in env.items():
+            clean_env.setenv(name, value)
+        assert get_settings().retrain_schedule == schedule
+    else:
+        assert "RETRAIN_SCHEDULE" in refusal(clean_env, env)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"iterations": "3"}, "iterations"),
+        ({"iterations": True}, "iterations"),
+        ({"iterations": 1.0}, "iterations"),
+        ({"iterations": "1_000"}, "iterations"),
+        ({"seed": 4.5}, "seed"),
+        ({"data_filter_ratio": "0.5"}, "data_filter_ratio"),
+        ({"data_filter_ratio": False}, "data_filter_ratio"),
+        ({"file_poll_seconds": float("inf")}, "file_poll_seconds"),
+        ({"base_model": "x" * 129}, "base_model"),
+        ({"base_model": "gpt-4.1\u0000"}, "base_model"),
+        ({"base_model": "../../etc/passwd"}, "base_model"),
+        ({"agent": "../capital_lookup"}, "agent"),
+        ({"agent": "x" * 65}, "agent"),
+        ({"dataset": "capitals; rm"}, "dataset"),
+        ({"sku_name": "Cheapest"}, "sku_name"),
+        ({"sku_name": "developertier"}, "sku_name"),
+        ({"sku_name": "GlobalBatch"}, "sku_name"),
+        ({"job_poll_initial_seconds": 60, "job_poll_max_seconds": 30}, "job_poll_max_seconds"),
+    ],
+)
+def test_run_settings_coerce_nothing(data: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RunSettings.model_validate(data)
+    assert [".".join(map(str, error["loc"])) for error in caught.value.errors()] == [field]
+
+
+def test_run_settings_take_an_integer_where_a_number_is_expected() -> None:
+    settings = RunSettings.model_validate(
+        {
+            "data_filter_ratio": 1,
+            "file_poll_seconds": 2,
+            "sku_name": "GlobalStandard",
+            "base_model": "m.ft-1_a",
+        }
+    )
+    assert (settings.data_filter_ratio, settings.file_poll_seconds, settings.sku_name) == (
+        1.0,
+        2.0,
+        "GlobalStandard",
+    )

@@ -30,9 +30,9 @@ from shared.production import (
     ProductionDataset,
     build_production_dataset,
     list_production_traces,
-    production_settings,
     read_feedback,
 )
+from shared.settings import get_settings
 from tests.shared.otlp_support import Recorder, conversation
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -49,10 +49,10 @@ def agent() -> str:
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Lets a test set telemetry app settings; the cached settings are re-read before and after."""
-    production_settings.cache_clear()
+    get_settings.cache_clear()
     yield monkeypatch
     monkeypatch.undo()
-    production_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 def _stored_lines(agent: str) -> list[dict[str, Any]]:
@@ -205,13 +205,13 @@ def test_limits_answer_413_for_bytes_and_400_for_spans(
     too_big = host.http("POST", "/api/v1/traces", body=body, headers=PROTOBUF)
     settings_env.setenv("TELEMETRY_MAX_BODY_BYTES", str(len(body)))
     settings_env.setenv("TELEMETRY_MAX_DECODED_BYTES", str(len(body) - 1))
-    production_settings.cache_clear()
+    get_settings.cache_clear()
     bomb = host.http(
         "POST", "/api/v1/traces", body=gzip.compress(body), headers={**PROTOBUF, "Content-Encoding": "gzip"}
     )
     settings_env.setenv("TELEMETRY_MAX_DECODED_BYTES", str(len(body)))
     settings_env.setenv("TELEMETRY_MAX_ITEMS", "14")
-    production_settings.cache_clear()
+    get_settings.cache_clear()
     too_many = host.http("POST", "/api/v1/traces", body=body, headers=PROTOBUF)
 
     assert (too_big.status_code, bomb.status_code, too_many.status_code) == (413, 413, 400)

@@ -31,6 +31,11 @@ OPTIONAL_SETTINGS = {
     "ARTIFACTS_STORAGE_CONNECTION_STRING": "Azurite only; Azure uses ARTIFACTS_BLOB_ENDPOINT + identity",
     "RUN_DEFAULTS": "optional overrides of the run-setting defaults",
     "AGENT_MODULES": "only for agents beyond the bundled ones (docs/agents.md)",
+    "FEEDBACK_LABELS": "only when feedback arrives as labels rather than rewards (docs/production.md)",
+    "FEEDBACK_MAX_ITEMS": "a default limit on feedback items per request",
+    "TELEMETRY_MAX_BODY_BYTES": "a default limit on an OTLP request's body",
+    "TELEMETRY_MAX_DECODED_BYTES": "a default limit on an OTLP body once decompressed",
+    "TELEMETRY_MAX_ITEMS": "a default limit on spans or log records per OTLP request",
 }
 # Settings Bicep sets for the platform and SDKs rather than for the app's settings object.
 PLATFORM_SETTINGS = {

@@ -1,0 +1,257 @@
+"""Request handling every HTTP endpoint shares: JSON bodies in, JSON answers out, 4xx for bad input.
+
+A body is read under limits before anything else looks at it: its size (413), its media type (415),
+UTF-8, its nesting depth (counted without recursion before parsing, so a deeply nested body cannot
+exhaust the parser's stack), duplicate keys, non-finite numbers and unpaired surrogates (400), and an
+object at the top. It is then validated by a pydantic model in strict mode, and every problem becomes
+one ``{"field", "error"}`` entry of a 400 ``{"error": "invalid request", "errors": [...]}``.
+
+Handlers raise ``HttpError`` for any answer that is not a success; ``endpoint`` turns it into the
+response. ``endpoint`` also answers a generic 500 (the traceback goes to the log, never to the caller)
+for an exception nothing expected: that is a bug, and the tests show no input reaches it.
+
+    @bp.route(route="things", methods=["POST"])
+    @endpoint
+    async def create_thing(req: func.HttpRequest) -> func.HttpResponse:
+        thing = read_model(req, Thing)
+        ...
+        return json_response(201, {...})
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from itertools import accumulate
+from typing import Any, ParamSpec, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+log = logging.getLogger("durable_finetune.api")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+MAX_FIELD_NAME_CHARS = 80
+RETRY_AFTER_SECONDS = 10
+
+Model = TypeVar("Model", bound=BaseModel)
+P = ParamSpec("P")
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+# What to do about a type error, by pydantic's error type (the message says what was wrong).
+_TYPE_HINTS = {
+    "int_type": "send a JSON integer such as 3 (no quotes, no decimal point, not true/false)",
+    "float_type": "send a JSON number such as 0.5 (no quotes)",
+    "string_type": 'send a JSON string such as "abc"',
+    "bool_type": "send true or false",
+    "list_type": "send a JSON array",
+    "dict_type": "send a JSON object",
+    "model_type": "send a JSON object",
+    "missing": "this field is required",
+}
+
+
+class HttpError(Exception):
+    """An answer other than success; ``endpoint`` sends it as ``{"error": ..., **details}``."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.body: dict[str, Any] = {"error": error, **details}
+        self.headers = dict(headers or {})
+
+    def response(self) -> func.HttpResponse:
+        return json_response(self.status, self.body, self.headers)
+
+
+def bad_request(errors: list[dict[str, str]]) -> HttpError:
+    """The one shape of a 400: each problem names its field and how to fix it."""
+    return HttpError(400, "invalid request", errors=errors)
+
+
+def body_error(message: str) -> HttpError:
+    return bad_request([{"field": "(body)", "error": message}])
+
+
+def unavailable(what: str, retry_after: int = RETRY_AFTER_SECONDS) -> HttpError:
+    """A 503 for a dependency (storage, the task hub) that did not answer in time: retry later."""
+    return HttpError(
+        503, f"{what} did not answer; retry in {retry_after} s", headers={"Retry-After": str(retry_after)}
+    )
+
+
+def json_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, default=str),
+        status_code=status,
+        mimetype="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+def endpoint(handler: Callable[P, Awaitable[func.HttpResponse]]) -> Callable[P, Awaitable[func.HttpResponse]]:
+    """Wraps an async HTTP handler: ``HttpError`` becomes its answer, anything else a bare 500.
+
+    Put it directly on the function, below the trigger and binding decorators.
+    """
+
+    @functools.wraps(handler)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> func.HttpResponse:
+        try:
+            return await handler(*args, **kwargs)
+        except HttpError as answer:
+            return answer.response()
+        except Exception:  # the last line of defence: a bug must not leak a traceback to the caller
+            log.exception("unhandled error in HTTP function %s", handler.__name__)
+            return json_response(500, {"error": "internal error; the app's log has the details"})
+
+    return wrapper
+
+
+def read_json_object(
+    req: func.HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH
+) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is ``{}``. Raises ``HttpError`` (400/413/415)."""
+    raw = req.get_body() or b""
+    if len(raw) > max_bytes:
+        raise HttpError(413, f"the body is {len(raw)} bytes; at most {max_bytes} are accepted")
+    if not raw.strip():
+        return {}
+    _require_json_media_type(req.headers.get("content-type"))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise body_error(f"is not UTF-8 (byte {exc.start}); send UTF-8 JSON") from None
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise body_error(f"nests {depth} levels deep; at most {max_depth} are accepted")
+    value = _parse_json(text)
+    if not isinstance(value, dict):
+        raise body_error(f"must be a JSON object ({{...}}), not {_json_type(value)}")
+    return value
+
+
+def read_model(req: func.HttpRequest, model: type[Model], **limits: int) -> Model:
+    """``read_json_object`` then ``validate``: the usual first line of a handler that takes a body."""
+    return validate(model, read_json_object(req, **limits))
+
+
+def validate(model: type[Model], data: Any) -> Model:
+    """Validates ``data`` with ``model`` in strict mode; raises a 400 naming every bad field."""
+    try:
+        return model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise bad_request(field_errors(exc, model)) from None
+
+
+def field_errors(exc: ValidationError, model: type[BaseModel] | None = None) -> list[dict[str, str]]:
+    """One ``{field, error}`` per pydantic error; the error says what is wrong and how to fix it."""
+    return [{"field": _field_name(error), "error": _explain(error, model)} for error in exc.errors()]
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in ``text``, counted without recursion or parsing.
+
+    Strings are removed first (their brackets are data); the rest is a running count of opening and
+    closing brackets. Malformed JSON gives some number; the parser rejects it afterwards.
+    """
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if char in "[{" else -1 for char in brackets), default=0)
+
+
+def _require_json_media_type(content_type: str | None) -> None:
+    header = content_type or ""
+    media_type, *params = (part.strip() for part in header.split(";"))
+    fix = "send the header Content-Type: application/json (curl: -H 'content-type: application/json')"
+    if media_type.lower() != "application/json":
+        raise HttpError(415, f"the body must be JSON: {fix}", content_type=_clip(header))
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise HttpError(415, f"JSON bodies must be UTF-8: {fix}", content_type=_clip(header))
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite,
+        )
+    except json.JSONDecodeError as exc:
+        raise body_error(f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # our hooks, or Python's limit on digits in an integer
+        raise body_error(f"is not acceptable JSON: {exc}") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise body_error("contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)") from None
+    return value
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"key {_clip(key)!r} appears twice; send each field once")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{_clip(text)} is too large for a number")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _field_name(error: ErrorDetails) -> str:
+    return _clip(".".join(str(part) for part in error["loc"])) or "(body)"
+
+
+def _explain(error: ErrorDetails, model: type[BaseModel] | None) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field; remove it" + _did_you_mean(str(error["loc"][-1]), model)
+    hint = _TYPE_HINTS.get(kind)
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{message}: {hint}" if hint and kind != "missing" else hint or message
+
+
+def _did_you_mean(name: str, model: type[BaseModel] | None) -> str:
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_FIELD_NAME_CHARS else text[:MAX_FIELD_NAME_CHARS] + "..."
