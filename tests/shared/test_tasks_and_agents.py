@@ -151,11 +151,11 @@ async def test_tool_loop_reports_unknown_tools_and_stops_at_its_budget(emulator:
                 {"role": "user", "content": task.prompt},
             ]
             answer = await run_tool_loop(llm, "gpt-4.1-mini", recorder, messages, [SEARCH_TOOL], {}, budget)
-            tools = [span.attributes for span in recorder.spans if span.operation == "execute_tool"]
+            tools = [span.attributes for span in recorder.spans() if span.operation == "execute_tool"]
             outcomes.append((budget, answer is None, len(tools)))
             if tools:
                 assert tools[0]["gen_ai.tool.call.result"] == "error: there is no tool named 'web_search'"
                 assert answer is not None and messages[-1]["role"] == "tool"
             if answer is None:
-                assert budget == 1 and len(recorder.spans) == 1
+                assert budget == 1 and len(recorder.spans()) == 1
     assert (1, True, 0) in outcomes and (2, False, 1) in outcomes and (1, False, 0) in outcomes
