@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .engine import Engine, InstanceExistsError, UnknownOrchestratorError
+from .engine import Engine, HostStoppedError, InstanceExistsError, UnknownOrchestratorError
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask/"
 INSTANCE_PLACEHOLDER = "INSTANCEID"
@@ -105,6 +105,8 @@ class DurableApi:
                 return await self._instances(request, parts[1:])
         except json.JSONDecodeError as error:
             return _error(400, "Invalid JSON content", error)
+        except HostStoppedError as error:
+            return _error(503, str(error))
         return web.Response(status=404)
 
     async def _start(self, request: web.Request, name: str, instance_id: str | None) -> web.Response:

@@ -39,6 +39,10 @@ class InstanceExistsError(RuntimeError):
     """start_new reused the id of an instance that is still running (the extension answers 409)."""
 
 
+class HostStoppedError(RuntimeError):
+    """A client operation reached a host that is shutting down (the HTTP API answers 503)."""
+
+
 def status_time(moment: str) -> str:
     """The extension's status timestamps: ``DateTime.ToString("s") + "Z"`` (whole seconds)."""
     return parse_time(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -80,12 +84,18 @@ class Engine:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop committing and dispatching, then cancel or abandon the activities in flight.
+
+        Taking the lock waits for an episode in progress, so no store write is cut short; from then on
+        nothing is saved, and activity results that still arrive are dropped: that work was never
+        committed, so it is dispatched again when a host next starts on the same store.
+        """
         with self._lock:
             self._stopped = True
             self._changed.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
         self.runner.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
 
     # ----------------------------------------------------------------- client operations
     def start_new(self, name: str, instance_id: str | None, input_json: str | None) -> str:
@@ -96,6 +106,7 @@ class Engine:
             )
         instance_id = instance_id or uuid.uuid4().hex
         with self._lock:
+            self._require_running()
             existing = self._instances.get(instance_id)
             if existing is not None and not existing.is_terminal:
                 raise InstanceExistsError(
@@ -116,6 +127,7 @@ class Engine:
     def raise_event(self, instance_id: str, name: str, data_json: str | None) -> str:
         """Returns ``"accepted"``, ``"not_found"`` or ``"gone"`` (202 / 404 / 410 in the HTTP API)."""
         with self._lock:
+            self._require_running()
             instance = self._instances.get(instance_id)
             if instance is None:
                 return "not_found"
@@ -128,6 +140,7 @@ class Engine:
 
     def terminate(self, instance_id: str, reason: str | None) -> str:
         with self._lock:
+            self._require_running()
             instance = self._instances.get(instance_id)
             if instance is None:
                 return "not_found"
@@ -140,6 +153,7 @@ class Engine:
 
     def purge(self, instance_id: str) -> str:
         with self._lock:
+            self._require_running()
             instance = self._instances.get(instance_id)
             if instance is None:
                 return "not_found"
@@ -163,6 +177,10 @@ class Engine:
             return instance is not None and instance.is_terminal
 
     # ----------------------------------------------------------------- internals
+    def _require_running(self) -> None:
+        if self._stopped:
+            raise HostStoppedError("devhost is shutting down; retry against the next host")
+
     def _status(self, instance: Instance, show_history: bool) -> dict[str, Any]:
         status = {
             "name": instance.name,

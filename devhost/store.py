@@ -2,7 +2,9 @@
 
 The on-disk store writes a whole instance atomically (temporary file, fsync, rename) after every step,
 so a process killed at any moment restarts from the last completed step: what was committed is never
-redone, what was in flight is dispatched again (the same at-least-once contract Azure gives).
+redone, what was in flight is dispatched again (the same at-least-once contract Azure gives). A process
+killed between writing the temporary file and the rename leaves that file behind; the next start
+removes it (one host per store directory, so no writer can still own it).
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class MemoryStore:
             return [Instance.from_dict(json.loads(json.dumps(d))) for d in self._items.values()]
 
 
+TEMP_PREFIX = ".tmp-"
+
+
 class FileStore:
     """One ``<quoted instance id>.json`` per instance under ``directory``, replaced atomically."""
 
@@ -86,7 +91,7 @@ class FileStore:
 
     def save(self, instance: Instance) -> None:
         text = json.dumps(instance.to_dict(), indent=1)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX, suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
@@ -101,10 +106,11 @@ class FileStore:
         self._path(instance_id).unlink(missing_ok=True)
 
     def load_all(self) -> list[Instance]:
+        """Every instance on disk; removes temporary files a killed writer left behind."""
+        for leftover in self.directory.glob(f"{TEMP_PREFIX}*.json"):
+            leftover.unlink(missing_ok=True)
         found = []
         for path in sorted(self.directory.glob("*.json")):
-            if path.name.startswith(".tmp-"):
-                continue
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("instance_id") != unquote(path.stem):
                 continue

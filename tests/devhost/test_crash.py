@@ -23,8 +23,16 @@ pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def spawn(store: Path, log: Path, crash_after: int) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tests.devhost.crash_child", str(store), str(log), str(crash_after)]
+def spawn(store: Path, log: Path, crash_after: int, moment: str = "after-save") -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.devhost.crash_child",
+        str(store),
+        str(log),
+        str(crash_after),
+        moment,
+    ]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -91,3 +99,14 @@ def test_crash_after_every_step_resumes_with_the_same_output(tmp_path: Path) -> 
             assert counts[step] == expected, (point, step, counts, in_flight[point])
             reran += counts[step] - 1
     assert reran > 0, "no crash point caught an activity in flight: the sweep did not test re-execution"
+
+
+def test_kill_between_temp_write_and_rename_leaves_no_temp_file_after_restart(tmp_path: Path) -> None:
+    store, log = tmp_path / "store", tmp_path / "steps.log"
+    code, _, err = finish(spawn(store, log, 3, "before-rename"))
+    assert code == -9, err
+    assert len(list(store.glob(".tmp-*.json"))) == 1, "the kill should have left the temporary file"
+    code, out, err = finish(spawn(store, log, 0))
+    assert code == 0, err
+    assert json.loads(out)["status"]["output"] == [f"step-{n}" for n in range(6)]
+    assert not list(store.glob(".tmp-*.json"))
