@@ -102,7 +102,7 @@ def test_sub_orchestration_with_retry(vhost: DevHost) -> None:
     failed = vhost.run_orchestration(
         "parent_retry", {"key": "sub-no", "succeed_on": 9, "attempts": 2}, timeout=10
     )
-    assert failed.output.startswith("gave up: Sub-orchestration 'child_flaky'")
+    assert failed.output.startswith("gave up: Orchestrator function 'child_flaky' failed: Activity function")
     assert apps.CALLS["sub-no"] == 2
 
 
@@ -137,7 +137,12 @@ def test_non_determinism_is_caught(vhost: DevHost) -> None:
     apps.NONDETERMINISTIC["flip"] = False
     status = vhost.run_orchestration("nondeterministic", timeout=10)
     assert status.runtime_status == Status.Failed
-    assert "Non-deterministic" in status.output and "'double'" in status.output and "'echo'" in status.output
+    assert status.output == (
+        "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an "
+        "activity task named 'double' with sequence number 0, but the current orchestration replay instead "
+        "scheduled a task named 'echo' with this sequence number.  Was a change made to the orchestrator "
+        "code after this instance had already started running?"
+    )
 
 
 def test_terminate_running_instance_and_purge(vhost: DevHost) -> None:
