@@ -25,9 +25,11 @@ from typing import Any
 from .activities import ActivityResult, ActivityRunner
 from .clock import Clock
 from .history import Event, EventType, format_time, make_event, open_work, parse_time
+from .limits import Limits
 from .registry import Registry
 from .replay import DesyncError, Episode, run_episode
 from .shim import NonDeterminismError, Work, missing_function_message
+from .stats import HistoryStats
 from .store import FileStore, Instance, MemoryStore
 
 log = logging.getLogger("devhost")
@@ -69,11 +71,17 @@ def status_time(moment: str) -> str:
 
 class Engine:
     def __init__(
-        self, registry: Registry, clock: Clock, store: MemoryStore | FileStore, max_workers: int
+        self,
+        registry: Registry,
+        clock: Clock,
+        store: MemoryStore | FileStore,
+        max_workers: int,
+        limits: Limits,
     ) -> None:
         self.registry = registry
         self.clock = clock
         self.store = store
+        self.limits = limits
         self.runner = ActivityRunner(max_workers)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -81,7 +89,9 @@ class Engine:
         self._runnable: deque[str] = deque()
         self._timers: list[tuple[datetime, int, str, str, int]] = []
         self._sequence = itertools.count()
-        self._activities_in_flight = 0
+        self._activities_in_flight = 0  # dispatched and not finished: queued or running
+        self._activities_running = 0
+        self._activity_queue: deque[tuple[str, str, Work]] = deque()
         self._busy_at = time.monotonic()  # last time something happened (for the virtual clock)
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -189,6 +199,18 @@ class Engine:
                 lambda: (i := self._instances.get(instance_id)) is not None and i.is_terminal, timeout
             )
             return self.status(instance_id)
+
+    def history_stats(self, instance_id: str) -> HistoryStats | None:
+        with self._lock:
+            instance = self._instances.get(instance_id)
+            if instance is None:
+                return None
+            children = sorted(
+                child.instance_id
+                for child in self._instances.values()
+                if child.parent and child.parent["instance_id"] == instance_id
+            )
+            return HistoryStats.of(instance, children)
 
     def is_terminal(self, instance_id: str) -> bool:
         with self._lock:
@@ -471,17 +493,21 @@ class Engine:
             )
             self._changed.notify_all()
         elif work.kind == "activity":
-            function, parameter = self.registry.activities.get(work.name, (None, ""))
             self._activities_in_flight += 1
-            self.runner.start(
-                work.name,
-                function,
-                parameter,
-                work.input,
-                self._on_activity(instance.instance_id, instance.execution_id, work.task_id),
-            )
+            self._activity_queue.append((instance.instance_id, instance.execution_id, work))
+            self._start_queued_activities()
         else:
             self._start_child(instance, work)
+
+    def _start_queued_activities(self) -> None:
+        """Start queued activities while fewer than ``maxConcurrentActivityFunctions`` run. Like queued
+        work items in Azure, they run even if their orchestration has ended meanwhile."""
+        while self._activity_queue and self._activities_running < self.limits.activities:
+            instance_id, execution_id, work = self._activity_queue.popleft()
+            function, parameter = self.registry.activities.get(work.name, (None, ""))
+            self._activities_running += 1
+            done = self._on_activity(instance_id, execution_id, work.task_id)
+            self.runner.start(work.name, function, parameter, work.input, done)
 
     def _start_child(self, parent: Instance, work: Work) -> None:
         child_id = work.instance_id or f"{parent.execution_id}:{work.task_id}"
@@ -510,10 +536,12 @@ class Engine:
         def done(result: ActivityResult) -> None:
             with self._lock:
                 self._activities_in_flight -= 1
+                self._activities_running -= 1
                 self._busy_at = time.monotonic()
                 self._changed.notify_all()
                 if self._stopped:
                     return
+                self._start_queued_activities()
                 instance = self._instances.get(instance_id)
                 if instance is None or instance.is_terminal or instance.execution_id != execution_id:
                     return
