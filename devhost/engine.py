@@ -444,14 +444,20 @@ class Engine:
         self, instance: Instance, input_json: str | None, carried_over: list[Event], now: datetime
     ) -> None:
         """Start the next execution: same instance id, a fresh history, the new input and any events that
-        arrived after ``continue_as_new`` in the last episode (DTFx carries them over)."""
+        arrived after ``continue_as_new`` in the last episode. DTFx builds the new execution's history as
+        OrchestratorStarted, ExecutionStarted, the carried-over events, OrchestratorCompleted, and runs
+        it at once (TaskOrchestrationDispatcher); the next episode's OrchestratorStarted comes first."""
         instance.start_generation(len(instance.history))
         instance.input = input_json
         instance.execution_id = uuid.uuid4().hex
         instance.history = []
         instance.runtime_status = "Running"
         instance.last_updated_time = format_time(now)
-        instance.inbox = [self._execution_started(instance, now), *carried_over]
+        instance.inbox = [
+            self._execution_started(instance, now),
+            *carried_over,
+            make_event(EventType.ORCHESTRATOR_COMPLETED, now),
+        ]
         self.store.save(instance)
         self._mark_runnable(instance.instance_id)
 

@@ -32,10 +32,11 @@ def test_continue_as_new_generations_are_summed(vhost: DevHost) -> None:
         "counter", {"value": 1, "round": 0, "rounds": 30}, instance_id="stats-can", timeout=20
     )
     stats = vhost.history_stats("stats-can")
-    # each generation: 2 episodes replaying 2 and 6 events, ending with 8 events
-    assert (stats.generations, stats.episodes, stats.events) == (30, 60, 8)
-    assert stats.events_all_generations == 30 * 8
-    assert stats.events_replayed == 30 * (2 + 6)
+    # generation 1: 2 episodes replaying 2 and 6 events, ending with 8; every later one starts as DTFx
+    # starts it, [OrchestratorStarted, ExecutionStarted, OrchestratorCompleted]: 3 and 7 events, ending with 9
+    assert (stats.generations, stats.episodes, stats.events) == (30, 60, 9)
+    assert stats.events_all_generations == 8 + 29 * 9
+    assert stats.events_replayed == (2 + 6) + 29 * (3 + 7)
 
 
 def test_sub_orchestrations_are_listed_and_measured_by_id(vhost: DevHost) -> None:
