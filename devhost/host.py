@@ -29,13 +29,17 @@ from .triggers import invoke_http, invoke_timer
 
 
 def read_host_json(directory: Path) -> dict[str, Any]:
+    """``host.json`` of the app, or {} when there is none; a broken one is refused, as the host refuses it."""
     path = directory / "host.json"
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return {}
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); fix it or remove it") from error
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} must hold a JSON object, not {type(settings).__name__}")
+    return settings
 
 
 class DevHost:

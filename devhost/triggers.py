@@ -40,7 +40,7 @@ async def _call(function: ClientFunction, trigger_value: Any, binding: str) -> A
     for name in function.client_params:
         kwargs[name] = binding
     try:
-        parameters = inspect.signature(function.function).parameters
+        parameters: Mapping[str, inspect.Parameter] = inspect.signature(function.function).parameters
     except (TypeError, ValueError):
         parameters = {}
     if "context" in parameters:

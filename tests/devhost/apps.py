@@ -188,6 +188,14 @@ def poller(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def long_wait(context: df.DurableOrchestrationContext):
+    """One 10-day durable timer: longer than Azure Storage's 6-day maximum, so the SDK splits it."""
+    start = context.current_utc_datetime
+    yield context.create_timer(start + timedelta(days=10))
+    return (context.current_utc_datetime - start).total_seconds()
+
+
+@app.orchestration_trigger(context_name="context")
 def child_ok(context: df.DurableOrchestrationContext):
     value = yield context.call_activity("double", context.get_input())
     return {"child": value, "parent": context.parent_instance_id}

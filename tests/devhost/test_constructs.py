@@ -9,6 +9,7 @@ import pytest
 from azure.durable_functions import OrchestrationRuntimeStatus as Status
 
 from devhost import DevHost
+from devhost.history import EventType, parse_time
 from tests.devhost import apps
 
 pytestmark = pytest.mark.timeout(60)
@@ -84,6 +85,16 @@ def test_long_polling_loop_of_timers_is_instant(vhost: DevHost) -> None:
     assert status.output >= 48 * 3600
     assert status.custom_status == {"poll": 47}
     assert time.monotonic() - started < 10
+
+
+def test_a_timer_longer_than_six_days_is_split_into_three_day_legs(vhost: DevHost) -> None:
+    status = vhost.run_orchestration("long_wait", instance_id="long-wait", timeout=10)
+    assert status.runtime_status == Status.Completed
+    assert status.output >= 10 * 86400
+    history = vhost.engine.status("long-wait", show_history=True)["historyEvents"]
+    created = [parse_time(e["FireAt"]) for e in history if e["EventType"] == EventType.TIMER_CREATED]
+    start = parse_time(history[0]["Timestamp"])
+    assert [round((fire - start).total_seconds() / 86400, 3) for fire in created] == [3, 6, 10]
 
 
 def test_sub_orchestration_success_and_failure(vhost: DevHost) -> None:

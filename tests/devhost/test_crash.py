@@ -80,17 +80,28 @@ def test_crash_after_every_step_resumes_with_the_same_output(tmp_path: Path, sce
     total_saves = baseline["saves"]
     assert total_saves >= 6
 
-    points = range(1, total_saves)
+    # How many saves a run takes varies a little (events that arrive together share an episode), so a run
+    # may finish before its crash point: it is then checked like the baseline instead of restarted.
     with ThreadPoolExecutor(PARALLEL) as pool:
-        crashed = list(
-            pool.map(lambda p: run_child(scenario, tmp_path / f"s{p}", tmp_path / f"l{p}.log", p), points)
+        first_runs = dict(
+            zip(
+                range(1, total_saves),
+                pool.map(
+                    lambda p: run_child(scenario, tmp_path / f"s{p}", tmp_path / f"l{p}.log", p),
+                    range(1, total_saves),
+                ),
+                strict=True,
+            )
         )
-    in_flight: dict[int, set[Any]] = {}
-    before: dict[int, Counter[Any]] = {}
-    for point, (code, _, err) in zip(points, crashed, strict=True):
-        assert code == -9, f"crash point {point} did not crash: {err}"
-        in_flight[point] = in_flight_steps(tmp_path / f"s{point}")
-        before[point] = steps_run(tmp_path / f"l{point}.log")
+    points = [point for point, (code, _, _) in first_runs.items() if code == -9]
+    for point, (code, out, err) in first_runs.items():
+        if code != -9:
+            assert code == 0, f"crash point {point}: {err}"
+            assert json.loads(out)["status"]["output"] == expected_output, point
+            assert steps_run(tmp_path / f"l{point}.log") == expected_steps, point
+    assert len(points) >= (total_saves - 1) * 3 // 4, f"only {len(points)} of {total_saves - 1} runs crashed"
+    in_flight = {point: in_flight_steps(tmp_path / f"s{point}") for point in points}
+    before = {point: steps_run(tmp_path / f"l{point}.log") for point in points}
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         restarted = list(

@@ -66,3 +66,9 @@ def test_a_limit_that_is_not_a_positive_integer_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=f"extensions.durableTask.{setting} must be a positive integer"):
         DevHost(patterns.app, config_dir=host_json(tmp_path, {setting: value}))
+
+
+def test_a_host_json_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "host.json").write_text('{"version": "2.0",')
+    with pytest.raises(ValueError, match=r"host.json is not valid JSON .*; fix it or remove it"):
+        DevHost(patterns.app, config_dir=tmp_path)
