@@ -107,38 +107,46 @@ def _replay_sdk(handler: Any, context_json: str) -> tuple[DurableOrchestrationCo
     return context, sdk, state.get("customStatus")
 
 
-def _sdk_task_signature(task: TaskBase) -> tuple[str, str]:
-    """(kind, function name) of an open SDK task, comparable with ``shim.Work``."""
+Signature = tuple[str, str, str | None]  # (kind, function name, input JSON)
+
+
+def _sdk_task_signature(task: TaskBase) -> Signature:
+    """What an open SDK task stands for, comparable with ``shim.Work``."""
     action = task.action_repr[0] if isinstance(task.action_repr, list) else task.action_repr
     if isinstance(action, NoOpAction):  # a retry's timer or re-attempt, created by RetryAbleTask
         parent = task.parent
         if not isinstance(parent, RetryAbleTask) or parent.is_waiting_on_timer:
-            return ("timer", "")
+            return ("timer", "", None)
         action = parent.actions[0] if isinstance(parent.actions, list) else parent.actions
     if isinstance(action, CreateTimerAction):
-        return ("timer", "")
+        return ("timer", "", None)
     if isinstance(action, CallActivityAction | CallActivityWithRetryAction):
-        return ("activity", action.function_name.casefold())
+        return ("activity", action.function_name.casefold(), action.input_)
     if isinstance(action, CallSubOrchestratorAction | CallSubOrchestratorWithRetryAction):
-        return ("suborchestration", action.function_name.casefold())
-    return (type(action).__name__, "")
+        return ("suborchestration", action.function_name.casefold(), action._input)
+    return (type(action).__name__, "", None)
+
+
+def _work_signature(work: shim.Work) -> Signature:
+    return (work.kind, work.name.casefold(), None if work.kind == "timer" else work.input)
 
 
 def check_agreement(context: DurableOrchestrationContext, new_work: list[shim.Work]) -> None:
-    """Every task the extension schedules now must be the SDK's open task with the same id."""
-    known: dict[int, tuple[str, str]] = {}
+    """Every task the extension schedules now must be the SDK's open task with the same id (same kind,
+    function and input): otherwise its result would reach another task."""
+    known: dict[int, Signature] = {}
     for key, entry in context.open_tasks.items():
         if isinstance(key, int):
             for task in entry if isinstance(entry, list) else [entry]:
                 known[key] = _sdk_task_signature(task)
     for work in new_work:
-        expected = (work.kind, work.name.casefold())
         found = known.get(work.task_id)
-        if found != expected:
-            sdk_view = f"{found[0]} '{found[1]}'" if found else "no open task"
+        if found != _work_signature(work):
+            sdk_view = f"{found[0]} '{found[1]}' with input {found[2]}" if found else "no open task"
             raise DesyncError(
                 f"devhost: the Durable extension would schedule task {work.task_id} as {work.kind} "
-                f"'{work.name}', but the Python SDK has {sdk_view} under that id. {DESYNC_HELP}"
+                f"'{work.name}' with input {work.input}, but the Python SDK has {sdk_view} under that id. "
+                f"{DESYNC_HELP}"
             )
 
 
