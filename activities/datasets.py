@@ -28,7 +28,9 @@ def build_dataset(payload: dict[str, Any]) -> dict[str, Any]:
         path: parse_jsonl(store.read_text(path) or "")
         for path in store.list_paths(traces_prefix(request.run_id, request.iteration, "train"))
     }
-    jsonl, stats = build(traces, ratio=request.data_filter_ratio, seed=request.seed)
+    jsonl, stats = build(
+        traces, ratio=request.data_filter_ratio, seed=request.seed, min_reward=request.min_reward
+    )
     data_blob = dataset_path(request.run_id, request.iteration)
     stats_blob = dataset_stats_path(request.run_id, request.iteration)
     store.write_text(data_blob, jsonl)
@@ -39,6 +41,7 @@ def build_dataset(payload: dict[str, Any]) -> dict[str, Any]:
         rollouts=stats.rollouts,
         examples_total=stats.examples_total,
         examples_kept=stats.examples_kept,
+        mean_reward_kept=stats.mean_reward_kept,
         enough_for_azure=stats.enough_for_azure,
         problems=stats.problems[:5],
     ).model_dump()

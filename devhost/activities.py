@@ -4,17 +4,23 @@ Input: the worker decodes the activity input with the SDK's ``ActivityTriggerCon
 Python value, falling back to the raw string) and encodes the return value with the same converter
 (``df_dumps``). devhost calls that converter, so an activity sees exactly what it would see in Azure.
 
-Concurrency: ``def`` activities run on a thread pool bounded by ``max_workers``; ``async def`` activities
-are awaited on the shared worker loop, unbounded by the pool, so a fan-out of async activities really
-runs in parallel.
+Concurrency: ``def`` activities run on a pool of ``max_workers`` daemon threads (the worker's thread pool,
+``PYTHON_THREADPOOL_THREAD_COUNT``); ``async def`` activities are awaited on the shared worker loop, not
+bounded by the pool. How many activities run at once overall is the engine's business
+(``maxConcurrentActivityFunctions``).
+
+Shutdown: ``close()`` cancels the async activities in flight and abandons the ``def`` ones (a thread
+cannot be interrupted; see ``pool``). Their results are never reported, so the engine commits nothing
+for them and they run again after a restart.
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +28,7 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from . import worker
+from .pool import DaemonPool
 
 
 @dataclass
@@ -38,7 +45,10 @@ class ActivityRunner:
     """Executes one activity invocation and reports its result through a callback."""
 
     def __init__(self, max_workers: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="devhost-activity")
+        self._pool = DaemonPool(max_workers, "devhost-activity")
+        self._async_in_flight: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+        self._closed = False
 
     def start(
         self,
@@ -60,36 +70,46 @@ class ActivityRunner:
             return
 
         def finish(future: Future[Any]) -> None:
-            if future.cancelled():
-                return  # the host is closing: the work stays in flight and is redone after a restart
+            with self._lock:
+                self._async_in_flight.discard(future)
+                if self._closed or future.cancelled():
+                    return  # the host is closing: the work stays in flight and is redone after a restart
             error = future.exception()  # keeps the traceback of the activity's own frames
             if error is not None:
                 done(_failure(name, error))  # an activity failure becomes TaskFailed, as in Azure
                 return
             try:
                 encoded = ActivityTriggerConverter.encode(future.result(), expected_type=None).value
-            except Exception as encode_error:
+            except Exception as encode_error:  # noqa: BLE001 - any encoding error is a TaskFailed, as in the worker
                 done(_failure(name, encode_error))
                 return
             done(ActivityResult(True, result=encoded))
 
         try:
             argument = _decode(input_json)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any decoding error is a TaskFailed, as in the worker
             done(_failure(name, error))
             return
         kwargs = {parameter: argument}
-        if inspect.iscoroutinefunction(function):
-            future: Future[Any] = worker.submit(function(**kwargs))
-        else:
-            try:
-                future = self._pool.submit(function, **kwargs)
-            except RuntimeError:
+        with self._lock:
+            if self._closed:
                 return  # the host is closing: the work stays in flight and is redone after a restart
+            if inspect.iscoroutinefunction(function):
+                future: Future[Any] = worker.submit(function(**kwargs))
+                self._async_in_flight.add(future)
+            else:
+                future = self._pool.submit(function, **kwargs)
         future.add_done_callback(finish)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Cancel async activities, abandon running ``def`` ones, drop queued ones; never waits."""
+        with self._lock:
+            self._closed = True
+            in_flight = list(self._async_in_flight)
+            self._async_in_flight.clear()
+        for future in in_flight:
+            future.cancel()
+        self._pool.close()
 
 
 def _decode(input_json: str | None) -> Any:

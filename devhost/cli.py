@@ -1,4 +1,9 @@
-"""``python -m devhost serve``: serve a Function App locally, like ``func start`` without Core Tools."""
+"""``python -m devhost serve``: serve a Function App locally, like ``func start`` without Core Tools.
+
+On SIGTERM or SIGINT the server stops accepting work, in-flight activities are cancelled or abandoned
+(their results are not committed, so they run again on the next start), and the process exits within
+``STOP_DEADLINE_SECONDS`` even if an activity or a client function hangs on a dependency that went away.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ import threading
 from typing import Any
 
 from .host import DevHost
+
+#: The process is gone this many seconds after SIGTERM/SIGINT at the latest (well within a 10 s budget).
+STOP_DEADLINE_SECONDS = 8.0
 
 
 def load_app(spec: str) -> Any:
@@ -51,5 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
+    exit_after_close(host)
+    return 0  # not reached
+
+
+def exit_after_close(host: DevHost) -> None:
+    """Close the host in order, then end the process without waiting for abandoned threads.
+
+    ``host.close()`` stops the server, stops committing (every store write is atomic, so whatever is on
+    disk is consistent) and cancels or abandons in-flight activities. A ``def`` function blocked forever
+    cannot be interrupted, and non-daemon threads of the app's own libraries would keep the interpreter
+    alive, so the process ends with ``os._exit`` once the host is closed; a watchdog does the same if
+    closing itself gets stuck (an orchestrator episode that never returns).
+    """
+    watchdog = threading.Timer(STOP_DEADLINE_SECONDS, lambda: _end(1))
+    watchdog.daemon = True
+    watchdog.start()
     host.close()
-    return 0
+    _end(0)
+
+
+def _end(code: int) -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .engine import Engine, InstanceExistsError, UnknownOrchestratorError
+from .engine import Engine, HostStoppedError, InstanceExistsError, UnknownOrchestratorError
+from .store import TERMINAL
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask/"
 INSTANCE_PLACEHOLDER = "INSTANCEID"
@@ -105,6 +106,8 @@ class DurableApi:
                 return await self._instances(request, parts[1:])
         except json.JSONDecodeError as error:
             return _error(400, "Invalid JSON content", error)
+        except HostStoppedError as error:
+            return _error(503, str(error))
         return web.Response(status=404)
 
     async def _start(self, request: web.Request, name: str, instance_id: str | None) -> web.Response:
@@ -146,11 +149,22 @@ class DurableApi:
             return web.Response(status=404)
         operation = rest[1]
         if operation == "raiseEvent" and len(rest) == 3:
-            data = body_to_json_text(await request.read())
-            return web.Response(status=_CODES[self.engine.raise_event(instance_id, rest[2], data)])
+            return await self._raise_event(request, instance_id, rest[2])
         if operation.lower() == "terminate":
             return web.Response(status=_CODES[self.engine.terminate(instance_id, query.get("reason"))])
         return _error(501, f"devhost does not implement the '{operation}' operation")
+
+    async def _raise_event(self, request: web.Request, instance_id: str, event: str) -> web.Response:
+        """``HandleRaiseEventRequestAsync``: 404 unknown, 410 finished, 400 not JSON, else 202."""
+        status = self.engine.status(instance_id)
+        if status is None:
+            return web.Response(status=404)
+        if status["runtimeStatus"] in TERMINAL:
+            return web.Response(status=410)
+        if request.content_type.lower() != "application/json":
+            return _error(400, "Only application/json request content is supported")
+        data = body_to_json_text(await request.read())
+        return web.Response(status=_CODES[self.engine.raise_event(instance_id, event, data)])
 
     def _status(self, request: web.Request, instance_id: str) -> web.Response:
         show_history = request.query.get("showHistory", "").lower() == "true"

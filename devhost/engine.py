@@ -1,9 +1,10 @@
 """The scheduler: instances, their inboxes, durable timers and the dispatch of work.
 
 One engine thread runs orchestrator episodes one at a time (each replays the full history through the
-SDK, see ``replay``), commits the new history to the store and only then dispatches the work the episode
-asked for. Completions (activity results, fired timers, raised events, child results) are appended to the
-instance's inbox and saved before the instance is marked runnable. With the on-disk store this gives the
+SDK and then through the model of the extension, see ``replay`` and ``shim``), commits the new history to
+the store and only then dispatches the work the extension would schedule. Completions (activity results,
+fired timers, raised events, child results) are appended to the instance's inbox and saved before the
+instance is marked runnable. With the on-disk store this gives the
 DTFx contract: after a crash, committed steps are never redone and in-flight work is dispatched again.
 """
 
@@ -24,8 +25,11 @@ from typing import Any
 from .activities import ActivityResult, ActivityRunner
 from .clock import Clock
 from .history import Event, EventType, format_time, make_event, open_work, parse_time
+from .limits import Limits
 from .registry import Registry
-from .replay import NonDeterminismError, Work, run_episode
+from .replay import DesyncError, Episode, run_episode
+from .shim import NonDeterminismError, Work, missing_function_message
+from .stats import HistoryStats
 from .store import FileStore, Instance, MemoryStore
 
 log = logging.getLogger("devhost")
@@ -39,6 +43,27 @@ class InstanceExistsError(RuntimeError):
     """start_new reused the id of an instance that is still running (the extension answers 409)."""
 
 
+class HostStoppedError(RuntimeError):
+    """A client operation reached a host that is shutting down (the HTTP API answers 503)."""
+
+
+def scheduling_event(work: Work, at: datetime) -> Event:
+    """The history event DTFx writes for a new action (``EventId`` = the task id)."""
+    if work.kind == "activity":
+        return make_event(EventType.TASK_SCHEDULED, at, work.task_id, Name=work.name, Input=work.input)
+    if work.kind == "timer":
+        assert work.fire_at is not None
+        return make_event(EventType.TIMER_CREATED, at, work.task_id, FireAt=format_time(work.fire_at))
+    return make_event(
+        EventType.SUB_ORCHESTRATION_CREATED,
+        at,
+        work.task_id,
+        Name=work.name,
+        Input=work.input,
+        InstanceId=work.instance_id,
+    )
+
+
 def status_time(moment: str) -> str:
     """The extension's status timestamps: ``DateTime.ToString("s") + "Z"`` (whole seconds)."""
     return parse_time(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -46,11 +71,17 @@ def status_time(moment: str) -> str:
 
 class Engine:
     def __init__(
-        self, registry: Registry, clock: Clock, store: MemoryStore | FileStore, max_workers: int
+        self,
+        registry: Registry,
+        clock: Clock,
+        store: MemoryStore | FileStore,
+        max_workers: int,
+        limits: Limits,
     ) -> None:
         self.registry = registry
         self.clock = clock
         self.store = store
+        self.limits = limits
         self.runner = ActivityRunner(max_workers)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -58,7 +89,9 @@ class Engine:
         self._runnable: deque[str] = deque()
         self._timers: list[tuple[datetime, int, str, str, int]] = []
         self._sequence = itertools.count()
-        self._activities_in_flight = 0
+        self._activities_in_flight = 0  # dispatched and not finished: queued or running
+        self._activities_running = 0
+        self._activity_queue: deque[tuple[str, str, Work]] = deque()
         self._busy_at = time.monotonic()  # last time something happened (for the virtual clock)
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -80,12 +113,18 @@ class Engine:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop committing and dispatching, then cancel or abandon the activities in flight.
+
+        Taking the lock waits for an episode in progress, so no store write is cut short; from then on
+        nothing is saved, and activity results that still arrive are dropped: that work was never
+        committed, so it is dispatched again when a host next starts on the same store.
+        """
         with self._lock:
             self._stopped = True
             self._changed.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
         self.runner.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
 
     # ----------------------------------------------------------------- client operations
     def start_new(self, name: str, instance_id: str | None, input_json: str | None) -> str:
@@ -96,6 +135,7 @@ class Engine:
             )
         instance_id = instance_id or uuid.uuid4().hex
         with self._lock:
+            self._require_running()
             existing = self._instances.get(instance_id)
             if existing is not None and not existing.is_terminal:
                 raise InstanceExistsError(
@@ -116,6 +156,7 @@ class Engine:
     def raise_event(self, instance_id: str, name: str, data_json: str | None) -> str:
         """Returns ``"accepted"``, ``"not_found"`` or ``"gone"`` (202 / 404 / 410 in the HTTP API)."""
         with self._lock:
+            self._require_running()
             instance = self._instances.get(instance_id)
             if instance is None:
                 return "not_found"
@@ -128,6 +169,7 @@ class Engine:
 
     def terminate(self, instance_id: str, reason: str | None) -> str:
         with self._lock:
+            self._require_running()
             instance = self._instances.get(instance_id)
             if instance is None:
                 return "not_found"
@@ -140,6 +182,7 @@ class Engine:
 
     def purge(self, instance_id: str) -> str:
         with self._lock:
+            self._require_running()
             instance = self._instances.get(instance_id)
             if instance is None:
                 return "not_found"
@@ -157,12 +200,28 @@ class Engine:
             )
             return self.status(instance_id)
 
+    def history_stats(self, instance_id: str) -> HistoryStats | None:
+        with self._lock:
+            instance = self._instances.get(instance_id)
+            if instance is None:
+                return None
+            children = sorted(
+                child.instance_id
+                for child in self._instances.values()
+                if child.parent and child.parent["instance_id"] == instance_id
+            )
+            return HistoryStats.of(instance, children)
+
     def is_terminal(self, instance_id: str) -> bool:
         with self._lock:
             instance = self._instances.get(instance_id)
             return instance is not None and instance.is_terminal
 
     # ----------------------------------------------------------------- internals
+    def _require_running(self) -> None:
+        if self._stopped:
+            raise HostStoppedError("devhost is shutting down; retry against the next host")
+
     def _status(self, instance: Instance, show_history: bool) -> dict[str, Any]:
         status = {
             "name": instance.name,
@@ -250,13 +309,12 @@ class Engine:
                 TaskScheduledId=task_id,
                 Result=json.dumps(child.output),
             )
-        else:
+        else:  # DTFx hands the parent the child's failure reason (its ExecutionCompleted result)
             event = make_event(
                 EventType.SUB_ORCHESTRATION_FAILED,
                 now,
                 TaskScheduledId=task_id,
-                Reason=f"Sub-orchestration '{child.name}' ({child.instance_id}) "
-                f"{child.runtime_status.lower()}: {child.output}",
+                Reason=str(child.output),
                 Details="",
             )
         self._deliver(parent, event)
@@ -284,14 +342,11 @@ class Engine:
                 self._changed.wait(timeout)
 
     def _timer_is_live(self, entry: tuple[datetime, int, str, str, int]) -> bool:
-        _, _, instance_id, execution_id, task_id = entry
+        """A timer fires while its execution runs, cancelled or not: cancelling a durable timer only
+        stops the orchestration from waiting for it (the queued timer message still arrives)."""
+        _, _, instance_id, execution_id, _ = entry
         instance = self._instances.get(instance_id)
-        return (
-            instance is not None
-            and not instance.is_terminal
-            and instance.execution_id == execution_id
-            and task_id not in instance.cancelled_timers
-        )
+        return instance is not None and not instance.is_terminal and instance.execution_id == execution_id
 
     def _next_timer(self) -> datetime | None:
         while self._timers and not self._timer_is_live(self._timers[0]):
@@ -309,71 +364,102 @@ class Engine:
             self._deliver(instance, event)
 
     def _episode(self, instance_id: str) -> None:
+        """Replay the instance with its new events, commit the result, then dispatch the new work."""
         instance = self._instances.get(instance_id)
         if instance is None or instance.is_terminal or not instance.inbox:
             return
         now = self.clock.now()
-        handler = self.registry.orchestrators.get(instance.name)
-        if handler is None:
-            self._finish(
-                instance,
-                "Failed",
-                f"Orchestrator function '{instance.name}' failed: the function '{instance.name}' "
-                "doesn't exist, is disabled, or is not an orchestrator function.",
-                now,
-            )
-            return
         episode_history = [
             *instance.history,
             make_event(EventType.ORCHESTRATOR_STARTED, now),
             *instance.inbox,
         ]
-        try:
-            episode = run_episode(handler, instance, episode_history, now)
-        except NonDeterminismError as error:
-            instance.history = episode_history
-            self._finish(instance, "Failed", f"Orchestrator function '{instance.name}' failed: {error}", now)
+        episode = self._replay(instance, episode_history, now)
+        if episode is None:
             return
-        except Exception as error:  # a devhost limitation or bug: fail the instance, never the host
-            log.exception("devhost: episode of %s failed", instance_id)
-            instance.history = episode_history
-            self._finish(instance, "Failed", f"Orchestrator function '{instance.name}' failed: {error}", now)
-            return
-
-        instance.episodes += 1
+        instance.record_episode(len(episode_history), episode.replay_seconds)
         instance.custom_status = episode.custom_status
-        instance.action_signatures = episode.action_signatures
-        instance.cancelled_timers = sorted(set(instance.cancelled_timers) | set(episode.cancelled_timers))
-        scheduling = [work.scheduling_event(now) for work in episode.new_work]
+        outcome = episode.outcome
+        scheduling = [scheduling_event(work, now) for work in outcome.new_work]
         instance.history = [*episode_history, *scheduling, make_event(EventType.ORCHESTRATOR_COMPLETED, now)]
         instance.inbox = []
-        if episode.outcome == "completed":
-            instance.history.append(
-                make_event(EventType.EXECUTION_COMPLETED, now, Result=json.dumps(episode.output))
-            )
-            self._finish(instance, "Completed", episode.output, now)
-            return
-        if episode.outcome == "failed":
-            self._finish(
-                instance, "Failed", f"Orchestrator function '{instance.name}' failed: {episode.error}", now
-            )
-            return
-        if episode.outcome == "continued":
-            instance.input = episode.continue_input
-            instance.execution_id = uuid.uuid4().hex
-            instance.history = []
-            instance.action_signatures = []
-            instance.cancelled_timers = []
+        if outcome.status == "running":
             instance.runtime_status = "Running"
             instance.last_updated_time = format_time(now)
-            self._deliver(instance, self._execution_started(instance, now))
+            self.store.save(
+                instance
+            )  # commit before dispatch: a crash from here on redoes only in-flight work
+            self._changed.notify_all()
+            for work in outcome.new_work:
+                self._dispatch(instance, work)
             return
+        status = {"completed": "Completed", "failed": "Failed", "continued": "ContinuedAsNew"}[outcome.status]
+        result = json.dumps(outcome.output) if outcome.status == "completed" else outcome.output
+        instance.history.append(
+            make_event(EventType.EXECUTION_COMPLETED, now, Result=result, OrchestrationStatus=status)
+        )
+        if outcome.status == "continued":
+            self._continue_as_new(instance, outcome.output, outcome.carried_over, now)
+        else:
+            self._finish(
+                instance, "Completed" if outcome.status == "completed" else "Failed", outcome.output, now
+            )
+
+    def _replay(self, instance: Instance, episode_history: list[Event], now: datetime) -> Episode | None:
+        """One replay; an orchestrator the extension would fail (or devhost cannot run) ends Failed."""
+        handler = self.registry.orchestrators.get(instance.name)
+        if handler is None:
+            missing = missing_function_message(
+                instance.name, "orchestrator", frozenset(self.registry.orchestrators)
+            )
+            self._fail(
+                instance, episode_history, f"Orchestrator function '{instance.name}' failed: {missing}", now
+            )
+            return None
+        try:
+            return run_episode(
+                handler,
+                instance,
+                episode_history,
+                frozenset(self.registry.activities),
+                frozenset(self.registry.orchestrators),
+            )
+        except (NonDeterminismError, DesyncError) as error:
+            self._fail(instance, episode_history, str(error), now)
+        except Exception as error:  # a devhost limitation or bug fails the instance, never the host
+            log.exception("devhost: episode of %s failed", instance.instance_id)
+            self._fail(
+                instance, episode_history, f"Orchestrator function '{instance.name}' failed: {error}", now
+            )
+        return None
+
+    def _fail(self, instance: Instance, episode_history: list[Event], reason: str, now: datetime) -> None:
+        instance.history = [
+            *episode_history,
+            make_event(EventType.EXECUTION_COMPLETED, now, Result=reason, OrchestrationStatus="Failed"),
+        ]
+        self._finish(instance, "Failed", reason, now)
+
+    def _continue_as_new(
+        self, instance: Instance, input_json: str | None, carried_over: list[Event], now: datetime
+    ) -> None:
+        """Start the next execution: same instance id, a fresh history, the new input and any events that
+        arrived after ``continue_as_new`` in the last episode. DTFx builds the new execution's history as
+        OrchestratorStarted, ExecutionStarted, the carried-over events, OrchestratorCompleted, and runs
+        it at once (TaskOrchestrationDispatcher); the next episode's OrchestratorStarted comes first."""
+        instance.start_generation(len(instance.history))
+        instance.input = input_json
+        instance.execution_id = uuid.uuid4().hex
+        instance.history = []
         instance.runtime_status = "Running"
         instance.last_updated_time = format_time(now)
-        self.store.save(instance)  # commit before dispatch: a crash from here on redoes only in-flight work
-        self._changed.notify_all()
-        for work in episode.new_work:
-            self._dispatch(instance, work)
+        instance.inbox = [
+            self._execution_started(instance, now),
+            *carried_over,
+            make_event(EventType.ORCHESTRATOR_COMPLETED, now),
+        ]
+        self.store.save(instance)
+        self._mark_runnable(instance.instance_id)
 
     def _redispatch(self, instance: Instance, task_id: int, event: Event) -> None:
         kind = event["EventType"]
@@ -413,41 +499,40 @@ class Engine:
             )
             self._changed.notify_all()
         elif work.kind == "activity":
-            function, parameter = self.registry.activities.get(work.name, (None, ""))
             self._activities_in_flight += 1
-            self.runner.start(
-                work.name,
-                function,
-                parameter,
-                work.input,
-                self._on_activity(instance.instance_id, instance.execution_id, work.task_id),
-            )
+            self._activity_queue.append((instance.instance_id, instance.execution_id, work))
+            self._start_queued_activities()
         else:
             self._start_child(instance, work)
 
+    def _start_queued_activities(self) -> None:
+        """Start queued activities while fewer than ``maxConcurrentActivityFunctions`` run. Like queued
+        work items in Azure, they run even if their orchestration has ended meanwhile."""
+        while self._activity_queue and self._activities_running < self.limits.activities:
+            instance_id, execution_id, work = self._activity_queue.popleft()
+            function, parameter = self.registry.activities.get(work.name, (None, ""))
+            self._activities_running += 1
+            done = self._on_activity(instance_id, execution_id, work.task_id)
+            self.runner.start(work.name, function, parameter, work.input, done)
+
     def _start_child(self, parent: Instance, work: Work) -> None:
-        child_id = work.instance_id or f"{parent.instance_id}:{work.task_id:04d}"
+        child_id = work.instance_id or f"{parent.execution_id}:{work.task_id}"
         link = {
             "instance_id": parent.instance_id,
             "execution_id": parent.execution_id,
             "task_id": work.task_id,
         }
         existing = self._instances.get(child_id)
-        now = self.clock.now()
-        if existing is not None and not existing.is_terminal:
-            reason = (
-                f"Sub-orchestration instance '{child_id}' already exists and is {existing.runtime_status}."
-            )
-        elif work.name not in self.registry.orchestrators:
-            reason = (
-                f"The orchestrator function '{work.name}' doesn't exist, is disabled, or is not an "
-                "orchestrator function."
-            )
-        else:
+        if existing is None or existing.is_terminal:
             self._create(child_id, work.name, work.input, parent=link)
             return
+        reason = f"Sub-orchestration instance '{child_id}' already exists and is {existing.runtime_status}."
         event = make_event(
-            EventType.SUB_ORCHESTRATION_FAILED, now, TaskScheduledId=work.task_id, Reason=reason, Details=""
+            EventType.SUB_ORCHESTRATION_FAILED,
+            self.clock.now(),
+            TaskScheduledId=work.task_id,
+            Reason=reason,
+            Details="",
         )
         self._deliver(parent, event)
 
@@ -457,10 +542,12 @@ class Engine:
         def done(result: ActivityResult) -> None:
             with self._lock:
                 self._activities_in_flight -= 1
+                self._activities_running -= 1
                 self._busy_at = time.monotonic()
                 self._changed.notify_all()
                 if self._stopped:
                     return
+                self._start_queued_activities()
                 instance = self._instances.get(instance_id)
                 if instance is None or instance.is_terminal or instance.execution_id != execution_id:
                     return

@@ -20,20 +20,26 @@ from .client import make_client
 from .clock import make_clock
 from .durable_api import DurableApi, binding_json
 from .engine import Engine
+from .limits import Limits
 from .registry import Registry
 from .server import Server
+from .stats import HistoryStats
 from .store import make_store
 from .triggers import invoke_http, invoke_timer
 
 
 def read_host_json(directory: Path) -> dict[str, Any]:
+    """``host.json`` of the app, or {} when there is none; a broken one is refused, as the host refuses it."""
     path = directory / "host.json"
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return {}
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); fix it or remove it") from error
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} must hold a JSON object, not {type(settings).__name__}")
+    return settings
 
 
 class DevHost:
@@ -42,7 +48,10 @@ class DevHost:
     ``clock``: ``"virtual"`` (timers fire as soon as the host is idle, for tests) or ``"real"``.
     ``store_dir``: None keeps instances in memory; a directory keeps one JSON file per instance and makes
     a new DevHost on the same directory resume whatever was running.
-    ``max_workers`` bounds the thread pool for ``def`` activities (``async def`` ones are not bounded).
+    ``max_workers`` bounds the thread pool for ``def`` activities (the worker's thread pool).
+    ``max_concurrent_activities`` / ``max_concurrent_orchestrations`` override host.json's
+    ``extensions.durableTask.maxConcurrentActivityFunctions`` / ``maxConcurrentOrchestratorFunctions``
+    (see ``limits``): the first bounds ``def`` and ``async def`` activities together.
     ``virtual_idle_seconds``: with the virtual clock, how long the host must be idle (real seconds)
     before it skips to the next timer (default 0: at once).
     The host starts on first use or on ``with``; ``close()`` stops it.
@@ -61,16 +70,20 @@ class DevHost:
         hub_name: str | None = None,
         config_dir: str | Path = ".",
         virtual_idle_seconds: float = 0.0,
+        max_concurrent_activities: int | None = None,
+        max_concurrent_orchestrations: int | None = None,
     ) -> None:
         settings = read_host_json(Path(config_dir))
         extensions = settings.get("extensions", {})
         if route_prefix is None:
             route_prefix = extensions.get("http", {}).get("routePrefix", "api")
         self.route_prefix = route_prefix.strip("/")
-        self.hub_name = hub_name or extensions.get("durableTask", {}).get("hubName") or "TestHubName"
+        durable_task = extensions.get("durableTask", {})
+        self.hub_name = hub_name or durable_task.get("hubName") or "TestHubName"
+        limits = Limits.from_settings(durable_task, max_concurrent_activities, max_concurrent_orchestrations)
         self.registry = Registry.from_app(app)
         self.engine = Engine(
-            self.registry, make_clock(clock, virtual_idle_seconds), make_store(store_dir), max_workers
+            self.registry, make_clock(clock, virtual_idle_seconds), make_store(store_dir), max_workers, limits
         )
         self._bind, self._port = bind, port
         self._server: Server | None = None
@@ -154,6 +167,14 @@ class DevHost:
         self.start()
         status = self.engine.status(instance_id)
         return None if status is None else DurableOrchestrationStatus.from_json(status)
+
+    def history_stats(self, instance_id: str) -> HistoryStats:
+        """History size and replay time of one instance (see ``stats``); KeyError if it is unknown."""
+        self.start()
+        stats = self.engine.history_stats(instance_id)
+        if stats is None:
+            raise KeyError(f"no orchestration instance {instance_id!r}")
+        return stats
 
     # ------------------------------------------------------------------ triggers
     def http(

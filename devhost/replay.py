@@ -1,22 +1,25 @@
-"""One orchestrator episode: replay the whole history through the SDK and read off what it wants next.
+"""One orchestrator episode: the SDK replays the history, then the extension model decides what happens.
 
 The registered orchestrator handler is ``Orchestrator.create(fn)``; it builds a
-``DurableOrchestrationContext`` from the JSON context and runs ``Orchestrator(fn).handle(context)``. devhost
-performs those same two calls (so the JSON context, the replay and the returned JSON state are the SDK's),
-keeping a reference to the context so it can also read which task ids the SDK assigned to the tasks
-still open. That is how devhost writes ``EventId``s that match the SDK's sequence exactly, including the
-retry timers and re-scheduled attempts that ``call_activity_with_retry`` creates on the fly.
+``DurableOrchestrationContext`` from the JSON context and runs ``Orchestrator(fn).handle(context)``.
+devhost performs those same two calls with the context JSON the extension sends
+(``OrchestrationTriggerAttributeBindingProvider.OrchestrationContextToString``: schema fields and the
+Azure Storage provider's long-timer settings), so the replay and the returned state are the SDK's own.
+What the extension then does with that state (which actions get scheduled, with which ids, whether the
+execution ends, non-determinism) is modelled in ``shim``.
 
-Non-determinism: the V2 action list holds every action the code produced in this replay, so the list
-from the previous episode must be a prefix of this one (devhost compares action type and name), and a
-completion in history must match a task the code created.
+devhost adds one check the extension does not make: the SDK and DTFx number tasks independently, and
+every task the extension schedules must be the task the SDK knows under that number. When they
+disagree (``task_any`` over tasks it yielded before, plus new work, while a retry is in flight:
+azure-functions-durable-python#603) Azure hangs or hands a result to the wrong task; devhost fails the
+instance with a message that says so.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from azure.durable_functions.models.actions.CallActivityAction import CallActivityAction
@@ -31,68 +34,35 @@ from azure.durable_functions.models.DurableOrchestrationContext import DurableOr
 from azure.durable_functions.models.Task import RetryAbleTask, TaskBase
 from azure.durable_functions.orchestrator import Orchestrator
 
-from .history import SCHEDULING_EVENTS, Event, EventType, format_time, make_event
+from . import shim
+from .history import Event, EventType
 from .store import Instance
 
 ERROR_LABEL = "\n\n$OutOfProcData$:"
-ACTION_NAMES = {
-    0: "CallActivity",
-    1: "CallActivityWithRetry",
-    2: "CallSubOrchestrator",
-    3: "CallSubOrchestratorWithRetry",
-    4: "ContinueAsNew",
-    5: "CreateTimer",
-    6: "WaitForExternalEvent",
-    7: "CallEntity",
-    8: "CallHttp",
-    9: "SignalEntity",
-}
+#: Azure Storage provider: ``MaximumDelayTime`` 6 days, ``LongRunningTimerIntervalLength`` 3 days
+#: (AzureStorageDurabilityProvider.cs), sent as .NET TimeSpan strings.
+MAXIMUM_SHORT_TIMER = "6.00:00:00"
+LONG_TIMER_INTERVAL = "3.00:00:00"
+DESYNC_HELP = (
+    "The extension replays the SDK's actions one at a time and numbers tasks itself; the two disagree when "
+    "an orchestrator yields new work while an earlier task_any/task_all action is still pending for the "
+    "extension and a *_with_retry call allocates ids in between (azure-functions-durable-python#603, "
+    "closed as won't fix). In Azure this instance would hang or hand a result to the wrong task. Schedule "
+    "new work only as described in devhost/README.md ('Bounded fan-out')."
+)
 
 
-class NonDeterminismError(Exception):
-    """The orchestrator's actions no longer match its history."""
-
-
-@dataclass
-class Work:
-    """Something an episode asks the host to do, keyed by the SDK task id."""
-
-    kind: str  # "activity" | "timer" | "suborchestration"
-    task_id: int
-    name: str = ""
-    input: str | None = None  # JSON text
-    fire_at: datetime | None = None
-    instance_id: str | None = None
-
-    def scheduling_event(self, at: datetime) -> Event:
-        if self.kind == "activity":
-            return make_event(EventType.TASK_SCHEDULED, at, self.task_id, Name=self.name, Input=self.input)
-        if self.kind == "timer":
-            assert self.fire_at is not None
-            return make_event(EventType.TIMER_CREATED, at, self.task_id, FireAt=format_time(self.fire_at))
-        return make_event(
-            EventType.SUB_ORCHESTRATION_CREATED,
-            at,
-            self.task_id,
-            Name=self.name,
-            Input=self.input,
-            InstanceId=self.instance_id,
-        )
+class DesyncError(Exception):
+    """The extension would schedule a task under an id the SDK uses for another task."""
 
 
 @dataclass
 class Episode:
     """The outcome of one replay."""
 
-    done: bool = False
-    outcome: str = "running"  # "running" | "completed" | "failed" | "continued"
-    output: Any = None
-    error: str | None = None
-    continue_input: str | None = None
-    custom_status: Any = None
-    new_work: list[Work] = field(default_factory=list)
-    cancelled_timers: list[int] = field(default_factory=list)
-    action_signatures: list[list[Any]] = field(default_factory=list)
+    outcome: shim.Outcome
+    custom_status: Any
+    replay_seconds: float  # SDK time: context parsing, the replay, the state JSON
 
 
 def build_context(instance: Instance, episode_history: list[Event]) -> str:
@@ -108,122 +78,100 @@ def build_context(instance: Instance, episode_history: list[Event]) -> str:
         "instanceId": instance.instance_id,
         "isReplaying": boundary > 1,
         "parentInstanceId": parent,
-        "upperSchemaVersion": 2,
+        "upperSchemaVersion": 1,  # SchemaVersion.V2
+        "upperSchemaVersionNew": 2,  # SchemaVersion.V3
+        "longRunningTimerIntervalDuration": LONG_TIMER_INTERVAL,
+        "maximumShortTimerDuration": MAXIMUM_SHORT_TIMER,
+        "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
     }
     return json.dumps(body)
 
 
-def _flatten(actions: list[Any]) -> list[list[Any]]:
-    flat: list[list[Any]] = []
-    for action in actions:
-        if isinstance(action, list):
-            flat.extend(_flatten(action))
-        elif "compoundActions" in action:
-            flat.extend(_flatten(action["compoundActions"]))
-        else:
-            name = action.get("functionName") or action.get("externalEventName") or ""
-            flat.append([action.get("actionType"), name])
-    return flat
+def _replay_sdk(handler: Any, context_json: str) -> tuple[DurableOrchestrationContext, shim.SdkState, Any]:
+    """Run the SDK on the context; returns its context object, its state and the custom status."""
+    context = DurableOrchestrationContext.from_json(context_json)
+    context._input_expected_type = getattr(handler, "_df_input_type", None)
+    error = None
+    try:
+        state = json.loads(Orchestrator(handler.orchestrator_function).handle(context))
+    except Exception as failure:  # noqa: BLE001 - the SDK reports orchestrator failures as a bare Exception
+        message = str(failure)
+        state_text = message.split(ERROR_LABEL, 1)[1] if ERROR_LABEL in message else None
+        state = json.loads(state_text) if state_text else {}
+        error = message.split(ERROR_LABEL, 1)[0]
+    nested = state.get("actions") or [[]]
+    actions = [a for group in nested for a in (group if isinstance(group, list) else [group])]
+    sdk = shim.SdkState(
+        actions=actions, done=bool(state.get("isDone")), output=state.get("output"), error=error
+    )
+    return context, sdk, state.get("customStatus")
 
 
-def _describe(signature: list[Any]) -> str:
-    kind = ACTION_NAMES.get(signature[0], f"action {signature[0]}")
-    return f"{kind} {signature[1]!r}" if signature[1] else kind
+Signature = tuple[str, str, str | None]  # (kind, function name, input JSON)
 
 
-def check_determinism(name: str, previous: list[list[Any]], current: list[list[Any]]) -> None:
-    for index, expected in enumerate(previous):
-        got = current[index] if index < len(current) else None
-        if got != expected:
-            produced = _describe(got) if got else "nothing"
-            raise NonDeterminismError(
-                f"Non-deterministic orchestrator '{name}': at action #{index} the history has "
-                f"{_describe(expected)} but the code now produced {produced}. Orchestrator code must make "
-                "the same calls in the same order on every replay (use context.current_utc_datetime and "
-                "context.new_uuid(), not the wall clock, random values or I/O)."
+def _sdk_task_signature(task: TaskBase) -> Signature:
+    """What an open SDK task stands for, comparable with ``shim.Work``."""
+    action = task.action_repr[0] if isinstance(task.action_repr, list) else task.action_repr
+    if isinstance(action, NoOpAction):  # a retry's timer or re-attempt, created by RetryAbleTask
+        parent = task.parent
+        if not isinstance(parent, RetryAbleTask) or parent.is_waiting_on_timer:
+            return ("timer", "", None)
+        action = parent.actions[0] if isinstance(parent.actions, list) else parent.actions
+    if isinstance(action, CreateTimerAction):
+        return ("timer", "", None)
+    if isinstance(action, CallActivityAction | CallActivityWithRetryAction):
+        return ("activity", action.function_name.casefold(), action.input_)
+    if isinstance(action, CallSubOrchestratorAction | CallSubOrchestratorWithRetryAction):
+        return ("suborchestration", action.function_name.casefold(), action._input)
+    return (type(action).__name__, "", None)
+
+
+def _work_signature(work: shim.Work) -> Signature:
+    return (work.kind, work.name.casefold(), None if work.kind == "timer" else work.input)
+
+
+def check_agreement(context: DurableOrchestrationContext, new_work: list[shim.Work]) -> None:
+    """Every task the extension schedules now must be the SDK's open task with the same id (same kind,
+    function and input): otherwise its result would reach another task."""
+    known: dict[int, Signature] = {}
+    for key, entry in context.open_tasks.items():
+        if isinstance(key, int):
+            for task in entry if isinstance(entry, list) else [entry]:
+                known[key] = _sdk_task_signature(task)
+    for work in new_work:
+        found = known.get(work.task_id)
+        if found != _work_signature(work):
+            sdk_view = f"{found[0]} '{found[1]}' with input {found[2]}" if found else "no open task"
+            raise DesyncError(
+                f"devhost: the Durable extension would schedule task {work.task_id} as {work.kind} "
+                f"'{work.name}' with input {work.input}, but the Python SDK has {sdk_view} under that id. "
+                f"{DESYNC_HELP}"
             )
 
 
-def _retry_delay(parent: RetryAbleTask) -> timedelta:
-    options = parent.retry_options
-    first = options.first_retry_interval_in_milliseconds / 1000.0
-    coefficient = float(getattr(options, "backoff_coefficient", 1.0) or 1.0)
-    delay = first * coefficient ** max(parent.num_attempts - 1, 0)
-    ceiling = getattr(options, "max_retry_interval_in_milliseconds", None)
-    if ceiling:
-        delay = min(delay, ceiling / 1000.0)
-    return timedelta(seconds=delay)
+def run_episode(
+    handler: Any,
+    instance: Instance,
+    episode_history: list[Event],
+    activities: frozenset[str],
+    orchestrators: frozenset[str],
+) -> Episode:
+    """Replay ``episode_history`` (past episodes + a new OrchestratorStarted + new events) once.
 
-
-def _work_for(task: TaskBase, task_id: int, instance_id: str, now: datetime) -> Work:
-    """Translate one open SDK task into the work the host must start for it."""
-    action = task.action_repr[0] if isinstance(task.action_repr, list) else task.action_repr
-    if isinstance(action, NoOpAction):
-        parent = task.parent
-        if not isinstance(parent, RetryAbleTask):
-            raise RuntimeError(f"devhost: unexpected anonymous task {task_id}")
-        if parent.is_waiting_on_timer:
-            return Work("timer", task_id, fire_at=now + _retry_delay(parent))
-        action = parent.actions[0] if isinstance(parent.actions, list) else parent.actions
-    if isinstance(action, CreateTimerAction):
-        return Work("timer", task_id, fire_at=action.fire_at)
-    if isinstance(action, CallActivityAction | CallActivityWithRetryAction):
-        return Work("activity", task_id, name=action.function_name, input=action.input_)
-    if isinstance(action, CallSubOrchestratorAction | CallSubOrchestratorWithRetryAction):
-        child_id = action.instance_id or f"{instance_id}:{task_id:04d}"
-        return Work(
-            "suborchestration", task_id, name=action.function_name, input=action._input, instance_id=child_id
-        )
-    raise NotImplementedError(f"devhost does not support {type(action).__name__} (entities and call_http)")
-
-
-def run_episode(handler: Any, instance: Instance, episode_history: list[Event], now: datetime) -> Episode:
-    """Replay ``episode_history`` (past episodes + a new OrchestratorStarted + new events) once."""
-    context = DurableOrchestrationContext.from_json(build_context(instance, episode_history))
-    context._input_expected_type = getattr(handler, "_df_input_type", None)
-    function = handler.orchestrator_function
-    episode = Episode()
-    try:
-        state = json.loads(Orchestrator(function).handle(context))
-    except Exception as error:  # the SDK reports orchestrator exceptions this way
-        message = str(error)
-        state_text = message.split(ERROR_LABEL, 1)[1] if ERROR_LABEL in message else None
-        state = json.loads(state_text) if state_text else {}
-        episode.error = message.split(ERROR_LABEL, 1)[0]
-
-    episode.custom_status = state.get("customStatus")
-    episode.action_signatures = _flatten(state.get("actions") or [])
-    check_determinism(instance.name, instance.action_signatures, episode.action_signatures)
-    stray = sorted(k for k in context.deferred_tasks if isinstance(k, int))
-    if stray:
-        raise NonDeterminismError(
-            f"Non-deterministic orchestrator '{instance.name}': the history completes task(s) {stray} "
-            "that the code did not create on replay."
-        )
-
-    if episode.error is not None:
-        episode.done, episode.outcome = True, "failed"
-        return episode
-    if context.will_continue_as_new:
-        episode.done, episode.outcome = True, "continued"
-        flat = [
-            a for group in state.get("actions") or [] for a in (group if isinstance(group, list) else [group])
-        ]
-        episode.continue_input = next((a.get("input") for a in flat if a.get("actionType") == 4), None)
-        return episode
-    if state.get("isDone"):
-        episode.done, episode.outcome, episode.output = True, "completed", state.get("output")
-        return episode
-
-    scheduled = {e["EventId"] for e in episode_history if e["EventType"] in SCHEDULING_EVENTS}
-    for key, entry in context.open_tasks.items():
-        if not isinstance(key, int):
-            continue  # external events are keyed by name and need no scheduling
-        for task in entry if isinstance(entry, list) else [entry]:
-            action = task.action_repr[0] if isinstance(task.action_repr, list) else task.action_repr
-            if isinstance(action, CreateTimerAction) and action.is_cancelled:
-                episode.cancelled_timers.append(key)
-            if key not in scheduled:
-                episode.new_work.append(_work_for(task, key, instance.instance_id, now))
-    episode.new_work.sort(key=lambda work: work.task_id)
-    return episode
+    Raises ``shim.NonDeterminismError`` or ``DesyncError``; the caller fails the instance.
+    """
+    context_json = build_context(instance, episode_history)
+    started = time.perf_counter()
+    context, sdk, custom_status = _replay_sdk(handler, context_json)
+    replay_seconds = time.perf_counter() - started
+    extension = shim.ExtensionContext(
+        instance_id=instance.instance_id,
+        parent_instance_id=instance.parent["instance_id"] if instance.parent else None,
+        execution_id=instance.execution_id,
+        activities=activities,
+        orchestrators=orchestrators,
+    )
+    outcome = shim.replay(episode_history, extension, instance.name, sdk)
+    check_agreement(context, outcome.new_work)
+    return Episode(outcome=outcome, custom_status=custom_status, replay_seconds=replay_seconds)

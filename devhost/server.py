@@ -18,6 +18,9 @@ from .durable_api import WEBHOOK_PATH
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: Seconds ``stop()`` lets requests in flight finish before it cancels them (aiohttp's default is 60).
+SHUTDOWN_GRACE_SECONDS = 1.0
+
 
 class Server:
     def __init__(
@@ -41,7 +44,9 @@ class Server:
         async def setup() -> None:
             # Bodies reach the app as sent, Content-Encoding and all, as the Functions host passes them
             # (aiohttp would otherwise inflate gzip bodies and leave the header in place).
-            self._runner = web.AppRunner(self._web, access_log=None, auto_decompress=False)
+            self._runner = web.AppRunner(
+                self._web, access_log=None, auto_decompress=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+            )
             await self._runner.setup()
             site = web.TCPSite(self._runner, self._host, self._port)
             await site.start()
@@ -51,7 +56,7 @@ class Server:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(setup())
-            except BaseException as error:  # reported to start() below
+            except BaseException as error:  # noqa: BLE001 - re-raised by start() in the caller's thread
                 ready["error"] = error
                 started.set()
                 return
@@ -67,10 +72,16 @@ class Server:
         return self.port
 
     def stop(self) -> None:
+        """Stop listening, give requests in flight a short grace, then cancel them; bounded in time."""
         if self._thread is None:
             return
-        if self._runner is not None and self._loop.is_running():
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._thread = None
+        try:
+            if self._runner is not None and self._loop.is_running():
+                cleanup = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+                cleanup.result(SHUTDOWN_GRACE_SECONDS + 2)
+        except TimeoutError:
+            pass  # a handler that ignores cancellation: the thread is a daemon and is abandoned
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(2)
+            self._thread = None

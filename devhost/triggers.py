@@ -8,7 +8,6 @@ shared worker loop, sync ones on a thread, like in the worker.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import traceback
@@ -19,6 +18,7 @@ from typing import Any
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
+from . import worker
 from .registry import ClientFunction
 
 log = logging.getLogger("devhost")
@@ -40,14 +40,14 @@ async def _call(function: ClientFunction, trigger_value: Any, binding: str) -> A
     for name in function.client_params:
         kwargs[name] = binding
     try:
-        parameters = inspect.signature(function.function).parameters
+        parameters: Mapping[str, inspect.Parameter] = inspect.signature(function.function).parameters
     except (TypeError, ValueError):
         parameters = {}
     if "context" in parameters:
         kwargs["context"] = InvocationContext(function.name)
     if inspect.iscoroutinefunction(function.function):
         return await function.function(**kwargs)
-    return await asyncio.get_running_loop().run_in_executor(None, lambda: function.function(**kwargs))
+    return await worker.call_blocking(lambda: function.function(**kwargs))
 
 
 async def invoke_http(

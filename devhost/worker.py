@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
+
+from azure.durable_functions.models.utils import http_utils
+
+from .pool import DaemonPool
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+#: ``def`` client functions run here, as the worker runs them on its thread pool (whose default size,
+#: ``PYTHON_THREADPOOL_THREAD_COUNT`` unset, is ``ThreadPoolExecutor``'s: min(32, CPUs + 4)).
+_sync_pool = DaemonPool(min(32, (os.cpu_count() or 1) + 4), "devhost-sync-function")
 
 
 def worker_loop() -> asyncio.AbstractEventLoop:
@@ -40,6 +48,11 @@ def submit(coroutine: Coroutine[Any, Any, T]) -> Future[T]:
     return asyncio.run_coroutine_threadsafe(coroutine, worker_loop())
 
 
+async def call_blocking(function: Callable[[], T]) -> T:
+    """Await ``function()`` run on a daemon thread (a hung function never blocks process exit)."""
+    return await asyncio.wrap_future(_sync_pool.submit(function))
+
+
 def run_sync(coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     """Run ``coroutine`` on the worker loop and block the calling thread for its result."""
     if _loop is not None and threading.current_thread().name == "devhost-worker-loop":
@@ -51,9 +64,7 @@ def _close_sdk_session(loop: asyncio.AbstractEventLoop) -> None:
     """Close the SDK's module-level aiohttp session (created on this loop by client functions) at exit,
     so the process ends without "Unclosed client session" noise."""
     try:
-        from azure.durable_functions.models.utils import http_utils
-
         if loop.is_running():
             asyncio.run_coroutine_threadsafe(http_utils._close_session(), loop).result(2)
-    except Exception:  # best effort at interpreter exit
+    except Exception:  # noqa: BLE001 - best effort at interpreter exit
         pass

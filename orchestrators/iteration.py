@@ -19,6 +19,7 @@ from orchestrators.rollouts import evaluate, mean_reward, roll_out
 from orchestrators.training import fine_tune
 from shared.artifacts import traces_prefix
 from shared.contracts import BuildDataset, DatasetResult, RecordVersion, ReserveVersion, VersionReserved
+from shared.finetune_format import MIN_EXAMPLES
 from shared.lineage import ModelVersion
 from shared.report import IterationReport
 
@@ -102,23 +103,33 @@ def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
 
 
 def build_training_set(orch: Orchestration, entry: IterationReport) -> Step[str]:
-    """Keeps the batch's best examples; raises StageFailed(skipped) when Azure would refuse the file;
-    records the dataset and returns its blob path."""
+    """Keeps the examples that earned at least ``min_reward``, then the top share by reward; raises
+    StageFailed (skipped: NothingToLearn, before anything is paid for; failed: a file Azure would
+    refuse); records the dataset and returns its blob path."""
     settings = orch.state.settings
-    orch.show(Stage.DATASET, f"keeping the top {settings.data_filter_ratio:.0%} by reward")
+    orch.show(
+        Stage.DATASET, f"keeping the top {settings.data_filter_ratio:.0%} of rewards >= {settings.min_reward}"
+    )
     request = BuildDataset(
         run_id=orch.state.run_id,
         iteration=entry.iteration,
         data_filter_ratio=settings.data_filter_ratio,
+        min_reward=settings.min_reward,
         seed=settings.seed,
     )
     dataset = yield from orch.call(build_dataset, request, DatasetResult)
     entry.examples_total, entry.examples_kept = dataset.examples_total, dataset.examples_kept
     entry.dataset_blob = dataset.dataset_blob
     orch.show(Stage.DATASET, f"{dataset.examples_kept}/{dataset.examples_total} examples kept")
+    learned = dataset.mean_reward_kept is not None and dataset.mean_reward_kept >= settings.min_reward
+    if dataset.examples_kept < MIN_EXAMPLES or not learned:
+        message = (
+            f"{dataset.examples_kept} examples earned >= {settings.min_reward} and made the top "
+            f"{settings.data_filter_ratio:.0%}; Azure needs at least {MIN_EXAMPLES}"
+        )
+        raise StageFailed("skipped", {"code": "NothingToLearn", "message": message})
     if not dataset.enough_for_azure:
-        problems = "; ".join(dataset.problems) or "not enough examples"
-        raise StageFailed("skipped", {"code": "TooFewExamples", "message": problems})
+        raise StageFailed("failed", {"code": "InvalidDataset", "message": "; ".join(dataset.problems)})
     yield from orch.report(iteration=entry)
     return dataset.dataset_blob
 

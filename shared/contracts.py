@@ -84,6 +84,7 @@ class BuildDataset(Payload):
     run_id: str
     iteration: int
     data_filter_ratio: float
+    min_reward: float
     seed: int
 
 
@@ -93,6 +94,7 @@ class DatasetResult(Payload):
     rollouts: int
     examples_total: int
     examples_kept: int
+    mean_reward_kept: float | None = None
     enough_for_azure: bool
     problems: list[str] = Field(default_factory=list)
 

@@ -238,6 +238,7 @@ def build_production_dataset(store: ArtifactStore, request: ProductionDataset) -
         rollouts=stats.rollouts,
         examples_total=stats.examples_total,
         examples_kept=stats.examples_kept,
+        mean_reward_kept=stats.mean_reward_kept,
         enough_for_azure=stats.enough_for_azure,
         problems=stats.problems[:5],
     )

@@ -189,7 +189,9 @@ def test_a_candidate_that_does_not_beat_the_champion_is_not_promoted(
 
 def test_failed_job_ends_its_iteration_and_the_run_goes_on(host: Any, emulator_reset: EmulatorHandle) -> None:
     emulator_reset.set_faults(fail_next_jobs=1)
-    report = finish(host, start(host, run_id="e2e-job-fails", iterations=2))["report"]
+    # Every rewarded example is kept (ratio 1.0) so the base model's second batch has enough to learn.
+    body = {"iterations": 2, "data_filter_ratio": 1.0}
+    report = finish(host, start(host, run_id="e2e-job-fails", **body))["report"]
     first, second = report["iterations"]
     assert first["status"] == "failed" and first["job_id"] and first["error"]["code"]
     assert first["fine_tuned_model"] is None and first["deployment"] is None
@@ -285,7 +287,8 @@ def test_failed_rollouts_are_recorded_and_too_few_examples_skip_the_iteration(
     report = finish(host, run_id)["report"]
     assert report["baseline"]["val_failed"] == 4 and report["baseline"]["val_reward"] == 0.0
     (only,) = report["iterations"]
-    assert only["status"] == "skipped" and only["error"]["code"] == "TooFewExamples"
+    assert only["status"] == "skipped"
+    assert only["error"]["code"] == "NothingToLearn"
     assert only["rollouts_failed"] == 24 and only["examples_kept"] == 0
     assert only["job_id"] is None and only["deployment"] is None
     traces = blob_names(f"traces/{run_id}/01/train/")

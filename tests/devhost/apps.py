@@ -67,6 +67,33 @@ def record(payload: dict) -> str:
     return f"step-{payload['step']}"
 
 
+def _mark(log: str, line: str) -> None:
+    """Appends ``line`` to the side-effect log ``log`` (fsynced, so a killed process keeps it)."""
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@app.activity_trigger(input_name="payload")
+def block_until_released(payload: dict) -> str:
+    """Marks that it started, then blocks its thread until the file ``release`` exists: an activity stuck
+    on a dependency that never answers (for as long as nobody creates the file, forever)."""
+    _mark(payload["log"], "sync")
+    while not os.path.exists(payload["release"]):
+        time.sleep(0.05)
+    return "sync released"
+
+
+@app.activity_trigger(input_name="payload")
+async def async_block_until_released(payload: dict) -> str:
+    """The ``async def`` twin of ``block_until_released``."""
+    _mark(payload["log"], "async")
+    while not os.path.exists(payload["release"]):
+        await asyncio.sleep(0.05)
+    return "async released"
+
+
 # ---------------------------------------------------------------- orchestrators
 @app.orchestration_trigger(context_name="context")
 def sequence(context: df.DurableOrchestrationContext):
@@ -104,7 +131,7 @@ def retrying(context: df.DurableOrchestrationContext):
     before = context.current_utc_datetime
     try:
         result = yield context.call_activity_with_retry("flaky", options, spec)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the SDK raises a bare Exception for a failed task
         result = f"gave up: {error}"
     elapsed = (context.current_utc_datetime - before).total_seconds()
     return {"result": result, "elapsed": elapsed}
@@ -161,6 +188,14 @@ def poller(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def long_wait(context: df.DurableOrchestrationContext):
+    """One 10-day durable timer: longer than Azure Storage's 6-day maximum, so the SDK splits it."""
+    start = context.current_utc_datetime
+    yield context.create_timer(start + timedelta(days=10))
+    return (context.current_utc_datetime - start).total_seconds()
+
+
+@app.orchestration_trigger(context_name="context")
 def child_ok(context: df.DurableOrchestrationContext):
     value = yield context.call_activity("double", context.get_input())
     return {"child": value, "parent": context.parent_instance_id}
@@ -178,7 +213,7 @@ def parent(context: df.DurableOrchestrationContext):
     try:
         yield context.call_sub_orchestrator("child_fails", None, "fixed-child-id")
         failed = None
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the SDK raises a bare Exception for a failed task
         failed = str(error)
     return {"ok": ok, "failed": failed}
 
@@ -197,7 +232,7 @@ def parent_retry(context: df.DurableOrchestrationContext):
     )
     try:
         return (yield context.call_sub_orchestrator_with_retry("child_flaky", options, spec))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the SDK raises a bare Exception for a failed task
         return f"gave up: {error}"
 
 
@@ -256,6 +291,20 @@ def steps(context: df.DurableOrchestrationContext):
     results.append((yield context.call_sub_orchestrator("record_child", {**spec, "step": 4})))
     results.append((yield context.call_activity("record", {**spec, "step": 5})))
     return results
+
+
+@app.orchestration_trigger(context_name="context")
+def hangs(context: df.DurableOrchestrationContext):
+    """Two activities (one ``def``, one ``async def``) that block until released."""
+    spec = context.get_input()
+    return (
+        yield context.task_all(
+            [
+                context.call_activity("block_until_released", spec),
+                context.call_activity("async_block_until_released", spec),
+            ]
+        )
+    )
 
 
 @app.orchestration_trigger(context_name="context")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from devhost import DevHost
+from tests.devhost import patterns
 from tests.devhost.apps import app
 
 
@@ -21,4 +22,11 @@ def vhost() -> Iterator[DevHost]:
 def rhost() -> Iterator[DevHost]:
     """A real-clock host."""
     with DevHost(app, clock="real", max_workers=4) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def phost() -> Iterator[DevHost]:
+    """A virtual-clock host for the pattern app (tests use distinct instance ids)."""
+    with DevHost(patterns.app, clock="virtual", max_workers=8) as host:
         yield host

@@ -1,8 +1,12 @@
-"""Child process for the crash test: run (or resume) the ``steps`` orchestration from an on-disk store.
+"""Child process for the crash tests: run (or resume) one scenario from an on-disk store.
 
-``python -m tests.devhost.crash_child STORE_DIR LOG CRASH_AFTER`` kills itself with SIGKILL right after the
-store's CRASH_AFTER-th save (0: never), so nothing that was not saved survives, exactly like a process
-killed by the OS. It prints the number of saves and the final output as JSON when the run completes.
+``python -m tests.devhost.crash_child SCENARIO STORE_DIR LOG CRASH_AFTER [MOMENT]`` kills itself with SIGKILL
+at the store's CRASH_AFTER-th save (0: never), so nothing that was not saved survives, exactly like a
+process killed by the OS. MOMENT ``after-save`` (default) kills right after the save; ``before-rename``
+kills after the temporary file is written and before it replaces the instance file. It prints the number
+of saves and the final status as JSON when the run completes.
+
+Every scenario's side effects go through a ``record`` activity that appends ``{"step": ...}`` to LOG.
 """
 
 from __future__ import annotations
@@ -11,29 +15,78 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from devhost import DevHost
+from devhost.history import EventType
 from devhost.store import FileStore
-from tests.devhost.apps import app
+from tests.devhost import apps, patterns
 
 INSTANCE_ID = "crash-run"
 
+#: scenario -> (app, orchestrator, input from the log path, event raised once after the start)
+SCENARIOS: dict[str, tuple[Any, str, Callable[[str], dict[str, Any]], str | None]] = {
+    "steps": (apps.app, "steps", lambda log: {"log": log}, None),
+    "lanes": (patterns.app, "lanes", lambda log: {"log": log, "steps": 7, "lanes": 2, "batch": 2}, None),
+    "window": (
+        patterns.app,
+        "window",
+        lambda log: {"log": log, "activity": "record", "n": 6, "k": 2, "seconds": [0.0]},
+        None,
+    ),
+    "buffered_event": (
+        patterns.app,
+        "buffered_event",
+        lambda log: {
+            "activity": "record",
+            "first": {"log": log, "step": 0},
+            "second": {"log": log, "step": 1},
+        },
+        "go",
+    ),
+}
 
-def main() -> None:
-    store_dir, log, crash_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+def kill_at(crash_after: int, moment: str) -> dict[str, int]:
+    """Patch the store so the process dies at the chosen save; returns the save counter."""
     saves = {"count": 0}
-    original = FileStore.save
+    original_save, original_replace = FileStore.save, os.replace
 
     def save_then_maybe_die(self: FileStore, instance) -> None:  # type: ignore[no-untyped-def]
-        original(self, instance)
         saves["count"] += 1
-        if saves["count"] == crash_after:
+        original_save(self, instance)
+        if saves["count"] == crash_after and moment == "after-save":
             os.kill(os.getpid(), signal.SIGKILL)
 
+    def maybe_die_then_replace(source, target) -> None:  # type: ignore[no-untyped-def]
+        if saves["count"] == crash_after and moment == "before-rename":
+            os.kill(os.getpid(), signal.SIGKILL)
+        original_replace(source, target)
+
     FileStore.save = save_then_maybe_die  # type: ignore[method-assign]
+    os.replace = maybe_die_then_replace
+    return saves
+
+
+def event_was_raised(host: DevHost, name: str) -> bool:
+    instance = host.engine._instances[INSTANCE_ID]
+    return any(
+        e["EventType"] == EventType.EVENT_RAISED and e.get("Name") == name
+        for e in [*instance.history, *instance.inbox]
+    )
+
+
+def main() -> None:
+    scenario, store_dir, log, crash_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    moment = sys.argv[5] if len(sys.argv) > 5 else "after-save"
+    app, orchestrator, make_input, event = SCENARIOS[scenario]
+    saves = kill_at(crash_after, moment)
     with DevHost(app, clock="virtual", store_dir=store_dir, max_workers=4) as host:
         if host.get_status_sync(INSTANCE_ID) is None:
-            host.engine.start_new("steps", INSTANCE_ID, json.dumps({"log": log}))
+            host.engine.start_new(orchestrator, INSTANCE_ID, json.dumps(make_input(log)))
+        if event is not None and not event_was_raised(host, event):
+            host.engine.raise_event(INSTANCE_ID, event, json.dumps("raised once"))  # a client that retries
         status = host.engine.wait(INSTANCE_ID, 30)
         print(json.dumps({"saves": saves["count"], "status": status}), flush=True)
 

@@ -9,6 +9,7 @@ import pytest
 from azure.durable_functions import OrchestrationRuntimeStatus as Status
 
 from devhost import DevHost
+from devhost.history import EventType, parse_time
 from tests.devhost import apps
 
 pytestmark = pytest.mark.timeout(60)
@@ -86,6 +87,16 @@ def test_long_polling_loop_of_timers_is_instant(vhost: DevHost) -> None:
     assert time.monotonic() - started < 10
 
 
+def test_a_timer_longer_than_six_days_is_split_into_three_day_legs(vhost: DevHost) -> None:
+    status = vhost.run_orchestration("long_wait", instance_id="long-wait", timeout=10)
+    assert status.runtime_status == Status.Completed
+    assert status.output >= 10 * 86400
+    history = vhost.engine.status("long-wait", show_history=True)["historyEvents"]
+    created = [parse_time(e["FireAt"]) for e in history if e["EventType"] == EventType.TIMER_CREATED]
+    start = parse_time(history[0]["Timestamp"])
+    assert [round((fire - start).total_seconds() / 86400, 3) for fire in created] == [3, 6, 10]
+
+
 def test_sub_orchestration_success_and_failure(vhost: DevHost) -> None:
     status = vhost.run_orchestration("parent", instance_id="parent-1", timeout=10)
     assert status.output["ok"] == {"child": 42, "parent": "parent-1"}
@@ -102,7 +113,7 @@ def test_sub_orchestration_with_retry(vhost: DevHost) -> None:
     failed = vhost.run_orchestration(
         "parent_retry", {"key": "sub-no", "succeed_on": 9, "attempts": 2}, timeout=10
     )
-    assert failed.output.startswith("gave up: Sub-orchestration 'child_flaky'")
+    assert failed.output.startswith("gave up: Orchestrator function 'child_flaky' failed: Activity function")
     assert apps.CALLS["sub-no"] == 2
 
 
@@ -137,7 +148,12 @@ def test_non_determinism_is_caught(vhost: DevHost) -> None:
     apps.NONDETERMINISTIC["flip"] = False
     status = vhost.run_orchestration("nondeterministic", timeout=10)
     assert status.runtime_status == Status.Failed
-    assert "Non-deterministic" in status.output and "'double'" in status.output and "'echo'" in status.output
+    assert status.output == (
+        "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an "
+        "activity task named 'double' with sequence number 0, but the current orchestration replay instead "
+        "scheduled a task named 'echo' with this sequence number.  Was a change made to the orchestrator "
+        "code after this instance had already started running?"
+    )
 
 
 def test_terminate_running_instance_and_purge(vhost: DevHost) -> None:

@@ -2,60 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
+from tests.devhost.support import call, free_port, serve
+
 pytestmark = pytest.mark.timeout(60)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def call(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read() or b"null")
 
 
 @pytest.fixture
-def server() -> Any:
+def server() -> Iterator[str]:
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "devhost",
-        "serve",
-        "--port",
-        str(port),
-        "--app",
-        "tests.devhost.apps:app",
-    ]
-    process = subprocess.Popen(
-        [*command, "--clock", "virtual"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = serve(port, "--clock", "virtual")
     try:
-        assert process.stdout is not None
-        first = process.stdout.readline().strip()
-        assert first == f"listening on http://127.0.0.1:{port}", first
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -1,0 +1,57 @@
+"""Helpers for the tests that drive ``python -m devhost serve`` over HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
+    """One JSON request; returns (status, headers, decoded body) for 2xx and error statuses alike."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def serve(port: int, *extra: str) -> subprocess.Popen[str]:
+    """Start ``python -m devhost serve`` with the test apps; returns once it printed its address."""
+    command = [
+        sys.executable,
+        "-m",
+        "devhost",
+        "serve",
+        "--port",
+        str(port),
+        "--app",
+        "tests.devhost.apps:app",
+    ]
+    process = subprocess.Popen(
+        [*command, *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline().strip()
+    assert first == f"listening on http://127.0.0.1:{port}", (
+        first,
+        process.stderr.read() if first == "" else "",
+    )
+    return process
