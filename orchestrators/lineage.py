@@ -198,12 +198,9 @@ def await_approval(
     )
     approve, reject = context.wait_for_external_event(APPROVE), context.wait_for_external_event(REJECT)
     timeout = context.create_timer(deadline)
-    winner = yield context.task_any([approve, reject, timeout, orch.cancellation])
+    winner = yield from orch.race(approve, reject, timeout)
     orch.status.pop("awaiting", None)
-    if winner is not timeout:
-        timeout.cancel()
-    if winner is orch.cancellation:
-        orch.cancel(orch.cancellation.result)
     if winner is timeout:
         return "approval_timed_out"
+    timeout.cancel()
     return "promoted" if winner is approve else "rejected"

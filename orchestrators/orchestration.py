@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import azure.durable_functions as df
-from azure.durable_functions.models.Task import TaskBase
+from azure.durable_functions.models.Task import TaskBase, TimerTask
 from pydantic import BaseModel
 
 from activities.runs import update_report
@@ -71,7 +71,6 @@ class Orchestration:
             max_number_of_attempts=state.settings.retry_max_attempts,
         )
         self.status: dict[str, Any] = {}
-        self.cancellation = context.wait_for_external_event(CANCEL_EVENT)
         self.cancelled = False
 
     def now(self) -> str:
@@ -82,15 +81,28 @@ class Orchestration:
         for transient failures."""
         return self.context.call_activity_with_retry(activity, self.retry, request.model_dump(mode="json"))
 
+    def race(self, *tasks: TaskBase) -> Step[TaskBase]:
+        """Waits for the first of ``tasks`` or the run's cancellation; raises RunCancelled when the
+        cancellation comes first (cancelling the losing timers, which would otherwise keep the
+        instance running); returns the task that finished.
+
+        Each race waits for the cancel event afresh: the Durable extension takes a wait into account
+        only in the first WhenAny that yields it (devhost/README.md, "External events")."""
+        cancellation = self.context.wait_for_external_event(CANCEL_EVENT)
+        winner: TaskBase = yield self.context.task_any([*tasks, cancellation])
+        if winner is cancellation:
+            for task in tasks:
+                if isinstance(task, TimerTask):
+                    task.cancel()
+            self.cancel(cancellation.result)
+        return winner
+
     def wait(self, task: TaskBase) -> Step[Any]:
-        """Waits for ``task`` or the run's cancellation, whichever comes first; raises RunCancelled, or
-        the task's own failure; returns the task's result. Once cancelled, the clean-up's own waits no
-        longer race the cancellation."""
+        """Waits for ``task`` unless the run is cancelled first; raises RunCancelled, or the task's own
+        failure; returns the task's result. Once cancelled, the clean-up's own waits race nothing."""
         if self.cancelled:
             return (yield task)
-        winner = yield self.context.task_any([task, self.cancellation])
-        if winner is self.cancellation:
-            self.cancel(self.cancellation.result)
+        yield from self.race(task)
         if isinstance(task.result, Exception):
             raise task.result
         return task.result
