@@ -6,7 +6,10 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: setup run serve test lint format bench clean
+CHROMIUM_BIN ?= /usr/bin/chromium
+export CHROMIUM_BIN
+
+.PHONY: setup browser run serve test lint format bench screenshots clean
 
 # What `make run` needs: the app's virtualenv and Azurite. `make test` adds checkov (infra scan).
 setup: $(VENV)/.installed node_modules/.installed
@@ -26,6 +29,17 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Headless Chromium for the dashboard's browser tests and screenshots: Debian's package (Playwright
+# drives it; it never downloads a browser). Installed when missing if this is root with apt-get, as on
+# CI and the dev machines; elsewhere the browser tests skip and say why.
+browser:
+	@if [ -x "$(CHROMIUM_BIN)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the dashboard's browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium: the browser tests will be skipped"; \
+	else echo "chromium is missing and this is not root with apt-get: the browser tests will be skipped"; fi
+
 # Options go through ARGS, e.g. make run ARGS="--iterations 1 --set val_limit=4" (see --help).
 run: setup
 	$(PY) -m scripts.local_run $(ARGS)
@@ -42,11 +56,16 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup $(CHECKOV_VENV)/.installed lint
+test: setup browser $(CHECKOV_VENV)/.installed lint
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 
 bench: setup
 	$(PY) -m bench.rollout_stage
+	$(PY) -m bench.dashboard
+
+# Every dashboard page at a desktop and a phone width, from runs made for it: out/screenshots/*.png.
+screenshots: setup browser
+	$(PY) -m scripts.dashboard_screenshots
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .azurite out .pytest_cache .ruff_cache

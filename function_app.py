@@ -20,6 +20,7 @@ from activities.lineages import bp as lineage_activities
 from activities.rollouts import bp as rollout_activities
 from activities.runs import bp as run_activities
 from api import schedule
+from api.dashboard import bp as dashboard_api
 from api.runs import bp as run_endpoints
 from api.telemetry import bp as telemetry_api
 from orchestrators.finetune_run import bp as run_orchestrator
@@ -53,6 +54,7 @@ for blueprint in (
     deployment_activities,
     lineage_activities,
     telemetry_api,
+    dashboard_api,
 ):
     app.register_functions(blueprint)
 if settings.retrain_schedule:

@@ -15,6 +15,7 @@ from shared.artifacts import cancel_request_path, report_path
 from shared.clients import artifact_store
 from shared.contracts import CancelRequest, InitRun, ReportUpdate, RunRef, TaskCounts
 from shared.report import RunReport
+from shared.run_index import run_index
 
 bp = df.Blueprint()
 
@@ -34,6 +35,7 @@ def init_run(payload: dict[str, Any]) -> dict[str, Any]:
             started_at=request.started_at,
         )
         store.write_json(path, report)
+        run_index(store).record(report)
     return TaskCounts(train_size=len(splits.train), val_size=len(splits.val)).model_dump()
 
 
@@ -60,6 +62,8 @@ def update_report(payload: dict[str, Any]) -> dict[str, Any]:
         if leak not in report.leaked:
             report.leaked.append(leak)
     store.write_json(path, report)
+    # The runs list (dashboard, GET /api/runs) reads the index, not every report.
+    run_index(store).record(report)
     return {"report_blob": path}
 
 

@@ -31,6 +31,7 @@ from itertools import accumulate
 from typing import Any, ParamSpec, TypeVar
 
 import azure.functions as func
+from azure.core.exceptions import AzureError
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -108,7 +109,8 @@ def json_response(
 
 
 def endpoint(handler: Callable[P, Awaitable[func.HttpResponse]]) -> Callable[P, Awaitable[func.HttpResponse]]:
-    """Wraps an async HTTP handler: ``HttpError`` becomes its answer, anything else a bare 500.
+    """Wraps an async HTTP handler: ``HttpError`` becomes its answer, an Azure SDK error a 503 to retry,
+    anything else a bare 500.
 
     Put it directly on the function, below the trigger and binding decorators.
     """
@@ -119,6 +121,9 @@ def endpoint(handler: Callable[P, Awaitable[func.HttpResponse]]) -> Callable[P, 
             return await handler(*args, **kwargs)
         except HttpError as answer:
             return answer.response()
+        except AzureError as exc:  # storage or ARM unreachable after the request-time client's short retries
+            log.warning("%s: a dependency did not answer: %s", handler.__name__, exc)
+            return unavailable("a dependency (storage or Azure)").response()
         except Exception:  # the last line of defence: a bug must not leak a traceback to the caller
             log.exception("unhandled error in HTTP function %s", handler.__name__)
             return json_response(500, {"error": "internal error; the app's log has the details"})

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ResourceNotModifiedError,
+)
 from azure.storage.blob import ContainerClient, ContentSettings
 from pydantic import BaseModel
 
@@ -53,8 +60,20 @@ def training_events_path(run_id: str, iteration: int) -> str:
     return f"datasets/{run_id}/{iteration:02d}/events.jsonl"
 
 
+RUN_INDEX_PREFIX = "index/runs/"
+
+
+def run_index_path(month: str) -> str:
+    """One shard of the runs index: the summaries of the runs started in ``month`` (``YYYY-MM``)."""
+    return f"{RUN_INDEX_PREFIX}{month}.json"
+
+
 def report_path(run_id: str) -> str:
     return f"runs/{run_id}/report.json"
+
+
+def lineage_path(lineage: str) -> str:
+    return f"lineages/{lineage}/lineage.json"
 
 
 def intent_path(run_id: str, name: str) -> str:
@@ -65,12 +84,17 @@ def cancel_request_path(run_id: str) -> str:
     return f"runs/{run_id}/cancel.json"
 
 
-def lineage_path(lineage: str) -> str:
-    return f"lineages/{lineage}/lineage.json"
-
-
 class ConcurrentUpdateError(RuntimeError):
     """A blob kept changing under a read-modify-write; raised for the caller's retry."""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A blob's text and the ETag it had when read; ``text`` is None when it had not changed since the
+    ETag the reader already held (so the reader keeps what it parsed before)."""
+
+    text: str | None
+    etag: str
 
 
 class ArtifactStore:
@@ -106,6 +130,52 @@ class ArtifactStore:
         except ResourceNotFoundError:
             return None
 
+    def read_head(self, path: str, max_bytes: int) -> str | None:
+        """The first whole lines within ``max_bytes`` of a text blob (a preview of a large JSONL file)."""
+        try:
+            data = self._container.download_blob(path, offset=0, length=max_bytes).readall()
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            if exc.status_code != 416:  # an empty blob has no byte 0 to start a range at
+                raise
+            return ""
+        if len(data) == max_bytes and b"\n" in data:
+            data = data[: data.rindex(b"\n") + 1]
+        return data.decode("utf-8", errors="replace")
+
+    def read_versioned(self, path: str, *, unless_etag: str | None = None) -> Versioned | None:
+        """The blob's text and ETag, or None when it is absent. A blob still at ``unless_etag`` is not
+        downloaded again (a conditional GET answered 304) and comes back with ``text=None``."""
+        condition: dict[str, Any] = (
+            {"etag": unless_etag, "match_condition": MatchConditions.IfModified} if unless_etag else {}
+        )
+        try:
+            downloader = self._container.download_blob(path, **condition)
+        except ResourceNotFoundError:
+            return None
+        except (ResourceNotModifiedError, ResourceModifiedError) as exc:
+            # Azure answers 304 with x-ms-error-code ConditionNotMet, which the SDK maps to "modified".
+            if exc.status_code != 304 or unless_etag is None:
+                raise
+            return Versioned(text=None, etag=unless_etag)
+        return Versioned(text=downloader.readall().decode("utf-8"), etag=str(downloader.properties.etag))
+
+    def write_versioned(self, path: str, text: str, *, etag: str | None) -> bool:
+        """Writes ``text`` only if the blob is still at ``etag`` (None: only if there is no blob yet);
+        False when another writer changed it first, so the caller reads again and retries."""
+        self._ensure_container()
+        condition: dict[str, Any] = (
+            {"overwrite": True, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+            if etag
+            else {"overwrite": False}
+        )
+        try:
+            self._container.upload_blob(path, text.encode("utf-8"), content_settings=JSON, **condition)
+        except (ResourceModifiedError, ResourceExistsError):
+            return False
+        return True
+
     def list_paths(self, prefix: str) -> list[str]:
         try:
             return sorted(blob.name for blob in self._container.list_blobs(name_starts_with=prefix))
@@ -126,29 +196,13 @@ class ArtifactStore:
         """Read-modify-write with ETags: ``change`` gets the current value (None if absent) and returns
         the new one, which is written only if nobody wrote in between; otherwise it runs again on the
         newer value. ``change`` must be a pure function of its argument."""
-        self._ensure_container()
         for _ in range(UPDATE_ATTEMPTS):
-            blob = self._container.get_blob_client(path)
-            try:
-                download = blob.download_blob()
-                current: Model | None = model.model_validate_json(download.readall())
-                etag: str | None = download.properties.etag
-            except ResourceNotFoundError:
-                current, etag = None, None
-            updated = change(current)
-            data = updated.model_dump_json(indent=2).encode("utf-8")
-            try:
-                if etag is None:
-                    blob.upload_blob(data, overwrite=False, content_settings=JSON)
-                else:
-                    blob.upload_blob(
-                        data,
-                        overwrite=True,
-                        content_settings=JSON,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceExistsError, ResourceModifiedError):
-                continue
-            return updated
+            current = self.read_versioned(path)
+            value = (
+                None if current is None or current.text is None else model.model_validate_json(current.text)
+            )
+            updated = change(value)
+            etag = current.etag if current is not None else None
+            if self.write_versioned(path, updated.model_dump_json(indent=2), etag=etag):
+                return updated
         raise ConcurrentUpdateError(f"{path} changed under {UPDATE_ATTEMPTS} attempts to update it")

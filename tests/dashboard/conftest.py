@@ -1,0 +1,145 @@
+"""Fixtures for the dashboard tests: runs made through devhost + emulator, and a headless browser.
+
+``made_runs`` starts three small runs through ``POST /api/runs`` once for the package (two that
+succeed with different settings, one whose fine-tuning job fails) and waits for them; the pages are
+then read by Chromium from devhost's real HTTP server, as a person would.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.durable_functions as df
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from devhost import DevHost
+from emulator.launch import EmulatorHandle
+from scripts import browser as chromium
+from scripts.azurite import Azurite
+from shared.artifacts import ArtifactStore
+
+
+@dataclass
+class MadeRuns:
+    host: DevHost
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return f"{self.host.origin}{path}"
+
+
+def start_run(host: DevHost, **body: Any) -> str:
+    response = host.http("POST", "/api/runs", json=body)
+    assert response.status_code == 202, response.get_body()
+    run_id: str = json.loads(response.get_body())["run_id"]
+    return run_id
+
+
+def wait_for(host: DevHost, run_id: str, until: Callable[[Any], bool], timeout: float = 240) -> Any:
+    """Polls the run's status (Playwright's sync API owns this thread's event loop, so no asyncio.run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = host.get_status_sync(run_id)
+        if status is not None and until(status):
+            return status
+        time.sleep(0.1)
+    raise TimeoutError(f"{run_id}: condition not reached in {timeout} s")
+
+
+def finish_run(host: DevHost, run_id: str) -> dict[str, Any]:
+    status = wait_for(host, run_id, lambda status: status.runtime_status in TERMINAL)
+    assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
+    report: dict[str, Any] = json.loads(host.http("GET", f"/api/runs/{run_id}").get_body())["report"]
+    return report
+
+
+TERMINAL = {
+    df.OrchestrationRuntimeStatus.Completed,
+    df.OrchestrationRuntimeStatus.Failed,
+    df.OrchestrationRuntimeStatus.Terminated,
+}
+TWO = "dash-two-iterations"
+ONE = "dash-one-iteration"
+FAILED = "dash-job-fails"
+
+
+@pytest.fixture(scope="package")
+def made_runs(function_app: ModuleType, emulator: EmulatorHandle) -> Iterator[MadeRuns]:
+    emulator.reset()
+    with DevHost(function_app.app, clock="virtual", max_workers=8) as host:
+        made = MadeRuns(host)
+        emulator.set_faults(fail_next_jobs=1)
+        made.reports[FAILED] = finish_run(
+            host, start_run(host, run_id=FAILED, deployment_prefix="dash-fail", iterations=1, val_limit=4)
+        )
+        emulator.clear_faults()
+        one = start_run(
+            host, run_id=ONE, deployment_prefix="dash-one", iterations=1, val_limit=4, data_filter_ratio=0.5
+        )
+        two = start_run(host, run_id=TWO, deployment_prefix="dash-two", iterations=2, val_limit=4)
+        made.reports[ONE], made.reports[TWO] = finish_run(host, one), finish_run(host, two)
+        yield made
+
+
+@pytest.fixture
+def store(azurite: Azurite) -> ArtifactStore:
+    """An artefacts store on a container of its own (tests of the index and loaders, without the app)."""
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    return ArtifactStore(service.get_container_client(f"dashboard-test-{secrets.token_hex(4)}"))
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    """Package-scoped on purpose: Playwright's sync API runs an event loop on the main thread while it
+    is open, which would break asyncio.run() in the test packages after this one."""
+    reason = chromium.missing()
+    if reason:
+        pytest.skip(f"no headless browser: {reason}")
+    with chromium.chromium() as launched:
+        yield launched
+
+
+@dataclass
+class Tab:
+    """A browser page plus every URL it requested, to check that nothing left the app's host."""
+
+    page: Any
+    requested: list[str]
+
+    def open(self, url: str) -> Any:
+        response = self.page.goto(url)
+        assert response is not None
+        return response
+
+    def outside_requests(self, origin: str) -> list[str]:
+        host = urlsplit(origin).netloc
+        return [url for url in self.requested if urlsplit(url).netloc != host and not url.startswith("data:")]
+
+
+def _tab(browser: Any, width: int, height: int) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        yield Tab(page, requested)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Tab]:
+    yield from _tab(browser, 1280, 900)
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Tab]:
+    yield from _tab(browser, 375, 740)
