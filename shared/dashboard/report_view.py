@@ -71,10 +71,7 @@ class ReportView:
 
     @property
     def lineage(self) -> str | None:
-        value = self.extra("lineage")
-        if isinstance(value, dict):  # a lineage may be recorded as an object with its name
-            value = value.get("name")
-        return value if isinstance(value, str) and value else None
+        return self.report.lineage
 
     @property
     def cost_usd(self) -> float | None:
@@ -84,10 +81,9 @@ class ReportView:
     def champion(self) -> tuple[str | None, str | None]:
         """(deployment, model) serving now: the lineage's champion when the report records one, else
         the run's best-evaluated deployment."""
-        recorded = self.extra("champion")
-        if isinstance(recorded, dict) and isinstance(recorded.get("deployment"), str):
-            model = recorded.get("model")
-            return recorded["deployment"], model if isinstance(model, str) else None
+        champion = self.report.champion
+        if champion is not None:
+            return champion.deployment, champion.model
         return self.report.promoted_deployment, self.report.promoted_model
 
     @property

@@ -199,9 +199,9 @@ def test_compare_draws_each_run_and_highlights_the_settings_that_differ(
     table = tab.page.locator("#compare-chart details.chart-data tbody th").all_text_contents()
     assert table == [f"{x:g}" for x in sorted(iterations)], "the chart's numbers are offered as a table"
     differing = tab.page.eval_on_selector_all("tr[data-differs]", "els => els.map(e => e.dataset.setting)")
-    assert sorted(differing) == ["data_filter_ratio", "deployment_prefix", "iterations"]
+    assert sorted(differing) == ["data_filter_ratio", "deployment_prefix", "iterations", "lineage"]
     assert tab.page.locator('tr[data-setting="seed"]').get_attribute("data-differs") is None
-    assert "3 of" in tab.page.locator("#settings-heading + p").inner_text()
+    assert "4 of" in tab.page.locator("#settings-heading + p").inner_text()
 
 
 def test_iteration_page_previews_the_dataset_and_samples_the_traces(made_runs: MadeRuns, tab: Tab) -> None:

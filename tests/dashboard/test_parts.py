@@ -142,7 +142,7 @@ def test_costs_and_added_fields_read_defensively() -> None:
     assert (usd(None), usd("3"), usd(True), usd({"eur": 3})) == (None, None, None, None)
     body = {"run_id": "r-1", "instance_id": "r-1", "settings": {}, "started_at": "2025-01-01T00:00:00+00:00"}
     assert ReportView.parse(json.dumps(body)).lineage is None
-    assert ReportView.parse(json.dumps(body | {"lineage": {"name": "caps"}})).lineage == "caps"
+    assert ReportView.parse(json.dumps(body | {"lineage": "caps"})).lineage == "caps"
 
 
 def test_dashboard_routes_need_a_function_key() -> None:
