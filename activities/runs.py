@@ -11,11 +11,13 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.agents import get_agent
-from shared.artifacts import cancel_request_path, report_path
-from shared.clients import artifact_store
-from shared.contracts import CancelRequest, InitRun, ReportUpdate, RunRef, TaskCounts
+from shared.artifacts import cancel_request_path, lineage_path, report_path
+from shared.clients import artifact_store, openai_account
+from shared.contracts import CancelRequest, InitRun, JobInFlight, ReportUpdate, RunRef, StaleRun, TaskCounts
+from shared.lineage import Lineage
 from shared.report import RunReport
 from shared.run_index import run_index
+from shared.settings import RunSettings
 
 bp = df.Blueprint()
 
@@ -74,3 +76,36 @@ def read_cancel_request(payload: dict[str, Any]) -> dict[str, Any]:
     request = RunRef.model_validate(payload)
     marker = artifact_store().read_model(cancel_request_path(request.run_id), CancelRequest)
     return (marker or CancelRequest(requested=False)).model_dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def describe_stale_run(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a run that ended without finishing left behind: its report's state, the job of its last
+    unfinished iteration, its lineage's champion and the deployments tagged with its id."""
+    request = RunRef.model_validate(payload)
+    store = artifact_store()
+    report = store.read_model(report_path(request.run_id), RunReport)
+    if report is None:
+        raise RuntimeError(f"run {request.run_id} has no report: nothing to reconcile")
+    settings = RunSettings.model_validate(report.settings)
+    lineage = store.read_model(lineage_path(settings.lineage or settings.deployment_prefix), Lineage)
+    unfinished = [item for item in report.iterations if item.status == "running" and item.file_id]
+    running_job = (
+        JobInFlight(
+            file_id=unfinished[-1].file_id or "",
+            iteration=unfinished[-1].iteration,
+            job_id=unfinished[-1].job_id,
+        )
+        if unfinished
+        else None
+    )
+    stale = StaleRun(
+        run_id=request.run_id,
+        settings=settings,
+        started_at=report.started_at,
+        report_status=report.status,
+        running_job=running_job,
+        champion=lineage.champion if lineage else None,
+        deployments=openai_account().made_by(request.run_id),
+    )
+    return stale.model_dump(mode="json")

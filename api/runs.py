@@ -1,9 +1,14 @@
-"""``POST /api/runs`` starts a run; ``GET /api/runs/{run_id}`` follows it.
+"""``POST /api/runs`` starts a run; ``GET /api/runs/{run_id}`` follows it; ``approve``, ``reject`` and
+``cancel`` steer it.
 
-Both only validate input and talk to the Durable client and the report blob; the run itself is the
-orchestrator's. The status URL follows the asynchronous request-reply pattern: ``202`` with
-``Retry-After`` and ``Location`` while the run is going, ``200`` once it has finished, so pollers that
-stop at the first non-202 (Logic Apps, azure-core's LRO poller) wait for the end of the run.
+They only validate input and talk to the Durable client and Blob; the run itself is the orchestrator's.
+A lineage has one active run at a time: a start while another run holds it answers 409 naming that run;
+a holder that ended without letting go (terminated, failed) is taken over, and a clean-up pass
+(``reconcile_run``) stops what it left behind.
+
+The status URL follows the asynchronous request-reply pattern: ``202`` with ``Retry-After`` and
+``Location`` while the run is going, ``200`` once it has finished, so pollers that stop at the first
+non-202 (Logic Apps, azure-core's LRO poller) wait for the end of the run.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from urllib.parse import urlencode, urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
-from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.http import (
@@ -34,10 +38,14 @@ from api.http import (
     validate,
 )
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
+from orchestrators.lineage import APPROVE, REJECT
+from orchestrators.orchestration import CANCEL_EVENT
+from orchestrators.reconcile import RECONCILE_SUFFIX, RECONCILER_NAME
 from shared.agents import UnknownAgentError, get_agent
-from shared.artifacts import report_path
+from shared.artifacts import cancel_request_path, lineage_path, report_path
 from shared.clients import request_artifact_store
-from shared.contracts import RunState
+from shared.contracts import CancelRequest, RunState
+from shared.lineage import Lineage
 from shared.report import RunReport
 from shared.settings import RUN_ID_PATTERN, RunSettings, get_settings
 
@@ -57,6 +65,7 @@ ACTIVE = frozenset(
 )
 
 Result = TypeVar("Result")
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class StartRun(RunSettings):
@@ -86,10 +95,32 @@ def new_run_id(now: datetime) -> str:
 
 
 async def start_orchestration(
-    client: df.DurableOrchestrationClient, instance_id: str, run_id: str, run_settings: RunSettings
+    client: df.DurableOrchestrationClient, run_id: str, run_settings: RunSettings, take_over: str | None
 ) -> None:
-    state = RunState(run_id=run_id, settings=run_settings, started_at=datetime.now(UTC).isoformat())
-    await client.start_new(ORCHESTRATOR_NAME, instance_id, state.model_dump(mode="json"))
+    state = RunState(
+        run_id=run_id, settings=run_settings, started_at=datetime.now(UTC).isoformat(), take_over=take_over
+    )
+    await client.start_new(ORCHESTRATOR_NAME, run_id, state.model_dump(mode="json"))
+
+
+async def claimable(client: df.DurableOrchestrationClient, lineage: str) -> str | None:
+    """Raises 409 while another run holds ``lineage`` or is about to (started, not yet claimed it);
+    returns the id of a holder that ended without letting go (the new run takes over from it, and a
+    clean-up pass reconciles it), else None. The run's own claim (an ETag write) settles any race left."""
+    record = await read_blob(lineage_path(lineage), Lineage)
+    holder = record.active_run if record else None
+    if holder is None:
+        for status in await durable_call(client.get_status_by(runtime_status=list(ACTIVE))):
+            if status.name == ORCHESTRATOR_NAME and _lineage_of(status.input_) == lineage:
+                message = f"lineage {lineage} is busy: run {status.instance_id} is starting"
+                raise HttpError(409, message, active_run=status.instance_id)
+        return None
+    status = await durable_call(client.get_status(holder.instance_id))
+    if status.runtime_status in ACTIVE:
+        message = f"lineage {lineage} is busy: run {holder.run_id} is {status.runtime_status.value}"
+        raise HttpError(409, f"{message}; start again when it ends, or cancel it", active_run=holder.run_id)
+    await durable_call(client.start_new(RECONCILER_NAME, f"{holder.run_id}{RECONCILE_SUFFIX}", holder.run_id))
+    return holder.run_id
 
 
 @bp.route(route="runs", methods=["POST"])
@@ -103,10 +134,10 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     _check_agent(request)
     run_id = request.run_id or new_run_id(datetime.now(UTC))
     await _refuse_existing(client, run_id)
+    run_settings = settings.resolve(request.run_settings())
+    take_over = await claimable(client, run_settings.lineage or run_settings.deployment_prefix)
     try:
-        await durable_call(
-            start_orchestration(client, run_id, run_id, settings.resolve(request.run_settings()))
-        )
+        await durable_call(start_orchestration(client, run_id, run_settings, take_over))
     except HttpError:
         await _refuse_existing(client, run_id)  # another request took the id first
         raise
@@ -127,15 +158,14 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     """The run's orchestration status, custom status (iteration, stage) and its report so far:
     202 while the run goes on, 200 once it has finished."""
     run_id = validate(RunRef, {"run_id": req.route_params.get("run_id", "")}).run_id
-    report = await _read_report(run_id)
-    instance_id = report.instance_id if report else run_id
-    status = await durable_call(client.get_status(instance_id, show_input=instance_id != run_id))
-    runtime = status.runtime_status if _belongs_to(status, run_id, instance_id) else None
+    report = await read_blob(report_path(run_id), RunReport)
+    status = await durable_call(client.get_status(run_id))
+    runtime = status.runtime_status
     if runtime is None and report is None:
         raise HttpError(404, f"no run {run_id}")
     body = {
         "run_id": run_id,
-        "instance_id": instance_id,
+        "instance_id": run_id,
         "runtime_status": runtime.value if runtime else None,
         "custom_status": status.custom_status if runtime else None,
         "created_time": status.created_time if runtime else None,
@@ -146,6 +176,75 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     if runtime in ACTIVE:
         return json_response(202, body, _poll_headers(_run_url(req, run_id), req))
     return json_response(200, body)
+
+
+class Decision(BaseModel):
+    """The optional body of ``approve``, ``reject`` and ``cancel``: why, for the record."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str | None = Field(None, max_length=500, pattern=r"^[^\x00-\x1f]*$")
+
+
+@bp.route(route="runs/{run_id}/approve", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@endpoint
+async def approve_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Promotes the candidate a run with ``promotion: approval`` waits on; 409 unless it waits."""
+    return await _decide(req, client, APPROVE)
+
+
+@bp.route(route="runs/{run_id}/reject", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@endpoint
+async def reject_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Keeps the champion; the run goes on without promoting the candidate; 409 unless it waits."""
+    return await _decide(req, client, REJECT)
+
+
+@bp.route(route="runs/{run_id}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@endpoint
+async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Stops a run: it cancels its job, deletes its deployments but the champion's and ends cancelled.
+    A run whose orchestration already ended while its report says running is reconciled instead."""
+    run_id = validate(RunRef, {"run_id": req.route_params.get("run_id", "")}).run_id
+    decision = validate(Decision, read_json_object(req))
+    status = await durable_call(client.get_status(run_id))
+    report = await read_blob(report_path(run_id), RunReport)
+    if status.runtime_status in ACTIVE:
+        request = CancelRequest(requested=True, reason=decision.reason or "cancelled through the API")
+        await write_blob(cancel_request_path(run_id), request)
+        await durable_call(client.raise_event(run_id, CANCEL_EVENT, request.reason))
+    elif report is not None and report.status == "running":
+        await durable_call(client.start_new(RECONCILER_NAME, f"{run_id}{RECONCILE_SUFFIX}", run_id))
+    elif status.runtime_status is None and report is None:
+        raise HttpError(404, f"no run {run_id}")
+    else:
+        ended = report.status if report else status.runtime_status
+        raise HttpError(409, f"run {run_id} has already ended ({ended}); nothing to cancel", run_id=run_id)
+    return json_response(
+        202, {"run_id": run_id, "cancel": "requested"}, _poll_headers(_run_url(req, run_id), req)
+    )
+
+
+async def _decide(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, event: str
+) -> func.HttpResponse:
+    """Raises ``event`` to a run that waits for a promotion decision."""
+    run_id = validate(RunRef, {"run_id": req.route_params.get("run_id", "")}).run_id
+    decision = validate(Decision, read_json_object(req))
+    status = await durable_call(client.get_status(run_id))
+    if status.runtime_status is None:
+        raise HttpError(404, f"no run {run_id}")
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    awaiting = custom.get("awaiting")
+    if status.runtime_status not in ACTIVE or not isinstance(awaiting, dict) or "approval" not in awaiting:
+        stage = custom.get("stage", status.runtime_status.value)
+        raise HttpError(409, f"run {run_id} is not waiting for a promotion decision (it is at {stage})")
+    await durable_call(client.raise_event(run_id, event, decision.reason or event))
+    body = {"run_id": run_id, "decision": event, "candidate": awaiting["approval"]}
+    return json_response(202, body, _poll_headers(_run_url(req, run_id), req))
 
 
 def _check_agent(request: StartRun) -> None:
@@ -165,33 +264,36 @@ async def _refuse_existing(client: df.DurableOrchestrationClient, run_id: str) -
     status = await durable_call(client.get_status(run_id))
     if status.runtime_status is not None:
         state = status.runtime_status.value
-    elif await _read_report(run_id) is not None:
+    elif await read_blob(report_path(run_id), RunReport) is not None:
         state = "recorded (its report exists)"
     else:
         return
     raise HttpError(409, f"run {run_id} already exists ({state}); choose another run_id", run_id=run_id)
 
 
-def _belongs_to(status: DurableOrchestrationStatus, run_id: str, instance_id: str) -> bool:
-    """A scheduled run shares its instance with later scheduled runs: is the instance still this run?"""
-    if status.runtime_status is None:
-        return False
-    if instance_id == run_id:
-        return True
-    state: Any = status.input_
-    if isinstance(state, str):
-        try:
-            state = json.loads(state)
-        except ValueError:
-            return False
-    return isinstance(state, dict) and state.get("run_id") == run_id
-
-
-async def _read_report(run_id: str) -> RunReport | None:
+def _lineage_of(state: Any) -> str | None:
+    """The lineage of a run orchestration's input (the Durable API may hand it over as JSON text)."""
     try:
-        return await asyncio.to_thread(request_artifact_store().read_model, report_path(run_id), RunReport)
+        run = RunState.model_validate(json.loads(state) if isinstance(state, str) else state)
+    except ValueError:
+        return None
+    return run.lineage
+
+
+async def read_blob(path: str, model: type[Model]) -> Model | None:
+    """A model from Blob for a request (short timeouts); storage trouble is a 503 to retry."""
+    try:
+        return await asyncio.to_thread(request_artifact_store().read_model, path, model)
     except AzureError as exc:
-        log.warning("reading the report of %s failed: %s", run_id, exc)
+        log.warning("reading %s failed: %s", path, exc)
+        raise unavailable("artifact storage") from None
+
+
+async def write_blob(path: str, value: BaseModel) -> None:
+    try:
+        await asyncio.to_thread(request_artifact_store().write_json, path, value)
+    except AzureError as exc:
+        log.warning("writing %s failed: %s", path, exc)
         raise unavailable("artifact storage") from None
 
 

@@ -9,6 +9,8 @@ client functions the same binding JSON the Functions host would, so app code and
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -129,7 +131,7 @@ class DurableApi:
         query = request.query
         if not rest:
             if request.method == "GET":
-                return web.json_response(self.engine.statuses())
+                return web.json_response(_filtered(self.engine.statuses(), query))
             return web.Response(status=404)
         instance_id = rest[0]
         if len(rest) == 1:
@@ -189,3 +191,26 @@ class DurableApi:
 
 
 _CODES = {"accepted": 202, "not_found": 404, "gone": 410}
+
+
+def _filtered(statuses: list[dict[str, Any]], query: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The list query's filters, as the extension applies them: ``runtimeStatus`` (comma-separated),
+    ``instanceIdPrefix``, ``createdTimeFrom``/``createdTimeTo`` (ISO 8601), ``showInput`` (default true)."""
+    wanted = {item for item in query.get("runtimeStatus", "").split(",") if item}
+    prefix = query.get("instanceIdPrefix", "")
+    since, until = query.get("createdTimeFrom"), query.get("createdTimeTo")
+    chosen = [
+        status
+        for status in statuses
+        if (not wanted or status["runtimeStatus"] in wanted)
+        and status["instanceId"].startswith(prefix)
+        and (since is None or _instant(status["createdTime"]) >= _instant(since))
+        and (until is None or _instant(status["createdTime"]) <= _instant(until))
+    ]
+    if query.get("showInput", "").lower() == "false":
+        chosen = [{**status, "input": None} for status in chosen]
+    return chosen
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -52,6 +52,12 @@ class FaultConfig(BaseModel):
     fail_next_deployments: int = Field(default=0, ge=0, le=2**31 - 1)
     fail_deployments: list[str] = []
     provisioning_slowdown: float = Field(default=1.0, gt=0, le=MAX_SLOWDOWN)
+    training_slowdown: float = Field(
+        default=1.0,
+        gt=0,
+        le=MAX_SLOWDOWN,
+        description="multiplies the training time of jobs created while set",
+    )
     not_found_window: float = Field(default=0.0, ge=0, le=MAX_WINDOW)
     rate_limit_scale: float | None = Field(
         default=None, gt=0, le=1_000_000, description="overrides --rate-limit-scale while set"

@@ -249,7 +249,7 @@ async def create_job(request: Request, store: Store) -> Response:
     epochs = n_epochs or AUTO_EPOCHS
     batch = batch_size or max(1, min(32, round(len(examples) * 0.002)))
     multiplier = lr or AUTO_LR
-    running = store.config.scaled(store.config.durations.job_running)
+    running = store.config.scaled(store.config.durations.job_running) * store.faults.config.training_slowdown
     job = JobRecord(
         id=job_id,
         created_at=now,

@@ -13,13 +13,12 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.runs import init_run, read_cancel_request
-from orchestrators.deployment import retire
-from orchestrators.errors import RunCancelled, RunEnded, StageFailed, error_from
+from orchestrators.cleanup import stop_leftovers
+from orchestrators.errors import RunCancelled, RunEnded, error_from
 from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, log
 from orchestrators.rollouts import Evaluation, evaluate
-from orchestrators.training import cancel_job, collect_outputs
 from shared.artifacts import report_path, traces_prefix
 from shared.contracts import CancelRequest, InitRun, RunRef, RunState, TaskCounts
 from shared.lineage import Champion
@@ -160,19 +159,7 @@ def stop_if_cancelled(orch: Orchestration) -> Step[None]:
 def cancel_run(orch: Orchestration, cancelled: RunCancelled) -> Step[dict[str, Any]]:
     """Stops what the run left running (its job; its deployments but the champion's), then ends it as
     cancelled; what cannot be deleted is listed as leaked in the report."""
-    state = orch.state
-    orch.show(Stage.FINISH, "cancelling: stopping the job and deleting this run's deployments")
-    job = state.active_job
-    yield from cancel_job(orch)
-    if job is not None:
-        yield from collect_outputs(orch, job)
-    champion = state.champion.deployment if state.champion else None
-    victims = [name for name in state.run_deployments if name != champion]
-    if victims:
-        try:
-            yield from retire(orch, victims)
-        except StageFailed as failed:
-            yield from orch.report(warnings=[failed.error])
+    yield from stop_leftovers(orch)
     error = {"code": "Cancelled", "message": str(cancelled)}
     return (yield from finish_run(orch, "cancelled", error))
 

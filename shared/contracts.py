@@ -267,3 +267,19 @@ class CollectedOutputs(Payload):
     deleted_files: list[str] = Field(default_factory=list)
     leaked: list[dict[str, str]] = Field(default_factory=list)
     warnings: list[dict[str, str]] = Field(default_factory=list)
+
+
+class StaleRun(Payload):
+    """What a run that ended without finishing (terminated, failed) left behind, for its clean-up."""
+
+    run_id: str
+    settings: RunSettings
+    started_at: str
+    report_status: RunStatus | None
+    running_job: JobInFlight | None = None
+    champion: Champion | None = None
+    deployments: list[str] = Field(default_factory=list, description="tagged with the run's id")
+
+
+class DeploymentNames(Payload):
+    names: list[str]

@@ -39,6 +39,13 @@ class Account:
             item.name for item in self.client.deployments.list(self.resource_group, self.account) if item.name
         }
 
+    def made_by(self, run_id: str) -> list[str]:
+        """The deployments a run created (they carry its id in the ``durable-finetune-run`` tag)."""
+        deployments = self.client.deployments.list(self.resource_group, self.account)
+        return sorted(
+            item.name for item in deployments if item.name and (item.tags or {}).get(RUN_TAG) == run_id
+        )
+
     def state(self, name: str) -> DeploymentResult:
         deployment = self.get(name)
         if deployment is None:

@@ -11,8 +11,6 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 
-from api.runs import ACTIVE
-from api.schedule import SCHEDULED_INSTANCE_ID
 from emulator.launch import EmulatorHandle
 from shared.artifacts import lineage_path
 from shared.clients import artifact_store
@@ -263,19 +261,6 @@ def test_a_running_run_id_is_refused(host: Any, emulator_reset: EmulatorHandle) 
     again = host.http("POST", "/api/runs", json={"run_id": run_id})
     assert again.status_code == 409
     finish(host, run_id)
-
-
-def test_timer_never_starts_a_second_overlapping_run(host: Any, emulator_reset: EmulatorHandle) -> None:
-    instance = SCHEDULED_INSTANCE_ID
-    host.fire_timer("scheduled_retrain")
-    first = asyncio.run(host.client.get_status(instance, show_input=True))
-    assert first.runtime_status in ACTIVE
-    host.fire_timer("scheduled_retrain")
-    second = asyncio.run(host.client.get_status(instance, show_input=True))
-    assert second.input_["run_id"] == first.input_["run_id"], "a second scheduled run was started"
-    run_id = first.input_["run_id"]
-    details = finish(host, run_id, instance_id=instance)
-    assert details["instance_id"] == instance and details["report"]["run_id"] == run_id
 
 
 def test_failed_rollouts_are_recorded_and_too_few_examples_skip_the_iteration(

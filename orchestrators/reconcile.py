@@ -1,0 +1,53 @@
+"""Reconciling a run that ended without finishing (terminated through the Durable API, or failed in a
+way its own clean-up could not record): its job is cancelled and its files deleted, its deployments but
+the champion's are deleted, its report says ``terminated`` and its lineage is free again.
+
+``terminate`` stops an orchestration at once, running nothing of the app's; this pass is what does the
+app's part afterwards. It is started by ``POST /api/runs/{run_id}/cancel`` on such a run, by a new run
+of the lineage that finds it still holding the lineage, and by the periodic janitor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.runs import describe_stale_run
+from orchestrators.cleanup import stop_leftovers
+from orchestrators.lineage import release
+from orchestrators.orchestration import Orchestration, Step
+from shared.contracts import RunRef, RunState, StaleRun
+
+bp = df.Blueprint()
+
+RECONCILER_NAME = "reconcile_run"
+RECONCILE_SUFFIX = ":reconcile"
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=5)
+"""A run's reconciler has the run's id plus this (run ids cannot hold ``:``), so there is one per run."""
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=RECONCILER_NAME)
+def reconcile_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any]]:
+    """Cleans up after the run whose id is the input; raises what outlasts retries."""
+    run_id: str = context.get_input()
+    request = RunRef(run_id=run_id).model_dump()
+    stale = StaleRun.model_validate(
+        (yield context.call_activity_with_retry(describe_stale_run, RETRY, request))
+    )
+    state = RunState(
+        run_id=run_id,
+        settings=stale.settings,
+        started_at=stale.started_at,
+        champion=stale.champion,
+        active_job=stale.running_job,
+        run_deployments=stale.deployments,
+    )
+    orch = Orchestration(context, state)
+    orch.cancelled = True  # nothing here races a cancel event: this is the clean-up
+    yield from stop_leftovers(orch)
+    if stale.report_status == "running":
+        error = {"code": "Terminated", "message": "the run's orchestration ended before the run did"}
+        yield from orch.report(status="terminated", finished_at=orch.now(), error=error)
+    yield from release(orch)
+    return {"run_id": run_id, "deleted": stale.deployments, "job": stale.running_job}
