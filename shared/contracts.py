@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.lineage import Champion, ModelVersion
 from shared.report import Baseline, IterationReport, RunStatus
-from shared.settings import TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
+from shared.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
 
 
 class Payload(BaseModel):
@@ -88,7 +88,7 @@ class ProductionWindow(Payload):
 
     agent: str = Field(pattern=TELEMETRY_AGENT_PATTERN)
     end: datetime = Field(description="UTC; the Durable context's current_utc_datetime may come naive")
-    days: int = Field(ge=1, le=366)
+    days: int = Field(ge=1, le=MAX_WINDOW_DAYS)
     grader: str | None = None
 
     @field_validator("end")

@@ -71,6 +71,7 @@ SkuName = Literal[
 
 
 TrainingSource = Literal["rollouts", "production", "both"]
+MAX_WINDOW_DAYS = 366  # a year of production traces: one Blob listing per day
 PRODUCTION_SETTINGS = ("production_agent", "production_window_days", "grader")
 
 
@@ -142,7 +143,7 @@ class RunSettings(BaseModel):
         description="None: the run's agent; the agent name production telemetry is filed under",
     )
     production_window_days: int = Field(
-        7, ge=1, le=366, description="production traces of this many days before the iteration"
+        7, ge=1, le=MAX_WINDOW_DAYS, description="production traces of this many days before the iteration"
     )
     grader: str | None = Field(None, description="a registered grader rewarding traces without feedback")
 
