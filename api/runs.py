@@ -130,8 +130,12 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     """Starts a run. The body may override any run setting; unknown fields and bad values get a 400,
     a run id that was ever used a 409."""
     settings = get_settings()
-    request = validate(StartRun, settings.with_run_defaults(read_json_object(req)))
+    body = read_json_object(req)
+    request = validate(StartRun, settings.with_run_defaults(body))
     _check_agent(request)
+    unused = request.unused_production_settings(body)
+    if unused:
+        raise bad_request(unused)
     run_id = request.run_id or new_run_id(datetime.now(UTC))
     await _refuse_existing(client, run_id)
     run_settings = settings.resolve(request.run_settings())

@@ -18,7 +18,14 @@ from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.rollouts import evaluate, mean_reward, roll_out
 from orchestrators.training import fine_tune
 from shared.artifacts import traces_prefix
-from shared.contracts import BuildDataset, DatasetResult, RecordVersion, ReserveVersion, VersionReserved
+from shared.contracts import (
+    BuildDataset,
+    DatasetResult,
+    ProductionWindow,
+    RecordVersion,
+    ReserveVersion,
+    VersionReserved,
+)
 from shared.finetune_format import MIN_EXAMPLES
 from shared.lineage import ModelVersion
 from shared.report import IterationReport
@@ -86,8 +93,12 @@ def choose_starting_model(orch: Orchestration) -> Step[None]:
 
 
 def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
-    """Runs the agent on this iteration's training batch; raises nothing; fills the rollout counts."""
+    """Runs the agent on this iteration's training batch, unless the run trains on production traces
+    alone (their dataset reads no rollouts); raises nothing; fills the rollout counts."""
     state = orch.state
+    if state.settings.source == "production":
+        orch.show(Stage.ROLLOUTS, "none: this run trains on production traces", tasks=0)
+        return
     indices = batch_indices(state.train_size, entry.iteration, state.settings.finetune_every_n_rollouts)
     orch.show(Stage.ROLLOUTS, f"{len(indices)} rollouts on {state.current_deployment}", tasks=len(indices))
     summaries = yield from roll_out(orch, "train", indices, state.current_deployment)
@@ -107,17 +118,9 @@ def build_training_set(orch: Orchestration, entry: IterationReport) -> Step[str]
     StageFailed (skipped: NothingToLearn, before anything is paid for; failed: a file Azure would
     refuse); records the dataset and returns its blob path."""
     settings = orch.state.settings
-    orch.show(
-        Stage.DATASET, f"keeping the top {settings.data_filter_ratio:.0%} of rewards >= {settings.min_reward}"
-    )
-    request = BuildDataset(
-        run_id=orch.state.run_id,
-        iteration=entry.iteration,
-        data_filter_ratio=settings.data_filter_ratio,
-        min_reward=settings.min_reward,
-        seed=settings.seed,
-    )
-    dataset = yield from orch.call(build_dataset, request, DatasetResult)
+    rule = f"keeping the top {settings.data_filter_ratio:.0%} of rewards >= {settings.min_reward}"
+    orch.show(Stage.DATASET, f"{settings.source}: {rule}")
+    dataset = yield from orch.call(build_dataset, dataset_request(orch, entry), DatasetResult)
     entry.examples_total, entry.examples_kept = dataset.examples_total, dataset.examples_kept
     entry.dataset_blob = dataset.dataset_blob
     orch.show(Stage.DATASET, f"{dataset.examples_kept}/{dataset.examples_total} examples kept")
@@ -132,6 +135,29 @@ def build_training_set(orch: Orchestration, entry: IterationReport) -> Step[str]
         raise StageFailed("failed", {"code": "InvalidDataset", "message": "; ".join(dataset.problems)})
     yield from orch.report(iteration=entry)
     return dataset.dataset_blob
+
+
+def dataset_request(orch: Orchestration, entry: IterationReport) -> BuildDataset:
+    """What the dataset step reads: the iteration's rollouts and/or the production traces of the
+    window ending now (the orchestration's clock, so a replay asks for the same window)."""
+    settings = orch.state.settings
+    window = None
+    if settings.source != "rollouts":
+        window = ProductionWindow(
+            agent=settings.telemetry_agent,
+            end=orch.context.current_utc_datetime,
+            days=settings.production_window_days,
+            grader=settings.grader,
+        )
+    return BuildDataset(
+        run_id=orch.state.run_id,
+        iteration=entry.iteration,
+        data_filter_ratio=settings.data_filter_ratio,
+        min_reward=settings.min_reward,
+        seed=settings.seed,
+        source=settings.source,
+        production=window,
+    )
 
 
 def reserve_version(orch: Orchestration, entry: IterationReport, avoid: list[str]) -> Step[VersionReserved]:

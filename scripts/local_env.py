@@ -19,6 +19,10 @@ from types import FrameType
 from emulator.launch import EmulatorHandle, start_emulator
 from scripts.azurite import REPO_ROOT, Azurite, run_azurite
 
+# The bundled example agent (docs/agents.md) is registered locally, as an operator would register it
+# on Azure, so `make run ARGS="--set agent=inventory ..."` works; modules the user exported come after.
+EXAMPLE_AGENT_MODULE = "shared.agents.inventory"
+
 # Timings for a local run with a real clock: the emulator's durations are seconds, so poll often.
 LOCAL_RUN_DEFAULTS = {
     "file_poll_seconds": 1,
@@ -42,7 +46,14 @@ def app_environment(
         "TLS_CA_BUNDLE": emulator.ca_path,
         "ARTIFACTS_STORAGE_CONNECTION_STRING": azurite.connection_string,
         "RUN_DEFAULTS": json.dumps(run_defaults),
+        "AGENT_MODULES": agent_modules(os.environ.get("AGENT_MODULES")),
     }
+
+
+def agent_modules(exported: str | None) -> str:
+    """The example agent's module, then those of ``exported`` (an AGENT_MODULES value), each once."""
+    names = [EXAMPLE_AGENT_MODULE, *(name.strip() for name in (exported or "").split(","))]
+    return ",".join(dict.fromkeys(name for name in names if name))
 
 
 @contextmanager

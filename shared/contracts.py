@@ -6,13 +6,14 @@ blob paths, ids and numbers, never datasets or traces.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.lineage import Champion, ModelVersion
 from shared.report import Baseline, IterationReport, RunStatus
-from shared.settings import RunSettings
+from shared.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
 
 
 class Payload(BaseModel):
@@ -80,12 +81,38 @@ class RolloutRequest(Payload):
     deployment: str
 
 
+class ProductionWindow(Payload):
+    """Which production traces a dataset reads: the agent's traces that started in the ``days`` before
+    ``end`` (the orchestration's time, so a replayed or retried call reads the same window), and the
+    grader that rewards the ones without feedback."""
+
+    agent: str = Field(pattern=TELEMETRY_AGENT_PATTERN)
+    end: datetime = Field(description="UTC; the Durable context's current_utc_datetime may come naive")
+    days: int = Field(ge=1, le=MAX_WINDOW_DAYS)
+    grader: str | None = None
+
+    @field_validator("end")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class BuildDataset(Payload):
+    """The dataset step of an iteration: which sources it reads and the reward rules it applies."""
+
     run_id: str
     iteration: int
     data_filter_ratio: float
     min_reward: float
     seed: int
+    source: TrainingSource = "rollouts"
+    production: ProductionWindow | None = Field(None, description="required unless source is rollouts")
+
+    @model_validator(mode="after")
+    def _window_when_production(self) -> BuildDataset:
+        if (self.production is None) != (self.source == "rollouts"):
+            raise ValueError("production: required when source is production or both, refused for rollouts")
+        return self
 
 
 class DatasetResult(Payload):

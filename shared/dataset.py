@@ -1,8 +1,9 @@
 """From rewarded traces to a fine-tuning file: every successful LLM call becomes one chat example.
 
-One builder serves both sources; only where a trace's reward comes from differs: a rollout's root span
-carries ``durable_finetune.reward`` (``rollout_reward``), a production trace gets its reward from
-feedback or a grader (``shared/production.py``). The steps, each counted in the stats:
+One builder serves every source, alone or together (a ``TraceSet`` each); only where a trace's reward
+comes from differs: a rollout's root span carries ``durable_finetune.reward`` (``rollout_reward``), a
+production trace gets its reward from feedback or a grader (``shared/production.py``). The steps, each
+counted in the stats, in total and per source:
 
 1. A failed trace (an ``invoke_agent`` span with status error: it may stop mid-conversation and its
    reward says nothing about the model) and a trace without a reward contribute nothing.
@@ -12,9 +13,8 @@ feedback or a grader (``shared/production.py``). The steps, each counted in the 
 3. Examples are ranked by reward (best first) with a tie-break seeded by the run's seed and independent
    of the order traces were listed in; of identical examples only the best-ranked is kept.
 4. An example is kept only if its trace earned at least ``min_reward``, then the top
-   ``ceil(ratio * n)`` of what is left are kept. ``DEFAULT_MIN_REWARD`` (0.01: an example must have
-   earned something) is the default of the setting; ``build_dataset`` itself defaults to 0, which keeps
-   the rollout activity's behaviour until it passes the run's ``min_reward``.
+   ``ceil(ratio * n)`` of what is left are kept, whatever their source: the sources compete on reward.
+   ``DEFAULT_MIN_REWARD`` (0.01: an example must have earned something) is the run setting's default.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -39,11 +40,28 @@ PART_TYPES = {"text", "tool_call", "tool_call_response"}
 NEEDS_CONTENT = {"system", "developer", "user", "tool"}
 
 RewardFn = Callable[[str, list[Span]], float | None]
+Source = Literal["rollouts", "production"]
+
+
+class SourceStats(BaseModel):
+    """What one source contributed at each step (DatasetStats' counts, for this source alone)."""
+
+    traces: int
+    failed: int
+    no_reward: int
+    no_content: int
+    examples_total: int
+    format_rejected: int
+    duplicates: int
+    below_min_reward: int
+    examples_kept: int
+    mean_reward_all: float | None
+    mean_reward_kept: float | None
 
 
 class DatasetStats(BaseModel):
-    source: str = Field(default="rollouts", description="rollouts or production")
-    rollouts: int = Field(description="traces read (rollouts, or production traces)")
+    source: str = Field(default="rollouts", description="rollouts, production or both")
+    rollouts: int = Field(description="traces read, from every source")
     failed_rollouts: int
     no_reward: int = Field(default=0, description="traces without a reward")
     no_content: int = Field(default=0, description="chat spans without recorded messages")
@@ -60,9 +78,11 @@ class DatasetStats(BaseModel):
     enough_for_azure: bool
     problems: list[str]
     format_problems: list[str] = Field(default_factory=list, description="first reasons for format_rejected")
+    sources: dict[str, SourceStats] = Field(default_factory=dict, description="the same counts per source")
 
 
 class Example(BaseModel):
+    source: str
     trace: str
     index: int
     reward: float
@@ -75,6 +95,7 @@ class ExampleError(ValueError):
 
 @dataclass
 class _Tally:
+    traces: int = 0
     failed: int = 0
     no_reward: int = 0
     no_content: int = 0
@@ -88,6 +109,16 @@ def rollout_reward(key: str, spans: list[Span]) -> float | None:
     root = root_span(spans)
     value = root.attributes.get(REWARD) if root else None
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class TraceSet:
+    """The traces of one source by key (a rollout's blob path, a production trace id) and how a trace
+    earns its reward (None: it has none)."""
+
+    source: Source
+    traces: dict[str, list[Span]]
+    reward: RewardFn = rollout_reward
 
 
 def trace_failed(spans: list[Span]) -> bool:
@@ -156,7 +187,9 @@ def example_body(span: Span) -> dict[str, Any] | None:
     return body
 
 
-def _trace_examples(key: str, spans: list[Span], reward: RewardFn, tally: _Tally) -> list[Example]:
+def _trace_examples(
+    source: str, key: str, spans: list[Span], reward: RewardFn, tally: _Tally
+) -> list[Example]:
     if trace_failed(spans):
         tally.failed += 1
         return []
@@ -181,7 +214,7 @@ def _trace_examples(key: str, spans: list[Span], reward: RewardFn, tally: _Tally
             continue
         tally.total += 1
         tally.rewards.append(value)
-        examples.append(Example(trace=key, index=index, reward=value, body=body))
+        examples.append(Example(source=source, trace=key, index=index, reward=value, body=body))
     return examples
 
 
@@ -204,45 +237,71 @@ def _unique(ranked: list[Example]) -> list[Example]:
     return unique
 
 
+def _source_stats(source: str, tally: _Tally, steps: list[list[Example]]) -> SourceStats:
+    """One source's counts, from the examples of that source left after each step (ranked, unique,
+    eligible, kept)."""
+    ranked, unique, eligible, kept = (Counter(example.source for example in step)[source] for step in steps)
+    return SourceStats(
+        traces=tally.traces,
+        failed=tally.failed,
+        no_reward=tally.no_reward,
+        no_content=tally.no_content,
+        examples_total=tally.total,
+        format_rejected=len(tally.format_problems),
+        duplicates=ranked - unique,
+        below_min_reward=unique - eligible,
+        examples_kept=kept,
+        mean_reward_all=_mean(tally.rewards),
+        mean_reward_kept=_mean([example.reward for example in steps[-1] if example.source == source]),
+    )
+
+
+def _totals(sources: dict[str, SourceStats]) -> dict[str, int]:
+    """The counts of every source added up, under DatasetStats' names."""
+    names = {"traces": "rollouts", "failed": "failed_rollouts"}
+    fields = [name for name in SourceStats.model_fields if not name.startswith("mean_")]
+    return {names.get(name, name): sum(getattr(item, name) for item in sources.values()) for name in fields}
+
+
 def build_dataset(
-    traces: dict[str, list[Span]],
-    *,
-    ratio: float,
-    seed: int,
-    min_reward: float = 0.0,
-    reward: RewardFn = rollout_reward,
-    source: str = "rollouts",
+    sets: Sequence[TraceSet], *, ratio: float, seed: int, min_reward: float = 0.0
 ) -> tuple[str, DatasetStats]:
-    """``traces`` maps a trace's key (its blob path or trace id) to its spans; returns the JSONL and
-    its stats. ``reward`` gives a trace's reward (None: it has none)."""
-    tally = _Tally()
+    """Builds one dataset from the given sources (one set per source, at least one); returns the
+    JSONL and its stats, in total and per source."""
+    names = [trace_set.source for trace_set in sets]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"one trace set per source, at least one; got {names}")
+    tallies: dict[str, _Tally] = {
+        trace_set.source: _Tally(traces=len(trace_set.traces)) for trace_set in sets
+    }
     examples: list[Example] = []
-    for key in sorted(traces):
-        examples += _trace_examples(key, traces[key], reward, tally)
+    for trace_set in sets:
+        for key, spans in sorted(trace_set.traces.items()):
+            examples += _trace_examples(
+                trace_set.source, key, spans, trace_set.reward, tallies[trace_set.source]
+            )
     ranked = sorted(examples, key=lambda example: (-example.reward, _tie_break(seed, example)))
     unique = _unique(ranked)
     eligible = [example for example in unique if example.reward >= min_reward]
     kept = eligible[: math.ceil(ratio * len(eligible))]
     jsonl = "".join(json.dumps(example.body, ensure_ascii=False) + "\n" for example in kept)
     problems = jsonl_problems(jsonl)
+    sources = {
+        name: _source_stats(name, tally, [ranked, unique, eligible, kept]) for name, tally in tallies.items()
+    }
     stats = DatasetStats(
-        source=source,
-        rollouts=len(traces),
-        failed_rollouts=tally.failed,
-        no_reward=tally.no_reward,
-        no_content=tally.no_content,
-        examples_total=tally.total,
-        format_rejected=len(tally.format_problems),
-        duplicates=len(ranked) - len(unique),
-        below_min_reward=len(unique) - len(eligible),
-        examples_kept=len(kept),
+        source="both" if len(sets) > 1 else names[0],
+        **_totals(sources),
         ratio=ratio,
         min_reward=min_reward,
         seed=seed,
-        mean_reward_all=_mean(tally.rewards),
+        mean_reward_all=_mean([reward for tally in tallies.values() for reward in tally.rewards]),
         mean_reward_kept=_mean([example.reward for example in kept]),
         enough_for_azure=not problems,
         problems=problems,
-        format_problems=tally.format_problems[:MAX_LISTED_PROBLEMS],
+        format_problems=[p for tally in tallies.values() for p in tally.format_problems][
+            :MAX_LISTED_PROBLEMS
+        ],
+        sources=sources,
     )
     return jsonl, stats

@@ -3,7 +3,9 @@
 Feedback (``POST /api/feedback``) is the reward a person or a downstream system gave a trace; a grader
 scores the traces that have none. A grader takes a trace's spans and returns a reward in [0, 1], or
 None when it cannot judge the trace (then the trace has no reward and gives no examples). Register
-one with ``@register_grader("name")`` in a module imported here.
+one with ``@register_grader("name")`` in a module the ``AGENT_MODULES`` app setting names (your agent's
+module): it is imported at start-up, before ``RUN_DEFAULTS`` and any run are checked against the
+registered names (docs/production.md, "Graders").
 """
 
 from __future__ import annotations

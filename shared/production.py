@@ -10,6 +10,9 @@ Layout in the artefacts container (docs/production.md is the contract):
 - ``production/_feedback/{trace_id}.json``: the latest feedback for a trace, kept whether or not the
   trace has arrived; it is joined when the dataset is built.
 
+A dataset reads a window of time (``production_traces``): the traces of an agent that started in it,
+each rewarded by its feedback or else by the run's grader.
+
 A blob is named after the digest of its content, so an exporter retrying a request rewrites the same
 blob; the same spans re-batched differently (a Collector's retry) are deduplicated by trace and span
 id when read. One blob per request and day keeps writes and reads to a few large blobs.
@@ -25,12 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.artifacts import ArtifactStore
-from shared.contracts import DatasetResult
-from shared.dataset import DEFAULT_MIN_REWARD, DatasetStats, build_dataset
-from shared.graders import get_grader
+from shared.contracts import ProductionWindow
+from shared.dataset import TraceSet, trace_failed
+from shared.graders import Grader, get_grader
 from shared.otlp import content_attributes, day_of, safe_agent_name
 from shared.settings import Reward
 from shared.spans import ContentEvent, Span
@@ -39,6 +42,7 @@ from shared.traces import TraceFormatError, parse_jsonl
 PRODUCTION_PREFIX = "production/"
 FEEDBACK_PREFIX = "production/_feedback/"
 IO_THREADS = 8
+MAX_LISTED_PROBLEMS = 5
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -53,29 +57,18 @@ class Feedback(BaseModel):
     received_at: str
 
 
-class ProductionStats(DatasetStats):
+class ProductionStats(BaseModel):
+    """Where a dataset's production traces came from and how they were rewarded."""
+
     agent: str
-    window_start: date
-    window_end: date
+    window_start: datetime
+    window_end: datetime
+    traces: int
     rewarded_by_feedback: int
     rewarded_by_grader: int
     grader: str | None
-
-
-class ProductionDataset(BaseModel):
-    """What an activity needs to build a production dataset: where, which window, which settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    agent: str = Field(min_length=1)
-    end: date = Field(description="the window's last day (UTC), e.g. the orchestration's current date")
-    window_days: int = Field(default=7, ge=1, le=366)
-    data_filter_ratio: float = Field(gt=0, le=1)
-    seed: int
-    min_reward: float = Field(default=DEFAULT_MIN_REWARD, ge=0, le=1)
-    grader: str | None = None
-    dataset_blob: str
-    stats_blob: str
+    grader_errors: int = 0
+    grader_problems: list[str] = Field(default_factory=list, description="the first grader errors")
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -136,7 +129,7 @@ def store_feedback(store: ArtifactStore, items: list[Feedback]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------- reading
-def _read_all(store: ArtifactStore, paths: list[str]) -> dict[str, str]:
+def read_blobs(store: ArtifactStore, paths: list[str]) -> dict[str, str]:
     texts = _parallel(store.read_text, paths)
     return {path: text or "" for path, text in zip(paths, texts, strict=True)}
 
@@ -147,7 +140,7 @@ def read_feedback(store: ArtifactStore, trace_ids: Iterable[str]) -> dict[str, F
     paths = [
         p for p in store.list_paths(FEEDBACK_PREFIX) if p[len(FEEDBACK_PREFIX) : -len(".json")] in wanted
     ]
-    items = [Feedback.model_validate_json(text) for text in _read_all(store, paths).values() if text]
+    items = [Feedback.model_validate_json(text) for text in read_blobs(store, paths).values() if text]
     return {item.trace_id: item for item in items}
 
 
@@ -179,7 +172,7 @@ def list_production_traces(store: ArtifactStore, agent: str, start: date, end: d
     paths = [path for listed in _parallel(store.list_paths, days) for path in listed]
     spans: dict[tuple[str, str], Span] = {}
     events: dict[tuple[str, str], dict[str, ContentEvent]] = defaultdict(dict)
-    for path, text in sorted(_read_all(store, paths).items()):
+    for path, text in sorted(read_blobs(store, paths).items()):
         name = path.rsplit("/", 1)[-1]
         if name.startswith("spans-"):
             for span in _spans(path, text):
@@ -196,49 +189,58 @@ def list_production_traces(store: ArtifactStore, agent: str, start: date, end: d
 
 
 # ------------------------------------------------------------------------------------------- dataset
-def build_production_dataset(store: ArtifactStore, request: ProductionDataset) -> DatasetResult:
-    """Reads the window, rewards each trace (its feedback, else the grader if one is named), builds the
-    dataset with the same builder rollouts use, and writes it and its stats to the given blobs."""
-    start = request.end - timedelta(days=request.window_days - 1)
-    traces = list_production_traces(store, request.agent, start, request.end)
-    feedback = read_feedback(store, traces)
-    grader = get_grader(request.grader) if request.grader else None
-    graded: set[str] = set()
+def _started_within(spans: list[Span], start: datetime, end: datetime) -> bool:
+    first = min(datetime.fromisoformat(span.start_time) for span in spans)
+    return start <= first < end
 
-    def reward(trace_id: str, spans: list[Span]) -> float | None:
-        if trace_id in feedback:
-            return feedback[trace_id].reward
-        score = grader(spans) if grader else None
-        if score is not None:
-            graded.add(trace_id)
-        return score
 
-    jsonl, stats = build_dataset(
-        traces,
-        ratio=request.data_filter_ratio,
-        seed=request.seed,
-        min_reward=request.min_reward,
-        reward=reward,
-        source="production",
-    )
-    production_stats = ProductionStats(
-        **stats.model_dump(),
-        agent=safe_agent_name(request.agent),
+class GraderError(ValueError):
+    """A grader that failed on a trace or answered something that is not a reward."""
+
+
+def _grade(grader: Grader, trace_id: str, spans: list[Span]) -> float | None:
+    """The grader's reward for a trace; raises GraderError when it fails or answers outside [0, 1]."""
+    try:
+        score = grader(spans)
+    except Exception as exc:  # noqa: BLE001 - a user's grader may raise anything; the trace is then ungraded and the error listed
+        raise GraderError(f"{trace_id}: {type(exc).__name__}: {exc}") from exc
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1
+    ):
+        raise GraderError(f"{trace_id}: the grader returned {score!r}, not a reward from 0 to 1 or None")
+    return score
+
+
+def production_traces(store: ArtifactStore, window: ProductionWindow) -> tuple[TraceSet, ProductionStats]:
+    """The agent's traces that started in the window, each rewarded by its feedback, else by the
+    grader if one is named (failed traces are not graded: they give no examples anyway).
+
+    The day before the window is read too, so that a trace that started there, and went on past
+    midnight, is neither missed nor taken for one that started in the window."""
+    start = window.end - timedelta(days=window.days)
+    listed = list_production_traces(store, window.agent, start.date() - timedelta(days=1), window.end.date())
+    traces = {key: spans for key, spans in listed.items() if _started_within(spans, start, window.end)}
+    rewards: dict[str, float] = {key: item.reward for key, item in read_feedback(store, traces).items()}
+    by_feedback, errors = len(rewards), []
+    if window.grader:
+        grader = get_grader(window.grader)
+        for key in sorted(set(traces) - set(rewards)):
+            try:
+                score = None if trace_failed(traces[key]) else _grade(grader, key, traces[key])
+            except GraderError as exc:
+                errors.append(str(exc))
+                continue
+            if score is not None:
+                rewards[key] = float(score)
+    stats = ProductionStats(
+        agent=window.agent,
         window_start=start,
-        window_end=request.end,
-        rewarded_by_feedback=len(feedback),
-        rewarded_by_grader=len(graded),
-        grader=request.grader,
+        window_end=window.end,
+        traces=len(traces),
+        rewarded_by_feedback=by_feedback,
+        rewarded_by_grader=len(rewards) - by_feedback,
+        grader=window.grader,
+        grader_errors=len(errors),
+        grader_problems=errors[:MAX_LISTED_PROBLEMS],
     )
-    store.write_text(request.dataset_blob, jsonl)
-    store.write_json(request.stats_blob, production_stats)
-    return DatasetResult(
-        dataset_blob=request.dataset_blob,
-        stats_blob=request.stats_blob,
-        rollouts=stats.rollouts,
-        examples_total=stats.examples_total,
-        examples_kept=stats.examples_kept,
-        mean_reward_kept=stats.mean_reward_kept,
-        enough_for_azure=stats.enough_for_azure,
-        problems=stats.problems[:5],
-    )
+    return TraceSet("production", traces, lambda key, _spans: rewards.get(key)), stats

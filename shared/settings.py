@@ -15,6 +15,7 @@ import json
 import os
 import re
 import ssl
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +34,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.agents import load_agent_modules
+from shared.graders import grader_names
 from shared.timer_schedule import check_schedule
 
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$"
@@ -43,6 +45,8 @@ DEPLOYMENT_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$"
 # ({base}.ft-{job id}-{suffix}, suffix up to 40 characters) and checkpoints (ftchkpt-{hex}).
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+# The folder production telemetry of an agent is filed under (shared/otlp.py ``safe_agent_name``).
+TELEMETRY_AGENT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 MIB = 1024 * 1024
 
@@ -64,6 +68,11 @@ SkuName = Literal[
     "GlobalProvisionedManaged",
     "DataZoneProvisionedManaged",
 ]
+
+
+TrainingSource = Literal["rollouts", "production", "both"]
+MAX_WINDOW_DAYS = 366  # a year of production traces: one Blob listing per day
+PRODUCTION_SETTINGS = ("production_agent", "production_window_days", "grader")
 
 
 class ConfigError(RuntimeError):
@@ -124,6 +133,26 @@ class RunSettings(BaseModel):
     approval_timeout_seconds: Seconds = 24 * 3600
     champion_sku_name: SkuName | None = None
     champion_sku_capacity: int = Field(50, ge=1, le=100_000)
+    source: TrainingSource = Field(
+        "rollouts",
+        description="what an iteration trains on: its own rollouts, production traces, or both",
+    )
+    production_agent: str | None = Field(
+        None,
+        pattern=TELEMETRY_AGENT_PATTERN,
+        description="None: the run's agent; the agent name production telemetry is filed under",
+    )
+    production_window_days: int = Field(
+        7, ge=1, le=MAX_WINDOW_DAYS, description="production traces of this many days before the iteration"
+    )
+    grader: str | None = Field(None, description="a registered grader rewarding traces without feedback")
+
+    @field_validator("grader")
+    @classmethod
+    def _registered_grader(cls, value: str | None) -> str | None:
+        if value is not None and value not in grader_names():
+            raise ValueError(f"no grader {value!r}; registered graders: {grader_names()}")
+        return value
 
     @field_validator("job_poll_max_seconds")
     @classmethod
@@ -132,6 +161,23 @@ class RunSettings(BaseModel):
         if initial is not None and value < initial:
             raise ValueError(f"must be >= job_poll_initial_seconds ({initial})")
         return value
+
+    @property
+    def telemetry_agent(self) -> str:
+        """The agent whose production traces the run reads: ``production_agent``, else the run's agent
+        as ingestion files it (lower-cased)."""
+        return self.production_agent or self.agent.lower()
+
+    def unused_production_settings(self, given: Iterable[str]) -> list[dict[str, str]]:
+        """The production settings among ``given`` (the fields a caller set) when the run reads no
+        production traces: they would do nothing, most likely because ``source`` was forgotten."""
+        if self.source != "rollouts":
+            return []
+        error = (
+            'only used when source is "production" or "both" (source is "rollouts"); '
+            'set "source" too, or leave this out'
+        )
+        return [{"field": name, "error": error} for name in PRODUCTION_SETTINGS if name in given]
 
 
 class AppSettings(BaseSettings):
@@ -158,10 +204,11 @@ class AppSettings(BaseSettings):
     base_model: ModelId = "gpt-4.1-mini-2025-04-14"
     base_deployment: DeploymentName = "gpt-4.1-mini"
     retrain_schedule: str | None = None
-    run_defaults: str | None = Field(None, description="JSON object of RunSettings overrides")
+    # Before run_defaults: fields are validated in order, and RUN_DEFAULTS may name what they register.
     agent_modules: str | None = Field(
         None, description="comma-separated modules whose AGENTS are registered, e.g. shared.agents.inventory"
     )
+    run_defaults: str | None = Field(None, description="JSON object of RunSettings overrides")
     feedback_labels: dict[str, Reward] = Field(
         default_factory=dict,
         description='label -> reward for POST /api/feedback, e.g. {"thumbs_up": 1, "thumbs_down": 0}',
@@ -224,7 +271,8 @@ class AppSettings(BaseSettings):
     def _run_defaults_json(cls, value: str | None) -> str | None:
         if value:
             try:
-                RunSettings.model_validate(json.loads(value))
+                given = json.loads(value)
+                unused = RunSettings.model_validate(given).unused_production_settings(given)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"must be a JSON object of run settings: {exc}") from None
             except ValidationError as exc:
@@ -233,6 +281,9 @@ class AppSettings(BaseSettings):
                     for error in exc.errors()
                 )
                 raise ValueError(f"must hold valid run settings: {problems}") from None
+            if unused:
+                problems = "; ".join(f"{item['field']}: {item['error']}" for item in unused)
+                raise ValueError(f"must hold valid run settings: {problems}")
         return value
 
     @field_validator("agent_modules")

@@ -3,8 +3,9 @@
 sent by the real OTLP/HTTP exporters (gzip) to the app.
 
 ``python -m tests.app.telemetry_agent CONFIG_JSON`` with ``{"endpoint", "emulator_url", "ca_path",
-"service", "questions", "crash"}``; ``crash`` is the index of a question whose run fails after its first
-LLM call. Content capture is configured by the environment, as the instrumentation documents
+"service", "questions", "crash", "image"}``; ``crash`` is the index of a question whose run fails after
+its first LLM call, ``image`` (optional) the index of one asked with a picture attached (content Azure
+cannot fine-tune on). Content capture is configured by the environment, as the instrumentation documents
 (``OTEL_SEMCONV_STABILITY_OPT_IN``, ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``). Prints one
 JSON line per question: ``{"trace_id", "question", "answer", "calls", "failed"}``.
 """
@@ -45,12 +46,23 @@ def lookup(country: str) -> str:
     return next((c.capital for c in COUNTRIES if c.name.lower() == country.strip().lower()), "unknown")
 
 
-def answer(client: AzureOpenAI, tracer: Tracer, question: str, crash: bool) -> tuple[str, int]:
+# A 1x1 PNG: what a user's photo looks like on the wire.
+PICTURE = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def user_message(question: str, image: bool) -> dict[str, Any]:
+    if not image:
+        return {"role": "user", "content": question}
+    parts = [{"type": "text", "text": question}, {"type": "image_url", "image_url": {"url": PICTURE}}]
+    return {"role": "user", "content": parts}
+
+
+def answer(client: AzureOpenAI, tracer: Tracer, question: str, crash: bool, image: bool) -> tuple[str, int]:
     """The capital agent's loop: a call with the tool offered, the tool if called, one more call."""
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": question},
-    ]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, user_message(question, image)]
     message = (
         client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[TOOL]).choices[0].message
     )
@@ -100,7 +112,8 @@ def main() -> None:
         with tracer.start_as_current_span("invoke_agent capital-agent", attributes=attributes) as root:
             trace_id = format(root.get_span_context().trace_id, "032x")
             try:
-                reply, calls = answer(client, tracer, question, crash=index == config["crash"])
+                crash, image = index == config["crash"], index == config.get("image")
+                reply, calls = answer(client, tracer, question, crash=crash, image=image)
             except AgentCrash as exc:
                 root.set_status(Status(StatusCode.ERROR, str(exc)))
                 reply, calls = "", 1

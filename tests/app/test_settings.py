@@ -373,3 +373,79 @@ def test_run_settings_take_an_integer_where_a_number_is_expected() -> None:
         2.0,
         "GlobalStandard",
     )
+
+
+# ---------------------------------------------------------------- learning from production
+
+
+def test_production_settings_default_to_the_runs_agent_and_a_week() -> None:
+    run = RunSettings.model_validate({"source": "production", "agent": "capital_lookup"})
+    assert (run.production_agent, run.telemetry_agent, run.production_window_days, run.grader) == (
+        None,
+        "capital_lookup",
+        7,
+        None,
+    )
+    named = RunSettings.model_validate({"source": "both", "production_agent": "support-bot.v2"})
+    assert named.telemetry_agent == "support-bot.v2"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "error"),
+    [
+        ({"source": "prod"}, "source", "'rollouts', 'production' or 'both'"),
+        ({"source": "production", "production_agent": "Support Bot"}, "production_agent", "pattern"),
+        (
+            {"source": "production", "production_window_days": 0},
+            "production_window_days",
+            "greater than or equal to 1",
+        ),
+        ({"source": "production", "production_window_days": "7"}, "production_window_days", "integer"),
+        ({"source": "production", "grader": "nope"}, "grader", "no grader 'nope'; registered graders: ["),
+    ],
+)
+def test_production_settings_are_checked(body: dict[str, object], field: str, error: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RunSettings.model_validate(body)
+    (problem,) = caught.value.errors()
+    assert (problem["loc"], error in problem["msg"]) == ((field,), True), problem["msg"]
+
+
+def test_production_settings_without_a_production_source_are_named() -> None:
+    run = RunSettings.model_validate({"grader": "tool_result_in_answer", "production_window_days": 3})
+    assert [
+        item["field"] for item in run.unused_production_settings({"grader", "production_window_days"})
+    ] == [
+        "production_window_days",
+        "grader",
+    ]
+    assert run.unused_production_settings({"seed"}) == []
+    production = RunSettings.model_validate({"source": "production", "grader": "tool_result_in_answer"})
+    assert production.unused_production_settings({"grader"}) == []
+
+
+def test_run_defaults_can_retrain_weekly_on_last_weeks_traffic(clean_env: pytest.MonkeyPatch) -> None:
+    weekly = {"source": "production", "production_agent": "support-bot", "production_window_days": 7}
+    for name, value in {
+        **REQUIRED,
+        "RETRAIN_SCHEDULE": "0 0 3 * * Mon",
+        "RUN_DEFAULTS": json.dumps({**weekly, "grader": "tool_result_in_answer", "iterations": 1}),
+    }.items():
+        clean_env.setenv(name, value)
+    run = get_settings().run_settings()
+    assert (run.source, run.telemetry_agent, run.production_window_days, run.grader, run.iterations) == (
+        "production",
+        "support-bot",
+        7,
+        "tool_result_in_answer",
+        1,
+    )
+
+
+def test_run_defaults_with_production_settings_but_no_production_source_stop_start_up(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {**REQUIRED, "RUN_DEFAULTS": json.dumps({"production_window_days": 7})}.items():
+        clean_env.setenv(name, value)
+    with pytest.raises(ConfigError, match="RUN_DEFAULTS: .*production_window_days: only used when source is"):
+        get_settings()

@@ -26,13 +26,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from api import telemetry
 from shared.artifacts import ArtifactStore
 from shared.clients import artifact_store
-from shared.production import (
-    ProductionDataset,
-    build_production_dataset,
-    list_production_traces,
-    read_feedback,
-)
+from shared.contracts import BuildDataset, ProductionWindow
+from shared.production import list_production_traces, read_feedback
 from shared.settings import get_settings
+from shared.training_set import build_iteration_dataset
 from tests.shared.otlp_support import Recorder, conversation
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -437,16 +434,16 @@ def test_feedback_sent_before_its_trace_joins_it_in_the_production_dataset(host:
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
     assert host.http("POST", "/api/v1/traces", body=recorder.protobuf(), headers=PROTOBUF).status_code == 200
 
-    request = ProductionDataset(
-        agent=agent,
-        end=TODAY + timedelta(days=1),
-        window_days=3,
+    request = BuildDataset(
+        run_id=agent,
+        iteration=1,
         data_filter_ratio=1.0,
+        min_reward=0.01,
         seed=7,
-        dataset_blob=f"datasets/{agent}/train.jsonl",
-        stats_blob=f"datasets/{agent}/stats.json",
+        source="production",
+        production=ProductionWindow(agent=agent, end=datetime.now(UTC) + timedelta(seconds=1), days=3),
     )
-    result = build_production_dataset(artifact_store(), request)
+    result = build_iteration_dataset(artifact_store(), request)
 
     examples = [
         json.loads(line) for line in (artifact_store().read_text(result.dataset_blob) or "").splitlines()
@@ -456,7 +453,11 @@ def test_feedback_sent_before_its_trace_joins_it_in_the_production_dataset(host:
         f"answer {n}" for n in range(12)
     )
     assert (result.rollouts, result.examples_kept, result.enough_for_azure) == (14, 12, True)
-    assert (stats["no_reward"], stats["below_min_reward"], stats["rewarded_by_feedback"]) == (1, 1, 13)
+    assert (stats["no_reward"], stats["below_min_reward"], stats["production"]["rewarded_by_feedback"]) == (
+        1,
+        1,
+        13,
+    )
     assert silent in _traces(agent)
     assert all(example["messages"][1]["content"] != "a question nobody rated" for example in examples)
 

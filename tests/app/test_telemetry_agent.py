@@ -24,7 +24,8 @@ import pytest
 
 from emulator.launch import EmulatorHandle
 from shared.clients import artifact_store
-from shared.production import ProductionDataset, build_production_dataset
+from shared.contracts import BuildDataset, ProductionWindow
+from shared.training_set import build_iteration_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = [
@@ -51,16 +52,24 @@ MODES = {
 pytestmark = pytest.mark.timeout(180)
 
 
-def _run_agent(
-    host: Any, emulator: EmulatorHandle, service: str, mode: dict[str, str]
+def run_agent(
+    host: Any,
+    emulator: EmulatorHandle,
+    service: str,
+    mode: dict[str, str],
+    questions: list[str] = QUESTIONS,
+    **options: int,
 ) -> list[dict[str, Any]]:
+    """Runs tests/app/telemetry_agent.py on ``questions`` (``crash`` and ``image`` pick the question
+    that fails and the one asked with a picture); returns its runs."""
     config = {
         "endpoint": f"{host.origin}/api",
         "emulator_url": emulator.url,
         "ca_path": emulator.ca_path,
         "service": service,
-        "questions": QUESTIONS,
+        "questions": questions,
         "crash": CRASH,
+        **options,
     }
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
@@ -82,21 +91,20 @@ def test_an_instrumented_agent_feeds_the_production_dataset(
     host: Any, emulator_reset: EmulatorHandle, mode: str
 ) -> None:
     service = f"capital-agent-{uuid.uuid4().hex[:8]}"
-    runs = _run_agent(host, emulator_reset, service, MODES[mode])
+    runs = run_agent(host, emulator_reset, service, MODES[mode])
     feedback = [{"trace_id": runs[i]["trace_id"], "reward": reward} for i, reward in REWARDS.items()]
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
-    today = datetime.now(UTC).date()
-    request = ProductionDataset(
-        agent=service,
-        end=today + timedelta(days=1),
-        window_days=2,
+    request = BuildDataset(
+        run_id=service,
+        iteration=1,
         data_filter_ratio=1.0,
+        min_reward=0.01,
         seed=3,
-        dataset_blob=f"datasets/{service}/train.jsonl",
-        stats_blob=f"datasets/{service}/stats.json",
+        source="production",
+        production=ProductionWindow(agent=service, end=datetime.now(UTC) + timedelta(seconds=1), days=1),
     )
 
-    result = build_production_dataset(artifact_store(), request)
+    result = build_iteration_dataset(artifact_store(), request)
 
     examples = [
         json.loads(line) for line in (artifact_store().read_text(result.dataset_blob) or "").splitlines()

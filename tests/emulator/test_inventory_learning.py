@@ -17,7 +17,7 @@ from openai import AsyncAzureOpenAI
 from emulator.launch import AZURE_API_VERSION, EmulatorHandle
 from shared.agents import inventory
 from shared.agents.registry import AgentSpec
-from shared.dataset import build_dataset
+from shared.dataset import TraceSet, build_dataset
 from shared.finetune_format import jsonl_problems
 from shared.tasks import Task, load_csv
 from shared.traces import Span, TraceRecorder, parse_jsonl
@@ -104,7 +104,7 @@ async def test_rollouts_score_a_baseline_and_training_on_the_best_raises_it(
                 "sku": lookup["gen_ai.tool.call.result"]
             }
 
-    training, stats = build_dataset(base, ratio=0.6, seed=42)
+    training, stats = build_dataset([TraceSet("rollouts", base)], ratio=0.6, seed=42)
     assert jsonl_problems(training) == [] and stats.enough_for_azure
     examples = [json.loads(line) for line in training.splitlines()]
     assert any("tool_calls" in m for e in examples for m in e["messages"] if m["role"] == "assistant")

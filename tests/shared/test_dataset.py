@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 
-from shared.dataset import DEFAULT_MIN_REWARD, ExampleError, build_dataset, example_body
+from shared.dataset import (
+    DEFAULT_MIN_REWARD,
+    DatasetStats,
+    ExampleError,
+    SourceStats,
+    TraceSet,
+    build_dataset,
+    example_body,
+)
 from shared.finetune_format import MIN_EXAMPLES, jsonl_problems
 from shared.genai_messages import chat_to_otel, otel_to_chat
 from shared.otlp import spans_from_request
@@ -75,6 +84,11 @@ async def _trace(reward: float, use_tool: bool, prompt: str = "capital of France
     return parse_jsonl(recorder.to_jsonl())
 
 
+def _build(traces: dict[str, list[Span]], **options: Any) -> tuple[str, DatasetStats]:
+    """The builder on rollouts alone."""
+    return build_dataset([TraceSet("rollouts", traces)], **options)
+
+
 async def _traces(good: int, bad: int) -> dict[str, list[Span]]:
     traces = {}
     for k in range(good):
@@ -104,7 +118,7 @@ def test_messages_round_trip_between_chat_and_otel_formats() -> None:
 
 
 async def test_each_llm_call_becomes_an_example_with_nulls_removed() -> None:
-    jsonl, stats = build_dataset(await _traces(good=6, bad=0), ratio=1.0, seed=1)
+    jsonl, stats = _build(await _traces(good=6, bad=0), ratio=1.0, seed=1)
     examples = [json.loads(line) for line in jsonl.splitlines()]
     assert stats.examples_total == 12 and stats.enough_for_azure
     first = next(e["messages"] for e in examples if "tool_calls" in e["messages"][-1])
@@ -127,19 +141,19 @@ async def test_each_llm_call_becomes_an_example_with_nulls_removed() -> None:
 
 async def test_ranking_keeps_the_best_and_ignores_input_order() -> None:
     traces = await _traces(good=5, bad=10)
-    jsonl, stats = build_dataset(traces, ratio=0.6, seed=42)
+    jsonl, stats = _build(traces, ratio=0.6, seed=42)
     assert (stats.examples_total, stats.examples_kept) == (20, 12)
     kept = [json.loads(line) for line in jsonl.splitlines()]
     assert sum(1 for example in kept if example["messages"][-1].get("content") == "Lyon") == 2
     shuffled = list(traces.items())
     random.Random(3).shuffle(shuffled)
-    assert build_dataset(dict(shuffled), ratio=0.6, seed=42)[0] == jsonl
-    assert build_dataset(traces, ratio=0.6, seed=7)[0] != jsonl, "the tie-break follows the seed"
+    assert _build(dict(shuffled), ratio=0.6, seed=42)[0] == jsonl
+    assert _build(traces, ratio=0.6, seed=7)[0] != jsonl, "the tie-break follows the seed"
     assert stats.mean_reward_kept > stats.mean_reward_all
 
 
 async def test_too_few_examples_are_flagged_not_crashed() -> None:
-    _, stats = build_dataset(await _traces(good=2, bad=2), ratio=0.6, seed=1)
+    _, stats = _build(await _traces(good=2, bad=2), ratio=0.6, seed=1)
     assert not stats.enough_for_azure
     assert any(f"at least {MIN_EXAMPLES}" in problem for problem in stats.problems)
 
@@ -149,7 +163,7 @@ async def test_failed_rollouts_contribute_no_examples() -> None:
     recorder = TraceRecorder("r", Task(task_id="t", prompt="p", answer="a"), "agent")
     recorder.fail("RateLimitError: too many requests")
     traces["traces/failed.jsonl"] = parse_jsonl(recorder.to_jsonl())
-    _, stats = build_dataset(traces, ratio=1.0, seed=1)
+    _, stats = _build(traces, ratio=1.0, seed=1)
     assert stats.failed_rollouts == 1 and stats.examples_total == 12
     summary = summarize(traces["traces/failed.jsonl"], "r", "x")
     assert summary.status == "failed" and "RateLimitError" in summary.error
@@ -223,9 +237,7 @@ def test_each_azure_rule_is_enforced(example: dict, rule: str) -> None:
 
 
 async def test_min_reward_keeps_only_examples_whose_trace_earned_something() -> None:
-    jsonl, stats = build_dataset(
-        await _traces(good=5, bad=10), ratio=0.6, seed=42, min_reward=DEFAULT_MIN_REWARD
-    )
+    jsonl, stats = _build(await _traces(good=5, bad=10), ratio=0.6, seed=42, min_reward=DEFAULT_MIN_REWARD)
     kept = [json.loads(line) for line in jsonl.splitlines()]
     assert (stats.examples_total, stats.below_min_reward, stats.examples_kept) == (20, 10, 6)
     assert stats.min_reward == DEFAULT_MIN_REWARD
@@ -239,7 +251,7 @@ async def test_identical_examples_are_kept_once_at_their_best_reward() -> None:
         "b": await _trace(1.0, False, "same question"),
         "c": await _trace(0.5, False, "another question"),
     }
-    jsonl, stats = build_dataset(traces, ratio=1.0, seed=1, min_reward=DEFAULT_MIN_REWARD)
+    jsonl, stats = _build(traces, ratio=1.0, seed=1, min_reward=DEFAULT_MIN_REWARD)
     assert (stats.examples_total, stats.duplicates, stats.examples_kept) == (3, 1, 2)
     assert stats.mean_reward_kept == 0.75
 
@@ -281,12 +293,10 @@ def test_production_traces_are_counted_by_why_they_give_no_example() -> None:
     rewards = {trace: 1.0 for name, trace in key.items() if name != "unrewarded"}
 
     jsonl, stats = build_dataset(
-        traces,
+        [TraceSet("production", traces, lambda k, _: rewards.get(k))],
         ratio=1.0,
         seed=1,
         min_reward=DEFAULT_MIN_REWARD,
-        reward=lambda k, _: rewards.get(k),
-        source="production",
     )
 
     assert (stats.source, stats.rollouts, stats.failed_rollouts, stats.no_reward, stats.no_content) == (
@@ -329,3 +339,63 @@ def test_system_instructions_and_flat_tool_definitions_become_chat_format() -> N
     chat.attributes["gen_ai.tool.definitions"] = [{"type": "custom", "name": "grep", "description": "d"}]
     with pytest.raises(ExampleError, match="each tool must be"):
         example_body(chat)
+
+
+async def test_sources_are_built_together_and_counted_apart() -> None:
+    rollouts = await _traces(good=3, bad=2)
+    production = _production(
+        ("asked in production", None, False), ("crashed", None, True), ("unrated", None, False)
+    )
+    question = {
+        k: _chat(spans).attributes["gen_ai.input.messages"][1]["parts"][0]["content"]
+        for k, spans in production.items()
+    }
+    rated = {k: 0.5 for k in production if question[k] in ("asked in production", "crashed")}
+    sets = [TraceSet("rollouts", rollouts), TraceSet("production", production, lambda k, _: rated.get(k))]
+
+    jsonl, stats = build_dataset(sets, ratio=1.0, seed=1, min_reward=DEFAULT_MIN_REWARD)
+
+    assert stats.source == "both"
+    assert stats.sources["rollouts"] == SourceStats(
+        traces=5,
+        failed=0,
+        no_reward=0,
+        no_content=0,
+        examples_total=8,
+        format_rejected=0,
+        duplicates=0,
+        below_min_reward=2,
+        examples_kept=6,
+        mean_reward_all=0.75,
+        mean_reward_kept=1.0,
+    )
+    assert stats.sources["production"] == SourceStats(
+        traces=3,
+        failed=1,
+        no_reward=1,
+        no_content=0,
+        examples_total=1,
+        format_rejected=0,
+        duplicates=0,
+        below_min_reward=0,
+        examples_kept=1,
+        mean_reward_all=0.5,
+        mean_reward_kept=0.5,
+    )
+    assert (stats.rollouts, stats.failed_rollouts, stats.no_reward, stats.examples_total) == (8, 1, 1, 9)
+    assert (stats.below_min_reward, stats.examples_kept, stats.mean_reward_kept) == (2, 7, 6.5 / 7)
+    assert {"role": "user", "content": "asked in production"} in [
+        m for line in jsonl.splitlines() for m in json.loads(line)["messages"]
+    ]
+
+    _, half = build_dataset(sets, ratio=0.5, seed=1, min_reward=DEFAULT_MIN_REWARD)
+    assert (half.sources["rollouts"].examples_kept, half.sources["production"].examples_kept) == (4, 0), (
+        "the sources compete on reward"
+    )
+
+
+def test_each_source_is_given_once() -> None:
+    with pytest.raises(ValueError, match="one trace set per source"):
+        build_dataset([], ratio=1.0, seed=1)
+    with pytest.raises(ValueError, match="one trace set per source"):
+        build_dataset([TraceSet("rollouts", {}), TraceSet("rollouts", {})], ratio=1.0, seed=1)

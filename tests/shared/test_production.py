@@ -10,21 +10,23 @@ from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient
+from pydantic import ValidationError
 
 from shared.artifacts import ArtifactStore
+from shared.contracts import BuildDataset, ProductionWindow
 from shared.graders import UnknownGraderError, get_grader, register_grader, tool_result_in_answer
 from shared.otlp import spans_from_request
 from shared.production import (
     Feedback,
-    ProductionDataset,
-    build_production_dataset,
     list_production_traces,
+    production_traces,
     read_feedback,
     store_events,
     store_feedback,
     store_spans,
 )
 from shared.spans import ContentEvent, Span
+from shared.training_set import build_iteration_dataset
 from tests.shared.otlp_support import Recorder, conversation
 
 DAY = date(2026, 3, 14)
@@ -38,8 +40,8 @@ def store(azurite: Any) -> Iterator[ArtifactStore]:
     container.delete_container()
 
 
-def _span(trace: str, span: str, day: date, **attributes: Any) -> Span:
-    start = datetime(day.year, day.month, day.day, 12, tzinfo=UTC).isoformat()
+def _span(trace: str, span: str, day: date, hour: int = 12, **attributes: Any) -> Span:
+    start = datetime(day.year, day.month, day.day, hour, tzinfo=UTC).isoformat()
     return Span(
         trace_id=trace * 32,
         span_id=span * 16,
@@ -141,45 +143,125 @@ def test_tool_result_in_answer_grades_grounded_answers() -> None:
     assert tool_result_in_answer(traces[ids["grounded 1"]]) is None, "no tool answered"
 
 
+def _production_request(window: ProductionWindow, run_id: str = "graded") -> BuildDataset:
+    return BuildDataset(
+        run_id=run_id,
+        iteration=1,
+        data_filter_ratio=1.0,
+        min_reward=0.01,
+        seed=1,
+        source="production",
+        production=window,
+    )
+
+
 def test_feedback_wins_and_the_grader_rewards_the_rest(store: ArtifactStore) -> None:
     recorder, ids = _grounded_traces()
     store_spans(store, spans_from_request(recorder.request()).items)
     now = datetime.now(UTC)
     store_feedback(store, [Feedback(trace_id=ids["rated down"], reward=0.0, received_at=now.isoformat())])
-    request = ProductionDataset(
-        agent="capital-bot",
-        end=now.date(),
-        window_days=1,
-        data_filter_ratio=1.0,
-        seed=1,
-        grader="tool_result_in_answer",
-        dataset_blob="datasets/p/train.jsonl",
-        stats_blob="datasets/p/stats.json",
+    window = ProductionWindow(
+        agent="capital-bot", end=now + timedelta(seconds=1), days=1, grader="tool_result_in_answer"
     )
 
-    result = build_production_dataset(store, request)
+    result = build_iteration_dataset(store, _production_request(window))
 
-    stats = json.loads(store.read_text(request.stats_blob) or "{}")
+    stats = json.loads(store.read_text(result.stats_blob) or "{}")
     answers = [
         json.loads(line)["messages"][-1]["content"]
-        for line in (store.read_text(request.dataset_blob) or "").splitlines()
+        for line in (store.read_text(result.dataset_blob) or "").splitlines()
     ]
     assert answers == ["It is Paris."] * 11
     assert (result.rollouts, result.examples_kept, result.enough_for_azure) == (13, 11, True)
-    assert (stats["rewarded_by_feedback"], stats["rewarded_by_grader"], stats["below_min_reward"]) == (
-        1,
-        12,
+    assert (stats["source"], list(stats["sources"]), stats["below_min_reward"]) == (
+        "production",
+        ["production"],
         2,
     )
-    assert (stats["window_start"], stats["window_end"], stats["grader"]) == (
-        str(now.date()),
-        str(now.date()),
-        "tool_result_in_answer",
+    production = stats["production"]
+    assert (production["traces"], production["rewarded_by_feedback"], production["rewarded_by_grader"]) == (
+        13,
+        1,
+        12,
     )
+    assert production["grader"] == "tool_result_in_answer"
+    assert datetime.fromisoformat(production["window_end"]) == window.end
+    assert datetime.fromisoformat(production["window_start"]) == window.end - timedelta(days=1)
+
+
+def test_the_window_is_the_days_before_its_end_to_the_moment(store: ArtifactStore) -> None:
+    """Traces belong to the window they started in: [end - days, end). A trace that started before the
+    window and went on past midnight into it belongs to none of its days."""
+    end = datetime(2026, 3, 14, 9, tzinfo=UTC)
+    starts = {
+        "a": end - timedelta(days=7, minutes=1),  # just before the window
+        "b": end - timedelta(days=7),  # its first moment
+        "c": end - timedelta(minutes=1),  # its last minute
+        "d": end,  # the moment the run looks: after the window
+    }
+    spans = [
+        ("bot", _span(name, name, at.date(), 0).model_copy(update={"start_time": at.isoformat()}))
+        for name, at in starts.items()
+    ]
+    late = _span("e", "e", date(2026, 3, 7), 0).model_copy(
+        update={"start_time": datetime(2026, 3, 6, 23, 59, tzinfo=UTC).isoformat()}
+    )
+    after_midnight = _span("e", "f", date(2026, 3, 7), 10)  # the same trace, in the window's first day
+    store_spans(store, [*spans, ("bot", late), ("bot", after_midnight)])
+
+    traces, stats = production_traces(store, ProductionWindow(agent="bot", end=end, days=7))
+
+    assert sorted(traces.traces) == ["b" * 32, "c" * 32]
+    assert (stats.traces, stats.window_start, stats.window_end) == (2, end - timedelta(days=7), end)
+
+
+@register_grader("test_grader_that_fails_on_some_traces")
+def _grader_that_fails(spans: list[Span]) -> float | None:
+    question = spans[0].trace_id[0]
+    if question == "a":
+        raise RuntimeError("cannot read this trace")
+    return {"b": 2.0, "c": 0.75}.get(question)
+
+
+def test_a_grader_that_fails_or_answers_nonsense_leaves_the_trace_unrewarded(store: ArtifactStore) -> None:
+    day = date(2026, 3, 14)
+    store_spans(store, [("bot", _span(name, name, day)) for name in "abcd"])
+    window = ProductionWindow(
+        agent="bot",
+        end=datetime(2026, 3, 15, tzinfo=UTC),
+        days=1,
+        grader="test_grader_that_fails_on_some_traces",
+    )
+
+    traces, stats = production_traces(store, window)
+
+    rewards = {key[0]: traces.reward(key, spans) for key, spans in traces.traces.items()}
+    assert rewards == {"a": None, "b": None, "c": 0.75, "d": None}
+    assert (stats.rewarded_by_grader, stats.grader_errors) == (1, 2)
+    assert stats.grader_problems == [
+        f"{'a' * 32}: RuntimeError: cannot read this trace",
+        f"{'b' * 32}: the grader returned 2.0, not a reward from 0 to 1 or None",
+    ]
 
 
 def test_graders_are_registered_by_name() -> None:
-    with pytest.raises(UnknownGraderError, match="registered: \\['tool_result_in_answer'"):
+    with pytest.raises(UnknownGraderError, match="registered: .*'tool_result_in_answer'"):
         get_grader("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_grader("tool_result_in_answer")(tool_result_in_answer)
+
+
+def test_a_dataset_request_has_a_window_exactly_when_it_reads_production() -> None:
+    window = ProductionWindow(agent="bot", end=datetime(2026, 3, 14, 9), days=7)
+    assert window.end == datetime(2026, 3, 14, 9, tzinfo=UTC), "the orchestration's clock is UTC"
+    for source, production in (("production", None), ("both", None), ("rollouts", window)):
+        with pytest.raises(ValidationError, match="production: required when source is production or both"):
+            BuildDataset(
+                run_id="r",
+                iteration=1,
+                data_filter_ratio=1.0,
+                min_reward=0.01,
+                seed=1,
+                source=source,
+                production=production,
+            )
