@@ -21,10 +21,12 @@ from activities.rollouts import bp as rollout_activities
 from activities.runs import bp as run_activities
 from api import schedule
 from api.dashboard import bp as dashboard_api
+from api.lineages import bp as lineage_endpoints
 from api.runs import bp as run_endpoints
 from api.telemetry import bp as telemetry_api
 from orchestrators.finetune_run import bp as run_orchestrator
 from orchestrators.reconcile import bp as reconciler
+from orchestrators.upkeep import bp as upkeep
 from shared.settings import get_settings
 
 # The SDKs log every HTTP call: one 1-iteration run through devhost logged 324 request/response dumps
@@ -49,6 +51,8 @@ for blueprint in (
     run_endpoints,
     run_orchestrator,
     reconciler,
+    upkeep,
+    lineage_endpoints,
     run_activities,
     rollout_activities,
     dataset_activities,

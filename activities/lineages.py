@@ -32,6 +32,7 @@ from shared.lineage import (
     deployment_name,
     mark_deleted,
     new_lineage,
+    previous_champion,
     release,
     reserve_version,
     update_version,
@@ -68,6 +69,7 @@ def claim_lineage(payload: dict[str, Any]) -> dict[str, Any]:
     claimed = LineageClaim(
         claimed=True,
         champion=lineage.champion,
+        previous_champion=previous_champion(lineage),
         latest=lineage.latest_model(),
         deployments=lineage.live_deployments(),
     )

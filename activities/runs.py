@@ -35,6 +35,8 @@ def init_run(payload: dict[str, Any]) -> dict[str, Any]:
             instance_id=request.instance_id,
             settings=request.settings.model_dump(mode="json"),
             started_at=request.started_at,
+            kind=request.kind,
+            lineage=request.settings.lineage,
         )
         store.write_json(path, report)
         run_index(store).record(report)

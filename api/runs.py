@@ -162,8 +162,10 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     """The run's orchestration status, custom status (iteration, stage) and its report so far:
     202 while the run goes on, 200 once it has finished."""
     run_id = validate(RunRef, {"run_id": req.route_params.get("run_id", "")}).run_id
-    report = await read_blob(report_path(run_id), RunReport)
+    # Status first, report second: a run writes its final report before its orchestration completes,
+    # so a finished status is never shown beside a report that is still running.
     status = await durable_call(client.get_status(run_id))
+    report = await read_blob(report_path(run_id), RunReport)
     runtime = status.runtime_status
     if runtime is None and report is None:
         raise HttpError(404, f"no run {run_id}")

@@ -74,7 +74,7 @@ def retire(orch: Orchestration, names: list[str]) -> Step[None]:
     remaining = polled.result.remaining
     gone = [name for name in names if name not in remaining]
     request = DeploymentsDeleted(lineage=state.lineage, names=gone, at=orch.now())
-    yield orch.task(mark_lineage_deployments_deleted, request)
+    yield from orch.perform(mark_lineage_deployments_deleted, request)
     state.deployments = [name for name in state.deployments if name not in gone]
     state.run_deployments = [name for name in state.run_deployments if name not in gone]
     leaked = [

@@ -127,8 +127,12 @@ def evaluate_champion(
 
 
 def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | None) -> Step[dict[str, Any]]:
-    """Releases the lineage and closes the report; raises what outlasts retries; returns the output."""
+    """Releases the lineage and closes the report; raises what outlasts retries; returns the output.
+    A cancel that arrives now is too late to stop anything: the finish no longer races it."""
     state = orch.state
+    orch.cancellable = False
+    if status in {"succeeded", "completed_with_failures"}:
+        yield from keep_champion_serving(orch)
     orch.show(Stage.FINISH, status)
     yield from release(orch)
     yield from orch.report(status=status, finished_at=orch.now(), error=error)
@@ -146,6 +150,18 @@ def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | N
         "failed_iterations": state.failed_iterations,
         "error": error,
     }
+
+
+def keep_champion_serving(orch: Orchestration) -> Step[None]:
+    """Leaves the lineage with a champion production can call: redeploys it if Azure removed it during
+    the run, else crowns the base model (with a warning); raises what outlasts retries."""
+    champion = orch.state.champion
+    if champion is None:
+        return
+    start = Start(champion.model, champion.deployment, champion.version, "champion")
+    served = yield from serve(orch, start)
+    if served.fallback_from is not None:
+        yield from crown(orch, champion_from(orch, served, None, "fallback"), None)
 
 
 def stop_if_cancelled(orch: Orchestration) -> Step[None]:

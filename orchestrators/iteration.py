@@ -199,7 +199,7 @@ def record_version(orch: Orchestration, entry: IterationReport, version: Version
         val_rollouts=entry.val_rollouts,
         status="trained" if entry.fine_tuned_model else "failed",
     )
-    yield orch.task(record_lineage_version, RecordVersion(lineage=state.lineage, entry=record))
+    yield from orch.perform(record_lineage_version, RecordVersion(lineage=state.lineage, entry=record))
 
 
 def deploy_candidate(

@@ -57,7 +57,7 @@ def claim(orch: Orchestration) -> Step[LineageClaim]:
 def release(orch: Orchestration) -> Step[None]:
     """Frees the lineage for its next run; raises what outlasts retries; changes the lineage."""
     request = ReleaseLineage(lineage=orch.state.lineage, run_id=orch.state.run_id)
-    yield orch.task(release_lineage, request)
+    yield from orch.perform(release_lineage, request)
 
 
 def base_start(orch: Orchestration) -> Start:
@@ -97,7 +97,7 @@ def crown(orch: Orchestration, champion: Champion, reward: float | None) -> Step
     """Makes ``champion`` the lineage's champion; raises what outlasts retries; changes the state's
     champion and the report's."""
     request = CrownChampion(lineage=orch.state.lineage, champion=champion)
-    yield orch.task(crown_lineage_champion, request)
+    yield from orch.perform(crown_lineage_champion, request)
     yield from adopt(orch, champion, reward)
 
 

@@ -63,7 +63,9 @@ class Orchestration:
     """One execution of the run orchestrator: its Durable context, the state it carries to the next
     execution, how it calls activities (with retries) and how it shows progress."""
 
-    def __init__(self, context: df.DurableOrchestrationContext, state: RunState) -> None:
+    def __init__(
+        self, context: df.DurableOrchestrationContext, state: RunState, *, cancellable: bool = True
+    ) -> None:
         self.context = context
         self.state = state
         self.retry = df.RetryOptions(
@@ -71,7 +73,9 @@ class Orchestration:
             max_number_of_attempts=state.settings.retry_max_attempts,
         )
         self.status: dict[str, Any] = {}
-        self.cancelled = False
+        self.cancellable = cancellable
+        """Whether waits race the cancel event: a run's do until it is cancelled; its clean-up, a
+        reconciliation and an upkeep do not."""
 
     def now(self) -> str:
         return self.context.current_utc_datetime.isoformat()
@@ -100,7 +104,7 @@ class Orchestration:
     def wait(self, task: TaskBase) -> Step[Any]:
         """Waits for ``task`` unless the run is cancelled first; raises RunCancelled, or the task's own
         failure; returns the task's result. Once cancelled, the clean-up's own waits race nothing."""
-        if self.cancelled:
+        if not self.cancellable:
             return (yield task)
         yield from self.race(task)
         if isinstance(task.result, Exception):
@@ -109,8 +113,15 @@ class Orchestration:
 
     def cancel(self, reason: object) -> None:
         """Stops the run's work: raises RunCancelled into the stage that is running."""
-        self.cancelled = True
+        self.cancellable = False
         raise RunCancelled(reason)
+
+    def perform(self, activity: Activity, request: BaseModel) -> Step[None]:
+        """Runs ``activity`` for its effect (a record written), unless the run is cancelled first.
+
+        Every wait of a cancellable run races the cancel event, writes included: an event that arrives
+        while no race is waiting goes to the newest earlier wait, which nobody watches any more."""
+        yield from self.wait(self.task(activity, request))
 
     def call(self, activity: Activity, request: BaseModel, result: type[Result]) -> Step[Result]:
         """Runs ``activity`` (unless the run is cancelled first) and parses its answer as ``result``."""
@@ -143,7 +154,7 @@ class Orchestration:
 
     def report(self, **changes: Any) -> Step[None]:
         """Writes ``changes`` (fields of ``ReportUpdate``) into the run report before the run goes on."""
-        yield self.task(update_report, ReportUpdate(run_id=self.state.run_id, **changes))
+        yield from self.perform(update_report, ReportUpdate(run_id=self.state.run_id, **changes))
 
     def show(self, stage: Stage, detail: str = "", **fields: Any) -> None:
         """Publishes the stage as custom status and logs ``[FT i/N] stage: detail`` once (not on replay)."""

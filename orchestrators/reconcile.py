@@ -43,8 +43,7 @@ def reconcile_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any
         active_job=stale.running_job,
         run_deployments=stale.deployments,
     )
-    orch = Orchestration(context, state)
-    orch.cancelled = True  # nothing here races a cancel event: this is the clean-up
+    orch = Orchestration(context, state, cancellable=False)
     yield from stop_leftovers(orch)
     if stale.report_status == "running":
         error = {"code": "Terminated", "message": "the run's orchestration ended before the run did"}

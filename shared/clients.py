@@ -102,15 +102,18 @@ def async_openai_client() -> AsyncAzureOpenAI:
     return client
 
 
-@lru_cache(maxsize=1)
-def management_client() -> CognitiveServicesManagementClient:
+def _management_client(**options: Any) -> CognitiveServicesManagementClient:
     settings = get_settings()
-    options: dict[str, Any] = {"retry_total": SDK_MAX_RETRIES}
     if settings.tls_ca_bundle:
         options["connection_verify"] = settings.tls_ca_bundle
     return CognitiveServicesManagementClient(
         credential(), settings.azure_subscription_id, base_url=settings.arm_endpoint, **options
     )
+
+
+@lru_cache(maxsize=1)
+def management_client() -> CognitiveServicesManagementClient:
+    return _management_client(retry_total=SDK_MAX_RETRIES)
 
 
 def _artifact_store(**options: Any) -> ArtifactStore:
@@ -149,3 +152,15 @@ def openai_account() -> Account:
     """The Azure OpenAI account whose deployments the app manages (through ARM)."""
     settings = get_settings()
     return Account(management_client(), settings.azure_resource_group, settings.azure_openai_account)
+
+
+@lru_cache(maxsize=1)
+def request_openai_account() -> Account:
+    """The same account for HTTP handlers, where a caller is waiting: one quick retry, short timeouts."""
+    settings = get_settings()
+    client = _management_client(
+        retry_total=REQUEST_RETRIES,
+        connection_timeout=REQUEST_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=REQUEST_READ_TIMEOUT_SECONDS,
+    )
+    return Account(client, settings.azure_resource_group, settings.azure_openai_account)

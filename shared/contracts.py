@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.lineage import Champion, ModelVersion
-from shared.report import Baseline, IterationReport, RunStatus
+from shared.report import Baseline, IterationReport, RunKind, RunStatus
 from shared.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
 
 
@@ -63,6 +63,7 @@ class InitRun(Payload):
     instance_id: str
     settings: RunSettings
     started_at: str
+    kind: RunKind = "run"
 
 
 class TaskCounts(Payload):
@@ -233,6 +234,7 @@ class LineageClaim(Payload):
     claimed: bool
     holder: str | None = None
     champion: Champion | None = None
+    previous_champion: Champion | None = Field(None, description="the one a rollback brings back")
     latest: ModelVersion | None = None
     deployments: list[str] = Field(default_factory=list)
 
@@ -310,3 +312,12 @@ class StaleRun(Payload):
 
 class DeploymentNames(Payload):
     names: list[str]
+
+
+class UpkeepRequest(Payload):
+    """The input of ``lineage_upkeep``: bring the champion back, or make the previous champion current."""
+
+    operation: Literal["redeploy", "rollback"]
+    upkeep_id: str
+    settings: RunSettings
+    started_at: str

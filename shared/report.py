@@ -17,6 +17,7 @@ from shared.lineage import Champion
 SCHEMA_VERSION = 1
 
 RunStatus = Literal["running", "succeeded", "completed_with_failures", "failed", "cancelled", "terminated"]
+RunKind = Literal["run", "upkeep"]
 IterationStatus = Literal["running", "succeeded", "skipped", "failed", "cancelled"]
 PromotionOutcome = Literal[
     "promoted", "not_better", "incomplete_evaluation", "rejected", "approval_timed_out", "not_evaluated"
@@ -74,6 +75,7 @@ class RunReport(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
     instance_id: str
+    kind: RunKind = Field("run", description="upkeep: a champion redeployed or rolled back between runs")
     status: RunStatus = "running"
     lineage: str | None = None
     settings: dict[str, Any]

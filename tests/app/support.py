@@ -1,0 +1,58 @@
+"""Driving the app through its HTTP API in tests: start a run, watch its custom status, read its report
+and its lineage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from devhost import DevHost
+from shared.artifacts import lineage_path
+from shared.clients import artifact_store
+from shared.lineage import Lineage
+
+
+def post(host: DevHost, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    response = host.http("POST", path, json=body or {})
+    return response.status_code, json.loads(response.get_body())
+
+
+def start(host: DevHost, run_id: str, **settings: Any) -> None:
+    status, body = post(host, "/api/runs", {"run_id": run_id, "lineage": run_id, **settings})
+    assert status == 202, body
+
+
+def custom_status(host: DevHost, run_id: str) -> dict[str, Any]:
+    status = host.get_status_sync(run_id)
+    custom = status.custom_status if status is not None else None
+    return custom if isinstance(custom, dict) else {}
+
+
+def wait_until(
+    host: DevHost, run_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition(custom_status(host, run_id)):
+        assert time.monotonic() < deadline, (
+            f"{run_id} never got there; custom status {custom_status(host, run_id)}"
+        )
+        time.sleep(0.02)
+
+
+def report_of(host: DevHost, run_id: str) -> dict[str, Any]:
+    status = asyncio.run(host.wait_for_completion(run_id, timeout=240))
+    assert status.runtime_status is not None
+    assert status.runtime_status.value == "Completed", status.output
+    response = host.http("GET", f"/api/runs/{run_id}")
+    assert response.status_code == 200
+    report: dict[str, Any] = json.loads(response.get_body())["report"]
+    return report
+
+
+def lineage(name: str) -> Lineage:
+    record = artifact_store().read_model(lineage_path(name), Lineage)
+    assert record is not None
+    return record

@@ -1,0 +1,129 @@
+"""Lineages that outlive runs and Azure's deployment lifetimes: the champion pointer production reads,
+a day passing in the middle of a run, a champion Azure removed and brought back, a rollback, and a
+champion whose model the resource no longer has."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from devhost import DevHost
+from emulator.launch import EmulatorHandle
+from tests.app.support import lineage, post, report_of, start, wait_until
+
+DAY = 24 * 3600
+BASE = "gpt-4.1-mini"
+# Training hard on the first batch's rewarded examples makes a candidate that beats the base model (the
+# emulated skill moves almost all the way to the share of good turns in the file: emulator/README.md).
+PROMOTING = {"iterations": 1, "n_epochs": 3, "learning_rate_multiplier": 2.0}
+
+
+def get(host: DevHost, path: str) -> tuple[int, dict[str, Any]]:
+    response = host.http("GET", path)
+    return response.status_code, json.loads(response.get_body())
+
+
+def upkeep(host: DevHost, path: str) -> dict[str, Any]:
+    status, body = post(host, path)
+    assert status == 202, body
+    outcome = asyncio.run(host.wait_for_completion(body["upkeep_id"], timeout=240))
+    assert outcome.runtime_status is not None
+    assert outcome.runtime_status.value == "Completed", outcome.output
+    report: dict[str, Any] = get(host, f"/api/runs/{body['upkeep_id']}")[1]["report"]
+    assert report["kind"] == "upkeep"
+    return report
+
+
+def test_production_reads_the_champion_and_the_lineage(host: DevHost, emulator_reset: EmulatorHandle) -> None:
+    assert get(host, "/api/lineages/nobody")[0] == 404
+    start(host, "pointer", **PROMOTING)
+    report = report_of(host, "pointer")
+    status, champion = get(host, "/api/lineages/pointer/champion")
+    assert status == 200, champion
+    assert champion["deployment"] == report["champion"]["deployment"] == "capital-agent_v01"
+    assert champion["model"] == report["iterations"][0]["fine_tuned_model"]
+    assert champion["state"] == "serving"
+    assert champion["run_id"] == "pointer"
+    status, record = get(host, "/api/lineages/pointer")
+    assert status == 200
+    assert [version["version"] for version in record["versions"]] == [1]
+    assert record["active_run"] is None
+    assert record["champion"]["state"] == "serving"
+    assert [item["reason"] for item in record["champion_history"]] == ["baseline", "promoted"]
+
+
+def test_a_day_passing_mid_run_fails_nothing_and_leaves_a_serving_champion(
+    patient_host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    """Iteration 1's DeveloperTier deployment (and champion) expires while iteration 2 trains: the run
+    deploys on, and before it ends it brings the champion back."""
+    start(patient_host, "midrun-day", iterations=2, n_epochs=3, learning_rate_multiplier=2.0)
+    wait_until(
+        patient_host,
+        "midrun-day",
+        lambda custom: custom.get("iteration") == 2 and custom.get("stage") == "fine-tune",
+    )
+    emulator_reset.advance_clock(DAY + 3600)
+    report = report_of(patient_host, "midrun-day")
+    assert report["status"] == "succeeded", report["iterations"]
+    status, champion = get(patient_host, "/api/lineages/midrun-day/champion")
+    assert champion["state"] == "serving", champion
+
+
+def test_a_champion_azure_removed_is_brought_back(
+    patient_host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    start(patient_host, "expired", **PROMOTING)
+    report_of(patient_host, "expired")
+    emulator_reset.advance_clock(DAY + 3600)
+    assert get(patient_host, "/api/lineages/expired/champion")[1]["state"] == "expired"
+    upkeep(patient_host, "/api/lineages/expired/champion/deploy")
+    champion = get(patient_host, "/api/lineages/expired/champion")[1]
+    assert champion["state"] == "serving"
+    assert champion["deployment"] == "capital-agent_v01"
+    emulator_reset.advance_clock(DAY + 3600)
+    start(patient_host, "expired-2", lineage="expired", iterations=1)
+    second = report_of(patient_host, "expired-2")
+    assert second["baseline"]["start_from"] == "champion"
+    assert second["baseline"]["deployment"] == "capital-agent_v01", "redeployed before it was evaluated"
+    assert second["warnings"] == []
+
+
+def test_a_rollback_makes_the_previous_champion_current(
+    patient_host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    start(patient_host, "rollback", **PROMOTING)
+    report_of(patient_host, "rollback")
+    before = lineage("rollback").champion
+    assert before is not None
+    assert before.deployment == "capital-agent_v01"
+    report = upkeep(patient_host, "/api/lineages/rollback/rollback")
+    assert report["status"] == "succeeded"
+    champion = get(patient_host, "/api/lineages/rollback/champion")[1]
+    assert champion["deployment"] == BASE
+    assert champion["reason"] == "rollback"
+    assert [item.reason for item in lineage("rollback").champion_history] == [
+        "baseline",
+        "promoted",
+        "rollback",
+    ]
+    again = upkeep(patient_host, "/api/lineages/rollback/rollback")
+    assert get(patient_host, "/api/lineages/rollback/champion")[1]["deployment"] == "capital-agent_v01"
+    assert again["status"] == "succeeded"
+
+
+def test_a_champion_whose_model_is_gone_gives_way_to_the_base_model(
+    host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    """`make run` twice: Azurite keeps the lineage, the emulator (in memory) forgot its models; the same
+    happens when someone deletes the champion on Azure by hand."""
+    start(host, "forgotten", **PROMOTING)
+    assert report_of(host, "forgotten")["champion"]["deployment"] == "capital-agent_v01"
+    emulator_reset.reset()
+    start(host, "forgotten-2", lineage="forgotten", iterations=1)
+    report = report_of(host, "forgotten-2")
+    assert report["status"] in {"succeeded", "completed_with_failures"}
+    assert report["baseline"]["start_from"] == "base"
+    assert [warning["code"] for warning in report["warnings"]] == ["ModelUnavailable"]
+    assert lineage("forgotten").champion_history[2].reason == "fallback"
