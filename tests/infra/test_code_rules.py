@@ -1,5 +1,6 @@
 """Rules about the code itself that no linter states: `make test` runs the linters and the type checker,
-every suppression says why, and nothing leans on an Azure SDK's private modules (issue 8)."""
+every suppression says why, nothing leans on an Azure SDK's private modules, and the docs' `curl`
+examples send what the API accepts (issue 8)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,15 @@ NOQA_WITH_REASON = re.compile(r"^: [A-Z]+[0-9]+(, [A-Z]+[0-9]+)* - \S")
 
 
 @cache
-def python_files() -> tuple[str, ...]:
+def tracked(pattern: str) -> tuple[str, ...]:
     listing = subprocess.run(
-        ["git", "ls-files", "-z", "*.py"], cwd=ROOT, capture_output=True, check=True, text=True
+        ["git", "ls-files", "-z", pattern], cwd=ROOT, capture_output=True, check=True, text=True
     )
     return tuple(path for path in listing.stdout.split("\0") if path)
+
+
+def python_files() -> tuple[str, ...]:
+    return tracked("*.py")
 
 
 def type_checked(path: str) -> bool:
@@ -87,3 +92,21 @@ def test_no_private_azure_sdk_module_is_imported() -> None:
                 if name.startswith("azure.") and any(part.startswith("_") for part in name.split("."))
             ]
     assert private == []
+
+
+def test_curl_examples_with_a_body_send_a_json_content_type() -> None:
+    """The API answers 415 to a body that is not ``application/json``, and ``curl -d`` sends
+    ``application/x-www-form-urlencoded`` unless told otherwise."""
+    commands = [
+        (path, command)
+        for path in tracked("*.md")
+        for command in re.findall(r"curl (?:[^\\\n]|\\[\s\S])*", (ROOT / path).read_text())
+    ]
+    with_body = [(path, command) for path, command in commands if re.search(r" (-d|--data\S*) ", command)]
+    assert len(with_body) >= 4, "the README, devhost's README, deploy.md and agents.md start runs with curl"
+    untyped = [
+        f"{path}: {command}"
+        for path, command in with_body
+        if "content-type: application/json" not in command.lower()
+    ]
+    assert untyped == [], "add -H 'content-type: application/json'"
