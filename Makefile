@@ -67,5 +67,8 @@ bench: setup
 screenshots: setup browser
 	$(PY) -m scripts.dashboard_screenshots
 
+# Everything make, the tools and the tests create (tests/infra/test_packaging.py runs this in a scratch
+# tree). Kept: .azure (azd's environments) and local.settings.json, which hold the developer's settings.
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .azurite out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .azurite .emulator out .python_packages .pytest_cache .ruff_cache .mypy_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

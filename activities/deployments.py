@@ -59,6 +59,6 @@ async def probe_deployment(payload: dict[str, Any]) -> dict[str, Any]:
         )
     except openai.NotFoundError as exc:
         return ProbeResult(ready=False, error=describe(exc).as_dict()).model_dump()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - transient re-raised for a retry, permanent: not ready
         return ProbeResult(ready=False, error=raise_if_transient(exc).as_dict()).model_dump()
     return ProbeResult(ready=True).model_dump()

@@ -21,7 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from devhost import DevHost
 from scripts.local_env import local_services
+from shared.artifacts import report_path
+from shared.clients import artifact_store
+from shared.dashboard.report_view import ReportView
+from shared.run_index import run_index
 
 RUNS = 1_000
 TARGET_MS = 200.0
@@ -80,11 +85,6 @@ def synthetic_report(k: int, now: datetime) -> dict[str, Any]:
 
 def seed(runs: int) -> None:
     """Writes the reports (8 writers) and indexes them with one conditional write per month shard."""
-    from shared.artifacts import report_path  # noqa: PLC0415 - needs the app settings in the environment
-    from shared.clients import artifact_store  # noqa: PLC0415
-    from shared.dashboard.report_view import ReportView  # noqa: PLC0415
-    from shared.run_index import run_index  # noqa: PLC0415
-
     store, now = artifact_store(), datetime.now(UTC)
     reports = [synthetic_report(k, now) for k in range(runs)]
     with ThreadPoolExecutor(8) as pool:
@@ -123,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=40)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch, local_services("--seed", "7", azurite_dir=Path(scratch)):
-        from devhost import DevHost  # noqa: PLC0415 - the app reads its settings at import
-        from function_app import app  # noqa: PLC0415
+        from function_app import app  # noqa: PLC0415 - reads the settings local_services just exported
 
         started = time.perf_counter()
         seed(args.runs)

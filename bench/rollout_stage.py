@@ -14,24 +14,24 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities.rollouts import bp as rollout_activities
+from devhost import DevHost
+from orchestrators.orchestration import Orchestration, Step
+from orchestrators.rollouts import roll_out
 from scripts.local_env import local_services
+from shared.contracts import RunState
+from shared.settings import get_settings
 
 TASKS = 24
 
 
 def build_app() -> df.DFApp:
     """The app's own rollout activity plus bench orchestrators that use the app's own fan-out."""
-    from activities.rollouts import bp as rollout_activities  # noqa: PLC0415 - needs settings first
-    from orchestrators.orchestration import Orchestration  # noqa: PLC0415
-    from orchestrators.rollouts import roll_out  # noqa: PLC0415
-    from shared.contracts import RunState  # noqa: PLC0415
-    from shared.settings import get_settings  # noqa: PLC0415
-
     app = df.DFApp()
     app.register_functions(rollout_activities)
 
     @app.orchestration_trigger(context_name="context")
-    def bench_rollouts(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    def bench_rollouts(context: df.DurableOrchestrationContext) -> Step[int]:
         spec: dict[str, Any] = context.get_input()
         settings = get_settings().run_settings()
         state = RunState(run_id=spec["run_id"], settings=settings, started_at="bench", iteration=1)
@@ -47,7 +47,7 @@ def build_app() -> df.DFApp:
     return app
 
 
-def timed(host: Any, run_id: str, indices: list[int], sequential: bool) -> float:
+def timed(host: DevHost, run_id: str, indices: list[int], sequential: bool) -> float:
     started = time.perf_counter()
     status = host.run_orchestration(
         "bench_rollouts", {"run_id": run_id, "indices": indices, "sequential": sequential}, timeout=600
@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chat-latency", default="1.0")
     args = parser.parse_args(argv)
     with local_services("--chat-latency", args.chat_latency, "--seed", "7"):
-        from devhost import DevHost  # noqa: PLC0415
-
         with DevHost(build_app(), clock="real") as host:
             suffix = str(int(time.time()))
             one = timed(host, f"bench-one-{suffix}", [0], sequential=False)

@@ -21,6 +21,9 @@ from emulator.launch import EmulatorHandle, start_emulator
 from scripts.azurite import REPO_ROOT, run_azurite
 from scripts.browser import chromium, missing
 from scripts.local_env import LOCAL_RUN_DEFAULTS, app_environment
+from shared.artifacts import lineage_path
+from shared.clients import artifact_store
+from shared.dashboard.data import load_report
 
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 TERMINAL = {"Completed", "Failed", "Terminated"}
@@ -69,10 +72,6 @@ def make_runs(app: Any, emulator: EmulatorHandle) -> None:
 
 def lineage_of(run_id: str) -> str | None:
     """The run's lineage when its report names one and the lineage has a record to show."""
-    from shared.artifacts import lineage_path  # noqa: PLC0415 - the app's modules read settings at import
-    from shared.clients import artifact_store  # noqa: PLC0415
-    from shared.dashboard.data import load_report  # noqa: PLC0415
-
     view = load_report(artifact_store(), run_id)
     name = view.lineage if view else None
     if name is None or artifact_store().read_text(lineage_path(name)) is None:
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def take(out: Path, emulator: EmulatorHandle) -> int:
     """Makes the runs and shoots the pages (the app is imported here, once its settings are set)."""
-    from function_app import app  # noqa: PLC0415 - the app reads its settings at import
+    from function_app import app  # noqa: PLC0415 - validates its settings at import, exported just above
 
     make_runs(app, emulator)
     with DevHost(app, clock="real") as host:

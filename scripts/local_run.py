@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devhost import DevHost
 from scripts.azurite import REPO_ROOT
 from scripts.local_env import local_services, stop_on_sigterm
 
@@ -104,7 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with local_services("--time-scale", args.time_scale, "--chat-latency", "0.5", "--seed", "7"):
         import function_app  # noqa: PLC0415 - reads the settings local_services just exported
-        from devhost import DevHost  # noqa: PLC0415
 
         with DevHost(function_app.app, clock="real") as host:
             response = host.http("POST", "/api/runs", json=run_body(args))

@@ -202,7 +202,9 @@ def _grade(grader: Grader, trace_id: str, spans: list[Span]) -> float | None:
     """The grader's reward for a trace; raises GraderError when it fails or answers outside [0, 1]."""
     try:
         score = grader(spans)
-    except Exception as exc:  # noqa: BLE001 - a user's grader may raise anything; the trace is then ungraded and the error listed
+    except (
+        Exception
+    ) as exc:  # a user's grader may raise anything: the trace is then ungraded, the error listed
         raise GraderError(f"{trace_id}: {type(exc).__name__}: {exc}") from exc
     if score is not None and (
         isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1

@@ -7,6 +7,7 @@ templates. ``None`` prints as "-" everywhere, which is how fields a report does 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from shared.dashboard.metrics import TrainingMetrics
 from shared.dashboard.params import DEFAULT_PAGE_SIZE, MAX_COMPARED, RUN_STATUSES, RunsPageParams
 from shared.dashboard.report_view import IterationView, ReportView
 from shared.lineage import BASE_VERSION, Lineage
+from shared.report import IterationReport
 from shared.run_index import RunPage
 
 REFRESH_SECONDS = 10
@@ -92,30 +94,26 @@ class LiveStatus:
         return self.runtime_status in {"Running", "Pending", "ContinuedAsNew"}
 
 
+def _iteration_points(
+    iterations: list[IterationReport], value: Callable[[IterationReport], float | None], label: str
+) -> list[Point]:
+    """A point for each iteration that has a ``value``, labelled ``iteration i: {label} {value}``."""
+    points = []
+    for item in iterations:
+        y = value(item)
+        if y is not None:
+            points.append(Point(item.iteration, y, f"iteration {item.iteration}: {label} {_reward(y)}"))
+    return points
+
+
 def reward_chart(view: ReportView, chart_id: str = "reward-chart") -> LineChart:
     """Validation reward per iteration (the baseline is iteration 0), train mean reward, the baseline
     as a line, promoted iterations marked."""
     report = view.report
     baseline = report.baseline.val_reward if report.baseline else None
     val = [Point(0, baseline, f"baseline: val reward {_reward(baseline)}")] if baseline is not None else []
-    val += [
-        Point(
-            item.iteration,
-            item.val_reward,
-            f"iteration {item.iteration}: val reward {_reward(item.val_reward)}",
-        )
-        for item in report.iterations
-        if item.val_reward is not None
-    ]
-    train = [
-        Point(
-            item.iteration,
-            item.train_reward,
-            f"iteration {item.iteration}: train mean {_reward(item.train_reward)}",
-        )
-        for item in report.iterations
-        if item.train_reward is not None
-    ]
+    val += _iteration_points(report.iterations, lambda item: item.val_reward, "val reward")
+    train = _iteration_points(report.iterations, lambda item: item.train_reward, "train mean")
     promoted = [
         Point(item.iteration, item.val_reward, f"iteration {item.iteration} promoted")
         for item in report.iterations

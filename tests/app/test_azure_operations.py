@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
+import openai
 import pytest
 
 from emulator.launch import EmulatorHandle
 from shared.contracts import StartDeployment, StartJob
 from shared.deployments import GONE, Account
+from shared.errors import is_transient
 from shared.finetuning import (
     cancel_job,
     find_job,
@@ -62,7 +66,10 @@ def _examples(count: int) -> bytes:
     return "\n".join(json.dumps(line) for line in lines).encode()
 
 
-def _wait(predicate, timeout: float = 20):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _wait(predicate: Callable[[], T], timeout: float = 20) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -72,7 +79,7 @@ def _wait(predicate, timeout: float = 20):  # type: ignore[no-untyped-def]
     raise AssertionError("condition not reached")
 
 
-def _processed_file(client, name: str) -> str:  # type: ignore[no-untyped-def]
+def _processed_file(client: openai.AzureOpenAI, name: str) -> str:
     first = find_or_upload(client, name, _examples(12))
     assert first.file_id
     _wait(lambda: get_file(client, first.file_id).status == "processed")
@@ -142,8 +149,6 @@ def test_deployment_start_is_idempotent_and_conflicts_are_permanent(emulator_res
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_transient_errors_are_raised_for_durable_retries(emulator_reset: EmulatorHandle, status: int) -> None:
-    from shared.errors import is_transient
-
     emulator_reset.set_faults(routes=[{"route": "files", "status": status, "count": 10, "retry_after": 0}])
     client = emulator_reset.azure_openai(max_retries=0)
     with pytest.raises(Exception) as caught:

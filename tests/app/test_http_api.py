@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from types import ModuleType
@@ -28,6 +29,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from api.http import MAX_BODY_BYTES, MAX_JSON_DEPTH, HttpError, endpoint, json_depth, read_json_object
+from api.runs import ACTIVE
 from emulator.launch import EmulatorHandle
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_env import app_environment
@@ -189,10 +191,12 @@ def test_a_huge_string_is_a_413(host: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"]
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1", None],
 )
-def test_the_content_type_is_checked(host: Any, content_type: str) -> None:
-    status, payload = post(host, b'{"iterations": 1}', {"content-type": content_type})
+def test_the_content_type_is_checked(host: Any, content_type: str | None) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    status, payload = post(host, b'{"iterations": 1}', headers)
     assert status == 415
     assert "Content-Type: application/json" in payload["error"]
 
@@ -260,6 +264,34 @@ def test_a_run_through_its_status_url_from_start_to_finish(
         )
     ]
     assert sdk_lines == []
+
+
+def test_the_status_never_shows_a_finished_run_beside_a_running_report(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """Polled all through a run, ``GET /api/runs/{id}`` shows the report finished whenever the
+    orchestration has (finding: it once showed Completed beside a report still ``running``)."""
+    run_id = f"agree-{uuid.uuid4().hex[:8]}"
+    created = host.http("POST", "/api/runs", json={"run_id": run_id, "iterations": 1, "val_limit": 2})
+    assert created.status_code == 202, created.get_body()
+    answers: list[tuple[int, str | None, str | None, list[str]]] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        response = host.http("GET", f"/api/runs/{run_id}")
+        body = json.loads(response.get_body())
+        report = body["report"] or {"status": None, "iterations": []}
+        iterations = [item["status"] for item in report["iterations"]]
+        answers.append((response.status_code, body["runtime_status"], report["status"], iterations))
+        if response.status_code != 202:
+            break
+    active = {status.value for status in ACTIVE}
+    finished = [answer for answer in answers if answer[1] not in active]
+    assert [answer[1] for answer in finished] == ["Completed"], answers[-3:]
+    for status_code, _, report_status, iterations in finished:
+        assert (status_code, report_status, iterations) == (200, "succeeded", ["succeeded"])
+    running = [answer for answer in answers if answer[1] in active]
+    assert {answer[0] for answer in running} == {202}
+    assert len(running) > 1, "the run was polled while it was going"
 
 
 # ---------------------------------------------------------------- storage down: 503 within seconds

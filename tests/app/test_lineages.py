@@ -68,6 +68,7 @@ def test_a_day_passing_mid_run_fails_nothing_and_leaves_a_serving_champion(
     report = report_of(patient_host, "midrun-day")
     assert report["status"] == "succeeded", report["iterations"]
     status, champion = get(patient_host, "/api/lineages/midrun-day/champion")
+    assert status == 200
     assert champion["state"] == "serving", champion
 
 

@@ -212,6 +212,48 @@ def test_failed_deployment_ends_its_iteration_clearly(host: Any, emulator_reset:
     assert "capital-agent_v01" not in alive(emulator_reset)
 
 
+def test_a_deployment_past_its_deadline_is_deleted(host: Any, emulator_reset: EmulatorHandle) -> None:
+    """Provisioning that outlasts ``deployment_deadline_seconds`` ends the iteration, and the stuck
+    deployment is deleted rather than left on the resource (finding: it was left behind)."""
+    emulator_reset.set_faults(provisioning_slowdown=1000)  # 8 s x 1000 emulated: 80 s of real time
+    body = {"iterations": 1, "deployment_poll_seconds": 5, "deployment_deadline_seconds": 30}
+    report = finish(host, start(host, run_id="e2e-deploy-deadline", **body))["report"]
+    (only,) = report["iterations"]
+    assert only["status"] == "failed"
+    assert only["error"]["code"] == "DeploymentDeadlineExceeded"
+    assert only["deployment"] == "capital-agent_v01"
+    assert report["deployments_deleted"] == ["capital-agent_v01"]
+    assert report["leaked"] == []
+    assert "capital-agent_v01" not in alive(emulator_reset)
+    assert report["status"] == "completed_with_failures"
+
+
+def test_an_arm_outage_fails_the_run_with_a_reason_and_ends_every_iteration(
+    host: Any, emulator_reset: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ARM answers 503 to everything for longer than the retries: the run fails, and its report says
+    why in a code and a message (no traceback) with no iteration left ``running`` (finding: the error
+    held a traceback and iteration 1 stayed running)."""
+    emulator_reset.set_faults(routes=[{"route": "arm", "status": 503, "rate": 1.0, "retry_after": 0}])
+    run_id = start(host, run_id="e2e-arm-outage", iterations=2, val_limit=4)
+    status = asyncio.run(host.wait_for_completion(run_id, timeout=240))
+    assert status.runtime_status == df.OrchestrationRuntimeStatus.Failed
+    report = json.loads(host.http("GET", f"/api/runs/{run_id}").get_body())["report"]
+    assert report["status"] == "failed" and report["finished_at"]
+    (only,) = report["iterations"]
+    assert only["status"] == "failed" and only["finished_at"]
+    for error in (report["error"], only["error"]):
+        assert set(error) == {"code", "message"}
+        assert error["code"] == "InfrastructureFailure"
+        assert "ServiceUnavailable" in error["message"]
+        assert "Traceback" not in error["message"] and 'File "' not in error["message"]
+    assert read_lineage("e2e-arm-outage").active_run is None, "a failed run releases its lineage"
+    (logged,) = [
+        record.getMessage() for record in caplog.records if "e2e-arm-outage failed" in record.getMessage()
+    ]
+    assert "Traceback" in logged, "the traceback goes to the log instead"
+
+
 def test_throttling_bursts_are_retried_and_the_run_succeeds(
     host: Any, emulator_reset: EmulatorHandle
 ) -> None:

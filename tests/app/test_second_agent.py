@@ -54,7 +54,7 @@ def test_the_inventory_agent_beats_its_baseline_through_the_whole_loop(
     assert iterations[-1]["val_reward"] > baseline["val_reward"], (baseline["val_reward"], iterations)
 
     # Its rollouts used its two tools, and it learned from them: every example offers both.
-    root, *spans = [
+    root, *_ = [
         json.loads(line)
         for line in (
             artifact_store().read_text(blob_names(f"traces/{run_id}/01/train/")[0]) or ""

@@ -447,5 +447,7 @@ def test_run_defaults_with_production_settings_but_no_production_source_stop_sta
 ) -> None:
     for name, value in {**REQUIRED, "RUN_DEFAULTS": json.dumps({"production_window_days": 7})}.items():
         clean_env.setenv(name, value)
-    with pytest.raises(ConfigError, match="RUN_DEFAULTS: .*production_window_days: only used when source is"):
+    with pytest.raises(
+        ConfigError, match=r"RUN_DEFAULTS: .*production_window_days: only used when source is"
+    ):
         get_settings()

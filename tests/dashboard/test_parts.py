@@ -15,9 +15,10 @@ from shared.dashboard.charts import LineChart, Point, RefLine, Series, layout, n
 from shared.dashboard.data import load_training_metrics
 from shared.dashboard.links import Links
 from shared.dashboard.metrics import parse_events, parse_results_csv
+from shared.dashboard.pages import reward_chart
 from shared.dashboard.params import CompareParams, InvalidParamsError, RunListParams, RunsPageParams
 from shared.dashboard.report_view import ReportView, usd
-from shared.report import IterationReport, RunReport
+from shared.report import Baseline, IterationReport, RunReport
 from shared.run_index import Cursor
 from shared.settings import AppSettings
 from tests.app.test_settings import REQUIRED
@@ -143,6 +144,32 @@ def test_costs_and_added_fields_read_defensively() -> None:
     body = {"run_id": "r-1", "instance_id": "r-1", "settings": {}, "started_at": "2025-01-01T00:00:00+00:00"}
     assert ReportView.parse(json.dumps(body)).lineage is None
     assert ReportView.parse(json.dumps(body | {"lineage": "caps"})).lineage == "caps"
+
+
+def test_reward_chart_points_only_where_an_iteration_has_a_reward() -> None:
+    report = RunReport(
+        run_id="r-1",
+        instance_id="r-1",
+        settings={},
+        started_at="2025-01-01T00:00:00+00:00",
+        baseline=Baseline(deployment="base", model="m", val_reward=0.25),
+        iterations=[
+            IterationReport(iteration=1, status="succeeded", train_reward=0.4, val_reward=0.5, promoted=True),
+            IterationReport(iteration=2, status="failed", train_reward=0.375),
+            IterationReport(iteration=3, status="skipped"),
+        ],
+    )
+    chart = reward_chart(ReportView.of(report))
+    val, train = chart.series
+    assert [(p.x, p.y, p.label) for p in val.points] == [
+        (0, 0.25, "baseline: val reward 0.250"),
+        (1, 0.5, "iteration 1: val reward 0.500"),
+    ]
+    assert [(p.x, p.y, p.label) for p in train.points] == [
+        (1, 0.4, "iteration 1: train mean 0.400"),
+        (2, 0.375, "iteration 2: train mean 0.375"),
+    ]
+    assert [(p.x, p.label) for p in chart.highlighted] == [(1, "iteration 1 promoted")]
 
 
 def test_dashboard_routes_need_a_function_key() -> None:

@@ -11,17 +11,17 @@ import pytest
 
 from shared.artifacts import ArtifactStore, run_index_path
 from shared.dashboard.report_view import ReportView
-from shared.report import Baseline, IterationReport, RunReport
+from shared.report import Baseline, IterationReport, RunReport, RunStatus
 from shared.run_index import MONTHS_TTL_SECONDS, Cursor, IndexShard, RunIndex, RunQuery
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def report(run_id: str, started_at: str, status: str = "succeeded", **extra: Any) -> ReportView:
+def report(run_id: str, started_at: str, status: RunStatus = "succeeded", **extra: Any) -> ReportView:
     body = RunReport(
         run_id=run_id,
         instance_id=run_id,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         settings={"iterations": 2, "agent": "capital_lookup"},
         started_at=started_at,
         baseline=Baseline(deployment="base", model="m", val_reward=0.25),

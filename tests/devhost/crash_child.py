@@ -20,7 +20,7 @@ from typing import Any
 
 from devhost import DevHost
 from devhost.history import EventType
-from devhost.store import FileStore
+from devhost.store import FileStore, Instance
 from tests.devhost import apps, patterns
 
 INSTANCE_ID = "crash-run"
@@ -53,18 +53,18 @@ def kill_at(crash_after: int, moment: str) -> dict[str, int]:
     saves = {"count": 0}
     original_save, original_replace = FileStore.save, os.replace
 
-    def save_then_maybe_die(self: FileStore, instance) -> None:  # type: ignore[no-untyped-def]
+    def save_then_maybe_die(self: FileStore, instance: Instance) -> None:
         saves["count"] += 1
         original_save(self, instance)
         if saves["count"] == crash_after and moment == "after-save":
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def maybe_die_then_replace(source, target) -> None:  # type: ignore[no-untyped-def]
+    def maybe_die_then_replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
         if saves["count"] == crash_after and moment == "before-rename":
             os.kill(os.getpid(), signal.SIGKILL)
         original_replace(source, target)
 
-    FileStore.save = save_then_maybe_die  # type: ignore[method-assign]
+    FileStore.save = save_then_maybe_die
     os.replace = maybe_die_then_replace
     return saves
 

@@ -121,7 +121,7 @@ def test_invalid_training_files_end_in_error(
 def test_bad_purpose_and_missing_file_field(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     with pytest.raises(openai.BadRequestError, match="purpose"):
-        client.files.create(file=("t.jsonl", io.BytesIO(success_file())), purpose="nonsense")  # type: ignore[arg-type]
+        client.files.create(file=("t.jsonl", io.BytesIO(success_file())), purpose="nonsense")
     with emulator_reset.http_client() as http:
         response = http.post(
             emulator_reset.url + "/openai/v1/files",

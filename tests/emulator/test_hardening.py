@@ -170,12 +170,59 @@ def test_a_damaged_state_dir_is_salvaged_not_fatal(tmp_path: Path) -> None:
     json.loads((tmp_path / "state.json").read_text())  # strict JSON again (no NaN)
 
 
+def test_a_non_finite_clock_advance_never_reaches_the_state_dir(tmp_path: Path) -> None:
+    """Finding: a clock advance of NaN was accepted, saved to --state-dir, and every restart failed."""
+    handle = start_emulator(state_dir=tmp_path)
+    try:
+        for advance in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+            body = b'{"advance": ' + advance + b"}"
+            response = _post(handle, handle.url + "/_emulator/clock", body)
+            assert _error(response, 400)["code"] == "invalidPayload", advance
+    finally:
+        handle.stop()
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"state.json holds {constant}")
+
+    state = json.loads((tmp_path / "state.json").read_text(), parse_constant=refuse)
+    assert state["clock_offset"] == 0
+    restarted = start_emulator(state_dir=tmp_path)
+    try:
+        assert abs(restarted.state()["now"] - time.time()) < 60
+    finally:
+        restarted.stop()
+    assert list(tmp_path.glob("state.json.bad-*")) == [], "nothing needed salvaging"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def test_tls_private_key_is_owner_only(tmp_path: Path) -> None:
     handle = start_emulator(state_dir=tmp_path)
     try:
-        key = tmp_path / "tls" / "server-key.pem"
-        assert stat.S_IMODE(key.stat().st_mode) == 0o600
-        assert stat.S_IMODE((tmp_path / "tls").stat().st_mode) == 0o700
+        assert _mode(tmp_path / "tls" / "server-key.pem") == 0o600
+        assert _mode(tmp_path / "tls") == 0o700
+    finally:
+        handle.stop()
+    scratch = start_emulator()  # no --state-dir: the key lives in a scratch dir for the process's life
+    try:
+        assert _mode(Path(scratch.ca_path).parent / "server-key.pem") == 0o600
+        assert _mode(Path(scratch.ca_path).parent) == 0o700
+    finally:
+        scratch.stop()
+
+
+def test_a_world_readable_key_left_by_an_older_version_is_made_owner_only(tmp_path: Path) -> None:
+    """Finding: the key was written 0644; a state dir from then is reused with its key locked down."""
+    start_emulator(state_dir=tmp_path).stop()
+    key, ca = tmp_path / "tls" / "server-key.pem", tmp_path / "tls" / "ca.pem"
+    key.chmod(0o644)
+    issued = ca.read_bytes()
+    handle = start_emulator(state_dir=tmp_path)
+    try:
+        assert _mode(key) == 0o600
+        assert ca.read_bytes() == issued, "the CA clients trust is kept"
     finally:
         handle.stop()
 

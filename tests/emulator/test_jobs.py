@@ -260,6 +260,6 @@ def test_integrations_are_echoed_and_create_answers_with_location(emulator_reset
         client.fine_tuning.jobs.create(
             model=BASE,
             training_file=file_id,
-            integrations=[{"type": "wandb", "wandb": {}}],  # type: ignore[list-item]
+            integrations=[{"type": "wandb", "wandb": {}}],
             extra_body={"trainingType": "Standard"},
         )

@@ -308,7 +308,7 @@ def world() -> Iterator[World]:
             model=BASE,
             training_file=file_id,
             validation_file=file_id,
-            integrations=WANDB,  # type: ignore[arg-type]
+            integrations=WANDB,
             extra_body={"trainingType": "Standard"},
         )
         handle.advance_clock(TRAINING + 10)

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ def scheduler_module(**params: object) -> BicepFile:
     return BicepFile(INFRA / "modules" / "durable-task-scheduler.bicep", defaults | params)
 
 
-def host_json() -> dict[str, object]:
+def host_json() -> dict[str, Any]:
     return json.loads((ROOT / "host.json").read_text())
 
 
@@ -61,7 +62,7 @@ def test_default_backend_is_azure_storage_and_deploys_no_scheduler() -> None:
     assert not bicep.deployed("modules", "durableTaskScheduler")
     assert bicep.body("modules", "functionApp")["params"]["durableTaskSchedulerEndpoint"] == ""
     assert CONNECTION not in app_settings("")
-    provider = host_json()["extensions"]["durableTask"]["storageProvider"]  # type: ignore[index]
+    provider = host_json()["extensions"]["durableTask"]["storageProvider"]
     assert "type" not in provider, "the committed host.json must stay on the Azure Storage provider"
 
 
@@ -71,7 +72,7 @@ def test_scheduler_backend_deploys_scheduler_and_passes_its_endpoint() -> None:
     endpoint = bicep.body("modules", "functionApp")["params"]["durableTaskSchedulerEndpoint"]
     assert endpoint == Opaque("durableTaskScheduler.outputs.endpoint")
     params = bicep.body("modules", "durableTaskScheduler")["params"]
-    assert params["taskHubName"] == host_json()["extensions"]["durableTask"]["hubName"]  # type: ignore[index]
+    assert params["taskHubName"] == host_json()["extensions"]["durableTask"]["hubName"]
     assert params["principalId"] == Opaque("identity.outputs.principalId")
 
 
@@ -115,13 +116,13 @@ def test_scheduler_grants_data_contributor_on_the_task_hub_only() -> None:
 
 
 def test_host_json_task_hub_name_is_valid_for_both_backends() -> None:
-    hub = str(host_json()["extensions"]["durableTask"]["hubName"])  # type: ignore[index]
+    hub = str(host_json()["extensions"]["durableTask"]["hubName"])
     assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", hub), "Azure Storage task hub names"
     assert re.fullmatch(r"[A-Za-z0-9-]{3,64}", hub), "Microsoft.DurableTask/schedulers/taskHubs names"
 
 
 def test_committed_host_json_logging() -> None:
-    levels = host_json()["logging"]["logLevel"]  # type: ignore[index]
+    levels = host_json()["logging"]["logLevel"]
     assert levels["Function"] == "Information"
     for sdk in ("Azure.Core", "Azure.Identity", "Azure.Storage"):
         assert levels[sdk] == "Warning", sdk

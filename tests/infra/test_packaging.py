@@ -151,6 +151,8 @@ GENERATED_DIRS = (
 )  # fmt: skip
 SYMLINKABLE = (".venv", ".venv-checkov", "node_modules")
 GENERATED_FILES = ("local.settings.json", "shared/x.pyc", "durable_finetune.egg-info/PKG-INFO")
+# What `make clean` keeps: the developer's own settings (azd's environments, the local app settings).
+KEPT_BY_CLEAN = (".azure", "local.settings.json")
 
 
 def makefile_clean_targets() -> list[str]:
@@ -198,3 +200,31 @@ def test_gitignore_keeps_the_sources(tmp_path: Path) -> None:
     sources = sorted(tracked_files())
     wrongly_ignored = sorted(ignored_by_gitignore(tmp_path, sources))
     assert not wrongly_ignored, f".gitignore would hide tracked files: {wrongly_ignored}"
+
+
+def test_make_clean_removes_what_make_and_the_tools_create(tmp_path: Path) -> None:
+    """`make clean` in a scratch tree holding our Makefile, everything generated and some sources: the
+    generated directories go (a symlinked one as a link: the shared copy it points to stays), the
+    sources and the developer's settings stay."""
+    tree, shared = tmp_path / "tree", tmp_path / "shared"
+    tree.mkdir()
+    shutil.copy(ROOT / "Makefile", tree / "Makefile")
+    for name in SYMLINKABLE:
+        (shared / name).mkdir(parents=True)
+        (shared / name / "kept").touch()
+        (tree / name).symlink_to(shared / name)
+    generated = [d for d in GENERATED_DIRS if d not in SYMLINKABLE and d not in KEPT_BY_CLEAN]
+    generated += ["tests/app/__pycache__", "durable_finetune.egg-info"]
+    for directory in generated:
+        (tree / directory).mkdir(parents=True, exist_ok=True)
+        (tree / directory / "file").touch()
+    sources = ["api/runs.py", "shared/agents/registry.py", "tests/app/test_loop.py", ".azure/dev/.env"]
+    for path in [*sources, "local.settings.json"]:
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).touch()
+    result = subprocess.run(["make", "clean"], cwd=tree, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    left = [path for path in [*generated, *SYMLINKABLE] if os.path.lexists(tree / path)]
+    assert left == [], f"make clean leaves {left}"
+    assert [path for path in [*sources, "local.settings.json"] if not (tree / path).is_file()] == []
+    assert all((shared / name / "kept").exists() for name in SYMLINKABLE), "make clean followed a symlink"

@@ -251,7 +251,7 @@ async def test_identical_examples_are_kept_once_at_their_best_reward() -> None:
         "b": await _trace(1.0, False, "same question"),
         "c": await _trace(0.5, False, "another question"),
     }
-    jsonl, stats = _build(traces, ratio=1.0, seed=1, min_reward=DEFAULT_MIN_REWARD)
+    _, stats = _build(traces, ratio=1.0, seed=1, min_reward=DEFAULT_MIN_REWARD)
     assert (stats.examples_total, stats.duplicates, stats.examples_kept) == (3, 1, 2)
     assert stats.mean_reward_kept == 0.75
 

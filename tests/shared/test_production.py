@@ -245,7 +245,7 @@ def test_a_grader_that_fails_or_answers_nonsense_leaves_the_trace_unrewarded(sto
 
 
 def test_graders_are_registered_by_name() -> None:
-    with pytest.raises(UnknownGraderError, match="registered: .*'tool_result_in_answer'"):
+    with pytest.raises(UnknownGraderError, match=r"registered: .*'tool_result_in_answer'"):
         get_grader("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_grader("tool_result_in_answer")(tool_result_in_answer)
