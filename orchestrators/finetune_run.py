@@ -18,6 +18,7 @@ from orchestrators.errors import RunCancelled, RunEnded, StageFailed, error_from
 from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, log
+from orchestrators.preflight import preflight_run
 from orchestrators.rollouts import Evaluation, evaluate
 from orchestrators.training import cancel_job, collect_outputs
 from shared.artifacts import report_path, traces_prefix
@@ -74,6 +75,7 @@ def begin_run(orch: Orchestration) -> Step[None]:
     lineage = yield from claim(orch)
     start = yield from serve(orch, choose_start(orch, lineage))
     state.current_model, state.current_deployment = start.model, start.deployment
+    yield from preflight_run(orch)
     yield from evaluate_baseline(orch, start)
 
 

@@ -103,14 +103,42 @@ def async_openai_client() -> AsyncAzureOpenAI:
 
 
 @lru_cache(maxsize=1)
-def management_client() -> CognitiveServicesManagementClient:
+def request_openai_client() -> AzureOpenAI:
+    """For HTTP handlers (GET /api/preflight): one quick retry and short timeouts, so an unreachable
+    endpoint is an answer within seconds rather than after the SDK's minutes of retries."""
     settings = get_settings()
-    options: dict[str, Any] = {"retry_total": SDK_MAX_RETRIES}
+    options = {
+        **_openai_options(settings),
+        "max_retries": REQUEST_RETRIES,
+        "timeout": REQUEST_CONNECT_TIMEOUT_SECONDS + REQUEST_READ_TIMEOUT_SECONDS,
+    }
+    return AzureOpenAI(http_client=httpx2.Client(verify=_ssl_context(settings)), **options)
+
+
+def _management_client(**options: Any) -> CognitiveServicesManagementClient:
+    settings = get_settings()
     if settings.tls_ca_bundle:
         options["connection_verify"] = settings.tls_ca_bundle
     return CognitiveServicesManagementClient(
         credential(), settings.azure_subscription_id, base_url=settings.arm_endpoint, **options
     )
+
+
+@lru_cache(maxsize=1)
+def management_client() -> CognitiveServicesManagementClient:
+    return _management_client(retry_total=SDK_MAX_RETRIES)
+
+
+@lru_cache(maxsize=1)
+def request_openai_account() -> Account:
+    """The account through an ARM client for HTTP handlers: one quick retry and short timeouts."""
+    settings = get_settings()
+    client = _management_client(
+        retry_total=REQUEST_RETRIES,
+        connection_timeout=REQUEST_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=REQUEST_READ_TIMEOUT_SECONDS,
+    )
+    return Account(client, settings.azure_resource_group, settings.azure_openai_account)
 
 
 def _artifact_store(**options: Any) -> ArtifactStore:
