@@ -1,9 +1,10 @@
 """Activities that check a run's dependencies before it pays for anything, and measure what it costs.
 
-``run_preflight`` answers every check as data (a failed check is a result, not an error), except a
-check that failed on something transient (throttling, a 5xx, a timeout): that one is raised so that
-Durable retries the whole preflight, whose probe blob and reads are harmless to repeat.
-``measure_hosting`` records the hours the run's hourly-billed deployments have been up.
+``run_preflight`` answers every check as data: a failed check is a finding, not an error, and one that
+failed on something transient (throttling, a 5xx, a timeout) says so (the stage lets the run go on
+with a warning: the run's own stages retry and record such failures). Only its own storage reads
+raise, for Durable to retry. ``measure_hosting`` records the hours the run's hourly-billed deployments
+have been up.
 """
 
 from __future__ import annotations
@@ -26,19 +27,11 @@ from shared.settings import get_settings
 bp = df.Blueprint()
 
 
-class TransientPreflightError(RuntimeError):
-    """A dependency failed in a way worth retrying; Durable retries the activity."""
-
-
 @bp.activity_trigger(input_name="payload")
 def run_preflight(payload: dict[str, Any]) -> dict[str, Any]:
     request = PreflightRequest.model_validate(payload)
     dependencies = Dependencies(openai_account(), openai_client(), artifact_store(), get_settings())
-    result = run_checks(dependencies, request, datetime.now(UTC))
-    transient = [f"{check.name}: {check.detail}" for check in result.checks if check.transient]
-    if transient:
-        raise TransientPreflightError("; ".join(transient))
-    return result.model_dump()
+    return run_checks(dependencies, request, datetime.now(UTC)).model_dump()
 
 
 @bp.activity_trigger(input_name="payload")

@@ -11,6 +11,10 @@ ends says what kind of problem it is:
   dataset, a deployment Azure expired meanwhile);
 - ``failed`` (``PreflightFailed``): a dependency is broken (a role, a retired model, storage) and
   needs someone to fix it.
+
+A check that failed on something transient (throttling, a 5xx, a timeout) ends nothing: it shows
+nothing wrong with the configuration, and the stages that follow retry and record such failures
+themselves. It is recorded as a ``PreflightUnverified`` warning.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ def preflight_run(orch: Orchestration) -> Step[None]:
     state = orch.state
     orch.show(Stage.BASELINE, f"preflight: checking {state.current_deployment} and its dependencies")
     result = yield from orch.call(run_preflight, preflight_request(state, None), PreflightResult)
-    if not result.ok:
+    yield from warn_unverified(orch, result)
+    if result.blocking():
         raise RunEnded("failed", preflight_error(result))
 
 
@@ -54,8 +59,9 @@ def preflight_job(orch: Orchestration, entry: IterationReport, dataset_blob: str
     result = yield from orch.call(run_preflight, request, PreflightResult)
     entry.cost = IterationCost.model_validate(result.cost.model_dump())
     yield from orch.report(iteration=entry)
-    if not result.ok:
-        raise StageFailed(iteration_status(result.failed()), preflight_error(result))
+    yield from warn_unverified(orch, result)
+    if result.blocking():
+        raise StageFailed(iteration_status(result.blocking()), preflight_error(result))
 
 
 def record_hosting(orch: Orchestration) -> Step[None]:
@@ -65,6 +71,15 @@ def record_hosting(orch: Orchestration) -> Step[None]:
     request = HostingRequest(run_id=state.run_id, lineage=state.lineage, at=orch.now())
     measured = yield from orch.call(measure_hosting, request, HostingMeasured)
     yield from orch.report(hosting=measured.records)
+
+
+def warn_unverified(orch: Orchestration, result: PreflightResult) -> Step[None]:
+    """Records the checks that failed only transiently as warnings; raises what outlasts retries."""
+    unverified = result.unverified()
+    if unverified:
+        message = " | ".join(f"{check.name}: {check.detail}" for check in unverified)
+        warning = {"code": "PreflightUnverified", "message": f"not verified (transient): {message}"[:2000]}
+        yield from orch.report(warnings=[warning])
 
 
 def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightRequest:
@@ -101,8 +116,8 @@ def iteration_status(failed: list[Check]) -> IterationStatus:
 
 
 def preflight_error(result: PreflightResult) -> dict[str, Any]:
-    """``{code, message, checks}`` for the report: every failed check with what to change."""
-    failed = result.failed()
+    """``{code, message, checks}`` for the report: every blocking check with what to change."""
+    failed = result.blocking()
     names = {check.name for check in failed}
     if names == {BUDGET_CHECK}:
         code = "BudgetExceeded"

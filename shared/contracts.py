@@ -308,6 +308,14 @@ class PreflightResult(Payload):
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]
 
+    def blocking(self) -> list[Check]:
+        """Failed checks that need a change (not a retry): the ones that stop a run."""
+        return [check for check in self.failed() if not check.transient]
+
+    def unverified(self) -> list[Check]:
+        """Checks that failed on something transient: nothing is known to be wrong."""
+        return [check for check in self.failed() if check.transient]
+
 
 class HostingRequest(Payload):
     run_id: str

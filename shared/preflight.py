@@ -14,7 +14,8 @@ here answers ``{name, ok, detail, fix}``:
 
 The same function serves the preflight activity (SDK clients with retries) and ``GET /api/preflight``
 (clients with request-time timeouts); the caller passes the clients. A failure that looks transient
-(throttling, 5xx, a timeout) is marked so: the activity raises it for Durable to retry.
+(throttling, 5xx, a timeout) is marked so: it says nothing about the configuration, so a run goes on
+with a warning rather than ending on it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
         check_chat(deps, request.deployment, deployments),
         check_blob(deps.store),
         check_model(deps.account, request.model, now),
-        check_deployment_room(deps.settings, deployments, request.prunable_deployments),
+        check_deployment_room(deps.settings, deployments, request.prunable_deployments, arm),
         check_file_room(deps, planned.bytes),
         check_budget(request, cost, spent),
     ]
@@ -268,13 +269,17 @@ def retirement_note(entry: AccountModel, base: AccountModel) -> str:
 
 
 def check_deployment_room(
-    settings: AppSettings, deployments: list[Deployment] | None, prunable: int
+    settings: AppSettings, deployments: list[Deployment] | None, prunable: int, arm: Check
 ) -> Check:
     """One more fine-tuned deployment fits ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model deployments do
     not count), after the run has pruned what ``max_deployments`` lets it delete."""
     if deployments is None:
         return Check(
-            name="deployments", ok=False, detail="not counted: ARM failed", fix="fix the arm check first"
+            name="deployments",
+            ok=False,
+            detail="not counted: ARM failed",
+            fix="fix the arm check first",
+            transient=arm.transient,
         )
     tuned = sorted(name for item in deployments if (name := fine_tuned_name(item)))
     limit = settings.max_fine_tuned_deployments

@@ -232,3 +232,51 @@ def test_get_preflight_refuses_settings_in_both_query_and_body(host: Any) -> Non
 
     assert status == 400
     assert "not both" in body["errors"][0]["error"]
+
+
+def test_hours_of_hourly_billed_deployments_are_recorded_and_priced(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """Standard fine-tuned deployments bill by the hour: the second job's preflight measures the first
+    iteration's deployment from ARM's createdAt (devhost's virtual clock runs ahead of the emulator's,
+    so the hours here are only checked for being priced, not for their number)."""
+    report = finish(host, start(host, run_id="preflight-hosting", iterations=2, sku_name="Standard"))[
+        "report"
+    ]
+
+    first = report["iterations"][0]["deployment"]
+    records = {record["deployment"]: record for record in report["hosting"]}
+    assert first in records, report["hosting"]
+    record = records[first]
+    assert (record["sku_name"], record["usd_per_hour"]) == ("Standard", 1.7)
+    assert record["usd"] == pytest.approx(record["hours"] * 1.7, abs=1e-6)
+    assert report["cost"]["hosting_usd"] == pytest.approx(sum(r["usd"] for r in report["hosting"]))
+    assert report["cost"]["hosting_hours"] == pytest.approx(sum(r["hours"] for r in report["hosting"]))
+
+
+def test_a_transient_failure_is_a_warning_not_the_end_of_the_run(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """The preflight's chat call meets 500s through all of the SDK's attempts (1 + 3 retries): nothing
+    is known to be wrong with the configuration, so the run goes on and says what it could not verify."""
+    emulator_reset.set_faults(routes=[{"route": "chat", "status": 500, "count": 4, "retry_after": 0}])
+
+    report = finish(host, start(host, run_id="preflight-transient", iterations=1, val_limit=4))["report"]
+
+    assert report["baseline"]["val_rollouts"] == 4, "the run went on to its baseline"
+    (warning,) = [w for w in report["warnings"] if w["code"] == "PreflightUnverified"]
+    assert warning["message"].startswith("not verified (transient): chat: 500: The server had an error")
+
+
+def test_get_preflight_reports_a_transient_failure_as_one_to_retry(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """Request-time clients try twice (one quick retry), then answer."""
+    emulator_reset.set_faults(routes=[{"route": "chat", "status": 503, "count": 2, "retry_after": 0}])
+
+    status, body = preflight(host)
+
+    assert status == 200
+    failed = [check for check in body["checks"] if not check["ok"]]
+    assert [check["name"] for check in failed] == ["chat"]
+    assert failed[0]["fix"] == "a transient failure (throttling, a 5xx or a timeout): retry in a minute"
