@@ -24,14 +24,21 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from azure.mgmt.cognitiveservices.models import AccountModel, Deployment
 from openai import AzureOpenAI
 
 from shared.artifacts import ArtifactStore, report_path
 from shared.contracts import Check, PreflightRequest, PreflightResult
-from shared.cost import CHARS_PER_TOKEN, CostEstimate, budget_verdict, dataset_tokens, estimate
-from shared.cost import expected_examples_tokens as expected_tokens
+from shared.cost import (
+    CHARS_PER_TOKEN,
+    CostEstimate,
+    budget_verdict,
+    dataset_tokens,
+    estimate,
+    expected_examples_tokens,
+)
 from shared.deployments import Account
 from shared.errors import ErrorInfo, describe, is_transient
 from shared.rate_limits import FINE_TUNED_MARK
@@ -64,7 +71,7 @@ class PlannedFile:
 
     tokens: int
     bytes: int
-    basis: str
+    basis: Literal["dataset", "expected"]
 
 
 def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> PreflightResult:
@@ -76,7 +83,7 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
         request.training_type,
         planned.tokens,
         request.n_epochs,
-        basis="dataset" if planned.basis == "dataset" else "expected",
+        basis=planned.basis,
     )
     spent = spent_usd(deps.store, request.run_id) if request.run_id else 0.0
     deployments, arm = check_arm(deps)
@@ -98,7 +105,7 @@ def planned_file(deps: Dependencies, request: PreflightRequest) -> PlannedFile:
     text = deps.store.read_text(request.dataset_blob) if request.dataset_blob else None
     if text is not None:
         return PlannedFile(dataset_tokens(text), len(text.encode("utf-8")), "dataset")
-    tokens = expected_tokens(
+    tokens = expected_examples_tokens(
         request.rollouts, request.data_filter_ratio, deps.settings.expected_tokens_per_rollout
     )
     return PlannedFile(tokens, tokens * CHARS_PER_TOKEN, "expected")
@@ -107,7 +114,8 @@ def planned_file(deps: Dependencies, request: PreflightRequest) -> PlannedFile:
 def spent_usd(store: ArtifactStore, run_id: str) -> float:
     """What the run has cost so far by its report (training and hosting), 0 before it has one."""
     report = store.read_model(report_path(run_id), RunReport)
-    return 0.0 if report is None else report.cost.total_usd
+    cost = report.cost if report is not None else None
+    return 0.0 if cost is None else cost.total_usd
 
 
 def failure(name: str, exc: Exception, fix: Callable[[ErrorInfo], str]) -> Check:

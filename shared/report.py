@@ -139,9 +139,12 @@ class RunReport(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def cost(self) -> RunCost:
-        """The run's cost, summed from its iterations and hosting whenever the report is written."""
+    def cost(self) -> RunCost | None:
+        """The run's cost, summed from its iterations and hosting whenever the report is written; None
+        until a job has been priced or a deployment's hours recorded."""
         costs = [item.cost for item in self.iterations if item.cost is not None]
+        if not costs and not self.hosting:
+            return None
         unpriced = [
             f"iteration {item.iteration}"
             for item in self.iterations
