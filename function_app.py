@@ -17,11 +17,13 @@ from activities.datasets import bp as dataset_activities
 from activities.deployments import bp as deployment_activities
 from activities.finetuning import bp as finetuning_activities
 from activities.lineages import bp as lineage_activities
+from activities.preflight import bp as preflight_activities
 from activities.rollouts import bp as rollout_activities
 from activities.runs import bp as run_activities
 from api import schedule
 from api.dashboard import bp as dashboard_api
 from api.lineages import bp as lineage_endpoints
+from api.preflight import bp as preflight_api
 from api.runs import bp as run_endpoints
 from api.telemetry import bp as telemetry_api
 from orchestrators.finetune_run import bp as run_orchestrator
@@ -59,8 +61,10 @@ for blueprint in (
     finetuning_activities,
     deployment_activities,
     lineage_activities,
+    preflight_activities,
     telemetry_api,
     dashboard_api,
+    preflight_api,
 ):
     app.register_functions(blueprint)
 if settings.retrain_schedule:

@@ -18,6 +18,7 @@ from orchestrators.errors import RunCancelled, RunEnded, error_from
 from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, log
+from orchestrators.preflight import preflight_run, record_hosting
 from orchestrators.rollouts import Evaluation, evaluate
 from shared.artifacts import report_path, traces_prefix
 from shared.contracts import CancelRequest, InitRun, RunRef, RunState, TaskCounts
@@ -73,6 +74,7 @@ def begin_run(orch: Orchestration) -> Step[None]:
     lineage = yield from claim(orch)
     start = yield from serve(orch, choose_start(orch, lineage))
     state.current_model, state.current_deployment = start.model, start.deployment
+    yield from preflight_run(orch)
     yield from evaluate_baseline(orch, start)
 
 
@@ -133,6 +135,7 @@ def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | N
     orch.cancellable = False
     if status in {"succeeded", "completed_with_failures"}:
         yield from keep_champion_serving(orch)
+    yield from record_hosting(orch)
     orch.show(Stage.FINISH, status)
     yield from release(orch)
     yield from orch.report(status=status, finished_at=orch.now(), error=error)

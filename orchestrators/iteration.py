@@ -15,6 +15,7 @@ from orchestrators.deployment import NAME_TAKEN, deploy, ensure_serving
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.lineage import promote
 from orchestrators.orchestration import Orchestration, Stage, Step
+from orchestrators.preflight import preflight_job
 from orchestrators.rollouts import evaluate, mean_reward, roll_out
 from orchestrators.training import fine_tune
 from shared.artifacts import traces_prefix
@@ -52,6 +53,7 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
     try:
         yield from roll_out_batch(orch, entry)
         dataset_blob = yield from build_training_set(orch, entry)
+        yield from preflight_job(orch, entry, dataset_blob)
         version = yield from reserve_version(orch, entry, avoid=[])
         model = yield from fine_tune(orch, entry, dataset_blob)
         yield from record_version(orch, entry, version)

@@ -176,6 +176,13 @@ class ArtifactStore:
             return False
         return True
 
+    def delete(self, path: str) -> None:
+        """Deletes a blob; one already gone counts as deleted."""
+        try:
+            self._container.delete_blob(path)
+        except ResourceNotFoundError:
+            return
+
     def list_paths(self, prefix: str) -> list[str]:
         try:
             return sorted(blob.name for blob in self._container.list_blobs(name_starts_with=prefix))

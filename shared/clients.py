@@ -102,6 +102,19 @@ def async_openai_client() -> AsyncAzureOpenAI:
     return client
 
 
+@lru_cache(maxsize=1)
+def request_openai_client() -> AzureOpenAI:
+    """For HTTP handlers (GET /api/preflight): one quick retry and short timeouts, so an unreachable
+    endpoint is an answer within seconds rather than after the SDK's minutes of retries."""
+    settings = get_settings()
+    options = {
+        **_openai_options(settings),
+        "max_retries": REQUEST_RETRIES,
+        "timeout": REQUEST_CONNECT_TIMEOUT_SECONDS + REQUEST_READ_TIMEOUT_SECONDS,
+    }
+    return AzureOpenAI(http_client=httpx2.Client(verify=_ssl_context(settings)), **options)
+
+
 def _management_client(**options: Any) -> CognitiveServicesManagementClient:
     settings = get_settings()
     if settings.tls_ca_bundle:

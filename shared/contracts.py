@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.cost import CostEstimate, HostingRecord
 from shared.lineage import Champion, ModelVersion
 from shared.report import Baseline, IterationReport, RunKind, RunStatus
 from shared.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
@@ -214,6 +215,7 @@ class ReportUpdate(Payload):
     champion: Champion | None = None
     warnings: list[dict[str, str]] | None = Field(None, description="appended to the report's warnings")
     leaked: list[dict[str, str]] | None = Field(None, description="appended: resources not cleaned up")
+    hosting: list[HostingRecord] | None = Field(None, description="replaces the run's hosting records")
     finished_at: str | None = None
     error: dict[str, Any] | None = None
 
@@ -321,3 +323,59 @@ class UpkeepRequest(Payload):
     upkeep_id: str
     settings: RunSettings
     started_at: str
+
+
+class Check(Payload):
+    """One preflight check: what was checked, whether it passed, what was found and, if it failed, what
+    to change."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+    transient: bool = Field(False, description="failed on a throttle, 5xx or timeout: retry, not a fix")
+
+
+class PreflightRequest(Payload):
+    """What a run is about to do: train ``model`` (served as ``deployment``) on a dataset, either built
+    (``dataset_blob``) or expected from the run's settings."""
+
+    run_id: str | None = Field(None, description="None: no run yet (GET /api/preflight)")
+    model: str
+    deployment: str
+    training_type: str
+    n_epochs: int
+    iterations: int = 1
+    budget_usd: float | None = None
+    dataset_blob: str | None = Field(None, description="None: estimate from the settings below")
+    rollouts: int = Field(description="rollouts per iteration (finetune_every_n_rollouts)")
+    data_filter_ratio: float
+    prunable_deployments: int = Field(0, description="candidates this run deletes before it deploys")
+
+
+class PreflightResult(Payload):
+    ok: bool
+    checks: list[Check]
+    cost: CostEstimate
+    spent_usd: float = 0.0
+
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+    def blocking(self) -> list[Check]:
+        """Failed checks that need a change (not a retry): the ones that stop a run."""
+        return [check for check in self.failed() if not check.transient]
+
+    def unverified(self) -> list[Check]:
+        """Checks that failed on something transient: nothing is known to be wrong."""
+        return [check for check in self.failed() if check.transient]
+
+
+class HostingRequest(Payload):
+    run_id: str
+    lineage: str
+    at: str = Field(description="now, in orchestration time (ISO 8601)")
+
+
+class HostingMeasured(Payload):
+    records: list[HostingRecord]

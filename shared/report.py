@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from shared.cost import CostEstimate, HostingRecord, usd_of_tokens
 from shared.lineage import Champion
 
 SCHEMA_VERSION = 1
@@ -35,6 +36,31 @@ class Baseline(BaseModel):
     champion_model: str | None = None
     champion_deployment: str | None = None
     champion_val_reward: float | None = None
+
+
+class IterationCost(CostEstimate):
+    """An iteration's training cost: the estimate made before its job, and the actual cost once the
+    job reports ``trained_tokens`` (same price). ``total_usd`` is what the iteration costs as best
+    known: the actual cost; 0 without a job or when the job failed (Azure does not bill failed jobs);
+    else the estimate (a job still running, or cancelled, which Azure bills up to where it stopped)."""
+
+    actual_tokens: int | None = Field(None, description="the job's trained_tokens")
+    actual_usd: float | None = None
+    total_usd: float | None = None
+
+
+class RunCost(BaseModel):
+    """The run's cost so far: training (estimated and actual) and hosting; ``total_usd`` is the sum of
+    the iterations' ``total_usd`` and the hosting."""
+
+    estimated_usd: float
+    actual_usd: float
+    training_usd: float
+    hosting_hours: float
+    hosting_usd: float
+    total_usd: float
+    budget_usd: float | None = None
+    unpriced: list[str] = Field(default_factory=list, description="what has no price in PRICING")
 
 
 class IterationReport(BaseModel):
@@ -69,6 +95,26 @@ class IterationReport(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     error: dict[str, Any] | None = None
+    cost: IterationCost | None = None
+
+    @model_validator(mode="after")
+    def _settle_cost(self) -> IterationReport:
+        """Fills the actual and best-known cost from ``trained_tokens`` whenever the entry is read or
+        sent to the report, so the orchestrator only records the estimate."""
+        cost = self.cost
+        if cost is None:
+            return self
+        if self.trained_tokens is not None:
+            cost.actual_tokens = self.trained_tokens
+            price = cost.price_per_1m_tokens
+            cost.actual_usd = None if price is None else usd_of_tokens(self.trained_tokens, price)
+        if cost.actual_usd is not None:
+            cost.total_usd = cost.actual_usd
+        elif self.job_id is None or self.status == "failed":
+            cost.total_usd = 0.0
+        else:
+            cost.total_usd = cost.estimated_usd
+        return self
 
 
 class RunReport(BaseModel):
@@ -91,6 +137,35 @@ class RunReport(BaseModel):
     warnings: list[dict[str, str]] = Field(default_factory=list)
     leaked: list[dict[str, str]] = Field(default_factory=list)
     error: dict[str, Any] | None = None
+    hosting: list[HostingRecord] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost(self) -> RunCost | None:
+        """The run's cost, summed from its iterations and hosting whenever the report is written; None
+        until a job has been priced or a deployment's hours recorded."""
+        costs = [item.cost for item in self.iterations if item.cost is not None]
+        if not costs and not self.hosting:
+            return None
+        unpriced = [
+            f"iteration {item.iteration}"
+            for item in self.iterations
+            if item.cost and item.cost.total_usd is None
+        ]
+        unpriced += [f"deployment {record.deployment}" for record in self.hosting if record.usd is None]
+        training = sum(cost.total_usd or 0.0 for cost in costs)
+        hosting = sum(record.usd or 0.0 for record in self.hosting)
+        budget = self.settings.get("budget_usd")
+        return RunCost(
+            estimated_usd=round(sum(cost.estimated_usd or 0.0 for cost in costs), 6),
+            actual_usd=round(sum(cost.actual_usd or 0.0 for cost in costs), 6),
+            training_usd=round(training, 6),
+            hosting_hours=round(sum(record.hours for record in self.hosting), 6),
+            hosting_usd=round(hosting, 6),
+            total_usd=round(training + hosting, 6),
+            budget_usd=budget if isinstance(budget, int | float) else None,
+            unpriced=unpriced,
+        )
 
     def upsert_iteration(self, entry: IterationReport) -> None:
         """Replaces the record for that iteration (a replayed write is a no-op), keeps order."""

@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.agents import load_agent_modules
+from shared.cost import Pricing, pricing_from_json
 from shared.graders import grader_names
 from shared.timer_schedule import check_schedule
 
@@ -154,6 +155,14 @@ class RunSettings(BaseModel):
             raise ValueError(f"no grader {value!r}; registered graders: {grader_names()}")
         return value
 
+    budget_usd: float | None = Field(
+        None,
+        gt=0,
+        le=1_000_000,
+        allow_inf_nan=False,
+        description="None: no budget; else the run's training and hosting spend stays within it",
+    )
+
     @field_validator("job_poll_max_seconds")
     @classmethod
     def _poll_bounds(cls, value: float, info: ValidationInfo) -> float:
@@ -217,6 +226,21 @@ class AppSettings(BaseSettings):
     telemetry_max_body_bytes: int = Field(default=16 * MIB, ge=1024, le=100 * MIB)
     telemetry_max_decoded_bytes: int = Field(default=32 * MIB, ge=1024, le=256 * MIB)
     telemetry_max_items: int = Field(default=20_000, ge=1, le=1_000_000)
+    pricing: str | None = Field(
+        None, description="JSON price table laid over the defaults of shared/cost.py (docs/cost.md)"
+    )
+    # Per-resource limits preflight checks against: quotas-limits.md (Feb 2026 revision) gives 10
+    # fine-tuned deployments, 100 fine-tuning files and 1 GB of them per resource; they have changed
+    # between revisions (azure-facts: the 2025 one said 5 and 50), hence settings.
+    max_fine_tuned_deployments: int = Field(default=10, ge=1, le=1000)
+    max_training_files: int = Field(default=100, ge=1, le=100_000)
+    max_training_file_bytes: int = Field(default=1_000_000_000, ge=1, le=10**13)
+    expected_tokens_per_rollout: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000_000,
+        description="sizes the cost estimate made before any dataset exists",
+    )
 
     @field_validator("azure_openai_endpoint", "arm_endpoint")
     @classmethod
@@ -286,6 +310,22 @@ class AppSettings(BaseSettings):
                 raise ValueError(f"must hold valid run settings: {problems}")
         return value
 
+    @field_validator("pricing")
+    @classmethod
+    def _pricing_table(cls, value: str | None) -> str | None:
+        """Reads the table now, so a bad price stops start-up naming the entry."""
+        try:
+            pricing_from_json(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be a JSON object of model family prices: {exc}") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, error['loc'][1:])) or '(object)'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ValueError(f"must hold valid prices: {problems}") from None
+        return value
+
     @field_validator("agent_modules")
     @classmethod
     def _agent_modules_register(cls, value: str | None) -> str | None:
@@ -309,6 +349,10 @@ class AppSettings(BaseSettings):
                         f"({value}) is not a loopback address; use AZURE_AUTH_MODE=identity for Azure"
                     )
         return self
+
+    def prices(self) -> Pricing:
+        """The price table: the defaults with ``PRICING`` laid over them."""
+        return pricing_from_json(self.pricing)
 
     def run_settings(self, overrides: dict[str, Any] | None = None) -> RunSettings:
         """Defaults from code, then RUN_DEFAULTS, then the caller's overrides."""

@@ -29,6 +29,8 @@ resource deploymentsOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01
           'Microsoft.CognitiveServices/accounts/deployments/read'
           'Microsoft.CognitiveServices/accounts/deployments/write'
           'Microsoft.CognitiveServices/accounts/deployments/delete'
+          // Preflight reads the account's model list (capabilities, retirement dates) before a run pays.
+          'Microsoft.CognitiveServices/accounts/models/read'
         ]
         notActions: []
       }

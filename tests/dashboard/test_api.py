@@ -39,7 +39,8 @@ def test_runs_list_has_each_run_with_its_reports_values(made_runs: MadeRuns) -> 
         assert summary["champion_deployment"] == report["promoted_deployment"]
         assert summary["champion_model"] == report["promoted_model"]
         assert summary["lineage"] == report["lineage"]
-        assert summary["cost_usd"] is None, "nothing records a cost yet"
+        cost = report["cost"]
+        assert summary["cost_usd"] == (cost["total_usd"] if cost else None)
 
 
 def test_runs_list_filters_and_pages_with_cursors(made_runs: MadeRuns) -> None:

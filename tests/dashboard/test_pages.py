@@ -118,7 +118,8 @@ def test_runs_page_lists_runs_newest_first_with_the_reports_values(made_runs: Ma
         assert cells[5].startswith(f"{done} / {report['settings']['iterations']}")
         assert cells[6] == f"{fmt(report['baseline']['val_reward'])} → {fmt(report['promoted_val_reward'])}"
         assert cells[7] == report["promoted_deployment"]
-        assert cells[8] == "-", "no report carries a cost yet"
+        cost = report["cost"]
+        assert cells[8] == (f"${cost['total_usd']:,.2f}" if cost else "-")
 
 
 def test_status_filter_and_cursor_pages(made_runs: MadeRuns, tab: Tab) -> None:

@@ -36,6 +36,11 @@ OPTIONAL_SETTINGS = {
     "TELEMETRY_MAX_BODY_BYTES": "a default limit on an OTLP request's body",
     "TELEMETRY_MAX_DECODED_BYTES": "a default limit on an OTLP body once decompressed",
     "TELEMETRY_MAX_ITEMS": "a default limit on spans or log records per OTLP request",
+    "PRICING": "optional overrides of the documented default price table (docs/cost.md)",
+    "MAX_FINE_TUNED_DEPLOYMENTS": "defaults to Azure's documented per-resource limit (docs/cost.md)",
+    "MAX_TRAINING_FILES": "defaults to Azure's documented per-resource limit (docs/cost.md)",
+    "MAX_TRAINING_FILE_BYTES": "defaults to Azure's documented per-resource limit (docs/cost.md)",
+    "EXPECTED_TOKENS_PER_ROLLOUT": "a default size for the estimate made before any dataset (docs/cost.md)",
 }
 # Settings Bicep sets for the platform and SDKs rather than for the app's settings object.
 PLATFORM_SETTINGS = {

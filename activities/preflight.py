@@ -1,0 +1,57 @@
+"""Activities that check a run's dependencies before it pays for anything, and measure what it costs.
+
+``run_preflight`` answers every check as data: a failed check is a finding, not an error, and one that
+failed on something transient (throttling, a 5xx, a timeout) says so (the stage lets the run go on
+with a warning: the run's own stages retry and record such failures). Only its own storage reads
+raise, for Durable to retry. ``measure_hosting`` records the hours the run's hourly-billed deployments
+have been up.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.artifacts import lineage_path, report_path
+from shared.clients import artifact_store, openai_account, openai_client
+from shared.contracts import HostingMeasured, HostingRequest, PreflightRequest
+from shared.cost import hosting_records
+from shared.deployments import RUN_TAG
+from shared.lineage import Lineage
+from shared.preflight import Dependencies, run_checks
+from shared.report import RunReport
+from shared.settings import get_settings
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="payload")
+def run_preflight(payload: dict[str, Any]) -> dict[str, Any]:
+    request = PreflightRequest.model_validate(payload)
+    dependencies = Dependencies(openai_account(), openai_client(), artifact_store(), get_settings())
+    return run_checks(dependencies, request, datetime.now(UTC)).model_dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def measure_hosting(payload: dict[str, Any]) -> dict[str, Any]:
+    """The run's hourly-billed deployments (tagged with its id) measured until ``at``; those deleted
+    since end when the lineage says they were deleted."""
+    request = HostingRequest.model_validate(payload)
+    store, account = artifact_store(), openai_account()
+    report = store.read_model(report_path(request.run_id), RunReport)
+    lineage = store.read_model(lineage_path(request.lineage), Lineage)
+    deleted = {
+        version.deployment: version.deployment_deleted_at
+        for version in (lineage.versions if lineage else [])
+        if version.deployment and version.deployment_deleted_at
+    }
+    ours = [
+        item
+        for item in account.client.deployments.list(account.resource_group, account.account)
+        if (item.tags or {}).get(RUN_TAG) == request.run_id
+    ]
+    previous = report.hosting if report else []
+    records = hosting_records(get_settings().prices(), ours, previous, deleted, request.at)
+    return HostingMeasured(records=records).model_dump()

@@ -1,0 +1,86 @@
+"""``GET /api/preflight``: the checks a run makes before it pays for anything, without starting one.
+
+Run settings may come as query parameters (each value read as JSON when it parses as JSON, else as a
+string: ``?budget_usd=5&base_deployment=gpt-4.1-mini``; quote a string that looks like a number,
+``?deployment_prefix="2024"``) or as a JSON body, not both; either is validated exactly as the body of
+``POST /api/runs`` is (unknown fields and wrong types are a 400 naming the field). The checks are those
+of a run starting from ``base_model`` on ``base_deployment`` (a lineage with a champion starts from
+the champion instead), with its first dataset not yet built, so the budget check uses the expected
+dataset size (docs/cost.md).
+
+The answer is 200 whenever the checks ran, ``{"ok": false, ...}`` when one failed: the request was
+right and so was the service; the failed check is the finding, and each one says what to change.
+Every client here has request-time timeouts, so an unreachable dependency is a failed check within
+seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api.http import bad_request, endpoint, json_response, read_json_object, validate
+from shared.clients import request_artifact_store, request_openai_account, request_openai_client
+from shared.contracts import PreflightRequest
+from shared.preflight import Dependencies, run_checks
+from shared.settings import RunSettings, get_settings
+
+bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
+
+FUNCTION_KEY_PARAMETER = "code"
+"""The function key travels as ``?code=``: it is the host's, not a run setting."""
+
+
+@bp.route(route="preflight", methods=["GET"])
+@endpoint
+async def preflight(req: func.HttpRequest) -> func.HttpResponse:
+    """Runs every preflight check for the given run settings and answers them all."""
+    app = get_settings()
+    overrides = read_overrides(req)
+    settings = app.resolve(validate(RunSettings, app.with_run_defaults(overrides)))
+    request = PreflightRequest(
+        model=settings.base_model or app.base_model,
+        deployment=settings.base_deployment or app.base_deployment,
+        training_type=settings.training_type,
+        n_epochs=settings.n_epochs,
+        iterations=settings.iterations,
+        budget_usd=settings.budget_usd,
+        rollouts=settings.finetune_every_n_rollouts,
+        data_filter_ratio=settings.data_filter_ratio,
+    )
+    dependencies = Dependencies(
+        request_openai_account(), request_openai_client(), request_artifact_store(), app
+    )
+    result = await asyncio.to_thread(run_checks, dependencies, request, datetime.now(UTC))
+    body = {
+        "ok": result.ok,
+        "model": request.model,
+        "deployment": request.deployment,
+        "checks": [check.model_dump(exclude={"transient"}) for check in result.checks],
+        "cost": result.cost.model_dump(mode="json"),
+    }
+    return json_response(200, body)
+
+
+def read_overrides(req: func.HttpRequest) -> dict[str, Any]:
+    """Run settings from the query string or the body; both at once is a 400."""
+    query = {name: value for name, value in req.params.items() if name != FUNCTION_KEY_PARAMETER}
+    body = read_json_object(req)
+    if query and body:
+        raise bad_request(
+            [{"field": "(request)", "error": "send run settings as query parameters or as a body, not both"}]
+        )
+    return body or {name: query_value(value) for name, value in query.items()}
+
+
+def query_value(text: str) -> Any:
+    """A query value as JSON (numbers, true/false, null, quoted strings), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

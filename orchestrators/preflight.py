@@ -1,0 +1,133 @@
+"""Preflight and cost stages: check every dependency before anything is paid for, price each job and
+hold the run to its budget.
+
+``preflight_run`` runs before the baseline: a failed check ends the run before any rollout, with an
+error naming what to change. ``preflight_job`` runs again before each job (before its file is
+uploaded): it prices the iteration's dataset, and a failed check ends only that iteration. Which way it
+ends says what kind of problem it is:
+
+- ``skipped`` (``BudgetExceeded``, ``ResourceFull``): nothing is broken and nothing was spent on
+  training; the budget or the resource's room are conditions a later iteration may meet (a smaller
+  dataset, a deployment Azure expired meanwhile);
+- ``failed`` (``PreflightFailed``): a dependency is broken (a role, a retired model, storage) and
+  needs someone to fix it.
+
+A check that failed on something transient (throttling, a 5xx, a timeout) ends nothing: it shows
+nothing wrong with the configuration, and the stages that follow retry and record such failures
+themselves. It is recorded as a ``PreflightUnverified`` warning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.preflight import measure_hosting, run_preflight
+from orchestrators.errors import RunEnded, StageFailed
+from orchestrators.orchestration import Orchestration, Stage, Step
+from shared.contracts import (
+    Check,
+    HostingMeasured,
+    HostingRequest,
+    PreflightRequest,
+    PreflightResult,
+    RunState,
+)
+from shared.report import IterationCost, IterationReport, IterationStatus
+
+BUDGET_CHECK = "budget"
+ROOM_CHECKS = frozenset({"deployments", "files"})
+
+
+def preflight_run(orch: Orchestration) -> Step[None]:
+    """Checks the run's start (``state.current_model`` and ``current_deployment``) and its expected
+    first job before the baseline; raises RunEnded(failed) naming what to change; changes nothing."""
+    state = orch.state
+    orch.show(Stage.BASELINE, f"preflight: checking {state.current_deployment} and its dependencies")
+    result = yield from orch.call(run_preflight, preflight_request(state, None), PreflightResult)
+    yield from warn_unverified(orch, result)
+    if result.blocking():
+        raise RunEnded("failed", preflight_error(result))
+
+
+def preflight_job(orch: Orchestration, entry: IterationReport, dataset_blob: str) -> Step[None]:
+    """Before the iteration's job: records hosting so far, checks every dependency again and prices the
+    dataset against the budget; raises StageFailed (skipped: BudgetExceeded or ResourceFull; failed:
+    PreflightFailed); records the estimate in the entry."""
+    yield from record_hosting(orch)
+    orch.show(Stage.FINE_TUNE, "preflight: checking dependencies and pricing the dataset")
+    request = preflight_request(orch.state, dataset_blob)
+    result = yield from orch.call(run_preflight, request, PreflightResult)
+    entry.cost = IterationCost.model_validate(result.cost.model_dump())
+    yield from orch.report(iteration=entry)
+    yield from warn_unverified(orch, result)
+    if result.blocking():
+        raise StageFailed(iteration_status(result.blocking()), preflight_error(result))
+
+
+def record_hosting(orch: Orchestration) -> Step[None]:
+    """Measures the hours the run's hourly-billed deployments have been up (until now, or until their
+    deletion); raises what outlasts retries; replaces the report's hosting records."""
+    state = orch.state
+    request = HostingRequest(run_id=state.run_id, lineage=state.lineage, at=orch.now())
+    measured = yield from orch.call(measure_hosting, request, HostingMeasured)
+    yield from orch.report(hosting=measured.records)
+
+
+def warn_unverified(orch: Orchestration, result: PreflightResult) -> Step[None]:
+    """Records the checks that failed only transiently as warnings; raises what outlasts retries."""
+    unverified = result.unverified()
+    if unverified:
+        message = " | ".join(f"{check.name}: {check.detail}" for check in unverified)
+        warning = {"code": "PreflightUnverified", "message": f"not verified (transient): {message}"[:2000]}
+        yield from orch.report(warnings=[warning])
+
+
+def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightRequest:
+    """The job the run is about to pay for: from its current model, on ``dataset_blob`` (None: the
+    dataset its settings lead to expect)."""
+    settings = state.settings
+    return PreflightRequest(
+        run_id=state.run_id,
+        model=state.current_model,
+        deployment=state.current_deployment,
+        training_type=settings.training_type,
+        n_epochs=settings.n_epochs,
+        iterations=settings.iterations - max(0, state.iteration - 1),
+        budget_usd=settings.budget_usd,
+        dataset_blob=dataset_blob,
+        rollouts=settings.finetune_every_n_rollouts,
+        data_filter_ratio=settings.data_filter_ratio,
+        prunable_deployments=prunable_deployments(state),
+    )
+
+
+def prunable_deployments(state: RunState) -> int:
+    """How many of the lineage's candidate deployments the deploy stage deletes first to stay within
+    ``max_deployments`` (never the champion's): room the run makes for itself."""
+    champion = state.champion.deployment if state.champion else None
+    candidates = [name for name in state.deployments if name != champion]
+    return max(0, len(candidates) - (state.settings.max_deployments - 1))
+
+
+def iteration_status(failed: list[Check]) -> IterationStatus:
+    """skipped when only conditions failed (budget, room on the resource), failed when anything broke."""
+    conditions = ROOM_CHECKS | {BUDGET_CHECK}
+    return "skipped" if all(check.name in conditions for check in failed) else "failed"
+
+
+def preflight_error(result: PreflightResult) -> dict[str, Any]:
+    """``{code, message, checks}`` for the report: every blocking check with what to change."""
+    failed = result.blocking()
+    names = {check.name for check in failed}
+    if names == {BUDGET_CHECK}:
+        code = "BudgetExceeded"
+    elif names <= ROOM_CHECKS:
+        code = "ResourceFull"
+    else:
+        code = "PreflightFailed"
+    message = " | ".join(f"{check.name}: {check.detail}; fix: {check.fix}" for check in failed)
+    return {
+        "code": code,
+        "message": f"preflight failed: {message}"[:2000],
+        "checks": [check.model_dump(exclude={"transient"}) for check in failed],
+    }
