@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import azure.durable_functions as df
+import openai
 
 from shared.artifacts import intent_path, training_events_path, training_results_path
 from shared.clients import artifact_store, openai_client
@@ -17,16 +18,19 @@ from shared.contracts import (
     CollectOutputs,
     FileRef,
     FileResult,
+    JobIds,
     JobRef,
     JobResult,
+    JobsDeleted,
     StartJob,
     UploadFile,
 )
-from shared.errors import raise_if_transient, result_or_error
+from shared.errors import describe, raise_if_transient, result_or_error
 from shared.finetuning import (
     cancel_job,
     create_job,
     delete_file,
+    delete_job,
     events_jsonl,
     file_content,
     find_job,
@@ -162,3 +166,23 @@ def _delete_file(file_id: str, collected: CollectedOutputs) -> None:
         collected.leaked.append({"kind": "file", "name": file_id, "reason": f"{error.code}: {error.message}"})
         return
     collected.deleted_files.append(file_id)
+
+
+@bp.activity_trigger(input_name="payload")
+def delete_finetune_jobs(payload: dict[str, Any]) -> dict[str, Any]:
+    """Deletes finished jobs (and so their models); a job Azure refuses to delete (its model is still
+    deployed, say) is an answer with the reason, not an error."""
+    request = JobIds.model_validate(payload)
+    answer = JobsDeleted(deleted=[])
+    for job_id in request.job_ids:
+        try:
+            delete_job(openai_client(), job_id)
+        except openai.ConflictError as exc:  # 409: a refusal, not a collision to retry
+            answer.refused.append({"job_id": job_id, "reason": describe(exc).message})
+            continue
+        except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
+            error = raise_if_transient(exc)
+            answer.refused.append({"job_id": job_id, "reason": f"{error.code}: {error.message}"})
+            continue
+        answer.deleted.append(job_id)
+    return answer.model_dump()

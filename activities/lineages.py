@@ -17,7 +17,10 @@ from shared.contracts import (
     ClaimLineage,
     CrownChampion,
     DeploymentsDeleted,
+    JobIds,
+    JobsMarked,
     LineageClaim,
+    LineageRef,
     RecordVersion,
     ReleaseLineage,
     ReserveVersion,
@@ -31,6 +34,8 @@ from shared.lineage import (
     crown,
     deployment_name,
     mark_deleted,
+    mark_jobs_deleted,
+    models_to_forget,
     new_lineage,
     previous_champion,
     release,
@@ -125,5 +130,24 @@ def mark_lineage_deployments_deleted(payload: dict[str, Any]) -> dict[str, Any]:
     _update(
         request.lineage,
         lambda lineage: mark_deleted(_existing(lineage, request.lineage), request.names, request.at),
+    )
+    return {}
+
+
+@bp.activity_trigger(input_name="payload")
+def list_forgettable_jobs(payload: dict[str, Any]) -> dict[str, Any]:
+    """The jobs of models the lineage no longer needs (see shared.lineage.models_to_forget)."""
+    request = LineageRef.model_validate(payload)
+    lineage = _existing(artifact_store().read_model(lineage_path(request.lineage), Lineage), request.lineage)
+    job_ids = [item.job_id for item in models_to_forget(lineage) if item.job_id]
+    return JobIds(job_ids=job_ids).model_dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def mark_lineage_jobs_deleted(payload: dict[str, Any]) -> dict[str, Any]:
+    request = JobsMarked.model_validate(payload)
+    _update(
+        request.lineage,
+        lambda lineage: mark_jobs_deleted(_existing(lineage, request.lineage), request.job_ids, request.at),
     )
     return {}

@@ -55,6 +55,7 @@ from shared.dashboard.params import (
     RunsPageParams,
 )
 from shared.dashboard.report_view import ReportView
+from shared.lineage import new_lineage
 from shared.run_index import RunPage, RunQuery, run_index
 from shared.settings import RUN_ID_PATTERN
 
@@ -233,8 +234,10 @@ async def dashboard_lineage(req: func.HttpRequest) -> func.HttpResponse:
             asyncio.to_thread(load_lineage, store, name),
             asyncio.to_thread(run_index(store).page, latest_runs),
         )
-        if lineage is None:
+        if lineage is None and not runs.runs:
             raise NotFoundError(f"There is no lineage {name}.")
+        if lineage is None:  # its runs ended before any of them claimed it: no models yet
+            lineage = new_lineage(name, name, min(run.started_at for run in runs.runs))
         return render_lineage(links, lineage, runs)
 
     return await _page(req, render)

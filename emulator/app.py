@@ -50,7 +50,7 @@ def _data_plane(
             if needs_api_version and "api-version" not in request.query_params:
                 raise ApiError(404, "404", "Resource not found")
             check_data_plane(request, store.config.api_key)
-            fault = store.faults.route_fault(fault_route)
+            fault = store.faults.route_fault(fault_route, request.method)
             if fault is not None:
                 store.save()
                 raise ApiError(
@@ -75,7 +75,7 @@ async def _arm(request: Request) -> Response:
     store: Store = request.app.state.store
     try:
         check_arm(request)
-        fault = store.faults.route_fault("arm")
+        fault = store.faults.route_fault("arm", request.method)
         if fault is not None:
             store.save()
             headers = {"Retry-After": str(max(1, round(fault.retry_after)))}

@@ -27,6 +27,9 @@ class RouteFault(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     route: RouteName = "all"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = Field(
+        default=None, description="only requests with this HTTP method (None: any)"
+    )
     status: Literal[429, 500, 503] = 429
     rate: float | None = Field(default=None, ge=0, le=1)
     count: int | None = Field(default=None, ge=0, le=2**31 - 1)
@@ -82,10 +85,10 @@ class Faults:
         self.config = config
         self._rng = random.Random(f"faults:{seed}")
 
-    def route_fault(self, route: str) -> RouteFault | None:
+    def route_fault(self, route: str, method: str) -> RouteFault | None:
         """The fault to answer this request with, if any; consumes one unit of a count fault."""
         for fault in self.config.routes:
-            if fault.route not in ("all", route):
+            if fault.route not in ("all", route) or fault.method not in (None, method):
                 continue
             if fault.count is not None:
                 if fault.count > 0:

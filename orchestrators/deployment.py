@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from activities.deployments import delete_deployments, get_deployment, probe_deployment, start_deployment
 from activities.lineages import mark_lineage_deployments_deleted
-from orchestrators.errors import StageFailed
+from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Stage, Step, fixed
 from shared.contracts import (
     DeleteDeployments,
@@ -18,13 +18,17 @@ from shared.contracts import (
     DeploymentsDeleted,
     DeploymentsRemaining,
     ProbeResult,
+    RunState,
     StartDeployment,
 )
 from shared.report import IterationReport
 
-PROVISIONING_SETTLED = {"Succeeded", "Failed", "Canceled", "NotFound", "Conflict"}
+# ARM provisioning states (Accepted, Creating, Moving, Deleting, Succeeded, Failed, Canceled, Disabled):
+# Accepted, Creating and Moving pass; a deployment that is Deleting is on its way to NotFound.
+PROVISIONING_SETTLED = {"Succeeded", "Failed", "Canceled", "Disabled", "NotFound", "Conflict"}
 GONE = {"NotFound"}
-BROKEN = {"Failed", "Canceled"}
+BROKEN = {"Failed", "Canceled", "Disabled"}
+DELETING = "Deleting"
 NAME_TAKEN = "DeploymentNameTaken"
 
 Sku = tuple[str, int]
@@ -47,40 +51,48 @@ def deploy(orch: Orchestration, entry: IterationReport, model: str, name: str) -
 def prune(orch: Orchestration) -> Step[list[str]]:
     """Deletes the lineage's oldest candidate deployments so a new one fits ``max_deployments``, never
     the champion's; raises StageFailed if they outlive the deadline; records what it deleted."""
-    state, settings = orch.state, orch.state.settings
-    champion = state.champion.deployment if state.champion else None
-    pool = [name for name in state.deployments if name != champion]
-    excess = len(pool) - (settings.max_deployments - 1)
-    if excess <= 0:
+    settings = orch.state.settings
+    victims = prunable(orch.state)
+    if not victims:
         return []
-    victims = pool[:excess]
     orch.show(Stage.DEPLOY, f"deleting {', '.join(victims)} to stay within {settings.max_deployments}")
     yield from retire(orch, victims)
     return victims
+
+
+def prunable(state: RunState) -> list[str]:
+    """The lineage's oldest candidate deployments that must go so a new one fits ``max_deployments``;
+    never the champion's."""
+    champion = state.champion.deployment if state.champion else None
+    pool = [name for name in state.deployments if name != champion]
+    return pool[: max(0, len(pool) - (state.settings.max_deployments - 1))]
 
 
 def retire(orch: Orchestration, names: list[str]) -> Step[None]:
     """Deletes deployments and waits until they are gone; raises StageFailed if any outlives the
     deadline; records the deletion in the lineage, the report and the state."""
     state, settings = orch.state, orch.state.settings
-    polled = yield from orch.poll(
-        delete_deployments,
-        DeleteDeployments(names=names),
-        DeploymentsRemaining,
-        until=lambda answer: not answer.remaining,
-        interval=fixed(settings.deployment_poll_seconds),
-        deadline_seconds=settings.deployment_deadline_seconds,
-    )
-    remaining = polled.result.remaining
+    reason = "still deleting when the deadline passed"
+    try:
+        polled = yield from orch.poll(
+            delete_deployments,
+            DeleteDeployments(names=names),
+            DeploymentsRemaining,
+            until=lambda answer: not answer.remaining,
+            interval=fixed(settings.deployment_poll_seconds),
+            deadline_seconds=settings.deployment_deadline_seconds,
+        )
+        remaining = polled.result.remaining
+    except RunCancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - deletes that outlast retries are reported, not fatal
+        remaining, reason = names, error_from(exc)["message"]
     gone = [name for name in names if name not in remaining]
     request = DeploymentsDeleted(lineage=state.lineage, names=gone, at=orch.now())
     yield from orch.perform(mark_lineage_deployments_deleted, request)
     state.deployments = [name for name in state.deployments if name not in gone]
     state.run_deployments = [name for name in state.run_deployments if name not in gone]
-    leaked = [
-        {"kind": "deployment", "name": name, "reason": "still deleting when the deadline passed"}
-        for name in remaining
-    ]
+    leaked = [{"kind": "deployment", "name": name, "reason": reason} for name in remaining]
     yield from orch.report(deployments_deleted=gone, leaked=leaked or None)
     if remaining:
         message = f"{', '.join(remaining)} not deleted in time"
@@ -153,9 +165,9 @@ def ensure_serving(orch: Orchestration, name: str, model: str) -> Step[None]:
     """Brings a deployment of ours back if Azure removed it (a DeveloperTier deployment lives 24 h) and
     waits until it serves; raises StageFailed if it cannot; changes nothing else."""
     current = yield from orch.call(get_deployment, DeploymentRef(name=name), DeploymentResult)
-    if current.state in BROKEN:
+    if current.state in BROKEN or current.state == DELETING:
         yield from retire(orch, [name])
-    if current.state in GONE | BROKEN:
+    if current.state in GONE | BROKEN or current.state == DELETING:
         orch.show(Stage.DEPLOY, f"{name} is {current.state}; redeploying it")
         yield from provision(orch, name, model)
     elif current.state != "Succeeded":

@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.runs import init_run, read_cancel_request
-from orchestrators.cleanup import stop_leftovers
+from orchestrators.cleanup import forget_old_models, stop_leftovers
 from orchestrators.errors import RunCancelled, RunEnded, error_from
 from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
@@ -135,6 +135,7 @@ def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | N
     orch.cancellable = False
     if status in {"succeeded", "completed_with_failures"}:
         yield from keep_champion_serving(orch)
+        yield from forget_old_models(orch)
     yield from record_hosting(orch)
     orch.show(Stage.FINISH, status)
     yield from release(orch)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from activities.preflight import measure_hosting, run_preflight
+from orchestrators.deployment import prunable
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
 from shared.contracts import (
@@ -84,12 +85,15 @@ def warn_unverified(orch: Orchestration, result: PreflightResult) -> Step[None]:
 
 def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightRequest:
     """The job the run is about to pay for: from its current model, on ``dataset_blob`` (None: the
-    dataset its settings lead to expect)."""
+    dataset its settings lead to expect). The chat check asks the deployment the run's next rollouts go
+    to before the baseline; before a job, which needs no deployment, the base deployment the run falls
+    back on (a candidate's DeveloperTier deployment may have expired meanwhile, and is redeployed when
+    it is next needed)."""
     settings = state.settings
     return PreflightRequest(
         run_id=state.run_id,
         model=state.current_model,
-        deployment=state.current_deployment,
+        deployment=state.current_deployment if dataset_blob is None else settings.base_deployment or "",
         training_type=settings.training_type,
         n_epochs=settings.n_epochs,
         iterations=settings.iterations - max(0, state.iteration - 1),
@@ -97,16 +101,8 @@ def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightReq
         dataset_blob=dataset_blob,
         rollouts=settings.finetune_every_n_rollouts,
         data_filter_ratio=settings.data_filter_ratio,
-        prunable_deployments=prunable_deployments(state),
+        prunable_deployments=len(prunable(state)),
     )
-
-
-def prunable_deployments(state: RunState) -> int:
-    """How many of the lineage's candidate deployments the deploy stage deletes first to stay within
-    ``max_deployments`` (never the champion's): room the run makes for itself."""
-    champion = state.champion.deployment if state.champion else None
-    candidates = [name for name in state.deployments if name != champion]
-    return max(0, len(candidates) - (state.settings.max_deployments - 1))
 
 
 def iteration_status(failed: list[Check]) -> IterationStatus:

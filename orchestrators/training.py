@@ -17,7 +17,7 @@ from activities.finetuning import (
     start_finetune_job,
     upload_training_file,
 )
-from orchestrators.errors import StageFailed
+from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Polled, Stage, Step, backoff, fixed
 from shared.contracts import (
     CollectedOutputs,
@@ -144,7 +144,13 @@ def collect_outputs(orch: Orchestration, job: JobInFlight) -> Step[CollectedOutp
     request = CollectOutputs(
         run_id=orch.state.run_id, iteration=job.iteration, training_file_id=job.file_id, job_id=job.job_id
     )
-    collected = yield from orch.call(collect_job_outputs, request, CollectedOutputs)
+    try:
+        collected = yield from orch.call(collect_job_outputs, request, CollectedOutputs)
+    except RunCancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a clean-up that outlasts retries is reported, not fatal
+        reason = error_from(exc)["message"]
+        collected = CollectedOutputs(leaked=[{"kind": "file", "name": job.file_id, "reason": reason}])
     if collected.leaked or collected.warnings:
         yield from orch.report(leaked=collected.leaked or None, warnings=collected.warnings or None)
     return collected

@@ -13,6 +13,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -56,17 +57,31 @@ def agent_modules(exported: str | None) -> str:
     return ",".join(dict.fromkeys(name for name in names if name))
 
 
+@dataclass(frozen=True)
+class LocalServices:
+    """What ``local_services`` started, and the app settings that point at it."""
+
+    env: dict[str, str]
+    azurite: Azurite
+    emulator: EmulatorHandle
+
+
 @contextmanager
-def local_services(*emulator_args: str, azurite_dir: Path | None = None) -> Iterator[dict[str, str]]:
+def local_services(
+    *emulator_args: str,
+    azurite_dir: Path | None = None,
+    run_defaults: dict[str, object] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[LocalServices]:
     """Starts Azurite and the emulator, exports the app settings into os.environ, stops both after."""
     with ExitStack() as stack:
         location = azurite_dir or REPO_ROOT / ".azurite"
         azurite = stack.enter_context(run_azurite(location, default_ports=_default_ports_free()))
         emulator = start_emulator(*emulator_args)
         stack.callback(emulator.stop)
-        env = app_environment(azurite, emulator, LOCAL_RUN_DEFAULTS)
+        env = {**app_environment(azurite, emulator, run_defaults or LOCAL_RUN_DEFAULTS), **(extra_env or {})}
         os.environ.update(env)
-        yield env
+        yield LocalServices(env, azurite, emulator)
 
 
 def stop_on_sigterm() -> None:

@@ -21,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", default="1.0")
     args = parser.parse_args(argv)
     stop_on_sigterm()
-    with local_services("--time-scale", args.time_scale, "--chat-latency", "0.5", "--seed", "7") as env:
-        for name, value in sorted(env.items()):
+    with local_services("--time-scale", args.time_scale, "--chat-latency", "0.5", "--seed", "7") as services:
+        for name, value in sorted(services.env.items()):
             if name not in {"ARTIFACTS_STORAGE_CONNECTION_STRING"}:
                 print(f"{name}={value}")
         command = [sys.executable, "-m", "devhost", "serve", "--port", args.port, "--app", "function_app:app"]

@@ -379,3 +379,22 @@ class HostingRequest(Payload):
 
 class HostingMeasured(Payload):
     records: list[HostingRecord]
+
+
+class LineageRef(Payload):
+    lineage: str
+
+
+class JobIds(Payload):
+    job_ids: list[str]
+
+
+class JobsDeleted(Payload):
+    deleted: list[str]
+    refused: list[dict[str, str]] = Field(default_factory=list, description="job id and Azure's reason")
+
+
+class JobsMarked(Payload):
+    lineage: str
+    job_ids: list[str]
+    at: str

@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 
+import httpx2
 from openai import AzureOpenAI, NotFoundError
 from openai.types import FileObject
 from openai.types.fine_tuning import FineTuningJob
@@ -137,5 +138,14 @@ def delete_file(client: AzureOpenAI, file_id: str) -> None:
     """Deletes a file from the resource; one already gone counts as deleted."""
     try:
         client.files.delete(file_id)
+    except NotFoundError:
+        return
+
+
+def delete_job(client: AzureOpenAI, job_id: str) -> None:
+    """Deletes a finished job, and with it its model (Azure's way of deleting a customized model); one
+    already gone counts as deleted. The SDK has no method for it: DELETE /fine_tuning/jobs/{id}."""
+    try:
+        client.delete(f"/fine_tuning/jobs/{job_id}", cast_to=httpx2.Response)
     except NotFoundError:
         return

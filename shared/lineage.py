@@ -60,6 +60,7 @@ class ModelVersion(Record):
     val_rollouts: int = 0
     status: Literal["training", "trained", "failed"] = "training"
     deployment_deleted_at: str | None = None
+    job_deleted_at: str | None = Field(None, description="deleting the job deleted its model too")
 
 
 class Champion(Record):
@@ -182,6 +183,36 @@ def mark_deleted(lineage: Lineage, names: list[str], at: str) -> Lineage:
     versions = [
         item.model_copy(update={"deployment_deleted_at": at})
         if item.deployment in names and item.deployment_deleted_at is None
+        else item
+        for item in lineage.versions
+    ]
+    return lineage.model_copy(update={"versions": versions})
+
+
+def models_to_forget(lineage: Lineage) -> list[ModelVersion]:
+    """The versions whose jobs can go: a resource keeps at most 100 jobs, finished ones included, and
+    deleting a job deletes its model. Kept: the champion and the one before it (a rollback's target),
+    the latest model (``start_from: latest``) and every model that is still deployed."""
+    keep = {champion.model for champion in [lineage.champion, previous_champion(lineage)] if champion}
+    latest = lineage.latest_model()
+    if latest is not None and latest.model is not None:
+        keep.add(latest.model)
+    live = set(lineage.live_deployments())
+    return [
+        item
+        for item in lineage.versions
+        if item.job_id
+        and item.job_deleted_at is None
+        and item.status != "training"
+        and item.model not in keep
+        and item.deployment not in live
+    ]
+
+
+def mark_jobs_deleted(lineage: Lineage, job_ids: list[str], at: str) -> Lineage:
+    versions = [
+        item.model_copy(update={"job_deleted_at": at})
+        if item.job_id in job_ids and item.job_deleted_at is None
         else item
         for item in lineage.versions
     ]

@@ -112,7 +112,14 @@ class RunSettings(BaseModel):
     file_deadline_seconds: Seconds = 3600
     job_poll_initial_seconds: Seconds = 30
     job_poll_max_seconds: Seconds = 600
-    job_deadline_seconds: Seconds = 24 * 3600
+    job_deadline_seconds: float = Field(
+        7 * 24 * 3600,
+        gt=0,
+        le=30 * 24 * 3600,
+        allow_inf_nan=False,
+        description="then the job is cancelled; Developer-tier jobs queue and can be preempted for days, "
+        "and Azure stops any job after 720 h",
+    )
     deployment_poll_seconds: Seconds = 30
     deployment_deadline_seconds: Seconds = 3600
     retry_max_attempts: int = Field(5, ge=1, le=20)

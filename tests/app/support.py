@@ -56,3 +56,16 @@ def lineage(name: str) -> Lineage:
     record = artifact_store().read_model(lineage_path(name), Lineage)
     assert record is not None
     return record
+
+
+def fire_schedule(host: DevHost) -> str:
+    """Fires the retraining timer once; returns the id of the run it started (it must start one)."""
+
+    def scheduled() -> set[str]:
+        statuses = asyncio.run(host.client.get_status_all())
+        return {s.instance_id or "" for s in statuses if (s.instance_id or "").startswith("scheduled-")}
+
+    before = scheduled()
+    host.fire_timer("scheduled_retrain")
+    (run_id,) = scheduled() - before
+    return run_id

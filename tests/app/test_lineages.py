@@ -66,7 +66,7 @@ def test_a_day_passing_mid_run_fails_nothing_and_leaves_a_serving_champion(
     )
     emulator_reset.advance_clock(DAY + 3600)
     report = report_of(patient_host, "midrun-day")
-    assert report["status"] == "succeeded", report["iterations"]
+    assert report["status"] == "succeeded", [(i["status"], i["error"]) for i in report["iterations"]]
     status, champion = get(patient_host, "/api/lineages/midrun-day/champion")
     assert status == 200
     assert champion["state"] == "serving", champion

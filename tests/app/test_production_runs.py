@@ -16,11 +16,11 @@ from typing import Any
 import openai
 import pytest
 
-from api.schedule import SCHEDULED_INSTANCE_ID
 from emulator.launch import EmulatorHandle
 from shared.artifacts import dataset_stats_path
 from shared.clients import artifact_store
 from shared.settings import get_settings
+from tests.app.support import fire_schedule
 from tests.app.test_loop import blob_names, finish, start
 from tests.app.test_telemetry_agent import MODES, run_agent
 from tests.fixtures.app import TEST_RUN_DEFAULTS
@@ -199,10 +199,8 @@ def test_a_scheduled_production_run_retrains_on_the_last_week(
     feedback = [{"trace_id": trace, "reward": 1.0} for trace in traces]
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
 
-    host.fire_timer("scheduled_retrain")
-    status = asyncio.run(host.client.get_status(SCHEDULED_INSTANCE_ID, show_input=True))
-    run_id = status.input_["run_id"]
-    report = finish(host, run_id, instance_id=SCHEDULED_INSTANCE_ID)["report"]
+    run_id = fire_schedule(host)
+    report = finish(host, run_id)["report"]
 
     assert (report["settings"]["source"], report["settings"]["production_window_days"]) == ("production", 7)
     (entry,) = report["iterations"]

@@ -33,14 +33,15 @@ from shared.settings import AppSettings
 
 MINI = "gpt-4.1-mini-2025-04-14"
 TUNED = f"{MINI}.ft-0123456789abcdef-v01"
-EXAMPLE = {
-    "messages": [
-        {"role": "system", "content": "You answer questions about capitals."},
-        {"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris."},
-    ],
-    "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
-}
+MESSAGES: list[dict[str, object]] = [
+    {"role": "system", "content": "You answer questions about capitals."},
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "Paris."},
+]
+TOOLS: list[dict[str, object]] = [
+    {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+]
+EXAMPLE = {"messages": MESSAGES, "tools": TOOLS}
 
 
 def test_default_prices_follow_the_documented_ratios() -> None:
@@ -106,7 +107,7 @@ def test_a_bad_pricing_setting_stops_start_up_naming_it(text: str, problem: str)
 
 def test_the_estimate_counts_every_message_and_tool_as_the_rate_limit_estimate_does() -> None:
     jsonl = "\n".join([json.dumps(EXAMPLE)] * 3) + "\n\n"
-    per_example = estimate_prompt_tokens(EXAMPLE["messages"], EXAMPLE["tools"])  # type: ignore[arg-type]
+    per_example = estimate_prompt_tokens(MESSAGES, TOOLS)
 
     assert dataset_tokens(jsonl) == 3 * per_example
     planned = estimate(DEFAULT_PRICING, TUNED, "developerTier", dataset_tokens(jsonl), 3, basis="dataset")

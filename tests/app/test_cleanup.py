@@ -1,0 +1,43 @@
+"""A year of runs fits a resource: jobs whose models the lineage no longer needs are deleted (with their
+models), and whatever cannot be deleted is reported under ``leaked`` with the reason, never silently left
+behind and never the end of the run."""
+
+from __future__ import annotations
+
+from devhost import DevHost
+from emulator.launch import EmulatorHandle
+from tests.app.support import lineage, report_of, start
+
+
+def test_jobs_of_models_the_lineage_no_longer_needs_are_deleted(
+    host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    """Three candidates, none promoted (an unreachable margin), one deployment kept: versions 1 and 2
+    are neither champion nor latest nor deployed, so their jobs (and models) go; version 3's stays."""
+    start(host, "forget", iterations=3, promotion_margin=1.0, max_deployments=1, val_limit=4)
+    report = report_of(host, "forget")
+    assert report["status"] == "succeeded", report["iterations"]
+    jobs = [item["job_id"] for item in report["iterations"]]
+    record = lineage("forget")
+    assert [item.job_deleted_at is not None for item in record.versions] == [True, True, False]
+    state = emulator_reset.state()
+    assert [job["id"] for job in state["jobs"]] == [jobs[2]]
+    models = {model["id"] for model in state["models"]}
+    assert report["iterations"][2]["fine_tuned_model"] in models
+    assert not {item["fine_tuned_model"] for item in report["iterations"][:2]} & models
+    assert report["leaked"] == []
+
+
+def test_files_azure_will_not_delete_are_reported_as_leaked(
+    host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    emulator_reset.set_faults(routes=[{"route": "files", "method": "DELETE", "status": 503, "rate": 1.0}])
+    start(host, "leaky", iterations=1, val_limit=4)
+    report = report_of(host, "leaky")
+    assert report["status"] == "succeeded", report["iterations"]
+    (only,) = report["iterations"]
+    leaked = {(item["kind"], item["name"]) for item in report["leaked"]}
+    assert ("file", only["file_id"]) in leaked
+    assert all(item["reason"] for item in report["leaked"])
+    live = {item["id"] for item in emulator_reset.state()["files"]}
+    assert only["file_id"] in live, "the file the report calls leaked is indeed still there"
