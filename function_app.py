@@ -67,5 +67,6 @@ for blueprint in (
     preflight_api,
 ):
     app.register_functions(blueprint)
+app.register_functions(schedule.janitor())
 if settings.retrain_schedule:
     app.register_functions(schedule.blueprint(settings.retrain_schedule))

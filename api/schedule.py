@@ -1,4 +1,5 @@
-"""The retraining timer: registered only when RETRAIN_SCHEDULE is set (see function_app.py).
+"""The timers: retraining, registered only when RETRAIN_SCHEDULE is set (see function_app.py), and the
+janitor, always.
 
 A tick starts a run of the default run settings' lineage (RUN_DEFAULTS), unless a run of that lineage
 is still going: the lineage's claim is the singleton, so a scheduled run never overlaps a manual one of
@@ -7,6 +8,7 @@ the same lineage either. Each scheduled run has its own run id and instance (``s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -14,7 +16,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from api.http import HttpError
-from api.runs import SCHEDULED_PREFIX, claimable, new_run_id, start_orchestration
+from api.runs import ACTIVE, SCHEDULED_PREFIX, claimable, new_run_id, start_orchestration
+from orchestrators.reconcile import RECONCILE_SUFFIX, RECONCILER_NAME
+from shared.clients import artifact_store
+from shared.run_index import RunQuery, run_index
 from shared.settings import get_settings
 
 log = logging.getLogger("durable_finetune.api")
@@ -38,5 +43,39 @@ def blueprint(schedule: str) -> df.Blueprint:
         run_id = f"{SCHEDULED_PREFIX}{new_run_id(datetime.now(UTC))}"
         await start_orchestration(client, run_id, settings, take_over)
         log.info("scheduled retrain started: run %s of lineage %s", run_id, lineage)
+
+    return bp
+
+
+JANITOR_SCHEDULE = "0 */30 * * * *"
+"""Every half hour: how long a terminated run's job may train on before someone notices at the latest."""
+STALE_CANDIDATES = 200
+
+
+def janitor() -> df.Blueprint:
+    """A timer that reconciles runs whose orchestration ended while their report still says running
+    (terminated through the Durable API, or failed before they could record it): their jobs are
+    cancelled and their files and deployments deleted (``reconcile_run``)."""
+    bp = df.Blueprint()
+
+    @bp.timer_trigger(schedule=JANITOR_SCHEDULE, arg_name="timer", run_on_startup=False)
+    @bp.durable_client_input(client_name="client")
+    async def reconcile_stale_runs(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+        """Starts ``reconcile_run`` for every run reported running whose orchestration has ended."""
+        query = RunQuery(statuses=frozenset({"running"}), limit=STALE_CANDIDATES)
+        page = await asyncio.to_thread(run_index(artifact_store()).page, query)
+        for run in page.runs:
+            status = await client.get_status(run.run_id)
+            if status.runtime_status is None or status.runtime_status in ACTIVE:
+                continue
+            reconciler = f"{run.run_id}{RECONCILE_SUFFIX}"
+            if (await client.get_status(reconciler)).runtime_status is not None:
+                continue
+            await client.start_new(RECONCILER_NAME, reconciler, run.run_id)
+            log.info(
+                "run %s ended %s with its report running: reconciling",
+                run.run_id,
+                status.runtime_status.value,
+            )
 
     return bp

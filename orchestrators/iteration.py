@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from activities.datasets import build_dataset
 from activities.lineages import record_lineage_version, reserve_lineage_version
-from orchestrators.deployment import NAME_TAKEN, deploy, ensure_serving
+from orchestrators.deployment import NAME_TAKEN, deploy
 from orchestrators.errors import RunCancelled, StageFailed, error_from
-from orchestrators.lineage import promote
+from orchestrators.lineage import Start, promote, serve
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.preflight import preflight_job
 from orchestrators.rollouts import evaluate, mean_reward, roll_out
@@ -28,7 +28,7 @@ from shared.contracts import (
     VersionReserved,
 )
 from shared.finetune_format import MIN_EXAMPLES
-from shared.lineage import ModelVersion
+from shared.lineage import BASE_VERSION, ModelVersion
 from shared.report import IterationReport
 
 
@@ -85,13 +85,11 @@ def choose_starting_model(orch: Orchestration) -> Step[None]:
         state.current_model, state.current_deployment = champion.model, champion.deployment
     if champion is None or state.current_deployment == champion.deployment:
         return
-    try:
-        yield from ensure_serving(orch, state.current_deployment, state.current_model)
-    except StageFailed as failed:
-        reason = failed.error.get("message")
-        message = f"{state.current_deployment} cannot serve ({reason}); the champion's model is used instead"
-        yield from orch.report(warnings=[{"code": "LatestModelUnavailable", "message": message}])
-        state.current_model, state.current_deployment = champion.model, champion.deployment
+    base = state.current_deployment == state.settings.base_deployment
+    latest = Start(state.current_model, state.current_deployment, BASE_VERSION if base else None, "latest")
+    fallback = Start(champion.model, champion.deployment, champion.version, "champion")
+    served = yield from serve(orch, latest, fallback)
+    state.current_model, state.current_deployment = served.model, served.deployment
 
 
 def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:

@@ -24,12 +24,13 @@ APPROVE, REJECT = "approve", "reject"
 
 @dataclass(frozen=True)
 class Start:
-    """A model to start from, the deployment that serves it, its lineage version, what it is (base,
-    champion, latest, candidate) and, when it replaced one that could not serve, what that was."""
+    """A model to start from, the deployment that serves it, its lineage version (None: not known here),
+    what it is (base, champion, latest, candidate) and, when it replaced one that could not serve, what
+    that was."""
 
     model: str
     deployment: str
-    version: int
+    version: int | None
     label: str
     fallback_from: str | None = None
 
@@ -78,18 +79,20 @@ def choose_start(orch: Orchestration, lineage: LineageClaim) -> Start:
     return base_start(orch)
 
 
-def serve(orch: Orchestration, start: Start) -> Step[Start]:
+def serve(orch: Orchestration, start: Start, fallback: Start | None = None) -> Step[Start]:
     """Makes sure the start's deployment serves, redeploying it if Azure removed it; raises nothing;
-    falls back to the base model (with a warning in the report) when it cannot be brought back."""
+    when it cannot be brought back, falls back to ``fallback`` (the base model unless given), with a
+    warning in the report."""
     if start.version == BASE_VERSION:
         return start
     try:
         yield from ensure_serving(orch, start.deployment, start.model)
     except StageFailed as failed:
+        instead = fallback or base_start(orch)
         reason = failed.error.get("message")
-        message = f"the {start.label} {start.model} cannot serve ({reason}); the base model is used instead"
+        message = f"the {start.label} {start.model} cannot serve ({reason}); {instead.model} is used instead"
         yield from orch.report(warnings=[{"code": "ModelUnavailable", "message": message}])
-        return replace(base_start(orch), fallback_from=start.label)
+        return replace(instead, fallback_from=start.label)
     return start
 
 
@@ -116,6 +119,8 @@ def adopt(orch: Orchestration, champion: Champion, reward: float | None) -> Step
 def champion_from(
     orch: Orchestration, start: Start, reward: float | None, reason: ChampionReason
 ) -> Champion:
+    if start.version is None:
+        raise ValueError(f"{start.model} has no lineage version: only a version of the lineage is crowned")
     return Champion(
         version=start.version,
         model=start.model,
@@ -152,7 +157,7 @@ def promote(orch: Orchestration, entry: IterationReport, candidate: Evaluation) 
     version = entry.version if entry.version is not None else entry.iteration
     start = Start(entry.fine_tuned_model, entry.deployment, version, "candidate")
     if state.settings.champion_sku_name:
-        start = yield from deploy_champion(orch, start)
+        start = yield from deploy_champion(orch, start, version)
     previous = state.champion
     yield from crown(orch, champion_from(orch, start, candidate.reward, "promoted"), candidate.reward)
     if previous is not None and previous.deployment != start.deployment and is_champion_deployment(previous):
@@ -167,16 +172,16 @@ def is_champion_deployment(champion: Champion) -> bool:
     return "_champion_v" in champion.deployment
 
 
-def deploy_champion(orch: Orchestration, candidate: Start) -> Step[Start]:
+def deploy_champion(orch: Orchestration, candidate: Start, version: int) -> Step[Start]:
     """Deploys the new champion on the billed ``champion_sku_name``; raises StageFailed if it does not
     serve; returns where it serves."""
     settings = orch.state.settings
-    name = champion_deployment_name(orch, candidate.version)
+    name = champion_deployment_name(orch, version)
     orch.show(Stage.PROMOTE, f"deploying champion {candidate.model} as {name} ({settings.champion_sku_name})")
     sku = (settings.champion_sku_name or "", settings.champion_sku_capacity)
     yield from provision(orch, name, candidate.model, sku=sku)
     yield from wait_until_serving(orch, name)
-    return Start(candidate.model, name, candidate.version, "champion")
+    return Start(candidate.model, name, version, "champion")
 
 
 def await_approval(

@@ -49,4 +49,5 @@ def reconcile_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any
         error = {"code": "Terminated", "message": "the run's orchestration ended before the run did"}
         yield from orch.report(status="terminated", finished_at=orch.now(), error=error)
     yield from release(orch)
-    return {"run_id": run_id, "deleted": stale.deployments, "job": stale.running_job}
+    job = stale.running_job.job_id if stale.running_job else None
+    return {"run_id": run_id, "deleted": stale.deployments, "job": job}

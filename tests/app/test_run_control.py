@@ -5,6 +5,7 @@ rollouts, its job and its deployment, leaving nothing of it behind but the champ
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -163,3 +164,31 @@ def test_cancel_during_a_deployment_leaves_nothing_of_the_run_but_the_champion(
     assert report["leaked"] == []
     assert leftovers(emulator_reset, "cancel-deploy") == ([], [], [])
     assert report["champion"]["deployment"] == "gpt-4.1-mini"
+
+
+def test_a_terminated_run_is_reconciled_by_the_janitor(
+    patient_host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    """The Durable API's terminate stops the orchestration at once and runs nothing of the app's: its job
+    trains on and its report says running, until the janitor's pass reconciles it."""
+    emulator_reset.set_faults(training_slowdown=1000)
+    start(patient_host, "terminated", iterations=1, val_limit=4, data_filter_ratio=1.0)
+    wait_until(patient_host, "terminated", lambda custom: "training from" in str(custom.get("message")))
+    asyncio.run(patient_host.client.terminate("terminated", "stopped by hand"))
+    asyncio.run(patient_host.wait_for_completion("terminated", timeout=60))
+    (job,) = emulator_reset.state()["jobs"]
+    assert job["status"] == "running", "terminate leaves the job training"
+
+    patient_host.fire_timer("reconcile_stale_runs")
+    reconciled = asyncio.run(patient_host.wait_for_completion("terminated:reconcile", timeout=120))
+    assert reconciled.runtime_status is not None
+    assert reconciled.runtime_status.value == "Completed", reconciled.output
+    report = json.loads(patient_host.http("GET", "/api/runs/terminated").get_body())["report"]
+    assert report["status"] == "terminated"
+    assert report["error"]["code"] == "Terminated"
+    (job,) = emulator_reset.state()["jobs"]
+    assert job["status"] == "cancelled"
+    assert leftovers(emulator_reset, "terminated") == ([], [], [])
+    assert lineage("terminated").active_run is None
+    status, body = post(patient_host, "/api/runs", {"run_id": "terminated-2", "lineage": "terminated"})
+    assert status == 202, body
