@@ -169,8 +169,8 @@ def keep_champion_serving(orch: Orchestration) -> Step[None]:
 
 
 def stop_if_cancelled(orch: Orchestration) -> Step[None]:
-    """Raises RunCancelled if a cancel request arrived while no execution could receive its event
-    (continue_as_new drops events an execution did not consume); changes nothing otherwise."""
+    """Raises RunCancelled if a cancel request arrived that no wait received (an event raised as an
+    execution continued as new is not carried over); changes nothing otherwise."""
     request = yield from orch.call(read_cancel_request, RunRef(run_id=orch.state.run_id), CancelRequest)
     if request.requested:
         orch.cancel(request.reason)
@@ -185,9 +185,19 @@ def cancel_run(orch: Orchestration, cancelled: RunCancelled) -> Step[dict[str, A
 
 
 def fail_run(orch: Orchestration, exc: Exception) -> Step[None]:
-    """Records the run as failed with the failure's reason (its traceback goes to the log only) and
-    releases the lineage."""
+    """Stops what the run left running as far as the failure allows, records the run as failed with
+    the failure's reason (its traceback goes to the log only) and releases the lineage."""
+    orch.cancellable = False
     if not orch.context.is_replaying:
         log.error("run %s failed: %s", orch.state.run_id, exc)
+    try:
+        yield from stop_leftovers(orch)
+    except Exception as cleanup:  # noqa: BLE001 - the run already failed; what is left is reported
+        job = orch.state.active_job
+        if job is not None:
+            reason = error_from(cleanup)["message"]
+            yield from orch.report(
+                leaked=[{"kind": "job", "name": job.job_id or job.file_id, "reason": reason}]
+            )
     yield from release(orch)
     yield from orch.report(status="failed", finished_at=orch.now(), error=error_from(exc))
