@@ -24,6 +24,7 @@ from api.dashboard import bp as dashboard_api
 from api.runs import bp as run_endpoints
 from api.telemetry import bp as telemetry_api
 from orchestrators.finetune_run import bp as run_orchestrator
+from orchestrators.rollout_stage import bp as rollout_orchestrators
 from shared.settings import get_settings
 
 # The SDKs log every HTTP call: one 1-iteration run through devhost logged 324 request/response dumps
@@ -47,6 +48,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (
     run_endpoints,
     run_orchestrator,
+    rollout_orchestrators,
     run_activities,
     rollout_activities,
     dataset_activities,

@@ -15,7 +15,7 @@ from orchestrators.deployment import NAME_TAKEN, deploy, ensure_serving
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.lineage import promote
 from orchestrators.orchestration import Orchestration, Stage, Step
-from orchestrators.rollouts import evaluate, mean_reward, roll_out
+from orchestrators.rollouts import TRAIN_GROUP, VAL_GROUP, TaskRange, evaluate, roll_out
 from orchestrators.training import fine_tune
 from shared.artifacts import traces_prefix
 from shared.contracts import BuildDataset, DatasetResult, RecordVersion, ReserveVersion, VersionReserved
@@ -24,10 +24,9 @@ from shared.lineage import ModelVersion
 from shared.report import IterationReport
 
 
-def batch_indices(train_size: int, iteration: int, size: int) -> list[int]:
+def batch_range(train_size: int, iteration: int, size: int) -> TaskRange:
     """The batch iterator: iteration i takes the next ``size`` training tasks, cycling the split."""
-    start = (iteration - 1) * size
-    return [(start + k) % train_size for k in range(size)]
+    return TaskRange(start=(iteration - 1) * size % train_size, count=size, modulo=train_size)
 
 
 def run_iteration(orch: Orchestration) -> Step[IterationReport]:
@@ -40,7 +39,7 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
         started_at=orch.now(),
         base_model=state.current_model,
         rollout_deployment=state.current_deployment,
-        traces_prefix=traces_prefix(state.run_id, state.iteration, "train"),
+        traces_prefix=traces_prefix(state.run_id, state.iteration, TRAIN_GROUP),
     )
     try:
         yield from roll_out_batch(orch, entry)
@@ -86,19 +85,25 @@ def choose_starting_model(orch: Orchestration) -> Step[None]:
 
 
 def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
-    """Runs the agent on this iteration's training batch; raises nothing; fills the rollout counts."""
+    """Runs the agent on this iteration's training batch; raises RunCancelled or what outlasts
+    retries; fills the rollout counts and the stage's stats."""
     state = orch.state
-    indices = batch_indices(state.train_size, entry.iteration, state.settings.finetune_every_n_rollouts)
-    orch.show(Stage.ROLLOUTS, f"{len(indices)} rollouts on {state.current_deployment}", tasks=len(indices))
-    summaries = yield from roll_out(orch, "train", indices, state.current_deployment)
-    entry.tasks = len(summaries)
-    entry.rollouts_failed = sum(1 for summary in summaries if summary.status != "ok")
-    entry.train_reward = mean_reward(summaries)
+    tasks = batch_range(state.train_size, entry.iteration, state.settings.finetune_every_n_rollouts)
+    orch.show(Stage.ROLLOUTS, f"{tasks.count} rollouts on {state.current_deployment}", tasks=tasks.count)
+    stats = yield from roll_out(orch, TRAIN_GROUP, "train", tasks, state.current_deployment)
+    entry.tasks, entry.rollouts_failed, entry.rollouts_throttled = (
+        stats.rollouts,
+        stats.failed,
+        stats.throttled,
+    )
+    entry.train_reward = stats.reward
+    entry.rollout_stages.append(stats)
     orch.show(
         Stage.ROLLOUTS,
         f"mean reward {entry.train_reward}",
         train_reward=entry.train_reward,
         rollouts_failed=entry.rollouts_failed,
+        rollouts_throttled=entry.rollouts_throttled,
     )
 
 
@@ -200,8 +205,12 @@ def evaluate_candidate(
     deployment fails; moves the run onto it and records the evaluation in the lineage."""
     state = orch.state
     orch.show(Stage.EVALUATE, f"evaluating {deployment}")
-    result = yield from evaluate(orch, deployment)
+    result = yield from evaluate(orch, deployment, VAL_GROUP)
     entry.val_reward, entry.val_rollouts, entry.val_failed = result.reward, result.rollouts, result.failed
+    entry.val_throttled = result.throttled
+    if result.stats is not None:
+        entry.val_traces_prefix = result.stats.traces_prefix
+        entry.rollout_stages.append(result.stats)
     state.current_deployment, state.last_val_reward = deployment, result.reward
     yield from record_version(orch, entry, version)
     yield from promote(orch, entry, result)
