@@ -4,10 +4,14 @@ Azure answers 429 to whatever does not fit a deployment's request window or its 
 (docs/rate-limits.md); a rollout that ended on one would be scored for the deployment's limit, not
 for the model. So every HTTP request of a rollout's client goes through ``ThrottlingTransport``:
 
-- **Paced.** Chat requests to one deployment leave evenly spaced at ``PACING_HEADROOM`` of its
-  requests per minute, and each books the tokens Azure will book for it (``estimate_request_tokens``:
-  prompt estimate + ``max_tokens``) against ``PACING_HEADROOM`` of its tokens per minute. Even spacing
-  also stays inside Azure's shorter 1 s windows, which a window's worth sent at once would not.
+- **Paced.** A chat request to a deployment leaves when Azure's windows have room for it, as
+  Azure counts them (docs/rate-limits.md, rules 2-5): the sliding request window (10 s) holds all of
+  its share but one, the sliding minute ``PACING_HEADROOM`` of the RPM, and the tokens booked in the
+  last minute (``estimate_request_tokens``: prompt estimate + ``max_tokens``) ``PACING_HEADROOM`` of
+  the TPM, each window counted ``WINDOW_MARGIN_SECONDS`` longer than Azure counts it. A stage thus
+  starts with a window's worth at once, as Azure admits, and then runs at the limit's rate. If a
+  deployment enforces a shorter window (Azure's docs say "typically 1 or 10 seconds"; 10 s is what
+  has been observed), its 429s lower the shares.
 - **429s waited out.** ``retry-after-ms`` (else ``retry-after``) closes the deployment's gate for
   every request of this process, so the waiting calls do not all retry at once; the pacing slows down
   (``SLOW_DOWN``, once per 429 burst) and recovers as requests pass (``SPEED_UP`` each). The call is
@@ -24,12 +28,12 @@ until together they fit (docs/deploy.md, "Sizing concurrency against Azure OpenA
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import math
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -42,12 +46,16 @@ from shared.contracts import RateBudget, lowest
 from shared.rate_limits import TOKEN_WINDOW_SECONDS, estimate_request_tokens
 
 PACING_HEADROOM = 0.95
-"""Share of the limit the pacing aims at: requests arrive at Azure with some jitter, and the windows
-are counted on arrival."""
+"""Share of the minute's requests and tokens the pacing fills (the request window: all but one)."""
+WINDOW_MARGIN_SECONDS = 0.5
+"""How much longer a request stays in the pacing's windows than in Azure's. Azure counts a request
+when it arrives, a little after it left (a connection's set-up, a busy worker); without the margin a
+burst that leaves exactly one window after the previous one can reach Azure while some of that one
+is still counted, and get 429s."""
 SLOW_DOWN = 0.7
-"""Pacing rate multiplier after a 429 (another client, or another instance, shares the deployment)."""
+"""Share multiplier after a 429 (another client, or another instance, uses the same deployment)."""
 SPEED_UP = 0.02
-"""Pacing rate regained per admitted request, back up to the full rate."""
+"""Share regained per admitted request, back up to the full share."""
 MIN_RATE_FACTOR = 0.1
 THROTTLE_PATIENCE_SECONDS = 120.0
 """429 waiting one rollout accepts before it is handed back to Durable. The openai SDK itself would
@@ -93,28 +101,43 @@ class Booking:
 
 @dataclass
 class Pacer:
-    """The pacing of one deployment's requests in this process. Times are ``time.monotonic`` seconds,
-    passed in, so the arithmetic is testable without waiting."""
+    """The pacing of one deployment's requests in this process, a mirror of Azure's own accounting
+    (docs/rate-limits.md, rules 2-5) at ``PACING_HEADROOM``: a request is sent when the sliding
+    request window (``budget.window_seconds``), the sliding minute and the tokens booked in the last
+    minute all have room for it; otherwise it waits for the earliest slot that does. Slots are handed
+    out in order. Times are ``time.monotonic`` seconds, passed in, so the arithmetic is testable
+    without waiting."""
 
     budget: RateBudget | None = None
     factor: float = 1.0
-    next_slot: float = 0.0
     gate_until: float = 0.0
     calm_until: float = 0.0
-    bookings: deque[Booking] = field(default_factory=deque)
+    bookings: list[Booking] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def interval(self) -> float:
-        """Seconds between two requests at the current rate (0 without a known limit)."""
+    def shares(self) -> tuple[int, int]:
+        """Requests this process may have in one request window (all of Azure's share but one) and in
+        one minute (``PACING_HEADROOM`` of the RPM), times the rate factor."""
         if self.budget is None:
-            return 0.0
-        return 60.0 / (self.budget.rpm * PACING_HEADROOM * self.factor)
+            return 0, 0
+        per_window = math.ceil(self.budget.rpm * self.budget.window_seconds / 60.0) - 1
+        per_minute = PACING_HEADROOM * self.budget.rpm
+        return max(1, math.floor(self.factor * per_window)), max(1, math.floor(self.factor * per_minute))
 
     def reserve(self, tokens: int, now: float) -> Booking:
-        """Books the first slot after ``now`` that keeps the spacing, the gate and the token budget."""
+        """Books the first slot from ``now`` (after the gate and the slots already booked) at which
+        the request fits every window."""
         with self.lock:
-            slot = self._token_slot(max(now, self.next_slot, self.gate_until), tokens)
-            self.next_slot = slot + self.interval()
+            while (
+                self.bookings and self.bookings[0].slot <= now - TOKEN_WINDOW_SECONDS - WINDOW_MARGIN_SECONDS
+            ):
+                self.bookings.pop(0)
+            slot = max(now, self.gate_until, self.bookings[-1].slot if self.bookings else now)
+            while True:
+                later = max(self._request_slot(slot), self._token_slot(slot, tokens))
+                if later <= slot:
+                    break
+                slot = later
             booking = Booking(slot, tokens)
             self.bookings.append(booking)
             return booking
@@ -130,33 +153,44 @@ class Pacer:
                 self.bookings.remove(booking)
 
     def throttled(self, retry_after: float, now: float) -> None:
-        """Closes the gate for ``retry_after`` and slows the rate, once per burst of 429s."""
+        """Closes the gate for ``retry_after`` and lowers the shares, once per burst of 429s."""
         with self.lock:
             self.gate_until = max(self.gate_until, now + retry_after)
             if now >= self.calm_until:
                 self.factor = max(MIN_RATE_FACTOR, self.factor * SLOW_DOWN)
                 self.calm_until = self.gate_until
-            self.next_slot = max(self.next_slot, self.gate_until)
 
     def admitted(self) -> None:
         with self.lock:
             self.factor = min(1.0, self.factor + SPEED_UP)
 
+    def _request_slot(self, at: float) -> float:
+        """The first time from ``at`` at which the request window and the minute have room."""
+        if self.budget is None:
+            return at
+        slots = [booking.slot for booking in self.bookings]
+        per_window, per_minute = self.shares()
+        for window, share in ((self.budget.window_seconds, per_window), (TOKEN_WINDOW_SECONDS, per_minute)):
+            inside = len(slots) - bisect.bisect_right(slots, at - window - WINDOW_MARGIN_SECONDS)
+            if inside >= share:
+                at = max(at, slots[len(slots) - share] + window + WINDOW_MARGIN_SECONDS)
+        return at
+
     def _token_slot(self, at: float, tokens: int) -> float:
         """The first time from ``at`` at which ``tokens`` more fit the sliding minute (a request
         larger than the whole budget is sent at once: Azure's own answer says more than waiting)."""
-        while self.bookings and self.bookings[0].slot <= at - TOKEN_WINDOW_SECONDS:
-            self.bookings.popleft()
         if self.budget is None or self.budget.tpm is None:
             return at
         limit = self.budget.tpm * PACING_HEADROOM
-        excess = sum(booking.tokens for booking in self.bookings) + tokens - limit
+        window = TOKEN_WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
+        recent = [booking for booking in self.bookings if booking.slot > at - window]
+        excess = sum(booking.tokens for booking in recent) + tokens - limit
         if excess <= 0 or tokens > limit:
             return at
-        for booking in self.bookings:
+        for booking in recent:
             excess -= booking.tokens
             if excess <= 0:
-                return max(at, booking.slot + TOKEN_WINDOW_SECONDS)
+                return booking.slot + window
         return at
 
 
@@ -172,10 +206,12 @@ class Pacers:
             return self._pacers.setdefault(deployment, Pacer())
 
     def configure(self, deployment: str, budget: RateBudget | None) -> None:
-        """Sets the limit the deployment's requests are paced to (the stage read it from ARM)."""
+        """Sets the limit the deployment's requests are paced to (the stage read it from ARM); a new
+        limit (a changed capacity) starts again from the full rate."""
         pacer = self.get(deployment)
         with pacer.lock:
-            pacer.budget = budget
+            if pacer.budget != budget:
+                pacer.budget, pacer.factor = budget, 1.0
 
 
 PACERS = Pacers()
