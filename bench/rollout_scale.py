@@ -8,7 +8,9 @@ with ten times that (2,500 RPM). Each row gets a fresh deployment, so no row inh
 windows. Per row: N, the limit (RPM), what bounds the stage, seconds, achieved RPM (chat calls
 admitted per minute), utilisation = achieved / limit, 429s waited out, failed rollouts (agent
 errors), throttled rollouts (lost to throttling), rollouts in flight, history events per iteration
-(the run orchestrator's, the stage's, a lane's per execution) and replay ms per history event.
+(the run orchestrator's, the stage's, a lane's per execution) and replay ms per history event (of
+the run orchestrator, the stage, the lanes: each level is compared with itself across N, because a
+replay also has a fixed cost, which weighs more per event in a lane's short histories).
 
 A row is limit-bound when the time the limit needs for its chat calls (the app's own pacing with no
 latency: a window's share at once, then as Azure's windows slide) exceeds the time the latency
@@ -65,7 +67,7 @@ class Result:
     scored_zero_by_throttling: int
     lanes: int
     history: tuple[int, int, float]
-    replay_ms_per_event: float
+    replay: tuple[float, float, float]
     limit_bound: bool
 
     @property
@@ -120,6 +122,11 @@ def scored_zero_by_throttling(prefix: str) -> int:
     return count
 
 
+def per_event(stats: list[Any]) -> float:
+    """Replay wall time per history event replayed, over these instances (devhost's HistoryStats)."""
+    return sum(item.replay_ms_total for item in stats) / max(1, sum(item.events_replayed for item in stats))
+
+
 def limit_seconds(stats: Any) -> float:
     """The least time the limit allows the stage's chat calls, as the app paces them (its own
     ``Pacer`` with no latency: a window's share at once, then as the windows slide)."""
@@ -156,8 +163,7 @@ def run_row(host: Any, row: Row, suffix: str) -> Result:
     stats = RolloutStats.model_validate(status.output)
     driver, child = host.history_stats(run.run_id), host.history_stats(stage_instance(run))
     lanes = [host.history_stats(lane) for lane in child.sub_orchestrations]
-    every = [driver, child, *lanes]
-    replay = sum(item.replay_ms_total for item in every) / max(1, sum(item.events_replayed for item in every))
+    replay = (per_event([driver]), per_event([child]), per_event(lanes))
     per_lane = max(lane.events_all_generations / lane.generations for lane in lanes)
     latency_seconds = (
         math.ceil(row.tasks / stats.concurrency) * stats.llm_calls / row.tasks * float(CHAT_LATENCY)
@@ -173,7 +179,7 @@ def run_row(host: Any, row: Row, suffix: str) -> Result:
         scored_zero_by_throttling=scored_zero_by_throttling(stats.traces_prefix),
         lanes=stats.concurrency,
         history=(driver.events, child.events, per_lane),
-        replay_ms_per_event=replay,
+        replay=replay,
         limit_bound=limit_seconds(stats) > latency_seconds,
     )
 
@@ -181,7 +187,7 @@ def run_row(host: Any, row: Row, suffix: str) -> Result:
 HEADER = (
     f"{'N':>6}{'limit RPM':>11}{'bound':>9}{'seconds':>9}{'achieved RPM':>14}{'utilisation':>13}"
     f"{'429s waited':>13}{'failed':>8}{'throttled':>11}{'in flight':>11}{'history run/stage/lane':>24}"
-    f"{'replay ms/event':>17}"
+    f"{'replay ms/event run/stage/lanes':>33}"
 )
 
 
@@ -191,8 +197,26 @@ def line(result: Result) -> str:
     return (
         f"{result.row.tasks:>6}{result.limit_rpm:>11}{bound:>9}{result.seconds:>9.1f}{result.achieved_rpm:>14.0f}"
         f"{result.utilisation:>13.2f}{result.waited_out:>13}{result.failed:>8}{result.throttled:>11}"
-        f"{result.lanes:>11}{f'{run}/{stage}/{lane:.0f}':>24}{result.replay_ms_per_event:>17.3f}"
+        f"{result.lanes:>11}{f'{run}/{stage}/{lane:.0f}':>24}"
+        f"{'/'.join(f'{ms:.3f}' for ms in result.replay):>33}"
     )
+
+
+def flatness(results: list[Result]) -> str | None:
+    """History and replay per event at the largest N against the smallest N >= 240 on the same limit."""
+    for large in sorted(results, key=lambda r: -r.row.tasks):
+        small = [
+            r for r in results if r.limit_rpm == large.limit_rpm and 240 <= r.row.tasks < large.row.tasks
+        ]
+        if small:
+            base = min(small, key=lambda r: r.row.tasks)
+            history = "/".join(f"{a / b:.2f}" for a, b in zip(large.history, base.history, strict=True))
+            replay = "/".join(f"{a / b:.2f}" for a, b in zip(large.replay, base.replay, strict=True))
+            return (
+                f"N={large.row.tasks} against N={base.row.tasks} at {large.limit_rpm} RPM: "
+                f"history x{history}, replay ms/event x{replay} (run/stage/lanes; target: within 1.5x)"
+            )
+    return None
 
 
 def summary(results: list[Result]) -> str:
@@ -229,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(line(results[-1]), flush=True)
     bound = [f"N={r.row.tasks}@{r.limit_rpm}" for r in results if r.limit_bound]
     print(f"limit-bound rows (utilisation counted): {', '.join(bound) or 'none'}")
+    flat = flatness(results)
+    if flat:
+        print(flat)
     print(summary(results))
     return 0
 

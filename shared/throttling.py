@@ -13,10 +13,12 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   deployment enforces a shorter window (Azure's docs say "typically 1 or 10 seconds"; 10 s is what
   has been observed), its 429s lower the shares.
 - **429s waited out.** ``retry-after-ms`` (else ``retry-after``) closes the deployment's gate for
-  every request of this process, so the waiting calls do not all retry at once; the pacing slows down
-  (``SLOW_DOWN``, once per 429 burst) and recovers as requests pass (``SPEED_UP`` each). The call is
-  sent again, until the rollout has waited ``THROTTLE_PATIENCE_SECONDS`` in all; then the 429 goes
-  back to the caller and the rollout to Durable, which runs it again later.
+  every request of this process, so the waiting calls do not all retry at once. Unless the process's
+  own requests fill its share (then the 429 is its own window's edge, reached early by jitter), the
+  shares shrink (``SLOW_DOWN``, once per 429 burst) and recover as requests pass (``SPEED_UP`` each):
+  someone else uses the deployment. The call is sent again, until the rollout has waited
+  ``THROTTLE_PATIENCE_SECONDS`` in all; then the 429 goes back to the caller and the rollout to
+  Durable, which runs it again later.
 - **5xx and connection failures** are retried ``SERVER_ERROR_RETRIES`` times after a short backoff.
 
 Per rollout (a context variable the rollout activity sets) it counts the 429s waited out and keeps
@@ -57,6 +59,9 @@ SLOW_DOWN = 0.7
 SPEED_UP = 0.02
 """Share regained per admitted request, back up to the full share."""
 MIN_RATE_FACTOR = 0.1
+OWN_SHARE_FULL = 0.9
+"""A 429 that comes when this process's own requests fill this much of a window's share is the edge
+of its own window (arrival jitter), and does not lower the shares."""
 THROTTLE_PATIENCE_SECONDS = 120.0
 """429 waiting one rollout accepts before it is handed back to Durable. The openai SDK itself would
 not wait longer than 120 s for one retry-after (``MAX_RETRY_AFTER_DELAY``)."""
@@ -153,16 +158,31 @@ class Pacer:
                 self.bookings.remove(booking)
 
     def throttled(self, retry_after: float, now: float) -> None:
-        """Closes the gate for ``retry_after`` and lowers the shares, once per burst of 429s."""
+        """Closes the gate for ``retry_after``; lowers the shares (once per burst of 429s) unless this
+        process's own requests fill its share of the windows: then the 429 is the edge of its own
+        window, reached a little early by arrival jitter, not someone else using the deployment."""
         with self.lock:
             self.gate_until = max(self.gate_until, now + retry_after)
-            if now >= self.calm_until:
+            if now >= self.calm_until and not self._own_share_full(now):
                 self.factor = max(MIN_RATE_FACTOR, self.factor * SLOW_DOWN)
                 self.calm_until = self.gate_until
 
     def admitted(self) -> None:
         with self.lock:
             self.factor = min(1.0, self.factor + SPEED_UP)
+
+    def _own_share_full(self, now: float) -> bool:
+        """Whether this process's bookings fill at least OWN_SHARE_FULL of the request window's or the
+        minute's share (no known limit: never)."""
+        if self.budget is None:
+            return False
+        slots = [booking.slot for booking in self.bookings if booking.slot <= now]
+        per_window, per_minute = self.shares()
+        for window, share in ((self.budget.window_seconds, per_window), (TOKEN_WINDOW_SECONDS, per_minute)):
+            inside = len(slots) - bisect.bisect_right(slots, now - window - WINDOW_MARGIN_SECONDS)
+            if inside >= OWN_SHARE_FULL * share:
+                return True
+        return False
 
     def _request_slot(self, at: float) -> float:
         """The first time from ``at`` at which the request window and the minute have room."""

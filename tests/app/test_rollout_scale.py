@@ -10,6 +10,7 @@ unit, so scale 6 is 600 RPM, 100 requests per 10 s window). ARM reports the scal
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -25,10 +26,10 @@ from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
 from emulator.launch import EmulatorHandle
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from shared.agents import get_agent
-from shared.artifacts import cancel_request_path
+from shared.artifacts import cancel_request_path, report_path
 from shared.clients import artifact_store
 from shared.contracts import CancelRequest
-from shared.report import RolloutStats
+from shared.report import RolloutStats, RunReport
 
 pytestmark = pytest.mark.timeout(240)
 DEPLOYMENT = "gpt-4.1-mini"
@@ -175,3 +176,39 @@ def test_a_cancel_request_stops_the_lanes_at_their_next_rollout(
     assert stats.ok + stats.failed + stats.throttled + stats.cancelled == 300
     assert stats.failed == stats.throttled == 0
     assert elapsed < 15, f"the stage ran on for {elapsed:.1f} s after the cancel"
+
+
+def test_the_report_shows_every_rollout_stage(host: Any, emulator_reset: EmulatorHandle) -> None:
+    """A one-iteration run under 20 % injected 429s: the baseline's stage and the iteration's train
+    and val stages are in the report with their counts, limits and trace prefixes; the 429s were
+    waited out, so nothing is throttled and the evaluation is complete."""
+    emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "rate": 0.2, "retry_after": 0.05}])
+    body = {"run_id": "scale-report", "lineage": "scale-report", "iterations": 1, "val_limit": 4}
+    assert host.http("POST", "/api/runs", json=body).status_code == 202
+    status = asyncio.run(host.wait_for_completion("scale-report", timeout=200))
+    assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
+    report = artifact_store().read_model(report_path("scale-report"), RunReport)
+    assert report is not None and report.baseline is not None
+    (baseline,) = report.baseline.rollout_stages
+    (entry,) = report.iterations
+    train, val = entry.rollout_stages
+    assert [stage.group for stage in (baseline, train, val)] == ["baseline", "train", "val"]
+    assert (baseline.rollouts, baseline.ok, train.rollouts, train.ok, val.rollouts, val.ok) == (
+        4,
+        4,
+        24,
+        24,
+        4,
+        4,
+    )
+    assert baseline.throttled == train.throttled == val.throttled == 0
+    assert baseline.throttled_retries + train.throttled_retries + val.throttled_retries > 0
+    assert report.baseline.traces_prefix == baseline.traces_prefix == "traces/scale-report/00/baseline/"
+    assert entry.traces_prefix == train.traces_prefix == "traces/scale-report/01/train/"
+    assert entry.val_traces_prefix == val.traces_prefix == "traces/scale-report/01/val/"
+    for stage in (baseline, train, val):
+        assert len(artifact_store().list_paths(stage.traces_prefix)) == stage.rollouts
+        assert stage.limit_rpm is not None and stage.concurrency >= 1
+        assert stage.llm_calls >= stage.rollouts
+    assert (entry.val_reward, entry.val_throttled, entry.rollouts_throttled) == (val.reward, 0, 0)
+    assert entry.promotion in {"promoted", "not_better"}

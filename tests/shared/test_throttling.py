@@ -74,6 +74,14 @@ def test_a_429_closes_the_gate_and_lowers_the_shares_once_per_burst() -> None:
     assert pacer.factor == 1.0
 
 
+def test_a_429_at_the_edge_of_its_own_full_window_is_jitter_not_a_reason_to_slow_down() -> None:
+    pacer = Pacer(budget(60))
+    slots(pacer, 9)
+    pacer.throttled(0.2, now=0.1)
+    assert pacer.factor == 1.0
+    assert pacer.reserve(0, 0.1).slot == 10 + WINDOW_MARGIN_SECONDS, "the window's own edge still holds"
+
+
 def test_a_refused_request_books_nothing() -> None:
     pacer = Pacer(budget(60))
     bookings = [pacer.reserve(0, 0.0) for _ in range(9)]
