@@ -125,10 +125,11 @@ def reported_rate_limit(
     rules: Sequence[tuple[str | None, float | None, float | None]], derived: RateLimit | None
 ) -> RateLimit | None:
     """The limits ARM reports for a deployment, ``properties.rateLimits`` as ``(key, renewalPeriod,
-    count)``: ``request`` counts per renewal period (10 s: the request window) and ``token`` counts per
-    60 s ([M1] in docs/rate-limits.md; provisioned deployments report only the request rule). A figure
-    ARM leaves out comes from ``derived``; None when ARM reports no request rule. Azure's own figures
-    for the deployment come first: they follow quota changes the table here may not know yet."""
+    count)``: ``request`` counts per renewal period (10 s: the request window) and ``token`` counts
+    per 60 s ([M1], [W1] in docs/rate-limits.md; provisioned deployments report only the request
+    rule). A figure ARM leaves out comes from ``derived``; None when ARM reports no request rule.
+    Azure's own figures for the deployment come first: they follow quota changes the table here may
+    not know yet."""
     by_key = {key: (period, count) for key, period, count in rules if key and period and count}
     if ARM_RULE_REQUEST not in by_key:
         return None
