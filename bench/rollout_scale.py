@@ -204,17 +204,23 @@ def line(result: Result) -> str:
 
 def flatness(results: list[Result]) -> str | None:
     """History and replay per event at the largest N against the smallest N >= 240 on the same limit."""
+    from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION  # noqa: PLC0415
+
     for large in sorted(results, key=lambda r: -r.row.tasks):
         small = [
             r for r in results if r.limit_rpm == large.limit_rpm and 240 <= r.row.tasks < large.row.tasks
         ]
         if small:
             base = min(small, key=lambda r: r.row.tasks)
-            history = "/".join(f"{a / b:.2f}" for a, b in zip(large.history, base.history, strict=True))
+            history = "/".join(
+                f"{a / b:.2f}" for a, b in zip(large.history[:2], base.history[:2], strict=True)
+            )
             replay = "/".join(f"{a / b:.2f}" for a, b in zip(large.replay, base.replay, strict=True))
             return (
-                f"N={large.row.tasks} against N={base.row.tasks} at {large.limit_rpm} RPM: "
-                f"history x{history}, replay ms/event x{replay} (run/stage/lanes; target: within 1.5x)"
+                f"N={large.row.tasks} against N={base.row.tasks} at {large.limit_rpm} RPM: history "
+                f"x{history} (run/stage), replay ms/event x{replay} (run/stage/lanes; target: within 1.5x); "
+                f"a lane's execution holds at most {LANE_ROLLOUTS_PER_EXECUTION} rollouts whatever N "
+                f"({base.history[2]:.0f} and {large.history[2]:.0f} events)"
             )
     return None
 

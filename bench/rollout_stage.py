@@ -5,10 +5,11 @@ its lanes, the paced rollout activity), one rollout alone, and the same 24 rollo
 (``max_concurrent_rollouts`` 1). The target: the stage takes at most 1.5x one rollout. Each chat
 completion takes ``--chat-latency`` seconds (1.0 by default), like a slow Azure call.
 
-The stage can only run 24 rollouts at once on a deployment whose limit admits them: the emulator's
-base deployment gets capacity ``CAPACITY`` here (20,000 RPM of gpt-4.1-mini, 3,334 requests per 10 s
-window). On the app's DeveloperTier default (250 RPM) the stage is bound by the limit, not by the
-latency: ``python -m bench.rollout_scale`` measures that.
+The stage runs 24 rollouts at once only on a deployment whose limit admits them: the emulator's base
+deployment gets capacity ``CAPACITY`` here (1,000 RPM of gpt-4.1-mini: 167 requests per 10 s window,
+and the stage sizes 48 lanes for it, so all 24 rollouts start together). On the app's DeveloperTier
+default (250 RPM) it runs 12 at a time; ``python -m bench.rollout_scale`` measures stages that the
+limit bounds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import azure.durable_functions as df
 from scripts.local_env import local_services
 
 TASKS = 24
-CAPACITY = 20_000
+CAPACITY = 1_000
 DEPLOYMENT = "gpt-4.1-mini"
 
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chat latency {args.chat_latency} s per completion, {TASKS} tasks")
     print(
         f"deployment {DEPLOYMENT}: GlobalStandard capacity {CAPACITY:,} ({CAPACITY:,} RPM), enough for "
-        f"{TASKS} rollouts at once; at 250 RPM (DeveloperTier default) see bench.rollout_scale"
+        f"{TASKS} rollouts at once (at 250 RPM, the DeveloperTier default, 12 run at a time: see "
+        "bench.rollout_scale)"
     )
     print(f"{'what':<42}{'seconds':>10}{'x one rollout':>16}")
     for name, seconds, ratio in rows:

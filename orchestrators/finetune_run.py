@@ -85,7 +85,7 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
     result = yield from evaluate(orch, start.deployment, BASELINE_GROUP)
     state.baseline_reward = state.last_val_reward = result.reward
     champion = state.champion
-    stages = [result.stats] if result.stats else []
+    stages = [result.stats]
     if champion is None:
         yield from crown(orch, champion_from(orch, start, result.reward, "baseline"), result.reward)
     elif start.fallback_from == "champion":
@@ -103,7 +103,7 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
         val_rollouts=result.rollouts,
         val_failed=result.failed,
         val_throttled=result.throttled,
-        traces_prefix=result.stats.traces_prefix if result.stats else None,
+        traces_prefix=result.stats.traces_prefix,
         rollout_stages=stages,
         start_from=start.label,
         champion_model=crowned.model if crowned else None,
@@ -125,11 +125,11 @@ def evaluate_champion(
         orch.show(Stage.BASELINE, f"evaluating the champion {served.deployment}")
         result = yield from evaluate(orch, served.deployment, CHAMPION_GROUP)
         yield from adopt(orch, champion, result.reward)
-        return [result.stats] if result.stats else []
+        return [result.stats]
     stages: list[RolloutStats] = []
     if served.model != start.model:
         baseline = yield from evaluate(orch, served.deployment, FALLBACK_GROUP)
-        stages = [baseline.stats] if baseline.stats else []
+        stages = [baseline.stats]
     yield from crown(orch, champion_from(orch, served, baseline.reward, "fallback"), baseline.reward)
     return stages
 

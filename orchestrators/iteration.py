@@ -207,10 +207,8 @@ def evaluate_candidate(
     orch.show(Stage.EVALUATE, f"evaluating {deployment}")
     result = yield from evaluate(orch, deployment, VAL_GROUP)
     entry.val_reward, entry.val_rollouts, entry.val_failed = result.reward, result.rollouts, result.failed
-    entry.val_throttled = result.throttled
-    if result.stats is not None:
-        entry.val_traces_prefix = result.stats.traces_prefix
-        entry.rollout_stages.append(result.stats)
+    entry.val_throttled, entry.val_traces_prefix = result.throttled, result.stats.traces_prefix
+    entry.rollout_stages.append(result.stats)
     state.current_deployment, state.last_val_reward = deployment, result.reward
     yield from record_version(orch, entry, version)
     yield from promote(orch, entry, result)

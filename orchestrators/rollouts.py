@@ -41,14 +41,27 @@ class TaskRange:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A deployment's mean reward on the validation tasks, and what it rests on: rollouts run,
-    agent errors (scored 0) and throttled rollouts (not scored: the evaluation is incomplete)."""
+    """A deployment's evaluation on the validation tasks: its mean reward and what it rests on,
+    rollouts run, agent errors (scored 0) and throttled rollouts (not scored: the evaluation is
+    incomplete)."""
 
-    reward: float | None
-    rollouts: int
-    failed: int
-    throttled: int = 0
-    stats: RolloutStats | None = None
+    stats: RolloutStats
+
+    @property
+    def reward(self) -> float | None:
+        return self.stats.reward
+
+    @property
+    def rollouts(self) -> int:
+        return self.stats.rollouts
+
+    @property
+    def failed(self) -> int:
+        return self.stats.failed
+
+    @property
+    def throttled(self) -> int:
+        return self.stats.throttled
 
 
 def roll_out(
@@ -89,10 +102,4 @@ def evaluate(orch: Orchestration, deployment: str, group: str = VAL_GROUP) -> St
     state = orch.state
     count = min(state.val_size, state.settings.val_limit or state.val_size)
     stats = yield from roll_out(orch, group, "val", TaskRange(0, count, max(1, state.val_size)), deployment)
-    return Evaluation(
-        reward=stats.reward,
-        rollouts=stats.rollouts,
-        failed=stats.failed,
-        throttled=stats.throttled,
-        stats=stats,
-    )
+    return Evaluation(stats)
