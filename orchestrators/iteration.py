@@ -91,12 +91,8 @@ def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
     tasks = batch_range(state.train_size, entry.iteration, state.settings.finetune_every_n_rollouts)
     orch.show(Stage.ROLLOUTS, f"{tasks.count} rollouts on {state.current_deployment}", tasks=tasks.count)
     stats = yield from roll_out(orch, TRAIN_GROUP, "train", tasks, state.current_deployment)
-    entry.tasks, entry.rollouts_failed, entry.rollouts_throttled = (
-        stats.rollouts,
-        stats.failed,
-        stats.throttled,
-    )
-    entry.train_reward = stats.reward
+    entry.tasks, entry.train_reward = stats.rollouts, stats.reward
+    entry.rollouts_failed, entry.rollouts_throttled = stats.failed, stats.throttled
     entry.rollout_stages.append(stats)
     orch.show(
         Stage.ROLLOUTS,
