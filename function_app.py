@@ -28,6 +28,7 @@ from api.runs import bp as run_endpoints
 from api.telemetry import bp as telemetry_api
 from orchestrators.finetune_run import bp as run_orchestrator
 from orchestrators.reconcile import bp as reconciler
+from orchestrators.rollout_stage import bp as rollout_orchestrators
 from orchestrators.upkeep import bp as upkeep
 from shared.settings import get_settings
 
@@ -55,6 +56,7 @@ for blueprint in (
     reconciler,
     upkeep,
     lineage_endpoints,
+    rollout_orchestrators,
     run_activities,
     rollout_activities,
     dataset_activities,

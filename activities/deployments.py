@@ -15,13 +15,22 @@ import openai
 from shared.clients import async_openai_client, openai_account
 from shared.contracts import (
     DeleteDeployments,
+    DeploymentLimits,
     DeploymentRef,
     DeploymentResult,
     DeploymentsRemaining,
     ProbeResult,
+    RateBudget,
     StartDeployment,
 )
 from shared.errors import describe, raise_if_transient
+from shared.rate_limits import (
+    RateLimit,
+    UnknownModelFamily,
+    UnsupportedSku,
+    deployment_rate_limit,
+    reported_rate_limit,
+)
 
 bp = df.Blueprint()
 
@@ -48,6 +57,45 @@ def delete_deployments(payload: dict[str, Any]) -> dict[str, Any]:
     request = DeleteDeployments.model_validate(payload)
     remaining = [name for name in request.names if openai_account().start_delete(name)]
     return DeploymentsRemaining(remaining=remaining).model_dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def read_deployment_limits(payload: dict[str, Any]) -> dict[str, Any]:
+    """The rate limit a rollout stage paces itself to: what ARM reports for the deployment
+    (``properties.rateLimits``), else what its model, SKU and capacity buy (docs/rate-limits.md)."""
+    request = DeploymentRef.model_validate(payload)
+    deployment = openai_account().get(request.name)
+    if deployment is None:
+        return DeploymentLimits(deployment=request.name, found=False, problem="not found").model_dump()
+    properties, sku = deployment.properties, deployment.sku
+    limits = DeploymentLimits(
+        deployment=request.name,
+        found=True,
+        model=properties.model.name if properties and properties.model else None,
+        sku_name=sku.name if sku else None,
+        capacity=sku.capacity if sku else None,
+    )
+    derived, problem = _derived_rate_limit(limits)
+    rules = [
+        (rule.key, rule.renewal_period, rule.count) for rule in (properties and properties.rate_limits) or []
+    ]
+    limit = reported_rate_limit(rules, derived) or derived
+    if limit is None:
+        return limits.model_copy(update={"problem": problem}).model_dump()
+    budget = RateBudget(
+        rpm=limit.rpm, tpm=limit.tpm, window_seconds=limit.window_seconds, source=limit.source
+    )
+    return limits.model_copy(update={"budget": budget}).model_dump()
+
+
+def _derived_rate_limit(limits: DeploymentLimits) -> tuple[RateLimit | None, str | None]:
+    """What the deployment's model, SKU and capacity buy, or why that is not known."""
+    if not (limits.model and limits.sku_name and limits.capacity):
+        return None, f"ARM shows no model, SKU or capacity for {limits.deployment}"
+    try:
+        return deployment_rate_limit(limits.model, limits.sku_name, limits.capacity), None
+    except (UnknownModelFamily, UnsupportedSku) as exc:
+        return None, str(exc)
 
 
 @bp.activity_trigger(input_name="payload")

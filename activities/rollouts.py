@@ -1,9 +1,17 @@
 """The rollout activity: one agent run on one task, traced to Blob.
 
-It is ``async`` so that a fan-out of rollouts waits on the network together on the worker's event
-loop instead of holding one thread each. An agent failure is recorded (a trace with status error and
-a failed summary), never dropped; only a failure to record it is raised for Durable to retry. A
-rollout whose complete trace already exists is not run again (retries and replays after a crash).
+It is ``async`` so that many rollouts wait on the network together on the worker's event loop
+instead of holding one thread each. Its chat calls go through the rollout client, which paces them to
+the deployment's limit and waits out 429s (shared/throttling.py). How a rollout ends:
+
+- ``ok``: the agent answered; ``failed``: an agent error (a bad request, the agent's own exception),
+  recorded with its trace and scored 0;
+- ``throttled``: a 429 outlasted the rollout's patience, or a 5xx or connection failure outlasted its
+  retries: the trace is kept and marked so, nothing is scored, and the lane runs it again later;
+- ``cancelled``: the run was cancelled, so the rollout is not started (lanes stop at the next task).
+
+Only a failure to record the outcome (storage) is raised, for Durable to retry. A rollout whose
+complete trace already exists is not run again (retries and replays after a crash).
 """
 
 from __future__ import annotations
@@ -14,10 +22,11 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.agents import get_agent
-from shared.artifacts import trace_path
-from shared.clients import artifact_store, async_openai_client
-from shared.contracts import RolloutRequest
-from shared.errors import describe
+from shared.artifacts import cancel_request_path, trace_path
+from shared.clients import artifact_store, rollout_openai_client
+from shared.contracts import CancelRequest, RolloutRequest
+from shared.errors import describe, is_transient
+from shared.throttling import CURRENT_CALLS, PACERS, CallStats
 from shared.traces import RolloutSummary, TraceRecorder, parse_jsonl, summarize
 
 bp = df.Blueprint()
@@ -26,23 +35,47 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="payload")
 async def run_rollout(payload: dict[str, Any]) -> dict[str, Any]:
     request = RolloutRequest.model_validate(payload)
-    store = artifact_store()
-    path = trace_path(request.run_id, request.iteration, request.split, request.rollout_id)
-    existing = await asyncio.to_thread(store.read_text, path)
-    if existing is not None:
-        previous = summarize(parse_jsonl(existing), request.rollout_id, path)
-        if previous.status == "ok":
-            return previous.model_dump()
-
+    path = trace_path(request.run_id, request.iteration, request.group, request.rollout_id)
+    previous = await recorded(path, request.rollout_id)
+    if previous is not None:
+        return previous.model_dump()
+    if await cancel_requested(request.run_id):
+        return RolloutSummary(rollout_id=request.rollout_id, status="cancelled").model_dump()
     agent = get_agent(request.agent)
     task = agent.task(request.dataset, request.split, request.task_index)
-    recorder = TraceRecorder(rollout_id=request.rollout_id, task=task, agent=agent.name)
+    recorder = TraceRecorder(request.rollout_id, task, agent.name, max_tokens=agent.max_tokens)
+    PACERS.configure(request.deployment, request.budget)
+    calls = CallStats()
+    context = CURRENT_CALLS.set(calls)
     try:
-        reward = await agent.rollout(async_openai_client(), request.deployment, task, recorder)
-        recorder.finish(reward=reward)
-    except Exception as exc:  # noqa: BLE001 - a failed rollout is data: recorded, not raised
+        reward = await agent.rollout(rollout_openai_client(), request.deployment, task, recorder)
+        recorder.finish(reward=reward, throttled_retries=calls.throttled_retries)
+    except Exception as exc:  # noqa: BLE001 - a rollout's end is data: recorded, not raised
         error = describe(exc)
-        recorder.fail(f"{error.code}: {error.message}")
-    await asyncio.to_thread(store.write_text, path, recorder.to_jsonl())
-    summary: RolloutSummary = recorder.summary(trace_blob=path)
+        end = recorder.throttle if is_transient(exc) else recorder.fail
+        end(f"{error.code}: {error.message}", throttled_retries=calls.throttled_retries)
+    finally:
+        CURRENT_CALLS.reset(context)
+    await asyncio.to_thread(artifact_store().write_text, path, recorder.to_jsonl())
+    summary = recorder.summary(trace_blob=path).model_copy(
+        update={
+            "lowest_remaining_requests": calls.lowest_remaining_requests,
+            "lowest_remaining_tokens": calls.lowest_remaining_tokens,
+        }
+    )
     return summary.model_dump()
+
+
+async def recorded(path: str, rollout_id: str) -> RolloutSummary | None:
+    """The summary of a rollout that already ran to an answer (its trace is in Blob), else None."""
+    existing = await asyncio.to_thread(artifact_store().read_text, path)
+    if existing is None:
+        return None
+    previous = summarize(parse_jsonl(existing), rollout_id, path)
+    return previous if previous.status == "ok" else None
+
+
+async def cancel_requested(run_id: str) -> bool:
+    """Whether ``POST /api/runs/{run_id}/cancel`` asked the run to stop (its marker in Blob)."""
+    marker = await asyncio.to_thread(artifact_store().read_model, cancel_request_path(run_id), CancelRequest)
+    return marker is not None and marker.requested

@@ -1,8 +1,15 @@
 """Benchmark: one iteration's rollout stage (24 tasks) through devhost against the emulator.
 
-Prints a table: the stage as the app runs it (a parallel fan-out of async activities), one rollout
-alone, and the same 24 rollouts one at a time. The target: the stage takes at most 1.5x one rollout.
-Each chat completion takes ``--chat-latency`` seconds (1.0 by default), like a slow Azure call.
+Prints a table: the stage as the app runs it (bench/stage_driver.py: the stage sub-orchestration,
+its lanes, the paced rollout activity), one rollout alone, and the same 24 rollouts one at a time
+(``max_concurrent_rollouts`` 1). The target: the stage takes at most 1.5x one rollout. Each chat
+completion takes ``--chat-latency`` seconds (1.0 by default), like a slow Azure call.
+
+The stage runs 24 rollouts at once only on a deployment whose limit admits them: the emulator's base
+deployment gets capacity ``CAPACITY`` here (1,000 RPM of gpt-4.1-mini: 167 requests per 10 s window,
+and the stage sizes 48 lanes for it, so all 24 rollouts start together). On the app's DeveloperTier
+default (250 RPM) it runs 12 at a time; ``python -m bench.rollout_scale`` measures stages that the
+limit bounds.
 """
 
 from __future__ import annotations
@@ -14,44 +21,23 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.rollouts import bp as rollout_activities
-from devhost import DevHost
-from orchestrators.orchestration import Orchestration, Step
-from orchestrators.rollouts import roll_out
 from scripts.local_env import local_services
-from shared.contracts import RunState
-from shared.settings import get_settings
 
 TASKS = 24
+CAPACITY = 1_000
+DEPLOYMENT = "gpt-4.1-mini"
 
 
-def build_app() -> df.DFApp:
-    """The app's own rollout activity plus bench orchestrators that use the app's own fan-out."""
-    app = df.DFApp()
-    app.register_functions(rollout_activities)
+def timed(host: Any, run_id: str, count: int, **settings: Any) -> float:
+    from bench.stage_driver import DRIVER, StageRun  # noqa: PLC0415 - needs the settings first
+    from shared.agents import get_agent  # noqa: PLC0415
 
-    @app.orchestration_trigger(context_name="context")
-    def bench_rollouts(context: df.DurableOrchestrationContext) -> Step[int]:
-        spec: dict[str, Any] = context.get_input()
-        settings = get_settings().run_settings()
-        state = RunState(run_id=spec["run_id"], settings=settings, started_at="bench", iteration=1)
-        orch = Orchestration(context, state)
-        deployment = state.settings.base_deployment or ""
-        if spec["sequential"]:
-            for index in spec["indices"]:
-                yield from roll_out(orch, "train", [index], deployment)
-        else:
-            yield from roll_out(orch, "train", spec["indices"], deployment)
-        return len(spec["indices"])
-
-    return app
-
-
-def timed(host: DevHost, run_id: str, indices: list[int], sequential: bool) -> float:
-    started = time.perf_counter()
-    status = host.run_orchestration(
-        "bench_rollouts", {"run_id": run_id, "indices": indices, "sequential": sequential}, timeout=600
+    train_size = len(get_agent("capital_lookup").load_splits(None).train)
+    run = StageRun(
+        run_id=run_id, group="train", deployment=DEPLOYMENT, count=count, modulo=train_size, settings=settings
     )
+    started = time.perf_counter()
+    status = host.run_orchestration(DRIVER, run.model_dump(), instance_id=run_id, timeout=600)
     elapsed = time.perf_counter() - started
     if status.runtime_status != df.OrchestrationRuntimeStatus.Completed:
         raise RuntimeError(f"{run_id} ended {status.runtime_status}: {status.output}")
@@ -62,18 +48,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chat-latency", default="1.0")
     args = parser.parse_args(argv)
-    with local_services("--chat-latency", args.chat_latency, "--seed", "7"):
+    emulator = ("--chat-latency", args.chat_latency, "--seed", "7", "--base-capacity", str(CAPACITY))
+    with local_services(*emulator):
+        from bench.stage_driver import build_app  # noqa: PLC0415 - needs the settings first
+        from devhost import DevHost  # noqa: PLC0415
+
         with DevHost(build_app(), clock="real") as host:
             suffix = str(int(time.time()))
-            one = timed(host, f"bench-one-{suffix}", [0], sequential=False)
-            stage = timed(host, f"bench-stage-{suffix}", list(range(TASKS)), sequential=False)
-            serial = timed(host, f"bench-serial-{suffix}", list(range(TASKS)), sequential=True)
+            one = timed(host, f"bench-one-{suffix}", 1)
+            stage = timed(host, f"bench-stage-{suffix}", TASKS)
+            serial = timed(host, f"bench-serial-{suffix}", TASKS, max_concurrent_rollouts=1)
     rows = [
-        ("rollout stage, 24 in parallel (the app)", stage, stage / one),
+        (f"rollout stage, {TASKS} in parallel (the app)", stage, stage / one),
         ("one rollout alone", one, 1.0),
-        ("24 rollouts one at a time", serial, serial / one),
+        (f"{TASKS} rollouts one at a time", serial, serial / one),
     ]
     print(f"chat latency {args.chat_latency} s per completion, {TASKS} tasks")
+    print(
+        f"deployment {DEPLOYMENT}: GlobalStandard capacity {CAPACITY:,} ({CAPACITY:,} RPM), enough for "
+        f"{TASKS} rollouts at once (at 250 RPM, the DeveloperTier default, 12 run at a time: see "
+        "bench.rollout_scale)"
+    )
     print(f"{'what':<42}{'seconds':>10}{'x one rollout':>16}")
     for name, seconds, ratio in rows:
         print(f"{name:<42}{seconds:>10.2f}{ratio:>16.2f}")

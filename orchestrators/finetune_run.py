@@ -19,11 +19,11 @@ from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, log
 from orchestrators.preflight import preflight_run, record_hosting
-from orchestrators.rollouts import Evaluation, evaluate
-from shared.artifacts import report_path, traces_prefix
+from orchestrators.rollouts import BASELINE_GROUP, CHAMPION_GROUP, FALLBACK_GROUP, Evaluation, evaluate
+from shared.artifacts import report_path
 from shared.contracts import CancelRequest, InitRun, RunRef, RunState, TaskCounts
 from shared.lineage import Champion
-from shared.report import Baseline, RunStatus
+from shared.report import Baseline, RolloutStats, RunStatus
 
 bp = df.Blueprint()
 
@@ -83,9 +83,10 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
     what outlasts retries; crowns the start when the lineage has no champion or its champion is gone."""
     state = orch.state
     orch.show(Stage.BASELINE, f"evaluating {start.deployment} on {state.val_size} validation tasks")
-    result = yield from evaluate(orch, start.deployment)
+    result = yield from evaluate(orch, start.deployment, BASELINE_GROUP)
     state.baseline_reward = state.last_val_reward = result.reward
     champion = state.champion
+    stages = [result.stats]
     if champion is None:
         yield from crown(orch, champion_from(orch, start, result.reward, "baseline"), result.reward)
     elif start.fallback_from == "champion":
@@ -93,7 +94,7 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
     elif champion.model == start.model:
         yield from adopt(orch, champion, result.reward)
     else:
-        yield from evaluate_champion(orch, champion, start, result)
+        stages += yield from evaluate_champion(orch, champion, start, result)
     orch.show(Stage.BASELINE, f"baseline reward {result.reward}", baseline_val_reward=result.reward)
     crowned = state.champion
     baseline = Baseline(
@@ -102,7 +103,9 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
         val_reward=result.reward,
         val_rollouts=result.rollouts,
         val_failed=result.failed,
-        traces_prefix=traces_prefix(state.run_id, 0, "val"),
+        val_throttled=result.throttled,
+        traces_prefix=result.stats.traces_prefix,
+        rollout_stages=stages,
         start_from=start.label,
         champion_model=crowned.model if crowned else None,
         champion_deployment=crowned.deployment if crowned else None,
@@ -113,19 +116,23 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
 
 def evaluate_champion(
     orch: Orchestration, champion: Champion, start: Start, baseline: Evaluation
-) -> Step[None]:
+) -> Step[list[RolloutStats]]:
     """Measures the champion on this run's validation tasks, so candidates are compared on the same
-    tasks; raises what outlasts retries; crowns the base model if the champion cannot serve."""
+    tasks; raises what outlasts retries; crowns the base model if the champion cannot serve; returns
+    the stats of the evaluations it ran."""
     current = Start(champion.model, champion.deployment, champion.version, "champion")
     served = yield from serve(orch, current)
     if served.fallback_from is None:
         orch.show(Stage.BASELINE, f"evaluating the champion {served.deployment}")
-        result = yield from evaluate(orch, served.deployment)
+        result = yield from evaluate(orch, served.deployment, CHAMPION_GROUP)
         yield from adopt(orch, champion, result.reward)
-        return
+        return [result.stats]
+    stages: list[RolloutStats] = []
     if served.model != start.model:
-        baseline = yield from evaluate(orch, served.deployment)
+        baseline = yield from evaluate(orch, served.deployment, FALLBACK_GROUP)
+        stages = [baseline.stats]
     yield from crown(orch, champion_from(orch, served, baseline.reward, "fallback"), baseline.reward)
+    return stages
 
 
 def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | None) -> Step[dict[str, Any]]:

@@ -16,7 +16,7 @@ from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.lineage import Start, promote, serve
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.preflight import preflight_job
-from orchestrators.rollouts import evaluate, mean_reward, roll_out
+from orchestrators.rollouts import TRAIN_GROUP, VAL_GROUP, TaskRange, evaluate, roll_out
 from orchestrators.training import fine_tune
 from shared.artifacts import traces_prefix
 from shared.contracts import (
@@ -32,10 +32,9 @@ from shared.lineage import BASE_VERSION, ModelVersion
 from shared.report import IterationReport
 
 
-def batch_indices(train_size: int, iteration: int, size: int) -> list[int]:
+def batch_range(train_size: int, iteration: int, size: int) -> TaskRange:
     """The batch iterator: iteration i takes the next ``size`` training tasks, cycling the split."""
-    start = (iteration - 1) * size
-    return [(start + k) % train_size for k in range(size)]
+    return TaskRange(start=(iteration - 1) * size % train_size, count=size, modulo=train_size)
 
 
 def run_iteration(orch: Orchestration) -> Step[IterationReport]:
@@ -48,7 +47,7 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
         started_at=orch.now(),
         base_model=state.current_model,
         rollout_deployment=state.current_deployment,
-        traces_prefix=traces_prefix(state.run_id, state.iteration, "train"),
+        traces_prefix=traces_prefix(state.run_id, state.iteration, TRAIN_GROUP),
     )
     try:
         yield from roll_out_batch(orch, entry)
@@ -94,22 +93,24 @@ def choose_starting_model(orch: Orchestration) -> Step[None]:
 
 def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
     """Runs the agent on this iteration's training batch, unless the run trains on production traces
-    alone (their dataset reads no rollouts); raises nothing; fills the rollout counts."""
+    alone (their dataset reads no rollouts); raises RunCancelled or what outlasts retries; fills the
+    rollout counts and the stage's stats."""
     state = orch.state
     if state.settings.source == "production":
         orch.show(Stage.ROLLOUTS, "none: this run trains on production traces", tasks=0)
         return
-    indices = batch_indices(state.train_size, entry.iteration, state.settings.finetune_every_n_rollouts)
-    orch.show(Stage.ROLLOUTS, f"{len(indices)} rollouts on {state.current_deployment}", tasks=len(indices))
-    summaries = yield from roll_out(orch, "train", indices, state.current_deployment)
-    entry.tasks = len(summaries)
-    entry.rollouts_failed = sum(1 for summary in summaries if summary.status != "ok")
-    entry.train_reward = mean_reward(summaries)
+    tasks = batch_range(state.train_size, entry.iteration, state.settings.finetune_every_n_rollouts)
+    orch.show(Stage.ROLLOUTS, f"{tasks.count} rollouts on {state.current_deployment}", tasks=tasks.count)
+    stats = yield from roll_out(orch, TRAIN_GROUP, "train", tasks, state.current_deployment)
+    entry.tasks, entry.train_reward = stats.rollouts, stats.reward
+    entry.rollouts_failed, entry.rollouts_throttled = stats.failed, stats.throttled
+    entry.rollout_stages.append(stats)
     orch.show(
         Stage.ROLLOUTS,
         f"mean reward {entry.train_reward}",
         train_reward=entry.train_reward,
         rollouts_failed=entry.rollouts_failed,
+        rollouts_throttled=entry.rollouts_throttled,
     )
 
 
@@ -226,8 +227,10 @@ def evaluate_candidate(
     deployment fails; moves the run onto it and records the evaluation in the lineage."""
     state = orch.state
     orch.show(Stage.EVALUATE, f"evaluating {deployment}")
-    result = yield from evaluate(orch, deployment)
+    result = yield from evaluate(orch, deployment, VAL_GROUP)
     entry.val_reward, entry.val_rollouts, entry.val_failed = result.reward, result.rollouts, result.failed
+    entry.val_throttled, entry.val_traces_prefix = result.throttled, result.stats.traces_prefix
+    entry.rollout_stages.append(result.stats)
     state.current_deployment, state.last_val_reward = deployment, result.reward
     yield from record_version(orch, entry, version)
     yield from promote(orch, entry, result)

@@ -133,10 +133,11 @@ def champion_from(
 
 
 def verdict(candidate: Evaluation, champion_reward: float | None, margin: float) -> PromotionOutcome:
-    """Better only on a complete evaluation that beats the champion by more than ``margin``."""
+    """Better only on a complete evaluation (no rollout failed or throttled) that beats the champion
+    by more than ``margin``."""
     if candidate.reward is None:
         return "not_evaluated"
-    if candidate.failed:
+    if candidate.failed or candidate.throttled:
         return "incomplete_evaluation"
     if champion_reward is not None and candidate.reward <= champion_reward + margin:
         return "not_better"

@@ -25,6 +25,7 @@ from openai import AsyncAzureOpenAI, AzureOpenAI
 from shared.artifacts import ArtifactStore
 from shared.deployments import Account
 from shared.settings import AppSettings, get_settings
+from shared.throttling import ThrottlingTransport
 
 COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 # The SDKs retry transient errors themselves a few times (honouring Retry-After); longer outages are
@@ -99,6 +100,27 @@ def async_openai_client() -> AsyncAzureOpenAI:
             http_client=httpx2.AsyncClient(verify=_ssl_context(settings)), **_openai_options(settings)
         )
         _async_clients[loop] = client
+    return client
+
+
+_rollout_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncAzureOpenAI] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def rollout_openai_client() -> AsyncAzureOpenAI:
+    """Async client for rollouts' chat calls: paced to each deployment's limit, 429s waited out and
+    counted (shared/throttling.py). The SDK's own retries are off, the transport does them."""
+    loop = asyncio.get_running_loop()
+    client = _rollout_clients.get(loop)
+    if client is None:
+        settings = get_settings()
+        transport = ThrottlingTransport(httpx2.AsyncHTTPTransport(verify=_ssl_context(settings)))
+        client = AsyncAzureOpenAI(
+            http_client=httpx2.AsyncClient(transport=transport),
+            **{**_openai_options(settings), "max_retries": 0},
+        )
+        _rollout_clients[loop] = client
     return client
 
 

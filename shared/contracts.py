@@ -15,6 +15,7 @@ from shared.cost import CostEstimate, HostingRecord
 from shared.lineage import Champion, ModelVersion
 from shared.report import Baseline, IterationReport, RunKind, RunStatus
 from shared.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
+from shared.traces import RolloutSummary
 
 
 class Payload(BaseModel):
@@ -72,15 +73,141 @@ class TaskCounts(Payload):
     val_size: int
 
 
+GROUP_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+"""A rollout group names one stage of an iteration (``train``, ``val``, ``baseline``, ``champion``):
+its traces' prefix and its sub-orchestrations' instance ids."""
+
+
+class RateBudget(Payload):
+    """The limits a deployment's rollouts pace their chat calls to: requests per minute (and the window
+    Azure checks them over) and tokens per minute, with where the numbers come from."""
+
+    rpm: int = Field(ge=1)
+    tpm: int | None = Field(None, ge=1)
+    window_seconds: float = Field(gt=0)
+    source: str
+
+
+class DeploymentLimits(Payload):
+    """What ARM says about a deployment's rate limit; ``budget`` is None (with the reason in
+    ``problem``) when neither ARM nor the model/SKU table gives one."""
+
+    deployment: str
+    found: bool
+    model: str | None = None
+    sku_name: str | None = None
+    capacity: int | None = None
+    budget: RateBudget | None = None
+    problem: str | None = None
+
+
 class RolloutRequest(Payload):
     run_id: str
     iteration: int
+    group: str = Field(pattern=GROUP_PATTERN)
     split: Literal["train", "val"]
     rollout_id: str
     task_index: int
     agent: str
     dataset: str | None
     deployment: str
+    budget: RateBudget | None = Field(None, description="the deployment's limit, for pacing its calls")
+
+
+class RolloutStage(Payload):
+    """One stage's rollouts: positions ``0..count-1`` run the agent's ``split`` tasks
+    ``(start + position) % modulo`` on ``deployment``. Positions, not a list of indices, so that the
+    payload (copied into every lane's history) stays small whatever the count."""
+
+    run_id: str
+    iteration: int
+    group: str = Field(pattern=GROUP_PATTERN)
+    split: Literal["train", "val"]
+    agent: str
+    dataset: str | None
+    deployment: str
+    start: int = Field(ge=0)
+    count: int = Field(ge=0)
+    modulo: int = Field(ge=1)
+    max_concurrent: int | None = Field(None, ge=1, description="None: sized from the deployment's limit")
+    retry_interval_seconds: float = Field(gt=0)
+    retry_max_attempts: int = Field(ge=1)
+
+    def task_index(self, position: int) -> int:
+        return (self.start + position) % self.modulo
+
+
+def lowest(first: int | None, second: int | None) -> int | None:
+    """The lower of two header readings, either of which may be missing."""
+    values = [value for value in (first, second) if value is not None]
+    return min(values) if values else None
+
+
+class LaneTotals(Payload):
+    """What a lane hands back: counts and sums only, never per-rollout results, so the stage's
+    history does not grow with the number of rollouts."""
+
+    ok: int = 0
+    failed: int = 0
+    throttled: int = 0
+    cancelled: int = 0
+    throttled_retries: int = 0
+    reward_sum: float = 0.0
+    llm_calls: int = 0
+    lowest_remaining_requests: int | None = None
+    lowest_remaining_tokens: int | None = None
+
+    def add(self, summary: RolloutSummary) -> None:
+        """Counts one rollout's outcome (a cancelled one counts as not run)."""
+        if summary.status == "ok":
+            self.ok += 1
+        elif summary.status == "failed":
+            self.failed += 1
+        elif summary.status == "throttled":
+            self.throttled += 1
+        else:
+            self.cancelled += 1
+        self.reward_sum += summary.reward if summary.status == "ok" else 0.0
+        self.throttled_retries += summary.throttled_retries
+        self.llm_calls += summary.llm_calls
+        self.lowest_remaining_requests = lowest(
+            self.lowest_remaining_requests, summary.lowest_remaining_requests
+        )
+        self.lowest_remaining_tokens = lowest(self.lowest_remaining_tokens, summary.lowest_remaining_tokens)
+
+    def merge(self, other: LaneTotals) -> None:
+        self.ok += other.ok
+        self.failed += other.failed
+        self.throttled += other.throttled
+        self.cancelled += other.cancelled
+        self.throttled_retries += other.throttled_retries
+        self.reward_sum += other.reward_sum
+        self.llm_calls += other.llm_calls
+        self.lowest_remaining_requests = lowest(
+            self.lowest_remaining_requests, other.lowest_remaining_requests
+        )
+        self.lowest_remaining_tokens = lowest(self.lowest_remaining_tokens, other.lowest_remaining_tokens)
+
+    @property
+    def scored(self) -> int:
+        """Rollouts the mean reward counts: those that ran to an answer or an agent error."""
+        return self.ok + self.failed
+
+    @property
+    def mean_reward(self) -> float | None:
+        return self.reward_sum / self.scored if self.scored else None
+
+
+class RolloutLane(Payload):
+    """One lane of a stage: positions ``lane, lane + lanes, ...`` run one after another; the lane
+    continues as new every few rollouts, carrying where it is and its totals."""
+
+    stage: RolloutStage
+    budget: RateBudget | None = None
+    lane: int = Field(ge=0)
+    lanes: int = Field(ge=1)
+    next_position: int = Field(ge=0)
+    totals: LaneTotals = Field(default_factory=LaneTotals)
 
 
 class ProductionWindow(Payload):

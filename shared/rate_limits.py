@@ -71,10 +71,11 @@ class UnsupportedSku(ValueError):
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A deployment's limits: requests and tokens per minute, the window requests are checked over."""
+    """A deployment's limits: requests and tokens per minute (None: not known), the window requests
+    are checked over."""
 
     rpm: int
-    tpm: int
+    tpm: int | None
     window_seconds: float
     source: str
 
@@ -113,6 +114,35 @@ def deployment_rate_limit(
         tpm=capacity * rate.tpm_per_unit,
         window_seconds=window_seconds,
         source=f"{family} {sku}: {rate.source}",
+    )
+
+
+ARM_RULE_REQUEST = "request"
+ARM_RULE_TOKEN = "token"
+
+
+def reported_rate_limit(
+    rules: Sequence[tuple[str | None, float | None, float | None]], derived: RateLimit | None
+) -> RateLimit | None:
+    """The limits ARM reports for a deployment, ``properties.rateLimits`` as ``(key, renewalPeriod,
+    count)``: ``request`` counts per renewal period (10 s: the request window) and ``token`` counts
+    per 60 s ([M1], [W1] in docs/rate-limits.md; provisioned deployments report only the request
+    rule). A figure ARM leaves out comes from ``derived``; None when ARM reports no request rule.
+    Azure's own figures for the deployment come first: they follow quota changes the table here may
+    not know yet."""
+    by_key = {key: (period, count) for key, period, count in rules if key and period and count}
+    if ARM_RULE_REQUEST not in by_key:
+        return None
+    period, count = by_key[ARM_RULE_REQUEST]
+    tpm = derived.tpm if derived else None
+    if ARM_RULE_TOKEN in by_key:
+        token_period, token_count = by_key[ARM_RULE_TOKEN]
+        tpm = math.floor(token_count * TOKEN_WINDOW_SECONDS / token_period)
+    return RateLimit(
+        rpm=max(1, math.floor(count * 60.0 / period)),
+        tpm=tpm,
+        window_seconds=float(period),
+        source=f"ARM rateLimits ({math.floor(count)} requests per {period:g} s)",
     )
 
 

@@ -25,13 +25,41 @@ PromotionOutcome = Literal[
 ]
 
 
+class RolloutStats(BaseModel):
+    """One rollout stage (a training batch or an evaluation): what ran, how it ended, how fast, against
+    which limit. ``rollouts = ok + failed + throttled + cancelled``; the mean reward counts ``ok`` and
+    ``failed`` (agent errors score 0) and leaves out ``throttled`` (the deployment's limit or outage,
+    not the model, stopped them) and ``cancelled`` (never started: the run was cancelled)."""
+
+    group: str
+    deployment: str
+    traces_prefix: str
+    rollouts: int = 0
+    ok: int = 0
+    failed: int = 0
+    throttled: int = 0
+    cancelled: int = 0
+    throttled_retries: int = Field(0, description="429 answers the stage's rollouts waited out")
+    reward: float | None = None
+    llm_calls: int = 0
+    seconds: float = 0.0
+    concurrency: int = Field(0, description="rollouts in flight at most (lanes)")
+    limit_rpm: int | None = None
+    limit_tpm: int | None = None
+    limit_source: str | None = None
+    lowest_remaining_requests: int | None = None
+    lowest_remaining_tokens: int | None = None
+
+
 class Baseline(BaseModel):
     deployment: str
     model: str
     val_reward: float | None = None
     val_rollouts: int = 0
     val_failed: int = 0
+    val_throttled: int = 0
     traces_prefix: str | None = None
+    rollout_stages: list[RolloutStats] = Field(default_factory=list)
     start_from: str | None = None
     champion_model: str | None = None
     champion_deployment: str | None = None
@@ -71,6 +99,7 @@ class IterationReport(BaseModel):
     stage: str | None = None
     tasks: int = 0
     rollouts_failed: int = 0
+    rollouts_throttled: int = 0
     train_reward: float | None = None
     traces_prefix: str | None = None
     examples_total: int | None = None
@@ -88,6 +117,9 @@ class IterationReport(BaseModel):
     val_reward: float | None = None
     val_rollouts: int = 0
     val_failed: int = 0
+    val_throttled: int = 0
+    val_traces_prefix: str | None = None
+    rollout_stages: list[RolloutStats] = Field(default_factory=list)
     promoted: bool = False
     version: int | None = None
     promotion: PromotionOutcome | None = None

@@ -102,6 +102,12 @@ class RunSettings(BaseModel):
     agent: Identifier = "capital_lookup"
     dataset: Identifier | None = Field(None, description="None: the agent's default")
     val_limit: int | None = Field(None, ge=1, le=10_000, description="cap on validation tasks per eval")
+    max_concurrent_rollouts: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="rollouts in flight per stage; None: sized from the deployment's limit",
+    )
     base_model: ModelId | None = Field(None, description="None: the BASE_MODEL app setting")
     base_deployment: DeploymentName | None = Field(None, description="None: the BASE_DEPLOYMENT app setting")
     deployment_prefix: str = Field("capital-agent", pattern=DEPLOYMENT_PREFIX_PATTERN)

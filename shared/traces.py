@@ -61,17 +61,32 @@ class TraceFormatError(ValueError):
     """A trace line that is not a span; the message names the line."""
 
 
+ROLLOUT_STATUS = "durable_finetune.rollout.status"
+"""On the root span of a rollout that could not finish for throttling (or a 5xx, or the connection):
+``throttled``. Such a trace is incomplete; it says nothing about the model and is never scored."""
+THROTTLED_RETRIES = "durable_finetune.rollout.throttled_retries"
+"""On the root span: how many 429 answers the rollout waited out before its calls went through."""
+
+RolloutStatus = Literal["ok", "failed", "throttled", "cancelled"]
+"""``ok``: the agent answered (reward as earned). ``failed``: an agent error (a bad request, the
+agent's own exception), scored 0. ``throttled``: the deployment's limit or an outage stopped it; left
+out of means. ``cancelled``: not started, because the run was cancelled."""
+
+
 class RolloutSummary(BaseModel):
     """What a rollout activity returns to the orchestrator: small on purpose."""
 
     rollout_id: str
     task_id: str | None = None
-    status: Literal["ok", "failed"]
+    status: RolloutStatus
     reward: float = 0.0
     llm_calls: int = 0
     tool_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    throttled_retries: int = 0
+    lowest_remaining_requests: int | None = None
+    lowest_remaining_tokens: int | None = None
     error: str | None = None
     trace_blob: str | None = None
 
@@ -100,10 +115,11 @@ def _json(value: Any) -> str:
 class TraceRecorder:
     """Records one rollout as OpenTelemetry spans while the agent runs."""
 
-    def __init__(self, rollout_id: str, task: Task, agent: str) -> None:
+    def __init__(self, rollout_id: str, task: Task, agent: str, max_tokens: int | None = None) -> None:
         self.rollout_id = rollout_id
         self.task = task
         self.agent = agent
+        self.max_tokens = max_tokens
         self._collector = InMemorySpanExporter()
         self._tracer = _tracer(agent, self._collector)
         # An empty parent context: a rollout is a trace of its own even inside an instrumented host.
@@ -120,7 +136,11 @@ class TraceRecorder:
         return self._tracer.start_span(name, context=self._inside, kind=kind, attributes=attributes)
 
     async def chat(self, llm: Any, **request: Any) -> Any:
-        """Calls ``llm.chat.completions.create(**request)`` and records the call, failed or not."""
+        """Calls ``llm.chat.completions.create(**request)`` and records the call, failed or not. A call
+        that sets no ``max_tokens`` gets the agent's (``AgentSpec.max_tokens``): Azure books a request's
+        ``max_tokens`` (640 when unset) against the deployment's tokens per minute on arrival."""
+        if self.max_tokens is not None:
+            request.setdefault("max_tokens", self.max_tokens)
         attributes: dict[str, Any] = {
             OPERATION: "chat",
             "gen_ai.provider.name": PROVIDER,
@@ -179,7 +199,7 @@ class TraceRecorder:
         span.end()
         return result
 
-    def _close(self, reward: float, error: str | None) -> None:
+    def _close(self, reward: float, error: str | None, throttled_retries: int, throttled: bool) -> None:
         if not self._root.is_recording():
             raise RuntimeError(f"rollout {self.rollout_id}: the trace is already finished")
         self._root.set_attributes(
@@ -190,17 +210,26 @@ class TraceRecorder:
                 "durable_finetune.task.prompt": self.task.prompt,
                 "durable_finetune.task.expected": self.task.answer,
                 REWARD: reward,
+                THROTTLED_RETRIES: throttled_retries,
             }
         )
+        if throttled:
+            self._root.set_attribute(ROLLOUT_STATUS, "throttled")
         if error:
             self._root.set_status(Status(StatusCode.ERROR, error))
         self._root.end()
 
-    def finish(self, reward: float) -> None:
-        self._close(reward, None)
+    def finish(self, reward: float, throttled_retries: int = 0) -> None:
+        self._close(reward, None, throttled_retries, throttled=False)
 
-    def fail(self, error: str) -> None:
-        self._close(0.0, error)
+    def fail(self, error: str, throttled_retries: int = 0) -> None:
+        """An agent error: the rollout scores 0."""
+        self._close(0.0, error, throttled_retries, throttled=False)
+
+    def throttle(self, error: str, throttled_retries: int = 0) -> None:
+        """The deployment's limit (or an outage) stopped the rollout: the trace is kept, marked
+        ``throttled``, and never scored."""
+        self._close(0.0, f"throttled: {error}", throttled_retries, throttled=True)
 
     def spans(self) -> list[Span]:
         """The finished spans, root first, then in the order they started."""
@@ -234,11 +263,15 @@ def summarize(spans: list[Span], rollout_id: str, trace_blob: str | None) -> Rol
     root = root_span(spans)
     chats = [span for span in spans if span.operation == "chat"]
     failed = root is None or root.status == "error"
+    status: RolloutStatus = "failed" if failed else "ok"
+    if root is not None and root.attributes.get(ROLLOUT_STATUS) == "throttled":
+        status = "throttled"
     return RolloutSummary(
         rollout_id=rollout_id,
         task_id=root.attributes.get("durable_finetune.task.id") if root else None,
-        status="failed" if failed else "ok",
+        status=status,
         reward=float(root.attributes.get(REWARD, 0.0)) if root and not failed else 0.0,
+        throttled_retries=int(root.attributes.get(THROTTLED_RETRIES, 0)) if root else 0,
         llm_calls=len(chats),
         tool_calls=sum(1 for span in spans if span.operation == "execute_tool"),
         input_tokens=sum(int(span.attributes.get("gen_ai.usage.input_tokens", 0)) for span in chats),

@@ -16,6 +16,8 @@ from shared.tasks import Task
 from shared.traces import TraceRecorder
 
 NAME = "capital_lookup"
+# A turn is a country_capital_lookup call (about 20 tokens) or one short sentence; 100 leaves room.
+MAX_TOKENS = 100
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 SYSTEM_PROMPT = (
@@ -87,4 +89,5 @@ SPEC = AgentSpec(
     default_dataset="capitals",
     description="capital-city questions answered with a lookup tool",
     tools=[TOOL],
+    max_tokens=MAX_TOKENS,
 )

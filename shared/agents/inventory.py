@@ -24,6 +24,8 @@ NAME = "inventory"
 DATA = Path(__file__).resolve().parent.parent / "data"
 # find_product, get_stock, the answer, and one more call to recover from a bad step.
 MAX_LLM_CALLS = 4
+# A turn is one tool call with a name or a SKU, or a one-sentence count; 100 tokens leave room.
+MAX_TOKENS = 100
 
 SYSTEM_PROMPT = (
     "You answer stock questions for a hardware shop. To say how many of a product are in stock, first "
@@ -133,5 +135,6 @@ AGENTS = [
         default_dataset="inventory",
         description="stock questions answered with find_product then get_stock",
         tools=TOOLS,
+        max_tokens=MAX_TOKENS,
     )
 ]

@@ -36,7 +36,12 @@ class AgentModuleError(ValueError):
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """``rollout(llm, deployment, task, recorder)`` runs the agent once and returns its reward."""
+    """``rollout(llm, deployment, task, recorder)`` runs the agent once and returns its reward.
+
+    ``max_tokens``: the most tokens one of the agent's model calls needs to write (a tool call, an
+    answer). Every chat call made through the recorder (the tool loop's included) sends it unless the
+    call sets its own: Azure books ``max_tokens`` (640 when unset) against the deployment's tokens per
+    minute when a request arrives, so a tight value lets more calls run at once. None: unset."""
 
     name: str
     rollout: Rollout
@@ -44,6 +49,11 @@ class AgentSpec:
     default_dataset: str
     description: str = ""
     tools: list[dict[str, Any]] = field(default_factory=list)
+    max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"agent {self.name}: max_tokens must be at least 1, got {self.max_tokens}")
 
     def load_splits(self, dataset: str | None) -> TaskSplits:
         name = dataset or self.default_dataset

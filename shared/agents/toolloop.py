@@ -34,7 +34,8 @@ async def run_tool_loop(
 
     ``functions`` maps each tool's name to the Python function that runs it (keyword arguments in, text
     out); a call to a tool not in it gets an error result the model can read. ``messages`` grows with
-    the conversation.
+    the conversation. Each call sends the agent's ``AgentSpec.max_tokens`` (the recorder adds it), so
+    it books only the tokens a turn needs against the deployment's TPM.
     """
     for call_number in range(1, max_llm_calls + 1):
         response = await recorder.chat(

@@ -114,7 +114,8 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
 
     # Every artefact is in Blob.
     val_count = baseline["val_rollouts"]
-    assert len(blob_names(f"traces/{run_id}/00/val/")) == val_count
+    assert baseline["traces_prefix"] == f"traces/{run_id}/00/baseline/"
+    assert len(blob_names(baseline["traces_prefix"])) == val_count
     for item in iterations:
         i = item["iteration"]
         assert len(blob_names(f"traces/{run_id}/{i:02d}/train/")) == 24
@@ -305,24 +306,27 @@ def test_a_running_run_id_is_refused(host: Any, emulator_reset: EmulatorHandle) 
     finish(host, run_id)
 
 
-def test_failed_rollouts_are_recorded_and_too_few_examples_skip_the_iteration(
+def test_rollouts_stopped_by_server_errors_are_throttled_never_scored_and_the_iteration_skipped(
     host: Any, emulator_reset: EmulatorHandle
 ) -> None:
-    """Every chat call fails: rollouts are recorded as failed (traces kept), the dataset is too small
-    for Azure, and the iteration is skipped with a clear status instead of crashing the run."""
+    """Every chat call fails with a 500: a transient failure, so each rollout is retried and then
+    recorded as throttled (trace kept, marked so), never scored 0; the dataset is too small for Azure,
+    and the iteration is skipped with a clear status instead of crashing the run."""
     emulator_reset.set_faults(routes=[{"route": "chat", "status": 500, "rate": 1.0, "retry_after": 0}])
     run_id = start(host, run_id="e2e-all-fail", iterations=1, val_limit=4)
     report = finish(host, run_id)["report"]
-    assert report["baseline"]["val_failed"] == 4 and report["baseline"]["val_reward"] == 0.0
+    baseline = report["baseline"]
+    assert (baseline["val_throttled"], baseline["val_failed"], baseline["val_reward"]) == (4, 0, None)
     (only,) = report["iterations"]
     assert only["status"] == "skipped"
     assert only["error"]["code"] == "NothingToLearn"
-    assert only["rollouts_failed"] == 24 and only["examples_kept"] == 0
+    assert (only["rollouts_throttled"], only["rollouts_failed"], only["train_reward"]) == (24, 0, None)
+    assert only["examples_kept"] == 0
     assert only["job_id"] is None and only["deployment"] is None
     traces = blob_names(f"traces/{run_id}/01/train/")
     assert len(traces) == 24
     first = artifact_store().read_text(traces[0]) or ""
     root = json.loads(first.splitlines()[0])
     assert root["status"] == "error"
-    assert root["status_message"].startswith("500: "), root["status_message"]
-    assert report["status"] == "completed_with_failures"
+    assert root["status_message"].startswith("throttled: 500: "), root["status_message"]
+    assert root["attributes"]["durable_finetune.rollout.status"] == "throttled"

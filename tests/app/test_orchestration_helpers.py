@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from orchestrators.iteration import batch_indices
+from orchestrators.iteration import batch_range
 from orchestrators.orchestration import backoff
 
 
 def test_batches_cycle_through_the_training_split() -> None:
-    assert batch_indices(50, 1, 24) == list(range(24))
-    assert batch_indices(50, 2, 24) == list(range(24, 48))
-    assert batch_indices(50, 3, 24) == [48, 49, *range(22)]
-    assert batch_indices(10, 1, 24) == [k % 10 for k in range(24)]
+    assert batch_range(50, 1, 24).indices() == list(range(24))
+    assert batch_range(50, 2, 24).indices() == list(range(24, 48))
+    assert batch_range(50, 3, 24).indices() == [48, 49, *range(22)]
+    assert batch_range(10, 1, 24).indices() == [k % 10 for k in range(24)]
 
 
 def test_job_polling_backs_off_up_to_the_cap() -> None:

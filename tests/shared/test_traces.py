@@ -57,7 +57,7 @@ async def test_attribute_limits_set_for_other_telemetry_do_not_cut_rollout_spans
     monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "2")
     spans = await _trace(1.0, True)
     assert spans[1].attributes["gen_ai.input.messages"][0]["parts"][0]["content"] == "sys"
-    assert len(spans[0].attributes) == 7, "all of the root span's attributes, over the limit of 2"
+    assert len(spans[0].attributes) == 8, "all of the root span's attributes, over the limit of 2"
 
 
 class FailingLLM:
@@ -91,3 +91,53 @@ def test_a_trace_is_finished_once() -> None:
     recorder.finish(1.0)
     with pytest.raises(RuntimeError, match="already finished"):
         recorder.fail("late")
+
+
+def test_a_throttled_rollout_says_so_in_its_trace_and_is_never_scored() -> None:
+    recorder = TraceRecorder("r", TASK, "agent")
+    recorder.throttle("RateLimitReached: Please retry after 86400 seconds.", throttled_retries=3)
+    [root] = parse_jsonl(recorder.to_jsonl())
+    assert root.status == "error"
+    assert root.status_message == "throttled: RateLimitReached: Please retry after 86400 seconds."
+    assert root.attributes["durable_finetune.rollout.status"] == "throttled"
+    assert root.attributes["durable_finetune.rollout.throttled_retries"] == 3
+    summary = recorder.summary("traces/x.jsonl")
+    assert (summary.status, summary.reward, summary.throttled_retries) == ("throttled", 0.0, 3)
+
+
+def test_an_agent_error_is_failed_and_an_answer_keeps_its_429_count() -> None:
+    failed = TraceRecorder("r", TASK, "agent")
+    failed.fail("BadRequestError: invalid tool arguments", throttled_retries=1)
+    assert failed.summary("x").status == "failed"
+    done = TraceRecorder("r", TASK, "agent")
+    done.finish(1.0, throttled_retries=2)
+    assert (done.summary("x").status, done.summary("x").throttled_retries) == ("ok", 2)
+
+
+class RecordingLLM:
+    """Answers every call at once and keeps the requests it got."""
+
+    def __init__(self) -> None:
+        self.chat = self
+        self.completions = self
+        self.requests: list[dict[str, object]] = []
+
+    async def create(self, **request: object) -> object:
+        self.requests.append(request)
+        raise TimeoutError("only the request matters here")
+
+
+async def test_every_call_sends_the_agents_max_tokens_unless_it_sets_its_own() -> None:
+    llm = RecordingLLM()
+    recorder = TraceRecorder("r", TASK, "agent", max_tokens=100)
+    for extra in ({}, {"max_tokens": 7}):
+        with pytest.raises(TimeoutError):
+            await recorder.chat(llm, model="dep", messages=[{"role": "user", "content": "q"}], **extra)
+    assert [request["max_tokens"] for request in llm.requests] == [100, 7]
+    recorder.fail("TimeoutError")
+    first = parse_jsonl(recorder.to_jsonl())[1]
+    assert first.attributes["gen_ai.request.max_tokens"] == 100
+    unset = RecordingLLM()
+    with pytest.raises(TimeoutError):
+        await TraceRecorder("r", TASK, "agent").chat(unset, model="dep", messages=[])
+    assert "max_tokens" not in unset.requests[0]
