@@ -119,8 +119,24 @@ async def claimable(client: df.DurableOrchestrationClient, lineage: str) -> str 
     if status.runtime_status in ACTIVE:
         message = f"lineage {lineage} is busy: run {holder.run_id} is {status.runtime_status.value}"
         raise HttpError(409, f"{message}; start again when it ends, or cancel it", active_run=holder.run_id)
-    await durable_call(client.start_new(RECONCILER_NAME, f"{holder.run_id}{RECONCILE_SUFFIX}", holder.run_id))
+    await reconcile(client, holder.run_id)
     return holder.run_id
+
+
+async def reconcile(client: df.DurableOrchestrationClient, run_id: str) -> None:
+    """Starts the clean-up of a run whose orchestration ended while its report says running, once; the
+    run's rollout stages (sub-orchestrations ``{run_id}:...``), which outlive a terminated parent, are
+    terminated first so they stop calling the deployment."""
+    children = await durable_call(
+        client.get_status_by(runtime_status=list(ACTIVE), instance_id_prefix=f"{run_id}:")
+    )
+    for child in children:
+        if child.instance_id and not child.instance_id.endswith(RECONCILE_SUFFIX):
+            await durable_call(client.terminate(child.instance_id, f"run {run_id} ended"))
+    reconciler = f"{run_id}{RECONCILE_SUFFIX}"
+    earlier = (await durable_call(client.get_status(reconciler))).runtime_status
+    if earlier is None or earlier not in ACTIVE | {df.OrchestrationRuntimeStatus.Completed}:
+        await durable_call(client.start_new(RECONCILER_NAME, reconciler, run_id))
 
 
 @bp.route(route="runs", methods=["POST"])
@@ -223,7 +239,7 @@ async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClien
         await write_blob(cancel_request_path(run_id), request)
         await durable_call(client.raise_event(run_id, CANCEL_EVENT, request.reason))
     elif report is not None and report.status == "running":
-        await durable_call(client.start_new(RECONCILER_NAME, f"{run_id}{RECONCILE_SUFFIX}", run_id))
+        await reconcile(client, run_id)
     elif status.runtime_status is None and report is None:
         raise HttpError(404, f"no run {run_id}")
     else:

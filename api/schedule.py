@@ -16,8 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from api.http import HttpError
-from api.runs import ACTIVE, SCHEDULED_PREFIX, claimable, new_run_id, start_orchestration
-from orchestrators.reconcile import RECONCILE_SUFFIX, RECONCILER_NAME
+from api.runs import ACTIVE, SCHEDULED_PREFIX, claimable, new_run_id, reconcile, start_orchestration
 from shared.clients import artifact_store
 from shared.run_index import RunQuery, run_index
 from shared.settings import get_settings
@@ -68,10 +67,7 @@ def janitor() -> df.Blueprint:
             status = await client.get_status(run.run_id)
             if status.runtime_status is None or status.runtime_status in ACTIVE:
                 continue
-            reconciler = f"{run.run_id}{RECONCILE_SUFFIX}"
-            if (await client.get_status(reconciler)).runtime_status is not None:
-                continue
-            await client.start_new(RECONCILER_NAME, reconciler, run.run_id)
+            await reconcile(client, run.run_id)
             log.info(
                 "run %s ended %s with its report running: reconciling",
                 run.run_id,

@@ -30,8 +30,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import azure.durable_functions as df
+from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
+from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
+from devhost import DevHost
+from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from scripts.local_env import local_services
+from shared.agents import get_agent
+from shared.clients import artifact_store, openai_account
+from shared.contracts import RateBudget
+from shared.report import RolloutStats
+from shared.throttling import Pacer
+from shared.traces import parse_jsonl, root_span
 
 CHAT_LATENCY = "1.0"
 DEVELOPER_TIER_CAPACITY = 250
@@ -85,14 +95,6 @@ class Result:
 
 def create_deployment(name: str, capacity: int) -> None:
     """A GlobalStandard gpt-4.1-mini deployment of ``capacity`` through the app's ARM client."""
-    from azure.mgmt.cognitiveservices.models import (  # noqa: PLC0415 - after the settings
-        Deployment,
-        DeploymentModel,
-        DeploymentProperties,
-        Sku,
-    )
-
-    from shared.clients import openai_account  # noqa: PLC0415
 
     account = openai_account()
     body = Deployment(
@@ -109,8 +111,6 @@ def create_deployment(name: str, capacity: int) -> None:
 def scored_zero_by_throttling(prefix: str) -> int:
     """Traces under ``prefix`` that ended as an agent failure because of a 429 or another transient
     error: rollouts throttling would have scored 0 (a throttled trace is marked and never scored)."""
-    from shared.clients import artifact_store  # noqa: PLC0415
-    from shared.traces import parse_jsonl, root_span  # noqa: PLC0415
 
     store, count = artifact_store(), 0
     for path in store.list_paths(prefix):
@@ -130,8 +130,6 @@ def per_event(stats: list[Any]) -> float:
 def limit_seconds(stats: Any) -> float:
     """The least time the limit allows the stage's chat calls, as the app paces them (its own
     ``Pacer`` with no latency: a window's share at once, then as the windows slide)."""
-    from shared.contracts import RateBudget  # noqa: PLC0415
-    from shared.throttling import Pacer  # noqa: PLC0415
 
     if stats.limit_rpm is None:
         return 0.0
@@ -141,9 +139,6 @@ def limit_seconds(stats: Any) -> float:
 
 
 def run_row(host: Any, row: Row, suffix: str) -> Result:
-    from bench.stage_driver import DRIVER, StageRun, stage_instance  # noqa: PLC0415
-    from shared.agents import get_agent  # noqa: PLC0415
-    from shared.report import RolloutStats  # noqa: PLC0415
 
     deployment = f"bench-{row.capacity}-{row.tasks}-{suffix}"
     create_deployment(deployment, row.capacity)
@@ -204,7 +199,6 @@ def line(result: Result) -> str:
 
 def flatness(results: list[Result]) -> str | None:
     """History and replay per event at the largest N against the smallest N >= 240 on the same limit."""
-    from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION  # noqa: PLC0415
 
     for large in sorted(results, key=lambda r: -r.row.tasks):
         small = [
@@ -246,9 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = [row for row in ROWS if args.tasks in (None, row.tasks)]
     with local_services("--chat-latency", CHAT_LATENCY, "--seed", "7"):
-        from bench.stage_driver import build_app  # noqa: PLC0415 - needs the settings first
-        from devhost import DevHost  # noqa: PLC0415
-
         suffix = str(int(time.time()))
         with DevHost(build_app(), clock="real", max_concurrent_activities=ACTIVITY_SLOTS) as host:
             print(f"chat latency {CHAT_LATENCY} s; one devhost instance, {ACTIVITY_SLOTS} activity slots")

@@ -21,7 +21,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from bench.stage_driver import DRIVER, StageRun, build_app
+from devhost import DevHost
 from scripts.local_env import local_services
+from shared.agents import get_agent
 
 TASKS = 24
 CAPACITY = 1_000
@@ -29,8 +32,6 @@ DEPLOYMENT = "gpt-4.1-mini"
 
 
 def timed(host: Any, run_id: str, count: int, **settings: Any) -> float:
-    from bench.stage_driver import DRIVER, StageRun  # noqa: PLC0415 - needs the settings first
-    from shared.agents import get_agent  # noqa: PLC0415
 
     train_size = len(get_agent("capital_lookup").load_splits(None).train)
     run = StageRun(
@@ -50,9 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     emulator = ("--chat-latency", args.chat_latency, "--seed", "7", "--base-capacity", str(CAPACITY))
     with local_services(*emulator):
-        from bench.stage_driver import build_app  # noqa: PLC0415 - needs the settings first
-        from devhost import DevHost  # noqa: PLC0415
-
         with DevHost(build_app(), clock="real") as host:
             suffix = str(int(time.time()))
             one = timed(host, f"bench-one-{suffix}", 1)

@@ -15,6 +15,7 @@ from emulator.launch import EmulatorHandle
 from shared.artifacts import lineage_path
 from shared.clients import artifact_store
 from shared.lineage import Lineage
+from tests.app.support import wait_until
 
 BASE_MODEL = "gpt-4.1-mini-2025-04-14"
 pytestmark = pytest.mark.timeout(300)
@@ -91,7 +92,11 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
         assert item["job_id"]
         assert item["promotion"] in {"promoted", "not_better"}
     assert iterations[1]["rollout_deployment"] == "capital-agent_v01"
-    assert len(emulator_reset.state()["jobs"]) == 3, "a job was started twice"
+    job_ids = {item["job_id"] for item in iterations}
+    live_jobs = {job["id"] for job in emulator_reset.state()["jobs"]}
+    deleted_jobs = {item.job_id for item in read_lineage("e2e-full").versions if item.job_deleted_at}
+    assert len(job_ids) == 3
+    assert live_jobs | deleted_jobs == job_ids, "a job was started twice"
 
     # Promotion: the champion is the best evaluated model, baseline included, crowned only on improvement.
     champion = report["champion"]
@@ -230,13 +235,15 @@ def test_a_deployment_past_its_deadline_is_deleted(host: Any, emulator_reset: Em
 
 
 def test_an_arm_outage_fails_the_run_with_a_reason_and_ends_every_iteration(
-    host: Any, emulator_reset: EmulatorHandle, caplog: pytest.LogCaptureFixture
+    patient_host: Any, emulator_reset: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """ARM answers 503 to everything for longer than the retries: the run fails, and its report says
-    why in a code and a message (no traceback) with no iteration left ``running`` (finding: the error
-    held a traceback and iteration 1 stayed running)."""
-    emulator_reset.set_faults(routes=[{"route": "arm", "status": 503, "rate": 1.0, "retry_after": 0}])
+    """ARM answers 503 to everything, from iteration 1 on, for longer than the retries: the run fails,
+    and its report says why in a code and a message (no traceback) with no iteration left ``running``
+    (finding: the error held a traceback and iteration 1 stayed running)."""
+    host = patient_host
     run_id = start(host, run_id="e2e-arm-outage", iterations=2, val_limit=4)
+    wait_until(host, run_id, lambda custom: custom.get("iteration") == 1)
+    emulator_reset.set_faults(routes=[{"route": "arm", "status": 503, "rate": 1.0, "retry_after": 0}])
     status = asyncio.run(host.wait_for_completion(run_id, timeout=240))
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Failed
     report = json.loads(host.http("GET", f"/api/runs/{run_id}").get_body())["report"]
