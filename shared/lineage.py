@@ -178,15 +178,21 @@ def previous_champion(lineage: Lineage) -> Champion | None:
     return earlier[-1] if earlier else None
 
 
-def mark_deleted(lineage: Lineage, names: list[str], at: str) -> Lineage:
-    """Notes that these deployments are gone (deleted by the app, or found gone)."""
+def _stamp(lineage: Lineage, field: str, key: str, values: list[str], at: str) -> Lineage:
+    """Sets ``field`` to ``at`` on the versions whose ``key`` is among ``values`` and that have none yet
+    (a replayed stamp keeps the first time)."""
     versions = [
-        item.model_copy(update={"deployment_deleted_at": at})
-        if item.deployment in names and item.deployment_deleted_at is None
+        item.model_copy(update={field: at})
+        if getattr(item, key) in values and getattr(item, field) is None
         else item
         for item in lineage.versions
     ]
     return lineage.model_copy(update={"versions": versions})
+
+
+def mark_deleted(lineage: Lineage, names: list[str], at: str) -> Lineage:
+    """Notes that these deployments are gone (deleted by the app, or found gone)."""
+    return _stamp(lineage, "deployment_deleted_at", "deployment", names, at)
 
 
 def models_to_forget(lineage: Lineage) -> list[ModelVersion]:
@@ -210,10 +216,5 @@ def models_to_forget(lineage: Lineage) -> list[ModelVersion]:
 
 
 def mark_jobs_deleted(lineage: Lineage, job_ids: list[str], at: str) -> Lineage:
-    versions = [
-        item.model_copy(update={"job_deleted_at": at})
-        if item.job_id in job_ids and item.job_deleted_at is None
-        else item
-        for item in lineage.versions
-    ]
-    return lineage.model_copy(update={"versions": versions})
+    """Notes that these jobs (and with them their models) are deleted."""
+    return _stamp(lineage, "job_deleted_at", "job_id", job_ids, at)

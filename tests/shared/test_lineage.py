@@ -19,6 +19,9 @@ from shared.lineage import (
     claim,
     crown,
     deployment_name,
+    mark_deleted,
+    mark_jobs_deleted,
+    models_to_forget,
     new_lineage,
     previous_champion,
     release,
@@ -127,3 +130,31 @@ def test_concurrent_updates_lose_nothing(azurite: Any) -> None:
     assert final is not None
     assert sorted(item.version for item in final.versions) == list(range(1, 9))
     assert final.next_version == 9
+
+
+def trained(version: int, deployment: str | None = None) -> ModelVersion:
+    return ModelVersion(
+        version=version,
+        run_id="r1",
+        iteration=version,
+        parent_model="base",
+        created_at=NOW,
+        model=f"ft-{version}",
+        job_id=f"job-{version}",
+        deployment=deployment,
+        status="trained",
+    )
+
+
+def test_jobs_are_forgotten_unless_a_champion_the_latest_or_a_deployment_needs_them() -> None:
+    lineage = new_lineage("l", "p", NOW).model_copy(
+        update={"versions": [trained(1), trained(2), trained(3, "p_v03"), trained(4, "p_v04"), trained(5)]}
+    )
+    lineage = crown(crown(lineage, champion(2, "ft-2")), champion(4, "ft-4"))
+    lineage = mark_deleted(lineage, ["p_v04"], NOW)
+    assert [item.version for item in models_to_forget(lineage)] == [1], (
+        "kept: 2 (previous champion), 3 (deployed), 4 (champion), 5 (latest)"
+    )
+    forgotten = mark_jobs_deleted(lineage, ["job-1"], NOW)
+    assert models_to_forget(forgotten) == []
+    assert mark_jobs_deleted(forgotten, ["job-1"], "later") == forgotten, "a replayed stamp keeps the first"
