@@ -33,6 +33,10 @@ Step = Generator[Any, Any, T]
 Activity = Callable[..., Any]
 """An activity function as decorated by ``activity_trigger`` (the SDK resolves its registered name)."""
 
+CHILD_OUTPUT: type = object
+"""What a sub-orchestration's output decodes as: any JSON value. Left unset, the SDK takes the type
+from its own orchestrator wrapper's ``-> str`` and logs a warning for every dict on every replay."""
+
 CANCEL_EVENT = "cancel"
 """The external event ``POST /api/runs/{run_id}/cancel`` raises; every wait of the run races it."""
 

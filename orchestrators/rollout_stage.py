@@ -33,7 +33,7 @@ import azure.durable_functions as df
 
 from activities.deployments import read_deployment_limits
 from activities.rollouts import run_rollout
-from orchestrators.orchestration import Step
+from orchestrators.orchestration import CHILD_OUTPUT, Step
 from shared.artifacts import traces_prefix
 from shared.contracts import (
     DeploymentLimits,
@@ -118,6 +118,7 @@ def rollout_stage(context: df.DurableOrchestrationContext) -> Step[dict[str, Any
                 stage=stage, budget=limits.budget, lane=lane, lanes=lanes, next_position=lane
             ).model_dump(mode="json"),
             lane_instance_id(context.instance_id, lane),
+            expected_type=CHILD_OUTPUT,
         )
         for lane in range(lanes)
     ]

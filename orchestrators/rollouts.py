@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestrators.orchestration import Orchestration, Step
+from orchestrators.orchestration import CHILD_OUTPUT, Orchestration, Step
 from orchestrators.rollout_stage import rollout_stage, stage_instance_id
 from shared.contracts import RolloutStage
 from shared.report import RolloutStats
@@ -88,7 +88,10 @@ def roll_out(
         retry_max_attempts=settings.retry_max_attempts,
     )
     child = orch.context.call_sub_orchestrator(
-        rollout_stage, stage.model_dump(mode="json"), stage_instance_id(stage)
+        rollout_stage,
+        stage.model_dump(mode="json"),
+        stage_instance_id(stage),
+        expected_type=CHILD_OUTPUT,
     )
     stats = RolloutStats.model_validate((yield from orch.wait(child)))
     if stats.cancelled:

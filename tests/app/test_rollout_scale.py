@@ -11,6 +11,7 @@ unit, so scale 6 is 600 RPM, 100 requests per 10 s window). ARM reports the scal
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
@@ -121,6 +122,20 @@ def test_agent_errors_score_zero_and_count_as_failed(stage_host: Any, emulator_r
     stats = stage(stage_host, run)
     assert (stats.ok, stats.failed, stats.throttled, stats.reward) == (0, 6, 0, 0.0)
     assert stats.limit_rpm is None and stats.limit_source == "not found"
+
+
+def test_stage_and_lane_outputs_decode_without_sdk_type_warnings(
+    stage_host: Any, emulator_reset: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lanes and the stage return dicts (and a finished lane execution None); the SDK would otherwise
+    check them against its orchestrator wrapper's ``-> str`` and warn on every replay."""
+    caplog.set_level(logging.WARNING, logger="azure.functions")
+    stats = stage(stage_host, run_of("scale-decode", "train", 8, max_concurrent_rollouts=2))
+    assert stats.ok == 8
+    sdk_warnings = [
+        record.getMessage() for record in caplog.records if record.name.startswith("azure.functions")
+    ]
+    assert sdk_warnings == []
 
 
 def test_history_does_not_grow_with_the_number_of_rollouts(
