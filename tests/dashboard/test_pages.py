@@ -211,6 +211,17 @@ def test_iteration_page_previews_the_dataset_and_samples_the_traces(made_runs: M
     stats = tab.page.locator("#dataset dl.facts").inner_text()
     assert f"{item['examples_kept']} / {item['examples_total']}" in stats
     assert tab.page.locator("#dataset ol > li").count() == min(5, item["examples_kept"])
+    body = json.loads(made_runs.host.http("GET", f"/api/runs/{ONE}/iterations/1").get_body())
+    (counts,) = body["dataset"]["stats"]["sources"].values()
+    steps = ["traces", "failed", "no_reward", "no_content", "examples_total", "format_rejected"]
+    steps += ["duplicates", "below_min_reward", "examples_kept"]
+    assert texts(tab, "#dataset-sources tbody tr > *") == [
+        "rollouts",
+        *(str(counts[step]) for step in steps),
+        f"{fmt(counts['mean_reward_all'])} → {fmt(counts['mean_reward_kept'])}",
+    ]
+    assert counts["traces"] == item["tasks"]
+    assert counts["examples_kept"] == item["examples_kept"]
     assert (
         f"{item['tasks']} traces under {item['traces_prefix']}"
         in tab.page.locator("#traces p").first.inner_text()
