@@ -84,4 +84,6 @@ class Server:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(2)
+            if not self._thread.is_alive():
+                self._loop.close()
             self._thread = None

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx2
 from azure.core.credentials import AccessToken
@@ -113,6 +113,13 @@ class EmulatorHandle:
                 self.process.wait(timeout=10)
 
 
+def _drain(stream: IO[str]) -> None:
+    """Reads a pipe to its end (the emulator exited), then closes it."""
+    with stream:
+        for _ in stream:
+            pass
+
+
 def start_emulator(*flags: str, state_dir: Path | None = None, timeout: float = 15.0) -> EmulatorHandle:
     """Start ``python -m emulator`` with ``flags`` (DEFAULT_FLAGS fill in what is not given)."""
     args = list(flags)
@@ -146,5 +153,5 @@ def start_emulator(*flags: str, state_dir: Path | None = None, timeout: float = 
         raise RuntimeError(f"emulator did not start: stdout={lines!r} stderr={err[-2000:]!r}")
     # Keep draining the pipes so a chatty emulator can never block on a full pipe.
     for stream in (process.stdout, process.stderr):
-        threading.Thread(target=lambda s=stream: [None for _ in s], daemon=True).start()
+        threading.Thread(target=_drain, args=(stream,), daemon=True).start()
     return EmulatorHandle(process, lines[0].removeprefix("listening on "), lines[1].removeprefix("ca: "))
