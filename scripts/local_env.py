@@ -24,6 +24,14 @@ from scripts.azurite import REPO_ROOT, Azurite, run_azurite
 # on Azure, so `make run ARGS="--set agent=inventory ..."` works; modules the user exported come after.
 EXAMPLE_AGENT_MODULE = "shared.agents.inventory"
 
+# The emulator of `make run` and `make serve`: half-second chats, a fixed seed, and the base deployment
+# at 1,000 units (gpt-4.1-mini GlobalStandard: 1,000 RPM, 1M TPM, a common quota), so a stage of 24
+# rollouts runs at once; at the emulator's default of 100 units it waits on the rate limit for 20 s.
+LOCAL_EMULATOR_FLAGS = ("--chat-latency", "0.5", "--seed", "7", "--base-capacity", "1000")
+# ... and its state beside Azurite's `.azurite/`, as Azure keeps a lineage's models as long as Blob keeps
+# its record: a second `make run` continues the lineage from the first one's champion.
+LOCAL_EMULATOR_STATE = REPO_ROOT / ".emulator"
+
 # Timings for a local run with a real clock: the emulator's durations are seconds, so poll often.
 LOCAL_RUN_DEFAULTS = {
     "file_poll_seconds": 1,
@@ -70,14 +78,16 @@ class LocalServices:
 def local_services(
     *emulator_args: str,
     azurite_dir: Path | None = None,
+    emulator_state: Path | None = None,
     run_defaults: dict[str, object] | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[LocalServices]:
-    """Starts Azurite and the emulator, exports the app settings into os.environ, stops both after."""
+    """Starts Azurite and the emulator, exports the app settings into os.environ, stops both after.
+    The emulator keeps its state in ``emulator_state`` if given, else in memory."""
     with ExitStack() as stack:
         location = azurite_dir or REPO_ROOT / ".azurite"
         azurite = stack.enter_context(run_azurite(location, default_ports=_default_ports_free()))
-        emulator = start_emulator(*emulator_args)
+        emulator = start_emulator(*emulator_args, state_dir=emulator_state)
         stack.callback(emulator.stop)
         env = {**app_environment(azurite, emulator, run_defaults or LOCAL_RUN_DEFAULTS), **(extra_env or {})}
         os.environ.update(env)

@@ -18,7 +18,7 @@ from typing import Any
 
 from devhost import DevHost
 from scripts.azurite import REPO_ROOT
-from scripts.local_env import local_services, stop_on_sigterm
+from scripts.local_env import LOCAL_EMULATOR_FLAGS, LOCAL_EMULATOR_STATE, local_services, stop_on_sigterm
 
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("durable_finetune").setLevel(logging.INFO)
 
     started = time.monotonic()
-    with local_services("--time-scale", args.time_scale, "--chat-latency", "0.5", "--seed", "7"):
+    with local_services(
+        "--time-scale", args.time_scale, *LOCAL_EMULATOR_FLAGS, emulator_state=LOCAL_EMULATOR_STATE
+    ):
         import function_app  # noqa: PLC0415 - reads the settings local_services just exported
 
         with DevHost(function_app.app, clock="real") as host:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from scripts.azurite import REPO_ROOT
-from scripts.local_env import local_services, stop_on_sigterm
+from scripts.local_env import LOCAL_EMULATOR_FLAGS, LOCAL_EMULATOR_STATE, local_services, stop_on_sigterm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", default="1.0")
     args = parser.parse_args(argv)
     stop_on_sigterm()
-    with local_services("--time-scale", args.time_scale, "--chat-latency", "0.5", "--seed", "7") as services:
+    with local_services(
+        "--time-scale", args.time_scale, *LOCAL_EMULATOR_FLAGS, emulator_state=LOCAL_EMULATOR_STATE
+    ) as services:
         for name, value in sorted(services.env.items()):
             if name not in {"ARTIFACTS_STORAGE_CONNECTION_STRING"}:
                 print(f"{name}={value}")
