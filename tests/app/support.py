@@ -7,12 +7,15 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devhost import DevHost
 from shared.artifacts import lineage_path
 from shared.clients import artifact_store
+from shared.contracts import BuildDataset, DatasetResult, ProductionWindow
 from shared.lineage import Lineage
+from shared.training_set import build_iteration_dataset
 
 
 def post(host: DevHost, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
@@ -69,3 +72,24 @@ def fire_schedule(host: DevHost) -> str:
     host.fire_timer("scheduled_retrain")
     (run_id,) = scheduled() - before
     return run_id
+
+
+def production_dataset(
+    agent: str, *, seed: int, days: int
+) -> tuple[DatasetResult, list[dict[str, Any]], dict[str, Any]]:
+    """Builds iteration 1's dataset of a run named after ``agent`` from its production traces of the
+    last ``days`` (min_reward 0.01, every rewarded example kept), as a production run's dataset stage
+    does; returns the result, the training file's examples and the stats blob's content."""
+    request = BuildDataset(
+        run_id=agent,
+        iteration=1,
+        data_filter_ratio=1.0,
+        min_reward=0.01,
+        seed=seed,
+        source="production",
+        production=ProductionWindow(agent=agent, end=datetime.now(UTC) + timedelta(seconds=1), days=days),
+    )
+    result = build_iteration_dataset(artifact_store(), request)
+    text = artifact_store().read_text(result.dataset_blob) or ""
+    examples = [json.loads(line) for line in text.splitlines()]
+    return result, examples, json.loads(artifact_store().read_text(result.stats_blob) or "{}")

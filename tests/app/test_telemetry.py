@@ -26,10 +26,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from api import telemetry
 from shared.artifacts import ArtifactStore
 from shared.clients import artifact_store
-from shared.contracts import BuildDataset, ProductionWindow
 from shared.production import list_production_traces, read_feedback
 from shared.settings import get_settings
-from shared.training_set import build_iteration_dataset
+from tests.app.support import production_dataset
 from tests.shared.otlp_support import Recorder, conversation
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -434,21 +433,7 @@ def test_feedback_sent_before_its_trace_joins_it_in_the_production_dataset(host:
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
     assert host.http("POST", "/api/v1/traces", body=recorder.protobuf(), headers=PROTOBUF).status_code == 200
 
-    request = BuildDataset(
-        run_id=agent,
-        iteration=1,
-        data_filter_ratio=1.0,
-        min_reward=0.01,
-        seed=7,
-        source="production",
-        production=ProductionWindow(agent=agent, end=datetime.now(UTC) + timedelta(seconds=1), days=3),
-    )
-    result = build_iteration_dataset(artifact_store(), request)
-
-    examples = [
-        json.loads(line) for line in (artifact_store().read_text(result.dataset_blob) or "").splitlines()
-    ]
-    stats = json.loads(artifact_store().read_text(result.stats_blob) or "{}")
+    result, examples, stats = production_dataset(agent, seed=7, days=3)
     assert sorted(example["messages"][-1]["content"] for example in examples) == sorted(
         f"answer {n}" for n in range(12)
     )

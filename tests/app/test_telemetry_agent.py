@@ -16,16 +16,13 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emulator.launch import EmulatorHandle
-from shared.clients import artifact_store
-from shared.contracts import BuildDataset, ProductionWindow
-from shared.training_set import build_iteration_dataset
+from tests.app.support import production_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = [
@@ -94,22 +91,7 @@ def test_an_instrumented_agent_feeds_the_production_dataset(
     runs = run_agent(host, emulator_reset, service, MODES[mode])
     feedback = [{"trace_id": runs[i]["trace_id"], "reward": reward} for i, reward in REWARDS.items()]
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
-    request = BuildDataset(
-        run_id=service,
-        iteration=1,
-        data_filter_ratio=1.0,
-        min_reward=0.01,
-        seed=3,
-        source="production",
-        production=ProductionWindow(agent=service, end=datetime.now(UTC) + timedelta(seconds=1), days=1),
-    )
-
-    result = build_iteration_dataset(artifact_store(), request)
-
-    examples = [
-        json.loads(line) for line in (artifact_store().read_text(result.dataset_blob) or "").splitlines()
-    ]
-    stats = json.loads(artifact_store().read_text(result.stats_blob) or "{}")
+    _, examples, stats = production_dataset(service, seed=3, days=1)
     rewarded = [run for i, run in enumerate(runs) if REWARDS.get(i, 0) > 0 and not run["failed"]]
     assert len(rewarded) == 3
     assert len(examples) == sum(run["calls"] for run in rewarded)
