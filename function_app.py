@@ -21,7 +21,7 @@ from activities.preflight import bp as preflight_activities
 from activities.rollouts import bp as rollout_activities
 from activities.runs import bp as run_activities
 from api import schedule
-from api.dashboard import bp as dashboard_api
+from api.dashboard.routes import bp as dashboard_api
 from api.lineages import bp as lineage_endpoints
 from api.preflight import bp as preflight_api
 from api.runs import bp as run_endpoints
@@ -30,7 +30,7 @@ from orchestrators.finetune_run import bp as run_orchestrator
 from orchestrators.reconcile import bp as reconciler
 from orchestrators.rollout_stage import bp as rollout_orchestrators
 from orchestrators.upkeep import bp as upkeep
-from shared.settings import get_settings
+from shared.domain.settings import get_settings
 
 # The SDKs log every HTTP call: one 1-iteration run through devhost logged 324 request/response dumps
 # from azure-core's HttpLoggingPolicy and 90 "HTTP Request: ..." lines from httpx2 (the openai SDK's

@@ -1,5 +1,5 @@
 """The dataset activity: an iteration's traces in (its rollouts, production traces, or both), one
-validated fine-tuning file out (shared/training_set.py).
+validated fine-tuning file out (shared/storage/training_set.py).
 
 Only paths and counts go back to the orchestrator. Rebuilding from the same traces with the same seed
 and window writes the same bytes, so a retry or replay is harmless.
@@ -11,9 +11,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.clients import artifact_store
-from shared.contracts import BuildDataset
-from shared.training_set import build_iteration_dataset
+from shared.azure.clients import artifact_store
+from shared.contracts.payloads import BuildDataset
+from shared.storage.training_set import build_iteration_dataset
 
 bp = df.Blueprint()
 

@@ -12,8 +12,9 @@ from typing import Any
 import azure.durable_functions as df
 import openai
 
-from shared.clients import async_openai_client, openai_account
-from shared.contracts import (
+from shared.azure.clients import async_openai_client, openai_account
+from shared.azure.errors import describe, raise_if_transient
+from shared.contracts.payloads import (
     DeleteDeployments,
     DeploymentLimits,
     DeploymentRef,
@@ -23,8 +24,7 @@ from shared.contracts import (
     RateBudget,
     StartDeployment,
 )
-from shared.errors import describe, raise_if_transient
-from shared.rate_limits import (
+from shared.domain.rate_limits import (
     RateLimit,
     UnknownModelFamily,
     UnsupportedSku,

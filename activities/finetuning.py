@@ -1,6 +1,6 @@
 """Activities for Azure OpenAI files and fine-tuning jobs.
 
-Each is idempotent (see shared.finetuning) and raises only transient failures, so Durable retries
+Each is idempotent (see shared.azure.finetuning) and raises only transient failures, so Durable retries
 are safe and never retry a request Azure has already refused for good.
 """
 
@@ -11,22 +11,9 @@ from typing import Any
 import azure.durable_functions as df
 import openai
 
-from shared.artifacts import intent_path, training_events_path, training_results_path
-from shared.clients import artifact_store, openai_client
-from shared.contracts import (
-    CollectedOutputs,
-    CollectOutputs,
-    FileRef,
-    FileResult,
-    JobIds,
-    JobRef,
-    JobResult,
-    JobsDeleted,
-    StartJob,
-    UploadFile,
-)
-from shared.errors import describe, raise_if_transient, result_or_error
-from shared.finetuning import (
+from shared.azure.clients import artifact_store, openai_client
+from shared.azure.errors import describe, raise_if_transient, result_or_error
+from shared.azure.finetuning import (
     cancel_job,
     create_job,
     delete_file,
@@ -42,6 +29,19 @@ from shared.finetuning import (
     resume_job,
     training_file_name,
 )
+from shared.contracts.payloads import (
+    CollectedOutputs,
+    CollectOutputs,
+    FileRef,
+    FileResult,
+    JobIds,
+    JobRef,
+    JobResult,
+    JobsDeleted,
+    StartJob,
+    UploadFile,
+)
+from shared.domain.layout import intent_path, training_events_path, training_results_path
 
 bp = df.Blueprint()
 

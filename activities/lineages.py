@@ -1,7 +1,7 @@
 """Activities that read and change a lineage record (``lineages/{lineage}/lineage.json``).
 
 Only these write the record, always through an ETag-conditional read-modify-write with the pure
-functions of shared.lineage, each idempotent, so a retried or replayed activity changes nothing twice.
+functions of shared.domain.lineage, each idempotent, so a retried or replayed activity changes nothing twice.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.artifacts import lineage_path
-from shared.clients import artifact_store, openai_account
-from shared.contracts import (
+from shared.azure.clients import artifact_store, openai_account
+from shared.contracts.payloads import (
     ClaimLineage,
     CrownChampion,
     DeploymentsDeleted,
@@ -26,7 +25,8 @@ from shared.contracts import (
     ReserveVersion,
     VersionReserved,
 )
-from shared.lineage import (
+from shared.domain.layout import lineage_path
+from shared.domain.lineage import (
     ActiveRun,
     Lineage,
     LineageBusyError,
@@ -136,7 +136,7 @@ def mark_lineage_deployments_deleted(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def list_forgettable_jobs(payload: dict[str, Any]) -> dict[str, Any]:
-    """The jobs of models the lineage no longer needs (see shared.lineage.models_to_forget)."""
+    """The jobs of models the lineage no longer needs (see shared.domain.lineage.models_to_forget)."""
     request = LineageRef.model_validate(payload)
     lineage = _existing(artifact_store().read_model(lineage_path(request.lineage), Lineage), request.lineage)
     job_ids = [item.job_id for item in models_to_forget(lineage) if item.job_id]

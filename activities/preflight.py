@@ -14,15 +14,15 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.artifacts import lineage_path, report_path
-from shared.clients import artifact_store, openai_account, openai_client
-from shared.contracts import HostingMeasured, HostingRequest, PreflightRequest
-from shared.cost import hosting_records
-from shared.deployments import RUN_TAG
-from shared.lineage import Lineage
-from shared.preflight import Dependencies, run_checks
-from shared.report import RunReport
-from shared.settings import get_settings
+from shared.azure.clients import artifact_store, openai_account, openai_client
+from shared.azure.deployments import RUN_TAG
+from shared.azure.preflight import Dependencies, run_checks
+from shared.contracts.payloads import HostingMeasured, HostingRequest, PreflightRequest
+from shared.domain.cost import hosting_records
+from shared.domain.layout import lineage_path, report_path
+from shared.domain.lineage import Lineage
+from shared.domain.report import RunReport
+from shared.domain.settings import get_settings
 
 bp = df.Blueprint()
 

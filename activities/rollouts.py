@@ -2,7 +2,7 @@
 
 It is ``async`` so that many rollouts wait on the network together on the worker's event loop
 instead of holding one thread each. Its chat calls go through the rollout client, which paces them to
-the deployment's limit and waits out 429s (shared/throttling.py). How a rollout ends:
+the deployment's limit and waits out 429s (shared/azure/throttling.py). How a rollout ends:
 
 - ``ok``: the agent answered; ``failed``: an agent error (a bad request, the agent's own exception),
   recorded with its trace and scored 0;
@@ -22,12 +22,12 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.agents import get_agent
-from shared.artifacts import cancel_request_path, trace_path
-from shared.clients import artifact_store, rollout_openai_client
-from shared.contracts import CancelRequest, RolloutRequest
-from shared.errors import describe, is_transient
-from shared.throttling import CURRENT_CALLS, PACERS, CallStats
-from shared.traces import RolloutSummary, TraceRecorder, parse_jsonl, summarize
+from shared.agents.traces import RolloutSummary, TraceRecorder, parse_jsonl, summarize
+from shared.azure.clients import artifact_store, rollout_openai_client
+from shared.azure.errors import describe, is_transient
+from shared.azure.throttling import CURRENT_CALLS, PACERS, CallStats
+from shared.contracts.payloads import CancelRequest, RolloutRequest
+from shared.domain.layout import cancel_request_path, trace_path
 
 bp = df.Blueprint()
 

@@ -11,13 +11,21 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.agents import get_agent
-from shared.artifacts import cancel_request_path, lineage_path, report_path
-from shared.clients import artifact_store, openai_account
-from shared.contracts import CancelRequest, InitRun, JobInFlight, ReportUpdate, RunRef, StaleRun, TaskCounts
-from shared.lineage import Lineage
-from shared.report import RunReport
-from shared.run_index import run_index
-from shared.settings import RunSettings
+from shared.azure.clients import artifact_store, openai_account
+from shared.contracts.payloads import (
+    CancelRequest,
+    InitRun,
+    JobInFlight,
+    ReportUpdate,
+    RunRef,
+    StaleRun,
+    TaskCounts,
+)
+from shared.domain.layout import cancel_request_path, lineage_path, report_path
+from shared.domain.lineage import Lineage
+from shared.domain.report import RunReport
+from shared.domain.settings import RunSettings
+from shared.storage.run_index import run_index
 
 bp = df.Blueprint()
 

@@ -26,11 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.http import HttpError, endpoint, json_response, read_json_object, validate
 from api.runs import claimable, durable_call, read_blob
 from orchestrators.upkeep import UPKEEP_NAME
-from shared.artifacts import lineage_path, report_path
-from shared.clients import request_openai_account
-from shared.contracts import UpkeepRequest
-from shared.lineage import Champion, Lineage
-from shared.settings import DEPLOYMENT_PREFIX_PATTERN, RunSettings, get_settings
+from shared.azure.clients import request_openai_account
+from shared.contracts.payloads import UpkeepRequest
+from shared.domain.layout import lineage_path, report_path
+from shared.domain.lineage import Champion, Lineage
+from shared.domain.settings import DEPLOYMENT_PREFIX_PATTERN, RunSettings, get_settings
 
 log = logging.getLogger("durable_finetune.api")
 

@@ -25,10 +25,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from api.http import bad_request, endpoint, json_response, read_json_object, validate
-from shared.clients import request_artifact_store, request_openai_account, request_openai_client
-from shared.contracts import PreflightRequest
-from shared.preflight import Dependencies, run_checks
-from shared.settings import RunSettings, get_settings
+from shared.azure.clients import request_artifact_store, request_openai_account, request_openai_client
+from shared.azure.preflight import Dependencies, run_checks
+from shared.contracts.payloads import PreflightRequest
+from shared.domain.settings import RunSettings, get_settings
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -42,12 +42,12 @@ from orchestrators.lineage import APPROVE, REJECT
 from orchestrators.orchestration import CANCEL_EVENT
 from orchestrators.reconcile import RECONCILE_SUFFIX, RECONCILER_NAME
 from shared.agents import UnknownAgentError, get_agent
-from shared.artifacts import cancel_request_path, lineage_path, report_path
-from shared.clients import request_artifact_store
-from shared.contracts import CancelRequest, RunState
-from shared.lineage import Lineage
-from shared.report import RunReport
-from shared.settings import RUN_ID_PATTERN, RunSettings, get_settings
+from shared.azure.clients import request_artifact_store
+from shared.contracts.payloads import CancelRequest, RunState
+from shared.domain.layout import cancel_request_path, lineage_path, report_path
+from shared.domain.lineage import Lineage
+from shared.domain.report import RunReport
+from shared.domain.settings import RUN_ID_PATTERN, RunSettings, get_settings
 
 log = logging.getLogger("durable_finetune.api")
 

@@ -17,9 +17,9 @@ import azure.functions as func
 
 from api.http import HttpError
 from api.runs import ACTIVE, SCHEDULED_PREFIX, claimable, new_run_id, reconcile, start_orchestration
-from shared.clients import artifact_store
-from shared.run_index import RunQuery, run_index
-from shared.settings import get_settings
+from shared.azure.clients import artifact_store
+from shared.domain.settings import get_settings
+from shared.storage.run_index import RunQuery, run_index
 
 log = logging.getLogger("durable_finetune.api")
 

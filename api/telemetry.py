@@ -30,9 +30,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.artifacts import ArtifactStore
-from shared.clients import artifact_store
-from shared.otlp import (
+from shared.azure.clients import artifact_store
+from shared.domain.settings import get_settings
+from shared.storage.artifacts import ArtifactStore
+from shared.storage.production import Feedback, store_events, store_feedback, store_spans
+from shared.telemetry.otlp import (
     Encoding,
     Ingested,
     Limits,
@@ -49,9 +51,7 @@ from shared.otlp import (
     status_body,
     trace_response,
 )
-from shared.production import Feedback, store_events, store_feedback, store_spans
-from shared.settings import get_settings
-from shared.spans import ContentEvent, Span
+from shared.telemetry.spans import ContentEvent, Span
 
 log = logging.getLogger("durable_finetune.telemetry")
 

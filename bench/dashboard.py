@@ -23,10 +23,10 @@ from typing import Any
 
 from devhost import DevHost
 from scripts.local_env import local_services
-from shared.artifacts import report_path
-from shared.clients import artifact_store
-from shared.dashboard.report_view import ReportView
-from shared.run_index import run_index
+from shared.azure.clients import artifact_store
+from shared.domain.layout import report_path
+from shared.domain.report_view import ReportView
+from shared.storage.run_index import run_index
 
 RUNS = 1_000
 TARGET_MS = 200.0

@@ -37,11 +37,11 @@ from devhost import DevHost
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from scripts.local_env import local_services
 from shared.agents import get_agent
-from shared.clients import artifact_store, openai_account
-from shared.contracts import RateBudget
-from shared.report import RolloutStats
-from shared.throttling import Pacer
-from shared.traces import parse_jsonl, root_span
+from shared.agents.traces import parse_jsonl, root_span
+from shared.azure.clients import artifact_store, openai_account
+from shared.azure.throttling import Pacer
+from shared.contracts.payloads import RateBudget
+from shared.domain.report import RolloutStats
 
 CHAT_LATENCY = "1.0"
 DEVELOPER_TIER_CAPACITY = 250

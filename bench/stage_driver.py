@@ -18,8 +18,8 @@ from activities.rollouts import bp as rollout_activities
 from orchestrators.orchestration import Orchestration, Step
 from orchestrators.rollout_stage import bp as rollout_orchestrators
 from orchestrators.rollouts import TaskRange, roll_out
-from shared.contracts import RunState
-from shared.settings import get_settings
+from shared.contracts.payloads import RunState
+from shared.domain.settings import get_settings
 
 DRIVER = "stage_driver"
 

@@ -13,7 +13,7 @@ Rules (sources in docs/rate-limits.md and emulator/README.md "Rate limits"):
 Windows use real time (rate limits are about real throughput) and live in memory: a restart or
 ``/_emulator/reset`` empties them.
 
-This module duplicates the small family table and estimate of ``shared/rate_limits.py`` on purpose:
+This module duplicates the small family table and estimate of ``shared/domain/rate_limits.py`` on purpose:
 the emulator stands in for Azure and may not import the app; tests/shared/test_rate_limits.py checks
 the two agree.
 """

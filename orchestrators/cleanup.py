@@ -12,7 +12,7 @@ from orchestrators.deployment import retire
 from orchestrators.errors import StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.training import cancel_job, collect_outputs
-from shared.contracts import JobIds, JobsDeleted, JobsMarked, LineageRef
+from shared.contracts.payloads import JobIds, JobsDeleted, JobsMarked, LineageRef
 
 
 def stop_leftovers(orch: Orchestration) -> Step[None]:

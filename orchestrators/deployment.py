@@ -11,7 +11,7 @@ from activities.deployments import delete_deployments, get_deployment, probe_dep
 from activities.lineages import mark_lineage_deployments_deleted
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Stage, Step, fixed
-from shared.contracts import (
+from shared.contracts.payloads import (
     DeleteDeployments,
     DeploymentRef,
     DeploymentResult,
@@ -21,7 +21,7 @@ from shared.contracts import (
     RunState,
     StartDeployment,
 )
-from shared.report import IterationReport
+from shared.domain.report import IterationReport
 
 # ARM provisioning states (Accepted, Creating, Moving, Deleting, Succeeded, Failed, Canceled, Disabled):
 # Accepted, Creating and Moving pass; a deployment that is Deleting is on its way to NotFound.

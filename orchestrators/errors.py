@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.report import IterationStatus, RunStatus
+from shared.domain.report import IterationStatus, RunStatus
 
 # Durable hands an activity's failure to the orchestrator as Exception(f"{reason} \n {details}"),
 # where details is the activity's traceback: the report keeps the reason, the log keeps the rest.

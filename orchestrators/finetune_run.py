@@ -20,10 +20,10 @@ from orchestrators.lineage import Start, adopt, champion_from, choose_start, cla
 from orchestrators.orchestration import Orchestration, Stage, Step, log
 from orchestrators.preflight import preflight_run, record_hosting
 from orchestrators.rollouts import BASELINE_GROUP, CHAMPION_GROUP, FALLBACK_GROUP, Evaluation, evaluate
-from shared.artifacts import report_path
-from shared.contracts import CancelRequest, InitRun, RunRef, RunState, TaskCounts
-from shared.lineage import Champion
-from shared.report import Baseline, RolloutStats, RunStatus
+from shared.contracts.payloads import CancelRequest, InitRun, RunRef, RunState, TaskCounts
+from shared.domain.layout import report_path
+from shared.domain.lineage import Champion
+from shared.domain.report import Baseline, RolloutStats, RunStatus
 
 bp = df.Blueprint()
 

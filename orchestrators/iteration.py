@@ -18,8 +18,7 @@ from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.preflight import preflight_job
 from orchestrators.rollouts import TRAIN_GROUP, VAL_GROUP, TaskRange, evaluate, roll_out
 from orchestrators.training import fine_tune
-from shared.artifacts import traces_prefix
-from shared.contracts import (
+from shared.contracts.payloads import (
     BuildDataset,
     DatasetResult,
     ProductionWindow,
@@ -27,9 +26,10 @@ from shared.contracts import (
     ReserveVersion,
     VersionReserved,
 )
-from shared.finetune_format import MIN_EXAMPLES
-from shared.lineage import BASE_VERSION, ModelVersion
-from shared.report import IterationReport
+from shared.domain.finetune_format import MIN_EXAMPLES
+from shared.domain.layout import traces_prefix
+from shared.domain.lineage import BASE_VERSION, ModelVersion
+from shared.domain.report import IterationReport
 
 
 def batch_range(train_size: int, iteration: int, size: int) -> TaskRange:

@@ -15,9 +15,9 @@ from orchestrators.deployment import ensure_serving, provision, retire, wait_unt
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.rollouts import Evaluation
-from shared.contracts import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage
-from shared.lineage import BASE_VERSION, Champion, ChampionReason, deployment_name
-from shared.report import IterationReport, PromotionOutcome
+from shared.contracts.payloads import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage
+from shared.domain.lineage import BASE_VERSION, Champion, ChampionReason, deployment_name
+from shared.domain.report import IterationReport, PromotionOutcome
 
 APPROVE, REJECT = "approve", "reject"
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from activities.runs import update_report
 from orchestrators.errors import RunCancelled
-from shared.contracts import ReportUpdate, RunState
+from shared.contracts.payloads import ReportUpdate, RunState
 
 log = logging.getLogger("durable_finetune")
 

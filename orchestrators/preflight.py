@@ -25,7 +25,7 @@ from activities.preflight import measure_hosting, run_preflight
 from orchestrators.deployment import prunable
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
-from shared.contracts import (
+from shared.contracts.payloads import (
     Check,
     HostingMeasured,
     HostingRequest,
@@ -33,7 +33,7 @@ from shared.contracts import (
     PreflightResult,
     RunState,
 )
-from shared.report import IterationCost, IterationReport, IterationStatus
+from shared.domain.report import IterationCost, IterationReport, IterationStatus
 
 BUDGET_CHECK = "budget"
 ROOM_CHECKS = frozenset({"deployments", "files"})

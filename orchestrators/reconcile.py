@@ -17,7 +17,7 @@ from activities.runs import describe_stale_run
 from orchestrators.cleanup import stop_leftovers
 from orchestrators.lineage import release
 from orchestrators.orchestration import Orchestration, Step
-from shared.contracts import RunRef, RunState, StaleRun
+from shared.contracts.payloads import RunRef, RunState, StaleRun
 
 bp = df.Blueprint()
 

@@ -34,8 +34,9 @@ import azure.durable_functions as df
 from activities.deployments import read_deployment_limits
 from activities.rollouts import run_rollout
 from orchestrators.orchestration import CHILD_OUTPUT, Step
-from shared.artifacts import traces_prefix
-from shared.contracts import (
+from shared.agents.traces import RolloutSummary
+from shared.azure.throttling import PACING_HEADROOM
+from shared.contracts.payloads import (
     DeploymentLimits,
     DeploymentRef,
     LaneTotals,
@@ -44,9 +45,8 @@ from shared.contracts import (
     RolloutRequest,
     RolloutStage,
 )
-from shared.report import RolloutStats
-from shared.throttling import PACING_HEADROOM
-from shared.traces import RolloutSummary
+from shared.domain.layout import traces_prefix
+from shared.domain.report import RolloutStats
 
 bp = df.Blueprint()
 
@@ -57,7 +57,7 @@ LANE_ROLLOUTS_PER_EXECUTION = 8
 CALL_SECONDS_FOR_SIZING = 3.0
 """How long one chat call may take when sizing a stage: enough rollouts run at once that calls this
 slow still fill the deployment's limit. Faster calls just wait for their slot in the pacing
-(shared/throttling.py), which holds the rate below the limit whatever the concurrency."""
+(shared/azure/throttling.py), which holds the rate below the limit whatever the concurrency."""
 MAX_LANES = 200
 """The most lanes sized from a limit (a 4,000-RPM deployment): the stage's history stays under about
 1,000 events. ``max_concurrent_rollouts`` may ask for more."""

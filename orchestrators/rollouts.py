@@ -12,8 +12,8 @@ from typing import Literal
 
 from orchestrators.orchestration import CHILD_OUTPUT, Orchestration, Step
 from orchestrators.rollout_stage import rollout_stage, stage_instance_id
-from shared.contracts import RolloutStage
-from shared.report import RolloutStats
+from shared.contracts.payloads import RolloutStage
+from shared.domain.report import RolloutStats
 
 TRAIN_GROUP = "train"
 """The training batch; its traces are what the dataset is built from (``traces/{run}/{i}/train/``)."""

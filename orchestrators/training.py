@@ -19,7 +19,7 @@ from activities.finetuning import (
 )
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Polled, Stage, Step, backoff, fixed
-from shared.contracts import (
+from shared.contracts.payloads import (
     CollectedOutputs,
     CollectOutputs,
     FileRef,
@@ -30,7 +30,7 @@ from shared.contracts import (
     StartJob,
     UploadFile,
 )
-from shared.report import IterationReport
+from shared.domain.report import IterationReport
 
 FILE_SETTLED = {"processed", "error", "deleted"}
 JOB_SETTLED = {"succeeded", "failed", "cancelled", "unknown"}

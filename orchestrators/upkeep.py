@@ -15,8 +15,8 @@ from activities.runs import init_run
 from orchestrators.errors import RunEnded
 from orchestrators.lineage import Start, adopt, champion_from, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step
-from shared.contracts import InitRun, LineageClaim, RunState, UpkeepRequest
-from shared.report import RunStatus
+from shared.contracts.payloads import InitRun, LineageClaim, RunState, UpkeepRequest
+from shared.domain.report import RunStatus
 
 bp = df.Blueprint()
 

@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from api.dashboard.data import load_report
 from devhost import DevHost
 from emulator.launch import EmulatorHandle, start_emulator
 from scripts.azurite import REPO_ROOT, run_azurite
 from scripts.browser import chromium, missing
 from scripts.local_env import LOCAL_RUN_DEFAULTS, app_environment
-from shared.artifacts import lineage_path
-from shared.clients import artifact_store
-from shared.dashboard.data import load_report
+from shared.azure.clients import artifact_store
+from shared.domain.layout import lineage_path
 
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 TERMINAL = {"Completed", "Failed", "Terminated"}

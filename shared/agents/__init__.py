@@ -1,5 +1,9 @@
-"""Agents the loop can improve. Importing this package registers the bundled capital-lookup agent;
-``load_agent_modules`` registers the agents of the modules the ``AGENT_MODULES`` app setting names."""
+"""Agents the loop can improve, and what they work with: task sets (CSV, split into train and
+validation), the recorder that turns a rollout into OpenTelemetry spans, graders that reward production
+traces. Importing this package registers the bundled capital-lookup agent; ``load_agent_modules``
+registers the agents of the modules the ``AGENT_MODULES`` app setting names.
+
+Belongs here: what a user who brings an agent writes against. Imports only ``shared.telemetry``."""
 
 from shared.agents import capital_lookup
 from shared.agents.registry import (

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.agents.registry import AgentSpec
+from shared.agents.tasks import Task
 from shared.agents.toolloop import run_tool_loop
-from shared.tasks import Task
-from shared.traces import TraceRecorder
+from shared.agents.traces import TraceRecorder
 
 NAME = "capital_lookup"
 # A turn is a country_capital_lookup call (about 20 tokens) or one short sentence; 100 leaves room.

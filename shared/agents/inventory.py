@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.agents.registry import AgentSpec
+from shared.agents.tasks import Task
 from shared.agents.toolloop import run_tool_loop
-from shared.tasks import Task
-from shared.traces import TraceRecorder
+from shared.agents.traces import TraceRecorder
 
 NAME = "inventory"
 DATA = Path(__file__).resolve().parent.parent / "data"

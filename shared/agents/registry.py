@@ -16,8 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from shared.tasks import Task, TaskSplits, load_csv, split
-from shared.traces import TraceRecorder
+from shared.agents.tasks import Task, TaskSplits, load_csv, split
+from shared.agents.traces import TraceRecorder
 
 Rollout = Callable[[Any, str, Task, TraceRecorder], Awaitable[float]]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.traces import TraceRecorder
+from shared.agents.traces import TraceRecorder
 
 ToolFunction = Callable[..., str]
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devhost import DevHost
-from shared.artifacts import lineage_path
-from shared.clients import artifact_store
-from shared.contracts import BuildDataset, DatasetResult, ProductionWindow
-from shared.lineage import Lineage
-from shared.training_set import build_iteration_dataset
+from shared.azure.clients import artifact_store
+from shared.contracts.payloads import BuildDataset, DatasetResult, ProductionWindow
+from shared.domain.layout import lineage_path
+from shared.domain.lineage import Lineage
+from shared.storage.training_set import build_iteration_dataset
 
 
 def post(host: DevHost, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:

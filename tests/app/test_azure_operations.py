@@ -14,10 +14,9 @@ import openai
 import pytest
 
 from emulator.launch import EmulatorHandle
-from shared.contracts import StartDeployment, StartJob
-from shared.deployments import GONE, Account
-from shared.errors import is_transient
-from shared.finetuning import (
+from shared.azure.deployments import GONE, Account
+from shared.azure.errors import is_transient
+from shared.azure.finetuning import (
     cancel_job,
     find_job,
     find_or_upload,
@@ -26,6 +25,7 @@ from shared.finetuning import (
     job_result,
     training_file_name,
 )
+from shared.contracts.payloads import StartDeployment, StartJob
 
 
 def _examples(count: int) -> bytes:

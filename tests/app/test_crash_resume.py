@@ -17,9 +17,9 @@ import pytest
 from emulator.launch import EmulatorHandle
 from scripts.azurite import REPO_ROOT
 from scripts.local_env import app_environment
-from shared.artifacts import report_path
-from shared.clients import artifact_store
-from shared.report import RunReport
+from shared.azure.clients import artifact_store
+from shared.domain.layout import report_path
+from shared.domain.report import RunReport
 from tests.fixtures.app import TEST_RUN_DEFAULTS
 
 RUN_ID = "e2e-crash-resume"

@@ -33,10 +33,10 @@ from api.runs import ACTIVE
 from emulator.launch import EmulatorHandle
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_env import app_environment
-from shared.artifacts import report_path
-from shared.clients import artifact_store
-from shared.report import RunReport
-from shared.settings import (
+from shared.azure.clients import artifact_store
+from shared.domain.layout import report_path
+from shared.domain.report import RunReport
+from shared.domain.settings import (
     DEPLOYMENT_NAME_PATTERN,
     IDENTIFIER_PATTERN,
     MODEL_ID_PATTERN,
@@ -45,9 +45,7 @@ from shared.settings import (
     RunSettings,
     SkuName,
 )
-from shared.settings import (
-    DEPLOYMENT_PREFIX_PATTERN as PREFIX_PATTERN,
-)
+from shared.domain.settings import DEPLOYMENT_PREFIX_PATTERN as PREFIX_PATTERN
 
 pytestmark = pytest.mark.timeout(300)
 JSON = {"content-type": "application/json"}

@@ -12,9 +12,9 @@ import azure.durable_functions as df
 import pytest
 
 from emulator.launch import EmulatorHandle
-from shared.artifacts import lineage_path
-from shared.clients import artifact_store
-from shared.lineage import Lineage
+from shared.azure.clients import artifact_store
+from shared.domain.layout import lineage_path
+from shared.domain.lineage import Lineage
 from tests.app.support import wait_until
 
 BASE_MODEL = "gpt-4.1-mini-2025-04-14"

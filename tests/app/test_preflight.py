@@ -12,10 +12,10 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from emulator.launch import EmulatorHandle
-from shared.clients import artifact_store
-from shared.cost import DEFAULT_PRICING
-from shared.dashboard.report_view import ReportView
-from shared.settings import get_settings
+from shared.azure.clients import artifact_store
+from shared.domain.cost import DEFAULT_PRICING
+from shared.domain.report_view import ReportView
+from shared.domain.settings import get_settings
 from tests.app.test_loop import finish, start
 from tests.emulator.support import BASE, deploy, fine_tuned_models, success_file, upload
 
@@ -146,7 +146,7 @@ def test_an_iteration_whose_dataset_would_cross_the_budget_ends_before_its_job(
 def test_cost_is_estimated_before_each_job_and_settled_from_trained_tokens(
     host: Any, emulator_reset: EmulatorHandle
 ) -> None:
-    """The estimate is the approximation of shared/rate_limits.py; the emulator counts a quarter of the
+    """The estimate is the approximation of shared/domain/rate_limits.py; the emulator counts a quarter of the
     characters of each whole JSONL line, JSON syntax included, so the estimate runs 25-33 % below its
     trained_tokens (docs/cost.md); the bound here is that measurement with some room."""
     report = finish(host, start(host, run_id="preflight-cost", iterations=2, n_epochs=2, budget_usd=5))[

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from azure.mgmt.cognitiveservices.models import AccountModel, ModelDeprecationInfo
 
 from emulator.launch import EmulatorHandle
-from shared.deployments import Account
-from shared.preflight import check_model, model_problems
+from shared.azure.deployments import Account
+from shared.azure.preflight import check_model, model_problems
 from tests.emulator.support import BASE, fine_tuned_models
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)

@@ -17,9 +17,9 @@ import openai
 import pytest
 
 from emulator.launch import EmulatorHandle
-from shared.artifacts import dataset_stats_path
-from shared.clients import artifact_store
-from shared.settings import get_settings
+from shared.azure.clients import artifact_store
+from shared.domain.layout import dataset_stats_path
+from shared.domain.settings import get_settings
 from tests.app.support import fire_schedule
 from tests.app.test_loop import blob_names, finish, start
 from tests.app.test_telemetry_agent import MODES, run_agent

@@ -27,10 +27,10 @@ from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
 from emulator.launch import EmulatorHandle
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from shared.agents import get_agent
-from shared.artifacts import cancel_request_path, report_path
-from shared.clients import artifact_store
-from shared.contracts import CancelRequest
-from shared.report import RolloutStats, RunReport
+from shared.azure.clients import artifact_store
+from shared.contracts.payloads import CancelRequest
+from shared.domain.layout import cancel_request_path, report_path
+from shared.domain.report import RolloutStats, RunReport
 
 pytestmark = pytest.mark.timeout(240)
 DEPLOYMENT = "gpt-4.1-mini"

@@ -15,8 +15,8 @@ from emulator.launch import EmulatorHandle
 from scripts.local_env import EXAMPLE_AGENT_MODULE, agent_modules
 from scripts.local_run import parse_args, run_body
 from shared.agents import inventory
-from shared.clients import artifact_store
-from shared.settings import get_settings
+from shared.azure.clients import artifact_store
+from shared.domain.settings import get_settings
 from tests.app.test_loop import blob_names, finish, start
 
 pytestmark = pytest.mark.timeout(300)

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from scripts.azurite import REPO_ROOT
-from shared.settings import AppSettings, ConfigError, RunSettings, get_settings
+from shared.domain.settings import AppSettings, ConfigError, RunSettings, get_settings
 
 REQUIRED = {
     "AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com",

@@ -24,10 +24,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 from api import telemetry
-from shared.artifacts import ArtifactStore
-from shared.clients import artifact_store
-from shared.production import list_production_traces, read_feedback
-from shared.settings import get_settings
+from shared.azure.clients import artifact_store
+from shared.domain.settings import get_settings
+from shared.storage.artifacts import ArtifactStore
+from shared.storage.production import list_production_traces, read_feedback
 from tests.app.support import production_dataset
 from tests.shared.otlp_support import Recorder, conversation
 

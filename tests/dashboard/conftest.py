@@ -24,7 +24,7 @@ from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from scripts import browser as chromium
 from scripts.azurite import Azurite
-from shared.artifacts import ArtifactStore
+from shared.storage.artifacts import ArtifactStore
 
 
 @dataclass

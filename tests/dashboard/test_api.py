@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.dashboard.data import PREVIEW_EXAMPLES, SAMPLE_TRACES
+from api.dashboard.data import PREVIEW_EXAMPLES, SAMPLE_TRACES
 from tests.dashboard.conftest import FAILED, ONE, TWO, MadeRuns
 
 pytestmark = pytest.mark.timeout(600)

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from devhost import DevHost
-from shared.artifacts import lineage_path, training_results_path
-from shared.clients import artifact_store
-from shared.lineage import Champion, Lineage, ModelVersion
-from shared.traces import REWARD, parse_jsonl, root_span
+from shared.agents.traces import REWARD, parse_jsonl, root_span
+from shared.azure.clients import artifact_store
+from shared.domain.layout import lineage_path, training_results_path
+from shared.domain.lineage import Champion, Lineage, ModelVersion
 from tests.dashboard.conftest import FAILED, ONE, TERMINAL, TWO, MadeRuns, Tab, start_run, wait_for
 
 pytestmark = pytest.mark.timeout(600)
@@ -370,7 +370,7 @@ def test_a_running_runs_page_shows_its_stage_and_refreshes_until_it_ends(
 
 
 def write_lineage(made_runs: MadeRuns) -> Lineage:
-    """The lineage record the lead's lineage activities keep (shared/lineage.py), for models made by
+    """The lineage record the lead's lineage activities keep (shared/domain/lineage.py), for models made by
     this package's runs: ONE's iteration 1 and TWO's iterations became versions 1, 2, 3."""
     made = [(ONE, item) for item in made_runs.reports[ONE]["iterations"]]
     made += [(TWO, item) for item in made_runs.reports[TWO]["iterations"]]

@@ -9,18 +9,18 @@ import sys
 
 import pytest
 
+from api.dashboard.charts import LineChart, Point, RefLine, Series, layout, nice_ticks
+from api.dashboard.data import load_training_metrics
+from api.dashboard.links import Links
+from api.dashboard.metrics import parse_events, parse_results_csv
+from api.dashboard.pages import reward_chart
+from api.dashboard.params import CompareParams, InvalidParamsError, RunListParams, RunsPageParams
 from scripts.azurite import REPO_ROOT
-from shared.artifacts import ArtifactStore
-from shared.dashboard.charts import LineChart, Point, RefLine, Series, layout, nice_ticks
-from shared.dashboard.data import load_training_metrics
-from shared.dashboard.links import Links
-from shared.dashboard.metrics import parse_events, parse_results_csv
-from shared.dashboard.pages import reward_chart
-from shared.dashboard.params import CompareParams, InvalidParamsError, RunListParams, RunsPageParams
-from shared.dashboard.report_view import ReportView, usd
-from shared.report import Baseline, IterationReport, RunReport
-from shared.run_index import Cursor
-from shared.settings import AppSettings
+from shared.domain.report import Baseline, IterationReport, RunReport
+from shared.domain.report_view import ReportView, usd
+from shared.domain.settings import AppSettings
+from shared.storage.artifacts import ArtifactStore
+from shared.storage.run_index import Cursor
 from tests.app.test_settings import REQUIRED
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from shared.artifacts import ArtifactStore, run_index_path
-from shared.dashboard.report_view import ReportView
-from shared.report import Baseline, IterationReport, RunReport, RunStatus
-from shared.run_index import MONTHS_TTL_SECONDS, Cursor, IndexShard, RunIndex, RunQuery
+from shared.domain.layout import run_index_path
+from shared.domain.report import Baseline, IterationReport, RunReport, RunStatus
+from shared.domain.report_view import ReportView
+from shared.storage.artifacts import ArtifactStore
+from shared.storage.run_index import MONTHS_TTL_SECONDS, Cursor, IndexShard, RunIndex, RunQuery
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,7 +18,7 @@ from emulator.behaviours.inventory import PRODUCTS, find_product_in
 from emulator.cli import config_from_args
 from emulator.launch import EmulatorHandle
 from shared.agents import inventory
-from shared.tasks import load_csv
+from shared.agents.tasks import load_csv
 from tests.emulator.support import TOOL as CAPITAL_TOOL
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,10 +17,10 @@ from openai import AsyncAzureOpenAI
 from emulator.launch import AZURE_API_VERSION, EmulatorHandle
 from shared.agents import inventory
 from shared.agents.registry import AgentSpec
-from shared.dataset import TraceSet, build_dataset
-from shared.finetune_format import jsonl_problems
-from shared.tasks import Task, load_csv
-from shared.traces import Span, TraceRecorder, parse_jsonl
+from shared.agents.tasks import Task, load_csv
+from shared.agents.traces import Span, TraceRecorder, parse_jsonl
+from shared.domain.dataset import TraceSet, build_dataset
+from shared.domain.finetune_format import jsonl_problems
 from tests.emulator.support import upload, wait_job, wait_processed
 
 pytestmark = pytest.mark.timeout(120)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from shared.settings import AppSettings
+from shared.domain.settings import AppSettings
 from tests.infra.bicep_eval import module_file
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.agents import AgentModuleError, get_agent, load_agent_modules, registered_agents
-from shared.settings import AppSettings, ConfigError, get_settings
+from shared.domain.settings import AppSettings, ConfigError, get_settings
 
 REQUIRED = {
     "AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com",

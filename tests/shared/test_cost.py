@@ -1,4 +1,4 @@
-"""shared/cost.py and the report's cost fields: the price table and its overrides, the estimate, the
+"""shared/domain/cost.py and the report's cost fields: the price table and its overrides, the estimate, the
 budget verdict, hosting hours, and the actual cost settled from ``trained_tokens``."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from azure.mgmt.cognitiveservices.models import (
 )
 from pydantic import ValidationError
 
-from shared.cost import (
+from shared.domain.cost import (
     DEFAULT_PRICING,
     HostingRecord,
     budget_verdict,
@@ -26,10 +26,10 @@ from shared.cost import (
     hosting_records,
     pricing_from_json,
 )
-from shared.dashboard.report_view import ReportView
-from shared.rate_limits import estimate_prompt_tokens
-from shared.report import IterationReport, RunReport
-from shared.settings import AppSettings
+from shared.domain.rate_limits import estimate_prompt_tokens
+from shared.domain.report import IterationReport, RunReport
+from shared.domain.report_view import ReportView
+from shared.domain.settings import AppSettings
 
 MINI = "gpt-4.1-mini-2025-04-14"
 TUNED = f"{MINI}.ft-0123456789abcdef-v01"

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.dataset import (
+from shared.agents.tasks import Task
+from shared.agents.traces import Span, TraceFormatError, TraceRecorder, parse_jsonl, summarize
+from shared.domain.dataset import (
     DEFAULT_MIN_REWARD,
     DatasetStats,
     ExampleError,
@@ -17,11 +19,9 @@ from shared.dataset import (
     build_dataset,
     example_body,
 )
-from shared.finetune_format import MIN_EXAMPLES, jsonl_problems
-from shared.genai_messages import chat_to_otel, otel_to_chat
-from shared.otlp import spans_from_request
-from shared.tasks import Task
-from shared.traces import Span, TraceFormatError, TraceRecorder, parse_jsonl, summarize
+from shared.domain.finetune_format import MIN_EXAMPLES, jsonl_problems
+from shared.telemetry.genai_messages import chat_to_otel, otel_to_chat
+from shared.telemetry.otlp import spans_from_request
 from tests.shared.otlp_support import Recorder, conversation
 
 TOOL = {

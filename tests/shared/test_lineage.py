@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.artifacts import ArtifactStore
-from shared.lineage import (
+from shared.domain.lineage import (
     ActiveRun,
     Champion,
     Lineage,
@@ -27,6 +26,7 @@ from shared.lineage import (
     release,
     reserve_version,
 )
+from shared.storage.artifacts import ArtifactStore
 
 NOW = "2026-11-25T00:00:00+00:00"
 

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from shared.otlp import (
+from shared.telemetry.otlp import (
     Encoding,
     Limits,
     OtlpError,
@@ -31,7 +31,7 @@ from shared.otlp import (
     status_body,
     trace_response,
 )
-from shared.spans import ContentEvent
+from shared.telemetry.spans import ContentEvent
 from tests.shared.otlp_support import TOOL, Recorder, conversation, messages
 
 LIMITS = Limits(max_body_bytes=1000, max_decoded_bytes=5000, max_items=100)

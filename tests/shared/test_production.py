@@ -12,11 +12,10 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from pydantic import ValidationError
 
-from shared.artifacts import ArtifactStore
-from shared.contracts import BuildDataset, ProductionWindow
-from shared.graders import UnknownGraderError, get_grader, register_grader, tool_result_in_answer
-from shared.otlp import spans_from_request
-from shared.production import (
+from shared.agents.graders import UnknownGraderError, get_grader, register_grader, tool_result_in_answer
+from shared.contracts.payloads import BuildDataset, ProductionWindow
+from shared.storage.artifacts import ArtifactStore
+from shared.storage.production import (
     Feedback,
     list_production_traces,
     production_traces,
@@ -25,8 +24,9 @@ from shared.production import (
     store_feedback,
     store_spans,
 )
-from shared.spans import ContentEvent, Span
-from shared.training_set import build_iteration_dataset
+from shared.storage.training_set import build_iteration_dataset
+from shared.telemetry.otlp import spans_from_request
+from shared.telemetry.spans import ContentEvent, Span
 from tests.shared.otlp_support import Recorder, conversation
 
 DAY = date(2026, 3, 14)

@@ -1,4 +1,4 @@
-"""shared/rate_limits.py: limits from model, SKU and capacity; Azure's token charge for a chat request
+"""shared/domain/rate_limits.py: limits from model, SKU and capacity; Azure's token charge for a chat request
 (checked against the charges observed on Azure, docs/rate-limits.md); and agreement with the emulator's
 own copy of the table."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from emulator import ratelimit as emulated
-from shared.rate_limits import (
+from shared.domain.rate_limits import (
     CAPACITY_UNIT_TPM,
     DEFAULT_COMPLETION_RESERVATION,
     MODEL_FAMILIES,

@@ -18,9 +18,9 @@ from shared.agents import (
     registered_agents,
 )
 from shared.agents.capital_lookup import CAPITALS, SYSTEM_PROMPT, country_capital_lookup, reward
+from shared.agents.tasks import Task, TaskFileError, load_csv, split
 from shared.agents.toolloop import run_tool_loop
-from shared.tasks import Task, TaskFileError, load_csv, split
-from shared.traces import TraceRecorder, parse_jsonl
+from shared.agents.traces import TraceRecorder, parse_jsonl
 
 
 def test_bundled_task_set_is_big_and_varied() -> None:

@@ -1,4 +1,4 @@
-"""shared/throttling.py: the pacing arithmetic (on a clock passed in), the transport's retries (on
+"""shared/azure/throttling.py: the pacing arithmetic (on a clock passed in), the transport's retries (on
 httpx2's MockTransport, a boundary we do not own, with a fake clock), ARM's reported limits and the
 stage's sizing. The whole path against the emulator is tested in tests/app/test_rollout_scale.py."""
 
@@ -11,9 +11,7 @@ import httpx2
 import pytest
 
 from orchestrators.rollout_stage import LANES_WITHOUT_A_LIMIT, MAX_LANES, lane_count
-from shared.contracts import RateBudget, RolloutStage
-from shared.rate_limits import RateLimit, estimate_request_tokens, reported_rate_limit
-from shared.throttling import (
+from shared.azure.throttling import (
     CURRENT_CALLS,
     DEFAULT_RETRY_AFTER_SECONDS,
     WINDOW_MARGIN_SECONDS,
@@ -25,6 +23,8 @@ from shared.throttling import (
     request_tokens,
     retry_after_seconds,
 )
+from shared.contracts.payloads import RateBudget, RolloutStage
+from shared.domain.rate_limits import RateLimit, estimate_request_tokens, reported_rate_limit
 
 CHAT_URL = "https://aoai.example/openai/deployments/dep/chat/completions?api-version=2025-04-01-preview"
 MESSAGES = [{"role": "system", "content": "You answer questions."}, {"role": "user", "content": "Capital?"}]

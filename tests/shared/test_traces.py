@@ -7,8 +7,8 @@ import re
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.tasks import Task
-from shared.traces import TraceRecorder, parse_jsonl
+from shared.agents.tasks import Task
+from shared.agents.traces import TraceRecorder, parse_jsonl
 from tests.shared.test_dataset import _trace
 
 TASK = Task(task_id="t", prompt="capital of France?", answer="Paris")

@@ -1,0 +1,356 @@
+"""Preflight: touch every dependency a run needs before its first paid step, and say what to change.
+
+A resource-group typo used to surface at the deploy stage, after a job had been paid for. Each check
+here answers ``{name, ok, detail, fix}``:
+
+- ``arm``: list the account's deployments (subscription, resource group, account and role all right);
+- ``chat``: the deployment the run starts from answers a 1-token chat;
+- ``blob``: a probe blob can be written, read back and deleted;
+- ``model``: the model is fine-tunable and past neither its fine-tune nor its inference retirement
+  (ARM ``accounts.list_models``; a fine-tuned model inherits its base model's capability);
+- ``deployments`` / ``files``: the resource has room for one more fine-tuned deployment and one more
+  training file (counted against the ``MAX_*`` app settings, Azure's per-resource limits);
+- ``budget``: the job's estimated cost fits what is left of ``budget_usd``.
+
+The same function serves the preflight activity (SDK clients with retries) and ``GET /api/preflight``
+(clients with request-time timeouts); the caller passes the clients. A failure that looks transient
+(throttling, 5xx, a timeout) is marked so: it says nothing about the configuration, so a run goes on
+with a warning rather than ending on it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from azure.mgmt.cognitiveservices.models import AccountModel, Deployment
+from openai import AzureOpenAI
+
+from shared.azure.deployments import Account
+from shared.azure.errors import describe, is_transient
+from shared.contracts.errors import ErrorInfo
+from shared.contracts.payloads import Check, PreflightRequest, PreflightResult
+from shared.domain.cost import (
+    CHARS_PER_TOKEN,
+    CostEstimate,
+    budget_verdict,
+    dataset_tokens,
+    estimate,
+    expected_examples_tokens,
+)
+from shared.domain.layout import report_path
+from shared.domain.rate_limits import FINE_TUNED_MARK
+from shared.domain.report import RunReport
+from shared.domain.settings import AppSettings
+from shared.storage.artifacts import ArtifactStore
+
+PROBE_PREFIX = "preflight/"
+PROBE_TEXT = "durable-finetune preflight probe"
+CAPABLE = "true"
+TRANSIENT_FIX = "a transient failure (throttling, a 5xx or a timeout): retry in a minute"
+ROLE_FIX = (
+    "grant the app's identity the 'durable-finetune deployments operator' role on the account "
+    "(docs/deploy.md; it needs accounts/read, accounts/models/read and accounts/deployments/*)"
+)
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What the checks talk to: ARM (the account), the data plane, Blob, and the app settings."""
+
+    account: Account
+    openai: AzureOpenAI
+    store: ArtifactStore
+    settings: AppSettings
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """The training file a job would use: tokens by the approximation, and bytes."""
+
+    tokens: int
+    bytes: int
+    basis: Literal["dataset", "expected"]
+
+
+def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> PreflightResult:
+    """Runs every check (none stops the others) and prices the job; ``ok`` when all pass."""
+    planned = planned_file(deps, request)
+    cost = estimate(
+        deps.settings.prices(),
+        request.model,
+        request.training_type,
+        planned.tokens,
+        request.n_epochs,
+        basis=planned.basis,
+    )
+    spent = spent_usd(deps.store, request.run_id) if request.run_id else 0.0
+    deployments, arm = check_arm(deps)
+    checks = [
+        arm,
+        check_chat(deps, request.deployment, deployments),
+        check_blob(deps.store),
+        check_model(deps.account, request.model, now),
+        check_deployment_room(deps.settings, deployments, request.prunable_deployments, arm),
+        check_file_room(deps, planned.bytes),
+        check_budget(request, cost, spent),
+    ]
+    return PreflightResult(ok=all(check.ok for check in checks), checks=checks, cost=cost, spent_usd=spent)
+
+
+def planned_file(deps: Dependencies, request: PreflightRequest) -> PlannedFile:
+    """The dataset the job would train on: counted when it is built, else expected from the settings
+    (``EXPECTED_TOKENS_PER_ROLLOUT`` per kept rollout; bytes at four characters per token)."""
+    text = deps.store.read_text(request.dataset_blob) if request.dataset_blob else None
+    if text is not None:
+        return PlannedFile(dataset_tokens(text), len(text.encode("utf-8")), "dataset")
+    tokens = expected_examples_tokens(
+        request.rollouts, request.data_filter_ratio, deps.settings.expected_tokens_per_rollout
+    )
+    return PlannedFile(tokens, tokens * CHARS_PER_TOKEN, "expected")
+
+
+def spent_usd(store: ArtifactStore, run_id: str) -> float:
+    """What the run has cost so far by its report (training and hosting), 0 before it has one."""
+    report = store.read_model(report_path(run_id), RunReport)
+    cost = report.cost if report is not None else None
+    return 0.0 if cost is None else cost.total_usd
+
+
+def failure(name: str, exc: Exception, fix: Callable[[ErrorInfo], str]) -> Check:
+    """A check that failed on ``exc``: Azure's code and message, and what to change (or retry)."""
+    info = describe(exc)
+    if is_transient(exc):
+        return Check(
+            name=name, ok=False, detail=f"{info.code}: {info.message}", fix=TRANSIENT_FIX, transient=True
+        )
+    return Check(name=name, ok=False, detail=f"{info.code}: {info.message}", fix=fix(info))
+
+
+def check_arm(deps: Dependencies) -> tuple[list[Deployment] | None, Check]:
+    """Lists the account's deployments: the one ARM call that proves subscription, resource group,
+    account and role at once."""
+    account = deps.account
+    try:
+        deployments = list(account.client.deployments.list(account.resource_group, account.account))
+    except Exception as exc:  # noqa: BLE001 - any failure of the dependency is the check's answer
+        return None, failure("arm", exc, lambda info: arm_fix(deps.settings, info))
+    detail = f"account {account.account} in {account.resource_group}: {len(deployments)} deployments"
+    return deployments, Check(name="arm", ok=True, detail=detail)
+
+
+def arm_fix(settings: AppSettings, info: ErrorInfo) -> str:
+    """Which setting or role an ARM error code points at."""
+    fixes = {
+        "SubscriptionNotFound": f"AZURE_SUBSCRIPTION_ID ({settings.azure_subscription_id}) must be the "
+        "subscription that holds the Azure OpenAI account",
+        "InvalidSubscriptionId": "AZURE_SUBSCRIPTION_ID must be a subscription id (a GUID)",
+        "ResourceGroupNotFound": f"AZURE_RESOURCE_GROUP ({settings.azure_resource_group}) must be the "
+        f"resource group of the account {settings.azure_openai_account}",
+        "ResourceNotFound": f"AZURE_OPENAI_ACCOUNT ({settings.azure_openai_account}) must name an Azure "
+        f"OpenAI account in {settings.azure_resource_group}",
+        "ParentResourceNotFound": f"AZURE_OPENAI_ACCOUNT ({settings.azure_openai_account}) must name an "
+        f"Azure OpenAI account in {settings.azure_resource_group}",
+        "AuthorizationFailed": ROLE_FIX,
+    }
+    if info.code in fixes:
+        return fixes[info.code]
+    if info.status in (401, 403):
+        return f"the app could not authenticate or is not allowed: {ROLE_FIX}"
+    return "check AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_OPENAI_ACCOUNT and ARM_ENDPOINT"
+
+
+def check_chat(deps: Dependencies, deployment: str, deployments: list[Deployment] | None) -> Check:
+    """Sends the deployment one chat completion of one token: it exists, serves, and lets us in."""
+    try:
+        deps.openai.chat.completions.create(
+            model=deployment, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure of the dependency is the check's answer
+        return failure("chat", exc, lambda info: chat_fix(deployment, deployments, info))
+    return Check(name="chat", ok=True, detail=f"deployment {deployment} answered a 1-token chat")
+
+
+def chat_fix(deployment: str, deployments: list[Deployment] | None, info: ErrorInfo) -> str:
+    names = sorted(item.name for item in deployments or [] if item.name)
+    if info.code == "DeploymentNotFound":
+        known = f" (the account has: {', '.join(names)})" if names else ""
+        return f"set base_deployment (BASE_DEPLOYMENT) to a deployment that exists and has succeeded{known}"
+    if info.status == 404:
+        return f"{deployment} answers 404: its model may be retired for inference; deploy a current model"
+    if info.status in (401, 403):
+        return (
+            "grant the app's identity 'Cognitive Services OpenAI Contributor' on the account (or set "
+            "AZURE_OPENAI_API_KEY), and check AZURE_OPENAI_ENDPOINT"
+        )
+    return "check AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_VERSION"
+
+
+def check_blob(store: ArtifactStore) -> Check:
+    """Writes, reads back and deletes a probe blob: the run can keep its traces, datasets and report."""
+    path = f"{PROBE_PREFIX}{secrets.token_hex(8)}.txt"
+    try:
+        store.write_text(path, PROBE_TEXT)
+        read = store.read_text(path)
+        store.delete(path)
+    except Exception as exc:  # noqa: BLE001 - any failure of the dependency is the check's answer
+        return failure("blob", exc, blob_fix)
+    if read != PROBE_TEXT:
+        return Check(name="blob", ok=False, detail=f"{path} read back differently", fix=blob_fix(None))
+    return Check(name="blob", ok=True, detail="a probe blob was written, read back and deleted")
+
+
+def blob_fix(info: ErrorInfo | None) -> str:
+    if info is not None and info.status in (401, 403):
+        return "grant the app's identity 'Storage Blob Data Owner' (or Contributor) on the storage account"
+    return (
+        "check ARTIFACTS_BLOB_ENDPOINT (or, locally, ARTIFACTS_STORAGE_CONNECTION_STRING) and "
+        "ARTIFACTS_CONTAINER"
+    )
+
+
+def check_model(account: Account, model: str, now: datetime) -> Check:
+    """Looks the model up in ARM's model list: fine-tunable (a fine-tuned model by its base model's
+    capability) and retired neither for fine-tuning nor for inference."""
+    try:
+        listed = list(account.client.accounts.list_models(account.resource_group, account.account))
+    except Exception as exc:  # noqa: BLE001 - any failure of the dependency is the check's answer
+        return failure(
+            "model", exc, lambda info: ROLE_FIX if info.status in (401, 403) else "check ARM (see arm)"
+        )
+    base_id = model.split(FINE_TUNED_MARK, 1)[0]
+    own = find_model(listed, model)
+    base = find_model(listed, base_id)
+    if base is None:
+        fix = "set base_model (BASE_MODEL) to a model the account lists (accounts.list_models)"
+        return Check(name="model", ok=False, detail=f"{base_id} is not among the account's models", fix=fix)
+    problems = model_problems(model, own or base, base, now)
+    if problems:
+        fix = (
+            "train from a model that is fine-tunable and not retired: set base_model (BASE_MODEL) and "
+            "base_deployment (BASE_DEPLOYMENT) to a current model and a deployment of it"
+        )
+        return Check(name="model", ok=False, detail="; ".join(problems), fix=fix)
+    return Check(name="model", ok=True, detail=f"{model} is fine-tunable{retirement_note(own or base, base)}")
+
+
+def find_model(listed: list[AccountModel], model_id: str) -> AccountModel | None:
+    """The list's entry for a model id: base models are listed as name + version (gpt-4.1-mini,
+    2025-04-14), fine-tuned ones under their full id."""
+    for entry in listed:
+        if model_id in (entry.name, f"{entry.name}-{entry.version}"):
+            return entry
+    return None
+
+
+def retirement_date(entry: AccountModel, base: AccountModel, kind: str) -> datetime | None:
+    """A retirement date (``fine_tune`` or ``inference``): the model's own entry's, else its base's;
+    a date without a zone is UTC, as ARM writes them."""
+    for source in (entry, base):
+        deprecation = source.deprecation
+        date = getattr(deprecation, kind, None) if deprecation is not None else None
+        if date:
+            moment = datetime.fromisoformat(str(date))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
+
+
+def model_problems(model: str, entry: AccountModel, base: AccountModel, now: datetime) -> list[str]:
+    problems = []
+    capabilities = base.capabilities or {}
+    if str(capabilities.get("fineTune", "")).lower() != CAPABLE:
+        problems.append(
+            f"{base.name} {base.version} cannot be fine-tuned (capabilities.fineTune is not true)"
+        )
+    for kind, what in (("fine_tune", "fine-tuning"), ("inference", "inference")):
+        date = retirement_date(entry, base, kind)
+        if date is not None and date <= now:
+            problems.append(f"{model} is retired for {what} since {date.isoformat()}")
+    return problems
+
+
+def retirement_note(entry: AccountModel, base: AccountModel) -> str:
+    dates = {kind: retirement_date(entry, base, kind) for kind in ("fine_tune", "inference")}
+    known = [f"{kind.replace('_', '-')} retires {date.isoformat()}" for kind, date in dates.items() if date]
+    return f" ({'; '.join(known)})" if known else " (no retirement date listed)"
+
+
+def check_deployment_room(
+    settings: AppSettings, deployments: list[Deployment] | None, prunable: int, arm: Check
+) -> Check:
+    """One more fine-tuned deployment fits ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model deployments do
+    not count), after the run has pruned what ``max_deployments`` lets it delete."""
+    if deployments is None:
+        return Check(
+            name="deployments",
+            ok=False,
+            detail="not counted: ARM failed",
+            fix="fix the arm check first",
+            transient=arm.transient,
+        )
+    tuned = sorted(name for item in deployments if (name := fine_tuned_name(item)))
+    limit = settings.max_fine_tuned_deployments
+    free = limit - len(tuned) + prunable
+    detail = (
+        f"{len(tuned)} of {limit} fine-tuned deployments in use; the run frees {prunable} before deploying"
+    )
+    if free >= 1:
+        return Check(name="deployments", ok=True, detail=detail)
+    fix = (
+        f"delete fine-tuned deployments no one uses ({', '.join(tuned)}), or lower max_deployments; raise "
+        "MAX_FINE_TUNED_DEPLOYMENTS only if your quota is higher"
+    )
+    return Check(name="deployments", ok=False, detail=detail, fix=fix)
+
+
+def fine_tuned_name(item: Deployment) -> str | None:
+    model = item.properties.model.name if item.properties and item.properties.model else None
+    return item.name if model and FINE_TUNED_MARK in model else None
+
+
+def check_file_room(deps: Dependencies, planned_bytes: int) -> Check:
+    """One more training file fits ``MAX_TRAINING_FILES`` and ``MAX_TRAINING_FILE_BYTES``."""
+    settings = deps.settings
+    try:
+        files = list(deps.openai.files.list(purpose="fine-tune"))
+    except Exception as exc:  # noqa: BLE001 - any failure of the dependency is the check's answer
+        return failure("files", exc, files_fix)
+    used = sum(file.bytes or 0 for file in files)
+    detail = (
+        f"{len(files)} of {settings.max_training_files} training files, {used:,} of "
+        f"{settings.max_training_file_bytes:,} bytes; the next file ~{planned_bytes:,} bytes"
+    )
+    if (
+        len(files) + 1 <= settings.max_training_files
+        and used + planned_bytes <= settings.max_training_file_bytes
+    ):
+        return Check(name="files", ok=True, detail=detail)
+    fix = (
+        "delete training files whose jobs have ended (the datasets stay in Blob); raise MAX_TRAINING_FILES "
+        "or MAX_TRAINING_FILE_BYTES only if Azure's limits for your resource are higher"
+    )
+    return Check(name="files", ok=False, detail=detail, fix=fix)
+
+
+def files_fix(info: ErrorInfo) -> str:
+    if info.status in (401, 403):
+        return "grant the app's identity 'Cognitive Services OpenAI Contributor' on the account"
+    return "check AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_VERSION"
+
+
+def check_budget(request: PreflightRequest, cost: CostEstimate, spent: float) -> Check:
+    """The job's estimate fits what is left of ``budget_usd``; before any dataset, the detail also
+    gives the whole run's expected cost."""
+    fits, detail = budget_verdict(request.budget_usd, spent, cost)
+    if cost.basis == "expected" and cost.estimated_usd is not None and request.iterations > 1:
+        detail += f"; {request.iterations} iterations ~ ${cost.estimated_usd * request.iterations:.4f}"
+    if fits:
+        return Check(name="budget", ok=True, detail=detail)
+    fix = (
+        "raise budget_usd, train on less (finetune_every_n_rollouts, data_filter_ratio, n_epochs), or "
+        "choose a cheaper training_type; add the model family to PRICING if it has no price"
+    )
+    return Check(name="budget", ok=False, detail=detail, fix=fix)

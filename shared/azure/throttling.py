@@ -1,0 +1,381 @@
+"""Rollouts' chat calls at a deployment's rate limit: paced to stay under it, 429s waited out.
+
+Azure answers 429 to whatever does not fit a deployment's request window or its tokens per minute
+(docs/rate-limits.md); a rollout that ended on one would be scored for the deployment's limit, not
+for the model. So every HTTP request of a rollout's client goes through ``ThrottlingTransport``:
+
+- **Paced.** A chat request to a deployment leaves when Azure's windows have room for it, as
+  Azure counts them (docs/rate-limits.md, rules 2-5): the sliding request window (10 s) holds all of
+  its share but one, the sliding minute ``PACING_HEADROOM`` of the RPM, and the tokens booked in the
+  last minute (``estimate_request_tokens``: prompt estimate + ``max_tokens``) ``PACING_HEADROOM`` of
+  the TPM, each window counted ``WINDOW_MARGIN_SECONDS`` longer than Azure counts it. A stage thus
+  starts with a window's worth at once, as Azure admits, and then runs at the limit's rate. If a
+  deployment enforces a shorter window (Azure's docs say "typically 1 or 10 seconds"; 10 s is what
+  has been observed), its 429s lower the shares.
+- **429s waited out.** ``retry-after-ms`` (else ``retry-after``) closes the deployment's gate for
+  every request of this process, so the waiting calls do not all retry at once. Unless the process's
+  own requests fill its share (then the 429 is its own window's edge, reached early by jitter), the
+  shares shrink (``SLOW_DOWN``, once per 429 burst) and recover as requests pass (``SPEED_UP`` each):
+  someone else uses the deployment. The call is sent again, until the rollout has waited
+  ``THROTTLE_PATIENCE_SECONDS`` in all; then the 429 goes back to the caller and the rollout to
+  Durable, which runs it again later.
+- **5xx and connection failures** are retried ``SERVER_ERROR_RETRIES`` times after a short backoff.
+
+Per rollout (a context variable the rollout activity sets) it counts the 429s waited out and keeps
+the lowest ``x-ratelimit-remaining-requests`` / ``-tokens`` seen. Pacing is per process: instances of
+a scaled-out app each pace at the full rate and meet each other's 429s, which slow each one down
+until together they fit (docs/deploy.md, "Sizing concurrency against Azure OpenAI").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx2
+
+from shared.contracts.payloads import RateBudget, lowest
+from shared.domain.rate_limits import TOKEN_WINDOW_SECONDS, estimate_request_tokens
+
+PACING_HEADROOM = 0.95
+"""Share of the minute's requests and tokens the pacing fills (the request window: all but one)."""
+WINDOW_MARGIN_SECONDS = 0.5
+"""How much longer a request stays in the pacing's windows than in Azure's. Azure counts a request
+when it arrives, a little after it left (a connection's set-up, a busy worker); without the margin a
+burst that leaves exactly one window after the previous one can reach Azure while some of that one
+is still counted, and get 429s."""
+SLOW_DOWN = 0.7
+"""Share multiplier after a 429 (another client, or another instance, uses the same deployment)."""
+SPEED_UP = 0.02
+"""Share regained per admitted request, back up to the full share."""
+MIN_RATE_FACTOR = 0.1
+OWN_SHARE_FULL = 0.9
+"""A 429 that comes when this process's own requests fill this much of a window's share is the edge
+of its own window (arrival jitter), and does not lower the shares."""
+THROTTLE_PATIENCE_SECONDS = 120.0
+"""429 waiting one rollout accepts before it is handed back to Durable. The openai SDK itself would
+not wait longer than 120 s for one retry-after (``MAX_RETRY_AFTER_DELAY``)."""
+DEFAULT_RETRY_AFTER_SECONDS = 1.0
+"""Wait after a 429 that names none (Azure always sends retry-after; a proxy might not)."""
+SERVER_ERROR_RETRIES = 2
+SERVER_ERROR_BACKOFF_SECONDS = 0.5
+"""First backoff after a 5xx or a connection failure; doubled for the next (the SDK's own start)."""
+RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
+
+_DEPLOYMENT_PATH = re.compile(r"/openai/deployments/(?P<name>[^/]+)/chat/completions$")
+_CHAT_PATH = "/chat/completions"
+
+
+@dataclass
+class CallStats:
+    """One rollout's dealings with the limit: 429s waited out and the least room Azure reported."""
+
+    throttled_retries: int = 0
+    throttle_wait_seconds: float = 0.0
+    lowest_remaining_requests: int | None = None
+    lowest_remaining_tokens: int | None = None
+
+    def observe(self, headers: httpx2.Headers) -> None:
+        self.lowest_remaining_requests = lowest(
+            self.lowest_remaining_requests, _header_int(headers, "x-ratelimit-remaining-requests")
+        )
+        self.lowest_remaining_tokens = lowest(
+            self.lowest_remaining_tokens, _header_int(headers, "x-ratelimit-remaining-tokens")
+        )
+
+
+CURRENT_CALLS: ContextVar[CallStats | None] = ContextVar("rollout_call_stats", default=None)
+"""The running rollout's stats; the transport runs in the task that made the call, so it sees them."""
+
+
+@dataclass
+class Booking:
+    slot: float
+    tokens: int
+
+
+@dataclass
+class Pacer:
+    """The pacing of one deployment's requests in this process, a mirror of Azure's own accounting
+    (docs/rate-limits.md, rules 2-5) at ``PACING_HEADROOM``: a request is sent when the sliding
+    request window (``budget.window_seconds``), the sliding minute and the tokens booked in the last
+    minute all have room for it; otherwise it waits for the earliest slot that does. Slots are handed
+    out in order. Times are ``time.monotonic`` seconds, passed in, so the arithmetic is testable
+    without waiting."""
+
+    budget: RateBudget | None = None
+    factor: float = 1.0
+    gate_until: float = 0.0
+    calm_until: float = 0.0
+    bookings: list[Booking] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def shares(self) -> tuple[int, int]:
+        """Requests this process may have in one request window (all of Azure's share but one) and in
+        one minute (``PACING_HEADROOM`` of the RPM), times the rate factor."""
+        if self.budget is None:
+            return 0, 0
+        per_window = math.ceil(self.budget.rpm * self.budget.window_seconds / 60.0) - 1
+        per_minute = PACING_HEADROOM * self.budget.rpm
+        return max(1, math.floor(self.factor * per_window)), max(1, math.floor(self.factor * per_minute))
+
+    def reserve(self, tokens: int, now: float) -> Booking:
+        """Books the first slot from ``now`` (after the gate and the slots already booked) at which
+        the request fits every window."""
+        with self.lock:
+            while (
+                self.bookings and self.bookings[0].slot <= now - TOKEN_WINDOW_SECONDS - WINDOW_MARGIN_SECONDS
+            ):
+                self.bookings.pop(0)
+            slot = max(now, self.gate_until, self.bookings[-1].slot if self.bookings else now)
+            while True:
+                later = max(self._request_slot(slot), self._token_slot(slot, tokens))
+                if later <= slot:
+                    break
+                slot = later
+            booking = Booking(slot, tokens)
+            self.bookings.append(booking)
+            return booking
+
+    def gated(self, booking: Booking) -> bool:
+        """True when a 429 closed the gate past the booked slot since it was booked."""
+        return self.gate_until > booking.slot
+
+    def release(self, booking: Booking) -> None:
+        """Forgets a booking whose request was not admitted (Azure books nothing for a refused one)."""
+        with self.lock:
+            if booking in self.bookings:
+                self.bookings.remove(booking)
+
+    def throttled(self, retry_after: float, now: float) -> None:
+        """Closes the gate for ``retry_after``; lowers the shares (once per burst of 429s) unless this
+        process's own requests fill its share of the windows: then the 429 is the edge of its own
+        window, reached a little early by arrival jitter, not someone else using the deployment."""
+        with self.lock:
+            self.gate_until = max(self.gate_until, now + retry_after)
+            if now >= self.calm_until and not self._own_share_full(now):
+                self.factor = max(MIN_RATE_FACTOR, self.factor * SLOW_DOWN)
+                self.calm_until = self.gate_until
+
+    def admitted(self) -> None:
+        with self.lock:
+            self.factor = min(1.0, self.factor + SPEED_UP)
+
+    def _own_share_full(self, now: float) -> bool:
+        """Whether this process's bookings fill at least OWN_SHARE_FULL of the request window's or the
+        minute's share (no known limit: never)."""
+        if self.budget is None:
+            return False
+        slots = [booking.slot for booking in self.bookings if booking.slot <= now]
+        per_window, per_minute = self.shares()
+        for window, share in ((self.budget.window_seconds, per_window), (TOKEN_WINDOW_SECONDS, per_minute)):
+            inside = len(slots) - bisect.bisect_right(slots, now - window - WINDOW_MARGIN_SECONDS)
+            if inside >= OWN_SHARE_FULL * share:
+                return True
+        return False
+
+    def _request_slot(self, at: float) -> float:
+        """The first time from ``at`` at which the request window and the minute have room."""
+        if self.budget is None:
+            return at
+        slots = [booking.slot for booking in self.bookings]
+        per_window, per_minute = self.shares()
+        for window, share in ((self.budget.window_seconds, per_window), (TOKEN_WINDOW_SECONDS, per_minute)):
+            inside = len(slots) - bisect.bisect_right(slots, at - window - WINDOW_MARGIN_SECONDS)
+            if inside >= share:
+                at = max(at, slots[len(slots) - share] + window + WINDOW_MARGIN_SECONDS)
+        return at
+
+    def _token_slot(self, at: float, tokens: int) -> float:
+        """The first time from ``at`` at which ``tokens`` more fit the sliding minute (a request
+        larger than the whole budget is sent at once: Azure's own answer says more than waiting)."""
+        if self.budget is None or self.budget.tpm is None:
+            return at
+        limit = self.budget.tpm * PACING_HEADROOM
+        window = TOKEN_WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
+        recent = [booking for booking in self.bookings if booking.slot > at - window]
+        excess = sum(booking.tokens for booking in recent) + tokens - limit
+        if excess <= 0 or tokens > limit:
+            return at
+        for booking in recent:
+            excess -= booking.tokens
+            if excess <= 0:
+                return booking.slot + window
+        return at
+
+
+class Pacers:
+    """The pacers of this process, one per deployment name."""
+
+    def __init__(self) -> None:
+        self._pacers: dict[str, Pacer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, deployment: str) -> Pacer:
+        with self._lock:
+            return self._pacers.setdefault(deployment, Pacer())
+
+    def configure(self, deployment: str, budget: RateBudget | None) -> None:
+        """Sets the limit the deployment's requests are paced to (the stage read it from ARM); a new
+        limit (a changed capacity) starts again from the full rate."""
+        pacer = self.get(deployment)
+        with pacer.lock:
+            if pacer.budget != budget:
+                pacer.budget, pacer.factor = budget, 1.0
+
+
+PACERS = Pacers()
+
+
+def chat_deployment(request: httpx2.Request) -> str | None:
+    """The deployment a chat completions request goes to, or None for any other request."""
+    path = request.url.path
+    match = _DEPLOYMENT_PATH.search(path)
+    if match:
+        return match.group("name")
+    if path.endswith(_CHAT_PATH):
+        model = _body(request).get("model")
+        return model if isinstance(model, str) else None
+    return None
+
+
+def request_tokens(request: httpx2.Request) -> int:
+    """The tokens Azure books for this chat request on arrival."""
+    body = _body(request)
+    messages = body.get("messages")
+    tools = body.get("tools")
+    limit = body.get("max_tokens", body.get("max_completion_tokens"))
+    n = body.get("n")
+    return estimate_request_tokens(
+        messages if isinstance(messages, list) else [],
+        tools=tools if isinstance(tools, list) else None,
+        max_tokens=limit if isinstance(limit, int) else None,
+        n=n if isinstance(n, int) else 1,
+    )
+
+
+def retry_after_seconds(headers: httpx2.Headers) -> float:
+    """``retry-after-ms``, else ``retry-after`` (seconds or an HTTP date), as the openai SDK reads them."""
+    milliseconds = _header_float(headers, "retry-after-ms")
+    if milliseconds is not None:
+        return max(0.0, milliseconds / 1000.0)
+    value = headers.get("retry-after")
+    if value is None:
+        return DEFAULT_RETRY_AFTER_SECONDS
+    seconds = _header_float(headers, "retry-after")
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_SECONDS
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class ThrottlingTransport(httpx2.AsyncBaseTransport):
+    """Wraps the real transport: paces chat requests per deployment and retries what is transient."""
+
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        pacers: Pacers = PACERS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._inner = inner
+        self._pacers = pacers
+        self._clock = clock
+        self._sleep = sleep
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        deployment = chat_deployment(request)
+        if deployment is None:
+            return await self._inner.handle_async_request(request)
+        pacer = self._pacers.get(deployment)
+        stats = CURRENT_CALLS.get() or CallStats()
+        tokens = request_tokens(request)
+        failures = 0
+        while True:
+            booking = await self._wait_for_slot(pacer, tokens)
+            try:
+                response = await self._inner.handle_async_request(request)
+            except httpx2.TransportError:
+                pacer.release(booking)
+                failures += 1
+                if failures > SERVER_ERROR_RETRIES:
+                    raise
+                await self._sleep(SERVER_ERROR_BACKOFF_SECONDS * 2 ** (failures - 1))
+                continue
+            if response.status_code == 429:
+                pacer.release(booking)
+                if not self._wait_out(pacer, stats, response):
+                    return response
+            elif response.status_code in RETRYABLE_STATUS and failures < SERVER_ERROR_RETRIES:
+                pacer.release(booking)
+                failures += 1
+                await self._sleep(SERVER_ERROR_BACKOFF_SECONDS * 2 ** (failures - 1))
+            else:
+                stats.observe(response.headers)
+                if response.is_success:
+                    pacer.admitted()
+                return response
+            await response.aclose()
+
+    async def _wait_for_slot(self, pacer: Pacer, tokens: int) -> Booking:
+        """Sleeps until the request's slot; books a new one when a 429 closed the gate meanwhile."""
+        booking = pacer.reserve(tokens, self._clock())
+        while True:
+            await self._sleep(max(0.0, booking.slot - self._clock()))
+            if not pacer.gated(booking):
+                return booking
+            pacer.release(booking)
+            booking = pacer.reserve(tokens, self._clock())
+
+    def _wait_out(self, pacer: Pacer, stats: CallStats, response: httpx2.Response) -> bool:
+        """Records a 429 and closes the gate for its wait; False when the rollout's patience is spent
+        (or the wait alone is longer), so the 429 goes back to the caller."""
+        wait = retry_after_seconds(response.headers)
+        pacer.throttled(wait, self._clock())
+        stats.observe(response.headers)
+        if stats.throttle_wait_seconds + wait > THROTTLE_PATIENCE_SECONDS:
+            return False
+        stats.throttled_retries += 1
+        stats.throttle_wait_seconds += wait
+        return True
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _body(request: httpx2.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.content or b"{}")
+    except (ValueError, httpx2.RequestNotRead):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _header_float(headers: httpx2.Headers, name: str) -> float | None:
+    try:
+        value = float(headers.get(name, ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _header_int(headers: httpx2.Headers, name: str) -> int | None:
+    """A count header; Azure has been seen sending ``-1`` (no figure), which is ignored."""
+    value = _header_float(headers, name)
+    return int(value) if value is not None and value >= 0 else None

@@ -1,0 +1,314 @@
+"""From rewarded traces to a fine-tuning file: every successful LLM call becomes one chat example.
+
+One builder serves every source, alone or together (a ``TraceSet`` each); only where a trace's reward
+comes from differs: a rollout's root span carries ``durable_finetune.reward`` (``rollout_reward``), a
+production trace gets its reward from feedback or a grader (``shared/storage/production.py``). The steps, each
+counted in the stats, in total and per source:
+
+1. A failed trace (an ``invoke_agent`` span with status error: it may stop mid-conversation and its
+   reward says nothing about the model) and a trace without a reward contribute nothing.
+2. Each successful chat span becomes one example (tool calls included) that inherits its trace's
+   reward. A chat span without recorded messages (content capture off) is counted as ``no_content``;
+   an example Azure would reject is dropped as ``format_rejected``, with its reasons listed.
+3. Examples are ranked by reward (best first) with a tie-break seeded by the run's seed and independent
+   of the order traces were listed in; of identical examples only the best-ranked is kept.
+4. An example is kept only if its trace earned at least ``min_reward``, then the top
+   ``ceil(ratio * n)`` of what is left are kept, whatever their source: the sources compete on reward.
+   ``DEFAULT_MIN_REWARD`` (0.01: an example must have earned something) is the run setting's default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.agents.traces import root_span
+from shared.domain.finetune_format import example_problems, jsonl_problems
+from shared.telemetry.genai_messages import otel_to_chat
+from shared.telemetry.spans import (
+    INPUT_MESSAGES,
+    OUTPUT_MESSAGES,
+    REWARD,
+    SYSTEM_INSTRUCTIONS,
+    TOOL_DEFINITIONS,
+    Span,
+)
+
+DEFAULT_MIN_REWARD = 0.01
+MAX_LISTED_PROBLEMS = 20
+PART_TYPES = {"text", "tool_call", "tool_call_response"}
+NEEDS_CONTENT = {"system", "developer", "user", "tool"}
+
+RewardFn = Callable[[str, list[Span]], float | None]
+Source = Literal["rollouts", "production"]
+
+
+class SourceStats(BaseModel):
+    """What one source contributed at each step (DatasetStats' counts, for this source alone)."""
+
+    traces: int
+    failed: int
+    no_reward: int
+    no_content: int
+    examples_total: int
+    format_rejected: int
+    duplicates: int
+    below_min_reward: int
+    examples_kept: int
+    mean_reward_all: float | None
+    mean_reward_kept: float | None
+
+
+class DatasetStats(BaseModel):
+    source: str = Field(default="rollouts", description="rollouts, production or both")
+    rollouts: int = Field(description="traces read, from every source")
+    failed_rollouts: int
+    no_reward: int = Field(default=0, description="traces without a reward")
+    no_content: int = Field(default=0, description="chat spans without recorded messages")
+    examples_total: int = Field(description="chat calls of rewarded, successful traces")
+    format_rejected: int = 0
+    duplicates: int = 0
+    below_min_reward: int = 0
+    examples_kept: int
+    ratio: float
+    min_reward: float
+    seed: int
+    mean_reward_all: float | None
+    mean_reward_kept: float | None
+    enough_for_azure: bool
+    problems: list[str]
+    format_problems: list[str] = Field(default_factory=list, description="first reasons for format_rejected")
+    sources: dict[str, SourceStats] = Field(default_factory=dict, description="the same counts per source")
+
+
+class Example(BaseModel):
+    source: str
+    trace: str
+    index: int
+    reward: float
+    body: dict[str, Any]
+
+
+class ExampleError(ValueError):
+    """A chat span that cannot be a fine-tuning example; the message says why."""
+
+
+@dataclass
+class _Tally:
+    traces: int = 0
+    failed: int = 0
+    no_reward: int = 0
+    no_content: int = 0
+    total: int = 0
+    rewards: list[float] = field(default_factory=list)
+    format_problems: list[str] = field(default_factory=list)
+
+
+def rollout_reward(key: str, spans: list[Span]) -> float | None:
+    """A rollout's reward: its root span's ``durable_finetune.reward``."""
+    root = root_span(spans)
+    value = root.attributes.get(REWARD) if root else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class TraceSet:
+    """The traces of one source by key (a rollout's blob path, a production trace id) and how a trace
+    earns its reward (None: it has none)."""
+
+    source: Source
+    traces: dict[str, list[Span]]
+    reward: RewardFn = rollout_reward
+
+
+def trace_failed(spans: list[Span]) -> bool:
+    return any(span.operation == "invoke_agent" and span.status == "error" for span in spans)
+
+
+def _message(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("role"), str):
+        raise ExampleError(f"{where} is not a message with a role")
+    parts = value.get("parts")
+    if not isinstance(parts, list) or not all(isinstance(part, dict) for part in parts):
+        raise ExampleError(f"{where} has no list of parts")
+    unsupported = sorted({str(part.get("type")) for part in parts} - PART_TYPES)
+    if unsupported:
+        raise ExampleError(
+            f"{where} has parts of type {unsupported}; only {sorted(PART_TYPES)} can be trained on"
+        )
+    return value
+
+
+def _conversation(span: Span) -> list[dict[str, Any]]:
+    """The span's input messages and its first output as OTel messages, system instructions first."""
+    inputs = span.attributes.get(INPUT_MESSAGES) or []
+    outputs = span.attributes.get(OUTPUT_MESSAGES)
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        raise ExampleError(f"{INPUT_MESSAGES} and {OUTPUT_MESSAGES} must be lists of messages")
+    messages = [_message(item, f"input message {i}") for i, item in enumerate(inputs)]
+    output = _message(outputs[0], "output message 0")
+    instructions = span.attributes.get(SYSTEM_INSTRUCTIONS)
+    if instructions and not any(message["role"] in ("system", "developer") for message in messages):
+        messages.insert(0, _message({"role": "system", "parts": instructions}, SYSTEM_INSTRUCTIONS))
+    return [*messages, {"role": "assistant", "parts": output["parts"]}]
+
+
+def _tools(value: Any) -> list[dict[str, Any]]:
+    """Tool definitions in the chat format; the flat semantic-convention form is nested."""
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        raise ExampleError(f"{TOOL_DEFINITIONS} must be a list of tool definitions")
+    return [
+        tool
+        if "function" in tool
+        else {
+            "type": tool.get("type"),
+            "function": {
+                k: tool[k] for k in ("name", "description", "parameters") if tool.get(k) is not None
+            },
+        }
+        for tool in value
+    ]
+
+
+def example_body(span: Span) -> dict[str, Any] | None:
+    """The chat example of one successful chat span, or None when the span recorded no messages."""
+    if not span.attributes.get(OUTPUT_MESSAGES):
+        return None
+    messages = [otel_to_chat(message) for message in _conversation(span)]
+    for index, message in enumerate(messages):
+        if message["role"] in NEEDS_CONTENT and not message.get("content"):
+            raise ExampleError(f"message {index} ({message['role']}) has no text content")
+    body: dict[str, Any] = {"messages": messages}
+    if span.attributes.get(TOOL_DEFINITIONS):
+        body["tools"] = _tools(span.attributes[TOOL_DEFINITIONS])
+    problems = example_problems(body, 1)
+    if problems:
+        raise ExampleError("; ".join(problem.removeprefix("line 1").lstrip(": ") for problem in problems))
+    return body
+
+
+def _trace_examples(
+    source: str, key: str, spans: list[Span], reward: RewardFn, tally: _Tally
+) -> list[Example]:
+    if trace_failed(spans):
+        tally.failed += 1
+        return []
+    value = reward(key, spans)
+    if value is None:
+        tally.no_reward += 1
+        return []
+    chats = sorted(
+        (s for s in spans if s.operation == "chat" and s.status == "ok"), key=lambda s: s.start_time
+    )
+    examples = []
+    for index, span in enumerate(chats):
+        try:
+            body = example_body(span)
+        except ExampleError as exc:
+            tally.total += 1
+            tally.rewards.append(value)
+            tally.format_problems.append(f"{key} call {index}: {exc}")
+            continue
+        if body is None:
+            tally.no_content += 1
+            continue
+        tally.total += 1
+        tally.rewards.append(value)
+        examples.append(Example(source=source, trace=key, index=index, reward=value, body=body))
+    return examples
+
+
+def _tie_break(seed: int, example: Example) -> str:
+    return hashlib.sha256(f"{seed}:{example.trace}:{example.index}".encode()).hexdigest()
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _unique(ranked: list[Example]) -> list[Example]:
+    seen: set[str] = set()
+    unique = []
+    for example in ranked:
+        identity = json.dumps(example.body, sort_keys=True, ensure_ascii=False)
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(example)
+    return unique
+
+
+def _source_stats(source: str, tally: _Tally, steps: list[list[Example]]) -> SourceStats:
+    """One source's counts, from the examples of that source left after each step (ranked, unique,
+    eligible, kept)."""
+    ranked, unique, eligible, kept = (Counter(example.source for example in step)[source] for step in steps)
+    return SourceStats(
+        traces=tally.traces,
+        failed=tally.failed,
+        no_reward=tally.no_reward,
+        no_content=tally.no_content,
+        examples_total=tally.total,
+        format_rejected=len(tally.format_problems),
+        duplicates=ranked - unique,
+        below_min_reward=unique - eligible,
+        examples_kept=kept,
+        mean_reward_all=_mean(tally.rewards),
+        mean_reward_kept=_mean([example.reward for example in steps[-1] if example.source == source]),
+    )
+
+
+def _totals(sources: dict[str, SourceStats]) -> dict[str, int]:
+    """The counts of every source added up, under DatasetStats' names."""
+    names = {"traces": "rollouts", "failed": "failed_rollouts"}
+    fields = [name for name in SourceStats.model_fields if not name.startswith("mean_")]
+    return {names.get(name, name): sum(getattr(item, name) for item in sources.values()) for name in fields}
+
+
+def build_dataset(
+    sets: Sequence[TraceSet], *, ratio: float, seed: int, min_reward: float = 0.0
+) -> tuple[str, DatasetStats]:
+    """Builds one dataset from the given sources (one set per source, at least one); returns the
+    JSONL and its stats, in total and per source."""
+    names = [trace_set.source for trace_set in sets]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"one trace set per source, at least one; got {names}")
+    tallies: dict[str, _Tally] = {
+        trace_set.source: _Tally(traces=len(trace_set.traces)) for trace_set in sets
+    }
+    examples: list[Example] = []
+    for trace_set in sets:
+        for key, spans in sorted(trace_set.traces.items()):
+            examples += _trace_examples(
+                trace_set.source, key, spans, trace_set.reward, tallies[trace_set.source]
+            )
+    ranked = sorted(examples, key=lambda example: (-example.reward, _tie_break(seed, example)))
+    unique = _unique(ranked)
+    eligible = [example for example in unique if example.reward >= min_reward]
+    kept = eligible[: math.ceil(ratio * len(eligible))]
+    jsonl = "".join(json.dumps(example.body, ensure_ascii=False) + "\n" for example in kept)
+    problems = jsonl_problems(jsonl)
+    sources = {
+        name: _source_stats(name, tally, [ranked, unique, eligible, kept]) for name, tally in tallies.items()
+    }
+    stats = DatasetStats(
+        source="both" if len(sets) > 1 else names[0],
+        **_totals(sources),
+        ratio=ratio,
+        min_reward=min_reward,
+        seed=seed,
+        mean_reward_all=_mean([reward for tally in tallies.values() for reward in tally.rewards]),
+        mean_reward_kept=_mean([example.reward for example in kept]),
+        enough_for_azure=not problems,
+        problems=problems,
+        format_problems=[p for tally in tallies.values() for p in tally.format_problems][
+            :MAX_LISTED_PROBLEMS
+        ],
+        sources=sources,
+    )
+    return jsonl, stats

@@ -1,0 +1,57 @@
+"""The span model every trace in Blob uses, rollouts and production alike, and the attribute names it
+reads.
+
+A span is one JSON line: ids in lower-case hex as OpenTelemetry writes them, ISO 8601 UTC times, and
+the span's attributes with the structured GenAI ones (messages, system instructions, tool
+definitions) as JSON values rather than the JSON strings OpenTelemetry attributes have to carry them
+in. ``shared/agents/traces.py`` re-exports it; docs/production.md documents the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+OPERATION = "gen_ai.operation.name"
+AGENT_NAME = "gen_ai.agent.name"
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+REWARD = "durable_finetune.reward"
+
+# The operations a GenAI trace is made of; spans of any other operation are not stored.
+GENAI_OPERATIONS = frozenset({"chat", "execute_tool", "invoke_agent"})
+# Attributes whose value is structured JSON; OpenTelemetry carries them as JSON strings.
+STRUCTURED_ATTRIBUTES = frozenset({INPUT_MESSAGES, OUTPUT_MESSAGES, SYSTEM_INSTRUCTIONS, TOOL_DEFINITIONS})
+
+
+class Span(BaseModel):
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None = None
+    name: str
+    start_time: str
+    end_time: str
+    duration_ms: float
+    status: Literal["ok", "error"] = "ok"
+    status_message: str | None = None
+    attributes: dict[str, Any]
+
+    @property
+    def operation(self) -> str | None:
+        value = self.attributes.get(OPERATION)
+        return value if isinstance(value, str) else None
+
+
+class ContentEvent(BaseModel):
+    """A GenAI content event of one chat span (an OTel log record or span event), kept until it is
+    joined with its span: ``name`` is the event name, ``body`` the log record's body."""
+
+    trace_id: str
+    span_id: str
+    time_unix_nano: int
+    name: str
+    body: Any = None
+    attributes: dict[str, Any] = {}
