@@ -31,14 +31,16 @@ node_modules/.installed: package.json package-lock.json
 
 # Headless Chromium for the dashboard's browser tests and screenshots: Debian's package (Playwright
 # drives it; it never downloads a browser). Installed when missing if this is root with apt-get, as on
-# CI and the dev machines; elsewhere the browser tests skip and say why.
-browser:
+# CI and the dev machines, then started once (scripts/browser.py). Where it cannot be, the browser tests
+# skip and say why; with BROWSER_REQUIRED=1 (.ci/run sets it) this target and those tests fail instead.
+browser: $(VENV)/.installed
 	@if [ -x "$(CHROMIUM_BIN)" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Debian's chromium for the dashboard's browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	    || echo "could not install chromium: the browser tests will be skipped"; \
-	else echo "chromium is missing and this is not root with apt-get: the browser tests will be skipped"; fi
+	    || echo "could not install chromium"; \
+	else echo "chromium is missing and this is not root with apt-get"; fi
+	@$(PY) -m scripts.browser
 
 # Options go through ARGS, e.g. make run ARGS="--iterations 1 --set val_limit=4" (see --help).
 run: setup
