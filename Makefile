@@ -9,7 +9,7 @@ CHECKOV_VERSION := 3.3.30
 CHROMIUM_BIN ?= /usr/bin/chromium
 export CHROMIUM_BIN
 
-.PHONY: setup browser run serve test lint format bench screenshots clean
+.PHONY: setup browser run serve test lint format bench figures screenshots clean
 
 # What `make run` needs: the app's virtualenv and Azurite. `make test` adds checkov (infra scan).
 setup: $(VENV)/.installed node_modules/.installed
@@ -64,6 +64,11 @@ test: setup browser $(CHECKOV_VENV)/.installed lint
 bench: setup
 	$(PY) -m bench.rollout_stage
 	$(PY) -m bench.dashboard
+
+# The README's benchmark tables, rewritten from fresh runs (about 15 minutes; ARGS="--only soak" runs one,
+# ARGS=--render only rewrites them from the results kept in bench/figures/).
+figures: setup
+	$(PY) -m scripts.figures $(ARGS)
 
 # Every dashboard page at a desktop and a phone width, from runs made for it: out/screenshots/*.png.
 screenshots: setup browser

@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 Result = TypeVar("Result", bound=BaseModel)
 
 SOAK_WEEKS = 3
-"""Week 1 trains from the base model, week 2 from week 1's champion (the champion changes), week 3
-from a champion no candidate beats: every path a year of weeks takes (52 weeks: weeks 3-52 alike)."""
+"""Week 1 trains from the base model, later weeks from the lineage's champion, with the previous week's
+deployments expired and its jobs to forget: by week 3 every kind of clean-up has run at least once. Which
+week's candidate becomes champion varies from run to run (week 1's val reward was 0.875 in some runs,
+1.000 in others), so nothing here depends on it."""
 
 SCALE_ROW = Row(tasks=120, capacity=250)
 """120 rollouts (164 chat calls, four of the app's 10 s windows at 250 RPM, 41 calls each) on a
@@ -53,7 +55,6 @@ def test_a_short_soak_ends_every_week_clean(tmp_path: Path) -> None:
     assert [week.week for week in soak.weeks] == list(range(1, SOAK_WEEKS + 1))
     assert [week.status for week in soak.weeks] == ["succeeded"] * SOAK_WEEKS
     assert (soak.count("completed_with_failures"), soak.failed_runs) == (0, 0)
-    assert soak.champion_changes >= 1, "week 2 continues from week 1's champion and trains better ones"
     for week in soak.weeks:
         # Every fine-tuned deployment alive at once, counted at every creation: the candidates
         # max_deployments keeps plus the champion's.
@@ -64,7 +65,8 @@ def test_a_short_soak_ends_every_week_clean(tmp_path: Path) -> None:
         # Jobs kept: the champion's, the previous champion's, the latest and the deployed models'
         # (shared.domain.lineage.models_to_forget); without deleting, 3 a week would pile up.
         assert week.jobs_listed <= soak.max_deployments + 4, week
-        assert week.val is not None and week.champion != "-", week
+        assert week.champion != "-", week  # every week ends with a champion, evaluated
+        assert week.val is not None, week
 
 
 @pytest.mark.timeout(300)
