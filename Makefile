@@ -9,7 +9,7 @@ CHECKOV_VERSION := 3.3.30
 CHROMIUM_BIN ?= /usr/bin/chromium
 export CHROMIUM_BIN
 
-.PHONY: setup browser run serve test lint format bench screenshots clean
+.PHONY: setup browser run serve test lint format bench figures screenshots clean
 
 # What `make run` needs: the app's virtualenv and Azurite. `make test` adds checkov (infra scan).
 setup: $(VENV)/.installed node_modules/.installed
@@ -31,14 +31,16 @@ node_modules/.installed: package.json package-lock.json
 
 # Headless Chromium for the dashboard's browser tests and screenshots: Debian's package (Playwright
 # drives it; it never downloads a browser). Installed when missing if this is root with apt-get, as on
-# CI and the dev machines; elsewhere the browser tests skip and say why.
-browser:
+# CI and the dev machines, then started once (scripts/browser.py). Where it cannot be, the browser tests
+# skip and say why; with BROWSER_REQUIRED=1 (.ci/run sets it) this target and those tests fail instead.
+browser: $(VENV)/.installed
 	@if [ -x "$(CHROMIUM_BIN)" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Debian's chromium for the dashboard's browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	    || echo "could not install chromium: the browser tests will be skipped"; \
-	else echo "chromium is missing and this is not root with apt-get: the browser tests will be skipped"; fi
+	    || echo "could not install chromium"; \
+	else echo "chromium is missing and this is not root with apt-get"; fi
+	@$(PY) -m scripts.browser
 
 # Options go through ARGS, e.g. make run ARGS="--iterations 1 --set val_limit=4" (see --help).
 run: setup
@@ -62,6 +64,11 @@ test: setup browser $(CHECKOV_VENV)/.installed lint
 bench: setup
 	$(PY) -m bench.rollout_stage
 	$(PY) -m bench.dashboard
+
+# The README's benchmark tables, rewritten from fresh runs (about 15 minutes; ARGS="--only soak" runs one,
+# ARGS=--render only rewrites them from the results kept in bench/figures/).
+figures: setup
+	$(PY) -m scripts.figures $(ARGS)
 
 # Every dashboard page at a desktop and a phone width, from runs made for it: out/screenshots/*.png.
 screenshots: setup browser

@@ -17,7 +17,9 @@ latency: a window's share at once, then as Azure's windows slide) exceeds the ti
 needs (rounds of rollouts in flight x calls per rollout x chat latency); only those rows count for
 utilisation. Targets: 0 rollouts lost or scored 0 through throttling at every N; utilisation
 >= 0.85 at N >= 240; history per iteration flat in N and replay cost per event at N = 2,400 within
-1.5x of N = 240. ``--tasks N`` runs only the rows with that N.
+1.5x of N = 240. ``--tasks N`` runs only the rows with that N; ``--row N@CAPACITY`` (repeatable) runs
+those rows instead (the tests run a short limit-bound row); ``--json PATH`` writes the results
+(``ScaleResult``) for ``scripts/figures.py`` and the tests.
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import azure.durable_functions as df
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+from pydantic import BaseModel, ConfigDict
 
 from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
+from bench.table import Column, cells, console_header, console_row, markdown
 from devhost import DevHost
+from devhost.stats import HistoryStats
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from scripts.local_env import local_services
 from shared.agents import get_agent
@@ -51,22 +56,33 @@ ACTIVITY_SLOTS = 128
 (host.json has 32 per instance; in Azure that stage spreads over 4 instances, docs/deploy.md)."""
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     tasks: int
     capacity: int
 
+    @classmethod
+    def parse(cls, text: str) -> Row:
+        """``N@CAPACITY``, e.g. ``96@250``."""
+        tasks, _, capacity = text.partition("@")
+        return cls(tasks=int(tasks), capacity=int(capacity))
+
 
 ROWS = (
-    Row(24, DEVELOPER_TIER_CAPACITY),
-    Row(240, DEVELOPER_TIER_CAPACITY),
-    Row(240, 10 * DEVELOPER_TIER_CAPACITY),
-    Row(2400, 10 * DEVELOPER_TIER_CAPACITY),
+    Row(tasks=24, capacity=DEVELOPER_TIER_CAPACITY),
+    Row(tasks=240, capacity=DEVELOPER_TIER_CAPACITY),
+    Row(tasks=240, capacity=10 * DEVELOPER_TIER_CAPACITY),
+    Row(tasks=2400, capacity=10 * DEVELOPER_TIER_CAPACITY),
 )
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(BaseModel):
+    """One row's measurement. ``history``: events per iteration of the run orchestrator, the stage and
+    a lane's execution; ``replay``: ms per history event replayed, same order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     row: Row
     limit_rpm: int
     seconds: float
@@ -122,12 +138,12 @@ def scored_zero_by_throttling(prefix: str) -> int:
     return count
 
 
-def per_event(stats: list[Any]) -> float:
+def per_event(stats: list[HistoryStats]) -> float:
     """Replay wall time per history event replayed, over these instances (devhost's HistoryStats)."""
     return sum(item.replay_ms_total for item in stats) / max(1, sum(item.events_replayed for item in stats))
 
 
-def limit_seconds(stats: Any) -> float:
+def limit_seconds(stats: RolloutStats) -> float:
     """The least time the limit allows the stage's chat calls, as the app paces them (its own
     ``Pacer`` with no latency: a window's share at once, then as the windows slide)."""
 
@@ -138,7 +154,7 @@ def limit_seconds(stats: Any) -> float:
     return max((pacer.reserve(0, 0.0).slot for _ in range(stats.llm_calls)), default=0.0)
 
 
-def run_row(host: Any, row: Row, suffix: str) -> Result:
+def run_row(host: DevHost, row: Row, suffix: str) -> Result:
 
     deployment = f"bench-{row.capacity}-{row.tasks}-{suffix}"
     create_deployment(deployment, row.capacity)
@@ -179,22 +195,24 @@ def run_row(host: Any, row: Row, suffix: str) -> Result:
     )
 
 
-HEADER = (
-    f"{'N':>6}{'limit RPM':>11}{'bound':>9}{'seconds':>9}{'achieved RPM':>14}{'utilisation':>13}"
-    f"{'429s waited':>13}{'failed':>8}{'throttled':>11}{'in flight':>11}{'history run/stage/lane':>24}"
-    f"{'replay ms/event run/stage/lanes':>33}"
+def _slashed(values: tuple[float, ...], digits: int) -> str:
+    return "/".join(f"{value:.{digits}f}" for value in values)
+
+
+COLUMNS: tuple[Column[Result], ...] = (
+    Column("N", lambda r: str(r.row.tasks), 5),
+    Column("limit RPM", lambda r: str(r.limit_rpm), 9),
+    Column("bound", lambda r: "limit" if r.limit_bound else "latency", 7, text=True),
+    Column("seconds", lambda r: f"{r.seconds:.1f}", 7),
+    Column("achieved RPM", lambda r: f"{r.achieved_rpm:.0f}", 12),
+    Column("utilisation", lambda r: f"{r.utilisation:.2f}", 11),
+    Column("429s waited", lambda r: str(r.waited_out), 11),
+    Column("failed", lambda r: str(r.failed), 6),
+    Column("throttled", lambda r: str(r.throttled), 9),
+    Column("in flight", lambda r: str(r.lanes), 9),
+    Column("history run/stage/lane", lambda r: _slashed(r.history, 0), 22),
+    Column("replay ms/event run/stage/lanes", lambda r: _slashed(r.replay, 3), 31),
 )
-
-
-def line(result: Result) -> str:
-    run, stage, lane = result.history
-    bound = "limit" if result.limit_bound else "latency"
-    return (
-        f"{result.row.tasks:>6}{result.limit_rpm:>11}{bound:>9}{result.seconds:>9.1f}{result.achieved_rpm:>14.0f}"
-        f"{result.utilisation:>13.2f}{result.waited_out:>13}{result.failed:>8}{result.throttled:>11}"
-        f"{result.lanes:>11}{f'{run}/{stage}/{lane:.0f}':>24}"
-        f"{'/'.join(f'{ms:.3f}' for ms in result.replay):>33}"
-    )
 
 
 def flatness(results: list[Result]) -> str | None:
@@ -230,6 +248,33 @@ def summary(results: list[Result]) -> str:
     )
 
 
+class ScaleResult(BaseModel):
+    """Every row the run measured, with what the rows shared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chat_latency: float
+    activity_slots: int
+    results: list[Result]
+
+    def limit_bound_line(self) -> str:
+        bound = [f"N={r.row.tasks}@{r.limit_rpm}" for r in self.results if r.limit_bound]
+        return f"limit-bound rows (utilisation counted): {', '.join(bound) or 'none'}"
+
+    def figures(self) -> list[str]:
+        """The README's block: the table, which rows the limit bound, flatness, the summary line."""
+        flat = flatness(self.results)
+        return [
+            *markdown(COLUMNS, cells(COLUMNS, self.results)),
+            "",
+            f"Chat latency {self.chat_latency} s; one devhost instance, {self.activity_slots} activity "
+            f"slots; {self.limit_bound_line()}.",
+            *([] if flat is None else ["", f"{flat}."]),
+            "",
+            f"`{summary(self.results)}`",
+        ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -237,23 +282,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tasks", type=int, choices=sorted({row.tasks for row in ROWS}), help="only rows with N"
     )
+    parser.add_argument(
+        "--row", type=Row.parse, action="append", metavar="N@CAPACITY", help="run this row instead"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results (ScaleResult) here")
     args = parser.parse_args(argv)
-    rows = [row for row in ROWS if args.tasks in (None, row.tasks)]
-    with local_services("--chat-latency", CHAT_LATENCY, "--seed", "7"):
+    rows = args.row or [row for row in ROWS if args.tasks in (None, row.tasks)]
+    with (
+        tempfile.TemporaryDirectory(prefix="scale-azurite-") as azurite_dir,
+        local_services(
+            "--chat-latency", CHAT_LATENCY, "--seed", "7", azurite_dir=Path(azurite_dir), default_ports=False
+        ),
+    ):
         suffix = str(int(time.time()))
         with DevHost(build_app(), clock="real", max_concurrent_activities=ACTIVITY_SLOTS) as host:
             print(f"chat latency {CHAT_LATENCY} s; one devhost instance, {ACTIVITY_SLOTS} activity slots")
-            print(HEADER, flush=True)
+            print(console_header(COLUMNS), flush=True)
             results = []
             for row in rows:
                 results.append(run_row(host, row, suffix))
-                print(line(results[-1]), flush=True)
-    bound = [f"N={r.row.tasks}@{r.limit_rpm}" for r in results if r.limit_bound]
-    print(f"limit-bound rows (utilisation counted): {', '.join(bound) or 'none'}")
+                print(console_row(COLUMNS, results[-1]), flush=True)
+    scale = ScaleResult(chat_latency=float(CHAT_LATENCY), activity_slots=ACTIVITY_SLOTS, results=results)
+    print(scale.limit_bound_line())
     flat = flatness(results)
     if flat:
         print(flat)
     print(summary(results))
+    if args.json:
+        args.json.write_text(scale.model_dump_json(indent=1) + "\n")
     return 0
 
 

@@ -4,11 +4,17 @@ Weekly scheduled runs of one lineage through devhost (the real timer trigger, ``
 the lineage) against Azurite and the emulator, whose clock is advanced a week between runs: every
 DeveloperTier deployment Azure would have removed after 24 h is gone by the next run, jobs and files
 pile up unless the app deletes them, and the emulator enforces Azure's per-resource limits (10
-fine-tuned deployments, 100 jobs, 100 files). Prints one row per week, then the line
+fine-tuned deployments, 100 jobs, 100 files). Prints one row per week (``COLUMNS``), then the line
 
-    soak: weeks=N failed_runs=N champion_changes=N max_deployments_alive=N files_alive=N jobs_listed=N
+    soak: weeks=N succeeded=N completed_with_failures=N failed_runs=N champion_changes=N
+          max_deployments_alive=N max_files_at_week_end=N jobs_listed=N leaked=N
 
-A run counts as failed unless it ends ``succeeded`` or ``completed_with_failures``.
+Measured, not assumed: the deployments alive are the emulator's peak (``/_emulator/peaks``: the most
+fine-tuned deployments alive at once, taken at every creation, restarted at each week's start), besides
+those left at the week's end; files are counted at every week's end; a run that ends
+``completed_with_failures`` is counted apart from one that ``succeeded``, and ``failed_runs`` counts the
+rest. The exit status is 0 only if every run succeeded. ``--json PATH`` writes the results
+(``SoakResult``) for ``scripts/figures.py`` and the tests.
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from bench.table import Column, cells, collapse_repeats, console_header, console_row, fixed, markdown
 from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from scripts.local_env import local_services
+from shared.domain.report import RunReport
 
 WEEK = 7 * 24 * 3600
 LINEAGE = "soak"
@@ -41,7 +50,82 @@ SOAK_RUN_DEFAULTS = {
     "deployment_poll_seconds": 5,
     "retry_first_interval_seconds": 1,
 }
-FINISHED_WELL = {"succeeded", "completed_with_failures"}
+
+
+class Week(BaseModel):
+    """One week's run, as the report and the emulator show it once the run has ended."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    week: int
+    status: str
+    champion: str
+    reason: str
+    val: float | None
+    deployments_at_end: int
+    most_deployments_alive: int
+    files_at_end: int
+    jobs_listed: int
+    leaked: int
+
+
+COLUMNS: tuple[Column[Week], ...] = (
+    Column("week", lambda w: str(w.week), 5),
+    Column("status", lambda w: w.status, 23, text=True),
+    Column("champion", lambda w: w.champion, 22, text=True),
+    Column("reason", lambda w: w.reason, 9, text=True),
+    Column("val", lambda w: fixed(3)(w.val), 6),
+    Column("deployments at end", lambda w: str(w.deployments_at_end), 18),
+    Column("most deployments alive", lambda w: str(w.most_deployments_alive), 22),
+    Column("files at end", lambda w: str(w.files_at_end), 12),
+    Column("jobs listed", lambda w: str(w.jobs_listed), 11),
+    Column("leaked", lambda w: str(w.leaked), 6),
+)
+
+
+class SoakResult(BaseModel):
+    """The weeks, the lineage's ``max_deployments`` they ran with, and the wall time they took."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weeks: list[Week]
+    max_deployments: int
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for week in self.weeks if week.status == status)
+
+    @property
+    def failed_runs(self) -> int:
+        """Runs that ended neither ``succeeded`` nor ``completed_with_failures``."""
+        return len(self.weeks) - self.count("succeeded") - self.count("completed_with_failures")
+
+    @property
+    def champion_changes(self) -> int:
+        return sum(1 for a, b in itertools.pairwise(self.weeks) if a.champion != b.champion)
+
+    def summary(self) -> str:
+        last = self.weeks[-1]
+        return (
+            f"soak: weeks={len(self.weeks)} succeeded={self.count('succeeded')} "
+            f"completed_with_failures={self.count('completed_with_failures')} "
+            f"failed_runs={self.failed_runs} champion_changes={self.champion_changes} "
+            f"max_deployments_alive={max(w.most_deployments_alive for w in self.weeks)} "
+            f"max_files_at_week_end={max(w.files_at_end for w in self.weeks)} "
+            f"jobs_listed={last.jobs_listed} leaked={sum(w.leaked for w in self.weeks)}"
+        )
+
+    def figures(self) -> list[str]:
+        """The README's block: the weeks (a steady run of them on one row), the summary, the time."""
+        return [
+            *markdown(COLUMNS, collapse_repeats(cells(COLUMNS, self.weeks))),
+            "",
+            f"`{self.summary()}`",
+            "",
+            f"The {len(self.weeks)} weeks took {self.seconds:.0f} s; `max_deployments` was "
+            f"{self.max_deployments}, so at most {self.max_deployments + 1} fine-tuned deployments "
+            "(the candidates it keeps and the champion's) may be alive at once.",
+        ]
 
 
 def scheduled_run(host: DevHost, before: set[str]) -> str:
@@ -56,47 +140,47 @@ def scheduled_run(host: DevHost, before: set[str]) -> str:
     return started.pop()
 
 
-def week_row(week: int, host: DevHost, emulator: EmulatorHandle, run_id: str) -> dict[str, Any]:
-    report: dict[str, Any] = json.loads(host.http("GET", f"/api/runs/{run_id}").get_body())["report"]
+def run_report(host: DevHost, run_id: str) -> RunReport:
+    body = json.loads(host.http("GET", f"/api/runs/{run_id}").get_body())
+    return RunReport.model_validate(body["report"])
+
+
+def week_row(week: int, report: RunReport, emulator: EmulatorHandle) -> Week:
     state = emulator.state()
-    champion = report.get("champion") or {}
-    return {
-        "week": week,
-        "status": report["status"],
-        "champion": champion.get("deployment", "-"),
-        "reason": champion.get("reason", "-"),
-        "val": champion.get("val_reward"),
-        "deployments": sum(1 for d in state["deployments"] if d.get("model_id", "").count(".ft-")),
-        "files": len(state["files"]),
-        "jobs": len(state["jobs"]),
-    }
-
-
-def print_row(row: dict[str, Any]) -> None:
-    val = "-" if row["val"] is None else f"{row['val']:.3f}"
-    print(
-        f"{row['week']:>4}  {row['status']:<24} {row['champion']:<22} {row['reason']:<9} {val:>6}"
-        f"  {row['deployments']:>11}  {row['files']:>5}  {row['jobs']:>4}",
-        flush=True,
+    champion = report.champion
+    return Week(
+        week=week,
+        status=report.status,
+        champion=champion.deployment if champion else "-",
+        reason=champion.reason if champion else "-",
+        val=champion.val_reward if champion else None,
+        deployments_at_end=sum(1 for d in state["deployments"] if ".ft-" in d.get("model_id", "")),
+        most_deployments_alive=state["peaks"]["fine_tuned_deployments"],
+        files_at_end=len(state["files"]),
+        jobs_listed=len(state["jobs"]),
+        leaked=len(report.leaked),
     )
 
 
-def soak(weeks: int, timeout: float, emulator: EmulatorHandle) -> list[dict[str, Any]]:
+def soak(weeks: int, timeout: float, emulator: EmulatorHandle) -> SoakResult:
     import function_app  # noqa: PLC0415 - reads the app settings local_services exported
 
-    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    rows: list[Week] = []
+    max_deployments = 0
     with DevHost(function_app.app, clock="virtual", max_workers=8) as host:
-        print(
-            "week  status                   champion               reason      val  deployments  files  jobs"
-        )
+        print(console_header(COLUMNS), flush=True)
         for week in range(1, weeks + 1):
+            emulator.restart_peaks()
             known = {s.instance_id or "" for s in asyncio.run(host.client.get_status_all())}
             run_id = scheduled_run(host, known)
             asyncio.run(host.wait_for_completion(run_id, timeout=timeout))
-            rows.append(week_row(week, host, emulator, run_id))
-            print_row(rows[-1])
+            report = run_report(host, run_id)
+            max_deployments = int(report.settings["max_deployments"])
+            rows.append(week_row(week, report, emulator))
+            print(console_row(COLUMNS, rows[-1]), flush=True)
             emulator.advance_clock(WEEK)
-    return rows
+    return SoakResult(weeks=rows, max_deployments=max_deployments, seconds=time.monotonic() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,28 +189,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--weeks", type=int, default=12)
     parser.add_argument("--timeout", type=float, default=600, help="seconds a week's run may take")
+    parser.add_argument("--json", type=Path, help="also write the results (SoakResult) here")
     args = parser.parse_args(argv)
-    started = time.monotonic()
     flags = ("--time-scale", "0.01", "--chat-latency", "0", "--seed", "7", "--rate-limit-scale", "100")
     with (
         tempfile.TemporaryDirectory(prefix="soak-azurite-") as azurite_dir,
         local_services(
             *flags,
             azurite_dir=Path(azurite_dir),
+            default_ports=False,
             run_defaults=SOAK_RUN_DEFAULTS,
             extra_env={"RETRAIN_SCHEDULE": "0 0 3 * * Mon"},
         ) as services,
     ):
-        rows = soak(args.weeks, args.timeout, services.emulator)
-    failed = sum(1 for row in rows if row["status"] not in FINISHED_WELL)
-    changes = sum(1 for before, after in itertools.pairwise(rows) if after["champion"] != before["champion"])
-    print(f"({time.monotonic() - started:.0f} s)")
-    print(
-        f"soak: weeks={len(rows)} failed_runs={failed} champion_changes={changes} "
-        f"max_deployments_alive={max(row['deployments'] for row in rows)} "
-        f"files_alive={rows[-1]['files']} jobs_listed={rows[-1]['jobs']}"
-    )
-    return 0 if failed == 0 else 1
+        result = soak(args.weeks, args.timeout, services.emulator)
+    print(f"({result.seconds:.0f} s)")
+    print(result.summary())
+    if args.json:
+        args.json.write_text(result.model_dump_json(indent=1) + "\n")
+    return 0 if result.count("succeeded") == len(result.weeks) else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The admin API under ``/_emulator/`` (no auth): inspect state, reset, set and clear faults, move the
-emulated clock. It exists for tests and demos; Azure has nothing like it."""
+"""The admin API under ``/_emulator/`` (no auth): inspect state and peaks, reset, set and clear faults,
+move the emulated clock. It exists for tests, benchmarks and demos; Azure has nothing like it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from emulator.catalog import iso, parse_time, retirement
 from emulator.config import Retirement
-from emulator.deployments import deployment_json, expires_at, purge, state_of
+from emulator.deployments import deployment_json, expires_at, fine_tuned_in_use, purge, state_of
 from emulator.errors import ApiError
 from emulator.faults import FaultConfig
 from emulator.files_api import file_json
@@ -76,7 +76,12 @@ def snapshot(store: Store) -> dict[str, Any]:
         "models": [_model_state(store, m.id, m.model_dump()) for m in store.data.models.values()],
         "deployments": [_deployment_state(store, d, now) for d in store.data.deployments.values()],
         "faults": store.faults.config.model_dump(),
+        "peaks": _peaks(store),
     }
+
+
+def _peaks(store: Store) -> dict[str, int]:
+    return {"fine_tuned_deployments": store.data.peak_ft_deployments}
 
 
 def _model_state(store: Store, model_id: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +111,19 @@ async def reset(request: Request, store: Store) -> Response:
     store.reset()
     request.app.state.limiter.clear()
     return JSONResponse(snapshot(store))
+
+
+async def get_peaks(request: Request, store: Store) -> Response:
+    return JSONResponse(_peaks(store))
+
+
+async def restart_peaks(request: Request, store: Store) -> Response:
+    """Start the marks again from what is in use now (a benchmark's next period)."""
+    now = store.now()
+    purge(store, now)
+    store.data.peak_ft_deployments = fine_tuned_in_use(store, now)
+    store.save()
+    return JSONResponse(_peaks(store))
 
 
 async def get_faults(request: Request, store: Store) -> Response:

@@ -162,6 +162,8 @@ def _admin_routes() -> list[Route]:
         Route("/_emulator/faults", _admin(admin.set_faults), methods=["POST"]),
         Route("/_emulator/faults", _admin(admin.clear_faults), methods=["DELETE"]),
         Route("/_emulator/clock", _admin(admin.clock), methods=["POST"]),
+        Route("/_emulator/peaks", _admin(admin.get_peaks), methods=["GET"]),
+        Route("/_emulator/peaks", _admin(admin.restart_peaks), methods=["DELETE"]),
         Route("/_emulator/models/retire", _admin(admin.retire_model), methods=["POST"]),
     ]
 

@@ -254,20 +254,26 @@ def _since_text(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%m/%d/%Y %H:%M:%S")
 
 
-def _check_quota(store: Store, now: float) -> None:
-    used = [
-        d
+def fine_tuned_in_use(store: Store, now: float) -> int:
+    """Fine-tuned deployments that count against the quota at ``now``: every one that exists (creating,
+    succeeded, failed or deleting), none that expired or whose delete completed."""
+    return sum(
+        1
         for d in store.data.deployments.values()
         if not d.preprovisioned and is_fine_tuned(store, d.model_id) and state_of(d, now) is not None
-    ]
+    )
+
+
+def _check_quota(store: Store, now: float) -> None:
+    used = fine_tuned_in_use(store, now)
     quota = store.config.limits.ft_deployments
-    if len(used) >= quota:
+    if used >= quota:
         raise ArmError(
             400,
             "InsufficientQuota",
             "This operation require 1 new capacity in quota Fine-tuned deployment count, which is bigger "
             "than the current available capacity 0. "
-            f"The current quota usage is {len(used)} and the quota limit is {quota} "
+            f"The current quota usage is {used} and the quota limit is {quota} "
             "for quota Fine-tuned deployment count.",
         )
 
@@ -354,6 +360,10 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
         last_used_at=None if creating or existing is None else existing.last_used_at,
     )
     store.data.deployments[name] = record
+    if creating and fine_tuned:
+        # The count only rises here (deletes and expiry lower it), so a mark taken at each creation is
+        # the most that were ever alive at once.
+        store.data.peak_ft_deployments = max(store.data.peak_ft_deployments, fine_tuned_in_use(store, now))
     store.save()
     return JSONResponse(
         deployment_json(store, record, now),

@@ -82,6 +82,16 @@ class EmulatorHandle:
     def advance_clock(self, seconds: float) -> dict[str, Any]:
         return self.admin("POST", "clock", {"advance": seconds})
 
+    def peaks(self) -> dict[str, int]:
+        """The most of each kind alive at once since the marks last restarted (``/_emulator/peaks``)."""
+        peaks: dict[str, int] = self.admin("GET", "peaks")
+        return peaks
+
+    def restart_peaks(self) -> dict[str, int]:
+        """Restarts the marks from what is alive now."""
+        peaks: dict[str, int] = self.admin("DELETE", "peaks")
+        return peaks
+
     def http_client(self) -> Any:
         return httpx2.Client(verify=self.ssl_context())
 

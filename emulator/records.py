@@ -139,4 +139,7 @@ class StateData(_Record):
     deployments: dict[str, DeploymentRecord] = {}
     operations: dict[str, OperationRecord] = {}
     retirements: dict[str, Retirement] = {}  # set through the admin API; they override --retire-model
+    # The most fine-tuned deployments in use at once since the admin API last restarted the mark
+    # (``/_emulator/peaks``): inspection for benchmarks, not Azure behaviour.
+    peak_ft_deployments: int = Field(default=0, ge=0)
     faults: FaultConfig = FaultConfig()

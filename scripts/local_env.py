@@ -81,12 +81,16 @@ def local_services(
     emulator_state: Path | None = None,
     run_defaults: dict[str, object] | None = None,
     extra_env: dict[str, str] | None = None,
+    default_ports: bool = True,
 ) -> Iterator[LocalServices]:
     """Starts Azurite and the emulator, exports the app settings into os.environ, stops both after.
-    The emulator keeps its state in ``emulator_state`` if given, else in memory."""
+    The emulator keeps its state in ``emulator_state`` if given, else in memory. Azurite takes its
+    default ports when ``default_ports`` and they are free (a benchmark, which no one browses and
+    which may run beside a test suite, passes False), else free ones."""
     with ExitStack() as stack:
         location = azurite_dir or REPO_ROOT / ".azurite"
-        azurite = stack.enter_context(run_azurite(location, default_ports=_default_ports_free()))
+        defaults = default_ports and _default_ports_free()
+        azurite = stack.enter_context(run_azurite(location, default_ports=defaults))
         emulator = start_emulator(*emulator_args, state_dir=emulator_state)
         stack.callback(emulator.stop)
         env = {**app_environment(azurite, emulator, run_defaults or LOCAL_RUN_DEFAULTS), **(extra_env or {})}

@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -99,11 +100,16 @@ def store(azurite: Azurite) -> ArtifactStore:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Package-scoped on purpose: Playwright's sync API runs an event loop on the main thread while it
-    is open, which would break asyncio.run() in the test packages after this one."""
-    reason = chromium.missing()
-    if reason:
-        pytest.skip(f"no headless browser: {reason}")
-    with chromium.chromium() as launched:
+    is open, which would break asyncio.run() in the test packages after this one. A browser that is
+    missing or does not start skips the tests with the reason, or fails them under BROWSER_REQUIRED=1
+    (CI: .ci/run)."""
+    with ExitStack() as stack:
+        try:
+            launched = stack.enter_context(chromium.chromium())
+        except chromium.BrowserUnavailable as exc:
+            if chromium.required():
+                pytest.fail(f"no headless browser and {chromium.REQUIRED}=1: {exc}", pytrace=False)
+            pytest.skip(f"no headless browser: {exc}")
         yield launched
 
 

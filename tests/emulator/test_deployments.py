@@ -85,6 +85,28 @@ def test_fine_tuned_deployment_quota(emulator_factory) -> None:
     assert mgmt.deployments.begin_create_or_update(rg, account, "q3", _body(model)).result().name == "q3"
 
 
+def test_peaks_count_the_most_fine_tuned_deployments_alive_at_once(emulator_reset: EmulatorHandle) -> None:
+    """Admin inspection, not Azure: three created, two deleted, one more created. Alive at the end is 2,
+    the peak 3 (what a look at the end alone would miss); restarting the mark starts it from the 2
+    alive; base-model deployments never count."""
+    (model,) = _fine_tuned(emulator_reset)
+    mgmt = emulator_reset.mgmt()
+    rg, account = emulator_reset.resource_group, emulator_reset.account
+    assert emulator_reset.peaks() == {"fine_tuned_deployments": 0}
+    for name in ("p1", "p2", "p3"):
+        mgmt.deployments.begin_create_or_update(rg, account, name, _body(model)).result()
+    for name in ("p1", "p2"):
+        mgmt.deployments.begin_delete(rg, account, name).result()
+    mgmt.deployments.begin_create_or_update(rg, account, "p4", _body(model)).result()
+    mgmt.deployments.begin_create_or_update(rg, account, "base-2", _body(BASE, "GlobalStandard", 1)).result()
+    assert emulator_reset.peaks() == {"fine_tuned_deployments": 3}
+    assert emulator_reset.state()["peaks"] == {"fine_tuned_deployments": 3}
+    assert emulator_reset.restart_peaks() == {"fine_tuned_deployments": 2}
+    mgmt.deployments.begin_delete(rg, account, "p3").result()
+    assert emulator_reset.restart_peaks() == {"fine_tuned_deployments": 1}
+    assert emulator_reset.reset()["peaks"] == {"fine_tuned_deployments": 0}
+
+
 def test_injected_failure_and_slow_provisioning(emulator_reset: EmulatorHandle) -> None:
     (model,) = _fine_tuned(emulator_reset)
     mgmt = emulator_reset.mgmt()
