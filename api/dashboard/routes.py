@@ -46,6 +46,7 @@ from api.dashboard.pages import (
 )
 from api.dashboard.params import (
     LINEAGE_PATTERN,
+    LINEAGE_RULE,
     CompareParams,
     InvalidParamsError,
     QueryParams,
@@ -56,7 +57,7 @@ from api.http import endpoint
 from shared.azure.clients import request_artifact_store
 from shared.domain.lineage import new_lineage
 from shared.domain.report_view import ReportView
-from shared.domain.settings import RUN_ID_PATTERN
+from shared.domain.settings import RUN_ID_PATTERN, RUN_ID_RULE
 from shared.storage.run_index import RunPage, RunQuery, run_index
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
@@ -99,10 +100,10 @@ def _route_errors(req: func.HttpRequest) -> list[dict[str, str]]:
     errors = []
     run_id = req.route_params.get("run_id")
     if run_id is not None and re.fullmatch(RUN_ID_PATTERN, run_id) is None:
-        errors.append({"field": "run_id", "error": f"must match {RUN_ID_PATTERN}"})
+        errors.append({"field": "run_id", "error": f"must be {RUN_ID_RULE}"})
     lineage = req.route_params.get("lineage")
     if lineage is not None and re.fullmatch(LINEAGE_PATTERN, lineage) is None:
-        errors.append({"field": "lineage", "error": f"must match {LINEAGE_PATTERN}"})
+        errors.append({"field": "lineage", "error": f"must be {LINEAGE_RULE}"})
     iteration = req.route_params.get("iteration")
     if iteration is not None and not (iteration.isdigit() and 1 <= int(iteration) <= MAX_ITERATION):
         errors.append({"field": "iteration", "error": f"must be a whole number from 1 to {MAX_ITERATION}"})
