@@ -22,6 +22,7 @@ from api.dashboard.metrics import TrainingMetrics
 from api.dashboard.params import DEFAULT_PAGE_SIZE, MAX_COMPARED, RUN_STATUSES, RunsPageParams
 from shared.domain.lineage import BASE_VERSION, Lineage
 from shared.domain.report import IterationReport
+from shared.domain.report import shown_reward as _reward
 from shared.domain.report_view import IterationView, ReportView
 from shared.storage.run_index import RunPage
 
@@ -36,10 +37,6 @@ ACCURACY_SERIES = (
     ("valid_mean_token_accuracy", "validation token accuracy"),
     ("full_valid_mean_token_accuracy", "full validation token accuracy"),
 )
-
-
-def _reward(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def _usd(value: float | None) -> str:

@@ -25,6 +25,12 @@ PromotionOutcome = Literal[
 ]
 
 
+def shown_reward(value: float | None) -> str:
+    """A reward as people read it (stage messages, the dashboard, `make run`): three decimals, "-" when
+    there is none."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 class RolloutStats(BaseModel):
     """One rollout stage (a training batch or an evaluation): what ran, how it ended, how fast, against
     which limit. ``rollouts = ok + failed + throttled + cancelled``; the mean reward counts ``ok`` and
