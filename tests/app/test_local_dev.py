@@ -23,6 +23,8 @@ import pytest
 
 from emulator.launch import start_emulator
 from scripts.azurite import REPO_ROOT, Azurite, free_port
+from scripts.local_run import champion_line, error_lines, summary_table
+from shared.domain.report import RunReport
 
 pytestmark = pytest.mark.timeout(600)
 # Quick emulated durations and no chat latency: the rules are the same, the waits shorter.
@@ -99,6 +101,34 @@ def test_make_run_refused_says_why_and_exits_non_zero_without_a_traceback(
     assert any(line.startswith(says) for line in lines), result.stdout
     assert last_line(result) == (
         "champion: none (the lineage has no champion yet: its first run that evaluates crowns one)"
+    )
+
+
+def test_a_run_that_failed_before_its_baseline_is_summed_up_with_its_error_and_fixes() -> None:
+    """The report of a run whose own preflight failed (a scheduled run, or a condition that arose after
+    the POST), which `make run` used to crash on (the report has no baseline)."""
+    check = {"name": "files", "ok": False, "detail": "100 of 100 training files", "fix": "delete some"}
+    report = RunReport(
+        run_id="failed-early",
+        instance_id="failed-early",
+        settings={"iterations": 1},
+        started_at="2026-12-01T00:00:00+00:00",
+        status="failed",
+        error={"code": "ResourceFull", "message": "preflight failed: files: ...", "checks": [check]},
+    ).model_dump(mode="json")
+
+    assert summary_table(report).splitlines()[0] == (
+        "no baseline: the run ended before it evaluated where it starts"
+    )
+    assert error_lines(report["error"]) == [
+        "error: ResourceFull: preflight failed: files: ...",
+        "  files: 100 of 100 training files",
+        "    fix: delete some",
+    ]
+    champion = {"version": 0, "deployment": "gpt-4.1-mini", "val_reward": 0.5, "run_id": "earlier"}
+    lineage = {"champion": champion, "champion_history": [champion]}
+    assert champion_line(lineage, report, "failed") == (
+        "champion: gpt-4.1-mini (unchanged: the run failed; val 0.500)"
     )
 
 
