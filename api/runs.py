@@ -47,7 +47,7 @@ from shared.azure.clients import request_artifact_store
 from shared.azure.preflight import settings_checks
 from shared.contracts.payloads import CancelRequest, RunState
 from shared.domain.layout import cancel_request_path, lineage_path, report_path
-from shared.domain.lineage import Lineage
+from shared.domain.lineage import Approval, Lineage
 from shared.domain.report import RunReport
 from shared.domain.settings import AppSettings, RunId, RunSettings, Spelling, get_settings
 
@@ -222,7 +222,8 @@ class Decision(BaseModel):
 @bp.durable_client_input(client_name="client")
 @endpoint
 async def approve_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Promotes the candidate a run with ``promotion: approval`` waits on; 409 unless it waits."""
+    """Promotes the candidate a run with ``promotion: approval`` waits on; 409 unless it waits. The
+    body's ``reason`` and the caller's name (App Service authentication) go with the decision."""
     return await _decide(req, client, APPROVE)
 
 
@@ -266,6 +267,7 @@ async def _decide(
     """Raises ``event`` to a run that waits for a promotion decision."""
     run_id = validate(RunRef, {"run_id": req.route_params.get("run_id", "")}).run_id
     decision = validate(Decision, read_json_object(req))
+    approved_by = principal_name(req)
     status = await durable_call(client.get_status(run_id))
     if status.runtime_status is None:
         raise HttpError(404, f"no run {run_id}")
@@ -274,9 +276,43 @@ async def _decide(
     if status.runtime_status not in ACTIVE or not isinstance(awaiting, dict) or "approval" not in awaiting:
         stage = custom.get("stage", status.runtime_status.value)
         raise HttpError(409, f"run {run_id} is not waiting for a promotion decision (it is at {stage})")
-    await durable_call(client.raise_event(run_id, event, decision.reason or event))
-    body = {"run_id": run_id, "decision": event, "candidate": awaiting["approval"]}
+    approval = Approval(
+        decision="approve" if event == APPROVE else "reject",
+        reason=decision.reason,
+        approved_by=approved_by,
+        at=datetime.now(UTC).isoformat(),
+    )
+    await durable_call(client.raise_event(run_id, event, approval.model_dump(mode="json")))
+    body = {
+        "run_id": run_id,
+        "decision": event,
+        "candidate": awaiting["approval"],
+        "reason": approval.reason,
+        "approved_by": approval.approved_by,
+    }
     return json_response(202, body, _poll_headers(_run_url(req, run_id), req))
+
+
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+"""Who is calling, as App Service authentication passes it to the app: "a human-readable name for the
+caller set by the identity provider, such as email address or user principal name"; "external requests
+aren't allowed to set these headers, so they're present only if set by App Service"
+(learn.microsoft.com/azure/app-service/configure-authentication-user-identities). That holds where
+authentication is turned on for the Function App; without it the header is whatever the caller (who
+holds the function key) wrote, so docs/lineages.md calls the recorded name a claim there."""
+PRINCIPAL_MAX_CHARS = 256
+
+
+def principal_name(req: func.HttpRequest) -> str | None:
+    """The caller's name from App Service authentication; None when the request has none; a 400 for a
+    value no identity provider writes (control characters, or longer than 256 characters)."""
+    value = (req.headers.get(PRINCIPAL_HEADER) or "").strip()
+    if not value:
+        return None
+    if len(value) > PRINCIPAL_MAX_CHARS or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        error = f"must be a name of at most {PRINCIPAL_MAX_CHARS} characters without control characters"
+        raise bad_request([{"field": f"(header {PRINCIPAL_HEADER})", "error": error}])
+    return value
 
 
 # The setting each pre-start check is about, for the 400's ``field``.
