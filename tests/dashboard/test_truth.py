@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from api.runs import PRINCIPAL_HEADER
 from devhost import DevHost
 from tests.app.support import wait_until
 from tests.dashboard.conftest import FAILED, ONE, TWO, MadeRuns, Tab, _tab, finish_run, start_run
@@ -118,3 +119,37 @@ def test_a_cancelled_run_reads_as_cancelled_not_failed(
     assert notice.startswith("Cancelled:")
     assert "enough for today" in notice
     assert "failed" not in tab.page.locator("main").inner_text()
+
+
+def test_an_approvals_reason_and_approver_are_shown(function_app: Any, emulator_reset: Any, tab: Tab) -> None:
+    """A candidate that waits for approval (it beats the base model: trained hard on one batch) is
+    approved with a reason by a caller App Service authentication named."""
+    with DevHost(function_app.app, clock="virtual", max_workers=8, virtual_idle_seconds=0.5) as host:
+        run_id = start_run(
+            host,
+            run_id="dash-approved",
+            deployment_prefix="dash-approved",
+            iterations=1,
+            n_epochs=3,
+            learning_rate_multiplier=2.0,
+            promotion="approval",
+            approval_timeout_seconds=3600,
+        )
+        wait_until(host, run_id, lambda custom: isinstance(custom.get("awaiting"), dict))
+        response = host.http(
+            "POST",
+            f"/api/runs/{run_id}/approve",
+            json={"reason": "better on the hard questions"},
+            headers={PRINCIPAL_HEADER: "reviewer@contoso.com"},
+        )
+        assert response.status_code == 202, response.get_body()
+        report = finish_run(host, run_id)
+        assert report["iterations"][0]["promoted"] is True
+
+        tab.open(f"{host.origin}/api/dashboard/runs/{run_id}")
+        shown = tab.page.locator("#iteration-1 .approval").inner_text()
+        tab.open(f"{host.origin}/api/dashboard/lineages/dash-approved")
+        since = tab.page.locator("dl.facts .approval").inner_text()
+        history = tab.page.locator('tr[data-champion="1"] .approval').inner_text()
+    expected = "approved by reviewer@contoso.com: “better on the hard questions”"
+    assert shown == since == history == expected
