@@ -140,6 +140,25 @@ def local_services(
         yield LocalServices(env, azurite, emulator)
 
 
+@contextmanager
+def make_services(time_scale: str, state: Path | None) -> Iterator[LocalServices]:
+    """The services of `make run` / `make serve`: the emulator at ``time_scale`` with EMULATOR_ARGS,
+    its state and Azurite's in ``state`` (None: .emulator/ and .azurite/ of the repository)."""
+    flags = emulator_flags(time_scale, os.environ.get(EMULATOR_ARGS))
+    with local_services(
+        *flags,
+        azurite_dir=state / "azurite" if state else None,
+        emulator_state=state / "emulator" if state else LOCAL_EMULATOR_STATE,
+    ) as services:
+        yield services
+
+
+def warn_unplugged(services: LocalServices) -> None:
+    """Prints a warning for each registered agent no behaviour plug-in of the emulator answers."""
+    for warning in unplugged_agents(services.emulator.state()["config"]["behaviours"]):
+        print(warning)
+
+
 def stop_on_sigterm() -> None:
     """Makes SIGTERM end the process like Ctrl-C, so ``local_services`` stops Azurite and the emulator
     instead of leaving them running (SIGTERM's default ends Python without any clean-up)."""

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,15 +25,7 @@ from typing import Any
 
 from devhost import DevHost
 from scripts.azurite import REPO_ROOT
-from scripts.local_env import (
-    EMULATOR_ARGS,
-    LOCAL_EMULATOR_STATE,
-    LocalSetupError,
-    emulator_flags,
-    local_services,
-    stop_on_sigterm,
-    unplugged_agents,
-)
+from scripts.local_env import LocalSetupError, make_services, stop_on_sigterm, warn_unplugged
 from shared.domain.report import shown_reward
 from shared.domain.settings import RunSettings
 
@@ -279,17 +270,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, started: float) -> int:
     body = run_body(args)
-    flags = emulator_flags(args.time_scale, os.environ.get(EMULATOR_ARGS))
     state: Path | None = args.state_dir
-    with local_services(
-        *flags,
-        azurite_dir=state / "azurite" if state else None,
-        emulator_state=state / "emulator" if state else LOCAL_EMULATOR_STATE,
-    ) as services:
-        import function_app  # noqa: PLC0415 - reads the settings local_services just exported
+    with make_services(args.time_scale, state) as services:
+        import function_app  # noqa: PLC0415 - reads the settings make_services just exported
 
-        for warning in unplugged_agents(services.emulator.state()["config"]["behaviours"]):
-            print(warning)
+        warn_unplugged(services)
         with DevHost(function_app.app, clock="real") as host:
             response = host.http("POST", "/api/runs", json=body)
             created = json.loads(response.get_body())

@@ -19,15 +19,7 @@ import time
 from pathlib import Path
 
 from scripts.azurite import REPO_ROOT
-from scripts.local_env import (
-    EMULATOR_ARGS,
-    LOCAL_EMULATOR_STATE,
-    LocalSetupError,
-    emulator_flags,
-    local_services,
-    stop_on_sigterm,
-    unplugged_agents,
-)
+from scripts.local_env import LocalSetupError, make_services, stop_on_sigterm, warn_unplugged
 from shared.domain.settings import get_settings
 
 SECRET_SETTINGS = {"ARTIFACTS_STORAGE_CONNECTION_STRING"}
@@ -55,19 +47,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(port: str, time_scale: str, state: Path | None) -> int:
-    flags = emulator_flags(time_scale, os.environ.get(EMULATOR_ARGS))
-    with local_services(
-        *flags,
-        azurite_dir=state / "azurite" if state else None,
-        emulator_state=state / "emulator" if state else LOCAL_EMULATOR_STATE,
-    ) as services:
+    with make_services(time_scale, state) as services:
         for name, value in sorted(services.env.items()):
             if name not in SECRET_SETTINGS:
                 print(f"{name}={value}")
         get_settings.cache_clear()
         get_settings()  # registers AGENT_MODULES' agents, and stops here on a bad setting
-        for warning in unplugged_agents(services.emulator.state()["config"]["behaviours"]):
-            print(warning)
+        warn_unplugged(services)
         command = [
             sys.executable,
             "-m",

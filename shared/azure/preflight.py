@@ -212,6 +212,12 @@ def chat_fix(deployment: str, deployments: list[Deployment] | None, info: ErrorI
     return "check AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_VERSION"
 
 
+def after_arm_failed(name: str, arm: Check) -> Check:
+    """A check that reads ARM's deployment list, when listing failed: transient if that was."""
+    detail, fix = "not checked: ARM failed", "fix the arm check first"
+    return Check(name=name, ok=False, detail=detail, fix=fix, transient=arm.transient)
+
+
 def deployment_fix(deployments: list[Deployment] | None) -> str:
     names = sorted(item.name for item in deployments or [] if item.name)
     known = f" (the account has: {', '.join(names)})" if names else ""
@@ -221,13 +227,7 @@ def deployment_fix(deployments: list[Deployment] | None) -> str:
 def check_deployment(deployment: str, deployments: list[Deployment] | None, arm: Check) -> Check:
     """The deployment is in the account's list and provisioned, read from the list ``arm`` fetched."""
     if deployments is None:
-        return Check(
-            name="deployment",
-            ok=False,
-            detail="not checked: ARM failed",
-            fix="fix the arm check first",
-            transient=arm.transient,
-        )
+        return after_arm_failed("deployment", arm)
     found = next((item for item in deployments if item.name == deployment), None)
     state = found.properties.provisioning_state if found is not None and found.properties else None
     if found is None:
@@ -334,13 +334,7 @@ def check_deployment_room(
     """One more fine-tuned deployment fits ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model deployments do
     not count), after the run has pruned what ``max_deployments`` lets it delete."""
     if deployments is None:
-        return Check(
-            name="deployments",
-            ok=False,
-            detail="not counted: ARM failed",
-            fix="fix the arm check first",
-            transient=arm.transient,
-        )
+        return after_arm_failed("deployments", arm)
     tuned = sorted(name for item in deployments if (name := fine_tuned_name(item)))
     limit = settings.max_fine_tuned_deployments
     free = limit - len(tuned) + prunable
