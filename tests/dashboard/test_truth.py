@@ -34,7 +34,7 @@ def screen(browser: Any, request: pytest.FixtureRequest) -> Any:
 @pytest.mark.parametrize(
     "path",
     [
-        "/api/dashboard",
+        "/api/dashboard?limit=200",  # every run of the session's index: long ids, every status
         f"/api/dashboard/runs/{TWO}",
         f"/api/dashboard/runs/{FAILED}",
         f"/api/dashboard/runs/{TWO}/iterations/1",
@@ -83,6 +83,8 @@ def test_a_deployment_a_later_run_pruned_is_not_shown_as_deployed(made_runs: Mad
 
     tab.open(made_runs.url("/api/dashboard/runs/dash-pruned-first"))
     assert chain_states(tab)["iteration-1"].startswith("deleted "), chain_states(tab)
+    models_made = tab.page.locator("dl.facts div", has_text="Models made").locator("dd").inner_text()
+    assert models_made == f"v{mine['version']:02d}", "the run names the models it made (not 'Version -')"
     tab.open(made_runs.url("/api/dashboard/runs/dash-pruned-first/iterations/1"))
     assert tab.page.locator("[data-deployment-state]").inner_text().startswith("deleted ")
     tab.open(made_runs.url("/api/dashboard/runs/dash-pruned-second"))
