@@ -42,7 +42,9 @@ browser: $(VENV)/.installed
 	else echo "chromium is missing and this is not root with apt-get"; fi
 	@$(PY) -m scripts.browser
 
-# Options go through ARGS, e.g. make run ARGS="--iterations 1 --set val_limit=4" (see --help).
+# Options go through ARGS, e.g. make run ARGS="--iterations 1 --set val_limit=4" (see --help); extra
+# emulator flags through EMULATOR_ARGS, e.g. make run EMULATOR_ARGS="--behaviour my_agents_offline.shop"
+# (make exports a variable set on its command line to the recipe, where scripts/local_env.py reads it).
 run: setup
 	$(PY) -m scripts.local_run $(ARGS)
 

@@ -26,14 +26,17 @@ import json
 import logging
 import math
 import re
+import types
 from collections.abc import Awaitable, Callable, Mapping
 from itertools import accumulate
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_origin
 
 import azure.functions as func
 from azure.core.exceptions import AzureError
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+
+from shared.domain.settings import Spelling
 
 log = logging.getLogger("durable_finetune.api")
 
@@ -246,9 +249,44 @@ def _explain(error: ErrorDetails, model: type[BaseModel] | None) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown field; remove it" + _did_you_mean(str(error["loc"][-1]), model)
+    if kind == "string_pattern_mismatch" and (rule := spelling(model, error["loc"])):
+        return f"must be {rule}"
     hint = _TYPE_HINTS.get(kind)
     message = error["msg"].removeprefix("Value error, ")
     return f"{message}: {hint}" if hint and kind != "missing" else hint or message
+
+
+def spelling(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str | None:
+    """The rule, in words, of the string at ``loc`` in ``model``: the ``Spelling`` its type declares
+    (shared/domain/settings.py), found through nested models, lists and optional types; None when it
+    declares none."""
+    options: list[tuple[Any, list[Any]]] = [(model, [])]
+    for part in loc:
+        inner = [found for kind, _ in options for found in _member(kind, part)]
+        options = inner or options  # a part that names no field (a union member's tag) is skipped
+    rules = [item.rule for _, metadata in options for item in metadata if isinstance(item, Spelling)]
+    return rules[0] if rules else None
+
+
+def _member(kind: Any, part: int | str) -> list[tuple[Any, list[Any]]]:
+    """What field ``part`` of a model, or item ``part`` of a list, may be, with its metadata."""
+    if isinstance(part, str) and isinstance(kind, type) and issubclass(kind, BaseModel):
+        field = kind.model_fields.get(part)
+        return type_options(field.annotation, field.metadata) if field is not None else []
+    if isinstance(part, int) and get_origin(kind) in (list, tuple, set, frozenset):
+        return [found for item in get_args(kind)[:1] for found in type_options(item, [])]
+    return []
+
+
+def type_options(annotation: Any, metadata: list[Any]) -> list[tuple[Any, list[Any]]]:
+    """``annotation`` without ``Annotated`` and unions: each type it allows, with its metadata."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        bare, *extra = get_args(annotation)
+        return type_options(bare, [*metadata, *extra])
+    if origin in (Union, types.UnionType):
+        return [found for item in get_args(annotation) for found in type_options(item, metadata)]
+    return [(annotation, metadata)]
 
 
 def _did_you_mean(name: str, model: type[BaseModel] | None) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from api.http import HttpError, endpoint, json_response, read_json_object, validate
 from api.runs import claimable, durable_call, read_blob
@@ -30,7 +30,7 @@ from shared.azure.clients import request_openai_account
 from shared.contracts.payloads import UpkeepRequest
 from shared.domain.layout import lineage_path, report_path
 from shared.domain.lineage import Champion, Lineage
-from shared.domain.settings import DEPLOYMENT_PREFIX_PATTERN, RunSettings, get_settings
+from shared.domain.settings import DeploymentPrefix, RunSettings, get_settings
 
 log = logging.getLogger("durable_finetune.api")
 
@@ -43,7 +43,7 @@ SERVING_STATES = {"Succeeded": "serving", "NotFound": "expired"}
 class LineageRef(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    lineage: str = Field(pattern=DEPLOYMENT_PREFIX_PATTERN)
+    lineage: DeploymentPrefix
 
 
 @bp.route(route="lineages/{lineage}", methods=["GET"])

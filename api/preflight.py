@@ -28,7 +28,7 @@ from api.http import bad_request, endpoint, json_response, read_json_object, val
 from shared.azure.clients import request_artifact_store, request_openai_account, request_openai_client
 from shared.azure.preflight import Dependencies, run_checks
 from shared.contracts.payloads import PreflightRequest
-from shared.domain.settings import RunSettings, get_settings
+from shared.domain.settings import AppSettings, RunSettings, get_settings
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -43,7 +43,22 @@ async def preflight(req: func.HttpRequest) -> func.HttpResponse:
     app = get_settings()
     overrides = read_overrides(req)
     settings = app.resolve(validate(RunSettings, app.with_run_defaults(overrides)))
-    request = PreflightRequest(
+    request = first_job(app, settings)
+    result = await asyncio.to_thread(run_checks, dependencies(app), request, datetime.now(UTC))
+    body = {
+        "ok": result.ok,
+        "model": request.model,
+        "deployment": request.deployment,
+        "checks": [check.model_dump(exclude={"transient"}) for check in result.checks],
+        "cost": result.cost.model_dump(mode="json"),
+    }
+    return json_response(200, body)
+
+
+def first_job(app: AppSettings, settings: RunSettings) -> PreflightRequest:
+    """The job a run of ``settings`` would pay for first: from its base model, on the dataset its
+    settings lead to expect."""
+    return PreflightRequest(
         model=settings.base_model or app.base_model,
         deployment=settings.base_deployment or app.base_deployment,
         training_type=settings.training_type,
@@ -53,18 +68,11 @@ async def preflight(req: func.HttpRequest) -> func.HttpResponse:
         rollouts=settings.finetune_every_n_rollouts,
         data_filter_ratio=settings.data_filter_ratio,
     )
-    dependencies = Dependencies(
-        request_openai_account(), request_openai_client(), request_artifact_store(), app
-    )
-    result = await asyncio.to_thread(run_checks, dependencies, request, datetime.now(UTC))
-    body = {
-        "ok": result.ok,
-        "model": request.model,
-        "deployment": request.deployment,
-        "checks": [check.model_dump(exclude={"transient"}) for check in result.checks],
-        "cost": result.cost.model_dump(mode="json"),
-    }
-    return json_response(200, body)
+
+
+def dependencies(app: AppSettings) -> Dependencies:
+    """The checks' clients, with request-time timeouts."""
+    return Dependencies(request_openai_account(), request_openai_client(), request_artifact_store(), app)
 
 
 def read_overrides(req: func.HttpRequest) -> dict[str, Any]:

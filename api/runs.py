@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import azure.durable_functions as df
@@ -37,17 +37,19 @@ from api.http import (
     unavailable,
     validate,
 )
+from api.preflight import dependencies, first_job
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
 from orchestrators.lineage import APPROVE, REJECT
 from orchestrators.orchestration import CANCEL_EVENT
 from orchestrators.reconcile import RECONCILE_SUFFIX, RECONCILER_NAME
 from shared.agents import UnknownAgentError, get_agent
 from shared.azure.clients import request_artifact_store
+from shared.azure.preflight import settings_checks
 from shared.contracts.payloads import CancelRequest, RunState
 from shared.domain.layout import cancel_request_path, lineage_path, report_path
-from shared.domain.lineage import Lineage
+from shared.domain.lineage import Approval, Lineage
 from shared.domain.report import RunReport
-from shared.domain.settings import RUN_ID_PATTERN, RunSettings, get_settings
+from shared.domain.settings import AppSettings, RunId, RunSettings, Spelling, get_settings
 
 log = logging.getLogger("durable_finetune.api")
 
@@ -71,7 +73,7 @@ Model = TypeVar("Model", bound=BaseModel)
 class StartRun(RunSettings):
     """The body of ``POST /api/runs``: any run setting, and optionally the run's id."""
 
-    run_id: str | None = Field(None, pattern=RUN_ID_PATTERN, description="None: a new id is made")
+    run_id: RunId | None = Field(None, description="None: a new id is made")
 
     @field_validator("run_id")
     @classmethod
@@ -87,7 +89,7 @@ class StartRun(RunSettings):
 class RunRef(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    run_id: RunId
 
 
 def new_run_id(now: datetime) -> str:
@@ -155,6 +157,7 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     run_id = request.run_id or new_run_id(datetime.now(UTC))
     await _refuse_existing(client, run_id)
     run_settings = settings.resolve(request.run_settings())
+    await _refuse_what_preflight_would(settings, run_settings)
     take_over = await claimable(client, run_settings.lineage or run_settings.deployment_prefix)
     try:
         await durable_call(start_orchestration(client, run_id, run_settings, take_over))
@@ -200,19 +203,27 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     return json_response(200, body)
 
 
+Reason = Annotated[
+    str,
+    Field(max_length=500, pattern=r"^[^\x00-\x1f]*$"),
+    Spelling("one line of text without control characters (no line breaks or tabs)"),
+]
+
+
 class Decision(BaseModel):
     """The optional body of ``approve``, ``reject`` and ``cancel``: why, for the record."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: str | None = Field(None, max_length=500, pattern=r"^[^\x00-\x1f]*$")
+    reason: Reason | None = None
 
 
 @bp.route(route="runs/{run_id}/approve", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 @endpoint
 async def approve_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Promotes the candidate a run with ``promotion: approval`` waits on; 409 unless it waits."""
+    """Promotes the candidate a run with ``promotion: approval`` waits on; 409 unless it waits. The
+    body's ``reason`` and the caller's name (App Service authentication) go with the decision."""
     return await _decide(req, client, APPROVE)
 
 
@@ -256,6 +267,7 @@ async def _decide(
     """Raises ``event`` to a run that waits for a promotion decision."""
     run_id = validate(RunRef, {"run_id": req.route_params.get("run_id", "")}).run_id
     decision = validate(Decision, read_json_object(req))
+    approved_by = principal_name(req)
     status = await durable_call(client.get_status(run_id))
     if status.runtime_status is None:
         raise HttpError(404, f"no run {run_id}")
@@ -264,9 +276,72 @@ async def _decide(
     if status.runtime_status not in ACTIVE or not isinstance(awaiting, dict) or "approval" not in awaiting:
         stage = custom.get("stage", status.runtime_status.value)
         raise HttpError(409, f"run {run_id} is not waiting for a promotion decision (it is at {stage})")
-    await durable_call(client.raise_event(run_id, event, decision.reason or event))
-    body = {"run_id": run_id, "decision": event, "candidate": awaiting["approval"]}
+    approval = Approval(
+        decision="approve" if event == APPROVE else "reject",
+        reason=decision.reason,
+        approved_by=approved_by,
+        at=datetime.now(UTC).isoformat(),
+    )
+    await durable_call(client.raise_event(run_id, event, approval.model_dump(mode="json")))
+    body = {
+        "run_id": run_id,
+        "decision": event,
+        "candidate": awaiting["approval"],
+        "reason": approval.reason,
+        "approved_by": approval.approved_by,
+    }
     return json_response(202, body, _poll_headers(_run_url(req, run_id), req))
+
+
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+"""Who is calling, as App Service authentication passes it to the app: "a human-readable name for the
+caller set by the identity provider, such as email address or user principal name"; "external requests
+aren't allowed to set these headers, so they're present only if set by App Service"
+(learn.microsoft.com/azure/app-service/configure-authentication-user-identities). That holds where
+authentication is turned on for the Function App; without it the header is whatever the caller (who
+holds the function key) wrote, so docs/lineages.md calls the recorded name a claim there."""
+PRINCIPAL_MAX_CHARS = 256
+
+
+def principal_name(req: func.HttpRequest) -> str | None:
+    """The caller's name from App Service authentication; None when the request has none; a 400 for a
+    value no identity provider writes (control characters, or longer than 256 characters)."""
+    value = (req.headers.get(PRINCIPAL_HEADER) or "").strip()
+    if not value:
+        return None
+    if len(value) > PRINCIPAL_MAX_CHARS or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        error = f"must be a name of at most {PRINCIPAL_MAX_CHARS} characters without control characters"
+        raise bad_request([{"field": f"(header {PRINCIPAL_HEADER})", "error": error}])
+    return value
+
+
+# The setting each pre-start check is about, for the 400's ``field``.
+CHECKED_SETTINGS = {
+    "arm": "(app settings)",
+    "deployment": "base_deployment",
+    "model": "base_model",
+    "budget": "budget_usd",
+}
+
+
+async def _refuse_what_preflight_would(app: AppSettings, run_settings: RunSettings) -> None:
+    """Raises a 400 naming each setting the run's preflight would refuse it for, of the checks that
+    cost nothing but two ARM reads (shared/azure/preflight.py ``settings_checks``), before a run id or
+    lineage is taken. A check that failed only transiently refuses nothing: the run checks again."""
+    request = first_job(app, run_settings)
+    result = await asyncio.to_thread(settings_checks, dependencies(app), request, datetime.now(UTC))
+    blocking = result.blocking()
+    if blocking:
+        errors = [
+            {"field": CHECKED_SETTINGS[check.name], "error": f"{check.detail}; fix: {check.fix}"}
+            for check in blocking
+        ]
+        raise HttpError(
+            400,
+            "the run would fail its preflight",
+            errors=errors,
+            checks=[check.model_dump(exclude={"transient"}) for check in blocking],
+        )
 
 
 def _check_agent(request: StartRun) -> None:

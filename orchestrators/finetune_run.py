@@ -23,7 +23,7 @@ from orchestrators.rollouts import BASELINE_GROUP, CHAMPION_GROUP, FALLBACK_GROU
 from shared.contracts.payloads import CancelRequest, InitRun, RunRef, RunState, TaskCounts
 from shared.domain.layout import report_path
 from shared.domain.lineage import Champion
-from shared.domain.report import Baseline, RolloutStats, RunStatus
+from shared.domain.report import Baseline, RolloutStats, RunStatus, shown_reward
 
 bp = df.Blueprint()
 
@@ -82,7 +82,8 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
     """Evaluates the start, and the champion when it is another model, on the validation tasks; raises
     what outlasts retries; crowns the start when the lineage has no champion or its champion is gone."""
     state = orch.state
-    orch.show(Stage.BASELINE, f"evaluating {start.deployment} on {state.val_size} validation tasks")
+    count = min(state.val_size, state.settings.val_limit or state.val_size)
+    orch.show(Stage.BASELINE, f"evaluating {start.deployment} on {count} validation tasks")
     result = yield from evaluate(orch, start.deployment, BASELINE_GROUP)
     state.baseline_reward = state.last_val_reward = result.reward
     champion = state.champion
@@ -95,7 +96,9 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
         yield from adopt(orch, champion, result.reward)
     else:
         stages += yield from evaluate_champion(orch, champion, start, result)
-    orch.show(Stage.BASELINE, f"baseline reward {result.reward}", baseline_val_reward=result.reward)
+    orch.show(
+        Stage.BASELINE, f"baseline reward {shown_reward(result.reward)}", baseline_val_reward=result.reward
+    )
     crowned = state.champion
     baseline = Baseline(
         deployment=start.deployment,

@@ -29,7 +29,7 @@ from shared.contracts.payloads import (
 from shared.domain.finetune_format import MIN_EXAMPLES
 from shared.domain.layout import traces_prefix
 from shared.domain.lineage import BASE_VERSION, ModelVersion
-from shared.domain.report import IterationReport
+from shared.domain.report import IterationReport, shown_reward
 
 
 def batch_range(train_size: int, iteration: int, size: int) -> TaskRange:
@@ -107,7 +107,7 @@ def roll_out_batch(orch: Orchestration, entry: IterationReport) -> Step[None]:
     entry.rollout_stages.append(stats)
     orch.show(
         Stage.ROLLOUTS,
-        f"mean reward {entry.train_reward}",
+        f"mean reward {shown_reward(entry.train_reward)}",
         train_reward=entry.train_reward,
         rollouts_failed=entry.rollouts_failed,
         rollouts_throttled=entry.rollouts_throttled,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Literal
 
 from activities.lineages import claim_lineage, crown_lineage_champion, release_lineage
 from orchestrators.deployment import ensure_serving, provision, retire, wait_until_serving
@@ -16,7 +17,7 @@ from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.rollouts import Evaluation
 from shared.contracts.payloads import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage
-from shared.domain.lineage import BASE_VERSION, Champion, ChampionReason, deployment_name
+from shared.domain.lineage import BASE_VERSION, Approval, Champion, ChampionReason, deployment_name
 from shared.domain.report import IterationReport, PromotionOutcome
 
 APPROVE, REJECT = "approve", "reject"
@@ -117,7 +118,11 @@ def adopt(orch: Orchestration, champion: Champion, reward: float | None) -> Step
 
 
 def champion_from(
-    orch: Orchestration, start: Start, reward: float | None, reason: ChampionReason
+    orch: Orchestration,
+    start: Start,
+    reward: float | None,
+    reason: ChampionReason,
+    approval: Approval | None = None,
 ) -> Champion:
     if start.version is None:
         raise ValueError(f"{start.model} has no lineage version: only a version of the lineage is crowned")
@@ -129,6 +134,7 @@ def champion_from(
         since=orch.now(),
         run_id=orch.state.run_id,
         reason=reason,
+        approval=approval,
     )
 
 
@@ -151,7 +157,7 @@ def promote(orch: Orchestration, entry: IterationReport, candidate: Evaluation) 
     entry.champion_val_reward = state.champion_reward
     outcome = verdict(candidate, state.champion_reward, state.settings.promotion_margin)
     if outcome == "promoted" and state.settings.promotion == "approval":
-        outcome = yield from await_approval(orch, entry, candidate)
+        outcome, entry.approval = yield from await_approval(orch, entry, candidate)
     entry.promotion, entry.promoted = outcome, outcome == "promoted"
     if outcome != "promoted" or entry.fine_tuned_model is None or entry.deployment is None:
         return
@@ -160,7 +166,8 @@ def promote(orch: Orchestration, entry: IterationReport, candidate: Evaluation) 
     if state.settings.champion_sku_name:
         start = yield from deploy_champion(orch, start, version)
     previous = state.champion
-    yield from crown(orch, champion_from(orch, start, candidate.reward, "promoted"), candidate.reward)
+    champion = champion_from(orch, start, candidate.reward, "promoted", entry.approval)
+    yield from crown(orch, champion, candidate.reward)
     if previous is not None and previous.deployment != start.deployment and is_champion_deployment(previous):
         yield from retire(orch, [previous.deployment])
 
@@ -187,9 +194,10 @@ def deploy_champion(orch: Orchestration, candidate: Start, version: int) -> Step
 
 def await_approval(
     orch: Orchestration, entry: IterationReport, candidate: Evaluation
-) -> Step[PromotionOutcome]:
+) -> Step[tuple[PromotionOutcome, Approval | None]]:
     """Waits for POST /api/runs/{run_id}/approve or /reject up to ``approval_timeout_seconds``; silence
-    is a reject; raises nothing; changes nothing but custom status."""
+    is a reject; raises nothing; changes nothing but custom status; returns the outcome and the
+    decision the event carried (its reason and who sent it)."""
     context, settings = orch.context, orch.state.settings
     deadline = context.current_utc_datetime + timedelta(seconds=settings.approval_timeout_seconds)
     orch.show(
@@ -207,6 +215,7 @@ def await_approval(
     winner = yield from orch.race(approve, reject, timeout)
     orch.status.pop("awaiting", None)
     if winner is timeout:
-        return "approval_timed_out"
+        return "approval_timed_out", None
     timeout.cancel()
-    return "promoted" if winner is approve else "rejected"
+    decision: Literal["approve", "reject"] = "approve" if winner is approve else "reject"
+    return ("promoted" if winner is approve else "rejected"), Approval.of_event(winner.result, decision)

@@ -84,6 +84,10 @@ def run_azurite(location: Path, *, default_ports: bool = False, timeout: float =
                 str(AZURITE_BIN),
                 "--silent",
                 "--skipApiVersionCheck",
+                # Azurite reports usage to Microsoft by default ("Disable Telemetry Collection" in its
+                # README). Offline, its stop event waits on a connection that never comes, so SIGTERM
+                # took 10 s and then a kill, which loses what it had not yet saved.
+                "--disableTelemetry",
                 "--location",
                 str(location),
                 "--blobPort",
@@ -101,7 +105,7 @@ def run_azurite(location: Path, *, default_ports: bool = False, timeout: float =
                 _wait_listening(port, process, errors, timeout)
             yield Azurite(*ports, location=location)
         finally:
-            process.terminate()
+            process.terminate()  # Azurite saves its metadata and exits; a kill would lose the unsaved
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from emulator.behaviour import load_behaviours
+from emulator.behaviours.base import tool_names
 from emulator.launch import EmulatorHandle, start_emulator
 from scripts.azurite import REPO_ROOT, Azurite, run_azurite
+from shared.agents import get_agent, registered_agents
 
 # The bundled example agent (docs/agents.md) is registered locally, as an operator would register it
 # on Azure, so `make run ARGS="--set agent=inventory ..."` works; modules the user exported come after.
@@ -31,6 +35,11 @@ LOCAL_EMULATOR_FLAGS = ("--chat-latency", "0.5", "--seed", "7", "--base-capacity
 # ... and its state beside Azurite's `.azurite/`, as Azure keeps a lineage's models as long as Blob keeps
 # its record: a second `make run` continues the lineage from the first one's champion.
 LOCAL_EMULATOR_STATE = REPO_ROOT / ".emulator"
+
+# Extra emulator flags for `make run` / `make serve`, split as a shell splits them and given after the
+# ones above (a flag given twice takes the later value; --behaviour adds): EMULATOR_ARGS="--customer new"
+# or EMULATOR_ARGS="--behaviour my_agents_offline.shop" (docs/agents.md).
+EMULATOR_ARGS = "EMULATOR_ARGS"
 
 # Timings for a local run with a real clock: the emulator's durations are seconds, so poll often.
 LOCAL_RUN_DEFAULTS = {
@@ -65,6 +74,37 @@ def agent_modules(exported: str | None) -> str:
     return ",".join(dict.fromkeys(name for name in names if name))
 
 
+class LocalSetupError(RuntimeError):
+    """The local services cannot start as asked; the message names the setting and the fix."""
+
+
+def emulator_flags(time_scale: str, extra: str | None) -> tuple[str, ...]:
+    """The emulator's flags for `make run` / `make serve`: the time scale, LOCAL_EMULATOR_FLAGS, then
+    ``extra`` (an EMULATOR_ARGS value)."""
+    try:
+        given = shlex.split(extra or "")
+    except ValueError as exc:
+        raise LocalSetupError(f"{EMULATOR_ARGS}={extra!r} cannot be read as flags: {exc}") from None
+    return ("--time-scale", time_scale, *LOCAL_EMULATOR_FLAGS, *given)
+
+
+def unplugged_agents(behaviour_modules: Sequence[str]) -> list[str]:
+    """A warning for each registered agent that no loaded behaviour plug-in answers (a plug-in answers
+    a request that offers all of its tools: emulator/behaviour.py): the emulator would answer it as the
+    capital-city agent, and it would score about 0 and learn nothing."""
+    plugins = load_behaviours(tuple(behaviour_modules))
+    warnings = []
+    for name in registered_agents():
+        offered = tool_names(get_agent(name).tools)
+        if not any(plugin.tools <= offered for plugin in plugins):
+            warnings.append(
+                f"warning: agent {name} has no emulator behaviour plug-in, so the emulator answers it as "
+                "the capital-city agent and it scores about 0. Write one (docs/agents.md, section 5) and "
+                f'load it: {EMULATOR_ARGS}="--behaviour your_package.your_module"'
+            )
+    return warnings
+
+
 @dataclass(frozen=True)
 class LocalServices:
     """What ``local_services`` started, and the app settings that point at it."""
@@ -91,11 +131,36 @@ def local_services(
         location = azurite_dir or REPO_ROOT / ".azurite"
         defaults = default_ports and _default_ports_free()
         azurite = stack.enter_context(run_azurite(location, default_ports=defaults))
-        emulator = start_emulator(*emulator_args, state_dir=emulator_state)
+        try:
+            emulator = start_emulator(*emulator_args, state_dir=emulator_state)
+        except RuntimeError as exc:
+            raise LocalSetupError(
+                f"the emulator did not start with the flags {' '.join(emulator_args)} "
+                f"(check {EMULATOR_ARGS}; python -m emulator --help lists them): {exc}"
+            ) from None
         stack.callback(emulator.stop)
         env = {**app_environment(azurite, emulator, run_defaults or LOCAL_RUN_DEFAULTS), **(extra_env or {})}
         os.environ.update(env)
         yield LocalServices(env, azurite, emulator)
+
+
+@contextmanager
+def make_services(time_scale: str, state: Path | None) -> Iterator[LocalServices]:
+    """The services of `make run` / `make serve`: the emulator at ``time_scale`` with EMULATOR_ARGS,
+    its state and Azurite's in ``state`` (None: .emulator/ and .azurite/ of the repository)."""
+    flags = emulator_flags(time_scale, os.environ.get(EMULATOR_ARGS))
+    with local_services(
+        *flags,
+        azurite_dir=state / "azurite" if state else None,
+        emulator_state=state / "emulator" if state else LOCAL_EMULATOR_STATE,
+    ) as services:
+        yield services
+
+
+def warn_unplugged(services: LocalServices) -> None:
+    """Prints a warning for each registered agent no behaviour plug-in of the emulator answers."""
+    for warning in unplugged_agents(services.emulator.state()["config"]["behaviours"]):
+        print(warning)
 
 
 def stop_on_sigterm() -> None:

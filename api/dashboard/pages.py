@@ -22,6 +22,7 @@ from api.dashboard.metrics import TrainingMetrics
 from api.dashboard.params import DEFAULT_PAGE_SIZE, MAX_COMPARED, RUN_STATUSES, RunsPageParams
 from shared.domain.lineage import BASE_VERSION, Lineage
 from shared.domain.report import IterationReport
+from shared.domain.report import shown_reward as _reward
 from shared.domain.report_view import IterationView, ReportView
 from shared.storage.run_index import RunPage
 
@@ -31,15 +32,23 @@ LOSS_SERIES = (
     ("valid_loss", "validation loss"),
     ("full_valid_loss", "full validation loss"),
 )
+# The dataset step's funnel, in order (shared/domain/dataset.py SourceStats): each row drops what it names.
+FUNNEL = (
+    ("traces", "Traces"),
+    ("failed", "Failed"),
+    ("no_reward", "No reward"),
+    ("no_content", "No messages"),
+    ("examples_total", "Examples"),
+    ("format_rejected", "Format rejected"),
+    ("duplicates", "Duplicates"),
+    ("below_min_reward", "Below min reward"),
+    ("examples_kept", "Kept"),
+)
 ACCURACY_SERIES = (
     ("train_mean_token_accuracy", "train token accuracy"),
     ("valid_mean_token_accuracy", "validation token accuracy"),
     ("full_valid_mean_token_accuracy", "full validation token accuracy"),
 )
-
-
-def _reward(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def _usd(value: float | None) -> str:
@@ -202,19 +211,27 @@ def job_status(item: IterationView) -> str | None:
     return "running" if entry.status == "running" else None
 
 
-def deployment_state(view: ReportView, item: IterationView) -> str | None:
-    """The deployment's state now: the report's own field once it has one, else derived from the run."""
-    recorded = item.extra("deployment_state")
-    if isinstance(recorded, str):
-        return recorded
+def deployment_state(view: ReportView, item: IterationView, lineage: Lineage | None = None) -> str | None:
+    """The deployment's state now. The lineage record knows it best: later runs of the lineage prune
+    deployments and crown champions after this run's report was closed. Without it, the report's own
+    field once it has one, else what the run itself saw."""
     name = item.entry.deployment
     if name is None:
         return None
+    if lineage is not None and lineage.owns_deployment(name):
+        deleted = [v.deployment_deleted_at for v in lineage.versions if v.deployment == name]
+        if any(deleted):
+            return f"deleted {_when(next(at for at in deleted if at))}"
+        if lineage.champion is not None and lineage.champion.deployment == name:
+            return "serving (champion)"
+    recorded = item.extra("deployment_state")
+    if isinstance(recorded, str):
+        return recorded
     if name in view.report.deployments_deleted:
         return "deleted (pruned)"
     if item.entry.status == "failed" and item.entry.val_reward is None:
         return "failed"
-    if name == view.report.promoted_deployment:
+    if lineage is None and name == view.report.promoted_deployment:
         return "serving (champion)"
     return "in progress" if item.entry.status == "running" and item.entry.val_reward is None else "deployed"
 
@@ -238,7 +255,13 @@ def render_runs(links: Links, params: RunsPageParams, page: RunPage) -> str:
     )
 
 
-def render_run(links: Links, view: ReportView, live: LiveStatus, metrics: dict[int, TrainingMetrics]) -> str:
+def render_run(
+    links: Links,
+    view: ReportView,
+    live: LiveStatus,
+    metrics: dict[int, TrainingMetrics],
+    lineage: Lineage | None = None,
+) -> str:
     run_id = view.report.run_id
     same_run = live.custom.get("run_id") in (None, run_id)
     return _render(
@@ -247,6 +270,7 @@ def render_run(links: Links, view: ReportView, live: LiveStatus, metrics: dict[i
         links=links,
         view=view,
         report=view.report,
+        lineage=lineage,
         live=live if same_run else LiveStatus(None),
         refresh=REFRESH_SECONDS if live.running and same_run else None,
         chart=reward_chart(view),
@@ -256,7 +280,9 @@ def render_run(links: Links, view: ReportView, live: LiveStatus, metrics: dict[i
     )
 
 
-def render_iteration(links: Links, view: ReportView, detail: IterationDetail) -> str:
+def render_iteration(
+    links: Links, view: ReportView, detail: IterationDetail, lineage: Lineage | None = None
+) -> str:
     run_id, number = detail.run_id, detail.iteration.entry.iteration
     return _render(
         "iteration.html",
@@ -264,10 +290,12 @@ def render_iteration(links: Links, view: ReportView, detail: IterationDetail) ->
         links=links,
         view=view,
         report=view.report,
+        lineage=lineage,
         item=detail.iteration,
         detail=detail,
         refresh=None,
         charts=training_charts(number, detail.metrics),
+        funnel=FUNNEL,
         job_status=job_status,
         deployment_state=deployment_state,
     )

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from api.http import spelling
 from shared.domain.report import RunStatus
-from shared.domain.settings import RUN_ID_PATTERN
+from shared.domain.settings import RUN_ID_PATTERN, RUN_ID_RULE, Spelling
 from shared.storage.run_index import Cursor, RunQuery
 
 FUNCTION_KEY_PARAM = "code"
 LINEAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+LINEAGE_RULE = "a lineage: 1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit"
+LineageName = Annotated[str, Field(pattern=LINEAGE_PATTERN), Spelling(LINEAGE_RULE)]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 MAX_COMPARED = 8
 DEFAULT_PAGE_SIZE = 50
@@ -61,13 +64,16 @@ class QueryParams(BaseModel):
             return {"field": name, "error": f"unknown parameter; this view takes {allowed}"}
         if error["type"] == "missing":
             return {"field": name, "error": "is required"}
+        rule = spelling(cls, error["loc"]) if error["type"] == "string_pattern_mismatch" else None
+        if rule:
+            return {"field": name, "error": f"must be {rule}"}
         return {"field": name, "error": str(error["msg"]).removeprefix("Value error, ")}
 
 
 class RunListParams(QueryParams):
     """``GET /api/runs``: filters, page size and a cursor from a previous page."""
 
-    lineage: str | None = Field(None, pattern=LINEAGE_PATTERN)
+    lineage: LineageName | None = None
     status: str | None = None
     limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     before: str | None = None
@@ -110,7 +116,7 @@ def _run_ids(value: str, name: str, *, at_least: int) -> list[str]:
     ids = _comma_list(value)
     bad = [item for item in ids if not _is_run_id(item)]
     if bad:
-        raise ValueError(f"{', '.join(bad[:3])} is not a run id ({RUN_ID_PATTERN}); separate ids with commas")
+        raise ValueError(f"{', '.join(bad[:3])} is not {RUN_ID_RULE}; separate ids with commas")
     if len(set(ids)) != len(ids):
         raise ValueError(f"names a run twice; give each of the {name} once")
     if not at_least <= len(ids) <= MAX_COMPARED:

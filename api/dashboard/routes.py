@@ -46,6 +46,7 @@ from api.dashboard.pages import (
 )
 from api.dashboard.params import (
     LINEAGE_PATTERN,
+    LINEAGE_RULE,
     CompareParams,
     InvalidParamsError,
     QueryParams,
@@ -54,9 +55,9 @@ from api.dashboard.params import (
 )
 from api.http import endpoint
 from shared.azure.clients import request_artifact_store
-from shared.domain.lineage import new_lineage
+from shared.domain.lineage import Lineage, new_lineage
 from shared.domain.report_view import ReportView
-from shared.domain.settings import RUN_ID_PATTERN
+from shared.domain.settings import RUN_ID_PATTERN, RUN_ID_RULE
 from shared.storage.run_index import RunPage, RunQuery, run_index
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
@@ -99,10 +100,10 @@ def _route_errors(req: func.HttpRequest) -> list[dict[str, str]]:
     errors = []
     run_id = req.route_params.get("run_id")
     if run_id is not None and re.fullmatch(RUN_ID_PATTERN, run_id) is None:
-        errors.append({"field": "run_id", "error": f"must match {RUN_ID_PATTERN}"})
+        errors.append({"field": "run_id", "error": f"must be {RUN_ID_RULE}"})
     lineage = req.route_params.get("lineage")
     if lineage is not None and re.fullmatch(LINEAGE_PATTERN, lineage) is None:
-        errors.append({"field": "lineage", "error": f"must match {LINEAGE_PATTERN}"})
+        errors.append({"field": "lineage", "error": f"must be {LINEAGE_RULE}"})
     iteration = req.route_params.get("iteration")
     if iteration is not None and not (iteration.isdigit() and 1 <= int(iteration) <= MAX_ITERATION):
         errors.append({"field": "iteration", "error": f"must be a whole number from 1 to {MAX_ITERATION}"})
@@ -163,17 +164,25 @@ async def dashboard_run(req: func.HttpRequest, client: df.DurableOrchestrationCl
     async def render(links: Links) -> str:
         _validated(req, QueryParams)
         view = await _report(req.route_params["run_id"])
-        metrics, status = await asyncio.gather(
+        metrics, status, lineage = await asyncio.gather(
             asyncio.to_thread(load_training_metrics, request_artifact_store(), view),
             client.get_status(view.report.instance_id),
+            _lineage_of(view),
         )
         live = LiveStatus(
             status.runtime_status.value if status.runtime_status else None,
             status.custom_status if isinstance(status.custom_status, dict) else {},
         )
-        return render_run(links, view, live, metrics)
+        return render_run(links, view, live, metrics, lineage)
 
     return await _page(req, render)
+
+
+async def _lineage_of(view: ReportView) -> Lineage | None:
+    """The run's lineage as it is now (later runs prune and crown); None for a run without one."""
+    if view.lineage is None:
+        return None
+    return await asyncio.to_thread(load_lineage, request_artifact_store(), view.lineage)
 
 
 async def _iteration(req: func.HttpRequest) -> tuple[ReportView, IterationDetail]:
@@ -193,7 +202,7 @@ async def dashboard_iteration(req: func.HttpRequest) -> func.HttpResponse:
 
     async def render(links: Links) -> str:
         view, detail = await _iteration(req)
-        return render_iteration(links, view, detail)
+        return render_iteration(links, view, detail, await _lineage_of(view))
 
     return await _page(req, render)
 

@@ -4,6 +4,7 @@ A resource-group typo used to surface at the deploy stage, after a job had been 
 here answers ``{name, ok, detail, fix}``:
 
 - ``arm``: list the account's deployments (subscription, resource group, account and role all right);
+- ``deployment`` (before a run only): the deployment is among them and provisioned (no chat);
 - ``chat``: the deployment the run starts from answers a 1-token chat;
 - ``blob``: a probe blob can be written, read back and deleted;
 - ``model``: the model is fine-tunable and past neither its fine-tune nor its inference retirement
@@ -13,9 +14,13 @@ here answers ``{name, ok, detail, fix}``:
 - ``budget``: the job's estimated cost fits what is left of ``budget_usd``.
 
 The same function serves the preflight activity (SDK clients with retries) and ``GET /api/preflight``
-(clients with request-time timeouts); the caller passes the clients. A failure that looks transient
-(throttling, 5xx, a timeout) is marked so: it says nothing about the configuration, so a run goes on
-with a warning rather than ending on it.
+(clients with request-time timeouts); the caller passes the clients. ``POST /api/runs`` runs the
+checks of the run's settings that need nothing but reads (``settings_checks``) before it takes a run
+id, so a typo is a 400 rather than a failed run; the chat, the probe blob and the resource's room
+stay in the run (a paid call, a write, and conditions that change while a run waits).
+
+A failure that looks transient (throttling, 5xx, a timeout) is marked so: it says nothing about the
+configuration, so a run goes on with a warning rather than ending on it.
 """
 
 from __future__ import annotations
@@ -79,14 +84,7 @@ class PlannedFile:
 def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> PreflightResult:
     """Runs every check (none stops the others) and prices the job; ``ok`` when all pass."""
     planned = planned_file(deps, request)
-    cost = estimate(
-        deps.settings.prices(),
-        request.model,
-        request.training_type,
-        planned.tokens,
-        request.n_epochs,
-        basis=planned.basis,
-    )
+    cost = price(deps.settings, request, planned)
     spent = spent_usd(deps.store, request.run_id) if request.run_id else 0.0
     deployments, arm = check_arm(deps)
     checks = [
@@ -99,6 +97,33 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
         check_budget(request, cost, spent),
     ]
     return PreflightResult(ok=all(check.ok for check in checks), checks=checks, cost=cost, spent_usd=spent)
+
+
+def settings_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> PreflightResult:
+    """The checks of a run's settings that cost nothing but two ARM reads, for a run not started yet
+    (no dataset, nothing spent): the account answers, the deployment exists, the model can be
+    fine-tuned, the expected first job fits the budget; ``ok`` when all pass."""
+    cost = price(deps.settings, request, planned_file(deps, request))
+    deployments, arm = check_arm(deps)
+    checks = [
+        arm,
+        check_deployment(request.deployment, deployments, arm),
+        check_model(deps.account, request.model, now),
+        check_budget(request, cost, 0.0),
+    ]
+    return PreflightResult(ok=all(check.ok for check in checks), checks=checks, cost=cost)
+
+
+def price(settings: AppSettings, request: PreflightRequest, planned: PlannedFile) -> CostEstimate:
+    """The job's estimated cost: the planned file's tokens at the model's training price."""
+    return estimate(
+        settings.prices(),
+        request.model,
+        request.training_type,
+        planned.tokens,
+        request.n_epochs,
+        basis=planned.basis,
+    )
 
 
 def planned_file(deps: Dependencies, request: PreflightRequest) -> PlannedFile:
@@ -175,10 +200,8 @@ def check_chat(deps: Dependencies, deployment: str, deployments: list[Deployment
 
 
 def chat_fix(deployment: str, deployments: list[Deployment] | None, info: ErrorInfo) -> str:
-    names = sorted(item.name for item in deployments or [] if item.name)
     if info.code == "DeploymentNotFound":
-        known = f" (the account has: {', '.join(names)})" if names else ""
-        return f"set base_deployment (BASE_DEPLOYMENT) to a deployment that exists and has succeeded{known}"
+        return deployment_fix(deployments)
     if info.status == 404:
         return f"{deployment} answers 404: its model may be retired for inference; deploy a current model"
     if info.status in (401, 403):
@@ -187,6 +210,33 @@ def chat_fix(deployment: str, deployments: list[Deployment] | None, info: ErrorI
             "AZURE_OPENAI_API_KEY), and check AZURE_OPENAI_ENDPOINT"
         )
     return "check AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_VERSION"
+
+
+def after_arm_failed(name: str, arm: Check) -> Check:
+    """A check that reads ARM's deployment list, when listing failed: transient if that was."""
+    detail, fix = "not checked: ARM failed", "fix the arm check first"
+    return Check(name=name, ok=False, detail=detail, fix=fix, transient=arm.transient)
+
+
+def deployment_fix(deployments: list[Deployment] | None) -> str:
+    names = sorted(item.name for item in deployments or [] if item.name)
+    known = f" (the account has: {', '.join(names)})" if names else ""
+    return f"set base_deployment (BASE_DEPLOYMENT) to a deployment that exists and has succeeded{known}"
+
+
+def check_deployment(deployment: str, deployments: list[Deployment] | None, arm: Check) -> Check:
+    """The deployment is in the account's list and provisioned, read from the list ``arm`` fetched."""
+    if deployments is None:
+        return after_arm_failed("deployment", arm)
+    found = next((item for item in deployments if item.name == deployment), None)
+    state = found.properties.provisioning_state if found is not None and found.properties else None
+    if found is None:
+        detail = f"{deployment} is not among the account's deployments"
+    elif state != "Succeeded":
+        detail = f"{deployment} is {state}, not Succeeded"
+    else:
+        return Check(name="deployment", ok=True, detail=f"deployment {deployment} exists and has succeeded")
+    return Check(name="deployment", ok=False, detail=detail, fix=deployment_fix(deployments))
 
 
 def check_blob(store: ArtifactStore) -> Check:
@@ -284,13 +334,7 @@ def check_deployment_room(
     """One more fine-tuned deployment fits ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model deployments do
     not count), after the run has pruned what ``max_deployments`` lets it delete."""
     if deployments is None:
-        return Check(
-            name="deployments",
-            ok=False,
-            detail="not counted: ARM failed",
-            fix="fix the arm check first",
-            transient=arm.transient,
-        )
+        return after_arm_failed("deployments", arm)
     tuned = sorted(name for item in deployments if (name := fine_tuned_name(item)))
     limit = settings.max_fine_tuned_deployments
     free = limit - len(tuned) + prunable

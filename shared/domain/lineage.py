@@ -63,6 +63,29 @@ class ModelVersion(Record):
     job_deleted_at: str | None = Field(None, description="deleting the job deleted its model too")
 
 
+class Approval(Record):
+    """Someone's decision on a candidate that waited for one (``promotion: approval``): ``POST
+    /api/runs/{run_id}/approve`` or ``/reject``, the optional reason of its body, and who sent it."""
+
+    decision: Literal["approve", "reject"]
+    reason: str | None = None
+    approved_by: str | None = Field(
+        None,
+        description="who decided, approving or rejecting: the caller's name as App Service "
+        "authentication passes it (X-MS-CLIENT-PRINCIPAL-NAME); None when the request carried none",
+    )
+    at: str | None = Field(None, description="when the decision was sent (ISO 8601, UTC)")
+
+    @classmethod
+    def of_event(cls, data: object, decision: Literal["approve", "reject"]) -> Approval:
+        """The decision an ``approve``/``reject`` event carries: this record, or (events raised before
+        it existed) the reason alone, or the event's name when no reason was given."""
+        if isinstance(data, dict):
+            return cls.model_validate({**data, "decision": decision})
+        reason = data if isinstance(data, str) and data != decision else None
+        return cls(decision=decision, reason=reason)
+
+
 class Champion(Record):
     """What production calls: a deployment of the lineage's best model so far."""
 
@@ -73,6 +96,7 @@ class Champion(Record):
     since: str
     run_id: str
     reason: ChampionReason
+    approval: Approval | None = Field(None, description="the approval that let it take over, if one did")
 
 
 class Lineage(Record):

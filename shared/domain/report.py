@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from shared.domain.cost import CostEstimate, HostingRecord, usd_of_tokens
-from shared.domain.lineage import Champion
+from shared.domain.lineage import Approval, Champion
 
 SCHEMA_VERSION = 1
 
@@ -23,6 +23,12 @@ IterationStatus = Literal["running", "succeeded", "skipped", "failed", "cancelle
 PromotionOutcome = Literal[
     "promoted", "not_better", "incomplete_evaluation", "rejected", "approval_timed_out", "not_evaluated"
 ]
+
+
+def shown_reward(value: float | None) -> str:
+    """A reward as people read it (stage messages, the dashboard, `make run`): three decimals, "-" when
+    there is none."""
+    return "-" if value is None else f"{value:.3f}"
 
 
 class RolloutStats(BaseModel):
@@ -123,6 +129,7 @@ class IterationReport(BaseModel):
     promoted: bool = False
     version: int | None = None
     promotion: PromotionOutcome | None = None
+    approval: Approval | None = Field(None, description="the decision a candidate waited for, if any")
     champion_val_reward: float | None = None
     started_at: str | None = None
     finished_at: str | None = None

@@ -15,7 +15,8 @@ from typing import Any
 
 from shared.domain.report import IterationReport, RunReport
 
-PENDING_STATUSES = frozenset({"running"})
+UNFINISHED_STATUSES = frozenset({"running", "cancelled"})
+"""An iteration still going, or one a cancel stopped before it finished, is not done."""
 
 
 def usd(value: Any) -> float | None:
@@ -95,4 +96,13 @@ class ReportView:
 
     @property
     def iterations_done(self) -> int:
-        return sum(1 for item in self.report.iterations if item.status not in PENDING_STATUSES)
+        return sum(1 for item in self.report.iterations if item.status not in UNFINISHED_STATUSES)
+
+    @property
+    def versions(self) -> list[int]:
+        """The lineage versions of the models this run trained (its jobs that produced one), in order."""
+        return [
+            item.version
+            for item in self.report.iterations
+            if item.version is not None and item.fine_tuned_model is not None
+        ]

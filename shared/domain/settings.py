@@ -16,6 +16,7 @@ import os
 import re
 import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,11 +52,50 @@ TELEMETRY_AGENT_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 MIB = 1024 * 1024
 
+
+@dataclass(frozen=True)
+class Spelling:
+    """How a string must be written, in words, declared beside the pattern that checks it: a 400 says
+    this instead of the regular expression, which few callers read (api/http.py finds it by the
+    error's field)."""
+
+    rule: str
+
+
 Reward = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600, allow_inf_nan=False)]
-ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
-Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
-DeploymentName = Annotated[str, Field(pattern=DEPLOYMENT_NAME_PATTERN)]
+ModelId = Annotated[
+    str,
+    Field(pattern=MODEL_ID_PATTERN),
+    Spelling(
+        "a model id: 1 to 128 letters, digits, '.', '_' and '-', starting with a letter or digit "
+        "(e.g. gpt-4.1-mini-2025-04-14)"
+    ),
+]
+Identifier = Annotated[
+    str,
+    Field(pattern=IDENTIFIER_PATTERN),
+    Spelling("a name: a letter, then at most 63 letters, digits and '_' (e.g. capital_lookup)"),
+]
+DeploymentName = Annotated[
+    str,
+    Field(pattern=DEPLOYMENT_NAME_PATTERN),
+    Spelling("a deployment name: 1 to 56 letters, digits, '_', '.' and '-', starting with a letter or digit"),
+]
+DeploymentPrefix = Annotated[
+    str,
+    Field(pattern=DEPLOYMENT_PREFIX_PATTERN),
+    Spelling(
+        "1 to 49 letters, digits, '_', '.' and '-', starting with a letter or digit (e.g. capital-agent)"
+    ),
+]
+RUN_ID_RULE = "a run id: 3 to 63 lower-case letters, digits and '-', starting with a letter or digit"
+RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN), Spelling(RUN_ID_RULE)]
+TelemetryAgent = Annotated[
+    str,
+    Field(pattern=TELEMETRY_AGENT_PATTERN),
+    Spelling("1 to 64 lower-case letters, digits, '.', '_' and '-', starting with a letter or digit"),
+]
 # ARM ``sku.name`` of a deployment that answers chat calls, as Azure spells them ("SKU name in code",
 # learn.microsoft.com/azure/ai-foundry/foundry-models/concepts/deployment-types). The batch SKUs are
 # left out: the app evaluates every checkpoint with chat calls. Fine-tuned models deploy today on
@@ -110,7 +150,7 @@ class RunSettings(BaseModel):
     )
     base_model: ModelId | None = Field(None, description="None: the BASE_MODEL app setting")
     base_deployment: DeploymentName | None = Field(None, description="None: the BASE_DEPLOYMENT app setting")
-    deployment_prefix: str = Field("capital-agent", pattern=DEPLOYMENT_PREFIX_PATTERN)
+    deployment_prefix: DeploymentPrefix = "capital-agent"
     sku_name: SkuName = "DeveloperTier"
     sku_capacity: int = Field(250, ge=1, le=100_000)
     max_deployments: int = Field(2, ge=1, le=20)
@@ -130,9 +170,8 @@ class RunSettings(BaseModel):
     deployment_deadline_seconds: Seconds = 3600
     retry_max_attempts: int = Field(5, ge=1, le=20)
     retry_first_interval_seconds: Seconds = 5
-    lineage: str | None = Field(
+    lineage: DeploymentPrefix | None = Field(
         None,
-        pattern=DEPLOYMENT_PREFIX_PATTERN,
         description="None: the deployment_prefix; runs of a lineage build on it",
     )
     start_from: Literal["champion", "latest", "base"] | None = Field(
@@ -151,9 +190,8 @@ class RunSettings(BaseModel):
         "rollouts",
         description="what an iteration trains on: its own rollouts, production traces, or both",
     )
-    production_agent: str | None = Field(
+    production_agent: TelemetryAgent | None = Field(
         None,
-        pattern=TELEMETRY_AGENT_PATTERN,
         description="None: the run's agent; the agent name production telemetry is filed under",
     )
     production_window_days: int = Field(

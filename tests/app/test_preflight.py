@@ -1,5 +1,8 @@
-"""Preflight through the real Function App (devhost) against Azurite and the emulator: a run that
-cannot succeed ends before any rollout, with an error naming what to change; a run over its budget
+"""Preflight through the real Function App (devhost) against Azurite and the emulator: ``POST /api/runs``
+refuses, with a 400 naming the fix and before it takes a run id or lineage, settings that preflight's
+reads already condemn (unknown or retired model, missing deployment, a budget below the estimate); a
+run that cannot succeed all the same (a scheduled run, which nobody can answer 400, or a resource
+found full) ends before any rollout, with an error naming what to change; a run over its budget
 creates no job; ``GET /api/preflight`` answers the same checks without starting anything."""
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from shared.azure.clients import artifact_store
 from shared.domain.cost import DEFAULT_PRICING
 from shared.domain.report_view import ReportView
 from shared.domain.settings import get_settings
+from tests.app.support import fire_schedule
 from tests.app.test_loop import finish, start
 from tests.emulator.support import BASE, deploy, fine_tuned_models, success_file, upload
+from tests.fixtures.app import TEST_RUN_DEFAULTS
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -35,12 +40,19 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
     get_settings.cache_clear()
 
 
-def ended_before_rollouts(
-    host: Any, emulator: EmulatorHandle, run_id: str, **settings: Any
-) -> dict[str, Any]:
+def scheduled_run(host: Any, settings_env: pytest.MonkeyPatch, lineage: str, **settings: Any) -> str:
+    """Fires the retraining timer with run defaults of ``settings`` in a lineage of its own: a run that
+    starts without an HTTP request, so without the POST's checks; returns its id."""
+    defaults = {**TEST_RUN_DEFAULTS, "lineage": lineage, **settings}
+    settings_env.setenv("RUN_DEFAULTS", json.dumps(defaults))
+    get_settings.cache_clear()
+    return fire_schedule(host)
+
+
+def ended_before_rollouts(host: Any, emulator: EmulatorHandle, run_id: str) -> dict[str, Any]:
     """Runs ``run_id`` to its end and checks it paid for nothing: no trace, no training file, no job."""
     jobs_before = len(emulator.state()["jobs"])
-    report: dict[str, Any] = finish(host, start(host, run_id=run_id, **settings))["report"]
+    report: dict[str, Any] = finish(host, run_id)["report"]
     assert report["status"] == "failed", report
     assert report["baseline"] is None
     assert report["iterations"] == []
@@ -55,12 +67,99 @@ def failed_checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {check["name"]: check for check in report["error"]["checks"]}
 
 
-def test_a_model_retired_for_fine_tuning_ends_the_run_before_any_rollout(
+def refused_at_the_door(
+    host: Any, emulator: EmulatorHandle, run_id: str, **settings: Any
+) -> list[dict[str, str]]:
+    """POSTs a run that preflight's reads condemn; checks the answer is a 400 that took nothing: no
+    orchestration, no report, lineage or other blob, no file or job; returns its errors."""
+    blobs, state = artifact_store().list_paths(""), emulator.state()
+    response = host.http("POST", "/api/runs", json={"run_id": run_id, "lineage": run_id, **settings})
+    body = json.loads(response.get_body())
+    assert response.status_code == 400, body
+    assert host.get_status_sync(run_id) is None, "no orchestration was started"
+    assert artifact_store().list_paths("") == blobs, "no report, lineage, index or probe blob was written"
+    after = emulator.state()
+    assert (after["files"], after["jobs"]) == (state["files"], state["jobs"])
+    assert [check["name"] for check in body["checks"]] == [
+        {"base_model": "model", "base_deployment": "deployment", "budget_usd": "budget"}[error["field"]]
+        for error in body["errors"]
+    ]
+    errors: list[dict[str, str]] = body["errors"]
+    return errors
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "found", "fix"),
+    [
+        (
+            {"base_model": "gpt-4.1-mini-2099-01-01"},
+            "base_model",
+            "gpt-4.1-mini-2099-01-01 is not among the account's models",
+            "set base_model (BASE_MODEL) to a model the account lists",
+        ),
+        (
+            {"base_deployment": "no-such-deployment"},
+            "base_deployment",
+            "no-such-deployment is not among the account's deployments",
+            "set base_deployment (BASE_DEPLOYMENT) to a deployment that exists and has succeeded "
+            "(the account has: gpt-4.1-mini)",
+        ),
+        (
+            {"budget_usd": 0.01},
+            "budget_usd",
+            "~15,000 trained tokens ~ $0.0375; $0.0000 spent so far; does not fit",
+            "raise budget_usd",
+        ),
+    ],
+)
+def test_a_run_preflight_would_refuse_is_a_400_naming_the_fix_and_takes_nothing(
+    host: Any, emulator_reset: EmulatorHandle, settings: dict[str, Any], field: str, found: str, fix: str
+) -> None:
+    run_id = f"door-{field.replace('_', '-')}"
+
+    (error,) = refused_at_the_door(host, emulator_reset, run_id, iterations=1, val_limit=4, **settings)
+
+    assert error["field"] == field
+    assert error["error"].startswith(found), error
+    assert f"; fix: {fix}" in error["error"]
+    # The run id was not used up: the same id with the fix starts.
+    fixed = {name: value for name, value in settings.items() if name != field}
+    assert start(host, run_id=run_id, iterations=1, val_limit=4, **fixed) == run_id
+    assert finish(host, run_id)["report"]["status"] == "succeeded"
+
+
+def test_a_model_retired_for_fine_tuning_is_refused_before_the_run_starts(
     host: Any, emulator_reset: EmulatorHandle
 ) -> None:
     emulator_reset.admin("POST", "models/retire", {"model": BASE, "fine_tune": "2026-01-01T00:00:00Z"})
 
-    report = ended_before_rollouts(host, emulator_reset, "preflight-retired")
+    (error,) = refused_at_the_door(host, emulator_reset, "door-retired")
+
+    assert error["field"] == "base_model"
+    assert error["error"].startswith(f"{BASE} is retired for fine-tuning since 2026-01-01T00:00:00+00:00")
+    assert "fix: train from a model that is fine-tunable and not retired" in error["error"]
+
+
+def test_a_transient_arm_failure_at_the_start_refuses_nothing(
+    host: Any, emulator_reset: EmulatorHandle
+) -> None:
+    """ARM answers 503 to both reads of the POST's checks (each tried twice): nothing is known to be
+    wrong, so the run starts and checks again itself."""
+    emulator_reset.set_faults(routes=[{"route": "arm", "status": 503, "count": 4, "retry_after": 0}])
+
+    run_id = start(host, run_id="door-transient", iterations=1, val_limit=4)
+
+    assert emulator_reset.state()["faults"]["routes"][0]["count"] == 0, "the POST's reads met the 503s"
+    assert finish(host, run_id)["report"]["status"] == "succeeded"
+
+
+def test_a_model_retired_for_fine_tuning_ends_a_scheduled_run_before_any_rollout(
+    host: Any, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
+) -> None:
+    emulator_reset.admin("POST", "models/retire", {"model": BASE, "fine_tune": "2026-01-01T00:00:00Z"})
+
+    run_id = scheduled_run(host, settings_env, "preflight-retired")
+    report = ended_before_rollouts(host, emulator_reset, run_id)
 
     assert report["error"]["code"] == "PreflightFailed"
     assert set(failed_checks(report)) == {"model"}
@@ -81,7 +180,7 @@ def test_a_resource_full_of_fine_tuned_deployments_ends_the_run_before_any_rollo
     assert refused.value.error is not None
     assert refused.value.error.code == "InsufficientQuota"
 
-    report = ended_before_rollouts(host, emulator_reset, "preflight-full-deployments")
+    report = ended_before_rollouts(host, emulator_reset, start(host, run_id="preflight-full-deployments"))
 
     assert report["error"]["code"] == "ResourceFull"
     check = failed_checks(report)["deployments"]
@@ -100,17 +199,18 @@ def test_a_resource_full_of_training_files_ends_the_run_before_any_rollout(
         upload(client, success_file(10), name="one-too-many.jsonl")
     assert getattr(refused.value, "status_code", None) == 400
 
-    report = ended_before_rollouts(host, emulator_reset, "preflight-full-files")
+    report = ended_before_rollouts(host, emulator_reset, start(host, run_id="preflight-full-files"))
 
     assert report["error"]["code"] == "ResourceFull"
     assert set(failed_checks(report)) == {"files"}
     assert failed_checks(report)["files"]["detail"].startswith(f"{FILES} of {FILES} training files")
 
 
-def test_a_budget_too_small_for_one_iteration_ends_the_run_before_any_rollout(
-    host: Any, emulator_reset: EmulatorHandle
+def test_a_budget_too_small_for_one_iteration_ends_a_scheduled_run_before_any_rollout(
+    host: Any, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
 ) -> None:
-    report = ended_before_rollouts(host, emulator_reset, "preflight-budget", budget_usd=0.001)
+    run_id = scheduled_run(host, settings_env, "preflight-budget", budget_usd=0.001)
+    report = ended_before_rollouts(host, emulator_reset, run_id)
 
     assert report["error"]["code"] == "BudgetExceeded"
     budget = failed_checks(report)["budget"]

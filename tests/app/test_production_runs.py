@@ -221,7 +221,10 @@ def test_a_scheduled_production_run_retrains_on_the_last_week(
             {"production_window_days": "only used when", "grader": "only used when"},
         ),
         ({"source": "production", "grader": "nope"}, {"grader": "no grader 'nope'; registered graders: ["}),
-        ({"source": "production", "production_agent": "Support Bot"}, {"production_agent": "pattern"}),
+        (
+            {"source": "production", "production_agent": "Support Bot"},
+            {"production_agent": "must be 1 to 64 lower-case letters, digits, '.', '_' and '-'"},
+        ),
     ],
 )
 def test_production_settings_that_cannot_work_are_a_400_naming_them(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from api.runs import PRINCIPAL_HEADER
 from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from tests.app.support import custom_status, fire_schedule, lineage, post, report_of, start, wait_until
@@ -74,19 +75,42 @@ def test_a_waiting_candidate_is_promoted_or_kept_out_by_a_decision(
     start(patient_host, run_id, **APPROVAL)
     wait_until(patient_host, run_id, awaits_approval)
     waiting = custom_status(patient_host, run_id)["awaiting"]
-    status, body = post(patient_host, f"/api/runs/{run_id}/{decision}", {"reason": "reviewed by a test"})
-    assert status == 202, body
+    response = patient_host.http(
+        "POST",
+        f"/api/runs/{run_id}/{decision}",
+        json={"reason": "reviewed by a test"},
+        headers={PRINCIPAL_HEADER: "reviewer@contoso.com"},  # what App Service authentication adds
+    )
+    body = json.loads(response.get_body())
+    assert response.status_code == 202, body
     assert body["candidate"] == waiting["approval"]
+    assert (body["reason"], body["approved_by"]) == ("reviewed by a test", "reviewer@contoso.com")
     report = report_of(patient_host, run_id)
     (only,) = report["iterations"]
     assert only["promotion"] == outcome
+    recorded = only["approval"]
+    assert (recorded["decision"], recorded["reason"]) == (decision, "reviewed by a test")
+    assert recorded["approved_by"] == "reviewer@contoso.com"
     champion = lineage(run_id).champion
     assert champion is not None
     expected = only["deployment"] if decision == "approve" else "gpt-4.1-mini"
     assert champion.deployment == expected
     assert report["champion"]["deployment"] == expected
+    if decision == "approve":
+        assert champion.approval is not None
+        assert champion.approval.model_dump(mode="json") == recorded, "the champion says who let it in"
+    else:
+        assert champion.approval is None, "the base model stays champion by its own right"
     status, body = post(patient_host, f"/api/runs/{run_id}/{decision}")
     assert status == 409, "a run that waits for nothing refuses a decision"
+
+
+@pytest.mark.parametrize("name", ["a\tb", "x" * 257])
+def test_an_identity_no_provider_would_write_is_refused_naming_the_header(host: DevHost, name: str) -> None:
+    response = host.http("POST", "/api/runs/approval-nobody/approve", headers={PRINCIPAL_HEADER: name})
+    body = json.loads(response.get_body())
+    assert response.status_code == 400, body
+    assert body["errors"][0]["field"] == f"(header {PRINCIPAL_HEADER})"
 
 
 def test_silence_is_a_reject_when_the_approval_times_out(
@@ -96,6 +120,7 @@ def test_silence_is_a_reject_when_the_approval_times_out(
     report = report_of(host, "approval-silence")
     (only,) = report["iterations"]
     assert only["promotion"] == "approval_timed_out"
+    assert only["approval"] is None, "nobody decided"
     assert report["champion"]["deployment"] == "gpt-4.1-mini"
 
 

@@ -215,10 +215,14 @@ def test_iteration_page_previews_the_dataset_and_samples_the_traces(made_runs: M
     (counts,) = body["dataset"]["stats"]["sources"].values()
     steps = ["traces", "failed", "no_reward", "no_content", "examples_total", "format_rejected"]
     steps += ["duplicates", "below_min_reward", "examples_kept"]
-    assert texts(tab, "#dataset-sources tbody tr > *") == [
-        "rollouts",
-        *(str(counts[step]) for step in steps),
-        f"{fmt(counts['mean_reward_all'])} → {fmt(counts['mean_reward_kept'])}",
+    assert texts(tab, "#dataset-sources thead th") == ["Step", "rollouts"]
+    shown = tab.page.eval_on_selector_all(
+        "#dataset-sources tbody tr",
+        "rows => rows.map(r => [r.dataset.step, r.querySelector('td').innerText])",
+    )
+    assert shown == [
+        *([step, f"{counts[step]:,}"] for step in steps),
+        ["mean_reward", f"{fmt(counts['mean_reward_all'])} → {fmt(counts['mean_reward_kept'])}"],
     ]
     assert counts["traces"] == item["tasks"]
     assert counts["examples_kept"] == item["examples_kept"]

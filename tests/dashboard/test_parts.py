@@ -89,7 +89,7 @@ def test_events_give_metrics_from_metrics_events_only() -> None:
         ({"status": "running,nope"}, "status", "one or more of"),
         ({"limit": "0"}, "limit", "greater than or equal to 1"),
         ({"before": "2025"}, "before", "cursor from a previous page"),
-        ({"lineage": "a/b"}, "lineage", "pattern"),
+        ({"lineage": "a/b"}, "lineage", "must be a lineage: 1 to 64 letters, digits"),
         ({"sort": "name"}, "sort", "this view takes lineage, status, limit, before, after, code"),
     ],
 )

@@ -338,6 +338,12 @@ def plain_echo(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
+@app.route(route="env/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def environment_variable(req: func.HttpRequest) -> func.HttpResponse:
+    """What the app sees of an app setting: how the settings file of ``devhost serve`` is tested."""
+    return func.HttpResponse(json.dumps({"value": os.environ.get(req.route_params["name"])}))
+
+
 SINGLETON_ID = "nightly-singleton"
 
 
