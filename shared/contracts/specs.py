@@ -1,8 +1,9 @@
 """The activities, each declared once: its registered name, the request it takes and the result it gives.
 
 Orchestrators call an activity by its spec (``orch.call(BUILD_DATASET, request)`` is a step whose result
-mypy knows is a ``DatasetResult``) and activities implement one (``@activity(bp, BUILD_DATASET)``,
-activities/registration.py). Both layers import this module and neither imports the other.
+mypy knows is a ``DatasetResult``) and activities implement one (``@implements(bp, BUILD_DATASET)``,
+activities/implements.py). Both layers import this module and neither imports the other. To add an
+activity: declare its spec here, implement it in activities/, call it from an orchestrator.
 
 A spec also does the one conversion between models and the JSON that Durable Functions carries: the
 orchestrator sends ``encode_request``, the activity reads ``decode_request`` and answers
