@@ -7,17 +7,17 @@ and window writes the same bytes, so a retry or replay is harmless.
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 
+from activities.implements import implements
 from shared.azure.clients import artifact_store
-from shared.contracts.payloads import BuildDataset
+from shared.contracts.payloads import BuildDataset, DatasetResult
+from shared.contracts.specs import BUILD_DATASET
 from shared.storage.training_set import build_iteration_dataset
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def build_dataset(payload: dict[str, Any]) -> dict[str, Any]:
-    return build_iteration_dataset(artifact_store(), BuildDataset.model_validate(payload)).model_dump()
+@implements(bp, BUILD_DATASET)
+def build_dataset(request: BuildDataset) -> DatasetResult:
+    return build_iteration_dataset(artifact_store(), request)

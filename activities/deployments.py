@@ -7,11 +7,10 @@ one tiny chat completion before sending it an evaluation's worth of traffic.
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 import openai
 
+from activities.implements import implements
 from shared.azure.clients import async_openai_client, openai_account
 from shared.azure.errors import describe, raise_if_transient
 from shared.contracts.payloads import (
@@ -24,6 +23,13 @@ from shared.contracts.payloads import (
     RateBudget,
     StartDeployment,
 )
+from shared.contracts.specs import (
+    DELETE_DEPLOYMENTS,
+    GET_DEPLOYMENT,
+    PROBE_DEPLOYMENT,
+    READ_DEPLOYMENT_LIMITS,
+    START_DEPLOYMENT,
+)
 from shared.domain.rate_limits import (
     RateLimit,
     UnknownModelFamily,
@@ -35,38 +41,32 @@ from shared.domain.rate_limits import (
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def start_deployment(payload: dict[str, Any]) -> dict[str, Any]:
-    request = StartDeployment.model_validate(payload)
+@implements(bp, START_DEPLOYMENT)
+def start_deployment(request: StartDeployment) -> DeploymentResult:
     try:
-        return openai_account().start(request).model_dump()
+        return openai_account().start(request)
     except Exception as exc:  # noqa: BLE001 - classified: transient re-raised, permanent recorded
-        return DeploymentResult(
-            name=request.name, state="Failed", error=raise_if_transient(exc).as_dict()
-        ).model_dump()
+        return DeploymentResult(name=request.name, state="Failed", error=raise_if_transient(exc))
 
 
-@bp.activity_trigger(input_name="payload")
-def get_deployment(payload: dict[str, Any]) -> dict[str, Any]:
-    request = DeploymentRef.model_validate(payload)
-    return openai_account().state(request.name).model_dump()
+@implements(bp, GET_DEPLOYMENT)
+def get_deployment(request: DeploymentRef) -> DeploymentResult:
+    return openai_account().state(request.name)
 
 
-@bp.activity_trigger(input_name="payload")
-def delete_deployments(payload: dict[str, Any]) -> dict[str, Any]:
-    request = DeleteDeployments.model_validate(payload)
+@implements(bp, DELETE_DEPLOYMENTS)
+def delete_deployments(request: DeleteDeployments) -> DeploymentsRemaining:
     remaining = [name for name in request.names if openai_account().start_delete(name)]
-    return DeploymentsRemaining(remaining=remaining).model_dump()
+    return DeploymentsRemaining(remaining=remaining)
 
 
-@bp.activity_trigger(input_name="payload")
-def read_deployment_limits(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, READ_DEPLOYMENT_LIMITS)
+def read_deployment_limits(request: DeploymentRef) -> DeploymentLimits:
     """The rate limit a rollout stage paces itself to: what ARM reports for the deployment
     (``properties.rateLimits``), else what its model, SKU and capacity buy (docs/rate-limits.md)."""
-    request = DeploymentRef.model_validate(payload)
     deployment = openai_account().get(request.name)
     if deployment is None:
-        return DeploymentLimits(deployment=request.name, found=False, problem="not found").model_dump()
+        return DeploymentLimits(deployment=request.name, found=False, problem="not found")
     properties, sku = deployment.properties, deployment.sku
     limits = DeploymentLimits(
         deployment=request.name,
@@ -81,11 +81,11 @@ def read_deployment_limits(payload: dict[str, Any]) -> dict[str, Any]:
     ]
     limit = reported_rate_limit(rules, derived) or derived
     if limit is None:
-        return limits.model_copy(update={"problem": problem}).model_dump()
+        return limits.model_copy(update={"problem": problem})
     budget = RateBudget(
         rpm=limit.rpm, tpm=limit.tpm, window_seconds=limit.window_seconds, source=limit.source
     )
-    return limits.model_copy(update={"budget": budget}).model_dump()
+    return limits.model_copy(update={"budget": budget})
 
 
 def _derived_rate_limit(limits: DeploymentLimits) -> tuple[RateLimit | None, str | None]:
@@ -98,15 +98,14 @@ def _derived_rate_limit(limits: DeploymentLimits) -> tuple[RateLimit | None, str
         return None, str(exc)
 
 
-@bp.activity_trigger(input_name="payload")
-async def probe_deployment(payload: dict[str, Any]) -> dict[str, Any]:
-    request = DeploymentRef.model_validate(payload)
+@implements(bp, PROBE_DEPLOYMENT)
+async def probe_deployment(request: DeploymentRef) -> ProbeResult:
     try:
         await async_openai_client().chat.completions.create(
             model=request.name, messages=[{"role": "user", "content": "ping"}], max_tokens=1
         )
     except openai.NotFoundError as exc:
-        return ProbeResult(ready=False, error=describe(exc).as_dict()).model_dump()
+        return ProbeResult(ready=False, error=describe(exc))
     except Exception as exc:  # noqa: BLE001 - transient re-raised for a retry, permanent: not ready
-        return ProbeResult(ready=False, error=raise_if_transient(exc).as_dict()).model_dump()
-    return ProbeResult(ready=True).model_dump()
+        return ProbeResult(ready=False, error=raise_if_transient(exc))
+    return ProbeResult(ready=True)

@@ -6,11 +6,10 @@ are safe and never retry a request Azure has already refused for good.
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 import openai
 
+from activities.implements import implements
 from shared.azure.clients import artifact_store, openai_client
 from shared.azure.errors import describe, raise_if_transient, result_or_error
 from shared.azure.finetuning import (
@@ -41,18 +40,30 @@ from shared.contracts.payloads import (
     StartJob,
     UploadFile,
 )
+from shared.contracts.specs import (
+    CANCEL_FINETUNE_JOB,
+    COLLECT_JOB_OUTPUTS,
+    DELETE_FINETUNE_JOBS,
+    GET_FINETUNE_JOB,
+    GET_TRAINING_FILE,
+    RESUME_FINETUNE_JOB,
+    START_FINETUNE_JOB,
+    UPLOAD_TRAINING_FILE,
+)
+from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.layout import intent_path, training_events_path, training_results_path
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def upload_training_file(payload: dict[str, Any]) -> dict[str, Any]:
-    request = UploadFile.model_validate(payload)
+@implements(bp, UPLOAD_TRAINING_FILE)
+def upload_training_file(request: UploadFile) -> FileResult:
     content = artifact_store().read_text(request.dataset_blob)
     if content is None:
-        missing = {"code": "DatasetMissing", "message": f"dataset blob {request.dataset_blob} does not exist"}
-        return FileResult(status="error", error=missing).model_dump()
+        missing = ErrorInfo(
+            code="DatasetMissing", message=f"dataset blob {request.dataset_blob} does not exist"
+        )
+        return FileResult(status="error", error=missing)
     name = training_file_name(request.run_id, request.iteration)
     return result_or_error(
         lambda: find_or_upload(openai_client(), name, content.encode("utf-8")),
@@ -60,19 +71,17 @@ def upload_training_file(payload: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-@bp.activity_trigger(input_name="payload")
-def get_training_file(payload: dict[str, Any]) -> dict[str, Any]:
-    request = FileRef.model_validate(payload)
+@implements(bp, GET_TRAINING_FILE)
+def get_training_file(request: FileRef) -> FileResult:
     return result_or_error(
         lambda: get_file(openai_client(), request.file_id),
         lambda error: FileResult(file_id=request.file_id, status="error", error=error),
     )
 
 
-@bp.activity_trigger(input_name="payload")
-def start_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, START_FINETUNE_JOB)
+def start_finetune_job(request: StartJob) -> JobResult:
     """Records the intent, then finds the job an earlier attempt started or creates it."""
-    request = StartJob.model_validate(payload)
     store = artifact_store()
     intent = intent_path(request.run_id, f"job-{request.iteration:02d}")
     store.write_json(intent, {"state": "creating", "request": request.model_dump()})
@@ -84,47 +93,43 @@ def start_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
     store.write_json(
         intent,
         {
-            "state": "created" if result["job_id"] else "refused",
+            "state": "created" if result.job_id else "refused",
             "request": request.model_dump(),
-            "result": result,
+            "result": result.model_dump(),
         },
     )
     return result
 
 
-@bp.activity_trigger(input_name="payload")
-def get_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
-    request = JobRef.model_validate(payload)
+@implements(bp, GET_FINETUNE_JOB)
+def get_finetune_job(request: JobRef) -> JobResult:
     return result_or_error(
         lambda: get_job(openai_client(), request.job_id),
         lambda error: JobResult(job_id=request.job_id, status="unknown", error=error),
     )
 
 
-@bp.activity_trigger(input_name="payload")
-def cancel_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
-    request = JobRef.model_validate(payload)
+@implements(bp, CANCEL_FINETUNE_JOB)
+def cancel_finetune_job(request: JobRef) -> JobResult:
     return result_or_error(
         lambda: cancel_job(openai_client(), request.job_id),
         lambda error: JobResult(job_id=request.job_id, status="unknown", error=error),
     )
 
 
-@bp.activity_trigger(input_name="payload")
-def resume_finetune_job(payload: dict[str, Any]) -> dict[str, Any]:
-    request = JobRef.model_validate(payload)
+@implements(bp, RESUME_FINETUNE_JOB)
+def resume_finetune_job(request: JobRef) -> JobResult:
     return result_or_error(
         lambda: resume_job(openai_client(), request.job_id),
         lambda error: JobResult(job_id=request.job_id, status="unknown", error=error),
     )
 
 
-@bp.activity_trigger(input_name="payload")
-def collect_job_outputs(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, COLLECT_JOB_OUTPUTS)
+def collect_job_outputs(request: CollectOutputs) -> CollectedOutputs:
     """Copies a settled job's results file and events into Blob next to its dataset, then deletes the
     results and training files from Azure (a resource holds a limited number of files). Idempotent:
     copying again writes the same, deleting what is gone succeeds."""
-    request = CollectOutputs.model_validate(payload)
     collected = CollectedOutputs()
     doomed = [request.training_file_id]
     if request.job_id is not None:
@@ -133,11 +138,11 @@ def collect_job_outputs(payload: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
             error = raise_if_transient(exc)
             collected.warnings.append(
-                {"code": error.code, "message": f"job outputs not copied: {error.message}"}
+                ErrorInfo(code=error.code, message=f"job outputs not copied: {error.message}")
             )
     for file_id in doomed:
         _delete_file(file_id, collected)
-    return collected.model_dump()
+    return collected
 
 
 def _copy_job_outputs(request: CollectOutputs, job_id: str, collected: CollectedOutputs) -> list[str]:
@@ -163,26 +168,25 @@ def _delete_file(file_id: str, collected: CollectedOutputs) -> None:
         delete_file(openai_client(), file_id)
     except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
         error = raise_if_transient(exc)
-        collected.leaked.append({"kind": "file", "name": file_id, "reason": f"{error.code}: {error.message}"})
+        collected.leaked.append(Leak(kind="file", name=file_id, reason=f"{error.code}: {error.message}"))
         return
     collected.deleted_files.append(file_id)
 
 
-@bp.activity_trigger(input_name="payload")
-def delete_finetune_jobs(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, DELETE_FINETUNE_JOBS)
+def delete_finetune_jobs(request: JobIds) -> JobsDeleted:
     """Deletes finished jobs (and so their models); a job Azure refuses to delete (its model is still
     deployed, say) is an answer with the reason, not an error."""
-    request = JobIds.model_validate(payload)
     answer = JobsDeleted(deleted=[])
     for job_id in request.job_ids:
         try:
             delete_job(openai_client(), job_id)
         except openai.ConflictError as exc:  # 409: a refusal, not a collision to retry
-            answer.refused.append({"job_id": job_id, "reason": describe(exc).message})
+            answer.refused.append(Leak(kind="job", name=job_id, reason=describe(exc).message))
             continue
         except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
             error = raise_if_transient(exc)
-            answer.refused.append({"job_id": job_id, "reason": f"{error.code}: {error.message}"})
+            answer.refused.append(Leak(kind="job", name=job_id, reason=f"{error.code}: {error.message}"))
             continue
         answer.deleted.append(job_id)
-    return answer.model_dump()
+    return answer

@@ -7,15 +7,16 @@ functions of shared.domain.lineage, each idempotent, so a retried or replayed ac
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import azure.durable_functions as df
 
+from activities.implements import implements
 from shared.azure.clients import artifact_store, openai_account
 from shared.contracts.payloads import (
     ClaimLineage,
     CrownChampion,
     DeploymentsDeleted,
+    Done,
     JobIds,
     JobsMarked,
     LineageClaim,
@@ -24,6 +25,16 @@ from shared.contracts.payloads import (
     ReleaseLineage,
     ReserveVersion,
     VersionReserved,
+)
+from shared.contracts.specs import (
+    CLAIM_LINEAGE,
+    CROWN_LINEAGE_CHAMPION,
+    LIST_FORGETTABLE_JOBS,
+    MARK_LINEAGE_DEPLOYMENTS_DELETED,
+    MARK_LINEAGE_JOBS_DELETED,
+    RECORD_LINEAGE_VERSION,
+    RELEASE_LINEAGE,
+    RESERVE_LINEAGE_VERSION,
 )
 from shared.domain.layout import lineage_path
 from shared.domain.lineage import (
@@ -56,11 +67,10 @@ def _existing(lineage: Lineage | None, name: str) -> Lineage:
     return lineage
 
 
-@bp.activity_trigger(input_name="payload")
-def claim_lineage(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, CLAIM_LINEAGE)
+def claim_lineage(request: ClaimLineage) -> LineageClaim:
     """Makes the run the lineage's active run (creating the lineage on first use); a lineage held by
     another run is an answer, not an error."""
-    request = ClaimLineage.model_validate(payload)
     run = ActiveRun(run_id=request.run_id, instance_id=request.instance_id, since=request.since)
 
     def change(lineage: Lineage | None) -> Lineage:
@@ -70,28 +80,25 @@ def claim_lineage(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         lineage = _update(request.lineage, change)
     except LineageBusyError as busy:
-        return LineageClaim(claimed=False, holder=busy.holder.run_id).model_dump(mode="json")
-    claimed = LineageClaim(
+        return LineageClaim(claimed=False, holder=busy.holder.run_id)
+    return LineageClaim(
         claimed=True,
         champion=lineage.champion,
         previous_champion=previous_champion(lineage),
         latest=lineage.latest_model(),
         deployments=lineage.live_deployments(),
     )
-    return claimed.model_dump(mode="json")
 
 
-@bp.activity_trigger(input_name="payload")
-def release_lineage(payload: dict[str, Any]) -> dict[str, Any]:
-    request = ReleaseLineage.model_validate(payload)
+@implements(bp, RELEASE_LINEAGE)
+def release_lineage(request: ReleaseLineage) -> Done:
     _update(request.lineage, lambda lineage: release(_existing(lineage, request.lineage), request.run_id))
-    return {}
+    return Done()
 
 
-@bp.activity_trigger(input_name="payload")
-def reserve_lineage_version(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, RESERVE_LINEAGE_VERSION)
+def reserve_lineage_version(request: ReserveVersion) -> VersionReserved:
     """The version (and so the deployment name) of a new model; names other owners took are skipped."""
-    request = ReserveVersion.model_validate(payload)
     existing = artifact_store().read_model(lineage_path(request.lineage), Lineage)
     lineage = _existing(existing, request.lineage)
     taken = {name for name in openai_account().names() if not lineage.owns_deployment(name)}
@@ -105,49 +112,44 @@ def reserve_lineage_version(payload: dict[str, Any]) -> dict[str, Any]:
     if entry is None:
         raise RuntimeError(f"lineage {request.lineage} lost the version it just reserved")
     name = deployment_name(updated.deployment_prefix, entry.version)
-    return VersionReserved(version=entry.version, deployment=name).model_dump()
+    return VersionReserved(version=entry.version, deployment=name)
 
 
-@bp.activity_trigger(input_name="payload")
-def record_lineage_version(payload: dict[str, Any]) -> dict[str, Any]:
-    request = RecordVersion.model_validate(payload)
+@implements(bp, RECORD_LINEAGE_VERSION)
+def record_lineage_version(request: RecordVersion) -> Done:
     _update(
         request.lineage, lambda lineage: update_version(_existing(lineage, request.lineage), request.entry)
     )
-    return {}
+    return Done()
 
 
-@bp.activity_trigger(input_name="payload")
-def crown_lineage_champion(payload: dict[str, Any]) -> dict[str, Any]:
-    request = CrownChampion.model_validate(payload)
+@implements(bp, CROWN_LINEAGE_CHAMPION)
+def crown_lineage_champion(request: CrownChampion) -> Done:
     _update(request.lineage, lambda lineage: crown(_existing(lineage, request.lineage), request.champion))
-    return {}
+    return Done()
 
 
-@bp.activity_trigger(input_name="payload")
-def mark_lineage_deployments_deleted(payload: dict[str, Any]) -> dict[str, Any]:
-    request = DeploymentsDeleted.model_validate(payload)
+@implements(bp, MARK_LINEAGE_DEPLOYMENTS_DELETED)
+def mark_lineage_deployments_deleted(request: DeploymentsDeleted) -> Done:
     _update(
         request.lineage,
         lambda lineage: mark_deleted(_existing(lineage, request.lineage), request.names, request.at),
     )
-    return {}
+    return Done()
 
 
-@bp.activity_trigger(input_name="payload")
-def list_forgettable_jobs(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, LIST_FORGETTABLE_JOBS)
+def list_forgettable_jobs(request: LineageRef) -> JobIds:
     """The jobs of models the lineage no longer needs (see shared.domain.lineage.models_to_forget)."""
-    request = LineageRef.model_validate(payload)
     lineage = _existing(artifact_store().read_model(lineage_path(request.lineage), Lineage), request.lineage)
     job_ids = [item.job_id for item in models_to_forget(lineage) if item.job_id]
-    return JobIds(job_ids=job_ids).model_dump()
+    return JobIds(job_ids=job_ids)
 
 
-@bp.activity_trigger(input_name="payload")
-def mark_lineage_jobs_deleted(payload: dict[str, Any]) -> dict[str, Any]:
-    request = JobsMarked.model_validate(payload)
+@implements(bp, MARK_LINEAGE_JOBS_DELETED)
+def mark_lineage_jobs_deleted(request: JobsMarked) -> Done:
     _update(
         request.lineage,
         lambda lineage: mark_jobs_deleted(_existing(lineage, request.lineage), request.job_ids, request.at),
     )
-    return {}
+    return Done()

@@ -10,14 +10,15 @@ have been up.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.durable_functions as df
 
+from activities.implements import implements
 from shared.azure.clients import artifact_store, openai_account, openai_client
 from shared.azure.deployments import RUN_TAG
 from shared.azure.preflight import Dependencies, run_checks
-from shared.contracts.payloads import HostingMeasured, HostingRequest, PreflightRequest
+from shared.contracts.payloads import HostingMeasured, HostingRequest, PreflightRequest, PreflightResult
+from shared.contracts.specs import MEASURE_HOSTING, RUN_PREFLIGHT
 from shared.domain.cost import hosting_records
 from shared.domain.layout import lineage_path, report_path
 from shared.domain.lineage import Lineage
@@ -27,18 +28,16 @@ from shared.domain.settings import get_settings
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def run_preflight(payload: dict[str, Any]) -> dict[str, Any]:
-    request = PreflightRequest.model_validate(payload)
+@implements(bp, RUN_PREFLIGHT)
+def run_preflight(request: PreflightRequest) -> PreflightResult:
     dependencies = Dependencies(openai_account(), openai_client(), artifact_store(), get_settings())
-    return run_checks(dependencies, request, datetime.now(UTC)).model_dump()
+    return run_checks(dependencies, request, datetime.now(UTC))
 
 
-@bp.activity_trigger(input_name="payload")
-def measure_hosting(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, MEASURE_HOSTING)
+def measure_hosting(request: HostingRequest) -> HostingMeasured:
     """The run's hourly-billed deployments (tagged with its id) measured until ``at``; those deleted
     since end when the lineage says they were deleted."""
-    request = HostingRequest.model_validate(payload)
     store, account = artifact_store(), openai_account()
     report = store.read_model(report_path(request.run_id), RunReport)
     lineage = store.read_model(lineage_path(request.lineage), Lineage)
@@ -54,4 +53,4 @@ def measure_hosting(payload: dict[str, Any]) -> dict[str, Any]:
     ]
     previous = report.hosting if report else []
     records = hosting_records(get_settings().prices(), ours, previous, deleted, request.at)
-    return HostingMeasured(records=records).model_dump()
+    return HostingMeasured(records=records)

@@ -17,30 +17,30 @@ complete trace already exists is not run again (retries and replays after a cras
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import azure.durable_functions as df
 
+from activities.implements import implements
 from shared.agents import get_agent
 from shared.agents.traces import RolloutSummary, TraceRecorder, parse_jsonl, summarize
 from shared.azure.clients import artifact_store, rollout_openai_client
 from shared.azure.errors import describe, is_transient
 from shared.azure.throttling import CURRENT_CALLS, PACERS, CallStats
 from shared.contracts.payloads import CancelRequest, RolloutRequest
+from shared.contracts.specs import RUN_ROLLOUT
 from shared.domain.layout import cancel_request_path, trace_path
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-async def run_rollout(payload: dict[str, Any]) -> dict[str, Any]:
-    request = RolloutRequest.model_validate(payload)
+@implements(bp, RUN_ROLLOUT)
+async def run_rollout(request: RolloutRequest) -> RolloutSummary:
     path = trace_path(request.run_id, request.iteration, request.group, request.rollout_id)
     previous = await recorded(path, request.rollout_id)
     if previous is not None:
-        return previous.model_dump()
+        return previous
     if await cancel_requested(request.run_id):
-        return RolloutSummary(rollout_id=request.rollout_id, status="cancelled").model_dump()
+        return RolloutSummary(rollout_id=request.rollout_id, status="cancelled")
     agent = get_agent(request.agent)
     task = agent.task(request.dataset, request.split, request.task_index)
     recorder = TraceRecorder(request.rollout_id, task, agent.name, max_tokens=agent.max_tokens)
@@ -57,13 +57,12 @@ async def run_rollout(payload: dict[str, Any]) -> dict[str, Any]:
     finally:
         CURRENT_CALLS.reset(context)
     await asyncio.to_thread(artifact_store().write_text, path, recorder.to_jsonl())
-    summary = recorder.summary(trace_blob=path).model_copy(
+    return recorder.summary(trace_blob=path).model_copy(
         update={
             "lowest_remaining_requests": calls.lowest_remaining_requests,
             "lowest_remaining_tokens": calls.lowest_remaining_tokens,
         }
     )
-    return summary.model_dump()
 
 
 async def recorded(path: str, rollout_id: str) -> RolloutSummary | None:

@@ -6,14 +6,14 @@ time), so a plain read-modify-write is safe; replaying an update writes the same
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 
+from activities.implements import implements
 from shared.agents import get_agent
 from shared.azure.clients import artifact_store, openai_account
 from shared.contracts.payloads import (
     CancelRequest,
+    Done,
     InitRun,
     JobInFlight,
     ReportUpdate,
@@ -21,6 +21,7 @@ from shared.contracts.payloads import (
     StaleRun,
     TaskCounts,
 )
+from shared.contracts.specs import DESCRIBE_STALE_RUN, INIT_RUN, READ_CANCEL_REQUEST, UPDATE_REPORT
 from shared.domain.layout import cancel_request_path, lineage_path, report_path
 from shared.domain.lineage import Lineage
 from shared.domain.report import RunReport
@@ -30,10 +31,9 @@ from shared.storage.run_index import run_index
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def init_run(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, INIT_RUN)
+def init_run(request: InitRun) -> TaskCounts:
     """Counts the agent's tasks and writes the first report, unless an earlier attempt already did."""
-    request = InitRun.model_validate(payload)
     splits = get_agent(request.settings.agent).load_splits(request.settings.dataset)
     store = artifact_store()
     path = report_path(request.run_id)
@@ -48,51 +48,49 @@ def init_run(payload: dict[str, Any]) -> dict[str, Any]:
         )
         store.write_json(path, report)
         run_index(store).record(report)
-    return TaskCounts(train_size=len(splits.train), val_size=len(splits.val)).model_dump()
+    return TaskCounts(train_size=len(splits.train), val_size=len(splits.val))
 
 
-@bp.activity_trigger(input_name="payload")
-def update_report(payload: dict[str, Any]) -> dict[str, Any]:
-    """Applies one ``ReportUpdate`` to the report: read, change, write whole (a replay writes the same)."""
-    update = ReportUpdate.model_validate(payload)
+@implements(bp, UPDATE_REPORT)
+def update_report(update: ReportUpdate) -> Done:
+    """Applies one ``ReportChange`` to the report: read, change, write whole (a replay writes the same)."""
     store = artifact_store()
     path = report_path(update.run_id)
     report = store.read_model(path, RunReport)
     if report is None:
         raise RuntimeError(f"report {path} is missing: init_run must write it before anything is recorded")
-    merged = {"run_id", "iteration", "deployments_deleted", "warnings", "leaked"}
-    changes = update.model_dump(exclude_none=True, exclude=merged)
-    report = report.model_copy(update={key: getattr(update, key) for key in changes})
-    if update.iteration is not None:
-        report.upsert_iteration(update.iteration)
-    if update.deployments_deleted:
-        report.deployments_deleted = sorted({*report.deployments_deleted, *update.deployments_deleted})
-    for warning in update.warnings or []:
+    change = update.change
+    merged = {"iteration", "deployments_deleted", "warnings", "leaked"}
+    replaced = change.model_dump(exclude_none=True, exclude=merged)
+    report = report.model_copy(update={key: getattr(change, key) for key in replaced})
+    if change.iteration is not None:
+        report.upsert_iteration(change.iteration)
+    if change.deployments_deleted:
+        report.deployments_deleted = sorted({*report.deployments_deleted, *change.deployments_deleted})
+    for warning in change.warnings or []:
         if warning not in report.warnings:
             report.warnings.append(warning)
-    for leak in update.leaked or []:
+    for leak in change.leaked or []:
         if leak not in report.leaked:
             report.leaked.append(leak)
     store.write_json(path, report)
     # The runs list (dashboard, GET /api/runs) reads the index, not every report.
     run_index(store).record(report)
-    return {"report_blob": path}
+    return Done()
 
 
-@bp.activity_trigger(input_name="payload")
-def read_cancel_request(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, READ_CANCEL_REQUEST)
+def read_cancel_request(request: RunRef) -> CancelRequest:
     """Whether someone asked the run to stop: the request outlives continue_as_new, which drops
     external events an execution did not consume."""
-    request = RunRef.model_validate(payload)
     marker = artifact_store().read_model(cancel_request_path(request.run_id), CancelRequest)
-    return (marker or CancelRequest(requested=False)).model_dump()
+    return marker or CancelRequest(requested=False)
 
 
-@bp.activity_trigger(input_name="payload")
-def describe_stale_run(payload: dict[str, Any]) -> dict[str, Any]:
+@implements(bp, DESCRIBE_STALE_RUN)
+def describe_stale_run(request: RunRef) -> StaleRun:
     """What a run that ended without finishing left behind: its report's state, the job of its last
     unfinished iteration, its lineage's champion and the deployments tagged with its id."""
-    request = RunRef.model_validate(payload)
     store = artifact_store()
     report = store.read_model(report_path(request.run_id), RunReport)
     if report is None:
@@ -109,7 +107,7 @@ def describe_stale_run(payload: dict[str, Any]) -> dict[str, Any]:
         if unfinished
         else None
     )
-    stale = StaleRun(
+    return StaleRun(
         run_id=request.run_id,
         settings=settings,
         started_at=report.started_at,
@@ -118,4 +116,3 @@ def describe_stale_run(payload: dict[str, Any]) -> dict[str, Any]:
         champion=lineage.champion if lineage else None,
         deployments=openai_account().made_by(request.run_id),
     )
-    return stale.model_dump(mode="json")

@@ -6,13 +6,13 @@ billing unnoticed.
 
 from __future__ import annotations
 
-from activities.finetuning import delete_finetune_jobs
-from activities.lineages import list_forgettable_jobs, mark_lineage_jobs_deleted
 from orchestrators.deployment import retire
 from orchestrators.errors import StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.training import cancel_job, collect_outputs
-from shared.contracts.payloads import JobIds, JobsDeleted, JobsMarked, LineageRef
+from shared.contracts.payloads import JobsDeleted, JobsMarked, LineageRef, ReportChange
+from shared.contracts.specs import DELETE_FINETUNE_JOBS, LIST_FORGETTABLE_JOBS, MARK_LINEAGE_JOBS_DELETED
+from shared.domain.errors import Leak
 
 
 def stop_leftovers(orch: Orchestration) -> Step[None]:
@@ -30,7 +30,7 @@ def stop_leftovers(orch: Orchestration) -> Step[None]:
         try:
             yield from retire(orch, victims)
         except StageFailed as failed:
-            yield from orch.report(warnings=[failed.error])
+            yield from orch.report(ReportChange(warnings=[failed.error]))
 
 
 def forget_old_models(orch: Orchestration) -> Step[None]:
@@ -39,21 +39,19 @@ def forget_old_models(orch: Orchestration) -> Step[None]:
     champion's, the previous champion's, the latest model's or a deployed one's; raises what outlasts
     retries; records what was deleted in the lineage and what Azure refused in the report."""
     state = orch.state
-    forgettable = yield from orch.call(list_forgettable_jobs, LineageRef(lineage=state.lineage), JobIds)
+    forgettable = yield from orch.call(LIST_FORGETTABLE_JOBS, LineageRef(lineage=state.lineage))
     if not forgettable.job_ids:
         return
     orch.show(
         Stage.FINISH, f"deleting {len(forgettable.job_ids)} jobs whose models the lineage no longer needs"
     )
     try:
-        answer = yield from orch.call(delete_finetune_jobs, forgettable, JobsDeleted)
+        answer = yield from orch.call(DELETE_FINETUNE_JOBS, forgettable)
     except Exception as exc:  # noqa: BLE001 - deletes that outlast retries are reported, not fatal
-        reason = error_from(exc)["message"]
-        answer = JobsDeleted(
-            deleted=[], refused=[{"job_id": job, "reason": reason} for job in forgettable.job_ids]
-        )
+        reason = error_from(exc).message
+        refused = [Leak(kind="job", name=job, reason=reason) for job in forgettable.job_ids]
+        answer = JobsDeleted(deleted=[], refused=refused)
     marked = JobsMarked(lineage=state.lineage, job_ids=answer.deleted, at=orch.now())
-    yield from orch.perform(mark_lineage_jobs_deleted, marked)
-    refused = [{"kind": "job", "name": item["job_id"], "reason": item["reason"]} for item in answer.refused]
-    if refused:
-        yield from orch.report(leaked=refused)
+    yield from orch.perform(MARK_LINEAGE_JOBS_DELETED, marked)
+    if answer.refused:
+        yield from orch.report(ReportChange(leaked=answer.refused))

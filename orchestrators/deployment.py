@@ -7,21 +7,25 @@ deployment that fails or overruns its deadline is deleted at once, so nothing is
 
 from __future__ import annotations
 
-from activities.deployments import delete_deployments, get_deployment, probe_deployment, start_deployment
-from activities.lineages import mark_lineage_deployments_deleted
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Stage, Step, fixed
+from orchestrators.record import Deployed, IterationRecord
 from shared.contracts.payloads import (
     DeleteDeployments,
     DeploymentRef,
-    DeploymentResult,
     DeploymentsDeleted,
-    DeploymentsRemaining,
-    ProbeResult,
+    ReportChange,
     RunState,
     StartDeployment,
 )
-from shared.domain.report import IterationReport
+from shared.contracts.specs import (
+    DELETE_DEPLOYMENTS,
+    GET_DEPLOYMENT,
+    MARK_LINEAGE_DEPLOYMENTS_DELETED,
+    PROBE_DEPLOYMENT,
+    START_DEPLOYMENT,
+)
+from shared.domain.errors import ErrorInfo, Leak
 
 # ARM provisioning states (Accepted, Creating, Moving, Deleting, Succeeded, Failed, Canceled, Disabled):
 # Accepted, Creating and Moving pass; a deployment that is Deleting is on its way to NotFound.
@@ -29,23 +33,24 @@ PROVISIONING_SETTLED = {"Succeeded", "Failed", "Canceled", "Disabled", "NotFound
 GONE = {"NotFound"}
 BROKEN = {"Failed", "Canceled", "Disabled"}
 DELETING = "Deleting"
-NAME_TAKEN = "DeploymentNameTaken"
+NOT_SERVING_YET = "DeploymentNotFound"
+"""What a fresh deployment answers for minutes after ARM reports it Succeeded."""
 
 Sku = tuple[str, int]
 
 
-def deploy(orch: Orchestration, entry: IterationReport, model: str, name: str) -> Step[str]:
+def deploy(orch: Orchestration, record: IterationRecord, model: str, name: str) -> Step[Deployed]:
     """Makes room and deploys the iteration's model as ``name``; raises StageFailed (with code
     DeploymentNameTaken when someone else took the name); records the deployment before waiting on it."""
     state = orch.state
     yield from prune(orch)
     yield from start(orch, name, model, sku=None)
-    entry.deployment = name
+    deployed = Deployed(name, state.settings.sku_name)
     state.deployments.append(name)
-    yield from orch.report(iteration=entry)
+    yield from record.checkpoint(deployed)
     yield from await_provisioned(orch, name)
     yield from wait_until_serving(orch, name)
-    return name
+    return deployed
 
 
 def prune(orch: Orchestration) -> Step[list[str]]:
@@ -75,9 +80,8 @@ def retire(orch: Orchestration, names: list[str]) -> Step[None]:
     reason = "still deleting when the deadline passed"
     try:
         polled = yield from orch.poll(
-            delete_deployments,
+            DELETE_DEPLOYMENTS,
             DeleteDeployments(names=names),
-            DeploymentsRemaining,
             until=lambda answer: not answer.remaining,
             interval=fixed(settings.deployment_poll_seconds),
             deadline_seconds=settings.deployment_deadline_seconds,
@@ -86,17 +90,17 @@ def retire(orch: Orchestration, names: list[str]) -> Step[None]:
     except RunCancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - deletes that outlast retries are reported, not fatal
-        remaining, reason = names, error_from(exc)["message"]
+        remaining, reason = names, error_from(exc).message
     gone = [name for name in names if name not in remaining]
     request = DeploymentsDeleted(lineage=state.lineage, names=gone, at=orch.now())
-    yield from orch.perform(mark_lineage_deployments_deleted, request)
+    yield from orch.perform(MARK_LINEAGE_DEPLOYMENTS_DELETED, request)
     state.deployments = [name for name in state.deployments if name not in gone]
     state.run_deployments = [name for name in state.run_deployments if name not in gone]
-    leaked = [{"kind": "deployment", "name": name, "reason": reason} for name in remaining]
-    yield from orch.report(deployments_deleted=gone, leaked=leaked or None)
+    leaked = [Leak(kind="deployment", name=name, reason=reason) for name in remaining]
+    yield from orch.report(ReportChange(deployments_deleted=gone, leaked=leaked or None))
     if remaining:
         message = f"{', '.join(remaining)} not deleted in time"
-        raise StageFailed("failed", {"code": "DeleteDeadlineExceeded", "message": message})
+        raise StageFailed("failed", ErrorInfo(code="DeleteDeadlineExceeded", message=message))
 
 
 def start(orch: Orchestration, name: str, model: str, *, sku: Sku | None) -> Step[None]:
@@ -107,7 +111,7 @@ def start(orch: Orchestration, name: str, model: str, *, sku: Sku | None) -> Ste
     request = StartDeployment(
         run_id=state.run_id, name=name, model=model, sku_name=sku_name, sku_capacity=capacity
     )
-    started = yield from orch.call(start_deployment, request, DeploymentResult)
+    started = yield from orch.call(START_DEPLOYMENT, request)
     if started.error:
         raise StageFailed("failed", started.error)
     if name not in state.run_deployments:
@@ -120,9 +124,8 @@ def await_provisioned(orch: Orchestration, name: str) -> Step[None]:
     deployment (a failed or stuck deployment must not be left behind)."""
     settings = orch.state.settings
     polled = yield from orch.poll(
-        get_deployment,
+        GET_DEPLOYMENT,
         DeploymentRef(name=name),
-        DeploymentResult,
         until=lambda deployment: deployment.state in PROVISIONING_SETTLED,
         interval=fixed(settings.deployment_poll_seconds),
         deadline_seconds=settings.deployment_deadline_seconds,
@@ -133,8 +136,8 @@ def await_provisioned(orch: Orchestration, name: str) -> Step[None]:
         yield from retire(orch, [name])
     if polled.timed_out:
         message = f"{name} still {polled.result.state}; deleted"
-        raise StageFailed("failed", {"code": "DeploymentDeadlineExceeded", "message": message})
-    error = polled.result.error or {"code": f"Deployment{polled.result.state}", "message": name}
+        raise StageFailed("failed", ErrorInfo(code="DeploymentDeadlineExceeded", message=message))
+    error = polled.result.error or ErrorInfo(code=f"Deployment{polled.result.state}", message=name)
     raise StageFailed("failed", error)
 
 
@@ -149,22 +152,21 @@ def wait_until_serving(orch: Orchestration, name: str) -> Step[None]:
     settings = orch.state.settings
     orch.show(Stage.DEPLOY, f"deployment {name} succeeded; waiting until it serves")
     polled = yield from orch.poll(
-        probe_deployment,
+        PROBE_DEPLOYMENT,
         DeploymentRef(name=name),
-        ProbeResult,
-        until=lambda probe: probe.ready or (probe.error or {}).get("code") != "DeploymentNotFound",
+        until=lambda probe: probe.ready or probe.error is None or probe.error.code != NOT_SERVING_YET,
         interval=fixed(settings.deployment_poll_seconds),
         deadline_seconds=settings.deployment_deadline_seconds,
     )
     if not polled.result.ready:
-        error = polled.result.error or {"code": "DeploymentNotServing", "message": name}
+        error = polled.result.error or ErrorInfo(code="DeploymentNotServing", message=name)
         raise StageFailed("failed", error)
 
 
 def ensure_serving(orch: Orchestration, name: str, model: str) -> Step[None]:
     """Brings a deployment of ours back if Azure removed it (a DeveloperTier deployment lives 24 h) and
     waits until it serves; raises StageFailed if it cannot; changes nothing else."""
-    current = yield from orch.call(get_deployment, DeploymentRef(name=name), DeploymentResult)
+    current = yield from orch.call(GET_DEPLOYMENT, DeploymentRef(name=name))
     if current.state in BROKEN or current.state == DELETING:
         yield from retire(orch, [name])
     if current.state in GONE | BROKEN or current.state == DELETING:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from shared.domain.errors import ErrorInfo
 from shared.domain.report import IterationStatus, RunStatus
 
 # Durable hands an activity's failure to the orchestrator as Exception(f"{reason} \n {details}"),
@@ -14,8 +13,8 @@ DETAILS_SEPARATOR = " \n "
 class StageFailed(Exception):
     """A stage failed for good; carries the iteration's final status and the error for the report."""
 
-    def __init__(self, status: IterationStatus, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", status))
+    def __init__(self, status: IterationStatus, error: ErrorInfo) -> None:
+        super().__init__(error.message)
         self.status: IterationStatus = status
         self.error = error
 
@@ -24,16 +23,16 @@ class RunEnded(Exception):
     """The run cannot go on (its lineage is busy, a preflight check failed, it was cancelled); it ends
     cleanly with this status and error in its report rather than as a failed orchestration."""
 
-    def __init__(self, status: RunStatus, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", status))
+    def __init__(self, status: RunStatus, error: ErrorInfo) -> None:
+        super().__init__(error.message)
         self.status: RunStatus = status
         self.error = error
 
 
-def error_from(exc: Exception) -> dict[str, str]:
-    """``{code, message}`` for the report: the failure's reason without its traceback."""
+def error_from(exc: Exception) -> ErrorInfo:
+    """The failure's reason without its traceback, for the report."""
     reason = str(exc).split(DETAILS_SEPARATOR, 1)[0].strip() or type(exc).__name__
-    return {"code": "InfrastructureFailure", "message": reason[:2000]}
+    return ErrorInfo(code="InfrastructureFailure", message=reason)
 
 
 class RunCancelled(Exception):

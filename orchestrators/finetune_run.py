@@ -12,15 +12,16 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.runs import init_run, read_cancel_request
 from orchestrators.cleanup import forget_old_models, stop_leftovers
 from orchestrators.errors import RunCancelled, RunEnded, error_from
 from orchestrators.iteration import run_iteration
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
-from orchestrators.orchestration import Orchestration, Stage, Step, log
+from orchestrators.orchestration import Orchestration, Stage, Step, call_activity, log
 from orchestrators.preflight import preflight_run, record_hosting
 from orchestrators.rollouts import BASELINE_GROUP, CHAMPION_GROUP, FALLBACK_GROUP, Evaluation, evaluate
-from shared.contracts.payloads import CancelRequest, InitRun, RunRef, RunState, TaskCounts
+from shared.contracts.payloads import InitRun, ReportChange, RunRef, RunState
+from shared.contracts.specs import INIT_RUN, READ_CANCEL_REQUEST
+from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.layout import report_path
 from shared.domain.lineage import Champion
 from shared.domain.report import Baseline, RolloutStats, RunStatus, shown_reward
@@ -68,9 +69,9 @@ def begin_run(orch: Orchestration) -> Step[None]:
         started_at=state.started_at,
     )
     # Not raced against a cancellation: the report must exist before one can be recorded in it.
-    counts = TaskCounts.model_validate((yield orch.task(init_run, request)))
+    counts = yield from call_activity(orch.context, INIT_RUN, request, orch.retry)
     state.train_size, state.val_size = counts.train_size, counts.val_size
-    yield from orch.report(lineage=state.lineage)
+    yield from orch.report(ReportChange(lineage=state.lineage))
     lineage = yield from claim(orch)
     start = yield from serve(orch, choose_start(orch, lineage))
     state.current_model, state.current_deployment = start.model, start.deployment
@@ -114,7 +115,7 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
         champion_deployment=crowned.deployment if crowned else None,
         champion_val_reward=state.champion_reward,
     )
-    yield from orch.report(baseline=baseline)
+    yield from orch.report(ReportChange(baseline=baseline))
 
 
 def evaluate_champion(
@@ -138,7 +139,7 @@ def evaluate_champion(
     return stages
 
 
-def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | None) -> Step[dict[str, Any]]:
+def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) -> Step[dict[str, Any]]:
     """Releases the lineage and closes the report; raises what outlasts retries; returns the output.
     A cancel that arrives now is too late to stop anything: the finish no longer races it."""
     state = orch.state
@@ -149,7 +150,7 @@ def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | N
     yield from record_hosting(orch)
     orch.show(Stage.FINISH, status)
     yield from release(orch)
-    yield from orch.report(status=status, finished_at=orch.now(), error=error)
+    yield from orch.report(ReportChange(status=status, finished_at=orch.now(), error=error))
     champion = state.champion
     return {
         "run_id": state.run_id,
@@ -162,7 +163,7 @@ def finish_run(orch: Orchestration, status: RunStatus, error: dict[str, Any] | N
         "champion_model": champion.model if champion else None,
         "champion_val_reward": state.champion_reward,
         "failed_iterations": state.failed_iterations,
-        "error": error,
+        "error": error.model_dump(mode="json") if error else None,
     }
 
 
@@ -181,7 +182,7 @@ def keep_champion_serving(orch: Orchestration) -> Step[None]:
 def stop_if_cancelled(orch: Orchestration) -> Step[None]:
     """Raises RunCancelled if a cancel request arrived that no wait received (an event raised as an
     execution continued as new is not carried over); changes nothing otherwise."""
-    request = yield from orch.call(read_cancel_request, RunRef(run_id=orch.state.run_id), CancelRequest)
+    request = yield from orch.call(READ_CANCEL_REQUEST, RunRef(run_id=orch.state.run_id))
     if request.requested:
         orch.cancel(request.reason)
 
@@ -190,7 +191,7 @@ def cancel_run(orch: Orchestration, cancelled: RunCancelled) -> Step[dict[str, A
     """Stops what the run left running (its job; its deployments but the champion's), then ends it as
     cancelled; what cannot be deleted is listed as leaked in the report."""
     yield from stop_leftovers(orch)
-    error = {"code": "Cancelled", "message": str(cancelled)}
+    error = ErrorInfo(code="Cancelled", message=str(cancelled))
     return (yield from finish_run(orch, "cancelled", error))
 
 
@@ -205,9 +206,7 @@ def fail_run(orch: Orchestration, exc: Exception) -> Step[None]:
     except Exception as cleanup:  # noqa: BLE001 - the run already failed; what is left is reported
         job = orch.state.active_job
         if job is not None:
-            reason = error_from(cleanup)["message"]
-            yield from orch.report(
-                leaked=[{"kind": "job", "name": job.job_id or job.file_id, "reason": reason}]
-            )
+            leak = Leak(kind="job", name=job.job_id or job.file_id, reason=error_from(cleanup).message)
+            yield from orch.report(ReportChange(leaked=[leak]))
     yield from release(orch)
-    yield from orch.report(status="failed", finished_at=orch.now(), error=error_from(exc))
+    yield from orch.report(ReportChange(status="failed", finished_at=orch.now(), error=error_from(exc)))

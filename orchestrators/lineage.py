@@ -11,14 +11,16 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
-from activities.lineages import claim_lineage, crown_lineage_champion, release_lineage
 from orchestrators.deployment import ensure_serving, provision, retire, wait_until_serving
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
+from orchestrators.record import Promotion
 from orchestrators.rollouts import Evaluation
-from shared.contracts.payloads import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage
+from shared.contracts.payloads import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage, ReportChange
+from shared.contracts.specs import CLAIM_LINEAGE, CROWN_LINEAGE_CHAMPION, RELEASE_LINEAGE
+from shared.domain.errors import ErrorInfo
 from shared.domain.lineage import BASE_VERSION, Approval, Champion, ChampionReason, deployment_name
-from shared.domain.report import IterationReport, PromotionOutcome
+from shared.domain.report import PromotionOutcome
 
 APPROVE, REJECT = "approve", "reject"
 
@@ -48,10 +50,10 @@ def claim(orch: Orchestration) -> Step[LineageClaim]:
         since=orch.now(),
         take_over=state.take_over,
     )
-    answer = yield from orch.call(claim_lineage, request, LineageClaim)
+    answer = yield from orch.call(CLAIM_LINEAGE, request)
     if not answer.claimed:
         message = f"lineage {state.lineage} is held by run {answer.holder}; start this run when it ends"
-        raise RunEnded("failed", {"code": "LineageBusy", "message": message})
+        raise RunEnded("failed", ErrorInfo(code="LineageBusy", message=message))
     state.champion, state.deployments = answer.champion, answer.deployments
     return answer
 
@@ -59,7 +61,7 @@ def claim(orch: Orchestration) -> Step[LineageClaim]:
 def release(orch: Orchestration) -> Step[None]:
     """Frees the lineage for its next run; raises what outlasts retries; changes the lineage."""
     request = ReleaseLineage(lineage=orch.state.lineage, run_id=orch.state.run_id)
-    yield from orch.perform(release_lineage, request)
+    yield from orch.perform(RELEASE_LINEAGE, request)
 
 
 def base_start(orch: Orchestration) -> Start:
@@ -90,9 +92,9 @@ def serve(orch: Orchestration, start: Start, fallback: Start | None = None) -> S
         yield from ensure_serving(orch, start.deployment, start.model)
     except StageFailed as failed:
         instead = fallback or base_start(orch)
-        reason = failed.error.get("message")
+        reason = failed.error.message
         message = f"the {start.label} {start.model} cannot serve ({reason}); {instead.model} is used instead"
-        yield from orch.report(warnings=[{"code": "ModelUnavailable", "message": message}])
+        yield from orch.report(ReportChange(warnings=[ErrorInfo(code="ModelUnavailable", message=message)]))
         return replace(instead, fallback_from=start.label)
     return start
 
@@ -101,7 +103,7 @@ def crown(orch: Orchestration, champion: Champion, reward: float | None) -> Step
     """Makes ``champion`` the lineage's champion; raises what outlasts retries; changes the state's
     champion and the report's."""
     request = CrownChampion(lineage=orch.state.lineage, champion=champion)
-    yield from orch.perform(crown_lineage_champion, request)
+    yield from orch.perform(CROWN_LINEAGE_CHAMPION, request)
     yield from adopt(orch, champion, reward)
 
 
@@ -110,10 +112,12 @@ def adopt(orch: Orchestration, champion: Champion, reward: float | None) -> Step
     retries; changes the state and the report, not the lineage."""
     orch.state.champion, orch.state.champion_reward = champion, reward
     yield from orch.report(
-        champion=champion,
-        promoted_deployment=champion.deployment,
-        promoted_model=champion.model,
-        promoted_val_reward=reward,
+        ReportChange(
+            champion=champion,
+            promoted_deployment=champion.deployment,
+            promoted_model=champion.model,
+            promoted_val_reward=reward,
+        )
     )
 
 
@@ -150,24 +154,36 @@ def verdict(candidate: Evaluation, champion_reward: float | None, margin: float)
     return "promoted"
 
 
-def promote(orch: Orchestration, entry: IterationReport, candidate: Evaluation) -> Step[None]:
-    """Crowns the iteration's model if it earns it; raises StageFailed if its champion deployment
-    fails; records the outcome in the entry and, when crowned, in the lineage."""
+def judge(orch: Orchestration, deployment: str, candidate: Evaluation) -> Step[Promotion]:
+    """Whether the candidate deployed as ``deployment`` earns the crown (and, with ``promotion:
+    approval``, someone approves it in time); raises nothing; changes nothing but custom status."""
     state = orch.state
-    entry.champion_val_reward = state.champion_reward
     outcome = verdict(candidate, state.champion_reward, state.settings.promotion_margin)
     if outcome == "promoted" and state.settings.promotion == "approval":
-        outcome, entry.approval = yield from await_approval(orch, entry, candidate)
-    entry.promotion, entry.promoted = outcome, outcome == "promoted"
-    if outcome != "promoted" or entry.fine_tuned_model is None or entry.deployment is None:
-        return
-    version = entry.version if entry.version is not None else entry.iteration
-    start = Start(entry.fine_tuned_model, entry.deployment, version, "candidate")
+        outcome, approval = yield from await_approval(orch, deployment, candidate)
+        return Promotion(outcome, state.champion_reward, approval)
+    return Promotion(outcome, state.champion_reward)
+
+
+def promote(
+    orch: Orchestration,
+    model: str,
+    deployment: str,
+    version: int,
+    reward: float | None,
+    approval: Approval | None = None,
+) -> Step[None]:
+    """Crowns the iteration's model (lineage ``version``, deployed as ``deployment``), deployed again
+    first on ``champion_sku_name`` when the lineage serves its champion there (then the previous
+    champion's deployment goes); raises StageFailed if that deployment fails; changes the lineage's
+    champion (with the ``approval`` that let it take over, if one did), the state's and the
+    report's."""
+    state = orch.state
+    start = Start(model, deployment, version, "candidate")
     if state.settings.champion_sku_name:
         start = yield from deploy_champion(orch, start, version)
     previous = state.champion
-    champion = champion_from(orch, start, candidate.reward, "promoted", entry.approval)
-    yield from crown(orch, champion, candidate.reward)
+    yield from crown(orch, champion_from(orch, start, reward, "promoted", approval), reward)
     if previous is not None and previous.deployment != start.deployment and is_champion_deployment(previous):
         yield from retire(orch, [previous.deployment])
 
@@ -193,7 +209,7 @@ def deploy_champion(orch: Orchestration, candidate: Start, version: int) -> Step
 
 
 def await_approval(
-    orch: Orchestration, entry: IterationReport, candidate: Evaluation
+    orch: Orchestration, deployment: str, candidate: Evaluation
 ) -> Step[tuple[PromotionOutcome, Approval | None]]:
     """Waits for POST /api/runs/{run_id}/approve or /reject up to ``approval_timeout_seconds``; silence
     is a reject; raises nothing; changes nothing but custom status; returns the outcome and the
@@ -202,9 +218,9 @@ def await_approval(
     deadline = context.current_utc_datetime + timedelta(seconds=settings.approval_timeout_seconds)
     orch.show(
         Stage.PROMOTE,
-        f"waiting until {deadline.isoformat()} for approval of {entry.deployment}",
+        f"waiting until {deadline.isoformat()} for approval of {deployment}",
         awaiting={
-            "approval": entry.deployment,
+            "approval": deployment,
             "val_reward": candidate.reward,
             "champion_val_reward": orch.state.champion_reward,
             "deadline": deadline.isoformat(),

@@ -1,8 +1,9 @@
 """What every stage of the run orchestrator is built from: activity calls, durable polling, progress.
 
 All of it is deterministic: time comes from ``context.current_utc_datetime`` and every wait is a durable
-timer, so a wait of hours costs nothing and survives restarts. Activities are called by reference (the
-decorated function), so an editor can follow every call to its code.
+timer, so a wait of hours costs nothing and survives restarts. Activities are called by their spec
+(shared/contracts/specs.py): the spec names the activity and types its request and result, so a call's
+result is typed without the orchestrators importing the activities.
 """
 
 from __future__ import annotations
@@ -16,22 +17,17 @@ from typing import Any, Generic, TypeVar
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TimerTask
-from pydantic import BaseModel
 
-from activities.runs import update_report
 from orchestrators.errors import RunCancelled
-from shared.contracts.payloads import ReportUpdate, RunState
+from shared.contracts.payloads import Done, ReportChange, ReportUpdate, RunState
+from shared.contracts.specs import UPDATE_REPORT, ActivitySpec, Request, Result
 
 log = logging.getLogger("durable_finetune")
 
 T = TypeVar("T")
-Result = TypeVar("Result", bound=BaseModel)
 
 Step = Generator[Any, Any, T]
 """A stage: a generator the orchestrator runs with ``yield from``; it yields Durable tasks."""
-
-Activity = Callable[..., Any]
-"""An activity function as decorated by ``activity_trigger`` (the SDK resolves its registered name)."""
 
 CHILD_OUTPUT: type = object
 """What a sub-orchestration's output decodes as: any JSON value. Left unset, the SDK takes the type
@@ -84,10 +80,10 @@ class Orchestration:
     def now(self) -> str:
         return self.context.current_utc_datetime.isoformat()
 
-    def task(self, activity: Activity, request: BaseModel) -> TaskBase:
-        """Schedules ``activity``; Durable retries it only on exceptions, which activities raise only
+    def task(self, spec: ActivitySpec[Request, Result], request: Request) -> TaskBase:
+        """Schedules the activity; Durable retries it only on exceptions, which activities raise only
         for transient failures."""
-        return self.context.call_activity_with_retry(activity, self.retry, request.model_dump(mode="json"))
+        return schedule(self.context, spec, request, self.retry)
 
     def race(self, *tasks: TaskBase) -> Step[TaskBase]:
         """Waits for the first of ``tasks`` or the run's cancellation; raises RunCancelled when the
@@ -120,33 +116,32 @@ class Orchestration:
         self.cancellable = False
         raise RunCancelled(reason)
 
-    def perform(self, activity: Activity, request: BaseModel) -> Step[None]:
-        """Runs ``activity`` for its effect (a record written), unless the run is cancelled first.
+    def perform(self, spec: ActivitySpec[Request, Done], request: Request) -> Step[None]:
+        """Runs the activity for its effect (a record written), unless the run is cancelled first.
 
         Every wait of a cancellable run races the cancel event, writes included: an event that arrives
         while no race is waiting goes to the newest earlier wait, which nobody watches any more."""
-        yield from self.wait(self.task(activity, request))
+        yield from self.wait(self.task(spec, request))
 
-    def call(self, activity: Activity, request: BaseModel, result: type[Result]) -> Step[Result]:
-        """Runs ``activity`` (unless the run is cancelled first) and parses its answer as ``result``."""
-        answer = yield from self.wait(self.task(activity, request))
-        return result.model_validate(answer)
+    def call(self, spec: ActivitySpec[Request, Result], request: Request) -> Step[Result]:
+        """Runs the activity (unless the run is cancelled first); returns its answer as the spec's result."""
+        answer = yield from self.wait(self.task(spec, request))
+        return spec.decode_result(answer)
 
     def poll(
         self,
-        activity: Activity,
-        request: BaseModel,
-        result: type[Result],
+        spec: ActivitySpec[Request, Result],
+        request: Request,
         *,
         until: Callable[[Result], bool],
         interval: Callable[[int], float],
         deadline_seconds: float,
     ) -> Step[Polled[Result]]:
-        """Calls ``activity`` until ``until`` holds or the deadline passes, sleeping on durable timers."""
+        """Calls the activity until ``until`` holds or the deadline passes, sleeping on durable timers."""
         deadline = self.context.current_utc_datetime + timedelta(seconds=deadline_seconds)
         attempt = 0
         while True:
-            answer = yield from self.call(activity, request, result)
+            answer = yield from self.call(spec, request)
             if until(answer):
                 return Polled(answer, timed_out=False)
             now = self.context.current_utc_datetime
@@ -156,9 +151,9 @@ class Orchestration:
             yield from self.wait(timer)
             attempt += 1
 
-    def report(self, **changes: Any) -> Step[None]:
-        """Writes ``changes`` (fields of ``ReportUpdate``) into the run report before the run goes on."""
-        yield from self.perform(update_report, ReportUpdate(run_id=self.state.run_id, **changes))
+    def report(self, change: ReportChange) -> Step[None]:
+        """Writes ``change`` into the run report before the run goes on."""
+        yield from self.perform(UPDATE_REPORT, ReportUpdate(run_id=self.state.run_id, change=change))
 
     def show(self, stage: Stage, detail: str = "", **fields: Any) -> None:
         """Publishes the stage as custom status and logs ``[FT i/N] stage: detail`` once (not on replay)."""
@@ -184,6 +179,28 @@ class Orchestration:
             }
         )
         self.context.set_custom_status(self.status)
+
+
+def schedule(
+    context: df.DurableOrchestrationContext,
+    spec: ActivitySpec[Request, Result],
+    request: Request,
+    retry: df.RetryOptions,
+) -> TaskBase:
+    """The Durable task of one activity call, by the spec's name with the request's JSON."""
+    return context.call_activity_with_retry(spec.name, retry, spec.encode_request(request))
+
+
+def call_activity(
+    context: df.DurableOrchestrationContext,
+    spec: ActivitySpec[Request, Result],
+    request: Request,
+    retry: df.RetryOptions,
+) -> Step[Result]:
+    """Runs the activity without racing anything (for orchestrations that are not a run's, and for what
+    must happen before a cancellation can be recorded); returns its answer as the spec's result."""
+    answer = yield schedule(context, spec, request, retry)
+    return spec.decode_result(answer)
 
 
 def fixed(seconds: float) -> Callable[[int], float]:

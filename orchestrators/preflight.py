@@ -19,21 +19,21 @@ themselves. It is recorded as a ``PreflightUnverified`` warning.
 
 from __future__ import annotations
 
-from typing import Any
-
-from activities.preflight import measure_hosting, run_preflight
 from orchestrators.deployment import prunable
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
+from orchestrators.record import IterationRecord, Priced
 from shared.contracts.payloads import (
     Check,
-    HostingMeasured,
     HostingRequest,
     PreflightRequest,
     PreflightResult,
+    ReportChange,
     RunState,
 )
-from shared.domain.report import IterationCost, IterationReport, IterationStatus
+from shared.contracts.specs import MEASURE_HOSTING, RUN_PREFLIGHT
+from shared.domain.errors import CheckRecord, ErrorInfo
+from shared.domain.report import IterationCost, IterationStatus
 
 BUDGET_CHECK = "budget"
 ROOM_CHECKS = frozenset({"deployments", "files"})
@@ -44,22 +44,21 @@ def preflight_run(orch: Orchestration) -> Step[None]:
     first job before the baseline; raises RunEnded(failed) naming what to change; changes nothing."""
     state = orch.state
     orch.show(Stage.BASELINE, f"preflight: checking {state.current_deployment} and its dependencies")
-    result = yield from orch.call(run_preflight, preflight_request(state, None), PreflightResult)
+    result = yield from orch.call(RUN_PREFLIGHT, preflight_request(state, None))
     yield from warn_unverified(orch, result)
     if result.blocking():
         raise RunEnded("failed", preflight_error(result))
 
 
-def preflight_job(orch: Orchestration, entry: IterationReport, dataset_blob: str) -> Step[None]:
+def preflight_job(orch: Orchestration, record: IterationRecord, dataset_blob: str) -> Step[None]:
     """Before the iteration's job: records hosting so far, checks every dependency again and prices the
     dataset against the budget; raises StageFailed (skipped: BudgetExceeded or ResourceFull; failed:
-    PreflightFailed); records the estimate in the entry."""
+    PreflightFailed); writes the record with its estimate (and its dataset) before that."""
     yield from record_hosting(orch)
     orch.show(Stage.FINE_TUNE, "preflight: checking dependencies and pricing the dataset")
     request = preflight_request(orch.state, dataset_blob)
-    result = yield from orch.call(run_preflight, request, PreflightResult)
-    entry.cost = IterationCost.model_validate(result.cost.model_dump())
-    yield from orch.report(iteration=entry)
+    result = yield from orch.call(RUN_PREFLIGHT, request)
+    yield from record.checkpoint(Priced(IterationCost.model_validate(result.cost.model_dump())))
     yield from warn_unverified(orch, result)
     if result.blocking():
         raise StageFailed(iteration_status(result.blocking()), preflight_error(result))
@@ -70,8 +69,8 @@ def record_hosting(orch: Orchestration) -> Step[None]:
     deletion); raises what outlasts retries; replaces the report's hosting records."""
     state = orch.state
     request = HostingRequest(run_id=state.run_id, lineage=state.lineage, at=orch.now())
-    measured = yield from orch.call(measure_hosting, request, HostingMeasured)
-    yield from orch.report(hosting=measured.records)
+    measured = yield from orch.call(MEASURE_HOSTING, request)
+    yield from orch.report(ReportChange(hosting=measured.records))
 
 
 def warn_unverified(orch: Orchestration, result: PreflightResult) -> Step[None]:
@@ -79,8 +78,8 @@ def warn_unverified(orch: Orchestration, result: PreflightResult) -> Step[None]:
     unverified = result.unverified()
     if unverified:
         message = " | ".join(f"{check.name}: {check.detail}" for check in unverified)
-        warning = {"code": "PreflightUnverified", "message": f"not verified (transient): {message}"[:2000]}
-        yield from orch.report(warnings=[warning])
+        warning = ErrorInfo(code="PreflightUnverified", message=f"not verified (transient): {message}")
+        yield from orch.report(ReportChange(warnings=[warning]))
 
 
 def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightRequest:
@@ -111,7 +110,7 @@ def iteration_status(failed: list[Check]) -> IterationStatus:
     return "skipped" if all(check.name in conditions for check in failed) else "failed"
 
 
-def preflight_error(result: PreflightResult) -> dict[str, Any]:
+def preflight_error(result: PreflightResult) -> ErrorInfo:
     """``{code, message, checks}`` for the report: every blocking check with what to change."""
     failed = result.blocking()
     names = {check.name for check in failed}
@@ -122,8 +121,8 @@ def preflight_error(result: PreflightResult) -> dict[str, Any]:
     else:
         code = "PreflightFailed"
     message = " | ".join(f"{check.name}: {check.detail}; fix: {check.fix}" for check in failed)
-    return {
-        "code": code,
-        "message": f"preflight failed: {message}"[:2000],
-        "checks": [check.model_dump(exclude={"transient"}) for check in failed],
-    }
+    return ErrorInfo(
+        code=code,
+        message=f"preflight failed: {message}",
+        checks=[CheckRecord.model_validate(check.model_dump(exclude={"transient"})) for check in failed],
+    )

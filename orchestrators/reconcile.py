@@ -13,11 +13,12 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.runs import describe_stale_run
 from orchestrators.cleanup import stop_leftovers
 from orchestrators.lineage import release
-from orchestrators.orchestration import Orchestration, Step
-from shared.contracts.payloads import RunRef, RunState, StaleRun
+from orchestrators.orchestration import Orchestration, Step, call_activity
+from shared.contracts.payloads import ReportChange, RunRef, RunState
+from shared.contracts.specs import DESCRIBE_STALE_RUN
+from shared.domain.errors import ErrorInfo
 
 bp = df.Blueprint()
 
@@ -31,10 +32,7 @@ RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of
 def reconcile_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any]]:
     """Cleans up after the run whose id is the input; raises what outlasts retries."""
     run_id: str = context.get_input()
-    request = RunRef(run_id=run_id).model_dump()
-    stale = StaleRun.model_validate(
-        (yield context.call_activity_with_retry(describe_stale_run, RETRY, request))
-    )
+    stale = yield from call_activity(context, DESCRIBE_STALE_RUN, RunRef(run_id=run_id), RETRY)
     state = RunState(
         run_id=run_id,
         settings=stale.settings,
@@ -46,8 +44,8 @@ def reconcile_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any
     orch = Orchestration(context, state, cancellable=False)
     yield from stop_leftovers(orch)
     if stale.report_status == "running":
-        error = {"code": "Terminated", "message": "the run's orchestration ended before the run did"}
-        yield from orch.report(status="terminated", finished_at=orch.now(), error=error)
+        error = ErrorInfo(code="Terminated", message="the run's orchestration ended before the run did")
+        yield from orch.report(ReportChange(status="terminated", finished_at=orch.now(), error=error))
     yield from release(orch)
     job = stale.running_job.job_id if stale.running_job else None
     return {"run_id": run_id, "deleted": stale.deployments, "job": job}

@@ -31,9 +31,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.deployments import read_deployment_limits
-from activities.rollouts import run_rollout
-from orchestrators.orchestration import CHILD_OUTPUT, Step
+from orchestrators.orchestration import CHILD_OUTPUT, Step, call_activity
 from shared.agents.traces import RolloutSummary
 from shared.azure.throttling import PACING_HEADROOM
 from shared.contracts.payloads import (
@@ -45,6 +43,7 @@ from shared.contracts.payloads import (
     RolloutRequest,
     RolloutStage,
 )
+from shared.contracts.specs import READ_DEPLOYMENT_LIMITS, RUN_ROLLOUT
 from shared.domain.layout import traces_prefix
 from shared.domain.report import RolloutStats
 
@@ -107,9 +106,8 @@ def rollout_stage(context: df.DurableOrchestrationContext) -> Step[dict[str, Any
     retries (a lane's storage failure); returns the stage's ``RolloutStats``."""
     stage = RolloutStage.model_validate(context.get_input())
     started = context.current_utc_datetime
-    request = DeploymentRef(name=stage.deployment).model_dump(mode="json")
-    answer = yield context.call_activity_with_retry(read_deployment_limits, retry_options(stage), request)
-    limits = DeploymentLimits.model_validate(answer)
+    request = DeploymentRef(name=stage.deployment)
+    limits = yield from call_activity(context, READ_DEPLOYMENT_LIMITS, request, retry_options(stage))
     lanes = lane_count(stage, limits.budget) if stage.count else 0
     children = [
         context.call_sub_orchestrator(
@@ -191,11 +189,10 @@ def roll_out_patiently(context: df.DurableOrchestrationContext, lane: RolloutLan
         dataset=stage.dataset,
         deployment=stage.deployment,
         budget=lane.budget,
-    ).model_dump(mode="json")
+    )
     waited_out = 0
     for attempt in range(1, stage.retry_max_attempts + 1):
-        answer = yield context.call_activity_with_retry(run_rollout, retry_options(stage), request)
-        summary = RolloutSummary.model_validate(answer)
+        summary = yield from call_activity(context, RUN_ROLLOUT, request, retry_options(stage))
         waited_out += summary.throttled_retries
         if summary.status != "throttled" or attempt == stage.retry_max_attempts:
             break

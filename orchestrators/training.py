@@ -8,87 +8,84 @@ longer needed, whatever the outcome (the dataset in Blob stays: it is the record
 
 from __future__ import annotations
 
-from activities.finetuning import (
-    cancel_finetune_job,
-    collect_job_outputs,
-    get_finetune_job,
-    get_training_file,
-    resume_finetune_job,
-    start_finetune_job,
-    upload_training_file,
-)
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Polled, Stage, Step, backoff, fixed
+from orchestrators.record import IterationRecord, JobOutputs, JobStarted, Trained, Uploaded
 from shared.contracts.payloads import (
     CollectedOutputs,
     CollectOutputs,
     FileRef,
-    FileResult,
     JobInFlight,
     JobRef,
     JobResult,
+    ReportChange,
     StartJob,
     UploadFile,
 )
-from shared.domain.report import IterationReport
+from shared.contracts.specs import (
+    CANCEL_FINETUNE_JOB,
+    COLLECT_JOB_OUTPUTS,
+    GET_FINETUNE_JOB,
+    GET_TRAINING_FILE,
+    RESUME_FINETUNE_JOB,
+    START_FINETUNE_JOB,
+    UPLOAD_TRAINING_FILE,
+)
+from shared.domain.errors import ErrorInfo, Leak
 
 FILE_SETTLED = {"processed", "error", "deleted"}
 JOB_SETTLED = {"succeeded", "failed", "cancelled", "unknown"}
 PAUSED = "paused"
 
 
-def fine_tune(orch: Orchestration, entry: IterationReport, dataset_blob: str) -> Step[str]:
-    """Trains a model on the dataset; raises StageFailed(failed); records file, job and model and
-    moves the run's current model on (continuous fine-tuning starts the next job from it)."""
-    file_id = yield from upload(orch, entry, dataset_blob)
-    model = yield from train(orch, entry, file_id)
-    orch.state.current_model = model
-    yield from orch.report(iteration=entry)
-    return model
+def fine_tune(orch: Orchestration, record: IterationRecord, dataset_blob: str) -> Step[Trained]:
+    """Trains a model on the dataset; raises StageFailed(failed); folds the file, the job (written before
+    it is waited on) and the job's outputs into the record as it learns them; returns the model."""
+    file_id = yield from upload(orch, record, dataset_blob)
+    return (yield from train(orch, record, file_id))
 
 
-def upload(orch: Orchestration, entry: IterationReport, dataset_blob: str) -> Step[str]:
+def upload(orch: Orchestration, record: IterationRecord, dataset_blob: str) -> Step[str]:
     """Uploads the dataset and waits until it is processed; raises StageFailed(failed) if Azure
-    refuses it (deleting it) or takes too long; records the file id."""
+    refuses it (deleting it) or takes too long; returns the file id."""
     settings = orch.state.settings
     orch.show(Stage.FINE_TUNE, "uploading the training file")
-    request = UploadFile(run_id=orch.state.run_id, iteration=entry.iteration, dataset_blob=dataset_blob)
-    uploaded = yield from orch.call(upload_training_file, request, FileResult)
+    request = UploadFile(run_id=orch.state.run_id, iteration=record.iteration, dataset_blob=dataset_blob)
+    uploaded = yield from orch.call(UPLOAD_TRAINING_FILE, request)
     if uploaded.file_id is None:
-        raise StageFailed("failed", uploaded.error or {"code": "UploadFailed", "message": "no file id"})
-    entry.file_id = uploaded.file_id
+        raise StageFailed("failed", uploaded.error or ErrorInfo(code="UploadFailed", message="no file id"))
+    record.fold(Uploaded(uploaded.file_id))
     orch.show(Stage.FINE_TUNE, f"file {uploaded.file_id} uploaded; waiting until processed")
     polled = yield from orch.poll(
-        get_training_file,
+        GET_TRAINING_FILE,
         FileRef(file_id=uploaded.file_id),
-        FileResult,
         until=lambda file: file.status in FILE_SETTLED,
         interval=fixed(settings.file_poll_seconds),
         deadline_seconds=settings.file_deadline_seconds,
     )
     if polled.result.status == "processed":
         return uploaded.file_id
-    yield from collect_outputs(orch, JobInFlight(file_id=uploaded.file_id, iteration=entry.iteration))
+    yield from collect_outputs(orch, JobInFlight(file_id=uploaded.file_id, iteration=record.iteration))
     if polled.timed_out:
         message = f"file still {polled.result.status}; deleted"
-        raise StageFailed("failed", {"code": "FileDeadlineExceeded", "message": message})
+        raise StageFailed("failed", ErrorInfo(code="FileDeadlineExceeded", message=message))
     raise StageFailed(
-        "failed", polled.result.error or {"code": "FileRejected", "message": polled.result.status}
+        "failed", polled.result.error or ErrorInfo(code="FileRejected", message=polled.result.status)
     )
 
 
-def train(orch: Orchestration, entry: IterationReport, file_id: str) -> Step[str]:
+def train(orch: Orchestration, record: IterationRecord, file_id: str) -> Step[Trained]:
     """Starts the job and waits for its model; raises StageFailed(failed) when it fails, is cancelled,
-    stays paused or overruns its deadline (then it is cancelled); records the job (before waiting),
-    the model, and the job's results copied to Blob."""
+    stays paused or overruns its deadline (then it is cancelled); records the job before waiting on it
+    and the job's results copied to Blob once it has settled; returns the model."""
     state = orch.state
-    started = yield from orch.call(start_finetune_job, job_request(orch, entry, file_id), JobResult)
-    job = JobInFlight(file_id=file_id, iteration=entry.iteration, job_id=started.job_id)
+    started = yield from orch.call(START_FINETUNE_JOB, job_request(orch, record, file_id))
+    job = JobInFlight(file_id=file_id, iteration=record.iteration, job_id=started.job_id)
     if started.job_id is None:
         yield from collect_outputs(orch, job)
-        raise StageFailed("failed", started.error or {"code": "JobRefused", "message": "no job id"})
-    entry.job_id, state.active_job = started.job_id, job
-    yield from orch.report(iteration=entry)
+        raise StageFailed("failed", started.error or ErrorInfo(code="JobRefused", message="no job id"))
+    state.active_job = job
+    yield from record.checkpoint(JobStarted(file_id, started.job_id))
     orch.show(Stage.FINE_TUNE, f"job {started.job_id} training from {state.current_model}")
     polled = yield from settle(orch, started.job_id)
     if not polled.timed_out and polled.result.status == PAUSED:
@@ -98,26 +95,24 @@ def train(orch: Orchestration, entry: IterationReport, file_id: str) -> Step[str
         yield from cancel_job(orch)
     state.active_job = None
     collected = yield from collect_outputs(orch, job)
-    entry.results_blobs, entry.events_blob = collected.results_blobs, collected.events_blob
+    record.fold(JobOutputs(tuple(collected.results_blobs), collected.events_blob))
     result = polled.result
     if polled.timed_out or result.status == PAUSED:
         message = f"job still {result.status} at its deadline or paused again; cancelled"
-        raise StageFailed("failed", {"code": "JobNotFinished", "message": message})
+        raise StageFailed("failed", ErrorInfo(code="JobNotFinished", message=message))
     if result.status != "succeeded" or not result.fine_tuned_model:
         raise StageFailed(
-            "failed", result.error or {"code": f"Job{result.status.title()}", "message": result.status}
+            "failed", result.error or ErrorInfo(code=f"Job{result.status.title()}", message=result.status)
         )
-    entry.fine_tuned_model, entry.trained_tokens = result.fine_tuned_model, result.trained_tokens
-    return result.fine_tuned_model
+    return Trained(file_id, started.job_id, result.fine_tuned_model, result.trained_tokens)
 
 
 def settle(orch: Orchestration, job_id: str) -> Step[Polled[JobResult]]:
     """Polls the job with backoff until it ends, pauses or overruns ``job_deadline_seconds``."""
     settings = orch.state.settings
     polled = yield from orch.poll(
-        get_finetune_job,
+        GET_FINETUNE_JOB,
         JobRef(job_id=job_id),
-        JobResult,
         until=lambda job: job.status in JOB_SETTLED or job.status == PAUSED,
         interval=backoff(settings.job_poll_initial_seconds, settings.job_poll_max_seconds),
         deadline_seconds=settings.job_deadline_seconds,
@@ -128,14 +123,14 @@ def settle(orch: Orchestration, job_id: str) -> Step[Polled[JobResult]]:
 def resume(orch: Orchestration, job_id: str) -> Step[None]:
     """Resumes a paused job (Azure can pause a developer-tier job); raises what outlasts retries."""
     orch.show(Stage.FINE_TUNE, f"job {job_id} paused; resuming it")
-    yield from orch.call(resume_finetune_job, JobRef(job_id=job_id), JobResult)
+    yield from orch.call(RESUME_FINETUNE_JOB, JobRef(job_id=job_id))
 
 
 def cancel_job(orch: Orchestration) -> Step[None]:
     """Cancels the job the run is waiting for, so it stops costing money; raises what outlasts retries."""
     job = orch.state.active_job
     if job is not None and job.job_id is not None:
-        yield from orch.call(cancel_finetune_job, JobRef(job_id=job.job_id), JobResult)
+        yield from orch.call(CANCEL_FINETUNE_JOB, JobRef(job_id=job.job_id))
 
 
 def collect_outputs(orch: Orchestration, job: JobInFlight) -> Step[CollectedOutputs]:
@@ -145,26 +140,29 @@ def collect_outputs(orch: Orchestration, job: JobInFlight) -> Step[CollectedOutp
         run_id=orch.state.run_id, iteration=job.iteration, training_file_id=job.file_id, job_id=job.job_id
     )
     try:
-        collected = yield from orch.call(collect_job_outputs, request, CollectedOutputs)
+        collected = yield from orch.call(COLLECT_JOB_OUTPUTS, request)
     except RunCancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - a clean-up that outlasts retries is reported, not fatal
-        reason = error_from(exc)["message"]
-        collected = CollectedOutputs(leaked=[{"kind": "file", "name": job.file_id, "reason": reason}])
+        reason = error_from(exc).message
+        collected = CollectedOutputs(leaked=[Leak(kind="file", name=job.file_id, reason=reason)])
     if collected.leaked or collected.warnings:
-        yield from orch.report(leaked=collected.leaked or None, warnings=collected.warnings or None)
+        yield from orch.report(
+            ReportChange(leaked=collected.leaked or None, warnings=collected.warnings or None)
+        )
     return collected
 
 
-def job_request(orch: Orchestration, entry: IterationReport, file_id: str) -> StartJob:
-    """The job for this iteration: from the run's current model, with the run's hyperparameters."""
+def job_request(orch: Orchestration, record: IterationRecord, file_id: str) -> StartJob:
+    """The job for this iteration: from the run's current model, with the run's hyperparameters, named
+    after the model's lineage version."""
     state, settings = orch.state, orch.state.settings
     return StartJob(
         run_id=state.run_id,
-        iteration=entry.iteration,
+        iteration=record.iteration,
         file_id=file_id,
         model=state.current_model,
-        suffix=f"v{entry.version if entry.version is not None else entry.iteration:02d}",
+        suffix=f"v{record.version.version:02d}",
         n_epochs=settings.n_epochs,
         batch_size=settings.batch_size,
         learning_rate_multiplier=settings.learning_rate_multiplier,

@@ -11,11 +11,12 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.runs import init_run
 from orchestrators.errors import RunEnded
 from orchestrators.lineage import Start, adopt, champion_from, claim, crown, release, serve
-from orchestrators.orchestration import Orchestration, Stage, Step
-from shared.contracts.payloads import InitRun, LineageClaim, RunState, UpkeepRequest
+from orchestrators.orchestration import Orchestration, Stage, Step, call_activity
+from shared.contracts.payloads import InitRun, LineageClaim, ReportChange, RunState, UpkeepRequest
+from shared.contracts.specs import INIT_RUN
+from shared.domain.errors import ErrorInfo
 from shared.domain.report import RunStatus
 
 bp = df.Blueprint()
@@ -37,9 +38,9 @@ def lineage_upkeep(context: df.DurableOrchestrationContext) -> Step[dict[str, An
         started_at=state.started_at,
         kind="upkeep",
     )
-    yield orch.task(init_run, init)
+    yield from call_activity(context, INIT_RUN, init, orch.retry)
     status: RunStatus = "succeeded"
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
     try:
         lineage = yield from claim(orch)
         if request.operation == "redeploy":
@@ -49,7 +50,7 @@ def lineage_upkeep(context: df.DurableOrchestrationContext) -> Step[dict[str, An
     except RunEnded as ended:
         status, error = ended.status, ended.error
     yield from release(orch)
-    yield from orch.report(status=status, finished_at=orch.now(), error=error)
+    yield from orch.report(ReportChange(status=status, finished_at=orch.now(), error=error))
     champion = state.champion
     return {
         "upkeep_id": state.run_id,
@@ -64,7 +65,7 @@ def redeploy_champion(orch: Orchestration, lineage: LineageClaim) -> Step[None]:
     champion = lineage.champion
     if champion is None:
         raise RunEnded(
-            "failed", {"code": "NoChampion", "message": f"lineage {orch.state.lineage} has none yet"}
+            "failed", ErrorInfo(code="NoChampion", message=f"lineage {orch.state.lineage} has none yet")
         )
     orch.show(Stage.DEPLOY, f"making sure {champion.deployment} serves {champion.model}")
     start = Start(champion.model, champion.deployment, champion.version, "champion")
@@ -73,7 +74,7 @@ def redeploy_champion(orch: Orchestration, lineage: LineageClaim) -> Step[None]:
         message = (
             f"the champion's model {champion.model} cannot be deployed again; start a run to find a new one"
         )
-        raise RunEnded("failed", {"code": "ChampionUnavailable", "message": message})
+        raise RunEnded("failed", ErrorInfo(code="ChampionUnavailable", message=message))
     yield from adopt(orch, champion, champion.val_reward)
 
 
@@ -83,12 +84,12 @@ def roll_back(orch: Orchestration, lineage: LineageClaim) -> Step[None]:
     previous = lineage.previous_champion
     if previous is None:
         message = f"lineage {orch.state.lineage} has had no other champion to go back to"
-        raise RunEnded("failed", {"code": "NothingToRollBackTo", "message": message})
+        raise RunEnded("failed", ErrorInfo(code="NothingToRollBackTo", message=message))
     orch.show(Stage.PROMOTE, f"rolling back to {previous.model} ({previous.deployment})")
     start = Start(previous.model, previous.deployment, previous.version, "previous champion")
     served = yield from serve(orch, start)
     if served.fallback_from is not None:
         message = f"the previous champion's model {previous.model} cannot be deployed again"
-        raise RunEnded("failed", {"code": "ChampionUnavailable", "message": message})
+        raise RunEnded("failed", ErrorInfo(code="ChampionUnavailable", message=message))
     orch.state.champion = lineage.champion
     yield from crown(orch, champion_from(orch, served, previous.val_reward, "rollback"), previous.val_reward)

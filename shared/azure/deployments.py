@@ -13,7 +13,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
-from shared.contracts.payloads import DeploymentResult, StartDeployment
+from shared.contracts.payloads import NAME_TAKEN, DeploymentResult, StartDeployment
+from shared.domain.errors import ErrorInfo
 
 RUN_TAG = "durable-finetune-run"
 GONE = "NotFound"
@@ -53,7 +54,9 @@ class Account:
         state = (deployment.properties.provisioning_state if deployment.properties else None) or "Unknown"
         error = None
         if state in {"Failed", "Canceled"}:
-            error = {"code": f"Deployment{state}", "message": f"deployment {name} provisioning ended {state}"}
+            error = ErrorInfo(
+                code=f"Deployment{state}", message=f"deployment {name} provisioning ended {state}"
+            )
         return DeploymentResult(name=name, state=state, error=error)
 
     def start(self, request: StartDeployment) -> DeploymentResult:
@@ -66,11 +69,11 @@ class Account:
                 return DeploymentResult(
                     name=request.name,
                     state="Conflict",
-                    error={
-                        "code": "DeploymentNameTaken",
-                        "message": f"deployment {request.name} already serves {model}, not {request.model}; "
+                    error=ErrorInfo(
+                        code=NAME_TAKEN,
+                        message=f"deployment {request.name} already serves {model}, not {request.model}; "
                         "choose another deployment_prefix",
-                    },
+                    ),
                 )
             return self.state(request.name)
         body = Deployment(

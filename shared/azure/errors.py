@@ -8,15 +8,17 @@ auth, conflicts, a failed job) as data, which the orchestrator records instead o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import openai
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from pydantic import BaseModel
 
-from shared.contracts.errors import ErrorInfo
+from shared.domain.errors import ErrorInfo
 
 TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -47,7 +49,8 @@ def describe(exc: BaseException) -> ErrorInfo:
     elif isinstance(exc, HttpResponseError) and exc.error is not None:
         code = exc.error.code or code
         message = exc.error.message or message
-    return ErrorInfo(code=code, message=message[:2000], status=status)
+    info = ErrorInfo(code=code, message=message)
+    return info if status is None else info.model_copy(update={"status": status})
 
 
 def raise_if_transient(exc: BaseException) -> ErrorInfo:
@@ -57,13 +60,10 @@ def raise_if_transient(exc: BaseException) -> ErrorInfo:
     return describe(exc)
 
 
-def result_or_error(
-    action: Callable[[], BaseModel], on_error: Callable[[dict[str, Any]], BaseModel]
-) -> dict[str, Any]:
+def result_or_error(action: Callable[[], Answer], on_error: Callable[[ErrorInfo], Answer]) -> Answer:
     """Runs an Azure call for an activity: its result, or the permanent error as a result (transient
     errors propagate to Durable's retry)."""
     try:
-        result = action()
+        return action()
     except Exception as exc:  # noqa: BLE001 - classified by raise_if_transient
-        result = on_error(raise_if_transient(exc).as_dict())
-    return result.model_dump()
+        return on_error(raise_if_transient(exc))

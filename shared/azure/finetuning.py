@@ -18,6 +18,7 @@ from openai.types import FileObject
 from openai.types.fine_tuning import FineTuningJob
 
 from shared.contracts.payloads import FileResult, JobResult, StartJob
+from shared.domain.errors import ErrorInfo
 
 UNUSABLE_FILE_STATES = {"error", "deleted"}
 
@@ -35,9 +36,9 @@ def _jobs(client: AzureOpenAI) -> Iterator[FineTuningJob]:
 
 
 def file_result(file: FileObject) -> FileResult:
-    error = (
-        {"code": "FileProcessingFailed", "message": file.status_details} if file.status == "error" else None
-    )
+    error = None
+    if file.status == "error":
+        error = ErrorInfo(code="FileProcessingFailed", message=file.status_details or "Azure gave no details")
     return FileResult(file_id=file.id, status=file.status, error=error)
 
 
@@ -58,7 +59,12 @@ def get_file(client: AzureOpenAI, file_id: str) -> FileResult:
 def job_result(job: FineTuningJob) -> JobResult:
     error = None
     if job.error is not None and (job.error.code or job.error.message):
-        error = {"code": job.error.code, "message": job.error.message, "param": job.error.param}
+        # Azure's error as Azure sent it: ``param`` is recorded even when null.
+        error = ErrorInfo(
+            code=job.error.code or f"Job{job.status.title()}",
+            message=job.error.message or job.status,
+            param=job.error.param,
+        )
     return JobResult(
         job_id=job.id,
         status=job.status,

@@ -36,7 +36,6 @@ from openai import AzureOpenAI
 
 from shared.azure.deployments import Account
 from shared.azure.errors import describe, is_transient
-from shared.contracts.errors import ErrorInfo
 from shared.contracts.payloads import Check, PreflightRequest, PreflightResult
 from shared.domain.cost import (
     CHARS_PER_TOKEN,
@@ -46,6 +45,7 @@ from shared.domain.cost import (
     estimate,
     expected_examples_tokens,
 )
+from shared.domain.errors import ErrorInfo
 from shared.domain.layout import report_path
 from shared.domain.rate_limits import FINE_TUNED_MARK
 from shared.domain.report import RunReport

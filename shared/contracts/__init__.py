@@ -1,5 +1,6 @@
-"""What crosses between the orchestrators and the activities: request and result models and the
-recorded form of errors. Both layers import this package and neither imports the other.
+"""What crosses between the orchestrators and the activities: each activity's spec (its name, request
+model and result model, in ``specs``) and those models (``payloads``). Both layers import this package
+and neither imports the other.
 
 Belongs here: small payloads (ids, blob paths, numbers), never datasets or traces, because Durable
 Functions copies every payload into the orchestration's history."""

@@ -7,12 +7,13 @@ blob paths, ids and numbers, never datasets or traces.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.agents.traces import RolloutSummary
 from shared.domain.cost import CostEstimate, HostingRecord
+from shared.domain.errors import CheckRecord, ErrorInfo, Leak
 from shared.domain.lineage import Champion, ModelVersion
 from shared.domain.report import Baseline, IterationReport, RunKind, RunStatus
 from shared.domain.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
@@ -20,6 +21,10 @@ from shared.domain.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, Run
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Done(Payload):
+    """The answer of an activity run for its effect (a record written): nothing to read."""
 
 
 class JobInFlight(Payload):
@@ -245,6 +250,11 @@ class BuildDataset(Payload):
 
 
 class DatasetResult(Payload):
+    """The dataset an iteration built: where it is, how many examples made it and what Azure would find
+    wrong with it. Frozen: the iteration's record folds it as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     dataset_blob: str
     stats_blob: str
     rollouts: int
@@ -268,7 +278,7 @@ class FileRef(Payload):
 class FileResult(Payload):
     file_id: str | None = None
     status: str
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
 
 
 class StartJob(Payload):
@@ -293,7 +303,7 @@ class JobResult(Payload):
     status: str
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
 
 
 class StartDeployment(Payload):
@@ -308,10 +318,14 @@ class DeploymentRef(Payload):
     name: str
 
 
+NAME_TAKEN = "DeploymentNameTaken"
+"""The error of a deployment whose name serves another model: the run takes its lineage's next version."""
+
+
 class DeploymentResult(Payload):
     name: str
     state: str
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
 
 
 class DeleteDeployments(Payload):
@@ -324,13 +338,12 @@ class DeploymentsRemaining(Payload):
 
 class ProbeResult(Payload):
     ready: bool
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
 
 
-class ReportUpdate(Payload):
-    """A partial update of the run report; fields left None are kept as they are."""
+class ReportChange(Payload):
+    """What one write changes in the run report; fields left None are kept as they are."""
 
-    run_id: str
     status: RunStatus | None = None
     lineage: str | None = None
     baseline: Baseline | None = None
@@ -340,11 +353,16 @@ class ReportUpdate(Payload):
     promoted_deployment: str | None = None
     promoted_val_reward: float | None = None
     champion: Champion | None = None
-    warnings: list[dict[str, str]] | None = Field(None, description="appended to the report's warnings")
-    leaked: list[dict[str, str]] | None = Field(None, description="appended: resources not cleaned up")
+    warnings: list[ErrorInfo] | None = Field(None, description="appended to the report's warnings")
+    leaked: list[Leak] | None = Field(None, description="appended: resources not cleaned up")
     hosting: list[HostingRecord] | None = Field(None, description="replaces the run's hosting records")
     finished_at: str | None = None
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+
+
+class ReportUpdate(Payload):
+    run_id: str
+    change: ReportChange
 
 
 class ClaimLineage(Payload):
@@ -380,6 +398,11 @@ class ReserveVersion(Payload):
 
 
 class VersionReserved(Payload):
+    """The lineage version (and deployment name) reserved for an iteration's model. Frozen: the
+    iteration's record folds it as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     version: int
     deployment: str
 
@@ -423,8 +446,8 @@ class CollectedOutputs(Payload):
     results_blobs: list[str] = Field(default_factory=list)
     events_blob: str | None = None
     deleted_files: list[str] = Field(default_factory=list)
-    leaked: list[dict[str, str]] = Field(default_factory=list)
-    warnings: list[dict[str, str]] = Field(default_factory=list)
+    leaked: list[Leak] = Field(default_factory=list)
+    warnings: list[ErrorInfo] = Field(default_factory=list)
 
 
 class StaleRun(Payload):
@@ -452,14 +475,10 @@ class UpkeepRequest(Payload):
     started_at: str
 
 
-class Check(Payload):
+class Check(CheckRecord):
     """One preflight check: what was checked, whether it passed, what was found and, if it failed, what
-    to change."""
+    to change, and whether it failed only on something transient (an error records it without that)."""
 
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
     transient: bool = Field(False, description="failed on a throttle, 5xx or timeout: retry, not a fix")
 
 
@@ -518,7 +537,7 @@ class JobIds(Payload):
 
 class JobsDeleted(Payload):
     deleted: list[str]
-    refused: list[dict[str, str]] = Field(default_factory=list, description="job id and Azure's reason")
+    refused: list[Leak] = Field(default_factory=list, description="the jobs Azure would not delete, and why")
 
 
 class JobsMarked(Payload):

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from shared.domain.cost import CostEstimate, HostingRecord, usd_of_tokens
+from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.lineage import Approval, Champion
 
 SCHEMA_VERSION = 1
@@ -133,7 +134,7 @@ class IterationReport(BaseModel):
     champion_val_reward: float | None = None
     started_at: str | None = None
     finished_at: str | None = None
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
     cost: IterationCost | None = None
 
     @model_validator(mode="after")
@@ -173,9 +174,9 @@ class RunReport(BaseModel):
     promoted_deployment: str | None = None
     promoted_val_reward: float | None = None
     champion: Champion | None = None
-    warnings: list[dict[str, str]] = Field(default_factory=list)
-    leaked: list[dict[str, str]] = Field(default_factory=list)
-    error: dict[str, Any] | None = None
+    warnings: list[ErrorInfo] = Field(default_factory=list)
+    leaked: list[Leak] = Field(default_factory=list)
+    error: ErrorInfo | None = None
     hosting: list[HostingRecord] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]

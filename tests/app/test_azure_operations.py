@@ -140,7 +140,9 @@ def test_deployment_start_is_idempotent_and_conflicts_are_permanent(emulator_res
     assert account.get("agent_v01").tags == {"durable-finetune-run": "run-dep"}
 
     other = account.start(request.model_copy(update={"model": "gpt-4o-mini-2024-07-18"}))
-    assert other.state == "Conflict" and "agent_v01" in other.error["message"]
+    assert other.state == "Conflict"
+    assert other.error is not None and other.error.code == "DeploymentNameTaken"
+    assert "agent_v01" in other.error.message
 
     assert account.start_delete("agent_v01") in {True, False}
     _wait(lambda: account.state("agent_v01").state == GONE)

@@ -1,12 +1,15 @@
-"""Data flows one way: HTTP/timer -> orchestrators -> activities -> shared, and inside shared from the
-packages listed last to the ones listed first (``shared/__init__.py``). Read from the source with
-``ast``, so an import inside a function counts as much as one at the top."""
+"""Data flows one way: HTTP/timer -> orchestrators -> (activity specs) ; activities -> shared, and inside
+shared from the packages listed last to the ones listed first (``shared/__init__.py``). Orchestrators
+call activities by their specs (shared/contracts/specs.py), so neither imports the other. Read from the
+source with ``ast``, so an import inside a function counts as much as one at the top."""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+
+from shared.contracts import specs
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = ("function_app.py", "api", "orchestrators", "activities", "shared")
@@ -45,6 +48,8 @@ def violations() -> list[str]:
                 found.append(f"{name} imports {target}: activities are below orchestrators and api")
             if top == "orchestrators" and root in {"api", "function_app"}:
                 found.append(f"{name} imports {target}: orchestrators are below api")
+            if top == "orchestrators" and root == "activities":
+                found.append(f"{name} imports {target}: orchestrators call activities by their specs")
             if top == "shared" and root == "shared" and len(name.split(".")) > 2:
                 source, imported = name.split(".")[1], target.split(".")[1]
                 if SHARED_ORDER.index(imported) > SHARED_ORDER.index(source):
@@ -62,6 +67,33 @@ def test_every_shared_module_is_in_a_package_of_the_order() -> None:
     packages = {path.name for path in (ROOT / "shared").iterdir() if (path / "__init__.py").exists()}
     assert loose == ["shared.__init__"]
     assert packages == set(SHARED_ORDER)
+
+
+def test_orchestrators_name_no_activity_function() -> None:
+    """Orchestrators know an activity by its spec, never by its function (not even one of the same name
+    defined elsewhere): no identifier in orchestrators/ is an activity's registered name."""
+    activities = {spec.name for spec in vars(specs).values() if isinstance(spec, specs.ActivitySpec)}
+    named = [
+        f"{name}: {identifier}"
+        for name, file in modules()
+        if name.startswith("orchestrators.")
+        for identifier in identifiers(file)
+        if identifier in activities
+    ]
+    assert len(activities) == 29
+    assert named == []
+
+
+def identifiers(file: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(file.read_text(), str(file))):
+        if isinstance(node, ast.Name):
+            yield node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.attr
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node.name
+        elif isinstance(node, ast.alias):
+            yield node.asname or node.name.split(".")[-1]
 
 
 def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
