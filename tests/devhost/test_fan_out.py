@@ -51,8 +51,12 @@ def test_bounded_fan_out_keeps_k_in_flight_until_all_are_done(phost: DevHost) ->
     assert status.runtime_status == Status.Completed, status.output
     assert status.output == list(range(12))
     assert patterns.RUNNING.peak == 3
-    # the first episode schedules 3; every refill episode tops the window up to 3 again at once
-    assert in_flight_after_scheduling(phost, "win-1") == [3] * 10
+    # the first episode schedules 3; every refill episode tops the window up to 3 again at once. On a
+    # loaded machine two completions can reach one episode, which then refills two: fewer episodes,
+    # each still ending with 3 in flight.
+    counts = in_flight_after_scheduling(phost, "win-1")
+    assert set(counts) == {3}
+    assert 4 <= len(counts) <= 10
 
 
 def test_failed_items_are_reported_not_raised(phost: DevHost) -> None:
