@@ -163,6 +163,8 @@ def _admin_routes() -> list[Route]:
         Route("/_emulator/faults", _admin(admin.clear_faults), methods=["DELETE"]),
         Route("/_emulator/clock", _admin(admin.clock), methods=["POST"]),
         Route("/_emulator/models/retire", _admin(admin.retire_model), methods=["POST"]),
+        Route("/_emulator/account", _admin(admin.get_account), methods=["GET"]),
+        Route("/_emulator/account", _admin(admin.set_account), methods=["POST"]),
     ]
 
 
