@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -360,6 +361,9 @@ def _serve(config: Config, tls_dir: Path) -> int:
     shown = f"[{config.host}]" if ":" in config.host else config.host
     print(f"listening on https://{shown}:{port}", flush=True)
     print(f"ca: {tls.ca}", flush=True)
+    # uvicorn hands the graceful-shutdown timeout to asyncio.wait_for, which takes any float, though its
+    # annotation says int: a third of a second, passed untyped.
+    shutdown: dict[str, Any] = {"timeout_graceful_shutdown": 0.3}
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -367,8 +371,7 @@ def _serve(config: Config, tls_dir: Path) -> int:
             ssl_keyfile=str(tls.key),
             log_level="warning",
             lifespan="off",
-            # uvicorn hands this to asyncio.wait_for, which takes any float; its annotation says int.
-            timeout_graceful_shutdown=0.3,  # type: ignore[arg-type]
+            **shutdown,
         )
     )
     asyncio.run(server.serve(sockets=[sock]))
