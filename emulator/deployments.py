@@ -261,12 +261,12 @@ def _model_of(store: Store, properties: Any, now: float) -> tuple[dict[str, Any]
         )
     retired = inference_retired_since(store, model_id, now)
     if retired is not None:
-        since = _since_text(retired)
+        shown = deployment_format(store, root_profile(store, model_id))
         raise ArmError(
             400,
             "ServiceModelDeprecated",
-            f"The model 'Format:{model_format},Name:{model['name']},Version:{version or '1'}' has been "
-            f"deprecated since {since}.",
+            f"The model 'Format:{shown},Name:{model['name']},Version:{version or '1'}' has been deprecated "
+            f"since {_since_text(retired)}.",
         )
     return model, model_id, version or "1"
 
@@ -406,10 +406,10 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
     op = _operation(store, name, "create" if creating else "update", now, ready_at, failed)
     lifetime, idle_lifetime = _lifetimes(store, model_id, sku_name)
     assert isinstance(properties, dict)  # _model_of checked it
-    open_model = root_profile(store, model_id).open_model
+    profile = root_profile(store, model_id)
     record = DeploymentRecord(
         name=name,
-        model_format=deployment_format(store, root_profile(store, model_id)),
+        model_format=deployment_format(store, profile),
         model_name=model["name"],
         model_version=version,
         model_id=model_id,
@@ -424,7 +424,7 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
         error=op.error,
         not_found_until=ready_at + scale(faults.config.not_found_window) if creating else 0.0,
         not_ready_until=ready_at + scale(store.config.durations.not_ready)
-        if fine_tuned and open_model
+        if fine_tuned and profile.open_model
         else 0.0,
         operation_id=op.id,
         properties_extra={
