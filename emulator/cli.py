@@ -29,6 +29,27 @@ from emulator.faults import FaultConfig, RouteFault
 from emulator.profiles import DEFAULT_BASE_MODELS, DEFAULT_EXISTING_FAMILIES, FAMILIES
 from emulator.tls import ensure_tls
 
+# Rules whose sources disagree, or that the app is not ready for: the flag picks the variant (defaults:
+# Config; emulator/README.md says which source each follows).
+RULE_VARIANTS: tuple[tuple[str, tuple[str, ...] | tuple[int, ...], str], ...] = (
+    (
+        "--lifecycle",
+        ("table", "none"),
+        "retirement dates of the table (emulator/profiles.py), or none unless set",
+    ),
+    ("--open-model-format", ("provider", "OpenAI-OSS"), "the model.format open models' deployments accept"),
+    (
+        "--retired-chat-status",
+        (404, 410),
+        "chat on a retired model's deployment: 404 (observed) or 410 (SDK docs)",
+    ),
+    (
+        "--deployment-names",
+        ("strict", "lenient"),
+        "strict: 2-64 letters, digits, '-', '_'; lenient: any name",
+    ),
+)
+
 
 def _deployment(value: str) -> tuple[str, str]:
     name, sep, model = value.partition("=")
@@ -150,12 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account", default="aoai-emulator")
     p.add_argument("--location", default=Config().location)
     lifecycle = p.add_argument_group("models and account rules (sources: emulator/README.md)")
-    lifecycle.add_argument(
-        "--lifecycle",
-        choices=("table", "none"),
-        default="table",
-        help="retirement dates of the lifecycle table (emulator/profiles.py), or none unless set",
-    )
+    for flag, choices, text in RULE_VARIANTS:
+        default = getattr(Config(), flag.removeprefix("--").replace("-", "_"))
+        lifecycle.add_argument(flag, type=type(choices[0]), choices=choices, default=default, help=text)
     lifecycle.add_argument(
         "--serve-retired-bases",
         action="store_true",
@@ -173,25 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--serialize-deployment-writes",
         action="store_true",
         help="one deployment create/update/delete at a time per account (409 RequestConflict)",
-    )
-    lifecycle.add_argument(
-        "--open-model-format",
-        choices=("provider", "OpenAI-OSS"),
-        default="provider",
-        help="the model.format open models' deployments accept (the other answers 500)",
-    )
-    lifecycle.add_argument(
-        "--retired-chat-status",
-        type=int,
-        choices=(404, 410),
-        default=404,
-        help="chat on a retired model's deployment: 404 (observed) or 410 (SDK docs)",
-    )
-    lifecycle.add_argument(
-        "--deployment-names",
-        choices=("strict", "lenient"),
-        default="strict",
-        help="strict: 2-64 letters, digits, '-', '_'; lenient: anything",
     )
     lifecycle.add_argument(
         "--open-model-not-ready",
