@@ -10,6 +10,7 @@ a date skips once the wall clock has passed it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -17,6 +18,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from emulator.cli import config_from_args
+from emulator.launch import start_emulator
 from tests.emulator.support import (
     FAST_JOBS_AT_SCALE_1,
     arm_call,
@@ -264,3 +266,24 @@ def test_models_outside_supervised_fine_tuning_are_refused(emulator_factory: Any
         assert refused.value.body["message"] == (
             f"The specified base model does not support fine-tuning. ({name} has no supervised fine-tuning)"
         )
+
+
+def test_the_account_settings_survive_a_restart(tmp_path: Path) -> None:
+    first = start_emulator(*TABLE, state_dir=tmp_path)
+    try:
+        with first.http_client() as http:
+            changed = {"customer": "new", "serialize_deployment_writes": True}
+            assert http.post(first.url + "/_emulator/account", json=changed).status_code == 200
+    finally:
+        first.stop()
+    second = start_emulator(*TABLE, state_dir=tmp_path)
+    try:
+        assert second.state()["account"] == {
+            "customer": "new",
+            "existing_families": [],
+            "serialize_deployment_writes": True,
+        }
+        with pytest.raises(openai.BadRequestError):
+            create_job(second)
+    finally:
+        second.stop()
