@@ -1,15 +1,16 @@
 """The admin API under ``/_emulator/`` (no auth): inspect state and peaks, reset, set and clear faults,
-move the emulated clock. It exists for tests, benchmarks and demos; Azure has nothing like it."""
+move the emulated clock, retire models, change the account's rules. It exists for tests, benchmarks and
+demos; Azure has nothing like it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulator.catalog import iso, parse_time, retirement
+from emulator.catalog import existing_families, iso, parse_time, retirement, serializes_writes
 from emulator.config import Retirement
 from emulator.deployments import deployment_json, expires_at, fine_tuned_in_use, purge, state_of
 from emulator.errors import ApiError
@@ -17,6 +18,7 @@ from emulator.faults import FaultConfig
 from emulator.files_api import file_json
 from emulator.jobs import job_json
 from emulator.jsonbody import read_json
+from emulator.profiles import DEFAULT_EXISTING_FAMILIES, FAMILIES
 from emulator.records import MAX_CLOCK_OFFSET, DeploymentRecord
 from emulator.store import Store
 from emulator.training import advance
@@ -38,6 +40,18 @@ class ClockAdvance(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     advance: float = Field(ge=0, le=MAX_CLOCK_OFFSET)
+
+
+class AccountRequest(BaseModel):
+    """``POST /_emulator/account`` body: the account rules the command line sets, changed at runtime.
+    ``customer: "existing"`` without ``families`` means the gpt-4.1 family; ``families`` alone means
+    an existing customer of those families."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer: Literal["existing", "new"] | None = None
+    families: list[str] | None = None
+    serialize_deployment_writes: bool | None = None
 
 
 def _invalid(exc: ValidationError) -> ApiError:
@@ -66,7 +80,14 @@ def snapshot(store: Store) -> dict[str, Any]:
             "base_models": list(c.base_models),
             "limits": c.limits.model_dump(),
             "durations": c.durations.model_dump(),
+            "location": c.location,
+            "lifecycle": c.lifecycle,
+            "serve_retired_bases": c.serve_retired_bases,
+            "open_model_format": c.open_model_format,
+            "retired_chat_status": c.retired_chat_status,
+            "deployment_names": c.deployment_names,
         },
+        "account": _account(store),
         "files": [file_json(f, now) for f in store.data.files.values() if not f.deleted],
         "deleted_files": [file_json(f, now) for f in store.data.files.values() if f.deleted],
         "jobs": [
@@ -186,3 +207,40 @@ async def retire_model(request: Request, store: Store) -> Response:
     )
     store.save()
     return JSONResponse(_model_state(store, body.model, store.data.models[body.model].model_dump()))
+
+
+def _account(store: Store) -> dict[str, Any]:
+    families = existing_families(store)
+    return {
+        "customer": "existing" if families else "new",
+        "existing_families": list(families),
+        "serialize_deployment_writes": serializes_writes(store),
+    }
+
+
+async def get_account(request: Request, store: Store) -> Response:
+    return JSONResponse(_account(store))
+
+
+async def set_account(request: Request, store: Store) -> Response:
+    """Change the account's customer status and write serialization; fields not given keep their value."""
+    try:
+        body = AccountRequest.model_validate(await read_json(request, None), strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    unknown = sorted(set(body.families or ()) - FAMILIES)
+    if unknown or body.families == [] or (body.customer == "new" and body.families):
+        raise ApiError(
+            400,
+            "invalidPayload",
+            f"'families' must list some of {', '.join(sorted(FAMILIES))}, and only for an existing customer.",
+            param="families",
+        )
+    if body.customer == "new":
+        store.data.account.existing_families = []
+    elif body.families is not None or body.customer == "existing":
+        store.data.account.existing_families = body.families or list(DEFAULT_EXISTING_FAMILIES)
+    if body.serialize_deployment_writes is not None:
+        store.data.account.serialize_deployment_writes = body.serialize_deployment_writes
+    store.save()
+    return JSONResponse(_account(store))

@@ -165,6 +165,8 @@ def _admin_routes() -> list[Route]:
         Route("/_emulator/peaks", _admin(admin.get_peaks), methods=["GET"]),
         Route("/_emulator/peaks", _admin(admin.restart_peaks), methods=["DELETE"]),
         Route("/_emulator/models/retire", _admin(admin.retire_model), methods=["POST"]),
+        Route("/_emulator/account", _admin(admin.get_account), methods=["GET"]),
+        Route("/_emulator/account", _admin(admin.set_account), methods=["POST"]),
     ]
 
 

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -23,9 +24,31 @@ from pydantic import ValidationError
 from emulator.app import create_app
 from emulator.behaviour import BehaviourLoadError, load_behaviours
 from emulator.catalog import parse_time
-from emulator.config import DEFAULT_BASE_MODELS, DEFAULT_DEPLOYMENTS, Config, Durations, Limits, Retirement
+from emulator.config import DEFAULT_DEPLOYMENTS, Config, Durations, Limits, Retirement
 from emulator.faults import FaultConfig, RouteFault
+from emulator.profiles import DEFAULT_BASE_MODELS, DEFAULT_EXISTING_FAMILIES, FAMILIES
 from emulator.tls import ensure_tls
+
+# Rules whose sources disagree, or that the app is not ready for: the flag picks the variant (defaults:
+# Config; emulator/README.md says which source each follows).
+RULE_VARIANTS: tuple[tuple[str, tuple[str, ...] | tuple[int, ...], str], ...] = (
+    (
+        "--lifecycle",
+        ("table", "none"),
+        "retirement dates of the table (emulator/profiles.py), or none unless set",
+    ),
+    ("--open-model-format", ("provider", "OpenAI-OSS"), "the model.format open models' deployments accept"),
+    (
+        "--retired-chat-status",
+        (404, 410),
+        "chat on a retired model's deployment: 404 (observed) or 410 (SDK docs)",
+    ),
+    (
+        "--deployment-names",
+        ("strict", "lenient"),
+        "strict: 2-64 letters, digits, '-', '_'; lenient: any name",
+    ),
+)
 
 
 def _deployment(value: str) -> tuple[str, str]:
@@ -63,6 +86,25 @@ def _retirement(value: str) -> Retirement:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
     return Retirement(model=model, fine_tune=times[0], inference=times[1] if len(times) == 2 else None)
+
+
+def _customer(value: str) -> tuple[str, ...]:
+    """``existing`` (the gpt-4.1 family), ``existing=FAMILY[,FAMILY...]`` or ``new``: the model families
+    the account already fine-tunes."""
+    mode, sep, families = value.partition("=")
+    if mode == "new" and not sep:
+        return ()
+    if mode != "existing":
+        raise argparse.ArgumentTypeError(f"expected existing[=FAMILY,...] or new, got {value!r}")
+    if not sep:
+        return DEFAULT_EXISTING_FAMILIES
+    chosen = tuple(f.strip() for f in families.split(",") if f.strip())
+    unknown = [f for f in chosen if f not in FAMILIES]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: families are {', '.join(sorted(FAMILIES))} (comma-separated), got {families!r}"
+        )
+    return chosen
 
 
 def _route_fault(kind: str) -> Callable[[str], RouteFault]:
@@ -127,7 +169,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subscription", default="00000000-0000-0000-0000-000000000000")
     p.add_argument("--resource-group", default="rg-emulator")
     p.add_argument("--account", default="aoai-emulator")
-    p.add_argument("--location", default="eastus2")
+    p.add_argument("--location", default=Config().location)
+    lifecycle = p.add_argument_group("models and account rules (sources: emulator/README.md)")
+    for flag, choices, text in RULE_VARIANTS:
+        default = getattr(Config(), flag.removeprefix("--").replace("-", "_"))
+        lifecycle.add_argument(flag, type=type(choices[0]), choices=choices, default=default, help=text)
+    lifecycle.add_argument(
+        "--serve-retired-bases",
+        action="store_true",
+        help="not Azure, transitional: base models of the families this account fine-tunes serve chat until "
+        "their fine-tuned deployments retire (the app's rollouts until it distils, issue 18)",
+    )
+    lifecycle.add_argument(
+        "--customer",
+        type=_customer,
+        default=DEFAULT_EXISTING_FAMILIES,
+        metavar="existing[=FAMILY,...]|new",
+        help="the model families this account already fine-tunes (default: existing = gpt-4.1)",
+    )
+    lifecycle.add_argument(
+        "--serialize-deployment-writes",
+        action="store_true",
+        help="one deployment create/update/delete at a time per account (409 RequestConflict)",
+    )
+    lifecycle.add_argument(
+        "--open-model-not-ready",
+        type=float,
+        default=Durations().not_ready,
+        metavar="SECONDS",
+        help="an open model's fine-tuned deployment answers DeploymentNotReady this long after Succeeded",
+    )
     limits = p.add_argument_group("per-resource limits (defaults: quotas-limits.md, 2026-02-17)")
     limits.add_argument("--ft-deployment-quota", type=int, default=Limits().ft_deployments, metavar="N")
     limits.add_argument("--max-files", type=int, default=Limits().files, metavar="N")
@@ -227,8 +298,16 @@ def _config(a: argparse.Namespace) -> Config:
             provisioning=a.provisioning,
             developer_lifetime=a.developer_lifetime,
             idle_lifetime=a.idle_lifetime,
+            not_ready=a.open_model_not_ready,
         ),
         retirements=tuple(a.retire_model),
+        lifecycle=a.lifecycle,
+        serve_retired_bases=a.serve_retired_bases,
+        existing_families=a.customer,
+        serialize_deployment_writes=a.serialize_deployment_writes,
+        open_model_format=a.open_model_format,
+        retired_chat_status=a.retired_chat_status,
+        deployment_names=a.deployment_names,
         faults=FaultConfig(
             routes=[*a.fault_rate, *a.fault_next],
             fail_next_jobs=a.fail_next_jobs,
@@ -281,6 +360,9 @@ def _serve(config: Config, tls_dir: Path) -> int:
     shown = f"[{config.host}]" if ":" in config.host else config.host
     print(f"listening on https://{shown}:{port}", flush=True)
     print(f"ca: {tls.ca}", flush=True)
+    # uvicorn hands the graceful-shutdown timeout to asyncio.wait_for, which takes any float, though its
+    # annotation says int: a third of a second, passed untyped.
+    shutdown: dict[str, Any] = {"timeout_graceful_shutdown": 0.3}
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -288,7 +370,7 @@ def _serve(config: Config, tls_dir: Path) -> int:
             ssl_keyfile=str(tls.key),
             log_level="warning",
             lifespan="off",
-            timeout_graceful_shutdown=0.3,
+            **shutdown,
         )
     )
     asyncio.run(server.serve(sockets=[sock]))

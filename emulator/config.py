@@ -7,18 +7,13 @@ Durations are given at realistic scale (seconds, as a small Azure resource would
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from emulator.faults import FaultConfig
+from emulator.profiles import DEFAULT_BASE_MODELS, DEFAULT_EXISTING_FAMILIES
 
-DEFAULT_BASE_MODELS = (
-    "gpt-4.1-mini-2025-04-14",
-    "gpt-4.1-2025-04-14",
-    "gpt-4.1-nano-2025-04-14",
-    "gpt-4o-mini-2024-07-18",
-    "gpt-4o-2024-08-06",
-)
 DEFAULT_DEPLOYMENTS = (("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"),)
 INT32_MAX = 2**31 - 1
 TEN_YEARS = 10 * 365 * 86400.0
@@ -46,6 +41,9 @@ class Durations(BaseModel):
     deleting: float = _duration(2.0)
     developer_lifetime: float = _duration(DAY)
     idle_lifetime: float = _duration(15 * DAY)
+    # An open model's fine-tuned deployment answers DeploymentNotReady this long after ARM says Succeeded
+    # (Microsoft's fine-tuning skill: "wait 2+ minutes after deployment before first call").
+    not_ready: float = _duration(120.0)
 
 
 class Limits(BaseModel):
@@ -65,12 +63,13 @@ class Limits(BaseModel):
 
 
 class Retirement(BaseModel):
-    """When a model stops being accepted for fine-tuning and (optionally) for deployment and inference."""
+    """When a model stops being accepted for fine-tuning and for deployment and inference (None: no date;
+    a model that cannot be fine-tuned has no fine-tuning date)."""
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     model: str = Field(min_length=1)
-    fine_tune: float
+    fine_tune: float | None
     inference: float | None = None
 
 
@@ -97,11 +96,32 @@ class Config(BaseModel):
     subscription: str = "00000000-0000-0000-0000-000000000000"
     resource_group: str = "rg-emulator"
     account: str = "aoai-emulator"
-    location: str = "eastus2"
+    # The region of infra/main.bicep's Azure OpenAI account (openAiLocation): one where the reference model
+    # trains on every tier and fine-tuned models deploy on every SKU.
+    location: str = "northcentralus"
     min_examples: int = 10
     limits: Limits = Limits()
     durations: Durations = Durations()
     retirements: tuple[Retirement, ...] = ()
+    # "table": the retirement dates of emulator/profiles.py; "none": no date unless one is set.
+    lifecycle: Literal["table", "none"] = "table"
+    # Not Azure, transitional: base models of the families this account already fine-tunes keep serving
+    # chat until their fine-tuned deployments retire, so the app's rollouts on gpt-4.1-mini's base
+    # deployment go on until it distils from a current model (issue 18).
+    serve_retired_bases: bool = False
+    # Model families this account already fine-tunes (existing customer): their training retires at the
+    # fine-tuned table's date rather than at the base model's retirement.
+    existing_families: tuple[str, ...] = DEFAULT_EXISTING_FAMILIES
+    # One deployment write (create, update, delete) at a time per account, as Azure's resource provider
+    # does; off until the app serializes its writes (issue 20).
+    serialize_deployment_writes: bool = False
+    # The ARM model.format an open model's deployment must carry: its provider's name ("Microsoft" for
+    # gpt-oss) or "OpenAI-OSS"; the other answers 500 (sources disagree, see emulator/README.md).
+    open_model_format: Literal["provider", "OpenAI-OSS"] = "provider"
+    # Chat on a deployment whose model is retired: 404 "Resource not found" (observed) or 410 (SDK docs).
+    retired_chat_status: Literal[404, 410] = 404
+    # Deployment names: "strict" (2-64 letters, digits, '-', '_') or "lenient" (any, as before).
+    deployment_names: Literal["strict", "lenient"] = "strict"
     faults: FaultConfig = FaultConfig()
 
     def scaled(self, seconds: float) -> float:

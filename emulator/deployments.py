@@ -7,12 +7,19 @@ exists. PUT answers 201 (create) or 200 (update), PATCH and DELETE 202, each wit
 ``Azure-AsyncOperation`` URL and a short, non-zero ``Retry-After`` so SDK pollers never fall back to their
 30 s default. Fine-tuned deployments also end by themselves, as Azure removes them: DeveloperTier ones a
 fixed lifetime after creation, the others after an idle lifetime without chat calls (``expires_at``).
+
+Account rules (sources in emulator/README.md): deployment names follow the strictest documented rule;
+with ``--serialize-deployment-writes`` a write while another is in progress on the account answers 409
+``RequestConflict``; each model's profile (emulator/profiles.py) decides the ``model.format`` and SKUs
+its deployments may use, and open models' fine-tuned deployments are not ready for a while after
+``Succeeded`` and fail to load their LoRA adapter below 100 capacity units.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +28,13 @@ from starlette.responses import JSONResponse, Response
 
 from emulator.catalog import (
     account_models,
+    deployable_skus,
+    deployment_format,
     inference_retired_since,
     iso,
+    location_models,
+    root_profile,
+    serializes_writes,
 )
 from emulator.config import INT32_MAX
 from emulator.errors import ApiError, ArmError
@@ -50,6 +62,10 @@ NOT_FOUND = (
     "minutes, please wait a moment and try again."
 )
 MAX_TAGS = 50
+# The strictest rule the sources give (emulator/README.md): 2-64 letters, digits, '-' and '_'; no '.'.
+STRICT_NAME = re.compile(r"[A-Za-z0-9_-]{2,64}")
+LORA_FAILURE = "Failed to load LoRA adapter for deployment '{name}'. Please retry later."
+NOT_READY = "The deployment '{name}' is not ready yet. Please retry after some time."
 
 
 def expires_at(d: DeploymentRecord) -> float | None:
@@ -226,9 +242,15 @@ def _model_of(store: Store, properties: Any, now: float) -> tuple[dict[str, Any]
     model_format = model.get("format", "OpenAI")
     version = model.get("version")
     version = version if isinstance(version, str) else None
-    if not isinstance(model_format, str) or model_format.lower() != "openai":
-        raise _invalid(f"The model format '{model_format}' is not supported.", "properties.model.format")
     model_id = _resolve_model(store, model["name"], version)
+    profile = root_profile(store, model_id) if model_id is not None else None
+    if profile is not None and profile.open_model:
+        if model_format != deployment_format(store, profile):
+            # skill: "HTTP 500, no message | Wrong model.format"; "OSS FT deployments may fail with
+            # InternalServerError -- use the correct provider-specific model.format".
+            raise ArmError(500, "InternalServerError", "")
+    elif not isinstance(model_format, str) or model_format.lower() != "openai":
+        raise _invalid(f"The model format '{model_format}' is not supported.", "properties.model.format")
     if model_id is None:
         raise ArmError(
             400,
@@ -239,14 +261,64 @@ def _model_of(store: Store, properties: Any, now: float) -> tuple[dict[str, Any]
         )
     retired = inference_retired_since(store, model_id, now)
     if retired is not None:
-        since = _since_text(retired)
+        shown = deployment_format(store, root_profile(store, model_id))
         raise ArmError(
             400,
             "ServiceModelDeprecated",
-            f"The model 'Format:OpenAI,Name:{model['name']},Version:{version or '1'}' has been deprecated "
-            f"since {since}.",
+            f"The model 'Format:{shown},Name:{model['name']},Version:{version or '1'}' has been deprecated "
+            f"since {_since_text(retired)}.",
         )
     return model, model_id, version or "1"
+
+
+def _check_name(store: Store, name: str) -> None:
+    """The strictest name rule of the sources, unless ``--deployment-names lenient``."""
+    if store.config.deployment_names == "strict" and not STRICT_NAME.fullmatch(name):
+        raise ArmError(
+            400,
+            "InvalidResourceName",
+            f"The deployment name '{name}' is invalid: it must be 2 to 64 characters of letters, digits, "
+            "'-' and '_' (no '.').",
+            target="name",
+        )
+
+
+def _check_sku(store: Store, model_id: str, sku_name: str, model: dict[str, Any], version: str) -> None:
+    """The SKU rules of the model's profile, refused with Azure's InvalidResourceProperties in one of its
+    two observed wordings: open models deploy on GlobalStandard only; DeveloperTier is for fine-tuned
+    models of a model with a Developer tier; a fine-tuned model deploys on Standard only in the regions
+    that offer it. Other SKUs are not checked."""
+    fine_tuned = is_fine_tuned(store, model_id)
+    profile = root_profile(store, model_id)
+    allowed = deployable_skus(store, profile, fine_tuned)
+    if sku_name in allowed or not (profile.open_model or sku_name in ("DeveloperTier", "Standard")):
+        return
+    if sku_name == "Standard" and fine_tuned and not profile.open_model:
+        raise _invalid(
+            f"The specified SKU 'Standard' for model '{model['name']} {version}' is not supported in this "
+            f"region '{store.config.location}'.",
+            "sku.name",
+        )
+    raise _invalid(
+        f"The specified SKU '{sku_name}' of account deployment is not supported by the model "
+        f"'{model['name']}' version: '{version}'.",
+        "sku.name",
+    )
+
+
+def _check_account_idle(store: Store, now: float) -> None:
+    """With serialized writes, no deployment of the account may be mid-operation (Azure's resource
+    provider takes one write at a time; the answer is the one terraform, bicep and azd users report)."""
+    if not serializes_writes(store):
+        return
+    if any(state_of(d, now) in BUSY_STATES for d in store.data.deployments.values()):
+        account, _ = _ids(store)
+        raise ArmError(
+            409,
+            "RequestConflict",
+            f"Another operation is being performed on the parent resource '{account}'. Please try again "
+            "later.",
+        )
 
 
 def _since_text(ts: float) -> str:
@@ -288,8 +360,11 @@ def _lifetimes(store: Store, model_id: str, sku_name: str) -> tuple[float | None
     return None, scale(durations.idle_lifetime)
 
 
+BUSY_STATES = ("Creating", "Accepted", "Deleting")
+
+
 def _busy(name: str, state: str | None) -> ArmError | None:
-    if state in ("Creating", "Accepted", "Deleting"):
+    if state in BUSY_STATES:
         return ArmError(
             409,
             "AnotherOperationInProgress",
@@ -299,6 +374,7 @@ def _busy(name: str, state: str | None) -> ArmError | None:
 
 
 async def _put(request: Request, store: Store, name: str, now: float) -> Response:
+    _check_name(store, name)
     body = await read_json(request, {})
     if not isinstance(body, dict):
         raise _content_error("The request content must be a JSON object.")
@@ -308,6 +384,8 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
     tags = _tags(body)
     properties = body.get("properties")
     model, model_id, version = _model_of(store, properties, now)
+    _check_sku(store, model_id, sku_name, model, version)
+    _check_account_idle(store, now)
     fine_tuned = is_fine_tuned(store, model_id)
     existing = store.data.deployments.get(name)
     existing_state = state_of(existing, now) if existing else None
@@ -334,9 +412,10 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
     op = _operation(store, name, "create" if creating else "update", now, ready_at, failed)
     lifetime, idle_lifetime = _lifetimes(store, model_id, sku_name)
     assert isinstance(properties, dict)  # _model_of checked it
+    profile = root_profile(store, model_id)
     record = DeploymentRecord(
         name=name,
-        model_format="OpenAI",
+        model_format=deployment_format(store, profile),
         model_name=model["name"],
         model_version=version,
         model_id=model_id,
@@ -350,6 +429,9 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
         failed=failed,
         error=op.error,
         not_found_until=ready_at + scale(faults.config.not_found_window) if creating else 0.0,
+        not_ready_until=ready_at + scale(store.config.durations.not_ready)
+        if fine_tuned and profile.open_model
+        else 0.0,
         operation_id=op.id,
         properties_extra={
             k: v for k, v in properties.items() if k in ("raiPolicyName", "versionUpgradeOption")
@@ -399,6 +481,7 @@ async def _patch(request: Request, store: Store, name: str, now: float) -> Respo
             "DeploymentNotFound",
             f"The deployment '{name}' of account '{store.config.account}' was not found.",
         )
+    _check_account_idle(store, now)
     busy = _busy(name, state)
     if busy is not None:
         raise busy
@@ -433,6 +516,7 @@ async def _delete(request: Request, store: Store, name: str, now: float) -> Resp
     if d is None or state_of(d, now) is None:
         return Response(status_code=204)
     if d.deleting_at is None:
+        _check_account_idle(store, now)
         d.deleting_at = now
         d.gone_at = now + store.config.scaled(store.config.durations.deleting)
         d.operation_id = _operation(store, name, "delete", now, d.gone_at, failed=False).id
@@ -486,6 +570,12 @@ async def handle(request: Request, store: Store) -> Response:
         raise _not_found("SubscriptionNotFound", f"The subscription '{parts[1]}' could not be found.")
     now = store.now()
     purge(store, now)
+    if len(parts) == 7 and low[2:5] == ["providers", PROVIDER, "locations"] and low[6] == "models":
+        if request.method != "GET":
+            raise ArmError(
+                405, "MethodNotAllowed", f"{request.method} is not allowed on the models collection."
+            )
+        return JSONResponse({"value": location_models(store, parts[5], now)})
     if (
         len(parts) == 8
         and low[2:4] == ["providers", PROVIDER]
@@ -541,14 +631,29 @@ async def handle(request: Request, store: Store) -> Response:
 
 def serving_deployment(store: Store, name: str, now: float) -> DeploymentRecord:
     """The deployment a chat call names, as Azure resolves it: 404 DeploymentNotFound unless it exists,
-    is Succeeded and past any not-found window; 404 "Resource not found" once its model's inference is
-    retired. A call counts as use for the idle lifetime (kept to within 1 % of its length, so a busy
-    deployment is not saved on every call)."""
+    is Succeeded and past any not-found window; once its model's inference is retired, 404 "Resource not
+    found" (observed) or 410 (``--retired-chat-status 410``, the SDK's docstring); an open model's
+    fine-tuned deployment answers 404 DeploymentNotReady for a while after Succeeded and 500 "Failed to
+    load LoRA" below 100 capacity units. A call counts as use for the idle lifetime (kept to within 1 % of
+    its length, so a busy deployment is not saved on every call)."""
     record = store.data.deployments.get(name)
     if record is None or state_of(record, now) != "Succeeded" or now < record.not_found_until:
         raise ApiError(404, "DeploymentNotFound", NOT_FOUND)
-    if inference_retired_since(store, record.model_id, now) is not None:
+    retired = inference_retired_since(store, record.model_id, now)
+    if retired is not None:
+        if store.config.retired_chat_status == 410:
+            raise ApiError(
+                410,
+                "ModelDeprecated",
+                f"The model '{record.model_name}' of deployment '{name}' was retired on {iso(retired)}.",
+            )
         raise ApiError(404, "404", "Resource not found")
+    if now < record.not_ready_until:
+        raise ApiError(404, "DeploymentNotReady", NOT_READY.format(name=name))
+    if record.capacity < root_profile(store, record.model_id).min_capacity and is_fine_tuned(
+        store, record.model_id
+    ):
+        raise ApiError(500, "500", LORA_FAILURE.format(name=name))
     if record.idle_lifetime is not None and now - (record.last_used_at or 0.0) > record.idle_lifetime / 100:
         record.last_used_at = now
         store.save()

@@ -17,13 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.behaviour import classify, trained_skill
-from emulator.catalog import fine_tune_retired
+from emulator.catalog import existing_families, fine_tune_retired_since, iso
 from emulator.deployments import state_of
 from emulator.errors import ApiError
 from emulator.files_api import file_status
 from emulator.jsonbody import read_json
 from emulator.paging import page, parse_limit
-from emulator.records import FileRecord, JobEvent, JobRecord
+from emulator.profiles import canonical_training_type, profile_of, training_refusal
+from emulator.records import FileRecord, JobEvent, JobRecord, ModelRecord
 from emulator.store import Store
 from emulator.training import (
     ACTIVE,
@@ -38,7 +39,6 @@ from emulator.training import (
     pool_of,
 )
 
-TRAINING_TYPES = {"standard", "globalstandard", "developertier", "developer"}
 NOT_SUPPORTED = "The specified base model does not support fine-tuning."
 AUTO_EPOCHS, AUTO_LR = 3, 1.0
 MAX_SUFFIX = 18
@@ -189,17 +189,40 @@ def _check_limits(store: Store) -> None:
         )
 
 
-def _training_type(request: JobRequest) -> Any:
+def _training_type(request: JobRequest) -> tuple[Any, str]:
+    """The request's ``trainingType`` as sent (echoed back) and as one of the three tiers."""
     training_type = request.trainingType
     if training_type is None:
         raise _bad(NOT_SUPPORTED + " (the request has no 'trainingType')", "trainingType")
-    known = isinstance(training_type, str) and training_type.replace(" ", "").lower() in TRAINING_TYPES
-    if not known and training_type not in (1, 2, 3):
+    tier = canonical_training_type(training_type)
+    if tier is None:
         raise _bad(
             f"'trainingType' {training_type!r} is not one of Standard, GlobalStandard, developerTier.",
             "trainingType",
         )
-    return training_type
+    return training_type, tier
+
+
+def _check_base(store: Store, parent: ModelRecord, now: float) -> None:
+    """What the model's profile (emulator/profiles.py) and this account's lifecycle allow, refused with
+    the one message Azure is seen to give for a model it will not fine-tune, plus the reason."""
+    profile = profile_of(parent.root)
+    if not profile.sft:
+        raise _bad(f"{NOT_SUPPORTED} ({profile.arm_name} has no supervised fine-tuning)", "model")
+    if parent.job_id is not None and not profile.from_fine_tuned:
+        raise _bad(
+            f"{NOT_SUPPORTED} (a model fine-tuned from {profile.arm_name} cannot be fine-tuned again; start "
+            f"from {parent.root})",
+            "model",
+        )
+    retired = fine_tune_retired_since(store, parent.id, now)
+    if retired is not None:
+        why = ""
+        if profile.training_retires_existing and profile.family not in existing_families(store):
+            why = f" for accounts that do not already fine-tune the {profile.family} family"
+        raise _bad(
+            f"{NOT_SUPPORTED} (fine-tuning {profile.arm_name} was retired on {iso(retired)}{why})", "model"
+        )
 
 
 def _hyperparameters(request: JobRequest) -> tuple[int | None, int | None, float | None]:
@@ -224,9 +247,13 @@ async def create_job(request: Request, store: Store) -> Response:
     now = store.now()
     advance(store, now)
     parent = store.data.models.get(body.model)
-    if parent is None or fine_tune_retired(store, body.model, now):
+    if parent is None:
         raise _bad(NOT_SUPPORTED, "model")
-    training_type = _training_type(body)
+    _check_base(store, parent, now)
+    training_type, tier = _training_type(body)
+    refusal = training_refusal(profile_of(parent.root), tier, store.config.location)
+    if refusal is not None:
+        raise _bad(f"{NOT_SUPPORTED} ({refusal})", "trainingType")
     training = _checked_file(store, body.training_file, "training_file")
     if body.validation_file is not None:
         _checked_file(store, body.validation_file, "validation_file")

@@ -107,6 +107,7 @@ class DeploymentRecord(_Record):
     failed: bool = False
     error: dict[str, Any] | None = None
     not_found_until: float = 0.0
+    not_ready_until: float = 0.0  # an open model's fine-tuned deployment: DeploymentNotReady until then
     deleting_at: float | None = None
     gone_at: float | None = None
     operation_id: str | None = None
@@ -129,6 +130,13 @@ class OperationRecord(_Record):
     error: dict[str, Any] | None = None
 
 
+class AccountSettings(_Record):
+    """Account rules changed through the admin API; None keeps the command line's value."""
+
+    existing_families: list[str] | None = None
+    serialize_deployment_writes: bool | None = None
+
+
 class StateData(_Record):
     clock_offset: float = Field(default=0.0, ge=0, le=MAX_CLOCK_OFFSET)
     ids_issued: int = Field(default=0, ge=0)
@@ -142,4 +150,5 @@ class StateData(_Record):
     # The most fine-tuned deployments in use at once since the admin API last restarted the mark
     # (``/_emulator/peaks``): inspection for benchmarks, not Azure behaviour.
     peak_ft_deployments: int = Field(default=0, ge=0)
+    account: AccountSettings = AccountSettings()
     faults: FaultConfig = FaultConfig()

@@ -23,9 +23,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from emulator.catalog import arm_name, arm_version
+from emulator.catalog import deployment_format
 from emulator.config import Config
 from emulator.faults import Faults
+from emulator.profiles import profile_of
 from emulator.records import DeploymentRecord, ModelRecord, StateData
 
 RECORD_MAPS = ("files", "jobs", "models", "deployments", "operations")
@@ -115,10 +116,12 @@ class Store:
                 self.data.models[model] = ModelRecord(
                     id=model, root=model, skill=self.config.skill, created_at=now
                 )
+            profile = profile_of(model)
             self.data.deployments[name] = DeploymentRecord(
                 name=name,
-                model_name=arm_name(model),
-                model_version=arm_version(model),
+                model_format=deployment_format(self, profile),
+                model_name=profile.arm_name,
+                model_version=profile.arm_version,
                 model_id=model,
                 sku_name="GlobalStandard",
                 capacity=self.config.base_capacity,

@@ -115,20 +115,44 @@ def wait_job(client: Any, job_id: str, timeout: float = 15.0) -> Any:
 
 
 BASE = "gpt-4.1-mini-2025-04-14"
+# Real time (--time-scale 1) with files and jobs that take a fraction of a second, for tests whose other
+# durations must be real (a write still in progress, a lifetime no clock jump reaches).
+FAST_JOBS_AT_SCALE_1 = (
+    "--time-scale",
+    "1",
+    "--file-processing",
+    "0.05",
+    "--job-pending",
+    "0.05",
+    "--job-running",
+    "0.2",
+)
 
 
-def fine_tuned_models(handle: Any, count: int = 1, training_type: str = "Standard") -> list[str]:
-    """``count`` succeeded fine-tuned models of BASE, trained on one processed success file."""
+def fine_tuned_models(
+    handle: Any, count: int = 1, training_type: str = "Standard", model: str = BASE
+) -> list[str]:
+    """``count`` succeeded fine-tuned models of ``model``, trained on one processed success file."""
     client = handle.openai_v1()
     file_id = upload(client, success_file()).id
     wait_processed(client, file_id)
     jobs = [
         client.fine_tuning.jobs.create(
-            model=BASE, training_file=file_id, extra_body={"trainingType": training_type}
+            model=model, training_file=file_id, extra_body={"trainingType": training_type}
         )
         for _ in range(count)
     ]
     return [wait_job(client, j.id).fine_tuned_model for j in jobs]
+
+
+def create_job(handle: Any, model: str = BASE, training_type: str = "developerTier") -> Any:
+    """A new job on ``model`` with a processed success file (errors raise the SDK's exceptions)."""
+    client = handle.openai_v1(max_retries=0)
+    file_id = upload(client, success_file()).id
+    wait_processed(client, file_id)
+    return client.fine_tuning.jobs.create(
+        model=model, training_file=file_id, extra_body={"trainingType": training_type}
+    )
 
 
 def deployment_body(model: str, sku: str = "DeveloperTier", capacity: int = 50, version: str = "1") -> Any:
@@ -143,6 +167,38 @@ def deploy(handle: Any, name: str, model: str, sku: str = "DeveloperTier", versi
     mgmt = handle.mgmt()
     body = deployment_body(model, sku=sku, version=version)
     return mgmt.deployments.begin_create_or_update(handle.resource_group, handle.account, name, body).result()
+
+
+ARM_HEADERS = {"Authorization": "Bearer t", "content-type": "application/json"}
+
+
+def arm_url(handle: Any, tail: str) -> str:
+    """The URL of ``tail`` under the emulated account (``deployments/x``, ``models``), with api-version."""
+    return (
+        f"{handle.url}/subscriptions/{handle.subscription}/resourceGroups/{handle.resource_group}/providers/"
+        f"Microsoft.CognitiveServices/accounts/{handle.account}/{tail}?api-version=2025-06-01"
+    )
+
+
+def arm_call(handle: Any, method: str, tail: str, body: Any = None) -> Any:
+    """One raw ARM request (no SDK retries, no client-side validation): the httpx2 response."""
+    content = None if body is None else json.dumps(body).encode()
+    with handle.http_client() as http:
+        return http.request(method, arm_url(handle, tail), headers=ARM_HEADERS, content=content)
+
+
+def arm_deployment(
+    model: str,
+    sku: str = "GlobalStandard",
+    capacity: int = 100,
+    model_format: str = "OpenAI",
+    version: str = "1",
+) -> dict[str, Any]:
+    """An ARM deployment body as JSON, for raw requests."""
+    return {
+        "sku": {"name": sku, "capacity": capacity},
+        "properties": {"model": {"format": model_format, "name": model, "version": version}},
+    }
 
 
 def deployment_state(handle: Any, name: str) -> dict[str, Any] | None:

@@ -49,7 +49,14 @@ def test_first_lines_and_startup_time(tmp_path: Path) -> None:
 
 def test_custom_deployments_and_fault_flags(emulator_factory) -> None:
     handle: EmulatorHandle = emulator_factory(
-        "--deployment", "agent=gpt-4o-mini-2024-07-18", "--fault-next", "files:503:1", "--account", "acct-x"
+        "--deployment",
+        "agent=gpt-4o-mini-2024-07-18",
+        "--fault-next",
+        "files:503:1",
+        "--account",
+        "acct-x",
+        "--lifecycle",
+        "none",  # gpt-4o-mini stopped serving on 2026-10-01; this test is about the flags
     )
     assert handle.account == "acct-x"
     assert [d["name"] for d in handle.state()["deployments"]] == ["agent"]

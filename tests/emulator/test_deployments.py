@@ -61,10 +61,10 @@ def test_validation_errors(emulator_reset: EmulatorHandle) -> None:
         return lambda: mgmt.deployments.begin_create_or_update(rg, account, name, body).result()
 
     assert _error_code(put("ft-b", _body(second))) == "ModelUpgradeNotSupported"
-    assert _error_code(put("x", _body("gpt-99"))) == "DeploymentModelNotSupported"
-    assert _error_code(put("x", _body(BASE + ".ft-" + "0" * 32))) == "DeploymentModelNotSupported"
-    assert _error_code(put("x", _body(first, sku="Platinum"))) == "InvalidSkuName"
-    assert _error_code(put("x", _body(first, capacity=0))) == "InvalidCapacity"
+    assert _error_code(put("xx", _body("gpt-99"))) == "DeploymentModelNotSupported"
+    assert _error_code(put("xx", _body(BASE + ".ft-" + "0" * 32))) == "DeploymentModelNotSupported"
+    assert _error_code(put("xx", _body(first, sku="Platinum"))) == "InvalidSkuName"
+    assert _error_code(put("xx", _body(first, capacity=0))) == "InvalidCapacity"
     assert mgmt.deployments.begin_create_or_update(
         rg, account, "base-2", _body("gpt-4.1-mini", "Standard", 1, "2025-04-14")
     ).result()
@@ -173,13 +173,13 @@ def test_patch_changes_capacity_and_tags(emulator_reset: EmulatorHandle) -> None
     mgmt = emulator_reset.mgmt()
     rg, account = emulator_reset.resource_group, emulator_reset.account
     mgmt.deployments.begin_create_or_update(
-        rg, account, "p", _body(model, sku="Standard", capacity=5)
+        rg, account, "pp", _body(model, sku="Standard", capacity=5)
     ).result()
     emulator_reset.set_faults(provisioning_slowdown=100)  # the update takes 2 s
     poller = mgmt.deployments.begin_update(
-        rg, account, "p", PatchResourceTagsAndSku(sku=Sku(name="Standard", capacity=9), tags={"run": "r1"})
+        rg, account, "pp", PatchResourceTagsAndSku(sku=Sku(name="Standard", capacity=9), tags={"run": "r1"})
     )
-    assert mgmt.deployments.get(rg, account, "p").properties.provisioning_state == "Accepted"
+    assert mgmt.deployments.get(rg, account, "pp").properties.provisioning_state == "Accepted"
     updated = poller.result()
     assert (updated.sku.capacity, updated.tags, updated.properties.provisioning_state) == (
         9,
@@ -190,7 +190,7 @@ def test_patch_changes_capacity_and_tags(emulator_reset: EmulatorHandle) -> None
     assert (
         _error_code(
             lambda: mgmt.deployments.begin_update(
-                rg, account, "p", PatchResourceTagsAndSku(sku=Sku(name="DeveloperTier", capacity=1))
+                rg, account, "pp", PatchResourceTagsAndSku(sku=Sku(name="DeveloperTier", capacity=1))
             ).result()
         )
         == "InvalidResourceProperties"

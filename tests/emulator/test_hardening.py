@@ -17,19 +17,13 @@ from typing import Any
 import pytest
 
 from emulator.launch import ROOT, start_emulator
+from tests.emulator.support import arm_url as _arm_path
 from tests.emulator.support import success_file, upload, wait_processed
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
 DEEP = b"[" * 1000 + b"]" * 1000
 AUTH = {"api-key": "k", "Authorization": "Bearer t", "content-type": "application/json"}
-
-
-def _arm_path(handle: EmulatorHandle, tail: str) -> str:
-    return (
-        f"{handle.url}/subscriptions/{handle.subscription}/resourceGroups/{handle.resource_group}/providers/"
-        f"Microsoft.CognitiveServices/accounts/{handle.account}/{tail}?api-version=2025-06-01"
-    )
 
 
 def _post(handle: EmulatorHandle, url: str, body: bytes, method: str = "POST") -> Any:
@@ -60,7 +54,7 @@ def test_bad_json_is_a_400_on_data_plane_and_admin(
 
 @pytest.mark.parametrize("body", [DEEP, b'{"sku": {"name": "Standard", "capacity": NaN}}'])
 def test_bad_json_is_a_400_on_arm(emulator_reset: EmulatorHandle, body: bytes) -> None:
-    response = _post(emulator_reset, _arm_path(emulator_reset, "deployments/x"), body, method="PUT")
+    response = _post(emulator_reset, _arm_path(emulator_reset, "deployments/xx"), body, method="PUT")
     error = _error(response, 400)
     assert error["code"] == "InvalidRequestContent" and error["details"] == [] and "target" in error
 
@@ -76,7 +70,7 @@ def test_arm_tags_of_the_wrong_type(emulator_reset: EmulatorHandle, tags: Any, p
         "tags": tags,
     }
     response = _post(
-        emulator_reset, _arm_path(emulator_reset, "deployments/t"), json.dumps(body).encode(), "PUT"
+        emulator_reset, _arm_path(emulator_reset, "deployments/tt"), json.dumps(body).encode(), "PUT"
     )
     error = _error(response, 400)
     assert error["code"] == "InvalidRequestContent" and f"Path '{path}'" in error["message"]
@@ -88,7 +82,7 @@ def test_capacity_beyond_int32_is_refused(emulator_reset: EmulatorHandle) -> Non
         "properties": {"model": {"format": "OpenAI", "name": "gpt-4.1-mini", "version": "2025-04-14"}},
     }
     response = _post(
-        emulator_reset, _arm_path(emulator_reset, "deployments/c"), json.dumps(body).encode(), "PUT"
+        emulator_reset, _arm_path(emulator_reset, "deployments/cc"), json.dumps(body).encode(), "PUT"
     )
     assert _error(response, 400)["code"] == "InvalidCapacity"
 

@@ -18,6 +18,9 @@ from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(120)
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+# gpt-4o and gpt-4o-mini stopped serving on 2026-10-01 (emulator/profiles.py); rate limits do not depend
+# on it.
+SERVING = ("--lifecycle", "none")
 
 
 @dataclass
@@ -95,7 +98,9 @@ def test_token_charge_is_the_prompt_estimate_plus_max_tokens() -> None:
 
 def test_burst_beyond_the_window_share_gets_azures_429(emulator_factory: Any) -> None:
     # gpt-4o at capacity 10: 60 RPM, so 10 requests per 10 s window.
-    handle = emulator_factory("--deployment", "gpt-4o=gpt-4o-2024-08-06", "--base-capacity", "10")
+    handle = emulator_factory(
+        "--deployment", "gpt-4o=gpt-4o-2024-08-06", "--base-capacity", "10", "--location", "eastus2", *SERVING
+    )
     client = handle.azure_openai(max_retries=0)
     answers = [call(client, "gpt-4o") for _ in range(12)]
     assert [a.status for a in answers] == [200] * 10 + [429] * 2
@@ -143,7 +148,9 @@ def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
 
 def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -> None:
     # gpt-4o-mini at capacity 10: 100 RPM (17 per 10 s) but only 10,000 TPM, so tokens bind first.
-    handle = emulator_factory("--deployment", "mini=gpt-4o-mini-2024-07-18", "--base-capacity", "10")
+    handle = emulator_factory(
+        "--deployment", "mini=gpt-4o-mini-2024-07-18", "--base-capacity", "10", *SERVING
+    )
     client = handle.openai_v1(max_retries=0)
 
     def admitted(**kwargs: Any) -> tuple[int, Answer]:

@@ -98,12 +98,14 @@ FILE_SHAPE = {
     "purpose": str,
     "status": str,
 }
+# The example lists fine-tunable OpenAI models only; the emulator's list also has open models (format
+# "Microsoft", ...) and models that cannot be fine-tuned (fineTune "false").
 MODEL_SHAPE = {
-    "format": "OpenAI",
+    "format": str,
     "name": str,
     "version": str,
     "maxCapacity": int,
-    "capabilities": {"fineTune": "true"},
+    "capabilities": {"fineTune": str},
 }
 DEPLOYMENT_SHAPE = {
     "id": str,
