@@ -63,24 +63,50 @@ class EmulatorHandle:
         with urllib.request.urlopen(request, context=self.ssl_context(), timeout=10) as response:
             return json.loads(response.read() or b"null")
 
+    def _admin_object(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        answer = self.admin(method, path, body)
+        if not isinstance(answer, dict):
+            raise TypeError(f"/_emulator/{path} answered {answer!r}, not an object")
+        return answer
+
     def state(self) -> dict[str, Any]:
-        return self.admin("GET", "state")
+        return self._admin_object("GET", "state")
 
     def reset(self) -> dict[str, Any]:
-        return self.admin("POST", "reset", {})
+        return self._admin_object("POST", "reset", {})
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Merge faults (see emulator/README.md).
 
         Example: ``set_faults(routes=[{"route": "chat", "status": 429, "count": 1}])``.
         """
-        return self.admin("POST", "faults", faults)
+        return self._admin_object("POST", "faults", faults)
 
     def clear_faults(self) -> dict[str, Any]:
-        return self.admin("DELETE", "faults")
+        return self._admin_object("DELETE", "faults")
 
     def advance_clock(self, seconds: float) -> dict[str, Any]:
-        return self.admin("POST", "clock", {"advance": seconds})
+        return self._admin_object("POST", "clock", {"advance": seconds})
+
+    def rate_limits(self) -> dict[str, Any]:
+        """Each rate-limited deployment's limits, usage and pressure (see emulator/README.md)."""
+        deployments: dict[str, Any] = self._admin_object("GET", "ratelimit")["deployments"]
+        return deployments
+
+    def lower_limits(self, deployment: str, factor: float, seconds: float, after: float = 0.0) -> None:
+        """Azure lowers ``deployment``'s limits to ``factor`` of them for ``seconds``, ``after`` from now."""
+        body = {"deployment": deployment, "factor": factor, "seconds": seconds, "after": after}
+        self._admin_object("POST", "ratelimit/lower", body)
+
+    def background_load(
+        self, deployment: str, share: float, seconds: float | None = None, after: float = 0.0
+    ) -> None:
+        """Another consumer sends ``share`` of ``deployment``'s limits (0 stops it)."""
+        body = {"deployment": deployment, "share": share, "seconds": seconds, "after": after}
+        self._admin_object("POST", "ratelimit/load", body)
+
+    def clear_rate_pressure(self) -> None:
+        self._admin_object("DELETE", "ratelimit")
 
     def http_client(self) -> Any:
         return httpx2.Client(verify=self.ssl_context())
