@@ -18,13 +18,20 @@ turns the script does not cover (``expert`` returns None) are neutral.
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.behaviours.base import ANSWER_FLOOR, ChatRequest, Label, Reply, last_user_text, text_of
+from emulator.behaviours.base import (
+    ANSWER_FLOOR,
+    ChatRequest,
+    Label,
+    Reply,
+    call_arguments,
+    last_user_text,
+    text_of,
+)
 
 
 @dataclass(frozen=True)
@@ -54,14 +61,6 @@ class Step:
         return cls(answer=answer, fact=fact)
 
 
-def _arguments(call: dict[str, Any]) -> dict[str, Any]:
-    try:
-        parsed = json.loads((call.get("function") or {}).get("arguments") or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 def tool_results(messages: list[dict[str, Any]]) -> list[ToolResult]:
     """The tool calls since the last user message that have a result, in the order they were answered."""
     start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1) + 1
@@ -71,7 +70,7 @@ def tool_results(messages: list[dict[str, Any]]) -> list[ToolResult]:
         for call in message.get("tool_calls") or [] if message.get("role") == "assistant" else []:
             name = (call.get("function") or {}).get("name")
             if isinstance(call.get("id"), str) and isinstance(name, str):
-                calls[call["id"]] = (name, _arguments(call))
+                calls[call["id"]] = (name, call_arguments(call))
         if message.get("role") == "tool" and message.get("tool_call_id") in calls:
             name, arguments = calls[message["tool_call_id"]]
             results.append(ToolResult(name, arguments, text_of(message.get("content")).strip()))
@@ -153,7 +152,7 @@ class ScriptedBehaviour(ABC):
         calls = turn.get("tool_calls") or []
         if calls:
             right = any(
-                self.matches(expert, (c.get("function") or {}).get("name"), _arguments(c)) for c in calls
+                self.matches(expert, (c.get("function") or {}).get("name"), call_arguments(c)) for c in calls
             )
             return "good" if right else "bad"
         if expert.tool is not None:

@@ -103,6 +103,32 @@ BAD_FILES = [
         "at least 10 are required",
     ),
     ("train.csv", success_file(), "must be .jsonl"),
+    # Nested deeper than Python's JSON parser recurses (issue 20: this was a 500): invalid like any line.
+    ("train.jsonl", b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: invalid JSON (nested too deeply)"),
+    (
+        "train.jsonl",
+        jsonl(
+            [
+                {
+                    "messages": [
+                        {"role": "user", "content": "x"},
+                        {
+                            "role": "assistant",
+                            "tool_calls": [
+                                {
+                                    "id": "a",
+                                    "type": "function",
+                                    "function": {"name": "f", "arguments": "[" * 100_000 + "]" * 100_000},
+                                }
+                            ],
+                        },
+                    ]
+                }
+            ]
+            * 10
+        ),
+        "arguments is not valid JSON (nested too deeply)",
+    ),
 ]
 
 
