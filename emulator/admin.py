@@ -83,7 +83,7 @@ def snapshot(store: Store) -> dict[str, Any]:
         "files": [file_json(f, now) for f in store.data.files.values() if not f.deleted],
         "deleted_files": [file_json(f, now) for f in store.data.files.values() if f.deleted],
         "jobs": [
-            {**job_json(j, now), "internal_status": j.status, "skill": j.skill}
+            {**job_json(j, now), "internal_status": j.status, "skill": j.skill, "skills": j.skills}
             for j in store.data.jobs.values()
         ],
         "models": [_model_state(store, m.id, m.model_dump()) for m in store.data.models.values()],

@@ -120,6 +120,7 @@ async def chat_completions(request: Request, store: Store, deployment: str | Non
         seed=seed,
         model=model.id,
         skill=model.skill,
+        skills=model.skills,
         knowledge=store.config.knowledge,
         messages=messages,
         tools=tools,

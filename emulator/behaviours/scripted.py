@@ -14,6 +14,12 @@ Labels: a tool call is good when it calls the expert's tool with the expert's ar
 compared ignoring case and surrounding space; ``matches`` can accept more); an answer is good when the
 script says to answer and the answer states the expert's fact as a whole word; everything else is bad;
 turns the script does not cover (``expert`` returns None) are neutral.
+
+Two hooks let a script grade its steps: ``chance`` (the probability of the expert's step at a given
+skill; the rule above by default) and ``step_kind`` (which of the model's skills a step uses; None, the
+default, is the model's one general skill). A plug-in with step kinds gets a skill per kind: training
+examples teach each kind from its own turns (emulator/behaviour.py), so a model can be good at easy
+steps and still poor at hard ones.
 """
 
 from __future__ import annotations
@@ -116,15 +122,30 @@ class ScriptedBehaviour(ABC):
         """Whether calling ``tool`` with ``arguments`` is the ``expert`` step; override to accept synonyms."""
         return expert.tool is not None and tool == expert.tool and same_arguments(arguments, expert.arguments)
 
+    def chance(self, question: str, results: list[ToolResult], expert: Step, skill: float) -> float:
+        """The probability that a model of ``skill`` takes the ``expert`` step: ``skill`` before any tool
+        has answered since the question, ``ANSWER_FLOOR + (1 - ANSWER_FLOOR) * skill`` after."""
+        return skill if not results else ANSWER_FLOOR + (1 - ANSWER_FLOOR) * skill
+
+    def step_kind(self, question: str, results: list[ToolResult], expert: Step) -> str | None:
+        """The skill the ``expert`` step takes (e.g. "lookup"); None: the model's general skill."""
+        return None
+
+    def skill_kind(self, messages: list[dict[str, Any]]) -> str | None:
+        """The skill the next turn after ``messages`` uses (the emulator picks the model's skill by it,
+        for acting and for learning); None outside the script."""
+        question, results = last_user_text(messages), tool_results(messages)
+        expert = self.expert(question, results)
+        return None if expert is None else self.step_kind(question, results, expert)
+
     def respond(self, request: ChatRequest) -> Reply:
         question, results = last_user_text(request.messages), tool_results(request.messages)
         expert = self.expert(question, results)
         if expert is None:
             return Reply(content=self.off_topic)
-        follow = request.skill if not results else ANSWER_FLOOR + (1 - ANSWER_FLOOR) * request.skill
         step = (
             expert
-            if request.draw("act") < follow
+            if request.draw("act") < self.chance(question, results, expert, request.skill)
             else self.mistake(expert, question, results, request.draw("mistake"))
         )
         if not request.may_call and step.tool is not None:
