@@ -218,22 +218,28 @@ def _pressured(store: Store, name: str) -> None:
         )
 
 
-async def lower_rate_limits(request: Request, store: Store) -> Response:
-    """``{"deployment", "factor", "seconds", "after"}``: Azure lowers the deployment's limits for a while."""
-    body = await _body(request, LimitLowering)
+async def _apply_pressure(
+    request: Request, store: Store, kind: type[LimitLowering | BackgroundLoad]
+) -> Response:
+    """Validate a lowering or a background load, check its deployment, start it now."""
+    body = await _body(request, kind)
     _pressured(store, body.deployment)
     limiter: RateLimiter = request.app.state.limiter
-    limiter.lower(body, time.monotonic())
+    if isinstance(body, LimitLowering):
+        limiter.lower(body, time.monotonic())
+    else:
+        limiter.load(body, time.monotonic())
     return JSONResponse({"deployments": _rate_status(request, store)})
+
+
+async def lower_rate_limits(request: Request, store: Store) -> Response:
+    """``{"deployment", "factor", "seconds", "after"}``: Azure lowers the deployment's limits for a while."""
+    return await _apply_pressure(request, store, LimitLowering)
 
 
 async def load_rate_limits(request: Request, store: Store) -> Response:
     """``{"deployment", "share", "seconds", "after"}``: another consumer uses a share of the deployment."""
-    body = await _body(request, BackgroundLoad)
-    _pressured(store, body.deployment)
-    limiter: RateLimiter = request.app.state.limiter
-    limiter.load(body, time.monotonic())
-    return JSONResponse({"deployments": _rate_status(request, store)})
+    return await _apply_pressure(request, store, BackgroundLoad)
 
 
 async def clear_rate_pressure(request: Request, store: Store) -> Response:

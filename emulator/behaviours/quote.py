@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from emulator.behaviours.scripted import ScriptedBehaviour, Step, ToolResult
+from emulator.behaviours.scripted import Noun, ScriptedBehaviour, Step, ToolResult, Vocabulary
 
 PRICE = re.compile(r"\$?(\d+)(?:\.00)?")
 MAX_ITEMS = 4
@@ -41,74 +40,59 @@ SLIP_BASE = 0.3
 SLIP_PER_PRODUCT = 0.2
 
 
-@dataclass(frozen=True)
-class Product:
-    name: str
-    plural: str
-
-
 PRODUCTS = (
-    Product("plant pot", "plant pots"),
-    Product("seed tray", "seed trays"),
-    Product("garden hose", "garden hoses"),
-    Product("watering can", "watering cans"),
-    Product("leaf rake", "leaf rakes"),
-    Product("hand trowel", "hand trowels"),
-    Product("bird feeder", "bird feeders"),
-    Product("garden glove", "garden gloves"),
-    Product("compost bag", "compost bags"),
-    Product("plant label", "plant labels"),
-    Product("hose nozzle", "hose nozzles"),
-    Product("flower bulb", "flower bulbs"),
-    Product("pruning saw", "pruning saws"),
-    Product("kneeling pad", "kneeling pads"),
+    Noun("plant pot", "plant pots"),
+    Noun("seed tray", "seed trays"),
+    Noun("garden hose", "garden hoses"),
+    Noun("watering can", "watering cans"),
+    Noun("leaf rake", "leaf rakes"),
+    Noun("hand trowel", "hand trowels"),
+    Noun("bird feeder", "bird feeders"),
+    Noun("garden glove", "garden gloves"),
+    Noun("compost bag", "compost bags"),
+    Noun("plant label", "plant labels"),
+    Noun("hose nozzle", "hose nozzles"),
+    Noun("flower bulb", "flower bulbs"),
+    Noun("pruning saw", "pruning saws"),
+    Noun("kneeling pad", "kneeling pads"),
+)
+
+
+VOCABULARY = Vocabulary(PRODUCTS)
+ITEM = re.compile(
+    r"(?<!\w)(\d+|" + "|".join(QUANTITY_WORDS) + r")\s+" + VOCABULARY.alternation + r"(?!\w)", re.IGNORECASE
 )
 
 
 @dataclass(frozen=True)
 class Item:
     quantity: int
-    product: Product
-
-
-@cache
-def _item_pattern() -> re.Pattern[str]:
-    names = sorted((n for p in PRODUCTS for n in (p.name, p.plural)), key=len, reverse=True)
-    quantity = r"(\d+|" + "|".join(QUANTITY_WORDS) + r")"
-    return re.compile(
-        rf"(?<!\w){quantity}\s+(" + "|".join(re.escape(n) for n in names) + r")(?!\w)", re.IGNORECASE
-    )
-
-
-def product_called(name: str) -> Product | None:
-    """The product whose name (singular or plural) is exactly ``name``, ignoring case and spaces."""
-    wanted = " ".join(name.split()).lower()
-    return next((p for p in PRODUCTS if wanted in (p.name, p.plural)), None)
+    product: Noun
 
 
 def items_in(question: str) -> list[Item]:
     """The products a question asks for, in order, with their quantities (a product named twice adds up)."""
-    items: dict[Product, int] = {}
-    for quantity, name in _item_pattern().findall(question):
-        product = product_called(name)
+    items: dict[Noun, int] = {}
+    for quantity, name in ITEM.findall(question):
+        product = VOCABULARY.called(name)
         if product is not None:
             count = QUANTITY_WORDS.get(quantity.lower()) or int(quantity)
             items[product] = items.get(product, 0) + count
     return [Item(count, product) for product, count in items.items()]
 
 
-def _prices(results: list[ToolResult]) -> dict[Product, int]:
+def _prices(results: list[ToolResult]) -> dict[Noun, int]:
     """What ``get_price`` answered for each product looked up (the latest answer wins)."""
-    prices: dict[Product, int] = {}
+    prices: dict[Noun, int] = {}
     for result in results:
-        product = product_called(str(result.arguments.get("product", "")))
+        product = VOCABULARY.called(str(result.arguments.get("product", "")))
         price = PRICE.fullmatch(result.content.strip())
         if result.name == "get_price" and product is not None and price is not None:
             prices[product] = int(price.group(1))
     return prices
 
 
-def _total(items: list[Item], prices: dict[Product, int]) -> int:
+def _total(items: list[Item], prices: dict[Noun, int]) -> int:
     return sum(item.quantity * prices[item.product] for item in items)
 
 
@@ -135,7 +119,8 @@ class QuoteBehaviour(ScriptedBehaviour):
     def matches(self, expert: Step, tool: Any, arguments: dict[str, Any]) -> bool:
         """A lookup by the plural name is as good as by the singular."""
         if tool == "get_price" == expert.tool and isinstance(arguments.get("product"), str):
-            return product_called(arguments["product"]) == product_called(str(expert.arguments["product"]))
+            wanted = VOCABULARY.called(str(expert.arguments["product"]))
+            return VOCABULARY.called(arguments["product"]) == wanted
         return super().matches(expert, tool, arguments)
 
     def step_kind(self, question: str, results: list[ToolResult], expert: Step) -> str | None:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from emulator.behaviours.base import (
@@ -38,6 +40,41 @@ from emulator.behaviours.base import (
     last_user_text,
     text_of,
 )
+
+
+@dataclass(frozen=True)
+class Noun:
+    """A name the plug-in's model knows (a product, a city), singular and plural."""
+
+    name: str
+    plural: str
+
+
+class Vocabulary:
+    """The nouns a plug-in's model knows, found in free text whatever the case or spacing."""
+
+    def __init__(self, nouns: Sequence[Noun]) -> None:
+        self.nouns = tuple(nouns)
+        self._by_form = {form: noun for noun in self.nouns for form in (noun.name, noun.plural)}
+
+    def called(self, name: str) -> Noun | None:
+        """The noun whose singular or plural is ``name``, ignoring case and extra spaces."""
+        return self._by_form.get(" ".join(name.split()).lower())
+
+    @cached_property
+    def alternation(self) -> str:
+        """A regex group matching any form, longest first ("masking tape rolls" before "tape")."""
+        forms = sorted(self._by_form, key=len, reverse=True)
+        return "(" + "|".join(re.escape(form) for form in forms) + ")"
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        return re.compile(rf"(?<!\w){self.alternation}(?!\w)", re.IGNORECASE)
+
+    def first_in(self, text: str) -> Noun | None:
+        """The first noun named in ``text``."""
+        match = self._pattern.search(text)
+        return None if match is None else self.called(match.group(1))
 
 
 @dataclass(frozen=True)
