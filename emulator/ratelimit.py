@@ -14,8 +14,8 @@ Rules (sources in docs/rate-limits.md and emulator/README.md "Rate limits"):
   calls (and reported in their headers) by a factor between two instants; ARM keeps showing the
   configured limits, as on Azure.
 - Another consumer of the same deployment (another app, production traffic) is a *background load*: it
-  sends a share of the deployment's current limits, evenly spaced, and its requests are judged and
-  counted by the same rules as everyone else's.
+  sends a share of the deployment's current limits, evenly spaced, and always gets it (it paces itself
+  and is served first); its requests count in the same windows, so everyone else meets what is left.
 
 Windows use real time (rate limits are about real throughput) and live in memory, with the lowerings,
 the background loads and the usage counters: a restart or ``/_emulator/reset`` empties them (and applies
@@ -33,7 +33,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,7 +58,6 @@ RPM_PER_UNIT = {
 }
 OLDER_CHAT_MODELS_RPM_PER_UNIT = 6
 TOKEN_LIMITED_SKUS = frozenset({"Standard", "GlobalStandard", "DataZoneStandard", "DeveloperTier"})
-Consumer = Literal["app", "background"]
 
 
 @dataclass(frozen=True)
@@ -336,19 +335,15 @@ class RateLimiter:
     def _deployment(self, key: str) -> _Deployment:
         return self._deployments.setdefault(key, _Deployment())
 
-    def take(
-        self, key: str, now: float, tokens: int, configured: Limits, consumer: Consumer = "app"
-    ) -> Verdict:
+    def take(self, key: str, now: float, tokens: int, configured: Limits) -> Verdict:
         """Admit and book the request, or refuse it (counted, nothing booked) with the seconds until
         one like it would fit. ``configured``: the deployment's limits before any lowering."""
         deployment = self._deployment(key)
         deployment.accrue(now, configured)
         self._run_background(deployment, now, configured)
-        return self._judge(deployment, now, tokens, configured, consumer)
+        return self._judge(deployment, now, tokens, configured)
 
-    def _judge(
-        self, deployment: _Deployment, now: float, tokens: int, configured: Limits, consumer: Consumer
-    ) -> Verdict:
+    def _judge(self, deployment: _Deployment, now: float, tokens: int, configured: Limits) -> Verdict:
         limits = configured.lowered(deployment.factor(now))
         window = deployment.window
         window.prune(now)
@@ -356,7 +351,7 @@ class RateLimiter:
         token_wait = window.token_wait(now, tokens, limits)
         allowed = request_wait <= 0 and token_wait <= 0
         window.add(now, tokens if allowed else 0)
-        usage = deployment.usage[consumer]
+        usage = deployment.usage["app"]
         if allowed:
             usage.admitted += 1
             usage.tokens += tokens
@@ -381,17 +376,25 @@ class RateLimiter:
         )
 
     def _run_background(self, deployment: _Deployment, now: float, configured: Limits) -> None:
-        """Send the background load's requests due by ``now``, each judged at its own arrival time.
-        Arrivals more than a minute old can no longer count, so a long quiet spell skips them."""
+        """Book the background load's requests due by ``now``, each at its own arrival time. They are
+        always admitted: the other consumer takes its share whatever the app does (it paces itself and
+        came first), and the app meets what is left. Arrivals more than a minute old can no longer
+        count, so a long quiet spell skips them."""
         load = deployment.background
         if load is None:
             return
-        at = max(load.next_at, now - TOKEN_WINDOW)
-        last = now if load.end is None else min(now, load.end)
+        if load.next_at < now - TOKEN_WINDOW:  # skip whole intervals, keeping the load's rhythm
+            interval = TOKEN_WINDOW / (load.share * configured.lowered(deployment.factor(now)).rpm)
+            load.next_at += math.ceil((now - TOKEN_WINDOW - load.next_at) / interval) * interval
+        at, last = load.next_at, now if load.end is None else min(now, load.end)
+        usage = deployment.usage["background"]
         while at <= last:
             limits = configured.lowered(deployment.factor(at))
             per_request = math.ceil(limits.tpm / limits.rpm)
-            self._judge(deployment, at, per_request, configured, "background")
+            deployment.window.prune(at)
+            deployment.window.add(at, per_request)
+            usage.admitted += 1
+            usage.tokens += per_request
             at += TOKEN_WINDOW / (load.share * limits.rpm)
         load.next_at = at
         if load.end is not None and now >= load.end:
