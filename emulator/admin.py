@@ -1,10 +1,12 @@
 """The admin API under ``/_emulator/`` (no auth): inspect state and peaks, reset, set and clear faults,
-move the emulated clock, retire models, change the account's rules. It exists for tests, benchmarks and
-demos; Azure has nothing like it."""
+move the emulated clock, retire models, change the account's rules, put a deployment's rate limits under
+pressure. It exists for tests, benchmarks and demos; Azure has nothing like it. Bodies are strict: JSON
+types as declared, no extra fields, no repeated keys."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import time
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -19,9 +21,12 @@ from emulator.files_api import file_json
 from emulator.jobs import job_json
 from emulator.jsonbody import read_json
 from emulator.profiles import DEFAULT_EXISTING_FAMILIES, FAMILIES
+from emulator.ratelimit import BackgroundLoad, LimitLowering, RateLimiter, deployment_limits
 from emulator.records import MAX_CLOCK_OFFSET, DeploymentRecord
 from emulator.store import Store
 from emulator.training import advance
+
+Body = TypeVar("Body", bound=BaseModel)
 
 
 class RetireRequest(BaseModel):
@@ -61,6 +66,14 @@ def _invalid(exc: ValidationError) -> ApiError:
     return ApiError(400, "invalidPayload", f"'{field}': {first['msg']}", param=field)
 
 
+async def _body(request: Request, model: type[Body]) -> Body:
+    """The request body as ``model``, strictly: a 400 names the first field at fault."""
+    try:
+        return model.model_validate(await read_json(request, None, unique_keys=True), strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
 def snapshot(store: Store) -> dict[str, Any]:
     now = store.now()
     advance(store, now)
@@ -91,7 +104,7 @@ def snapshot(store: Store) -> dict[str, Any]:
         "files": [file_json(f, now) for f in store.data.files.values() if not f.deleted],
         "deleted_files": [file_json(f, now) for f in store.data.files.values() if f.deleted],
         "jobs": [
-            {**job_json(j, now), "internal_status": j.status, "skill": j.skill}
+            {**job_json(j, now), "internal_status": j.status, "skill": j.skill, "skills": j.skills}
             for j in store.data.jobs.values()
         ],
         "models": [_model_state(store, m.id, m.model_dump()) for m in store.data.models.values()],
@@ -130,7 +143,9 @@ async def get_state(request: Request, store: Store) -> Response:
 
 async def reset(request: Request, store: Store) -> Response:
     store.reset()
-    request.app.state.limiter.clear()
+    limiter: RateLimiter = request.app.state.limiter
+    limiter.clear()
+    limiter.apply(store.config.lowerings, store.config.background_loads, time.monotonic())
     return JSONResponse(snapshot(store))
 
 
@@ -153,7 +168,7 @@ async def get_faults(request: Request, store: Store) -> Response:
 
 async def set_faults(request: Request, store: Store) -> Response:
     """Merge the faults in the body into the live set (route faults are appended)."""
-    raw = await read_json(request, {})
+    raw = await read_json(request, {}, unique_keys=True)
     try:
         update = FaultConfig.model_validate(raw, strict=True)
     except ValidationError as exc:
@@ -171,10 +186,7 @@ async def clear_faults(request: Request, store: Store) -> Response:
 
 async def clock(request: Request, store: Store) -> Response:
     """``{"advance": seconds}`` moves the emulated clock forward (never back, never past 100 years)."""
-    try:
-        seconds = ClockAdvance.model_validate(await read_json(request, None), strict=True).advance
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    seconds = (await _body(request, ClockAdvance)).advance
     if store.data.clock_offset + seconds > MAX_CLOCK_OFFSET:
         raise ApiError(
             400,
@@ -189,10 +201,7 @@ async def clock(request: Request, store: Store) -> Response:
 
 async def retire_model(request: Request, store: Store) -> Response:
     """Set when a model retires for fine-tuning and (optionally) for inference; replaces an earlier entry."""
-    try:
-        body = RetireRequest.model_validate(await read_json(request, None), strict=True)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    body = await _body(request, RetireRequest)
     if body.model not in store.data.models:
         raise ApiError(
             404, "notFound", f"The model '{body.model}' is not known to the emulator.", param="model"
@@ -224,10 +233,7 @@ async def get_account(request: Request, store: Store) -> Response:
 
 async def set_account(request: Request, store: Store) -> Response:
     """Change the account's customer status and write serialization; fields not given keep their value."""
-    try:
-        body = AccountRequest.model_validate(await read_json(request, None), strict=True)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    body = await _body(request, AccountRequest)
     unknown = sorted(set(body.families or ()) - FAMILIES)
     if unknown or body.families == [] or (body.customer == "new" and body.families):
         raise ApiError(
@@ -244,3 +250,73 @@ async def set_account(request: Request, store: Store) -> Response:
         store.data.account.serialize_deployment_writes = body.serialize_deployment_writes
     store.save()
     return JSONResponse(_account(store))
+
+
+def _rate_limited_deployments(store: Store) -> dict[str, Any]:
+    """Every deployment that exists now and is rate limited, with its configured limits."""
+    now = store.now()
+    purge(store, now)
+    found = {}
+    for record in store.data.deployments.values():
+        limits = deployment_limits(store, record)
+        if limits is not None:
+            found[record.name] = limits
+    return found
+
+
+def _rate_status(request: Request, store: Store) -> dict[str, Any]:
+    limiter: RateLimiter = request.app.state.limiter
+    now = time.monotonic()
+    return {
+        name: limiter.status(name, now, limits)
+        for name, limits in sorted(_rate_limited_deployments(store).items())
+    }
+
+
+async def get_rate_limits(request: Request, store: Store) -> Response:
+    """Each rate-limited deployment: limits configured and enforced, what is left, lowerings, background
+    load, usage by consumer and the capacity offered since the limiter first saw it."""
+    return JSONResponse({"deployments": _rate_status(request, store)})
+
+
+def _pressured(store: Store, name: str) -> None:
+    if name not in _rate_limited_deployments(store):
+        known = sorted(_rate_limited_deployments(store))
+        raise ApiError(
+            404,
+            "notFound",
+            f"No rate-limited deployment '{name}' exists (provisioned and batch SKUs are not rate "
+            f"limited); rate-limited deployments: {known}.",
+            param="deployment",
+        )
+
+
+async def _apply_pressure(
+    request: Request, store: Store, kind: type[LimitLowering | BackgroundLoad]
+) -> Response:
+    """Validate a lowering or a background load, check its deployment, start it now."""
+    body = await _body(request, kind)
+    _pressured(store, body.deployment)
+    limiter: RateLimiter = request.app.state.limiter
+    if isinstance(body, LimitLowering):
+        limiter.lower(body, time.monotonic())
+    else:
+        limiter.load(body, time.monotonic())
+    return JSONResponse({"deployments": _rate_status(request, store)})
+
+
+async def lower_rate_limits(request: Request, store: Store) -> Response:
+    """``{"deployment", "factor", "seconds", "after"}``: Azure lowers the deployment's limits for a while."""
+    return await _apply_pressure(request, store, LimitLowering)
+
+
+async def load_rate_limits(request: Request, store: Store) -> Response:
+    """``{"deployment", "share", "seconds", "after"}``: another consumer uses a share of the deployment."""
+    return await _apply_pressure(request, store, BackgroundLoad)
+
+
+async def clear_rate_pressure(request: Request, store: Store) -> Response:
+    """End every lowering and background load; windows and usage counters stay."""
+    limiter: RateLimiter = request.app.state.limiter
+    limiter.clear_pressure()
+    return JSONResponse({"deployments": _rate_status(request, store)})

@@ -4,6 +4,7 @@ paths), ARM deployments and the admin API, each behind its own auth and error en
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -167,6 +168,10 @@ def _admin_routes() -> list[Route]:
         Route("/_emulator/models/retire", _admin(admin.retire_model), methods=["POST"]),
         Route("/_emulator/account", _admin(admin.get_account), methods=["GET"]),
         Route("/_emulator/account", _admin(admin.set_account), methods=["POST"]),
+        Route("/_emulator/ratelimit", _admin(admin.get_rate_limits), methods=["GET"]),
+        Route("/_emulator/ratelimit", _admin(admin.clear_rate_pressure), methods=["DELETE"]),
+        Route("/_emulator/ratelimit/lower", _admin(admin.lower_rate_limits), methods=["POST"]),
+        Route("/_emulator/ratelimit/load", _admin(admin.load_rate_limits), methods=["POST"]),
     ]
 
 
@@ -191,4 +196,5 @@ def create_app(config: Config) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.store = Store(config)
     app.state.limiter = RateLimiter()
+    app.state.limiter.apply(config.lowerings, config.background_loads, time.monotonic())
     return app

@@ -10,33 +10,44 @@ are always loaded; ``--behaviour MODULE`` adds a user's, ahead of them. A reques
 whose ``tools`` are all offered by the request (the one with the most tools when several match, the
 first loaded on a tie); anything else goes to the capital plug-in, the bundled agent's and the default.
 
+Skills. A model has one general skill, and may have named skills: a plug-in that grades its steps
+(``skill_kind(messages)``, e.g. "lookup" or "total-3") acts, at each step, with the model's skill of
+that kind, stored under "<plug-in>/<kind>"; a kind the model was never trained on has the general skill.
+Plug-ins without kinds (capital, inventory) use the general skill for everything, so training on one
+agent's traces changes how the model acts on all of them (a simplification).
+
 Learning (a fine-tuning job): every trainable assistant turn (``weight`` not 0) of the training file is
-labelled good, bad or neutral by the plug-in its example's ``tools`` select. With
+labelled good, bad or neutral by the plug-in its example's ``tools`` select, and filed under the skill
+it uses (its kind, or the general skill). Each skill with labelled turns moves on its own: with
 ``r = good / (good + bad)`` and ``k = 1 - exp(-0.8 * n_epochs * lr_multiplier * min(1, (good+bad)/10))``
 the new skill is ``parent + k * (r - parent)``, clamped to [0.01, 0.99]; no labelled turns, no change.
-A model has one skill for every agent: training on one agent's traces changes how it acts on all.
+What a model learns is thus a function of the training file's content (and the hyperparameters) only.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from emulator.behaviours import capital, inventory
+from emulator.behaviours import capital, inventory, quote
 from emulator.behaviours.base import Behaviour, ChatRequest, Label, Reply, tool_names, unit
 
 __all__ = [
     "BehaviourLoadError",
     "Reply",
+    "SkillKey",
     "TrainingSignal",
     "classify",
+    "classify_skills",
     "estimate_tokens",
+    "learn",
     "load_behaviours",
     "respond",
+    "skill_for",
     "trained_skill",
     "unit",
 ]
@@ -45,7 +56,9 @@ LEARNING_RATE = 0.8
 FULL_EFFECT_TURNS = 10
 SKILL_MIN, SKILL_MAX = 0.01, 0.99
 DEFAULT: Behaviour = capital.BEHAVIOURS[0]
-BUNDLED: tuple[Behaviour, ...] = (*inventory.BEHAVIOURS, *capital.BEHAVIOURS)
+BUNDLED: tuple[Behaviour, ...] = (*inventory.BEHAVIOURS, *quote.BEHAVIOURS, *capital.BEHAVIOURS)
+# The skill a turn uses: "<plug-in>/<kind>", or None for the model's general skill.
+SkillKey = str | None
 
 
 class BehaviourLoadError(ValueError):
@@ -85,6 +98,19 @@ def select(plugins: Sequence[Behaviour], tools: list[dict[str, Any]] | None) -> 
     return max(matching, key=lambda plugin: len(plugin.tools), default=DEFAULT)
 
 
+def skill_key(plugin: Behaviour, messages: list[dict[str, Any]]) -> SkillKey:
+    """The skill ``plugin`` uses for the turn after ``messages``: its ``skill_kind`` (optional in the
+    contract) namespaced by the plug-in's name, or None for the general skill."""
+    kind_of = getattr(plugin, "skill_kind", None)
+    kind = kind_of(messages) if callable(kind_of) else None
+    return f"{plugin.name}/{kind}" if isinstance(kind, str) and kind else None
+
+
+def skill_for(key: SkillKey, skill: float, skills: Mapping[str, float]) -> float:
+    """A model's skill under ``key``: its named skill once trained, else its general ``skill``."""
+    return skill if key is None else skills.get(key, skill)
+
+
 def respond(
     *,
     seed: int,
@@ -95,18 +121,21 @@ def respond(
     tools: list[dict[str, Any]] | None,
     tool_choice: Any,
     behaviours: tuple[str, ...] = (),
+    skills: Mapping[str, float] | None = None,
 ) -> Reply:
-    """The model's reply to one chat request, from the plug-in its tools select."""
+    """The model's reply to one chat request, from the plug-in its tools select, acting with the skill
+    the request's next step uses (``skills``: the model's named skills)."""
+    plugin = select(load_behaviours(behaviours), tools)
     request = ChatRequest(
         seed=seed,
         model=model,
-        skill=skill,
+        skill=skill_for(skill_key(plugin, messages), skill, skills or {}),
         knowledge=knowledge,
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
     )
-    return select(load_behaviours(behaviours), tools).respond(request)
+    return plugin.respond(request)
 
 
 @dataclass
@@ -128,19 +157,35 @@ class TrainingSignal:
             )
         setattr(self, label, getattr(self, label) + 1)
 
+    def merged(self, other: TrainingSignal) -> TrainingSignal:
+        return TrainingSignal(self.good + other.good, self.bad + other.bad, self.neutral + other.neutral)
 
-def classify(examples: list[dict[str, Any]], behaviours: tuple[str, ...] = ()) -> TrainingSignal:
-    """Label every trainable assistant turn of ``examples`` (parsed JSONL lines) as good, bad or neutral."""
+
+def classify_skills(
+    examples: list[dict[str, Any]], behaviours: tuple[str, ...] = ()
+) -> dict[SkillKey, TrainingSignal]:
+    """Label every trainable assistant turn of ``examples`` (parsed JSONL lines) as good, bad or neutral,
+    filed under the skill the turn uses."""
     plugins = load_behaviours(behaviours)
-    signal = TrainingSignal()
+    signals: dict[SkillKey, TrainingSignal] = {}
     for example in examples:
         plugin = select(plugins, example.get("tools"))
         messages: list[dict[str, Any]] = example.get("messages") or []
         for i, message in enumerate(messages):
             if message.get("role") != "assistant" or message.get("weight", 1) == 0:
                 continue
-            signal.add(plugin.label(messages[:i], message), plugin.name)
-    return signal
+            prior = messages[:i]
+            signal = signals.setdefault(skill_key(plugin, prior), TrainingSignal())
+            signal.add(plugin.label(prior, message), plugin.name)
+    return signals
+
+
+def classify(examples: list[dict[str, Any]], behaviours: tuple[str, ...] = ()) -> TrainingSignal:
+    """All labelled turns of ``examples`` together, whatever skill they use."""
+    total = TrainingSignal()
+    for signal in classify_skills(examples, behaviours).values():
+        total = total.merged(signal)
+    return total
 
 
 def trained_skill(parent: float, signal: TrainingSignal, n_epochs: int, lr_multiplier: float) -> float:
@@ -151,6 +196,24 @@ def trained_skill(parent: float, signal: TrainingSignal, n_epochs: int, lr_multi
     strength = LEARNING_RATE * n_epochs * lr_multiplier * min(1.0, signal.labelled / FULL_EFFECT_TURNS)
     k = 1 - math.exp(-strength)
     return min(SKILL_MAX, max(SKILL_MIN, parent + k * (ratio - parent)))
+
+
+def learn(
+    skill: float,
+    skills: Mapping[str, float],
+    signals: Mapping[SkillKey, TrainingSignal],
+    n_epochs: int,
+    lr_multiplier: float,
+) -> tuple[float, dict[str, float]]:
+    """The general skill and named skills of a model fine-tuned, from one with ``skill`` and ``skills``,
+    on a file labelled ``signals``: each skill learns from its own turns only. A named skill seen for
+    the first time starts from the parent's general skill."""
+    general = trained_skill(skill, signals.get(None, TrainingSignal()), n_epochs, lr_multiplier)
+    named = dict(skills)
+    for key, signal in signals.items():
+        if key is not None and signal.labelled:
+            named[key] = trained_skill(skill_for(key, skill, skills), signal, n_epochs, lr_multiplier)
+    return general, named
 
 
 def estimate_tokens(text: str) -> int:

@@ -76,7 +76,8 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
 
 def _rate_limited(request: Request, store: Store, record: DeploymentRecord, verdict: Verdict) -> Response:
     """Azure's 429: its message names the deployment, model, limit and wait; ``retry-after`` (whole
-    seconds) and ``retry-after-ms`` carry the exact wait, which the openai SDK honours."""
+    seconds) and ``retry-after-ms`` carry the exact wait, which the openai SDK honours, beside the
+    rate-limit headers every answer carries."""
     seconds = max(1, math.ceil(verdict.retry_after))
     kind = "token" if verdict.reason == "tokens" else "call"
     version = request.query_params.get("api-version", "v1")
@@ -87,11 +88,7 @@ def _rate_limited(request: Request, store: Store, record: DeploymentRecord, verd
         f"second{'' if seconds == 1 else 's'}. To increase your default rate limit, visit: "
         "https://aka.ms/oai/quotaincrease."
     )
-    headers = {
-        **verdict.headers(),
-        **retry_headers(verdict.retry_after),
-        f"x-ratelimit-reset-{verdict.reason}": str(seconds),
-    }
+    headers = {**verdict.headers(), **retry_headers(verdict.retry_after)}
     return JSONResponse(
         {"error": {"code": "RateLimitReached", "message": message}}, status_code=429, headers=headers
     )
@@ -123,6 +120,7 @@ async def chat_completions(request: Request, store: Store, deployment: str | Non
         seed=seed,
         model=model.id,
         skill=model.skill,
+        skills=model.skills,
         knowledge=store.config.knowledge,
         messages=messages,
         tools=tools,

@@ -27,6 +27,7 @@ from emulator.catalog import parse_time
 from emulator.config import DEFAULT_DEPLOYMENTS, Config, Durations, Limits, Retirement
 from emulator.faults import FaultConfig, RouteFault
 from emulator.profiles import DEFAULT_BASE_MODELS, DEFAULT_EXISTING_FAMILIES, FAMILIES
+from emulator.ratelimit import BackgroundLoad, LimitLowering
 from emulator.tls import ensure_tls
 
 # Rules whose sources disagree, or that the app is not ready for: the flag picks the variant (defaults:
@@ -124,6 +125,48 @@ def _route_fault(kind: str) -> Callable[[str], RouteFault]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
+
+
+LOWER_LIMITS = "DEPLOYMENT:FACTOR:SECONDS[:AFTER]"
+BACKGROUND_LOAD = "DEPLOYMENT:SHARE[:SECONDS[:AFTER]]"
+
+
+def _colon_model(kind: type[LimitLowering] | type[BackgroundLoad], usage: str) -> Callable[[str], Any]:
+    """A parser of ``usage`` (colon-separated fields) into ``kind``, naming the field at fault."""
+    fields = tuple(part.strip("[]").lower() for part in usage.split(":"))
+
+    def parse(value: str) -> Any:
+        parts = value.split(":")
+        if not 2 <= len(parts) <= len(fields) or not all(parts):
+            raise argparse.ArgumentTypeError(f"expected {usage}, got {value!r}")
+        try:
+            return kind.model_validate(dict(zip(fields, parts, strict=False)), strict=False)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise argparse.ArgumentTypeError(f"{value!r}: {first['loc'][0]}: {first['msg']}") from None
+
+    return parse
+
+
+def _rate_pressure_flags(p: argparse.ArgumentParser) -> None:
+    """Rate-limit pressure (emulator/ratelimit.py), times counted from start-up (and from a reset)."""
+    group = p.add_argument_group("rate-limit pressure (times in real seconds from start-up)")
+    group.add_argument(
+        "--lower-limits",
+        action="append",
+        type=_colon_model(LimitLowering, LOWER_LIMITS),
+        default=[],
+        metavar=LOWER_LIMITS,
+        help="Azure lowers DEPLOYMENT's limits to FACTOR of them for SECONDS, AFTER seconds in (repeatable)",
+    )
+    group.add_argument(
+        "--background-load",
+        action="append",
+        type=_colon_model(BackgroundLoad, BACKGROUND_LOAD),
+        default=[],
+        metavar=BACKGROUND_LOAD,
+        help="another consumer sends SHARE of DEPLOYMENT's limits (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fail-deployment", action="append", default=[], metavar="NAME")
     faults.add_argument("--slow-provisioning", type=float, default=1.0, metavar="FACTOR")
     faults.add_argument("--not-found-window", type=float, default=0.0, metavar="SECONDS")
+    _rate_pressure_flags(p)
     return p
 
 
@@ -317,6 +361,8 @@ def _config(a: argparse.Namespace) -> Config:
             provisioning_slowdown=a.slow_provisioning,
             not_found_window=a.not_found_window,
         ),
+        lowerings=tuple(a.lower_limits),
+        background_loads=tuple(a.background_load),
     )
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emulator.faults import FaultConfig
 from emulator.profiles import DEFAULT_BASE_MODELS, DEFAULT_EXISTING_FAMILIES
+from emulator.ratelimit import BackgroundLoad, LimitLowering
 
 DEFAULT_DEPLOYMENTS = (("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"),)
 INT32_MAX = 2**31 - 1
@@ -82,7 +83,9 @@ class Config(BaseModel):
     port: int = Field(default=0, ge=0, le=65535)
     time_scale: float = Field(default=1.0, ge=0, le=100)
     chat_latency: float = Field(default=0.5, ge=0, le=600)
-    rate_window: float = Field(default=10.0, gt=0, le=3600)
+    rate_window: float = Field(
+        default=10.0, gt=0, le=60
+    )  # a window longer than the minute is not one Azure uses
     rate_limit_scale: float = Field(default=1.0, gt=0, le=1_000_000)
     seed: int = 0
     state_dir: Path | None = None
@@ -123,6 +126,10 @@ class Config(BaseModel):
     # Deployment names: "strict" (2-64 letters, digits, '-', '_') or "lenient" (any, as before).
     deployment_names: Literal["strict", "lenient"] = "strict"
     faults: FaultConfig = FaultConfig()
+    # Rate-limit pressure applied at start-up and on reset (emulator/ratelimit.py): Azure lowering a
+    # deployment's limits for a while, and other consumers of a deployment.
+    lowerings: tuple[LimitLowering, ...] = ()
+    background_loads: tuple[BackgroundLoad, ...] = ()
 
     def scaled(self, seconds: float) -> float:
         """An emulated duration at the configured time scale."""

@@ -7,7 +7,6 @@ anyone polls. ``queued`` is shown as ``pending``, as Azure does.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from typing import Any
@@ -16,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulator.behaviour import classify, trained_skill
 from emulator.catalog import existing_families, fine_tune_retired_since, iso
 from emulator.deployments import state_of
 from emulator.errors import ApiError
@@ -33,10 +31,12 @@ from emulator.training import (
     checkpoint_steps,
     derived_id,
     event,
+    learn_from_files,
     leave_slot,
     metrics,
     metrics_steps,
     pool_of,
+    read_examples,
 )
 
 NOT_SUPPORTED = "The specified base model does not support fine-tuning."
@@ -270,12 +270,12 @@ async def create_job(request: Request, store: Store) -> Response:
 
     hex_id = store.next_hex()
     job_id = f"ftjob-{hex_id}"
-    examples = [
-        json.loads(line) for line in store.get_content(training.id).decode().splitlines() if line.strip()
-    ]
+    examples = read_examples(store, training.id)
+    validation = read_examples(store, body.validation_file) if body.validation_file is not None else None
     epochs = n_epochs or AUTO_EPOCHS
     batch = batch_size or max(1, min(32, round(len(examples) * 0.002)))
     multiplier = lr or AUTO_LR
+    learned = learn_from_files(parent, examples, validation, store.config.behaviours, epochs, multiplier)
     running = store.config.scaled(store.config.durations.job_running) * store.faults.config.training_slowdown
     job = JobRecord(
         id=job_id,
@@ -300,7 +300,9 @@ async def create_job(request: Request, store: Store) -> Response:
         if body.integrations
         else None,
         fine_tuned_model=f"{parent.root}.ft-{hex_id}" + (f"-{suffix}" if suffix else ""),
-        skill=trained_skill(parent.skill, classify(examples, store.config.behaviours), epochs, multiplier),
+        skill=learned.skill,
+        skills=learned.skills,
+        curve=learned.curve,
         trained_tokens=training.tokens * epochs,
         steps=max(1, math.ceil(len(examples) / batch)) * epochs,
         ready_at=now + store.config.scaled(store.config.durations.job_pending),

@@ -5,6 +5,11 @@ level (so ~1,000 levels raise ``RecursionError``). Azure's services are .NET: Sy
 reject non-finite numbers and stop at a maximum depth of 64 (their documented default ``MaxDepth``). This
 module applies the same rules, so no handler ever sees a value that could poison later arithmetic, the
 state file or a response, and every refusal is a clear 4xx instead of a traceback.
+
+Duplicate keys: the data plane and ARM keep the last value, as Json.NET (``DuplicatePropertyNameHandling
+.Replace``, its default) and System.Text.Json's object deserialization do; what Azure does with them is
+not documented. The admin API, which Azure does not have, refuses them (``unique_keys``): a test that
+sends ``{"count": 1, "count": 5}`` is told, rather than given a fault it did not mean.
 """
 
 from __future__ import annotations
@@ -63,10 +68,25 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def parse_json(raw: bytes) -> Any:
-    """``raw`` as JSON, or BodyError(400) naming why it is refused."""
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise BodyError(400, f"The JSON object has duplicate keys {duplicates}; give each key once.")
+    return dict(pairs)
+
+
+def parse_json(raw: bytes, *, unique_keys: bool = False) -> Any:
+    """``raw`` as JSON, or BodyError(400) naming why it is refused; ``unique_keys`` refuses an object
+    that repeats a key (else the last value wins)."""
     try:
-        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_int64)
+        value = json.loads(
+            raw,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            parse_int=_int64,
+            object_pairs_hook=_unique_object if unique_keys else None,
+        )
     except BodyError:
         raise
     except RecursionError:
@@ -92,7 +112,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, empty: Any) -> Any:
+async def read_json(request: Request, empty: Any, *, unique_keys: bool = False) -> Any:
     """The body parsed by ``parse_json``; an empty body gives ``empty``."""
     raw = await read_body(request, MAX_JSON_BODY)
-    return empty if not raw.strip() else parse_json(raw)
+    return empty if not raw.strip() else parse_json(raw, unique_keys=unique_keys)

@@ -110,6 +110,26 @@ class EmulatorHandle:
         peaks: dict[str, int] = self.admin("DELETE", "peaks")
         return peaks
 
+    def rate_limits(self) -> dict[str, Any]:
+        """Each rate-limited deployment's limits, usage and pressure (see emulator/README.md)."""
+        deployments: dict[str, Any] = self._admin_object("GET", "ratelimit")["deployments"]
+        return deployments
+
+    def lower_limits(self, deployment: str, factor: float, seconds: float, after: float = 0.0) -> None:
+        """Azure lowers ``deployment``'s limits to ``factor`` of them for ``seconds``, ``after`` from now."""
+        body = {"deployment": deployment, "factor": factor, "seconds": seconds, "after": after}
+        self._admin_object("POST", "ratelimit/lower", body)
+
+    def background_load(
+        self, deployment: str, share: float, seconds: float | None = None, after: float = 0.0
+    ) -> None:
+        """Another consumer sends ``share`` of ``deployment``'s limits (0 stops it)."""
+        body = {"deployment": deployment, "share": share, "seconds": seconds, "after": after}
+        self._admin_object("POST", "ratelimit/load", body)
+
+    def clear_rate_pressure(self) -> None:
+        self._admin_object("DELETE", "ratelimit")
+
     def http_client(self) -> Any:
         return httpx2.Client(verify=self.ssl_context())
 

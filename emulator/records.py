@@ -47,6 +47,17 @@ class JobEvent(_Record):
     data: dict[str, Any] | None = None
 
 
+class TrainingCurve(_Record):
+    """What a job's loss and token-accuracy curves are derived from (emulator/training.py): per skill
+    ("" is the model's general skill) the labelled turns of the training and validation files as
+    (good, bad), and the model's skill before and after training."""
+
+    before: dict[str, float]
+    after: dict[str, float]
+    train: dict[str, tuple[int, int]]
+    valid: dict[str, tuple[int, int]] = {}
+
+
 class JobRecord(_Record):
     id: str
     created_at: float
@@ -65,6 +76,8 @@ class JobRecord(_Record):
     integrations: list[dict[str, Any]] | None = None
     fine_tuned_model: str
     skill: float
+    skills: dict[str, float] = {}  # the fine-tuned model's named skills (emulator/behaviour.py)
+    curve: TrainingCurve | None = None  # None: a job stored before curves were derived from the file
     trained_tokens: int
     steps: int
     # Lifecycle, advanced in time order by training.advance(); "queued" shows as "pending" on the wire.
@@ -87,6 +100,7 @@ class ModelRecord(_Record):
     root: str
     parent: str | None = None
     skill: float
+    skills: dict[str, float] = {}  # named skills ("<plug-in>/<kind>"); a kind not here has ``skill``
     created_at: float
     job_id: str | None = None
 

@@ -7,22 +7,36 @@ time it was due, not the time it was observed, so results never depend on how of
 Standard and GlobalStandard training share one pool, Developer training has its own (quotas-limits.md,
 2026-02-17: 3 and 5 running jobs per resource).
 
-Reports. A job's training curve (loss and token accuracy per step, validation metrics when it has a
-validation file) is a pure function of the job, so nothing about it needs storing. What the job has
-reached follows from how long it has trained: its finished run segments plus the current one. Metrics
-events and checkpoints (one per epoch; Azure keeps the three most recent) are derived from that on read,
-and a succeeded job gets a ``results.csv`` file (purpose ``fine-tune-results``) with one row per step.
+Learning. At creation a job reads its training (and validation) file and works out, from their content
+alone, the fine-tuned model's skills (emulator/behaviour.py) and what its curves are made of: for each
+skill the files exercise, the labelled turns (good, bad) and the skill before and after training.
+
+Reports. A job's training curve is a pure function of the job. Token accuracy at a step is the share of
+the file's labelled turns the model gets right at that point of training: a good turn with the
+probability of its skill, a bad turn (a mistake the file teaches) with the probability of making a
+mistake, the skill moving from the parent's to the trained model's along ``learned_share`` (most of it
+early). Loss is ``-ln(accuracy)``. A file the emulator's plug-ins label nothing in (no turn it can
+judge) gives a flat 0.5. Each step adds a little deterministic noise (±0.02); validation metrics come
+from the validation file the same way. So a file of examples the parent already gets right shows a
+high, flat curve; one that teaches much shows a falling loss; the step count follows from the number
+of examples, the batch size and the epochs. What the job has reached follows from how long it has
+trained: its finished run segments plus the current one. Metrics events and checkpoints (one per epoch;
+Azure keeps the three most recent) are derived from that on read, and a succeeded job gets a
+``results.csv`` file (purpose ``fine-tune-results``) with one row per step.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from emulator.behaviour import SkillKey, TrainingSignal, classify_skills, learn, skill_for
 from emulator.ids import new_id
-from emulator.records import FileRecord, JobEvent, JobRecord, ModelRecord
+from emulator.records import FileRecord, JobEvent, JobRecord, ModelRecord, TrainingCurve
 
 if TYPE_CHECKING:
     from emulator.store import Store
@@ -33,6 +47,11 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 DEVELOPER_TYPES = {"developertier", "developer"}
 MAX_METRICS_EVENTS = 100
 KEPT_CHECKPOINTS = 3
+GENERAL = ""  # a curve's key for the model's general skill
+NEUTRAL_ACCURACY = 0.5  # the accuracy of a file with no turn the plug-ins can judge
+LEARNING_PACE = 3.0  # learned_share(p) = (1 - e^(-pace p)) / (1 - e^(-pace)): most learning early
+ACCURACY_NOISE = 0.04
+LOSS_NOISE = 0.02
 RESULTS_COLUMNS = (
     "step",
     "train_loss",
@@ -128,6 +147,7 @@ def _finish(store: Store, job: JobRecord, at: float) -> None:
         root=job.root_model,
         parent=job.model,
         skill=job.skill,
+        skills=job.skills,
         created_at=at,
         job_id=job.id,
     )
@@ -171,9 +191,73 @@ class StepMetrics:
         return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
+@dataclass(frozen=True)
+class Learned:
+    """What fine-tuning on a file teaches: the new model's skills, and what its curves come from."""
+
+    skill: float
+    skills: dict[str, float]
+    curve: TrainingCurve
+
+
+def read_examples(store: Store, file_id: str) -> list[dict[str, Any]]:
+    """The examples (parsed JSONL lines) of a processed file."""
+    lines = store.get_content(file_id).decode().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _counts(signals: Mapping[SkillKey, TrainingSignal]) -> dict[str, tuple[int, int]]:
+    return {key or GENERAL: (s.good, s.bad) for key, s in signals.items() if s.labelled}
+
+
+def learn_from_files(
+    parent: ModelRecord,
+    training: list[dict[str, Any]],
+    validation: list[dict[str, Any]] | None,
+    behaviours: tuple[str, ...],
+    n_epochs: int,
+    lr_multiplier: float,
+) -> Learned:
+    """The skills a model fine-tuned from ``parent`` on ``training`` gets, and its curve's makings."""
+    signals = classify_skills(training, behaviours)
+    skill, skills = learn(parent.skill, parent.skills, signals, n_epochs, lr_multiplier)
+    valid = classify_skills(validation, behaviours) if validation is not None else {}
+    keys = {key for key, s in (*signals.items(), *valid.items()) if s.labelled}
+    curve = TrainingCurve(
+        before={key or GENERAL: skill_for(key, parent.skill, parent.skills) for key in keys},
+        after={key or GENERAL: skill_for(key, skill, skills) for key in keys},
+        train=_counts(signals),
+        valid=_counts(valid),
+    )
+    return Learned(skill, skills, curve)
+
+
+def learned_share(progress: float) -> float:
+    """How much of its learning the model has done at ``progress`` (0..1) through the job."""
+    return (1 - math.exp(-LEARNING_PACE * progress)) / (1 - math.exp(-LEARNING_PACE))
+
+
+def agreement(counts: Mapping[str, tuple[int, int]], curve: TrainingCurve, learned: float) -> float:
+    """The share of the labelled turns ``counts`` the model gets right when it has done ``learned`` of
+    its learning: a good turn with the probability of its skill, a bad one with that of a mistake."""
+    right = total = 0.0
+    for key, (good, bad) in counts.items():
+        skill = curve.before[key] + (curve.after[key] - curve.before[key]) * learned
+        right += good * skill + bad * (1 - skill)
+        total += good + bad
+    return right / total if total else NEUTRAL_ACCURACY
+
+
 def _noise(job: JobRecord, step: int, salt: str) -> float:
+    """Deterministic noise in [-0.5, 0.5) for one metric of one step."""
     digest = hashlib.sha256(f"{job.id}:{step}:{salt}".encode()).hexdigest()
-    return int(digest[:8], 16) / float(16**8)
+    return int(digest[:8], 16) / float(16**8) - 0.5
+
+
+def _accuracy_and_loss(job: JobRecord, step: int, exact: float, salt: str) -> tuple[float, float]:
+    accuracy = min(0.999, max(0.01, exact + ACCURACY_NOISE * _noise(job, step, salt + "acc")))
+    loss = max(0.0, -math.log(accuracy) + LOSS_NOISE * _noise(job, step, salt + "loss"))
+    return round(accuracy, 4), round(loss, 4)
 
 
 def epoch_ends(job: JobRecord) -> list[int]:
@@ -181,18 +265,18 @@ def epoch_ends(job: JobRecord) -> list[int]:
 
 
 def metrics(job: JobRecord, step: int) -> StepMetrics:
-    """The job's metrics at ``step`` (1-based): loss falls and accuracy rises along a noisy curve."""
-    progress = step / job.steps
-    loss = round(1.6 * math.exp(-3.0 * progress) + 0.05 + 0.05 * _noise(job, step, "loss"), 4)
-    accuracy = round(min(0.99, 0.6 + 0.35 * progress + 0.04 * _noise(job, step, "acc")), 4)
+    """The job's metrics at ``step`` (1-based), derived from its files (see the module docstring)."""
+    curve = job.curve or TrainingCurve(before={}, after={}, train={})
+    learned = learned_share(step / job.steps)
+    accuracy, loss = _accuracy_and_loss(job, step, agreement(curve.train, curve, learned), "train")
     if job.validation_file is None:
         return StepMetrics(step, loss, accuracy)
-    valid_loss = round(loss + 0.03 + 0.05 * _noise(job, step, "vloss"), 4)
-    valid_accuracy = round(max(0.0, accuracy - 0.02 - 0.03 * _noise(job, step, "vacc")), 4)
+    exact = agreement(curve.valid, curve, learned)
+    valid_accuracy, valid_loss = _accuracy_and_loss(job, step, exact, "valid")
     if step not in epoch_ends(job):
         return StepMetrics(step, loss, accuracy, valid_loss, valid_accuracy)
-    full_loss = round(loss + 0.04 + 0.02 * _noise(job, step, "floss"), 4)
-    full_accuracy = round(max(0.0, accuracy - 0.03), 4)
+    full_accuracy = round(exact, 4)
+    full_loss = round(-math.log(max(0.01, exact)), 4)
     return StepMetrics(step, loss, accuracy, valid_loss, valid_accuracy, full_loss, full_accuracy)
 
 

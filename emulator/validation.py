@@ -19,6 +19,19 @@ class LineError(ValueError):
     """A problem with one example; the message is shown to the user after 'line N:'."""
 
 
+class NestedTooDeeply(ValueError):
+    """JSON nested deeper than ``json.loads`` can recurse (about 1,000 levels)."""
+
+
+def parse_json_text(text: str) -> Any:
+    """``json.loads``, with JSON nested too deeply for its recursive parser refused as invalid JSON
+    (NestedTooDeeply, a ValueError) rather than a RecursionError that would end the request as a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise NestedTooDeeply("nested too deeply") from None
+
+
 @dataclass
 class ValidationResult:
     error: str | None = None
@@ -60,9 +73,10 @@ def _check_tool_calls(calls: Any, where: str) -> list[str]:
         if not isinstance(arguments, str):
             raise LineError(f"{where}.tool_calls[{n}].function.arguments must be a JSON string")
         try:
-            json.loads(arguments)
+            parse_json_text(arguments)
         except ValueError as exc:
-            raise LineError(f"{where}.tool_calls[{n}].function.arguments is not valid JSON") from exc
+            deep = " (nested too deeply)" if isinstance(exc, NestedTooDeeply) else ""
+            raise LineError(f"{where}.tool_calls[{n}].function.arguments is not valid JSON{deep}") from exc
         ids.append(call["id"])
     return ids
 
@@ -120,9 +134,12 @@ def validate_training_file(filename: str, data: bytes, min_examples: int) -> Val
         if not line.strip():
             continue
         try:
-            example = json.loads(line)
-        except ValueError:
-            return ValidationResult(error=f"Training file validation failed: line {number}: invalid JSON.")
+            example = parse_json_text(line)
+        except ValueError as exc:
+            deep = " (nested too deeply)" if isinstance(exc, NestedTooDeeply) else ""
+            return ValidationResult(
+                error=f"Training file validation failed: line {number}: invalid JSON{deep}."
+            )
         try:
             _check_example(example)
         except LineError as exc:

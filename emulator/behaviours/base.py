@@ -51,6 +51,18 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def call_arguments(call: Any) -> dict[str, Any]:
+    """The arguments of a tool call (``{"function": {"arguments": "<JSON object>"}}``) as a dict; {} when
+    they are missing, not JSON, not an object, or nested too deeply to parse."""
+    function = call.get("function") if isinstance(call, dict) else None
+    text = function.get("arguments") if isinstance(function, dict) else None
+    try:
+        parsed = json.loads(text or "{}") if isinstance(text, str) else {}
+    except (ValueError, RecursionError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def tool_names(tools: list[dict[str, Any]] | None) -> frozenset[str]:
     """Names of the function tools in a request's (or a training example's) ``tools``."""
     names = ((tool.get("function") or {}).get("name") for tool in tools or [] if isinstance(tool, dict))

@@ -15,10 +15,17 @@ ignores it, and a direct answer to a capital question with no tool result since 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from emulator.behaviours.base import ANSWER_FLOOR, ChatRequest, Label, Reply, last_user_text, text_of
+from emulator.behaviours.base import (
+    ANSWER_FLOOR,
+    ChatRequest,
+    Label,
+    Reply,
+    call_arguments,
+    last_user_text,
+    text_of,
+)
 from emulator.countries import COUNTRIES, Country, find_country, lookup
 
 
@@ -63,12 +70,7 @@ def _tool_results(messages: list[dict[str, Any]]) -> str:
 
 
 def _call_names_country(call: dict[str, Any], country: Country) -> bool:
-    try:
-        arguments = json.loads((call.get("function") or {}).get("arguments") or "{}")
-    except (TypeError, ValueError):
-        return False
-    values = arguments.values() if isinstance(arguments, dict) else []
-    return any(isinstance(v, str) and lookup(v) == country for v in values)
+    return any(isinstance(v, str) and lookup(v) == country for v in call_arguments(call).values())
 
 
 class CapitalBehaviour:

@@ -18,66 +18,50 @@ knowledge, so ``--knowledge`` does not apply here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from emulator.behaviours.scripted import ScriptedBehaviour, Step, ToolResult
+from emulator.behaviours.scripted import Noun, ScriptedBehaviour, Step, ToolResult, Vocabulary
 
 SKU = re.compile(r"[A-Z]+-\d+")
 COUNT = re.compile(r"\d+")
 
 
-@dataclass(frozen=True)
-class Product:
-    name: str
-    plural: str
-
-
 PRODUCTS = (
-    Product("blue widget", "blue widgets"),
-    Product("red widget", "red widgets"),
-    Product("hex bolt", "hex bolts"),
-    Product("wing nut", "wing nuts"),
-    Product("flat washer", "flat washers"),
-    Product("wood screw", "wood screws"),
-    Product("drill bit", "drill bits"),
-    Product("claw hammer", "claw hammers"),
-    Product("tape measure", "tape measures"),
-    Product("utility knife", "utility knives"),
-    Product("spirit level", "spirit levels"),
-    Product("paint brush", "paint brushes"),
-    Product("paint roller", "paint rollers"),
-    Product("masking tape roll", "masking tape rolls"),
-    Product("safety helmet", "safety helmets"),
-    Product("work glove", "work gloves"),
-    Product("dust mask", "dust masks"),
-    Product("extension cord", "extension cords"),
-    Product("light bulb", "light bulbs"),
-    Product("battery pack", "battery packs"),
-    Product("cable tie", "cable ties"),
+    Noun("blue widget", "blue widgets"),
+    Noun("red widget", "red widgets"),
+    Noun("hex bolt", "hex bolts"),
+    Noun("wing nut", "wing nuts"),
+    Noun("flat washer", "flat washers"),
+    Noun("wood screw", "wood screws"),
+    Noun("drill bit", "drill bits"),
+    Noun("claw hammer", "claw hammers"),
+    Noun("tape measure", "tape measures"),
+    Noun("utility knife", "utility knives"),
+    Noun("spirit level", "spirit levels"),
+    Noun("paint brush", "paint brushes"),
+    Noun("paint roller", "paint rollers"),
+    Noun("masking tape roll", "masking tape rolls"),
+    Noun("safety helmet", "safety helmets"),
+    Noun("work glove", "work gloves"),
+    Noun("dust mask", "dust masks"),
+    Noun("extension cord", "extension cords"),
+    Noun("light bulb", "light bulbs"),
+    Noun("battery pack", "battery packs"),
+    Noun("cable tie", "cable ties"),
 )
 
 
-@cache
-def _pattern() -> re.Pattern[str]:
-    # Longest names first, so "masking tape rolls" wins over a shorter name inside it.
-    names = sorted((n for p in PRODUCTS for n in (p.name, p.plural)), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in names) + r")(?!\w)", re.IGNORECASE)
+VOCABULARY = Vocabulary(PRODUCTS)
 
 
-def find_product_in(text: str) -> Product | None:
+def find_product_in(text: str) -> Noun | None:
     """The first product named in ``text`` (singular or plural, any case)."""
-    match = _pattern().search(text)
-    if match is None:
-        return None
-    return product_called(match.group(1))
+    return VOCABULARY.first_in(text)
 
 
-def product_called(name: str) -> Product | None:
+def product_called(name: str) -> Noun | None:
     """The product whose name (singular or plural) is exactly ``name``, ignoring case and spaces."""
-    wanted = name.strip().lower()
-    return next((p for p in PRODUCTS if wanted in (p.name, p.plural)), None)
+    return VOCABULARY.called(name)
 
 
 def _latest(results: list[ToolResult], tool: str, names: set[str], key: str) -> ToolResult | None:

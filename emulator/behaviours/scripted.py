@@ -14,17 +14,67 @@ Labels: a tool call is good when it calls the expert's tool with the expert's ar
 compared ignoring case and surrounding space; ``matches`` can accept more); an answer is good when the
 script says to answer and the answer states the expert's fact as a whole word; everything else is bad;
 turns the script does not cover (``expert`` returns None) are neutral.
+
+Two hooks let a script grade its steps: ``chance`` (the probability of the expert's step at a given
+skill; the rule above by default) and ``step_kind`` (which of the model's skills a step uses; None, the
+default, is the model's one general skill). A plug-in with step kinds gets a skill per kind: training
+examples teach each kind from its own turns (emulator/behaviour.py), so a model can be good at easy
+steps and still poor at hard ones.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from emulator.behaviours.base import ANSWER_FLOOR, ChatRequest, Label, Reply, last_user_text, text_of
+from emulator.behaviours.base import (
+    ANSWER_FLOOR,
+    ChatRequest,
+    Label,
+    Reply,
+    call_arguments,
+    last_user_text,
+    text_of,
+)
+
+
+@dataclass(frozen=True)
+class Noun:
+    """A name the plug-in's model knows (a product, a city), singular and plural."""
+
+    name: str
+    plural: str
+
+
+class Vocabulary:
+    """The nouns a plug-in's model knows, found in free text whatever the case or spacing."""
+
+    def __init__(self, nouns: Sequence[Noun]) -> None:
+        self.nouns = tuple(nouns)
+        self._by_form = {form: noun for noun in self.nouns for form in (noun.name, noun.plural)}
+
+    def called(self, name: str) -> Noun | None:
+        """The noun whose singular or plural is ``name``, ignoring case and extra spaces."""
+        return self._by_form.get(" ".join(name.split()).lower())
+
+    @cached_property
+    def alternation(self) -> str:
+        """A regex group matching any form, longest first ("masking tape rolls" before "tape")."""
+        forms = sorted(self._by_form, key=len, reverse=True)
+        return "(" + "|".join(re.escape(form) for form in forms) + ")"
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        return re.compile(rf"(?<!\w){self.alternation}(?!\w)", re.IGNORECASE)
+
+    def first_in(self, text: str) -> Noun | None:
+        """The first noun named in ``text``."""
+        match = self._pattern.search(text)
+        return None if match is None else self.called(match.group(1))
 
 
 @dataclass(frozen=True)
@@ -54,14 +104,6 @@ class Step:
         return cls(answer=answer, fact=fact)
 
 
-def _arguments(call: dict[str, Any]) -> dict[str, Any]:
-    try:
-        parsed = json.loads((call.get("function") or {}).get("arguments") or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 def tool_results(messages: list[dict[str, Any]]) -> list[ToolResult]:
     """The tool calls since the last user message that have a result, in the order they were answered."""
     start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1) + 1
@@ -71,7 +113,7 @@ def tool_results(messages: list[dict[str, Any]]) -> list[ToolResult]:
         for call in message.get("tool_calls") or [] if message.get("role") == "assistant" else []:
             name = (call.get("function") or {}).get("name")
             if isinstance(call.get("id"), str) and isinstance(name, str):
-                calls[call["id"]] = (name, _arguments(call))
+                calls[call["id"]] = (name, call_arguments(call))
         if message.get("role") == "tool" and message.get("tool_call_id") in calls:
             name, arguments = calls[message["tool_call_id"]]
             results.append(ToolResult(name, arguments, text_of(message.get("content")).strip()))
@@ -117,15 +159,30 @@ class ScriptedBehaviour(ABC):
         """Whether calling ``tool`` with ``arguments`` is the ``expert`` step; override to accept synonyms."""
         return expert.tool is not None and tool == expert.tool and same_arguments(arguments, expert.arguments)
 
+    def chance(self, question: str, results: list[ToolResult], expert: Step, skill: float) -> float:
+        """The probability that a model of ``skill`` takes the ``expert`` step: ``skill`` before any tool
+        has answered since the question, ``ANSWER_FLOOR + (1 - ANSWER_FLOOR) * skill`` after."""
+        return skill if not results else ANSWER_FLOOR + (1 - ANSWER_FLOOR) * skill
+
+    def step_kind(self, question: str, results: list[ToolResult], expert: Step) -> str | None:
+        """The skill the ``expert`` step takes (e.g. "lookup"); None: the model's general skill."""
+        return None
+
+    def skill_kind(self, messages: list[dict[str, Any]]) -> str | None:
+        """The skill the next turn after ``messages`` uses (the emulator picks the model's skill by it,
+        for acting and for learning); None outside the script."""
+        question, results = last_user_text(messages), tool_results(messages)
+        expert = self.expert(question, results)
+        return None if expert is None else self.step_kind(question, results, expert)
+
     def respond(self, request: ChatRequest) -> Reply:
         question, results = last_user_text(request.messages), tool_results(request.messages)
         expert = self.expert(question, results)
         if expert is None:
             return Reply(content=self.off_topic)
-        follow = request.skill if not results else ANSWER_FLOOR + (1 - ANSWER_FLOOR) * request.skill
         step = (
             expert
-            if request.draw("act") < follow
+            if request.draw("act") < self.chance(question, results, expert, request.skill)
             else self.mistake(expert, question, results, request.draw("mistake"))
         )
         if not request.may_call and step.tool is not None:
@@ -153,7 +210,7 @@ class ScriptedBehaviour(ABC):
         calls = turn.get("tool_calls") or []
         if calls:
             right = any(
-                self.matches(expert, (c.get("function") or {}).get("name"), _arguments(c)) for c in calls
+                self.matches(expert, (c.get("function") or {}).get("name"), call_arguments(c)) for c in calls
             )
             return "good" if right else "bad"
         if expert.tool is not None:

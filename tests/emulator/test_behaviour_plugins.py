@@ -19,12 +19,14 @@ from emulator.cli import config_from_args
 from emulator.launch import EmulatorHandle
 from shared.agents import inventory
 from shared.agents.tasks import load_csv
+from tests.emulator.loops import Agent, Model, mean_reward, rollout, tool_call, tool_result
 from tests.emulator.support import TOOL as CAPITAL_TOOL
 
 pytestmark = pytest.mark.timeout(60)
 
 SYSTEM = {"role": "system", "content": inventory.SYSTEM_PROMPT}
 TOOLS = {"find_product": inventory.find_product, "get_stock": inventory.get_stock}
+AGENT = Agent(inventory.SYSTEM_PROMPT, inventory.TOOLS, TOOLS, inventory.MAX_LLM_CALLS, inventory.reward)
 
 
 def _ask(messages: list[dict[str, Any]], skill: float, **kwargs: Any) -> Any:
@@ -39,15 +41,6 @@ def _ask(messages: list[dict[str, Any]], skill: float, **kwargs: Any) -> Any:
         **kwargs,
     }
     return respond(**request)
-
-
-def _call(call_id: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    function = {"name": tool, "arguments": json.dumps(arguments)}
-    return {"role": "assistant", "tool_calls": [{"id": call_id, "type": "function", "function": function}]}
-
-
-def _result(call_id: str, content: str) -> dict[str, Any]:
-    return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
 def _question(text: str) -> list[dict[str, Any]]:
@@ -74,10 +67,10 @@ def test_a_skilled_model_follows_the_script_to_the_right_count() -> None:
     messages = _question("How many claw hammers are in stock?")
     first = _ask(messages, 1.0)
     assert (first.tool_name, first.arguments) == ("find_product", {"name": "claw hammer"})
-    messages += [_call("c1", "find_product", {"name": "claw hammer"}), _result("c1", "SKU-3102")]
+    messages += [tool_call("c1", "find_product", {"name": "claw hammer"}), tool_result("c1", "SKU-3102")]
     second = _ask(messages, 1.0)
     assert (second.tool_name, second.arguments) == ("get_stock", {"sku": "SKU-3102"})
-    messages += [_call("c2", "get_stock", {"sku": "SKU-3102"}), _result("c2", "9")]
+    messages += [tool_call("c2", "get_stock", {"sku": "SKU-3102"}), tool_result("c2", "9")]
     assert _ask(messages, 1.0).content == "There are 9 claw hammers in stock."
     assert _ask(messages, 1.0) == _ask(messages, 1.0)
 
@@ -97,10 +90,10 @@ def test_tool_choice_none_and_required_are_honoured() -> None:
     messages = _question("How many drill bits are in stock?")
     assert not _ask(messages, 1.0, tool_choice="none").is_tool_call
     messages += [
-        _call("c1", "find_product", {"name": "drill bit"}),
-        _result("c1", "SKU-3101"),
-        _call("c2", "get_stock", {"sku": "SKU-3101"}),
-        _result("c2", "44"),
+        tool_call("c1", "find_product", {"name": "drill bit"}),
+        tool_result("c1", "SKU-3101"),
+        tool_call("c2", "get_stock", {"sku": "SKU-3101"}),
+        tool_result("c2", "44"),
     ]
     forced = _ask(messages, 1.0, tool_choice={"type": "function", "function": {"name": "get_stock"}})
     assert (forced.tool_name, forced.arguments) == ("get_stock", {"sku": "SKU-3101"})
@@ -113,18 +106,21 @@ def _labels(messages: list[dict[str, Any]]) -> tuple[int, int, int]:
 
 def test_labels() -> None:
     question = _question("How many hex bolts are in stock?")
-    lookup = [_call("c1", "find_product", {"name": "Hex Bolts "}), _result("c1", "SKU-2001")]
-    stock = [_call("c2", "get_stock", {"sku": "SKU-2001"}), _result("c2", "250")]
+    lookup = [tool_call("c1", "find_product", {"name": "Hex Bolts "}), tool_result("c1", "SKU-2001")]
+    stock = [tool_call("c2", "get_stock", {"sku": "SKU-2001"}), tool_result("c2", "250")]
     right = {"role": "assistant", "content": "There are 250 hex bolts in stock."}
     assert _labels([*question, *lookup, *stock, right]) == (3, 0, 0)
     assert _labels([*question, {"role": "assistant", "content": "There are 250 hex bolts."}]) == (0, 1, 0)
-    confused = [_call("c1", "find_product", {"name": "wing nut"}), _result("c1", "SKU-2002")]
-    assert _labels([*question, *confused, _call("c2", "get_stock", {"sku": "SKU-2002"})]) == (0, 2, 0)
+    confused = [tool_call("c1", "find_product", {"name": "wing nut"}), tool_result("c1", "SKU-2002")]
+    assert _labels([*question, *confused, tool_call("c2", "get_stock", {"sku": "SKU-2002"})]) == (0, 2, 0)
     sku_as_count = {"role": "assistant", "content": "There are 2001 hex bolts in stock."}
     assert _labels([*question, *lookup, sku_as_count]) == (1, 1, 0)
     off_by_one = {"role": "assistant", "content": "There are 251 hex bolts in stock."}
     assert _labels([*question, *lookup, *stock, off_by_one]) == (2, 1, 0)
-    missing = [_call("c1", "find_product", {"name": "hex bolt"}), _result("c1", "not found: no product")]
+    missing = [
+        tool_call("c1", "find_product", {"name": "hex bolt"}),
+        tool_result("c1", "not found: no product"),
+    ]
     honest = {"role": "assistant", "content": "Sorry, I could not find hex bolts."}
     assert _labels([*question, *missing, honest]) == (2, 0, 0)
     untrained = {**right, "weight": 0}
@@ -132,28 +128,12 @@ def test_labels() -> None:
     assert _labels([*_question("tell me a joke"), {"role": "assistant", "content": "no"}]) == (0, 0, 1)
 
 
-def _rollout(model: str, skill: float, prompt: str, answer: str) -> tuple[list[dict[str, Any]], float]:
-    """The agent's loop against the plug-in; returns one training example per model call and the reward."""
-    messages = _question(prompt)
-    examples: list[dict[str, Any]] = []
-    for number in range(inventory.MAX_LLM_CALLS):
-        reply = _ask(messages, skill, model=model)
-        if not reply.is_tool_call:
-            turn = {"role": "assistant", "content": reply.content}
-            examples.append({"messages": [*messages, turn], "tools": inventory.TOOLS})
-            return examples, inventory.reward(reply.content, answer)
-        turn = _call(f"c{number}", reply.tool_name, reply.arguments)
-        examples.append({"messages": [*messages, turn], "tools": inventory.TOOLS})
-        messages = [*messages, turn, _result(f"c{number}", TOOLS[reply.tool_name](**reply.arguments))]
-    return examples, 0.0
-
-
 def _run(keep_ratio: float, trial: int) -> float:
     """The app's loop in miniature: 3 x (24 rollouts, keep the top share of examples, train 1 epoch)."""
     tasks = load_csv(inventory.DATA / "inventory.csv")
     rng, skill, model = random.Random(trial), 0.35, "base"
     for iteration in range(3):
-        rollouts = [_rollout(model, skill, t.prompt, t.answer) for t in rng.sample(tasks, 24)]
+        rollouts = [rollout(AGENT, Model(model, skill), t) for t in rng.sample(tasks, 24)]
         examples = sorted(((e, r) for es, r in rollouts for e in es), key=lambda pair: -pair[1])
         kept = [example for example, _ in examples[: math.ceil(len(examples) * keep_ratio)]]
         skill = trained_skill(skill, classify(kept), 1, 1.0)
@@ -163,9 +143,7 @@ def _run(keep_ratio: float, trial: int) -> float:
 
 def test_reward_tracks_skill_and_filtering_by_reward_teaches_best() -> None:
     tasks = load_csv(inventory.DATA / "inventory.csv")
-    means = [
-        sum(_rollout(f"s{s}", s, t.prompt, t.answer)[1] for t in tasks) / len(tasks) for s in (0.35, 0.9)
-    ]
+    means = [mean_reward(AGENT, Model(f"s{s}", s), tasks) for s in (0.35, 0.9)]
     assert 0.1 < means[0] < 0.6 and means[1] > means[0] + 0.3
     filtered = [_run(0.6, t) for t in range(5)]
     unfiltered = [_run(1.0, t) for t in range(5)]

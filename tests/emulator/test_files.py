@@ -43,6 +43,13 @@ def test_list_pagination_and_purpose_filter(emulator_reset: EmulatorHandle) -> N
     assert [f.id for f in client.files.list(order="asc")] == [*ids, other.id]
 
 
+def _calling_with(arguments: str) -> bytes:
+    """Ten examples whose assistant turn calls a tool with ``arguments`` (a JSON string, or not)."""
+    call = {"id": "a", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    example = {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [call]}]}
+    return jsonl([example] * 10)
+
+
 BAD_FILES = [
     ("train.jsonl", b"{not json}\n" * 10, "line 1: invalid JSON"),
     ("train.jsonl", jsonl([{"prompt": "x"}] * 10), "'messages' is missing"),
@@ -52,30 +59,7 @@ BAD_FILES = [
         "role 'robot' is invalid",
     ),
     ("train.jsonl", jsonl([{"messages": [{"role": "user", "content": "x"}]}] * 10), "at least one assistant"),
-    (
-        "train.jsonl",
-        jsonl(
-            [
-                {
-                    "messages": [
-                        {"role": "user", "content": "x"},
-                        {
-                            "role": "assistant",
-                            "tool_calls": [
-                                {
-                                    "id": "a",
-                                    "type": "function",
-                                    "function": {"name": "f", "arguments": "{oops"},
-                                }
-                            ],
-                        },
-                    ]
-                }
-            ]
-            * 10
-        ),
-        "arguments is not valid JSON",
-    ),
+    ("train.jsonl", _calling_with("{oops"), "arguments is not valid JSON"),
     (
         "train.jsonl",
         jsonl(
@@ -103,6 +87,13 @@ BAD_FILES = [
         "at least 10 are required",
     ),
     ("train.csv", success_file(), "must be .jsonl"),
+    # Nested deeper than Python's JSON parser recurses (issue 20: this was a 500): invalid like any line.
+    ("train.jsonl", b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: invalid JSON (nested too deeply)"),
+    (
+        "train.jsonl",
+        _calling_with("[" * 100_000 + "]" * 100_000),
+        "arguments is not valid JSON (nested too deeply)",
+    ),
 ]
 
 

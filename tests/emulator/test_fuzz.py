@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from emulator.app import create_app
-from emulator.config import Config
+from emulator.config import Config, Limits
 from tests.emulator.inprocess import Answer, call, call_json
-from tests.emulator.support import success_file
+from tests.emulator.support import success_example, success_file
 
 pytestmark = pytest.mark.timeout(600)
 CONFIG = Config(time_scale=0.001, chat_latency=0, seed=3)
@@ -110,6 +110,11 @@ field_names = st.sampled_from(
         "capacity",
         "name",
         "format",
+        "deployment",
+        "factor",
+        "share",
+        "seconds",
+        "after",
     ]
 )
 shaped_objects = st.dictionaries(field_names, json_values, max_size=6)
@@ -167,6 +172,10 @@ ENDPOINTS = [
     ("GET", "/_emulator/state"),
     ("POST", "/_emulator/clock"),
     ("POST", "/_emulator/models/retire"),
+    ("GET", "/_emulator/ratelimit"),
+    ("POST", "/_emulator/ratelimit/lower"),
+    ("POST", "/_emulator/ratelimit/load"),
+    ("DELETE", "/_emulator/ratelimit"),
     ("GET", "/nothing/{text}"),
     ("POST", "/openai/v1/{text}"),
     ("GET", f"{ACCOUNT_PATH}/{{text}}"),
@@ -252,3 +261,94 @@ def test_no_route_answers_5xx_and_errors_use_the_envelope(
 def test_no_faults_were_configured_by_the_fuzzing() -> None:
     faults: dict[str, Any] = call_json(APP, "GET", "/_emulator/faults").json()
     assert faults["routes"] == [] and faults["fail_next_jobs"] == 0 and faults["fail_next_deployments"] == 0
+
+
+# --- uploads: whatever a multipart body and its JSONL hold, the answer is never a 5xx ------------------
+
+UPLOAD_APP = create_app(Config(time_scale=0.001, chat_latency=0, seed=5, limits=Limits(files=1_000_000)))
+GOOD_LINE = json.dumps(success_example("What is the capital of Peru?", "Peru", "Lima"))
+DEEP_ARGUMENTS = json.dumps(
+    {
+        "messages": [
+            {"role": "user", "content": "capital of peru"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "a", "type": "function", "function": {"name": "f", "arguments": "[" * 5000}}
+                ],
+            },
+        ]
+    }
+)
+odd_lines = st.one_of(
+    st.just(DEEP_ARGUMENTS),
+    nested().map(bytes.decode),
+    json_values.map(lambda v: json.dumps(v, allow_nan=True)),
+    st.text(max_size=40),
+)
+# Mostly ten or more good examples with an odd line or none, so many files get as far as a job.
+jsonl_files = st.one_of(
+    st.tuples(st.integers(10, 14), st.lists(odd_lines, max_size=1)).map(
+        lambda f: "\n".join([GOOD_LINE] * f[0] + f[1]).encode()
+    ),
+    st.lists(odd_lines | st.just(GOOD_LINE), max_size=14).map(lambda ls: "\n".join(ls).encode()),
+    st.binary(max_size=200),
+)
+boundaries = st.sampled_from(["fuzzboundary"] * 6 + ["", '"quoted"', "a" * 100, "x y"])
+part_headers = st.sampled_from(
+    ['form-data; name="file"; filename="t.jsonl"'] * 6
+    + [
+        'form-data; name="file"; filename=""',
+        'form-data; name="file"; filename="\u00e9\u00e8.jsonl"',
+        'form-data; name="file"',
+        "form-data",
+        'attachment; filename="t.jsonl"',
+        "",
+    ]
+)
+
+
+@st.composite
+def multipart_uploads(draw: st.DrawFn) -> tuple[str, bytes]:
+    boundary = draw(boundaries)
+    purpose = draw(st.sampled_from([b"fine-tune"] * 4 + [b"\xff\xfe", b""]))
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n'.encode()
+        + purpose
+        + f"\r\n--{boundary}\r\nContent-Disposition: {draw(part_headers)}\r\n\r\n".encode()
+        + draw(jsonl_files)
+        + draw(st.sampled_from([f"\r\n--{boundary}--\r\n".encode(), b"", b"\r\n--"]))
+    )
+    content_type = draw(
+        st.sampled_from(
+            [
+                f"multipart/form-data; boundary={boundary}",
+                "multipart/form-data",
+                "multipart/mixed; boundary=b",
+            ]
+        )
+    )
+    return content_type, body
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(upload=multipart_uploads())
+def test_no_upload_answers_5xx_and_its_file_can_be_read_and_trained_on(upload: tuple[str, bytes]) -> None:
+    content_type, body = upload
+    headers = [*AUTH, ("content-type", content_type)]
+    answer = call(UPLOAD_APP, "POST", "/openai/v1/files", headers=headers, body=body)
+    assert answer.status in (201, 400), (body[:300], answer.status, answer.body[:500])
+    if answer.status != 201:
+        _assert_envelope("/openai/v1/files", answer)
+        return
+    file_id = answer.json()["id"]
+    call_json(UPLOAD_APP, "POST", "/_emulator/clock", {"advance": 10})
+    status = call_json(UPLOAD_APP, "GET", f"/openai/v1/files/{file_id}").json()["status"]
+    assert status in ("processed", "error")
+    job = call_json(
+        UPLOAD_APP,
+        "POST",
+        "/openai/v1/fine_tuning/jobs",
+        {"model": "gpt-4.1-mini-2025-04-14", "training_file": file_id, "trainingType": "developerTier"},
+    )
+    assert job.status == (201 if status == "processed" else 400), job.body[:500]

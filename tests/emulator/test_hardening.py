@@ -52,6 +52,33 @@ def test_bad_json_is_a_400_on_data_plane_and_admin(
     assert error["code"] == "invalidPayload"
 
 
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("/_emulator/clock", b'{"advance": 1, "advance": 1e6}'),
+        ("/_emulator/faults", b'{"fail_next_jobs": 0, "fail_next_jobs": 5}'),
+        ("/_emulator/models/retire", b'{"model": "a", "model": "b", "fine_tune": "2030-01-01"}'),
+        (
+            "/_emulator/ratelimit/lower",
+            b'{"deployment": "gpt-4.1-mini", "factor": 0.5, "seconds": 9, "nested": {"x": 1, "x": 2}}',
+        ),
+    ],
+)
+def test_admin_refuses_duplicate_keys(emulator_reset: EmulatorHandle, route: str, body: bytes) -> None:
+    before = emulator_reset.state()
+    error = _error(_post(emulator_reset, emulator_reset.url + route, body), 400)
+    assert error["code"] == "invalidPayload" and "duplicate keys" in error["message"]
+    after = emulator_reset.state()
+    assert (after["faults"], after["models"]) == (before["faults"], before["models"])
+
+
+def test_data_plane_keeps_the_last_of_duplicate_keys(emulator_reset: EmulatorHandle) -> None:
+    # Json.NET's default (DuplicatePropertyNameHandling.Replace); what Azure does is not documented.
+    body = b'{"model": "nope", "model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}'
+    answer = _post(emulator_reset, emulator_reset.url + "/openai/v1/chat/completions", body)
+    assert answer.status_code == 200, answer.text
+
+
 @pytest.mark.parametrize("body", [DEEP, b'{"sku": {"name": "Standard", "capacity": NaN}}'])
 def test_bad_json_is_a_400_on_arm(emulator_reset: EmulatorHandle, body: bytes) -> None:
     response = _post(emulator_reset, _arm_path(emulator_reset, "deployments/xx"), body, method="PUT")

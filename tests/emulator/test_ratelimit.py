@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +15,15 @@ import httpx2
 import openai
 import pytest
 
-from emulator.ratelimit import Limits, RateLimiter, estimate_request_tokens, limits_for, model_family
+from emulator.ratelimit import (
+    BackgroundLoad,
+    LimitLowering,
+    Limits,
+    RateLimiter,
+    estimate_request_tokens,
+    limits_for,
+    model_family,
+)
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(120)
@@ -21,6 +31,7 @@ MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 # gpt-4o and gpt-4o-mini stopped serving on 2026-10-01 (emulator/profiles.py); rate limits do not depend
 # on it.
 SERVING = ("--lifecycle", "none")
+CHARGE = estimate_request_tokens(MESSAGES, None, None)
 
 
 @dataclass
@@ -50,8 +61,37 @@ def test_burst_gets_only_the_window_share_and_waits_for_the_oldest() -> None:
     assert [v.allowed for v in verdicts] == [True] * 10 + [False] * 2
     assert [v.remaining_requests for v in verdicts[:10]] == list(range(9, -1, -1))
     assert verdicts[10].reason == "requests"
-    assert verdicts[10].retry_after == pytest.approx(10.0 - 0.10)  # the first leaves the window at 110.0
-    assert limiter.take("d", 110.0, 1, limits).allowed  # refused requests booked nothing
+    # The refused request holds a place too: one more fits once two admitted ones have left (110.01).
+    assert verdicts[10].retry_after == pytest.approx(110.01 - 100.10)
+    assert verdicts[11].retry_after == pytest.approx(110.02 - 100.11)
+
+
+def test_refused_requests_count_toward_the_request_windows() -> None:
+    # quota-2.md (2026-05): "Unsuccessful requests still count toward your per-minute rate limit".
+    # Observed (aoai-testing results/chat.md, extended run): after ~55 s of 429s at about one a second
+    # the next 200 showed x-ratelimit-remaining-requests 1 of 10, so the refusals had filled the window.
+    limits = Limits(rpm=60, tpm=1_000_000, window=10)  # 10 requests per 10 s
+    limiter = RateLimiter()
+    assert all(limiter.take("d", i * 0.01, 10, limits).allowed for i in range(10))
+    assert not any(limiter.take("d", 1.0 + i * 0.1, 10, limits).allowed for i in range(9))
+    # At 10.5 the admitted ten have left the 10 s window, the nine refusals (1.0-1.8) have not: one
+    # request fits (ten if refusals counted for nothing), the next does not.
+    assert [limiter.take("d", 10.5 + i * 0.01, 10, limits).allowed for i in range(2)] == [True, False]
+    usage = limiter.status("d", 10.6, limits)["usage"]["app"]
+    assert usage == {"admitted": 11, "refused": 10, "tokens": 110}
+
+
+def test_refused_requests_book_no_tokens() -> None:
+    # Observed (same run): five 2,000-token requests used a 10,000 TPM deployment up; the 429s that
+    # followed for a minute left the token count alone: the first request after 60 s was admitted
+    # with x-ratelimit-remaining-tokens 0 (its own 2,000 booked, the first one's expired).
+    limits = Limits(rpm=60, tpm=10_000, window=10)
+    limiter = RateLimiter()
+    assert all(limiter.take("d", float(t), 2000, limits).allowed for t in range(5))
+    refused = [limiter.take("d", 5.0 + 2 * i, 2000, limits) for i in range(27)]  # 5 .. 57 s
+    assert {(v.allowed, v.reason) for v in refused} == {(False, "tokens")}
+    admitted = limiter.take("d", 60.01, 2000, limits)
+    assert (admitted.allowed, admitted.remaining_tokens) == (True, 0)
 
 
 def test_per_minute_total_holds_even_when_each_window_has_room() -> None:
@@ -60,8 +100,9 @@ def test_per_minute_total_holds_even_when_each_window_has_room() -> None:
     assert all(limiter.take("d", float(t), 1, limits).allowed for t in range(6))
     refused = limiter.take("d", 6.0, 1, limits)
     assert not refused.allowed and refused.reason == "requests"
-    assert refused.retry_after == pytest.approx(54.0)
-    assert limiter.take("d", 60.0, 1, limits).allowed
+    # The minute holds the six admitted requests and the refusal: two must leave (t=0 and t=1).
+    assert refused.retry_after == pytest.approx(55.0)
+    assert limiter.take("d", 61.0, 1, limits).allowed
 
 
 def test_tokens_slide_over_a_minute_and_oversized_requests_never_fit() -> None:
@@ -134,6 +175,9 @@ def test_requests_spaced_at_the_limit_all_pass(emulator_factory: Any) -> None:
 
 
 def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
+    # quota-2.md (2026-05) "Rate limit response headers": limit-requests and limit-tokens are per
+    # minute, reset-requests and reset-tokens the time until each limit resets, on every call. Observed
+    # (aoai-testing; Clemens Siebler's 2024 post): remaining-requests counts the 10 s window's share.
     handle = emulator_factory("--base-capacity", "60")  # gpt-4.1-mini: 60 RPM (10 per 10 s), 60,000 TPM
     client = handle.openai_v1(max_retries=0)
     charge = estimate_request_tokens(MESSAGES, None, 100)
@@ -142,8 +186,11 @@ def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
     assert [int(a.headers["x-ratelimit-remaining-tokens"]) for a in answers] == [
         60_000 - charge * n for n in range(1, 5)
     ]
-    assert {a.headers["x-ratelimit-limit-requests"] for a in answers} == {"10"}
+    assert {a.headers["x-ratelimit-limit-requests"] for a in answers} == {"60"}
     assert {a.headers["x-ratelimit-limit-tokens"] for a in answers} == {"60000"}
+    # Whole seconds until the newest request leaves the 10 s window and its booking the minute.
+    assert {a.headers["x-ratelimit-reset-requests"] for a in answers} == {"10"}
+    assert {a.headers["x-ratelimit-reset-tokens"] for a in answers} == {"60"}
 
 
 def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -> None:
@@ -187,15 +234,16 @@ def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     client = openai.OpenAI(base_url=handle.url + "/openai/v1/", api_key="k", http_client=http, max_retries=2)
     create = client.chat.completions.create
     assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
-    time.sleep(0.4)
     assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
+    time.sleep(0.6)
     assert create(model="gpt-4.1-mini", messages=MESSAGES).choices  # refused once, then retried
     responses = [(event, at, extra) for event, at, extra in seen if event != "request"]
     assert [event for event, _, _ in responses] == ["200", "200", "429", "200"]
     _, refused_at, retry_ms = responses[2]
     retried_at = [at for event, at, _ in seen if event == "request"][3]
-    # The SDK slept retry-after-ms (about 0.6 s), not the whole-second retry-after or its own back-off.
-    assert 200 < int(retry_ms) < 900
+    # The SDK slept retry-after-ms (about 0.4 s: until the second request leaves the 1 s window), not
+    # the whole-second retry-after or its own back-off.
+    assert 200 < int(retry_ms) < 800
     assert retried_at - refused_at == pytest.approx(int(retry_ms) / 1000, abs=0.15)
 
 
@@ -217,3 +265,118 @@ def test_bad_max_tokens_is_a_clear_400(emulator_reset: EmulatorHandle) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=0)
     assert info.value.body["param"] == "max_tokens"
+
+
+# --- pressure: Azure lowering the limits for a while, another consumer of the deployment -----------------
+
+
+def test_a_lowering_lowers_the_enforced_limits_for_a_while() -> None:
+    # quota-2.md (2026-05), "Temporary rate limit adjustment": the effective limit drops below the
+    # configured one (visible in x-ratelimit-limit-tokens) and recovers later.
+    limits = Limits(rpm=60, tpm=60_000, window=10)
+    limiter = RateLimiter()
+    limiter.lower(LimitLowering(deployment="d", factor=0.5, seconds=30, after=10), now=0.0)
+    before = limiter.take("d", 5.0, 1, limits)
+    assert before.limits == limits and before.headers()["x-ratelimit-limit-tokens"] == "60000"
+    burst = [limiter.take("d", 15.0 + i * 0.01, 1, limits) for i in range(7)]
+    assert [v.allowed for v in burst] == [True] * 5 + [False] * 2  # 30 RPM: 5 per 10 s
+    assert burst[0].headers()["x-ratelimit-limit-requests"] == "30"
+    assert burst[0].headers()["x-ratelimit-limit-tokens"] == "30000"
+    after = limiter.take("d", 45.0, 1, limits)
+    assert after.allowed and after.limits == limits
+    # Capacity offered since the limiter first saw a request (5.0): 5 s at 60 RPM, 30 s at 30, 5 s at
+    # 60 -> 5 + 15 + 5 requests.
+    assert limiter.status("d", 45.0, limits)["offered"]["requests"] == pytest.approx(25.0)
+
+
+def test_a_background_load_takes_its_share_of_the_current_limits() -> None:
+    limits = Limits(rpm=60, tpm=60_000, window=10)
+    limiter = RateLimiter()
+    limiter.load(BackgroundLoad(deployment="d", share=0.5), now=0.0)
+    # Its requests arrive every 2 s (30 a minute), each booking 1,000 tokens (30,000 a minute); those
+    # more than a minute old when the deployment is next used no longer count (0 is skipped). At 60.5
+    # the 10 s window holds five of them (52 .. 60), so a burst gets the other five places.
+    burst = [limiter.take("d", 60.5 + i * 0.01, 10, limits) for i in range(8)]
+    assert [v.allowed for v in burst] == [True] * 5 + [False] * 3
+    assert burst[0].remaining_tokens == 60_000 - 30 * 1000 - 10  # its bookings of the last minute
+    status = limiter.status("d", 61.0, limits)
+    assert status["usage"]["background"] == {"admitted": 30, "refused": 0, "tokens": 30_000}
+    assert status["usage"]["app"] == {"admitted": 5, "refused": 3, "tokens": 50}
+    assert status["background"]["share"] == 0.5
+    # The burst filled the window, yet the other consumer keeps its share: it is served first.
+    assert limiter.status("d", 62.0, limits)["usage"]["background"]["admitted"] == 31
+    # Lowered to half, the same share is half as many requests: one every 4 s (64 .. 120).
+    limiter.lower(LimitLowering(deployment="d", factor=0.5, seconds=600), now=62.5)
+    later = limiter.status("d", 121.0, limits)
+    assert later["usage"]["background"] == {"admitted": 31 + 15, "refused": 0, "tokens": 46_000}
+    assert later["enforced"] == {"rpm": 30, "tpm": 30_000, "window": 10}
+    limiter.load(BackgroundLoad(deployment="d", share=0), now=121.0)
+    stopped = limiter.status("d", 181.0, limits)
+    assert stopped["usage"]["background"] == later["usage"]["background"] and stopped["background"] is None
+
+
+def test_admin_api_lowers_limits_and_adds_a_second_consumer(emulator_factory: Any) -> None:
+    # gpt-4.1-mini at capacity 600 with a 1 s window: 600 RPM, 10 requests per second.
+    handle = emulator_factory("--base-capacity", "600", "--rate-window", "1", "--chat-latency", "0")
+    client = handle.openai_v1(max_retries=0)
+    handle.lower_limits("gpt-4.1-mini", factor=0.25, seconds=600)
+    lowered = call(client)
+    assert (lowered.headers["x-ratelimit-limit-requests"], lowered.headers["x-ratelimit-limit-tokens"]) == (
+        "150",
+        "150000",
+    )
+    arm = handle.mgmt().deployments.get(handle.resource_group, handle.account, "gpt-4.1-mini")
+    assert {r.key: r.count for r in arm.properties.rate_limits} == {"request": 10, "token": 600_000}
+    handle.clear_rate_pressure()
+    assert call(client).headers["x-ratelimit-limit-tokens"] == "600000"
+
+    handle.reset()
+    handle.background_load("gpt-4.1-mini", share=0.5)  # 5 requests a second, evenly spaced
+    time.sleep(1.1)
+    statuses = [call(client).status for _ in range(10)]
+    assert statuses == [200] * 5 + [429] * 5
+    seen = handle.rate_limits()["gpt-4.1-mini"]
+    assert seen["background"]["share"] == 0.5 and seen["usage"]["background"]["admitted"] >= 5
+    assert seen["usage"]["app"] == {"admitted": 5, "refused": 5, "tokens": 5 * CHARGE}
+
+
+def test_pressure_flags_apply_from_start_up(emulator_factory: Any) -> None:
+    handle = emulator_factory(
+        "--base-capacity",
+        "600",
+        "--lower-limits",
+        "gpt-4.1-mini:0.5:600",
+        "--background-load",
+        "gpt-4.1-mini:0.1",
+    )
+    assert call(handle.openai_v1(max_retries=0)).headers["x-ratelimit-limit-tokens"] == "300000"
+    seen = handle.rate_limits()["gpt-4.1-mini"]
+    assert seen["background"]["share"] == 0.1
+    assert [round(lo["factor"], 2) for lo in seen["lowerings"]] == [0.5]
+    handle.reset()  # back to start-up: the flags' pressure again
+    assert handle.rate_limits()["gpt-4.1-mini"]["enforced"]["tpm"] == 300_000
+
+
+def test_pressure_requests_are_checked(emulator_reset: EmulatorHandle) -> None:
+    def refused(path: str, body: bytes) -> dict[str, Any]:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{emulator_reset.url}/_emulator/{path}",
+                    data=body,
+                    method="POST",
+                    headers={"content-type": "application/json"},
+                ),
+                context=emulator_reset.ssl_context(),
+            )
+        assert info.value.code in (400, 404)
+        return {"status": info.value.code, **json.loads(info.value.read())["error"]}
+
+    unknown = refused("ratelimit/lower", b'{"deployment": "nope", "factor": 0.5, "seconds": 10}')
+    assert (unknown["status"], unknown["param"]) == (404, "deployment")
+    zero = refused("ratelimit/lower", b'{"deployment": "gpt-4.1-mini", "factor": 0, "seconds": 10}')
+    assert (zero["status"], zero["param"]) == (400, "factor")
+    text = refused("ratelimit/load", b'{"deployment": "gpt-4.1-mini", "share": "half"}')
+    assert (text["status"], text["param"]) == (400, "share")
+    twice = refused("ratelimit/load", b'{"deployment": "gpt-4.1-mini", "share": 0.1, "share": 0.9}')
+    assert twice["status"] == 400 and "duplicate keys ['share']" in twice["message"]
