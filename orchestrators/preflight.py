@@ -99,6 +99,7 @@ def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightReq
         budget_usd=settings.budget_usd,
         dataset_blob=dataset_blob,
         rollouts=settings.finetune_every_n_rollouts,
+        inference_rollouts=settings.inference_rollouts(state.val_size),
         data_filter_ratio=settings.data_filter_ratio,
         prunable_deployments=len(prunable(state)),
     )

@@ -8,9 +8,10 @@ bytes, so a retried or replayed activity writes the same dataset.
 
 from __future__ import annotations
 
+from shared.agents import get_agent
 from shared.agents.traces import parse_jsonl
-from shared.contracts.payloads import BuildDataset, DatasetResult
-from shared.domain.dataset import DatasetStats, TraceSet, build_dataset
+from shared.contracts.payloads import BuildDataset, DatasetResult, HeldOut
+from shared.domain.dataset import DatasetStats, HeldOutTasks, TraceSet, build_dataset
 from shared.domain.layout import dataset_path, dataset_stats_path, traces_prefix
 from shared.storage.artifacts import ArtifactStore
 from shared.storage.production import ProductionStats, production_traces, read_blobs
@@ -30,6 +31,14 @@ def rollout_traces(store: ArtifactStore, run_id: str, iteration: int) -> TraceSe
     return TraceSet("rollouts", {path: parse_jsonl(text) for path, text in read_blobs(store, paths).items()})
 
 
+def held_out_tasks(held_out: HeldOut | None) -> HeldOutTasks | None:
+    """The validation and test tasks of the lineage's split, loaded from the agent's task set."""
+    if held_out is None:
+        return None
+    splits = get_agent(held_out.agent).load_splits(held_out.dataset, held_out.rule)
+    return HeldOutTasks.of(splits.held_out())
+
+
 def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> DatasetResult:
     """Reads the sources ``request.source`` names, builds the dataset (min_reward, then the ratio, over
     all of them together) and writes it and its stats to the iteration's dataset blobs."""
@@ -41,7 +50,11 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
         production_set, production = production_traces(store, request.production)
         sets.append(production_set)
     jsonl, stats = build_dataset(
-        sets, ratio=request.data_filter_ratio, seed=request.seed, min_reward=request.min_reward
+        sets,
+        ratio=request.data_filter_ratio,
+        seed=request.seed,
+        min_reward=request.min_reward,
+        held_out=held_out_tasks(request.held_out),
     )
     data_blob = dataset_path(request.run_id, request.iteration)
     stats_blob = dataset_stats_path(request.run_id, request.iteration)
@@ -54,6 +67,7 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
         examples_total=stats.examples_total,
         examples_kept=stats.examples_kept,
         mean_reward_kept=stats.mean_reward_kept,
+        held_out=stats.held_out,
         enough_for_azure=stats.enough_for_azure,
         problems=stats.problems[:MAX_RESULT_PROBLEMS],
     )

@@ -79,8 +79,10 @@ def report_copy(state: Path, run_id: str) -> dict[str, Any]:
     [
         (
             "budget_usd=0.01",
-            "  budget_usd: ~15,000 trained tokens ~ $0.0375; $0.0000 spent so far; does not fit budget "
-            "$0.01; 3 iterations ~ $0.1125; fix: raise budget_usd",
+            # Training as expected from the settings, and an iteration's 24 + 2 x 16 x 4 rollouts
+            # (training, then candidate and champion on 16 validation tasks, 4 samples each).
+            "  budget_usd: ~15,000 trained tokens ~ $0.0375 + 152 rollouts' chat calls ~ $0.0851; $0.0000 "
+            "spent so far; does not fit budget $0.01; 3 iterations ~ $0.3679; fix: raise budget_usd",
         ),
         (
             "base_model=gpt-4.1-mini-2099-01-01",
@@ -166,8 +168,6 @@ def test_two_runs_of_a_lineage_say_which_champion_they_faced_and_what_became_of_
         "1",
         "--run-id",
         "lineage-first",
-        "--set",
-        "val_limit=4",
         *HARD,
         EMULATOR_ARGS=QUICK_EMULATOR,
     )
@@ -177,8 +177,6 @@ def test_two_runs_of_a_lineage_say_which_champion_they_faced_and_what_became_of_
         "1",
         "--run-id",
         "lineage-second",
-        "--set",
-        "val_limit=4",
         *HARD,
         EMULATOR_ARGS=QUICK_EMULATOR,
     )
@@ -187,7 +185,7 @@ def test_two_runs_of_a_lineage_say_which_champion_they_faced_and_what_became_of_
         assert result.returncode == 0, result.stdout + result.stderr
         no_traceback(result)
     one, two = report_copy(tmp_path, "lineage-first"), report_copy(tmp_path, "lineage-second")
-    assert "baseline: evaluating gpt-4.1-mini on 4 validation tasks" in first.stdout, "val_limit counts"
+    assert "baseline: evaluating gpt-4.1-mini on 16 validation tasks x 4" in first.stdout, "samples count"
     assert "0.5833333333333334" not in first.stdout + second.stdout
 
     # The first run starts the lineage: the base model is crowned, then its candidate beats it or not.

@@ -67,6 +67,10 @@ def test_a_short_soak_ends_every_week_clean(tmp_path: Path) -> None:
         assert week.jobs_listed <= soak.max_deployments + 4, week
         assert week.champion != "-", week  # every week ends with a champion, evaluated
         assert week.val is not None, week
+        # Each week says what its evaluations decided (or that it stopped before training).
+        assert week.decision != "-", week
+        if week.stopped:
+            assert (week.trained, week.promoted) == (0, 0), "a week that stopped paid for no job"
 
 
 @pytest.mark.timeout(300)

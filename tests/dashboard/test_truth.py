@@ -70,7 +70,7 @@ def test_a_deployment_a_later_run_pruned_is_not_shown_as_deployed(made_runs: Mad
     settings = {
         "deployment_prefix": "dash-pruned",
         "iterations": 1,
-        "val_limit": 4,
+        "data_filter_ratio": 1.0,
         "max_deployments": 1,
         "promotion": "approval",
         "approval_timeout_seconds": 1,
@@ -102,7 +102,6 @@ def test_a_cancelled_run_reads_as_cancelled_not_failed(
             run_id="dash-cancelled",
             deployment_prefix="dash-cancelled",
             iterations=1,
-            val_limit=4,
             data_filter_ratio=1.0,
         )
         wait_until(host, run_id, lambda custom: "training from" in str(custom.get("message")))
@@ -134,6 +133,8 @@ def test_an_approvals_reason_and_approver_are_shown(function_app: Any, emulator_
             iterations=1,
             n_epochs=3,
             learning_rate_multiplier=2.0,
+            data_filter_ratio=1.0,
+            eval_samples_per_task=4,  # enough samples that the bound promotes it (test_lineages PROMOTING)
             promotion="approval",
             approval_timeout_seconds=3600,
         )
