@@ -261,7 +261,7 @@ def test_iteration_page_previews_the_dataset_and_samples_the_traces(made_runs: M
     assert tab.page.locator("#dataset ol > li").count() == min(5, item["examples_kept"])
     body = json.loads(made_runs.host.http("GET", f"/api/runs/{ONE}/iterations/1").get_body())
     (counts,) = body["dataset"]["stats"]["sources"].values()
-    steps = ["traces", "failed", "no_reward", "no_content", "examples_total", "format_rejected"]
+    steps = ["traces", "held_out", "failed", "no_reward", "no_content", "examples_total", "format_rejected"]
     steps += ["duplicates", "below_min_reward", "examples_kept"]
     assert texts(tab, "#dataset-sources thead th") == ["Step", "rollouts"]
     shown = tab.page.eval_on_selector_all(
