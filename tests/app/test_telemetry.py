@@ -337,6 +337,9 @@ def test_content_events_sent_as_logs_join_their_chat_span(host: Any, agent: str)
 
 
 # --------------------------------------------------------------------------------------- feedback
+NUMBER = "send a JSON number such as 0.5 (no quotes)"
+
+
 def _trace_id() -> str:
     return uuid.uuid4().hex
 
@@ -365,17 +368,24 @@ def test_feedback_is_stored_by_trace_and_labels_map_to_rewards(
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({"trace_id": "ABC", "reward": 1}, [("trace_id", "String should match pattern '^[0-9a-f]{32}$'")]),
+        (
+            {"trace_id": "ABC", "reward": 1},
+            [("trace_id", "must be 32 lower-case hex digits, as OpenTelemetry writes a trace id")],
+        ),
         ({"trace_id": "0" * 32, "reward": 1}, [("trace_id", "the all-zero trace id is invalid")]),
         ({"trace_id": "a" * 32, "reward": 1.5}, [("reward", "Input should be less than or equal to 1")]),
-        ({"trace_id": "a" * 32, "reward": True}, [("reward", "Input should be a valid number")]),
-        ({"trace_id": "a" * 32, "reward": "1"}, [("reward", "Input should be a valid number")]),
+        ({"trace_id": "a" * 32, "reward": True}, [("reward", f"Input should be a valid number: {NUMBER}")]),
+        ({"trace_id": "a" * 32, "reward": "1"}, [("reward", f"Input should be a valid number: {NUMBER}")]),
         ({"trace_id": "a" * 32}, [("reward", "give either reward (a number from 0 to 1) or label")]),
         (
             {"trace_id": "a" * 32, "label": "meh"},
             [("label", "unknown label 'meh'; FEEDBACK_LABELS defines one of ['thumbs_up']")],
         ),
-        ({"trace_id": "a" * 32, "reward": 1, "note": "x"}, [("note", "Extra inputs are not permitted")]),
+        ({"trace_id": "a" * 32, "reward": 1, "note": "x"}, [("note", "unknown field; remove it")]),
+        (
+            {"trace_id": "a" * 32, "rewrad": 1},
+            [("rewrad", "unknown field; remove it (did you mean 'reward'?)")],
+        ),
         (
             [
                 {"trace_id": "a" * 32, "reward": 1},
@@ -414,6 +424,47 @@ def test_bad_feedback_is_400_naming_each_field_and_nothing_is_stored(
     response = host.http("POST", "/api/feedback", json=body)
     assert response.status_code == 400
     assert [(e["field"], e["error"]) for e in json.loads(response.get_body())["errors"]] == errors
+    assert read_feedback(artifact_store(), ["a" * 32]) == {}
+
+
+GOOD_FEEDBACK = '{"trace_id": "%s", "reward": 1}' % ("a" * 32)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        (GOOD_FEEDBACK.encode(), "text/plain", 415, "Content-Type: application/json"),
+        (GOOD_FEEDBACK.encode(), None, 415, "Content-Type: application/json"),
+        (GOOD_FEEDBACK.encode(), "application/json; charset=utf-16", 415, "must be UTF-8"),
+        (GOOD_FEEDBACK.encode("utf-16"), "application/json", 400, "is not UTF-8"),
+        (GOOD_FEEDBACK.encode("utf-32"), "application/json", 400, "is not UTF-8"),
+        (b'{"trace_id": "%s", "reward": 1, "reward": 0}' % (b"a" * 32), "application/json", 400, "twice"),
+        (b'{"trace_id": "%s", "reward": NaN}' % (b"a" * 32), "application/json", 400, "NaN"),
+        (b'{"trace_id": "%s", "reward": 1e999}' % (b"a" * 32), "application/json", 400, "too large"),
+        (
+            b'{"trace_id": "%s", "reward": %s}' % (b"a" * 32, b"9" * 5001),
+            "application/json",
+            400,
+            "5001 digits",
+        ),
+        (b"[" * 1000 + b"]" * 1000, "application/json", 400, "nests 1000 levels deep"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 413, "at most 65536"),
+        (json.dumps([json.loads(GOOD_FEEDBACK)] * 1200).encode(), "application/json", 413, "at most 65536"),
+        (b"  ", "application/json", 400, "is empty"),
+        (b'{"trace_id": "\\ud800", "reward": 1}', "application/json", 400, "surrogate"),
+    ],
+)
+def test_feedback_bodies_follow_the_rules_of_every_endpoint(
+    host: Any, body: bytes, content_type: str | None, status: int, says: str
+) -> None:
+    """The body rules of api/http.py (media type, UTF-8, size, depth, duplicate keys, numbers): a clear
+    4xx naming the problem, and nothing stored."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = host.http("POST", "/api/feedback", body=body, headers=headers)
+    assert response.status_code == status
+    answer = json.loads(response.get_body())
+    message = answer["errors"][0]["error"] if status == 400 else answer["error"]
+    assert says in message
     assert read_feedback(artifact_store(), ["a" * 32]) == {}
 
 
