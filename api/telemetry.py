@@ -52,7 +52,13 @@ from shared.telemetry.otlp import (
     status_body,
     trace_response,
 )
-from shared.telemetry.spans import ContentEvent, Span
+from shared.telemetry.spans import (
+    CAPTURE_CONTENT_SETTINGS,
+    INPUT_MESSAGES,
+    OUTPUT_MESSAGES,
+    ContentEvent,
+    Span,
+)
 
 log = logging.getLogger("durable_finetune.telemetry")
 
@@ -130,6 +136,12 @@ def _summary(result: Ingested[Any], signal: Signal[Any, Any]) -> str:
         notes.append(f"rejected {len(result.rejected)} {signal.kind}: {listed}{more}")
     if result.dropped:
         notes.append(f"dropped {result.dropped} {signal.kind} that are not {signal.kept}: not stored")
+    if result.no_content:
+        notes.append(
+            f"{result.no_content} chat spans carry no message content ({INPUT_MESSAGES}, {OUTPUT_MESSAGES}), "
+            "so nothing can be learned from them unless their content arrives as log records at /v1/logs: "
+            f"set {CAPTURE_CONTENT_SETTINGS} where the agent runs (docs/production.md)"
+        )
     return ". ".join(notes)
 
 

@@ -179,7 +179,7 @@ def _tools(value: Any) -> list[dict[str, Any]]:
 
 def example_body(span: Span) -> dict[str, Any] | None:
     """The chat example of one successful chat span, or None when the span recorded no messages."""
-    if not span.attributes.get(OUTPUT_MESSAGES):
+    if not span.has_messages:
         return None
     messages = [otel_to_chat(message) for message in _conversation(span)]
     for index, message in enumerate(messages):

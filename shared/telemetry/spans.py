@@ -21,6 +21,13 @@ SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 TOOL_DEFINITIONS = "gen_ai.tool.definitions"
 REWARD = "durable_finetune.reward"
 
+# How an agent instrumented with opentelemetry-instrumentation-openai-v2 (util-genai) records message
+# content on its chat spans: the latest conventions, content on the span. Without the first setting it
+# keeps to the v1.30 conventions, where ``true`` sends content only as log records (docs/production.md).
+CAPTURE_CONTENT_SETTINGS = (
+    "OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and "
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only"
+)
 # The operations a GenAI trace is made of; spans of any other operation are not stored.
 GENAI_OPERATIONS = frozenset({"chat", "execute_tool", "invoke_agent"})
 # Attributes whose value is structured JSON; OpenTelemetry carries them as JSON strings.
@@ -43,6 +50,12 @@ class Span(BaseModel):
     def operation(self) -> str | None:
         value = self.attributes.get(OPERATION)
         return value if isinstance(value, str) else None
+
+    @property
+    def has_messages(self) -> bool:
+        """Whether the span recorded what its call answered: the output messages a fine-tuning example
+        ends with. Content capture off (the instrumentation's default) leaves them out."""
+        return bool(self.attributes.get(OUTPUT_MESSAGES))
 
 
 class ContentEvent(BaseModel):
