@@ -131,6 +131,8 @@ def build_training_set(orch: Orchestration, entry: IterationReport) -> Step[str]
             f"{dataset.examples_kept} examples earned >= {settings.min_reward} and made the top "
             f"{settings.data_filter_ratio:.0%}; Azure needs at least {MIN_EXAMPLES}"
         )
+        if dataset.shortfall:  # the dataset step's account of where the examples went
+            message = f"{dataset.shortfall}. {message}"
         raise StageFailed("skipped", {"code": "NothingToLearn", "message": message})
     if not dataset.enough_for_azure:
         raise StageFailed("failed", {"code": "InvalidDataset", "message": "; ".join(dataset.problems)})

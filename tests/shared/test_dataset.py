@@ -18,6 +18,7 @@ from shared.domain.dataset import (
     TraceSet,
     build_dataset,
     example_body,
+    shortfall,
 )
 from shared.domain.finetune_format import MIN_EXAMPLES, jsonl_problems
 from shared.telemetry.genai_messages import chat_to_otel, otel_to_chat
@@ -399,3 +400,76 @@ def test_each_source_is_given_once() -> None:
         build_dataset([], ratio=1.0, seed=1)
     with pytest.raises(ValueError, match="one trace set per source"):
         build_dataset([TraceSet("rollouts", {}), TraceSet("rollouts", {})], ratio=1.0, seed=1)
+
+
+# ------------------------------------------------------------------------------------- the shortfall
+def _production_stats(
+    traces: dict[str, list[Span]], rewards: dict[str, float], **options: Any
+) -> DatasetStats:
+    settings = {"ratio": 1.0, "seed": 1, "min_reward": DEFAULT_MIN_REWARD, **options}
+    return build_dataset([TraceSet("production", traces, lambda k, _: rewards.get(k))], **settings)[1]
+
+
+def _without_content(traces: dict[str, list[Span]]) -> dict[str, list[Span]]:
+    """The traces as the instrumentation sends them with content capture off: chat spans without
+    messages (their content, if any, went to log records nobody exported)."""
+    for spans in traces.values():
+        chat = _chat(spans)
+        for attribute in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"):
+            del chat.attributes[attribute]
+    return traces
+
+
+def test_traces_without_content_are_named_as_the_cause_with_the_settings_that_fix_it() -> None:
+    traces = _without_content(_production(*[(f"question {n}", None, False) for n in range(32)]))
+    stats = _production_stats(traces, dict.fromkeys(traces, 1.0))
+    assert (stats.examples_total, stats.no_content) == (0, 32)
+    assert shortfall(stats) == (
+        "32 traces, none with message content (32 chat calls of the 32 rewarded traces recorded no "
+        "messages): set OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only where the agent runs, or export its "
+        "log records to /api/v1/logs (docs/production.md)"
+    )
+
+
+def test_the_shortfall_names_the_steps_that_lost_examples() -> None:
+    questions = [(f"question {n}", f"answer {n}", False) for n in range(8)]
+    traces = _production(*questions, ("crashed", None, True), ("no content", None, False))
+    by_question = {
+        _chat(s).attributes["gen_ai.input.messages"][1]["parts"][0]["content"]: k for k, s in traces.items()
+    }
+    _without_content({by_question["no content"]: traces[by_question["no content"]]})
+    rewards = {
+        k: 1.0 if q.endswith(("0", "1", "2", "3", "4")) or q in ("crashed", "no content") else 0.0
+        for q, k in by_question.items()
+    }
+    stats = _production_stats(traces, rewards, ratio=0.5)
+    assert shortfall(stats) == (
+        "10 traces (9 successful and rewarded) gave 8 examples and 3 were kept: 1 chat calls recorded no "
+        "message content (set OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only where the agent runs, or export its "
+        "log records to /api/v1/logs (docs/production.md)); 3 earned less than min_reward 0.01; "
+        "2 fell outside the top 50% (data_filter_ratio)"
+    )
+
+
+def test_the_shortfall_of_no_traces_or_no_rewards_says_where_to_look() -> None:
+    assert shortfall(_production_stats({}, {})) == (
+        "no traces: no production traces of the agent started in the window: check that the agent exports "
+        "to /api/v1/traces under the service name production_agent names, and production_window_days"
+    )
+    assert (
+        shortfall(_build({}, ratio=1.0, seed=1)[1])
+        == "no traces: the iteration recorded no training rollouts"
+    )
+    traces = _production(("unrated", None, False), ("crashed", None, True))
+    assert shortfall(_production_stats(traces, {})) == (
+        "2 traces, none both successful and rewarded (1 failed, 1 without reward): send feedback "
+        "(POST /api/feedback) for their trace ids, or name a grader (run setting grader)"
+    )
+
+
+async def test_a_dataset_with_enough_examples_has_no_shortfall() -> None:
+    _, stats = _build(await _traces(good=5, bad=0), ratio=1.0, seed=1)
+    assert stats.examples_kept == MIN_EXAMPLES
+    assert shortfall(stats) is None
