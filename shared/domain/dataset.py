@@ -45,6 +45,9 @@ from shared.telemetry.spans import (
 DEFAULT_MIN_REWARD = 0.01
 MAX_LISTED_PROBLEMS = 20
 PART_TYPES = {"text", "tool_call", "tool_call_response"}
+# The fields of each part type that must be strings when present (GenAI semantic conventions); production
+# content is anyone's JSON, and a number or a list where text belongs cannot become a chat message.
+STRING_FIELDS = {"text": ("content",), "tool_call": ("id", "name"), "tool_call_response": ("id",)}
 NEEDS_CONTENT = {"system", "developer", "user", "tool"}
 
 RewardFn = Callable[[str, list[Span]], float | None]
@@ -144,6 +147,12 @@ def _message(value: Any, where: str) -> dict[str, Any]:
         raise ExampleError(
             f"{where} has parts of type {unsupported}; only {sorted(PART_TYPES)} can be trained on"
         )
+    for index, part in enumerate(parts):
+        wrong = [
+            name for name in STRING_FIELDS[part["type"]] if not isinstance(part.get(name, ""), str | None)
+        ]
+        if wrong:
+            raise ExampleError(f"{where} part {index} ({part['type']}): {', '.join(wrong)} must be a string")
     return value
 
 

@@ -7,6 +7,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.agents.tasks import Task
 from shared.agents.traces import Span, TraceFormatError, TraceRecorder, parse_jsonl, summarize
@@ -20,7 +22,7 @@ from shared.domain.dataset import (
     example_body,
     shortfall,
 )
-from shared.domain.finetune_format import MIN_EXAMPLES, jsonl_problems
+from shared.domain.finetune_format import MIN_EXAMPLES, example_problems, jsonl_problems
 from shared.telemetry.genai_messages import chat_to_otel, otel_to_chat
 from shared.telemetry.otlp import spans_from_request
 from tests.shared.otlp_support import Recorder, conversation
@@ -473,3 +475,56 @@ async def test_a_dataset_with_enough_examples_has_no_shortfall() -> None:
     _, stats = _build(await _traces(good=5, bad=0), ratio=1.0, seed=1)
     assert stats.examples_kept == MIN_EXAMPLES
     assert shortfall(stats) is None
+
+
+# ------------------------------------------------------------------------------ any content, no crash
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+PARTS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "tool_call", "tool_call_response"])},
+    optional={
+        "content": st.text(max_size=8) | JSON_VALUES,
+        "id": st.sampled_from(["call_1", "call_2"]) | JSON_VALUES,
+        "name": st.just("lookup") | JSON_VALUES,
+        "arguments": JSON_VALUES,
+        "response": JSON_VALUES,
+    },
+)
+WELL_FORMED = st.lists(
+    st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["system", "user", "assistant", "tool"]),
+            "parts": st.lists(PARTS, max_size=3),
+        }
+    ),
+    min_size=1,
+    max_size=4,
+)
+# Mostly messages of the right shape with anything in their fields, sometimes anything at all.
+MESSAGES = st.one_of(WELL_FORMED, WELL_FORMED, st.lists(JSON_VALUES, max_size=3), JSON_VALUES)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    inputs=MESSAGES,
+    outputs=MESSAGES,
+    extra=st.dictionaries(
+        st.sampled_from(["gen_ai.system_instructions", "gen_ai.tool.definitions"]), JSON_VALUES
+    ),
+)
+def test_any_production_content_is_an_example_or_a_counted_rejection(
+    inputs: Any, outputs: Any, extra: dict[str, Any]
+) -> None:
+    """Production content is whatever an agent sent: the builder never fails on it; each chat span is
+    an example that meets Azure's rules, a format rejection with its reason, or no content."""
+    spans = _production(("q", None, False))
+    [trace] = spans.values()
+    chat = _chat(trace)
+    chat.attributes.update({"gen_ai.input.messages": inputs, "gen_ai.output.messages": outputs, **extra})
+    jsonl, stats = build_dataset([TraceSet("production", spans, lambda *_: 1.0)], ratio=1.0, seed=1)
+    assert stats.examples_kept + stats.format_rejected + stats.no_content == 1
+    for line in jsonl.splitlines():
+        assert example_problems(json.loads(line), 1) == []
