@@ -351,7 +351,7 @@ def structured(values: dict[str, Any]) -> dict[str, Any]:
 
 def parse_content(text: str, name: str) -> Any:
     """Message content sent as a JSON string, parsed; the string itself when it is not JSON. Raises
-    ItemError when it nests deeper than MAX_VALUE_DEPTH."""
+    ItemError when it nests deeper than MAX_VALUE_DEPTH or holds text no UTF-8 blob can store."""
     try:
         value = json.loads(text)
     except RecursionError:
@@ -364,6 +364,12 @@ def parse_content(text: str, name: str) -> Any:
         raise ItemError(
             f"{name}: its JSON nests more than {MAX_VALUE_DEPTH} levels deep (GenAI content nests a few)"
         )
+    try:  # a \ud800 escape decodes to a lone surrogate, which no UTF-8 blob can hold
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ItemError(
+            f"{name}: its JSON has an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)"
+        ) from None
     return value
 
 

@@ -273,6 +273,21 @@ def test_message_content_nested_too_deep_rejects_that_span_only(attribute: str, 
     result.items[0][1].model_dump_json()
 
 
+def test_message_content_with_a_lone_surrogate_escape_rejects_that_span_only() -> None:
+    """``"\\ud800"`` is valid JSON text but decodes to a string no UTF-8 blob can hold."""
+    bad = {"key": "gen_ai.input.messages", "value": {"stringValue": '[{"role": "user", "x": "\\ud800"}]'}}
+    body = _otlp_json(
+        _otlp_json_span(spanId="01" * 8),
+        _otlp_json_span(spanId="02" * 8, attributes=[_operation({"stringValue": "chat"}), bad]),
+    )
+    result = spans_from_request(_request(body, Encoding.JSON))
+    assert [span.span_id for _, span in result.items] == ["01" * 8]
+    assert result.rejected == [
+        "resourceSpans[0].scopeSpans[0].spans[1]: gen_ai.input.messages: its JSON has an unpaired UTF-16 "
+        "surrogate escape (\\ud800-\\udfff)"
+    ]
+
+
 def test_content_nested_as_deep_as_allowed_is_kept() -> None:
     limit = "[" * MAX_VALUE_DEPTH + "]" * MAX_VALUE_DEPTH
     span = _otlp_json_span(
