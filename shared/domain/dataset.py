@@ -40,6 +40,7 @@ from shared.telemetry.spans import (
     SYSTEM_INSTRUCTIONS,
     TOOL_DEFINITIONS,
     Span,
+    jsonl_line,
 )
 
 DEFAULT_MIN_REWARD = 0.01
@@ -301,7 +302,7 @@ def build_dataset(
     unique = _unique(ranked)
     eligible = [example for example in unique if example.reward >= min_reward]
     kept = eligible[: math.ceil(ratio * len(eligible))]
-    jsonl = "".join(json.dumps(example.body, ensure_ascii=False) + "\n" for example in kept)
+    jsonl = "".join(jsonl_line(json.dumps(example.body, ensure_ascii=False)) for example in kept)
     problems = jsonl_problems(jsonl)
     sources = {
         name: _source_stats(name, tally, [ranked, unique, eligible, kept]) for name, tally in tallies.items()

@@ -34,6 +34,17 @@ GENAI_OPERATIONS = frozenset({"chat", "execute_tool", "invoke_agent"})
 STRUCTURED_ATTRIBUTES = frozenset({INPUT_MESSAGES, OUTPUT_MESSAGES, SYSTEM_INSTRUCTIONS, TOOL_DEFINITIONS})
 
 
+# Characters JSON may hold raw inside a string that Python's str.splitlines() (and other line splitters)
+# take for line breaks; escaped, a JSON line stays one line for every reader.
+_LINE_BREAKS_IN_STRINGS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def jsonl_line(json_text: str) -> str:
+    """One JSON document as one JSONL line: the same JSON, with the line separators JSON allows raw in
+    strings (U+0085, U+2028, U+2029) escaped, since they can only occur inside strings."""
+    return json_text.translate(_LINE_BREAKS_IN_STRINGS) + "\n"
+
+
 class Span(BaseModel):
     trace_id: str
     span_id: str
