@@ -14,9 +14,7 @@ page and this test cannot drift apart.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -30,6 +28,7 @@ from shared.telemetry.otlp import structured
 from shared.telemetry.spans import Span
 from tests.app.support import production_dataset
 from tests.app.test_loop import finish, start
+from tests.app.test_telemetry_agent import agent_runs
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -106,26 +105,8 @@ def run_quick_start(host: Any, emulator: EmulatorHandle, env_block: str) -> tupl
         "ca_path": emulator.ca_path,
         "questions": QUESTIONS,
     }
-    clean = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
-    done = subprocess.run(
-        [
-            "bash",
-            "-e",
-            "-c",
-            script + '\nexec "$0" -m tests.app.telemetry_agent "$1"',
-            sys.executable,
-            json.dumps(config),
-        ],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Failed to export" not in done.stderr, done.stderr
-    runs = [json.loads(line) for line in done.stdout.splitlines()]
+    command = ["bash", "-e", "-c", script + '\nexec "$0" -m tests.app.telemetry_agent "$1"']
+    runs = agent_runs([*command, sys.executable, json.dumps(config)], {})
     assert [run["question"] for run in runs] == QUESTIONS
     return service, runs
 
