@@ -263,6 +263,9 @@ class DatasetResult(Payload):
     mean_reward_kept: float | None = None
     enough_for_azure: bool
     problems: list[str] = Field(default_factory=list)
+    shortfall: str | None = Field(
+        None, description="why there are fewer examples than Azure needs, and what would change it"
+    )
 
 
 class UploadFile(Payload):

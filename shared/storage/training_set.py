@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from shared.agents.traces import parse_jsonl
 from shared.contracts.payloads import BuildDataset, DatasetResult
-from shared.domain.dataset import DatasetStats, TraceSet, build_dataset
+from shared.domain.dataset import DatasetStats, TraceSet, build_dataset, shortfall
 from shared.domain.layout import dataset_path, dataset_stats_path, traces_prefix
 from shared.storage.artifacts import ArtifactStore
 from shared.storage.production import ProductionStats, production_traces, read_blobs
@@ -56,4 +56,5 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
         mean_reward_kept=stats.mean_reward_kept,
         enough_for_azure=stats.enough_for_azure,
         problems=stats.problems[:MAX_RESULT_PROBLEMS],
+        shortfall=shortfall(stats),
     )
