@@ -20,7 +20,7 @@ from azure.durable_functions import OrchestrationRuntimeStatus as Status
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from devhost import DevHost
-from devhost.store import EntityRecord
+from devhost.store import EntityRecord, FileStore
 from tests.devhost import entity_apps
 from tests.devhost.entity_apps import counter_id
 from tests.devhost.patterns import release
@@ -180,6 +180,26 @@ def test_entity_state_survives_a_restart(tmp_path: Path) -> None:
     with DevHost(entity_apps.app, store_dir=tmp_path) as host:
         assert read_state(host, counter_id("durable")) == (True, 5)
         assert host.run_orchestration("add_all", {"key": "durable", "amounts": [4]}).output == [9]
+
+
+def test_a_batch_running_when_the_host_stops_is_not_committed_and_runs_again_on_the_next_start(
+    tmp_path: Path,
+) -> None:
+    entity, gate = counter_id("stopped"), "stopped-hold"
+    with DevHost(entity_apps.app, store_dir=tmp_path) as host:
+
+        async def signal_both() -> None:
+            await host.client.signal_entity(entity, "hold", gate)
+            await host.client.signal_entity(entity, "add", 1)
+
+        asyncio.run(signal_both())
+        eventually(lambda: host.engine.entities.running == 1)
+    release(gate)  # the abandoned batch finishes after the host closed: its result is dropped
+    [saved] = FileStore(tmp_path).load_entities()
+    assert ([request.operation for request in saved.queue], saved.batches) == (["hold", "add"], 0)
+    with DevHost(entity_apps.app, store_dir=tmp_path) as host:
+        record = wait_for_entity(host, "counter", "stopped", lambda record: record.operations == 2)
+    assert (record.state, record.queue) == ("1", [])
 
 
 def test_each_continue_as_new_generation_gets_the_answers_to_its_own_calls(ehost: DevHost) -> None:
