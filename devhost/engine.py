@@ -55,30 +55,23 @@ class UnknownEntityError(LookupError):
     """A client signalled an entity the app has no function for (the extension answers 400)."""
 
 
+#: The history event DTFx writes for each kind of new action (timers aside).
+SCHEDULING_EVENT = {
+    "activity": EventType.TASK_SCHEDULED,
+    "suborchestration": EventType.SUB_ORCHESTRATION_CREATED,
+    "message": EventType.EVENT_SENT,  # an entity request: InstanceId is the entity, Name "op"
+}
+
+
 def scheduling_event(work: Work, at: datetime) -> Event:
     """The history event DTFx writes for a new action (``EventId`` = the task id)."""
-    if work.kind == "activity":
-        return make_event(EventType.TASK_SCHEDULED, at, work.task_id, Name=work.name, Input=work.input)
     if work.kind == "timer":
         assert work.fire_at is not None
         return make_event(EventType.TIMER_CREATED, at, work.task_id, FireAt=format_time(work.fire_at))
-    if work.kind == "message":
-        return make_event(
-            EventType.EVENT_SENT,
-            at,
-            work.task_id,
-            InstanceId=work.instance_id,
-            Name=work.name,
-            Input=work.input,
-        )
-    return make_event(
-        EventType.SUB_ORCHESTRATION_CREATED,
-        at,
-        work.task_id,
-        Name=work.name,
-        Input=work.input,
-        InstanceId=work.instance_id,
-    )
+    fields: dict[str, Any] = {"Name": work.name, "Input": work.input}
+    if work.instance_id is not None:  # the sub-orchestration's id, or the entity a message goes to
+        fields["InstanceId"] = work.instance_id
+    return make_event(SCHEDULING_EVENT[work.kind], at, work.task_id, **fields)
 
 
 def status_time(moment: str) -> str:
