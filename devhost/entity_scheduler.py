@@ -181,7 +181,8 @@ class EntityScheduler:
                 reason = WHOLE_BATCH_FAILED.format(
                     name=name, count=size, error=f"{type(error).__name__}: {error}"
                 )
-                log.error("%s", reason)
+                lost = [f"{'signal' if r.signal else 'call'} '{r.operation}'" for r in record.queue[:size]]
+                log.error("%s Entity %s, batch: %s.", reason, entity_id, ", ".join(lost))
                 outcome = failed_batch(record, size, reason)
             self._commit(record, outcome)
             self._flush(record)
