@@ -64,8 +64,8 @@ WHOLE_BATCH_FAILED = (
 
 
 class EntityScheduler:
-    """Entities of one host. Every method is called with the engine's lock held (``lock``); batch
-    completions arrive on pool threads and take it."""
+    """Entities of one host. Every method is called with the engine's lock held (``changed`` is the
+    engine's condition on that lock); batch completions arrive on pool threads and take it."""
 
     def __init__(
         self,
