@@ -22,30 +22,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-# The SDK ships no type information and the repository's stubs (typings/) cover only what the app uses;
-# devhost drives SDK internals, which it treats as untyped (Any).
-from azure.durable_functions.models.actions.CallActivityAction import (  # type: ignore[import-untyped]
-    CallActivityAction,
-)
-from azure.durable_functions.models.actions.CallActivityWithRetryAction import (  # type: ignore[import-untyped]
-    CallActivityWithRetryAction,
-)
-from azure.durable_functions.models.actions.CallEntityAction import (  # type: ignore[import-untyped]
-    CallEntityAction,
-)
-from azure.durable_functions.models.actions.CallSubOrchestratorAction import (  # type: ignore[import-untyped]
-    CallSubOrchestratorAction,
-)
-from azure.durable_functions.models.actions.CallSubOrchestratorWithRetryAction import (  # type: ignore[import-untyped]
+from azure.durable_functions.models.actions.CallActivityAction import CallActivityAction
+from azure.durable_functions.models.actions.CallActivityWithRetryAction import CallActivityWithRetryAction
+from azure.durable_functions.models.actions.CallEntityAction import CallEntityAction
+from azure.durable_functions.models.actions.CallSubOrchestratorAction import CallSubOrchestratorAction
+from azure.durable_functions.models.actions.CallSubOrchestratorWithRetryAction import (
     CallSubOrchestratorWithRetryAction,
 )
-from azure.durable_functions.models.actions.CreateTimerAction import (  # type: ignore[import-untyped]
-    CreateTimerAction,
-)
-from azure.durable_functions.models.actions.NoOpAction import NoOpAction  # type: ignore[import-untyped]
+from azure.durable_functions.models.actions.CreateTimerAction import CreateTimerAction
+from azure.durable_functions.models.actions.NoOpAction import NoOpAction
 from azure.durable_functions.models.DurableOrchestrationContext import DurableOrchestrationContext
-from azure.durable_functions.models.Task import RetryAbleTask  # type: ignore[attr-defined]
-from azure.durable_functions.orchestrator import Orchestrator  # type: ignore[import-untyped]
+from azure.durable_functions.models.Task import RetryAbleTask, TaskBase
+from azure.durable_functions.orchestrator import Orchestrator
 
 from . import shim
 from .history import Event, EventType
@@ -100,10 +88,9 @@ def build_context(instance: Instance, episode_history: list[Event]) -> str:
     return json.dumps(body)
 
 
-def _replay_sdk(handler: Any, context_json: str) -> tuple[Any, shim.SdkState, Any]:
+def _replay_sdk(handler: Any, context_json: str) -> tuple[DurableOrchestrationContext, shim.SdkState, Any]:
     """Run the SDK on the context; returns its context object, its state and the custom status."""
-    sdk_context: Any = DurableOrchestrationContext  # from_json is not in the app's stubs
-    context = sdk_context.from_json(context_json)
+    context = DurableOrchestrationContext.from_json(context_json)
     context._input_expected_type = getattr(handler, "_df_input_type", None)
     error = None
     try:
@@ -124,7 +111,7 @@ def _replay_sdk(handler: Any, context_json: str) -> tuple[Any, shim.SdkState, An
 Signature = tuple[str, str, str | None]  # (kind, function name, input JSON)
 
 
-def _sdk_task_signature(task: Any) -> Signature:
+def _sdk_task_signature(task: TaskBase) -> Signature:
     """What an open SDK task stands for, comparable with ``shim.Work``."""
     action = task.action_repr[0] if isinstance(task.action_repr, list) else task.action_repr
     if isinstance(action, NoOpAction):  # a retry's timer or re-attempt, created by RetryAbleTask
@@ -151,7 +138,7 @@ def _work_signature(work: shim.Work) -> Signature:
     return (work.kind, work.name.casefold(), None if work.kind == "timer" else work.input)
 
 
-def check_agreement(context: Any, new_work: list[shim.Work]) -> None:
+def check_agreement(context: DurableOrchestrationContext, new_work: list[shim.Work]) -> None:
     """Every task the extension schedules now must be the SDK's open task with the same id (same kind,
     function and input): otherwise its result would reach another task. (An entity call's response is
     matched through its ``EventSent``, whose ``EventId`` must be the SDK's task id; a signal has no task.)"""
