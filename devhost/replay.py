@@ -24,7 +24,6 @@ from typing import Any
 
 from azure.durable_functions.models.actions.CallActivityAction import CallActivityAction
 from azure.durable_functions.models.actions.CallActivityWithRetryAction import CallActivityWithRetryAction
-from azure.durable_functions.models.actions.CallEntityAction import CallEntityAction
 from azure.durable_functions.models.actions.CallSubOrchestratorAction import CallSubOrchestratorAction
 from azure.durable_functions.models.actions.CallSubOrchestratorWithRetryAction import (
     CallSubOrchestratorWithRetryAction,
@@ -125,7 +124,7 @@ def _sdk_task_signature(task: TaskBase) -> Signature:
         return ("activity", action.function_name.casefold(), action.input_)
     if isinstance(action, CallSubOrchestratorAction | CallSubOrchestratorWithRetryAction):
         return ("suborchestration", action.function_name.casefold(), action._input)
-    if isinstance(action, CallEntityAction):
+    if getattr(action, "action_type", None) == shim.CALL_ENTITY:  # CallEntityAction
         return ("entity call", f"{action.instance_id} {action.operation}", action.input_)
     return (type(action).__name__, "", None)
 
