@@ -132,6 +132,8 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
             f"{dataset.examples_kept} examples earned >= {settings.min_reward} and made the top "
             f"{settings.data_filter_ratio:.0%}; Azure needs at least {MIN_EXAMPLES}"
         )
+        if dataset.shortfall:  # the dataset step's account of where the examples went
+            message = f"{dataset.shortfall}. {message}"
         raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
     if not dataset.enough_for_azure:
         raise StageFailed("failed", ErrorInfo(code="InvalidDataset", message="; ".join(dataset.problems)))

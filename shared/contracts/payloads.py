@@ -299,6 +299,9 @@ class DatasetResult(Payload):
     held_out: int = Field(0, description="traces left out because their task is a validation or test one")
     enough_for_azure: bool
     problems: list[str] = Field(default_factory=list)
+    shortfall: str | None = Field(
+        None, description="why there are fewer examples than Azure needs, and what would change it"
+    )
 
 
 class UploadFile(Payload):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from shared.agents import get_agent
 from shared.agents.traces import parse_jsonl
 from shared.contracts.payloads import BuildDataset, DatasetResult, HeldOut
-from shared.domain.dataset import DatasetStats, HeldOutTasks, TraceSet, build_dataset
+from shared.domain.dataset import DatasetStats, HeldOutTasks, TraceSet, build_dataset, shortfall
 from shared.domain.layout import dataset_path, dataset_stats_path, traces_prefix
 from shared.storage.artifacts import ArtifactStore
 from shared.storage.production import ProductionStats, production_traces, read_blobs
@@ -70,4 +70,5 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
         held_out=stats.held_out,
         enough_for_azure=stats.enough_for_azure,
         problems=stats.problems[:MAX_RESULT_PROBLEMS],
+        shortfall=shortfall(stats),
     )
