@@ -104,6 +104,9 @@ class SoakResult(BaseModel):
     weeks: list[Week]
     max_deployments: int
     seconds: float
+    agent: str | None = None
+    """The agent the weeks ran; None for results kept from before the soak recorded it with each week's
+    test score, decision, training and cost (their defaults then mean "not measured", not zero)."""
 
     def count(self, status: str) -> int:
         return sum(1 for week in self.weeks if week.status == status)
@@ -137,6 +140,11 @@ class SoakResult(BaseModel):
 
     def savings(self) -> str:
         """How many weeks trained, promoted or stopped early, and what stopping saved, in words."""
+        if self.agent is None:
+            return (
+                "These weeks were measured before the soak recorded each week's test score, decision, "
+                "training and cost, so none is shown: `python -m scripts.figures --only soak` measures them."
+            )
         trained, stopped = self.trained_weeks, self.stopped_weeks
         promoted = [week for week in self.weeks if week.promoted]
         jobs = sum(week.trained for week in self.weeks)
@@ -164,10 +172,14 @@ class SoakResult(BaseModel):
             f"failed_runs={self.failed_runs} champion_changes={self.champion_changes} "
             f"max_deployments_alive={max(w.most_deployments_alive for w in self.weeks)} "
             f"max_files_at_week_end={max(w.files_at_end for w in self.weeks)} "
-            f"jobs_listed={last.jobs_listed} leaked={sum(w.leaked for w in self.weeks)} "
-            f"trained_weeks={len(self.trained_weeks)} "
-            f"promoted_weeks={sum(1 for w in self.weeks if w.promoted)} "
-            f"stopped_weeks={len(self.stopped_weeks)} saved_usd={self.saved_usd:.2f}"
+            f"jobs_listed={last.jobs_listed} leaked={sum(w.leaked for w in self.weeks)}"
+            + (
+                ""
+                if self.agent is None
+                else f" agent={self.agent} trained_weeks={len(self.trained_weeks)} "
+                f"promoted_weeks={sum(1 for w in self.weeks if w.promoted)} "
+                f"stopped_weeks={len(self.stopped_weeks)} saved_usd={self.saved_usd:.2f}"
+            )
         )
 
     def figures(self) -> list[str]:
@@ -288,7 +300,12 @@ def soak(weeks: int, timeout: float, emulator: EmulatorHandle) -> SoakResult:
             rows.append(week_row(week, report, emulator))
             print(console_row(COLUMNS, rows[-1]), flush=True)
             emulator.advance_clock(WEEK)
-    return SoakResult(weeks=rows, max_deployments=max_deployments, seconds=time.monotonic() - started)
+    return SoakResult(
+        weeks=rows,
+        max_deployments=max_deployments,
+        seconds=time.monotonic() - started,
+        agent=str(SOAK_RUN_DEFAULTS["agent"]),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
