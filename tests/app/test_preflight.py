@@ -127,7 +127,8 @@ def test_a_run_preflight_would_refuse_is_a_400_naming_the_fix_and_takes_nothing(
     assert f"; fix: {fix}" in error["error"]
     # The run id was not used up: the same id with the fix starts.
     fixed = {name: value for name, value in settings.items() if name != field}
-    assert start(host, run_id=run_id, iterations=1, val_limit=4, **fixed) == run_id
+    # Every rewarded example kept, so the iteration has Azure's 10 to train on whatever the run id draws.
+    assert start(host, run_id=run_id, iterations=1, val_limit=4, data_filter_ratio=1.0, **fixed) == run_id
     assert finish(host, run_id)["report"]["status"] == "succeeded"
 
 
@@ -232,9 +233,8 @@ def test_an_iteration_whose_dataset_would_cross_the_budget_ends_before_its_job(
 ) -> None:
     """The expected size passes the preflight; the real dataset, priced before the job, does not."""
     settings_env.setenv("EXPECTED_TOKENS_PER_ROLLOUT", "1")
-    report = finish(host, start(host, run_id="preflight-job-budget", iterations=1, budget_usd=0.001))[
-        "report"
-    ]
+    body = {"iterations": 1, "budget_usd": 0.001, "data_filter_ratio": 1.0}  # Azure's 10 examples
+    report = finish(host, start(host, run_id="preflight-job-budget", **body))["report"]
 
     (entry,) = report["iterations"]
     assert report["status"] == "completed_with_failures"

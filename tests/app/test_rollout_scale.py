@@ -198,7 +198,8 @@ def test_the_report_shows_every_rollout_stage(host: Any, emulator_reset: Emulato
     val and champion-val stages are in the report with their counts, limits and trace prefixes; the
     429s were waited out, so nothing is throttled and the evaluation is complete."""
     emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "rate": 0.2, "retry_after": 0.05}])
-    body = {"run_id": "scale-report", "lineage": "scale-report", "iterations": 1}
+    # Every rewarded example kept: the iteration has Azure's 10 to train on, so it reaches its evaluation.
+    body = {"run_id": "scale-report", "lineage": "scale-report", "iterations": 1, "data_filter_ratio": 1.0}
     assert host.http("POST", "/api/runs", json=body).status_code == 202
     status = asyncio.run(host.wait_for_completion("scale-report", timeout=200))
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
