@@ -21,10 +21,21 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   Durable, which runs it again later.
 - **5xx and connection failures** are retried ``SERVER_ERROR_RETRIES`` times after a short backoff.
 
+- **Adapted to what Azure says is left.** Every answer carries Azure's own count (docs/rate-limits.md,
+  rule 7): the limits enforced now (``x-ratelimit-limit-requests`` / ``-tokens``, per minute: lower
+  than ARM's while Azure has lowered them) and what is left (``x-ratelimit-remaining-requests``: of the
+  request window, never more than of the minute; ``-remaining-tokens``: of the minute). Whatever of the
+  window or the minute is used and is not this process's own requests is someone else's: another
+  instance of the app, or production traffic on the same deployment. The pacing takes the limits
+  enforced now and leaves others what they used in the last request window
+  (``Pacer.observe``), so a shared or lowered deployment slows the stage instead of throttling it.
+  Azure has been seen to leave these headers out (on some 429s, and in 2024 all but the two
+  ``remaining`` ones): without them the pacing falls back to ARM's limit and the 429s below.
+
 Per rollout (a context variable the rollout activity sets) it counts the 429s waited out and keeps
-the lowest ``x-ratelimit-remaining-requests`` / ``-tokens`` seen. Pacing is per process: instances of
-a scaled-out app each pace at the full rate and meet each other's 429s, which slow each one down
-until together they fit (docs/deploy.md, "Sizing concurrency against Azure OpenAI").
+the lowest ``x-ratelimit-remaining-requests`` / ``-tokens`` seen. Pacing is per process; what other
+processes use reaches it through the headers (docs/deploy.md, "Sizing concurrency against Azure
+OpenAI").
 """
 
 from __future__ import annotations
@@ -65,6 +76,12 @@ of its own window (arrival jitter), and does not lower the shares."""
 THROTTLE_PATIENCE_SECONDS = 120.0
 """429 waiting one rollout accepts before it is handed back to Durable. The openai SDK itself would
 not wait longer than 120 s for one retry-after (``MAX_RETRY_AFTER_DELAY``)."""
+PROBE_REQUESTS = 2
+"""Requests a pacer sends before Azure's first answer tells it what is left of the deployment: a
+deployment someone else is using would refuse most of a whole window's share sent blind, and Azure
+counts refused requests too."""
+PLAN_CHECK_SECONDS = 0.5
+"""How often a request waiting for its slot looks whether its booking still holds."""
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 """Wait after a 429 that names none (Azure always sends retry-after; a proxy might not)."""
 SERVER_ERROR_RETRIES = 2
@@ -98,10 +115,25 @@ CURRENT_CALLS: ContextVar[CallStats | None] = ContextVar("rollout_call_stats", d
 """The running rollout's stats; the transport runs in the task that made the call, so it sees them."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Booking:
+    """One request's place in the pacing (compared by identity: two of the same slot are two requests)."""
+
     slot: float
     tokens: int
+    plan: int = 0
+    """The pacer's plan the slot was booked under: a request still waiting is booked again under a new
+    one (``Pacer.stale``)."""
+
+
+@dataclass(frozen=True)
+class Others:
+    """What someone else used of the deployment, read from one of Azure's answers: requests per second
+    and tokens in the minute, at ``at`` (this process's clock)."""
+
+    at: float
+    requests_per_second: float
+    tokens: float
 
 
 @dataclass
@@ -118,16 +150,104 @@ class Pacer:
     gate_until: float = 0.0
     calm_until: float = 0.0
     bookings: list[Booking] = field(default_factory=list)
+    enforced: tuple[int, int | None] | None = None
+    """The limits Azure enforces now (requests, tokens per minute), from its last answer's headers."""
+    others: list[Others] = field(default_factory=list)
+    answered: bool = False
+    plan: int = 0
+    """Counts changes of the shares: on the first answer, and whenever what Azure says moves them."""
+    planned: tuple[int, int] = (0, 0)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def limits(self) -> tuple[int, int | None]:
+        """Requests and tokens per minute: what Azure says it enforces now, else ARM's figures."""
+        if self.enforced is not None:
+            return self.enforced
+        if self.budget is None:
+            return 0, None
+        return self.budget.rpm, self.budget.tpm
+
+    def window_share(self, rpm: int) -> int:
+        """Requests Azure admits in one request window at ``rpm``."""
+        window = self.budget.window_seconds if self.budget is not None else 10.0
+        return math.ceil(rpm * window / 60.0)
 
     def shares(self) -> tuple[int, int]:
         """Requests this process may have in one request window (all of Azure's share but one) and in
-        one minute (``PACING_HEADROOM`` of the RPM), times the rate factor."""
+        one minute (``PACING_HEADROOM`` of the RPM), less what others use, times the rate factor;
+        before Azure has answered anything, a probe of PROBE_REQUESTS."""
         if self.budget is None:
             return 0, 0
-        per_window = math.ceil(self.budget.rpm * self.budget.window_seconds / 60.0) - 1
-        per_minute = PACING_HEADROOM * self.budget.rpm
-        return max(1, math.floor(self.factor * per_window)), max(1, math.floor(self.factor * per_minute))
+        rpm, _ = self.limits()
+        rate, _ = self._others()
+        per_window = self.window_share(rpm) - 1 - rate * self.budget.window_seconds
+        per_minute = PACING_HEADROOM * rpm - rate * TOKEN_WINDOW_SECONDS
+        window, minute = (
+            max(1, math.floor(self.factor * per_window)),
+            max(1, math.floor(self.factor * per_minute)),
+        )
+        if not self.answered:
+            return min(window, PROBE_REQUESTS), minute
+        return window, minute
+
+    def observe(self, headers: httpx2.Headers, booking: Booking, now: float) -> None:
+        """Reads an admitted request's answer: the limits enforced now, and from what was left when it
+        arrived, what others were using (the window's or the minute's count less this process's own
+        requests in it, the lower of the two rates: the one that did not bind overstates it)."""
+        limit_requests = _header_int(headers, "x-ratelimit-limit-requests")
+        limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens")
+        remaining_requests = _header_int(headers, "x-ratelimit-remaining-requests")
+        remaining_tokens = _header_int(headers, "x-ratelimit-remaining-tokens")
+        with self.lock:
+            self.answered = True
+            if self.budget is None:
+                return
+            self._replan(now)
+            if limit_requests:
+                self.enforced = (limit_requests, limit_tokens or self.limits()[1])
+            rpm, tpm = self.limits()
+            if remaining_requests is None:
+                return
+            window = self.budget.window_seconds
+            mine = [item for item in self.bookings if item.slot <= booking.slot]
+            in_window = sum(1 for item in mine if item.slot > booking.slot - window)
+            in_minute = sum(1 for item in mine if item.slot > booking.slot - TOKEN_WINDOW_SECONDS)
+            by_window = (self.window_share(rpm) - remaining_requests - in_window) / window
+            by_minute = (rpm - remaining_requests - in_minute) / TOKEN_WINDOW_SECONDS
+            tokens = 0.0
+            if tpm is not None and remaining_tokens is not None:
+                booked = sum(item.tokens for item in mine if item.slot > booking.slot - TOKEN_WINDOW_SECONDS)
+                tokens = max(0.0, float(tpm - remaining_tokens - booked))
+            self.others.append(Others(now, max(0.0, min(by_window, by_minute)), tokens))
+            self._replan(now)
+
+    def _replan(self, now: float) -> None:
+        """Starts a new plan when the shares changed: the bookings of requests still waiting are
+        dropped, and each is booked again under the new plan when it next looks (``stale``)."""
+        shares = self.shares()
+        if shares != self.planned:
+            self.planned, self.plan = shares, self.plan + 1
+            self.bookings = [item for item in self.bookings if item.slot <= now]
+
+    def stale(self, booking: Booking) -> bool:
+        """True when the booking no longer holds: a 429 closed the gate past its slot since it was
+        booked, or the shares changed (what Azure says is left moved)."""
+        return self.gate_until > booking.slot or booking.plan != self.plan
+
+    def _others(self) -> tuple[float, float]:
+        """What others use now: the most any answer of the last request window showed (an answer
+        undercounts while this process's own requests of the same moment have not all arrived), else
+        the last answer's, up to a minute old; nothing once no answer is that recent."""
+        if not self.others or self.budget is None:
+            return 0.0, 0.0
+        latest = self.others[-1].at
+        self.others = [item for item in self.others if item.at > latest - TOKEN_WINDOW_SECONDS]
+        recent = [
+            item
+            for item in self.others
+            if item.at > latest - self.budget.window_seconds - WINDOW_MARGIN_SECONDS
+        ]
+        return max(item.requests_per_second for item in recent), max(item.tokens for item in recent)
 
     def reserve(self, tokens: int, now: float) -> Booking:
         """Books the first slot from ``now`` (after the gate and the slots already booked) at which
@@ -143,19 +263,20 @@ class Pacer:
                 if later <= slot:
                     break
                 slot = later
-            booking = Booking(slot, tokens)
+            booking = Booking(slot, tokens, self.plan)
             self.bookings.append(booking)
             return booking
 
-    def gated(self, booking: Booking) -> bool:
-        """True when a 429 closed the gate past the booked slot since it was booked."""
-        return self.gate_until > booking.slot
-
     def release(self, booking: Booking) -> None:
-        """Forgets a booking whose request was not admitted (Azure books nothing for a refused one)."""
+        """Forgets a booking whose request may never have reached Azure (a lost connection, a 5xx)."""
         with self.lock:
             if booking in self.bookings:
                 self.bookings.remove(booking)
+
+    def refused(self, booking: Booking) -> None:
+        """A 429: the request still counts in Azure's request windows, but booked no tokens."""
+        with self.lock:
+            booking.tokens = 0
 
     def throttled(self, retry_after: float, now: float) -> None:
         """Closes the gate for ``retry_after``; lowers the shares (once per burst of 429s) unless this
@@ -163,6 +284,10 @@ class Pacer:
         window, reached a little early by arrival jitter, not someone else using the deployment."""
         with self.lock:
             self.gate_until = max(self.gate_until, now + retry_after)
+            # Requests waiting for a slot before the gate opens are booked again once it has.
+            self.bookings = [
+                item for item in self.bookings if item.slot <= now or item.slot >= self.gate_until
+            ]
             if now >= self.calm_until and not self._own_share_full(now):
                 self.factor = max(MIN_RATE_FACTOR, self.factor * SLOW_DOWN)
                 self.calm_until = self.gate_until
@@ -199,9 +324,10 @@ class Pacer:
     def _token_slot(self, at: float, tokens: int) -> float:
         """The first time from ``at`` at which ``tokens`` more fit the sliding minute (a request
         larger than the whole budget is sent at once: Azure's own answer says more than waiting)."""
-        if self.budget is None or self.budget.tpm is None:
+        _, tpm = self.limits()
+        if self.budget is None or tpm is None:
             return at
-        limit = self.budget.tpm * PACING_HEADROOM
+        limit = tpm * PACING_HEADROOM - self._others()[1]
         window = TOKEN_WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
         recent = [booking for booking in self.bookings if booking.slot > at - window]
         excess = sum(booking.tokens for booking in recent) + tokens - limit
@@ -231,7 +357,7 @@ class Pacers:
         pacer = self.get(deployment)
         with pacer.lock:
             if pacer.budget != budget:
-                pacer.budget, pacer.factor = budget, 1.0
+                pacer.budget, pacer.factor, pacer.enforced = budget, 1.0, None
 
 
 PACERS = Pacers()
@@ -319,7 +445,7 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
                 await self._sleep(SERVER_ERROR_BACKOFF_SECONDS * 2 ** (failures - 1))
                 continue
             if response.status_code == 429:
-                pacer.release(booking)
+                pacer.refused(booking)
                 if not self._wait_out(pacer, stats, response):
                     return response
             elif response.status_code in RETRYABLE_STATUS and failures < SERVER_ERROR_RETRIES:
@@ -329,19 +455,22 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
             else:
                 stats.observe(response.headers)
                 if response.is_success:
+                    pacer.observe(response.headers, booking, self._clock())
                     pacer.admitted()
                 return response
             await response.aclose()
 
     async def _wait_for_slot(self, pacer: Pacer, tokens: int) -> Booking:
-        """Sleeps until the request's slot; books a new one when a 429 closed the gate meanwhile."""
+        """Sleeps until the request's slot, looking every PLAN_CHECK_SECONDS whether the booking still
+        holds; books a new one when a 429 closed the gate or the shares changed meanwhile."""
         booking = pacer.reserve(tokens, self._clock())
         while True:
-            await self._sleep(max(0.0, booking.slot - self._clock()))
-            if not pacer.gated(booking):
+            await self._sleep(min(PLAN_CHECK_SECONDS, max(0.0, booking.slot - self._clock())))
+            if pacer.stale(booking):
+                pacer.release(booking)
+                booking = pacer.reserve(tokens, self._clock())
+            elif self._clock() >= booking.slot:
                 return booking
-            pacer.release(booking)
-            booking = pacer.reserve(tokens, self._clock())
 
     def _wait_out(self, pacer: Pacer, stats: CallStats, response: httpx2.Response) -> bool:
         """Records a 429 and closes the gate for its wait; False when the rollout's patience is spent

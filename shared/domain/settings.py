@@ -185,6 +185,11 @@ class RunSettings(BaseModel):
     )
     deployment_poll_seconds: Seconds = 30
     deployment_deadline_seconds: Seconds = 3600
+    account_wait_seconds: Seconds = Field(
+        24 * 3600,
+        description="the longest a deployment write waits for its turn on the account, or for a free "
+        "fine-tuned deployment slot, before its stage fails (a DeveloperTier deployment lives 24 h)",
+    )
     retry_max_attempts: int = Field(5, ge=1, le=20)
     retry_first_interval_seconds: Seconds = 5
     lineage: LineageName | None = Field(
@@ -421,6 +426,13 @@ class AppSettings(BaseSettings):
     def prices(self) -> Pricing:
         """The price table: the defaults with ``PRICING`` laid over them."""
         return pricing_from_json(self.pricing)
+
+    @property
+    def account_key(self) -> str:
+        """The Azure OpenAI account as one key: ``{subscription}:{resource group}:{account}``, lower-case
+        (ARM names are case-insensitive), ``:`` because entity keys may not hold ``/``."""
+        parts = (self.azure_subscription_id, self.azure_resource_group, self.azure_openai_account)
+        return ":".join(parts).lower()
 
     def run_settings(self, overrides: dict[str, Any] | None = None) -> RunSettings:
         """Defaults from code, then RUN_DEFAULTS, then the caller's overrides."""

@@ -3,7 +3,9 @@ from typing import Any
 
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from azure.durable_functions.models.EntityStateResponse import EntityStateResponse
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+from azure.durable_functions.models.utils.entity_utils import EntityId
 
 class DurableOrchestrationClient:
     def __init__(self, context: str, function_invocation_id: str | None = None) -> None: ...
@@ -40,3 +42,17 @@ class DurableOrchestrationClient:
         instance_id_prefix: str | None = None,
     ) -> list[DurableOrchestrationStatus]: ...
     async def terminate(self, instance_id: str, reason: str) -> None: ...
+    async def signal_entity(
+        self,
+        entityId: EntityId,
+        operation_name: str,
+        operation_input: Any | None = None,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> None: ...
+    async def read_entity_state(
+        self,
+        entityId: EntityId,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> EntityStateResponse: ...
