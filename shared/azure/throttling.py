@@ -76,6 +76,9 @@ of its own window (arrival jitter), and does not lower the shares."""
 THROTTLE_PATIENCE_SECONDS = 120.0
 """429 waiting one rollout accepts before it is handed back to Durable. The openai SDK itself would
 not wait longer than 120 s for one retry-after (``MAX_RETRY_AFTER_DELAY``)."""
+MOST_OTHERS = 0.9
+"""The largest share of a deployment's limits the pacing leaves to others, so that a misread header
+can slow a stage but never stop it."""
 PROBE_REQUESTS = 2
 """Requests a pacer sends before Azure's first answer tells it what is left of the deployment: a
 deployment someone else is using would refuse most of a whole window's share sent blind, and Azure
@@ -124,15 +127,22 @@ class Booking:
     plan: int = 0
     """The pacer's plan the slot was booked under: a request still waiting is booked again under a new
     one (``Pacer.stale``)."""
+    sent: float | None = None
+    """When the request actually left (a little after its slot): what Azure's windows count it by."""
+
+    @property
+    def at(self) -> float:
+        return self.slot if self.sent is None else self.sent
 
 
 @dataclass(frozen=True)
 class Others:
-    """What someone else used of the deployment, read from one of Azure's answers: requests per second
-    and tokens in the minute, at ``at`` (this process's clock)."""
+    """What someone else used of the deployment, read from one of Azure's answers at ``at`` (this
+    process's clock): shares of the limits enforced then, requests and tokens, so that when Azure
+    lowers or raises the limits, the others' part moves with them (they meet the same limits)."""
 
     at: float
-    requests_per_second: float
+    requests: float
     tokens: float
 
 
@@ -154,6 +164,8 @@ class Pacer:
     """The limits Azure enforces now (requests, tokens per minute), from its last answer's headers."""
     others: list[Others] = field(default_factory=list)
     answered: bool = False
+    now: float = 0.0
+    """The latest time the pacer was told of (what Azure said grows old against it)."""
     plan: int = 0
     """Counts changes of the shares: on the first answer, and whenever what Azure says moves them."""
     planned: tuple[int, int] = (0, 0)
@@ -179,9 +191,10 @@ class Pacer:
         if self.budget is None:
             return 0, 0
         rpm, _ = self.limits()
-        rate, _ = self._others()
-        per_window = self.window_share(rpm) - 1 - rate * self.budget.window_seconds
-        per_minute = PACING_HEADROOM * rpm - rate * TOKEN_WINDOW_SECONDS
+        others, _ = self._others()
+        window_share = self.window_share(rpm)
+        per_window = window_share - 1 - others * window_share
+        per_minute = PACING_HEADROOM * rpm * (1 - others)
         window, minute = (
             max(1, math.floor(self.factor * per_window)),
             max(1, math.floor(self.factor * per_minute)),
@@ -193,7 +206,8 @@ class Pacer:
     def observe(self, headers: httpx2.Headers, booking: Booking, now: float) -> None:
         """Reads an admitted request's answer: the limits enforced now, and from what was left when it
         arrived, what others were using (the window's or the minute's count less this process's own
-        requests in it, the lower of the two rates: the one that did not bind overstates it)."""
+        requests in it, as shares of the limit: the lower of the two, as the one that did not bind
+        overstates it)."""
         limit_requests = _header_int(headers, "x-ratelimit-limit-requests")
         limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens")
         remaining_requests = _header_int(headers, "x-ratelimit-remaining-requests")
@@ -202,57 +216,67 @@ class Pacer:
             self.answered = True
             if self.budget is None:
                 return
-            self._replan(now)
             if limit_requests:
                 self.enforced = (limit_requests, limit_tokens or self.limits()[1])
-            rpm, tpm = self.limits()
-            if remaining_requests is None:
-                return
-            window = self.budget.window_seconds
-            mine = [item for item in self.bookings if item.slot <= booking.slot]
-            in_window = sum(1 for item in mine if item.slot > booking.slot - window)
-            in_minute = sum(1 for item in mine if item.slot > booking.slot - TOKEN_WINDOW_SECONDS)
-            by_window = (self.window_share(rpm) - remaining_requests - in_window) / window
-            by_minute = (rpm - remaining_requests - in_minute) / TOKEN_WINDOW_SECONDS
-            tokens = 0.0
-            if tpm is not None and remaining_tokens is not None:
-                booked = sum(item.tokens for item in mine if item.slot > booking.slot - TOKEN_WINDOW_SECONDS)
-                tokens = max(0.0, float(tpm - remaining_tokens - booked))
-            self.others.append(Others(now, max(0.0, min(by_window, by_minute)), tokens))
+            if remaining_requests is not None:
+                self.others.append(self._others_at(booking, now, remaining_requests, remaining_tokens))
             self._replan(now)
+
+    def _others_at(
+        self, booking: Booking, now: float, remaining_requests: int, remaining_tokens: int | None
+    ) -> Others:
+        """What others used when ``booking``'s request arrived, from what Azure said was left then."""
+        if self.budget is None:
+            raise ValueError("others are read against a known limit")
+        rpm, tpm = self.limits()
+        window, sent, share = self.budget.window_seconds, booking.at, self.window_share(rpm)
+        mine = [
+            item for item in self.bookings if item.at <= sent and (item is booking or item.sent is not None)
+        ]
+        in_window = sum(1 for item in mine if item.at > sent - window)
+        in_minute = [item for item in mine if item.at > sent - TOKEN_WINDOW_SECONDS]
+        by_window = (share - remaining_requests - in_window) / share
+        by_minute = (rpm - remaining_requests - len(in_minute)) / rpm
+        tokens = 0.0
+        if tpm is not None and remaining_tokens is not None:
+            tokens = (tpm - remaining_tokens - sum(item.tokens for item in in_minute)) / tpm
+        requests = min(MOST_OTHERS, max(0.0, min(by_window, by_minute)))
+        return Others(now, requests, min(MOST_OTHERS, max(0.0, tokens)))
 
     def _replan(self, now: float) -> None:
         """Starts a new plan when the shares changed: the bookings of requests still waiting are
         dropped, and each is booked again under the new plan when it next looks (``stale``)."""
+        self.now = max(self.now, now)
         shares = self.shares()
         if shares != self.planned:
             self.planned, self.plan = shares, self.plan + 1
             self.bookings = [item for item in self.bookings if item.slot <= now]
 
-    def stale(self, booking: Booking) -> bool:
+    def stale(self, booking: Booking, now: float) -> bool:
         """True when the booking no longer holds: a 429 closed the gate past its slot since it was
-        booked, or the shares changed (what Azure says is left moved)."""
-        return self.gate_until > booking.slot or booking.plan != self.plan
+        booked, or the shares changed (what Azure says is left moved, or what it said grew old)."""
+        with self.lock:
+            self._replan(now)
+            return self.gate_until > booking.slot or booking.plan != self.plan
 
     def _others(self) -> tuple[float, float]:
-        """What others use now: the most any answer of the last request window showed (an answer
-        undercounts while this process's own requests of the same moment have not all arrived), else
-        the last answer's, up to a minute old; nothing once no answer is that recent."""
-        if not self.others or self.budget is None:
+        """What others use now, as shares of the limits: the most any answer of the last request window
+        showed (an answer undercounts while this process's own requests of the same moment have not all
+        arrived), else the last answer's, up to a minute old; nothing once no answer is that recent."""
+        if self.budget is None:
             return 0.0, 0.0
-        latest = self.others[-1].at
-        self.others = [item for item in self.others if item.at > latest - TOKEN_WINDOW_SECONDS]
-        recent = [
-            item
-            for item in self.others
-            if item.at > latest - self.budget.window_seconds - WINDOW_MARGIN_SECONDS
-        ]
-        return max(item.requests_per_second for item in recent), max(item.tokens for item in recent)
+        self.others = [item for item in self.others if item.at > self.now - TOKEN_WINDOW_SECONDS]
+        if not self.others:
+            return 0.0, 0.0
+        window = self.budget.window_seconds + WINDOW_MARGIN_SECONDS
+        recent = [item for item in self.others if item.at > self.now - window] or self.others[-1:]
+        return max(item.requests for item in recent), max(item.tokens for item in recent)
 
     def reserve(self, tokens: int, now: float) -> Booking:
         """Books the first slot from ``now`` (after the gate and the slots already booked) at which
         the request fits every window."""
         with self.lock:
+            self.now = max(self.now, now)
             while (
                 self.bookings and self.bookings[0].slot <= now - TOKEN_WINDOW_SECONDS - WINDOW_MARGIN_SECONDS
             ):
@@ -278,17 +302,25 @@ class Pacer:
         with self.lock:
             booking.tokens = 0
 
-    def throttled(self, retry_after: float, now: float) -> None:
-        """Closes the gate for ``retry_after``; lowers the shares (once per burst of 429s) unless this
+    def throttled(self, retry_after: float, now: float, headers: httpx2.Headers | None = None) -> None:
+        """Closes the gate for ``retry_after``; takes the limits the 429's headers say are enforced now
+        (a lowering explains the 429); otherwise lowers the shares (once per burst of 429s) unless this
         process's own requests fill its share of the windows: then the 429 is the edge of its own
         window, reached a little early by arrival jitter, not someone else using the deployment."""
         with self.lock:
+            before = self.limits()
+            limit_requests = _header_int(headers, "x-ratelimit-limit-requests") if headers else None
+            if limit_requests and self.budget is not None:
+                limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens") if headers else None
+                self.enforced = (limit_requests, limit_tokens or before[1])
+                self._replan(now)
+            lowered = self.limits()[0] < before[0]
             self.gate_until = max(self.gate_until, now + retry_after)
             # Requests waiting for a slot before the gate opens are booked again once it has.
             self.bookings = [
                 item for item in self.bookings if item.slot <= now or item.slot >= self.gate_until
             ]
-            if now >= self.calm_until and not self._own_share_full(now):
+            if now >= self.calm_until and not lowered and not self._own_share_full(now):
                 self.factor = max(MIN_RATE_FACTOR, self.factor * SLOW_DOWN)
                 self.calm_until = self.gate_until
 
@@ -327,7 +359,7 @@ class Pacer:
         _, tpm = self.limits()
         if self.budget is None or tpm is None:
             return at
-        limit = tpm * PACING_HEADROOM - self._others()[1]
+        limit = tpm * (1 - self._others()[1]) * PACING_HEADROOM
         window = TOKEN_WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
         recent = [booking for booking in self.bookings if booking.slot > at - window]
         excess = sum(booking.tokens for booking in recent) + tokens - limit
@@ -435,6 +467,7 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
         failures = 0
         while True:
             booking = await self._wait_for_slot(pacer, tokens)
+            booking.sent = self._clock()
             try:
                 response = await self._inner.handle_async_request(request)
             except httpx2.TransportError:
@@ -466,7 +499,7 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
         booking = pacer.reserve(tokens, self._clock())
         while True:
             await self._sleep(min(PLAN_CHECK_SECONDS, max(0.0, booking.slot - self._clock())))
-            if pacer.stale(booking):
+            if pacer.stale(booking, self._clock()):
                 pacer.release(booking)
                 booking = pacer.reserve(tokens, self._clock())
             elif self._clock() >= booking.slot:
@@ -476,7 +509,7 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
         """Records a 429 and closes the gate for its wait; False when the rollout's patience is spent
         (or the wait alone is longer), so the 429 goes back to the caller."""
         wait = retry_after_seconds(response.headers)
-        pacer.throttled(wait, self._clock())
+        pacer.throttled(wait, self._clock(), response.headers)
         stats.observe(response.headers)
         if stats.throttle_wait_seconds + wait > THROTTLE_PATIENCE_SECONDS:
             return False

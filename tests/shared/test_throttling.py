@@ -64,7 +64,7 @@ def test_a_429_closes_the_gate_and_lowers_the_shares_once_per_burst() -> None:
     early = pacer.reserve(0, 0.0)
     pacer.throttled(5.0, now=1.0)
     pacer.throttled(4.0, now=1.5)
-    assert pacer.stale(early)
+    assert pacer.stale(early, 1.5)
     assert pacer.reserve(0, 2.0).slot == 6.0
     assert pacer.factor == pytest.approx(0.7), "one slow-down for one burst of 429s"
     pacer.throttled(1.0, now=7.0)
@@ -102,6 +102,9 @@ def test_a_refused_request_counts_in_the_request_window_but_books_no_tokens() ->
 def azure_says(pacer: Pacer, booking_slot: float, now: float, **headers: int) -> None:
     """An admitted request booked at ``booking_slot`` comes back at ``now`` with these headers."""
     names = {key: f"x-ratelimit-{key.replace('_', '-')}" for key in headers}
+    for item in pacer.bookings:  # the requests booked up to then have left
+        if item.sent is None and item.slot <= booking_slot:
+            item.sent = item.slot
     booking = next(item for item in pacer.bookings if item.slot == booking_slot)
     pacer.observe(httpx2.Headers({names[key]: str(value) for key, value in headers.items()}), booking, now)
 
@@ -124,9 +127,9 @@ def test_what_others_use_is_left_to_them() -> None:
     pacer = Pacer(budget(600, tpm=600_000), answered=True)
     slots(pacer, 10)
     azure_says(pacer, 0.0, 1.0, limit_requests=600, remaining_requests=40)
-    assert pacer.shares() == (49, 270), "100 - 1 - 50 per window; 95 % of 600 less 300 a minute"
+    assert pacer.shares() == (49, 285), "100 - 1 - 50 per window; 95 % of the 300 a minute left"
     azure_says(pacer, 0.0, 1.2, limit_requests=600, remaining_requests=60)
-    assert pacer.shares() == (49, 270), "an answer that arrived before the others of its moment undercounts"
+    assert pacer.shares() == (49, 285), "an answer that arrived before the others of its moment undercounts"
     # 12 s later (past the window) a new answer shows the other consumer gone.
     slots(pacer, 1, now=13.0)
     azure_says(pacer, 13.0, 13.5, limit_requests=600, remaining_requests=99)
@@ -145,13 +148,42 @@ def test_a_lowered_limit_is_paced_to_until_azure_raises_it_again() -> None:
     assert pacer.shares() == (99, 570)
 
 
+def test_others_keep_their_share_when_azure_lowers_the_limit() -> None:
+    """The other consumer meets the same lowered limit: half of 600 before is half of 300 after, so a
+    429 that brings the lower limit in its headers moves the plan to it without slowing down further
+    (the lowering explains the 429; nobody new came)."""
+    pacer = Pacer(budget(600, tpm=600_000), answered=True)
+    slots(pacer, 10)
+    azure_says(pacer, 0.0, 1.0, limit_requests=600, remaining_requests=40)
+    assert pacer.shares() == (49, 285)
+    lowered = httpx2.Headers({"x-ratelimit-limit-requests": "300", "x-ratelimit-limit-tokens": "300000"})
+    pacer.throttled(2.0, now=2.0, headers=lowered)
+    assert pacer.limits() == (300, 300_000)
+    assert pacer.factor == 1.0, "a lowering is not someone else using the deployment"
+    assert pacer.shares() == (24, 142), "50 - 1 - 25 per window; 95 % of the 150 a minute left"
+
+
+def test_what_others_use_is_capped_and_forgotten_when_azure_stops_saying_it() -> None:
+    """A header that says nothing is left while this process sent one request would leave it nothing:
+    others get at most MOST_OTHERS of the limit. An answer older than a minute no longer counts, and a
+    request waiting on a plan made from it is booked again."""
+    pacer = Pacer(budget(600), answered=True)
+    slots(pacer, 1)
+    azure_says(pacer, 0.0, 0.5, limit_requests=600, remaining_requests=0)
+    assert pacer.shares() == (9, 56), "100 - 1 - 90 per window; 95 % of the 60 a minute left, rounded down"
+    waiting = pacer.reserve(0, 1.0)
+    assert not pacer.stale(waiting, 30.0)
+    assert pacer.stale(waiting, 61.0), "what Azure said a minute ago no longer holds"
+    assert pacer.shares() == (99, 570)
+
+
 def test_tokens_others_booked_are_left_to_them() -> None:
     pacer = Pacer(budget(600, tpm=10_000), answered=True)
     slots(pacer, 1, tokens=1000)
     azure_says(
         pacer, 0.0, 0.5, limit_requests=600, limit_tokens=10_000, remaining_requests=99, remaining_tokens=4000
     )
-    # 10,000 - 4,000 left - 1,000 its own: 5,000 are someone else's; 9,500 paced less 5,000.
+    # 10,000 - 4,000 left - 1,000 its own: 5,000 are someone else's; 95 % of the other 5,000 paced.
     assert pacer.reserve(3000, 1.0).slot == 1.0
     assert pacer.reserve(1000, 1.0).slot == 60 + WINDOW_MARGIN_SECONDS
 
