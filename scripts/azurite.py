@@ -47,7 +47,8 @@ class Azurite:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], errors: IO[bytes], timeout: float) -> None:

@@ -498,7 +498,7 @@ BAD_FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             | st.booleans()
             | TEXT
             | st.integers(-(10**18), 10**18).filter(lambda r: r not in (0, 1))
-            | st.lists(st.integers(), max_size=2),
+            | st.lists(st.integers(-(10**18), 10**18), max_size=2),
         }
     ),
     "label": st.fixed_dictionaries(
