@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord, usd_of_tokens
 from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.lineage import Approval, Champion
@@ -178,6 +179,9 @@ class RunReport(BaseModel):
     leaked: list[Leak] = Field(default_factory=list)
     error: ErrorInfo | None = None
     hosting: list[HostingRecord] = Field(default_factory=list)
+    account: AccountUse | None = Field(
+        None, description="what sharing the Azure OpenAI account cost the run: write and slot waits"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
