@@ -113,7 +113,7 @@ def measure(host: DevHost) -> tuple[dict[SampleKey, float], dict[SampleKey, floa
         json.loads(host.http("GET", f"/api/runs/{RUN_ID}").get_body())["report"]
     )
     (entry,) = report.iterations
-    if entry.comparison is None or report.baseline is None:
+    if entry.comparison is None or report.baseline is None or report.baseline.traces_prefix is None:
         raise RuntimeError(f"the run compared no candidate: {entry.status} {entry.error}")
     store = artifact_store()
     stages = {stage.group: stage.traces_prefix for stage in entry.rollout_stages}

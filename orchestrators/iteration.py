@@ -12,7 +12,7 @@ failed and the run fails.
 
 from __future__ import annotations
 
-from orchestrators.deployment import deploy
+from orchestrators.deployment import deploy, drop_candidate
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.evaluation import evaluate_pair, judge
 from orchestrators.lineage import Start, promote, serve
@@ -239,3 +239,5 @@ def promote_candidate(
             paired.candidate.reward,
             promotion.approval,
         )
+    else:
+        yield from drop_candidate(orch, deployed.name)

@@ -19,7 +19,6 @@ themselves. It is recorded as a ``PreflightUnverified`` warning.
 
 from __future__ import annotations
 
-from orchestrators.deployment import prunable
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.record import IterationRecord, Priced
@@ -101,7 +100,7 @@ def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightReq
         rollouts=settings.finetune_every_n_rollouts,
         inference_rollouts=settings.inference_rollouts(state.val_size),
         data_filter_ratio=settings.data_filter_ratio,
-        prunable_deployments=len(prunable(state)),
+        kept_deployments=[state.champion.deployment] if state.champion else [],
     )
 
 

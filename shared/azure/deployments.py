@@ -9,15 +9,36 @@ deployments anyway), and deleting what is already gone succeeds.
 
 from __future__ import annotations
 
-from azure.core.exceptions import ResourceNotFoundError
+from typing import Literal
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
-from shared.contracts.payloads import NAME_TAKEN, DeploymentResult, StartDeployment
+from shared.azure.errors import describe
+from shared.contracts.payloads import NAME_TAKEN, NO_SLOT, REQUEST_CONFLICT, DeploymentResult, StartDeployment
 from shared.domain.errors import ErrorInfo
+from shared.domain.rate_limits import FINE_TUNED_MARK
 
 RUN_TAG = "durable-finetune-run"
 GONE = "NotFound"
+CONFLICT_CODES = frozenset({"RequestConflict", "AnotherOperationInProgress"})
+"""ARM's 409 codes for a write that came while another was in progress: on the account (Azure's
+resource provider takes one deployment write at a time) or on the deployment itself."""
+QUOTA_CODE = "InsufficientQuota"
+
+Deletion = Literal["gone", "deleting", "conflict"]
+
+
+def is_write_conflict(exc: HttpResponseError) -> bool:
+    """A 409 that says "try again once the write in progress is done", not "this is wrong"."""
+    return exc.status_code == 409 and exc.error is not None and exc.error.code in CONFLICT_CODES
+
+
+def fine_tuned(item: Deployment) -> bool:
+    """Whether the deployment serves a fine-tuned model (they count against the account's slots)."""
+    model = item.properties.model.name if item.properties and item.properties.model else None
+    return model is not None and FINE_TUNED_MARK in model
 
 
 class Account:
@@ -59,7 +80,17 @@ class Account:
             )
         return DeploymentResult(name=name, state=state, error=error)
 
-    def start(self, request: StartDeployment) -> DeploymentResult:
+    def fine_tuned_in_use(self) -> list[str]:
+        """The account's fine-tuned deployments, whatever their state: each holds a slot until it is
+        gone."""
+        deployments = self.client.deployments.list(self.resource_group, self.account)
+        return sorted(item.name for item in deployments if item.name and fine_tuned(item))
+
+    def start(self, request: StartDeployment, slot_limit: int | None = None) -> DeploymentResult:
+        """Sends the PUT, unless the deployment exists (reused if it serves the same model) or, for a
+        fine-tuned model, the account has no free slot of ``slot_limit`` (state NoSlot: the caller
+        holds the account's write grant, so no write of the app can race the count); a PUT refused
+        because another write is in progress is state RequestConflict, to be sent again later."""
         existing = self.get(request.name)
         if existing is not None:
             model = (
@@ -76,6 +107,15 @@ class Account:
                     ),
                 )
             return self.state(request.name)
+        if slot_limit is not None and FINE_TUNED_MARK in request.model:
+            used = self.fine_tuned_in_use()
+            if len(used) >= slot_limit:
+                message = f"{len(used)} of {slot_limit} fine-tuned deployments in use: {', '.join(used)}"
+                return DeploymentResult(
+                    name=request.name,
+                    state=NO_SLOT,
+                    error=ErrorInfo(code="NoDeploymentSlot", message=message),
+                )
         body = Deployment(
             sku=Sku(name=request.sku_name, capacity=request.sku_capacity),
             tags={RUN_TAG: request.run_id},
@@ -83,17 +123,29 @@ class Account:
                 model=DeploymentModel(format="OpenAI", name=request.model, version="1")
             ),
         )
-        self.client.deployments.begin_create_or_update(
-            self.resource_group, self.account, request.name, body, polling=False
-        )
+        try:
+            self.client.deployments.begin_create_or_update(
+                self.resource_group, self.account, request.name, body, polling=False
+            )
+        except HttpResponseError as exc:
+            if is_write_conflict(exc):
+                return DeploymentResult(name=request.name, state=REQUEST_CONFLICT, error=describe(exc))
+            if exc.error is not None and exc.error.code == QUOTA_CODE:
+                return DeploymentResult(name=request.name, state=NO_SLOT, error=describe(exc))
+            raise
         return self.state(request.name)
 
-    def start_delete(self, name: str) -> bool:
-        """Sends the DELETE; True while the deployment still exists."""
+    def delete(self, name: str) -> Deletion:
+        """Sends the DELETE (again, while it is in progress: ARM accepts a deployment's own delete);
+        ``conflict`` when ARM refused it because another write is in progress."""
         if self.get(name) is None:
-            return False
+            return "gone"
         try:
             self.client.deployments.begin_delete(self.resource_group, self.account, name, polling=False)
         except ResourceNotFoundError:
-            return False
-        return self.get(name) is not None
+            return "gone"
+        except HttpResponseError as exc:
+            if is_write_conflict(exc):
+                return "conflict"
+            raise
+        return "gone" if self.get(name) is None else "deleting"

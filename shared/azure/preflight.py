@@ -9,8 +9,10 @@ here answers ``{name, ok, detail, fix}``:
 - ``blob``: a probe blob can be written, read back and deleted;
 - ``model``: the model is fine-tunable and past neither its fine-tune nor its inference retirement
   (ARM ``accounts.list_models``; a fine-tuned model inherits its base model's capability);
-- ``deployments`` / ``files``: the resource has room for one more fine-tuned deployment and one more
-  training file (counted against the ``MAX_*`` app settings, Azure's per-resource limits);
+- ``deployments``: one more fine-tuned deployment can ever fit (``MAX_FINE_TUNED_DEPLOYMENTS``) beside
+  those no run of the app will free; when the shared slots are all taken for now, the run waits;
+- ``files``: the resource has room for one more training file (``MAX_TRAINING_FILES``,
+  ``MAX_TRAINING_FILE_BYTES``: Azure's per-resource limits);
 - ``budget``: the job's estimated cost fits what is left of ``budget_usd``.
 
 The same function serves the preflight activity (SDK clients with retries) and ``GET /api/preflight``
@@ -34,7 +36,7 @@ from typing import Literal
 from azure.mgmt.cognitiveservices.models import AccountModel, Deployment
 from openai import AzureOpenAI
 
-from shared.azure.deployments import Account
+from shared.azure.deployments import RUN_TAG, Account, fine_tuned
 from shared.azure.errors import describe, is_transient
 from shared.contracts.payloads import Check, PreflightRequest, PreflightResult
 from shared.domain.cost import (
@@ -95,7 +97,7 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
         check_chat(deps, request.deployment, deployments),
         check_blob(deps.store),
         check_model(deps.account, request.model, now),
-        check_deployment_room(deps.settings, deployments, request.prunable_deployments, arm),
+        check_deployment_room(deps.settings, deployments, request.kept_deployments, arm),
         check_file_room(deps, planned.bytes),
         check_budget(request, cost, spent),
     ]
@@ -358,30 +360,29 @@ def retirement_note(entry: AccountModel, base: AccountModel) -> str:
 
 
 def check_deployment_room(
-    settings: AppSettings, deployments: list[Deployment] | None, prunable: int, arm: Check
+    settings: AppSettings, deployments: list[Deployment] | None, kept: list[str], arm: Check
 ) -> Check:
-    """One more fine-tuned deployment fits ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model deployments do
-    not count), after the run has pruned what ``max_deployments`` lets it delete."""
+    """One more fine-tuned deployment can ever fit ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model
+    deployments do not count): the slots no run of the app will free, those of fine-tuned deployments
+    made outside the app (without its run tag) and those the run keeps (its champion's), leave one. The
+    other slots are shared by every lineage: a run that finds none free waits for one (docs/accounts.md)."""
     if deployments is None:
         return after_arm_failed("deployments", arm)
-    tuned = sorted(name for item in deployments if (name := fine_tuned_name(item)))
+    tuned = [item for item in deployments if item.name and fine_tuned(item)]
+    outside = sorted(str(item.name) for item in tuned if RUN_TAG not in (item.tags or {}))
+    ours = sorted(str(item.name) for item in tuned if item.name in kept and item.name not in outside)
     limit = settings.max_fine_tuned_deployments
-    free = limit - len(tuned) + prunable
     detail = (
-        f"{len(tuned)} of {limit} fine-tuned deployments in use; the run frees {prunable} before deploying"
+        f"{len(tuned)} of {limit} fine-tuned deployments in use ({len(outside)} made outside the app, "
+        f"{len(ours)} kept by this run); a run waits for a slot when none is free"
     )
-    if free >= 1:
+    if len(outside) + len(ours) + 1 <= limit:
         return Check(name="deployments", ok=True, detail=detail)
     fix = (
-        f"delete fine-tuned deployments no one uses ({', '.join(tuned)}), or lower max_deployments; raise "
+        f"delete fine-tuned deployments made outside the app that no one uses ({', '.join(outside)}); raise "
         "MAX_FINE_TUNED_DEPLOYMENTS only if your quota is higher"
     )
     return Check(name="deployments", ok=False, detail=detail, fix=fix)
-
-
-def fine_tuned_name(item: Deployment) -> str | None:
-    model = item.properties.model.name if item.properties and item.properties.model else None
-    return item.name if model and FINE_TUNED_MARK in model else None
 
 
 def check_file_room(deps: Dependencies, planned_bytes: int) -> Check:

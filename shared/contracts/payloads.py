@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.agents.tasks import SplitName, SplitRule
 from shared.agents.traces import RolloutSummary
+from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord
 from shared.domain.errors import CheckRecord, ErrorInfo, Leak
 from shared.domain.lineage import Champion, LineageSplit, ModelVersion
@@ -63,6 +64,11 @@ class RunState(Payload):
     active_job: JobInFlight | None = Field(None, description="the fine-tuning job this run is waiting for")
     failed_iterations: int = 0
     champion_test: HeldOutScore | None = Field(None, description="the champion's test score at the start")
+    account: AccountUse = Field(default_factory=AccountUse, description="its deployment writes' waits")
+    losers: list[str] = Field(
+        default_factory=list,
+        description="candidates that lost, kept only while the run's next rollouts run on them",
+    )
 
     @property
     def lineage(self) -> str:
@@ -359,6 +365,13 @@ class DeploymentRef(Payload):
 
 NAME_TAKEN = "DeploymentNameTaken"
 """The error of a deployment whose name serves another model: the run takes its lineage's next version."""
+REQUEST_CONFLICT = "RequestConflict"
+"""A deployment write ARM refused because another write on the account (or on that deployment) was in
+progress: 409 ``RequestConflict`` ("Another operation is being performed on the parent resource") or
+``AnotherOperationInProgress``. The state of such an answer: waited out and sent again."""
+NO_SLOT = "NoSlot"
+"""The state of a create that found every fine-tuned deployment slot of the account taken (counted
+under the account's write grant, or Azure's ``InsufficientQuota``): the write waits for a slot."""
 
 
 class DeploymentResult(Payload):
@@ -373,6 +386,10 @@ class DeleteDeployments(Payload):
 
 class DeploymentsRemaining(Payload):
     remaining: list[str]
+    conflicts: list[str] = Field(
+        default_factory=list,
+        description="deletes ARM refused with 409 RequestConflict (another write on the account): sent again",
+    )
 
 
 class ProbeResult(Payload):
@@ -397,6 +414,7 @@ class ReportChange(Payload):
     hosting: list[HostingRecord] | None = Field(None, description="replaces the run's hosting records")
     champion_test_start: HeldOutScore | None = None
     champion_test_end: HeldOutScore | None = None
+    account: AccountUse | None = Field(None, description="replaces what sharing the account cost the run")
     finished_at: str | None = None
     error: ErrorInfo | None = None
 
@@ -492,13 +510,13 @@ class CollectOutputs(Payload):
 
 
 class CollectedOutputs(Payload):
-    """What a finished job left: its results and events copied to Blob, the files deleted from Azure,
-    and the ones that could not be (with the reason)."""
+    """What a settled job left: its results and events copied to Blob, and every file of the job's
+    that must now be deleted from Azure (the training file, then its results files), so that each one
+    the deletion misses can be named as leaked."""
 
     results_blobs: list[str] = Field(default_factory=list)
     events_blob: str | None = None
-    deleted_files: list[str] = Field(default_factory=list)
-    leaked: list[Leak] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list, description="to delete: training file, results files")
     warnings: list[ErrorInfo] = Field(default_factory=list)
 
 
@@ -551,7 +569,9 @@ class PreflightRequest(Payload):
         0, description="rollouts an iteration runs, evaluations included (RunSettings.inference_rollouts)"
     )
     data_filter_ratio: float
-    prunable_deployments: int = Field(0, description="candidates this run deletes before it deploys")
+    kept_deployments: list[str] = Field(
+        default_factory=list, description="deployments the run keeps while it deploys: its champion's"
+    )
 
 
 class PreflightResult(Payload):

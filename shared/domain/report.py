@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord, usd_of_tokens
 from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.lineage import Approval, Champion
@@ -262,6 +263,9 @@ class RunReport(BaseModel):
     hosting: list[HostingRecord] = Field(default_factory=list)
     champion_test_start: HeldOutScore | None = Field(None, description="the champion the run started with")
     champion_test_end: HeldOutScore | None = Field(None, description="the champion the run left")
+    account: AccountUse | None = Field(
+        None, description="what sharing the Azure OpenAI account cost the run: write and slot waits"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
