@@ -54,6 +54,10 @@ def test_the_timer_starts_one_run_per_lineage_at_a_time(
 # clearly (tests/app/test_lineages.py PROMOTING), beyond its confidence bound on four samples a task.
 APPROVAL = {
     "iterations": 1,
+    # Twice the default batch, every rewarded example kept, trained hard: a candidate clearly better than
+    # the base model, so the bound promotes it whatever samples the run id draws (with 24 rollouts one
+    # of the two runs' candidates did not clear it).
+    "finetune_every_n_rollouts": 48,
     "n_epochs": 3,
     "learning_rate_multiplier": 2.0,
     "data_filter_ratio": 1.0,
