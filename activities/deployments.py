@@ -37,6 +37,7 @@ from shared.domain.rate_limits import (
     deployment_rate_limit,
     reported_rate_limit,
 )
+from shared.domain.settings import get_settings
 
 bp = df.Blueprint()
 
@@ -44,7 +45,7 @@ bp = df.Blueprint()
 @implements(bp, START_DEPLOYMENT)
 def start_deployment(request: StartDeployment) -> DeploymentResult:
     try:
-        return openai_account().start(request)
+        return openai_account().start(request, get_settings().open_model_deployment_format)
     except Exception as exc:  # noqa: BLE001 - classified: transient re-raised, permanent recorded
         return DeploymentResult(name=request.name, state="Failed", error=raise_if_transient(exc))
 

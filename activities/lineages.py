@@ -49,6 +49,7 @@ from shared.domain.lineage import (
     models_to_forget,
     new_lineage,
     previous_champion,
+    record_rebase,
     release,
     reserve_version,
     update_version,
@@ -75,7 +76,10 @@ def claim_lineage(request: ClaimLineage) -> LineageClaim:
 
     def change(lineage: Lineage | None) -> Lineage:
         current = lineage or new_lineage(request.lineage, request.deployment_prefix, request.since)
-        return claim(current, run, take_over=request.take_over)
+        claimed = claim(current, run, take_over=request.take_over)
+        if request.base_model is None:
+            return claimed
+        return record_rebase(claimed, request.run_id, request.since, request.base_model)
 
     try:
         lineage = _update(request.lineage, change)
@@ -87,6 +91,7 @@ def claim_lineage(request: ClaimLineage) -> LineageClaim:
         previous_champion=previous_champion(lineage),
         latest=lineage.latest_model(),
         deployments=lineage.live_deployments(),
+        rebase=next((item for item in lineage.rebases if item.run_id == request.run_id), None),
     )
 
 

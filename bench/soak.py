@@ -191,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds a week's run may take")
     parser.add_argument("--json", type=Path, help="also write the results (SoakResult) here")
     args = parser.parse_args(argv)
+    # The world without retirements (--lifecycle none): a year from now no gpt-4.1 model trains any more
+    # (docs/models.md), and the soak measures what a year of runs leaves on the resource; the lifecycle has
+    # tests of its own (tests/app/test_model_lifecycle.py).
     flags = ("--time-scale", "0.01", "--chat-latency", "0", "--seed", "7", "--rate-limit-scale", "100")
+    flags += ("--lifecycle", "none")
     with (
         tempfile.TemporaryDirectory(prefix="soak-azurite-") as azurite_dir,
         local_services(

@@ -26,6 +26,7 @@ from shared.contracts.specs import (
     START_DEPLOYMENT,
 )
 from shared.domain.errors import ErrorInfo, Leak
+from shared.domain.models import fit_sku, other_format
 
 # ARM provisioning states (Accepted, Creating, Moving, Deleting, Succeeded, Failed, Canceled, Disabled):
 # Accepted, Creating and Moving pass; a deployment that is Deleting is on its way to NotFound.
@@ -33,8 +34,9 @@ PROVISIONING_SETTLED = {"Succeeded", "Failed", "Canceled", "Disabled", "NotFound
 GONE = {"NotFound"}
 BROKEN = {"Failed", "Canceled", "Disabled"}
 DELETING = "Deleting"
-NOT_SERVING_YET = "DeploymentNotFound"
-"""What a fresh deployment answers for minutes after ARM reports it Succeeded."""
+NOT_SERVING_YET = {"DeploymentNotFound", "DeploymentNotReady"}
+"""What a fresh deployment answers for minutes after ARM reports it Succeeded (an open model's for longer:
+docs/models.md)."""
 
 Sku = tuple[str, int]
 
@@ -107,13 +109,20 @@ def start(orch: Orchestration, name: str, model: str, *, sku: Sku | None) -> Ste
     """Asks ARM for the deployment (the run's SKU unless ``sku`` is given); raises StageFailed if ARM
     refuses; changes nothing in the state."""
     state, settings = orch.state, orch.state.settings
-    sku_name, capacity = sku or (settings.sku_name, settings.sku_capacity)
+    sku_name, capacity = fit_sku(model, *(sku or (settings.sku_name, settings.sku_capacity)))
     request = StartDeployment(
         run_id=state.run_id, name=name, model=model, sku_name=sku_name, sku_capacity=capacity
     )
     started = yield from orch.call(START_DEPLOYMENT, request)
     if started.error:
         raise StageFailed("failed", started.error)
+    if started.format_refused:
+        accepted = other_format(model, started.format_refused)
+        message = (
+            f"Azure refused model.format {started.format_refused} for {model} (HTTP 500) and accepted "
+            f"{accepted}: set OPEN_MODEL_DEPLOYMENT_FORMAT accordingly (docs/models.md)"
+        )
+        yield from orch.report(ReportChange(warnings=[ErrorInfo(code="DeploymentFormat", message=message)]))
     if name not in state.run_deployments:
         state.run_deployments.append(name)
     orch.show(Stage.DEPLOY, f"deployment {name} {started.state}", deployment=name)
@@ -154,7 +163,7 @@ def wait_until_serving(orch: Orchestration, name: str) -> Step[None]:
     polled = yield from orch.poll(
         PROBE_DEPLOYMENT,
         DeploymentRef(name=name),
-        until=lambda probe: probe.ready or probe.error is None or probe.error.code != NOT_SERVING_YET,
+        until=lambda probe: probe.ready or probe.error is None or probe.error.code not in NOT_SERVING_YET,
         interval=fixed(settings.deployment_poll_seconds),
         deadline_seconds=settings.deployment_deadline_seconds,
     )

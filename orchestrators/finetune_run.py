@@ -15,6 +15,7 @@ import azure.durable_functions as df
 from orchestrators.cleanup import forget_old_models, stop_leftovers
 from orchestrators.errors import RunCancelled, RunEnded, error_from
 from orchestrators.iteration import run_iteration
+from orchestrators.lifecycle import identify_teacher
 from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, call_activity, log
 from orchestrators.preflight import preflight_run, record_hosting
@@ -24,6 +25,7 @@ from shared.contracts.specs import INIT_RUN, READ_CANCEL_REQUEST
 from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.layout import report_path
 from shared.domain.lineage import Champion
+from shared.domain.models import descends_from
 from shared.domain.report import Baseline, RolloutStats, RunStatus, shown_reward
 
 bp = df.Blueprint()
@@ -67,12 +69,14 @@ def begin_run(orch: Orchestration) -> Step[None]:
         instance_id=orch.context.instance_id,
         settings=state.settings,
         started_at=state.started_at,
+        choices=state.choices,
     )
     # Not raced against a cancellation: the report must exist before one can be recorded in it.
     counts = yield from call_activity(orch.context, INIT_RUN, request, orch.retry)
     state.train_size, state.val_size = counts.train_size, counts.val_size
     yield from orch.report(ReportChange(lineage=state.lineage))
-    lineage = yield from claim(orch)
+    lineage = yield from claim(orch, state.settings.base_model)
+    yield from identify_teacher(orch)
     start = yield from serve(orch, choose_start(orch, lineage))
     state.current_model, state.current_deployment = start.model, start.deployment
     yield from preflight_run(orch)
@@ -114,6 +118,8 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
         champion_model=crowned.model if crowned else None,
         champion_deployment=crowned.deployment if crowned else None,
         champion_val_reward=state.champion_reward,
+        teacher=not descends_from(start.model, state.settings.base_model or ""),
+        trains=state.settings.base_model,
     )
     yield from orch.report(ReportChange(baseline=baseline))
 

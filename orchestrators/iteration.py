@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from orchestrators.deployment import deploy
 from orchestrators.errors import RunCancelled, StageFailed, error_from
+from orchestrators.lifecycle import accumulation
 from orchestrators.lineage import Start, judge, promote, serve
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.preflight import preflight_job
@@ -123,6 +124,12 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
     """Raises StageFailed (skipped: NothingToLearn, before anything is paid for; failed: a file Azure
     would refuse) unless the dataset is worth a job."""
     learned = dataset.mean_reward_kept is not None and dataset.mean_reward_kept >= settings.min_reward
+    if dataset.accumulated and dataset.examples_new == 0:
+        message = (
+            f"no new example: this iteration's kept examples are all in the lineage's earlier ones "
+            f"({dataset.examples_earlier}), which a model has learned already"
+        )
+        raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
     if dataset.examples_kept < MIN_EXAMPLES or not learned:
         message = (
             f"{dataset.examples_kept} examples earned >= {settings.min_reward} and made the top "
@@ -153,6 +160,7 @@ def dataset_request(orch: Orchestration, iteration: int) -> BuildDataset:
         seed=settings.seed,
         source=settings.source,
         production=window,
+        accumulate=accumulation(orch.state),
     )
 
 

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.agents.traces import RolloutSummary
 from shared.domain.cost import CostEstimate, HostingRecord
 from shared.domain.errors import CheckRecord, ErrorInfo, Leak
-from shared.domain.lineage import Champion, ModelVersion
+from shared.domain.lifecycle import LifecycleView
+from shared.domain.lineage import Champion, ModelVersion, Rebase
+from shared.domain.models import Choice
 from shared.domain.report import Baseline, IterationReport, RunKind, RunStatus
 from shared.domain.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
 
@@ -59,6 +61,12 @@ class RunState(Payload):
     )
     active_job: JobInFlight | None = Field(None, description="the fine-tuning job this run is waiting for")
     failed_iterations: int = 0
+    choices: list[Choice] = Field(
+        default_factory=list, description="settings the app chose from the base model's profile"
+    )
+    teacher_model: str | None = Field(
+        None, description="the model base_deployment serves when it is not base_model (distillation)"
+    )
 
     @property
     def lineage(self) -> str:
@@ -71,6 +79,7 @@ class InitRun(Payload):
     settings: RunSettings
     started_at: str
     kind: RunKind = "run"
+    choices: list[Choice] = Field(default_factory=list)
 
 
 class TaskCounts(Payload):
@@ -231,6 +240,14 @@ class ProductionWindow(Payload):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class Accumulation(Payload):
+    """A job from the base model trains on the lineage's kept examples so far too: the activity reads the
+    lineage record and the earlier iterations' ``kept.jsonl`` from Blob (never through the payload)."""
+
+    lineage: str
+    max_examples: int = Field(ge=1)
+
+
 class BuildDataset(Payload):
     """The dataset step of an iteration: which sources it reads and the reward rules it applies."""
 
@@ -241,6 +258,7 @@ class BuildDataset(Payload):
     seed: int
     source: TrainingSource = "rollouts"
     production: ProductionWindow | None = Field(None, description="required unless source is rollouts")
+    accumulate: Accumulation | None = Field(None, description="None: the iteration's own examples only")
 
     @model_validator(mode="after")
     def _window_when_production(self) -> BuildDataset:
@@ -263,6 +281,11 @@ class DatasetResult(Payload):
     mean_reward_kept: float | None = None
     enough_for_azure: bool
     problems: list[str] = Field(default_factory=list)
+    accumulated: bool = Field(False, description="the file holds the lineage's earlier examples too")
+    examples_earlier: int = Field(0, description="examples of earlier iterations in the file")
+    examples_new: int | None = Field(
+        None, description="the iteration's own kept examples no earlier iteration had (accumulated only)"
+    )
 
 
 class UploadFile(Payload):
@@ -326,6 +349,10 @@ class DeploymentResult(Payload):
     name: str
     state: str
     error: ErrorInfo | None = None
+    model: str | None = Field(None, description="the model id it serves")
+    format_refused: str | None = Field(
+        None, description="an open model's model.format Azure refused before the one it accepted"
+    )
 
 
 class DeleteDeployments(Payload):
@@ -353,6 +380,7 @@ class ReportChange(Payload):
     promoted_deployment: str | None = None
     promoted_val_reward: float | None = None
     champion: Champion | None = None
+    rebase: Rebase | None = None
     warnings: list[ErrorInfo] | None = Field(None, description="appended to the report's warnings")
     leaked: list[Leak] | None = Field(None, description="appended: resources not cleaned up")
     hosting: list[HostingRecord] | None = Field(None, description="replaces the run's hosting records")
@@ -372,6 +400,9 @@ class ClaimLineage(Payload):
     instance_id: str
     since: str
     take_over: str | None = Field(None, description="a run that ended without releasing the lineage")
+    base_model: str | None = Field(
+        None, description="the run's base model: another than the lineage's rebases it"
+    )
 
 
 class LineageClaim(Payload):
@@ -384,6 +415,9 @@ class LineageClaim(Payload):
     previous_champion: Champion | None = Field(None, description="the one a rollback brings back")
     latest: ModelVersion | None = None
     deployments: list[str] = Field(default_factory=list)
+    rebase: Rebase | None = Field(
+        None, description="this run's rebase of the lineage, if it starts a new chain"
+    )
 
 
 class ReleaseLineage(Payload):
@@ -497,6 +531,10 @@ class PreflightRequest(Payload):
     rollouts: int = Field(description="rollouts per iteration (finetune_every_n_rollouts)")
     data_filter_ratio: float
     prunable_deployments: int = Field(0, description="candidates this run deletes before it deploys")
+    sku_name: str | None = Field(None, description="the SKU its candidates deploy on")
+    champion_model: str | None = Field(None, description="the lineage's champion, for lifecycle warnings")
+    champion_deployment: str | None = None
+    rebasing_to: str | None = Field(None, description="the new base model when the run rebases its lineage")
 
 
 class PreflightResult(Payload):
@@ -504,6 +542,10 @@ class PreflightResult(Payload):
     checks: list[Check]
     cost: CostEstimate
     spent_usd: float = 0.0
+    warnings: list[ErrorInfo] = Field(
+        default_factory=list, description="retirements within LIFECYCLE_WARNING_DAYS that touch the run"
+    )
+    lifecycle: LifecycleView | None = Field(None, description="the dates of what the run touches")
 
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]

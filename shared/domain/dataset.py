@@ -275,6 +275,14 @@ def build_dataset(
 ) -> tuple[str, DatasetStats]:
     """Builds one dataset from the given sources (one set per source, at least one); returns the
     JSONL and its stats, in total and per source."""
+    _, jsonl, stats = build_examples(sets, ratio=ratio, seed=seed, min_reward=min_reward)
+    return jsonl, stats
+
+
+def build_examples(
+    sets: Sequence[TraceSet], *, ratio: float, seed: int, min_reward: float = 0.0
+) -> tuple[list[Example], str, DatasetStats]:
+    """``build_dataset``, with the kept examples themselves (best first), each naming its trace."""
     names = [trace_set.source for trace_set in sets]
     if not names or len(set(names)) != len(names):
         raise ValueError(f"one trace set per source, at least one; got {names}")
@@ -311,4 +319,4 @@ def build_dataset(
         ],
         sources=sources,
     )
-    return jsonl, stats
+    return kept, jsonl, stats

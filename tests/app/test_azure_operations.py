@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 import pytest
@@ -26,6 +26,7 @@ from shared.azure.finetuning import (
     training_file_name,
 )
 from shared.contracts.payloads import StartDeployment, StartJob
+from tests.emulator.support import fine_tuned_models
 
 
 def _examples(count: int) -> bytes:
@@ -128,7 +129,7 @@ def test_deployment_start_is_idempotent_and_conflicts_are_permanent(emulator_res
     request = StartDeployment(
         run_id="run-dep",
         name="agent_v01",
-        model="gpt-4.1-mini-2025-04-14",
+        model="gpt-5.1-2025-11-13",
         sku_name="Standard",
         sku_capacity=10,
     )
@@ -156,3 +157,24 @@ def test_transient_errors_are_raised_for_durable_retries(emulator_reset: Emulato
     with pytest.raises(Exception) as caught:
         find_or_upload(client, "x.jsonl", _examples(12))
     assert is_transient(caught.value)
+
+
+@pytest.mark.parametrize(("world", "refused"), [("provider", None), ("OpenAI-OSS", "Microsoft")])
+def test_an_open_models_deployment_takes_the_format_azure_accepts(
+    emulator_factory: Any, world: str, refused: str | None
+) -> None:
+    """Sources disagree on an open model's ARM ``model.format``; Azure answers the wrong one with a bare
+    500, so the app sends the other once and says which it refused (docs/models.md)."""
+    handle = emulator_factory("--open-model-format", world, "--open-model-not-ready", "0")
+    (tuned,) = fine_tuned_models(handle, training_type="GlobalStandard", model="gpt-oss-20b-11")
+    account = Account(handle.mgmt(), handle.resource_group, handle.account)
+    request = StartDeployment(
+        run_id="run-oss", name="oss_v01", model=tuned, sku_name="GlobalStandard", sku_capacity=100
+    )
+
+    started = account.start(request, open_model_format="provider")
+
+    assert started.error is None and started.format_refused == refused
+    deployed = account.get("oss_v01")
+    assert deployed.properties.model.format == ("Microsoft" if refused is None else "OpenAI-OSS")
+    assert account.state("oss_v01").model == tuned

@@ -18,6 +18,8 @@ from shared.domain.lineage import Lineage
 from tests.app.support import wait_until
 
 BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+TEACHER, TEACHER_MODEL = "gpt-5.1", "gpt-5.1-2025-11-13"
+BASE_DEPLOYMENTS = {TEACHER, "gpt-4.1-mini"}
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -68,16 +70,24 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
     assert report["status"] == "succeeded"
     assert report["finished_at"]
     assert details["custom_status"]["stage"] == "finish"
+    # Distillation (the default since gpt-4.1-mini's base retired): the teacher's deployment answers the
+    # baseline and the first rollouts, and the baseline says it is the teacher's score.
     baseline = report["baseline"]
-    assert baseline["deployment"] == "gpt-4.1-mini"
+    assert baseline["deployment"] == TEACHER
+    assert (baseline["model"], baseline["teacher"], baseline["trains"]) == (TEACHER_MODEL, True, BASE_MODEL)
     assert baseline["start_from"] == "base"
     assert baseline["val_reward"] is not None
     iterations = report["iterations"]
     assert [item["iteration"] for item in iterations] == [1, 2, 3]
     assert [item["status"] for item in iterations] == ["succeeded"] * 3, iterations
 
-    # Continuous fine-tuning: each job starts from the previous iteration's model; versions name things.
+    # Continuous fine-tuning: each job starts from the previous iteration's model (never the teacher);
+    # versions name things.
+    assert iterations[0]["rollout_deployment"] == TEACHER
     assert iterations[0]["base_model"] == BASE_MODEL
+    assert {job["model"] for job in emulator_reset.state()["jobs"]} <= {BASE_MODEL} | {
+        item["fine_tuned_model"] for item in iterations
+    }
     for previous, current in itertools.pairwise(iterations):
         assert current["base_model"] == previous["fine_tuned_model"]
     for item in iterations:
@@ -127,7 +137,14 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
         assert len(blob_names(f"traces/{run_id}/{i:02d}/val/")) == val_count
         assert blob_names(f"datasets/{run_id}/{i:02d}/") == [
             f"datasets/{run_id}/{i:02d}/{name}"
-            for name in ("events.jsonl", "results.csv", "stats.json", "train.jsonl")
+            for name in (
+                "events.jsonl",
+                "kept.jsonl",
+                "results.csv",
+                "sources.jsonl",
+                "stats.json",
+                "train.jsonl",
+            )
         ]
         assert item["results_blobs"] == [f"datasets/{run_id}/{i:02d}/results.csv"]
         assert item["events_blob"] == f"datasets/{run_id}/{i:02d}/events.jsonl"
@@ -165,7 +182,7 @@ def test_a_second_run_of_the_lineage_continues_it_from_its_champion(
     lineage = read_lineage("weekly")
     assert [item.version for item in lineage.versions] == [1, 2, 3, 4, 5, 6]
     assert lineage.champion is not None
-    candidates_alive = alive(emulator_reset) - {"gpt-4.1-mini", lineage.champion.deployment}
+    candidates_alive = alive(emulator_reset) - {*BASE_DEPLOYMENTS, lineage.champion.deployment}
     assert len(candidates_alive) <= 2
     assert candidates_alive == set(lineage.live_deployments()) - {lineage.champion.deployment}
 
@@ -181,14 +198,14 @@ def test_a_candidate_that_does_not_beat_the_champion_is_not_promoted(
     assert report["status"] == "succeeded"
     assert [item["promotion"] for item in report["iterations"]] == ["not_better", "not_better"]
     assert [item["promoted"] for item in report["iterations"]] == [False, False]
-    assert report["champion"]["deployment"] == "gpt-4.1-mini"
+    assert report["champion"]["deployment"] == TEACHER
     assert report["champion"]["reason"] == "baseline"
     lineage = read_lineage("e2e-margin")
     assert lineage.champion is not None
-    assert lineage.champion.deployment == "gpt-4.1-mini"
+    assert (lineage.champion.deployment, lineage.champion.model) == (TEACHER, TEACHER_MODEL)
     assert [item.reason for item in lineage.champion_history] == ["baseline"]
-    assert "gpt-4.1-mini" in alive(emulator_reset)
-    assert alive(emulator_reset) - {"gpt-4.1-mini"} == {"capital-agent_v02"}, "max_deployments=1"
+    assert TEACHER in alive(emulator_reset)
+    assert alive(emulator_reset) - BASE_DEPLOYMENTS == {"capital-agent_v02"}, "max_deployments=1"
 
 
 def test_failed_job_ends_its_iteration_and_the_run_goes_on(host: Any, emulator_reset: EmulatorHandle) -> None:

@@ -26,7 +26,7 @@ from tests.fixtures.app import TEST_RUN_DEFAULTS
 
 pytestmark = pytest.mark.timeout(300)
 
-CHECKS = ["arm", "chat", "blob", "model", "deployments", "files", "budget"]
+CHECKS = ["arm", "chat", "serving", "blob", "model", "offer", "deployments", "files", "budget"]
 QUOTA = 10  # the emulator's --ft-deployment-quota default and MAX_FINE_TUNED_DEPLOYMENTS's
 FILES = 100  # the emulator's --max-files default and MAX_TRAINING_FILES's
 
@@ -94,15 +94,16 @@ def refused_at_the_door(
         (
             {"base_model": "gpt-4.1-mini-2099-01-01"},
             "base_model",
-            "gpt-4.1-mini-2099-01-01 is not among the account's models",
-            "set base_model (BASE_MODEL) to a model the account lists",
+            "gpt-4.1-mini-2099-01-01 is not among the account's models; this account can fine-tune now: "
+            "gpt-4.1-mini-2025-04-14, ",
+            "set base_model (BASE_MODEL) to a model this account can fine-tune",
         ),
         (
             {"base_deployment": "no-such-deployment"},
             "base_deployment",
             "no-such-deployment is not among the account's deployments",
             "set base_deployment (BASE_DEPLOYMENT) to a deployment that exists and has succeeded "
-            "(the account has: gpt-4.1-mini)",
+            "(the account has: gpt-4.1-mini, gpt-5.1)",
         ),
         (
             {"budget_usd": 0.01},
@@ -136,8 +137,8 @@ def test_a_model_retired_for_fine_tuning_is_refused_before_the_run_starts(
     (error,) = refused_at_the_door(host, emulator_reset, "door-retired")
 
     assert error["field"] == "base_model"
-    assert error["error"].startswith(f"{BASE} is retired for fine-tuning since 2026-01-01T00:00:00+00:00")
-    assert "fix: train from a model that is fine-tunable and not retired" in error["error"]
+    assert error["error"].startswith(f"fine-tuning {BASE} retired on 2026-01-01 for this account")
+    assert "fix: set base_model (BASE_MODEL) to a model this account can fine-tune" in error["error"]
 
 
 def test_a_transient_arm_failure_at_the_start_refuses_nothing(
@@ -164,7 +165,7 @@ def test_a_model_retired_for_fine_tuning_ends_a_scheduled_run_before_any_rollout
     assert report["error"]["code"] == "PreflightFailed"
     assert set(failed_checks(report)) == {"model"}
     model = failed_checks(report)["model"]
-    assert model["detail"] == f"{BASE} is retired for fine-tuning since 2026-01-01T00:00:00+00:00"
+    assert model["detail"].startswith(f"fine-tuning {BASE} retired on 2026-01-01 for this account")
     assert "set base_model (BASE_MODEL)" in model["fix"]
     assert "model: " + model["detail"] in report["error"]["message"]
 
@@ -289,7 +290,15 @@ def test_get_preflight_answers_every_check_without_starting_anything(
     assert body["ok"] is True, body
     assert [check["name"] for check in body["checks"]] == CHECKS
     assert all(check["ok"] and check["fix"] is None for check in body["checks"])
-    assert (body["model"], body["deployment"]) == (BASE, "gpt-4.1-mini")
+    assert (body["model"], body["deployment"]) == (BASE, "gpt-5.1")
+    assert body["choices"] == [] and body["warnings"] == []
+    lifecycle = body["lifecycle"]
+    assert lifecycle["clock"] == "azure"
+    dates = {item["model"]: item for item in lifecycle["models"]}
+    assert {BASE, "gpt-5.1-2025-11-13"} <= set(dates), "the base model, the teacher (and a champion)"
+    assert (dates[BASE]["fine_tune"][:10], dates[BASE]["inference"][:10]) == ("2027-04-14", "2026-10-14")
+    assert dates["gpt-5.1-2025-11-13"]["inference"][:10] == "2027-05-15"
+    assert lifecycle["trainable_now"][:3] == [BASE, "gpt-4.1-2025-04-14", "gpt-4.1-nano-2025-04-14"]
     assert body["cost"]["basis"] == "expected"
     state = emulator_reset.state()
     assert (state["files"], state["jobs"]) == ([], [])
@@ -306,7 +315,7 @@ def test_get_preflight_names_what_to_change_when_a_check_fails(
     failed = {check["name"]: check for check in body["checks"] if not check["ok"]}
     assert set(failed) == {"chat", "budget"}
     assert failed["chat"]["detail"].startswith("DeploymentNotFound")
-    assert "(the account has: gpt-4.1-mini)" in failed["chat"]["fix"]
+    assert "(the account has: gpt-4.1-mini, gpt-5.1)" in failed["chat"]["fix"]
 
     _, same = preflight(host, json={"base_deployment": "no-such-deployment", "budget_usd": 0.001})
     assert same["checks"] == body["checks"], "a JSON body means the same as the query"

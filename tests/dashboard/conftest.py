@@ -83,7 +83,7 @@ def made_runs(function_app: ModuleType, emulator: EmulatorHandle) -> Iterator[Ma
         )
         emulator.clear_faults()
         one = start_run(
-            host, run_id=ONE, deployment_prefix="dash-one", iterations=1, val_limit=4, data_filter_ratio=0.5
+            host, run_id=ONE, deployment_prefix="dash-one", iterations=1, val_limit=4, data_filter_ratio=1.0
         )
         two = start_run(host, run_id=TWO, deployment_prefix="dash-two", iterations=2, val_limit=4)
         made.reports[ONE], made.reports[TWO] = finish_run(host, one), finish_run(host, two)
