@@ -40,8 +40,13 @@ WEEK = 7 * 24 * 3600
 LINEAGE = "soak"
 # Each weekly run: three iterations of 24 rollouts, evaluated on 8 validation tasks, polling often
 # (the emulator's durations are scaled down; the devhost clock is virtual).
+# The model: gpt-oss-20b, the path the year ahead leaves (docs/models.md): gpt-4.1-mini trains only until
+# 2027-04-14, and only for accounts that already fine-tune it. Its profile's defaults apply (Global
+# training, GlobalStandard candidates of 100 units, each iteration from the base model on the lineage's
+# accumulated examples); the first rollouts are served by the teacher (BASE_DEPLOYMENT, gpt-5.1).
 SOAK_RUN_DEFAULTS = {
     "lineage": LINEAGE,
+    "base_model": "gpt-oss-20b",
     "iterations": 3,
     "val_limit": 8,
     "file_poll_seconds": 5,
@@ -191,11 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds a week's run may take")
     parser.add_argument("--json", type=Path, help="also write the results (SoakResult) here")
     args = parser.parse_args(argv)
-    # The world without retirements (--lifecycle none): a year from now no gpt-4.1 model trains any more
-    # (docs/models.md), and the soak measures what a year of runs leaves on the resource; the lifecycle has
-    # tests of its own (tests/app/test_model_lifecycle.py).
     flags = ("--time-scale", "0.01", "--chat-latency", "0", "--seed", "7", "--rate-limit-scale", "100")
-    flags += ("--lifecycle", "none")
     with (
         tempfile.TemporaryDirectory(prefix="soak-azurite-") as azurite_dir,
         local_services(

@@ -98,15 +98,18 @@ def warn_retirements(orch: Orchestration, result: PreflightResult) -> Step[None]
 
 def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightRequest:
     """The job the run is about to pay for: from the model its next job starts from, on
-    ``dataset_blob`` (None: the dataset its settings lead to expect). The chat check asks the deployment
-    the run's next rollouts go to before the baseline; before a job, which needs no deployment, the base
-    deployment the run falls back on (a candidate's DeveloperTier deployment may have expired meanwhile,
-    and is redeployed when it is next needed)."""
+    ``dataset_blob`` (None: the dataset its settings lead to expect). The chat and serving checks ask the
+    deployment the run's next rollouts go to before the baseline; before a job, which needs no
+    deployment, the base deployment while the run still rolls out there, else none (a candidate's
+    DeveloperTier deployment may have expired meanwhile and is redeployed when next needed, and a base
+    deployment the run has left behind, a retired teacher say, is no reason to stop training)."""
     settings, champion = state.settings, state.champion
     return PreflightRequest(
         run_id=state.run_id,
         model=training_parent(state),
-        deployment=state.current_deployment if dataset_blob is None else settings.base_deployment or "",
+        deployment=state.current_deployment
+        if dataset_blob is None or state.current_deployment == settings.base_deployment
+        else None,
         training_type=settings.training_type,
         n_epochs=settings.n_epochs,
         iterations=settings.iterations - max(0, state.iteration - 1),

@@ -85,6 +85,11 @@ class AccountModels:
             fine_tune_capability=None
             if capability is None
             else str(capability.get("fineTune")).lower() == CAPABLE,
+            skus={
+                sku.name: _utc(sku.deprecation_date)
+                for sku in (own.skus or [] if own is not None else [])
+                if sku.name and sku.deprecation_date
+            },
         )
 
     def _scheduled_training(self, profile: ModelProfile) -> tuple[datetime | None, DateSource | None]:
@@ -139,6 +144,10 @@ def read_models(
     if azure_now is None:
         return AccountModels(listed, fallback_now, "app", existing_families)
     return AccountModels(listed, azure_now, "azure", existing_families)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _parsed(header: str) -> datetime | None:

@@ -108,8 +108,8 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
     models, unread = read_lifecycle(deps, now)
     found = [
         arm,
-        check_chat(deps, request.deployment, deployments),
-        check_serving(models, request.deployment, deployments),
+        check_chat(deps, request.deployment, deployments) if request.deployment else None,
+        check_serving(models, request.deployment, deployments) if request.deployment else None,
         check_blob(deps.store),
         check_model(models, request.model) if models else unread,
         check_offer(deps, request),
@@ -139,8 +139,8 @@ def settings_checks(deps: Dependencies, request: PreflightRequest, now: datetime
     models, unread = read_lifecycle(deps, now)
     found = [
         arm,
-        check_deployment(request.deployment, deployments, arm),
-        check_serving(models, request.deployment, deployments),
+        check_deployment(request.deployment or "", deployments, arm),
+        check_serving(models, request.deployment or "", deployments),
         check_model(models, request.model) if models else unread,
         check_offer(deps, request),
         check_budget(request, cost, 0.0),
@@ -363,7 +363,8 @@ def check_serving(
     model = served_model(deployment, deployments)
     if model is None or models is None:
         return None
-    refusal = serving_refusal(models.dates(model), models.now)
+    found = next(item for item in deployments or [] if item.name == deployment)
+    refusal = serving_refusal(models.dates(model), models.now, found.sku.name if found.sku else None)
     if refusal is None:
         return Check(name="serving", ok=True, detail=f"deployment {deployment} serves {model}")
     fix = (
@@ -410,7 +411,7 @@ def check_lifecycle_warnings(
     the dates of what the run touches."""
     if models is None:
         return [], None
-    rollouts = served_model(request.deployment, deployments)
+    rollouts = served_model(request.deployment, deployments) if request.deployment else None
     champion = request.champion_model
     view = models.view([m for m in (root_model(request.model), rollouts, champion) if m])
     texts = retirement_warnings(

@@ -522,7 +522,7 @@ class PreflightRequest(Payload):
 
     run_id: str | None = Field(None, description="None: no run yet (GET /api/preflight)")
     model: str
-    deployment: str
+    deployment: str | None = Field(description="where the next rollouts go; None: none before this job")
     training_type: str
     n_epochs: int
     iterations: int = 1

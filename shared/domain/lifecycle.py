@@ -46,6 +46,9 @@ class ModelDates(BaseModel):
     inference: datetime | None = None
     inference_source: DateSource | None = None
     fine_tune_capability: bool | None = Field(None, description="ARM capabilities.fineTune of its base model")
+    skus: dict[str, datetime] = Field(
+        default_factory=dict, description="ARM skus[].deprecationDate: when each SKU stops serving it"
+    )
 
 
 class LifecycleView(BaseModel):
@@ -95,10 +98,16 @@ def _why(profile: ModelProfile | None, dates: ModelDates) -> str:
     )
 
 
-def serving_refusal(dates: ModelDates, now: datetime) -> str | None:
-    """Why ``dates.model`` no longer answers chat calls at ``now`` (its inference retired), else None."""
+def serving_refusal(dates: ModelDates, now: datetime, sku: str | None = None) -> str | None:
+    """Why ``dates.model`` no longer answers chat calls at ``now`` on a deployment of ``sku`` (its
+    inference retired, or that SKU's: ARM dates each SKU of a model apart), else None."""
     if dates.inference is not None and dates.inference <= now:
         return f"{dates.model} was retired for inference on {day(dates.inference)}"
+    sku_end = dates.skus.get(sku) if sku else None
+    if sku_end is not None and sku_end <= now:
+        return (
+            f"{sku} deployments of {dates.model} were retired on {day(sku_end)} (ARM's SKU deprecationDate)"
+        )
     if dates.status == "Deprecated":
         return f"{dates.model} is retired for inference (ARM lifecycleStatus Deprecated)"
     return None

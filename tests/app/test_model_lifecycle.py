@@ -17,7 +17,7 @@ from emulator.launch import EmulatorHandle
 from shared.azure.clients import artifact_store
 from shared.domain.layout import lineage_path
 from shared.domain.lineage import Champion, new_lineage
-from tests.app.support import fire_schedule, lineage, post, report_of, start
+from tests.app.support import fire_schedule, lineage, post, report_of, scheduled_run, start
 
 pytestmark = pytest.mark.timeout(400)
 OSS = "gpt-oss-20b-11"
@@ -158,8 +158,11 @@ def test_an_existing_customer_is_refused_training_after_2027_04_14(
     nothing_spent(emulator_restored)
 
 
-def test_the_lineage_api_warns_before_the_champion_retires_and_then_calls_it_retired(
-    host: DevHost, emulator_restored: EmulatorHandle
+def test_the_lineage_api_and_the_scheduled_run_warn_before_the_champion_retires(
+    host: DevHost,
+    emulator_restored: EmulatorHandle,
+    settings_env: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     start(host, "retiring", iterations=1, **HARD)
     report = report_of(host, "retiring")
@@ -180,6 +183,21 @@ def test_the_lineage_api_warns_before_the_champion_retires_and_then_calls_it_ret
     )
     dates = {item["model"]: item for item in record["lifecycle"]["models"]}
     assert dates[champion["model"]]["inference"].startswith("2027-10-14")
+
+    # The weekly run of that lineage says it too, in its report and its log. It cannot train any more
+    # (gpt-4.1-mini's training ended on 2027-04-14), so preflight ends it; its rollouts would have gone
+    # to the champion, which still serves.
+    run_id = scheduled_run(host, settings_env, "retiring")
+    scheduled = report_of(host, run_id)
+    assert scheduled["status"] == "failed"
+    (refused,) = scheduled["error"]["checks"]
+    assert refused["name"] == "model"
+    assert refused["detail"].startswith(
+        f"fine-tuning {champion['model']} retired on 2027-04-14 for this account"
+    )
+    lifecycle = [w["message"] for w in scheduled["warnings"] if w["code"] == "LifecycleWarning"]
+    assert [w for w in lifecycle if w.startswith("the champion")] == [warning]
+    assert any(warning in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
 
     move_clock_to(emulator_restored, datetime(2027, 10, 15, tzinfo=UTC))
     status, pointer = get(host, "/api/lineages/retiring/champion")

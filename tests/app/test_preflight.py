@@ -8,7 +8,6 @@ creates no job; ``GET /api/preflight`` answers the same checks without starting 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,35 +17,15 @@ from emulator.launch import EmulatorHandle
 from shared.azure.clients import artifact_store
 from shared.domain.cost import DEFAULT_PRICING
 from shared.domain.report_view import ReportView
-from shared.domain.settings import get_settings
-from tests.app.support import fire_schedule
+from tests.app.support import scheduled_run
 from tests.app.test_loop import finish, start
 from tests.emulator.support import BASE, deploy, fine_tuned_models, success_file, upload
-from tests.fixtures.app import TEST_RUN_DEFAULTS
 
 pytestmark = pytest.mark.timeout(300)
 
 CHECKS = ["arm", "chat", "serving", "blob", "model", "offer", "deployments", "files", "budget"]
 QUOTA = 10  # the emulator's --ft-deployment-quota default and MAX_FINE_TUNED_DEPLOYMENTS's
 FILES = 100  # the emulator's --max-files default and MAX_TRAINING_FILES's
-
-
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Lets a test set app settings; the cached settings are re-read before and after."""
-    get_settings.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
-def scheduled_run(host: Any, settings_env: pytest.MonkeyPatch, lineage: str, **settings: Any) -> str:
-    """Fires the retraining timer with run defaults of ``settings`` in a lineage of its own: a run that
-    starts without an HTTP request, so without the POST's checks; returns its id."""
-    defaults = {**TEST_RUN_DEFAULTS, "lineage": lineage, **settings}
-    settings_env.setenv("RUN_DEFAULTS", json.dumps(defaults))
-    get_settings.cache_clear()
-    return fire_schedule(host)
 
 
 def ended_before_rollouts(host: Any, emulator: EmulatorHandle, run_id: str) -> dict[str, Any]:

@@ -120,3 +120,22 @@ def test_without_arm_dates_the_schedule_and_the_families_setting_decide() -> Non
     tuned = f"{BASE}.ft-abc-v01"
     assert existing.dates(tuned).inference == datetime(2027, 10, 14, tzinfo=UTC)
     assert serving_refusal(existing.dates(tuned), NOW) is None
+
+
+def test_a_deployment_whose_sku_retired_is_refused_though_the_model_serves() -> None:
+    """ARM dates each SKU of a model apart (``skus[].deprecationDate``): a deployment on a retired SKU
+    stops serving while the model's other SKUs still do."""
+    dates = ModelDates(
+        model=BASE,
+        listed=True,
+        inference=datetime(2027, 10, 14, tzinfo=UTC),
+        skus={
+            "Standard": datetime(2026, 11, 1, tzinfo=UTC),
+            "GlobalStandard": datetime(2027, 10, 14, tzinfo=UTC),
+        },
+    )
+    assert serving_refusal(dates, NOW, "GlobalStandard") is None
+    assert serving_refusal(dates, NOW) is None
+    assert serving_refusal(dates, NOW, "Standard") == (
+        f"Standard deployments of {BASE} were retired on 2026-11-01 (ARM's SKU deprecationDate)"
+    )

@@ -15,6 +15,7 @@ from shared.domain.models import (
     PROFILES,
     deployment_format,
     fit_sku,
+    offer_problems,
     other_format,
     platform_id,
     profile_of,
@@ -220,3 +221,21 @@ def test_a_model_without_supervised_fine_tuning_is_refused() -> None:
             "models a run can train",
         }
     ]
+
+
+def test_what_an_account_must_offer_for_a_profile() -> None:
+    """Preflight's ``offer`` check: open models on Foundry resources only; Standard training and Standard
+    deployments of fine-tuned models only in their regions; Global training in the Global regions."""
+    oss, mini = PROFILES["gpt-oss-20b-11"], PROFILES["gpt-4.1-mini-2025-04-14"]
+    assert offer_problems(oss, "AIServices", "northcentralus", "GlobalStandard", "GlobalStandard") == []
+    assert offer_problems(oss, "OpenAI", "northcentralus", "GlobalStandard", "GlobalStandard") == [
+        "gpt-oss-20b is fine-tuned on Foundry resources (kind AIServices) only, not on kind OpenAI"
+    ]
+    assert offer_problems(mini, "OpenAI", "westus", "Standard", "Standard") == [
+        "Standard training of gpt-4.1-mini is offered in northcentralus, swedencentral, not in westus",
+        "Standard deployments of fine-tuned gpt-4.1-mini are offered in northcentralus, swedencentral",
+    ]
+    assert offer_problems(mini, "OpenAI", "uaenorth", "GlobalStandard", "DeveloperTier") == [
+        "Global training is not offered in uaenorth"
+    ]
+    assert offer_problems(mini, "OpenAI", "westus", "developerTier", "DeveloperTier") == []
