@@ -6,10 +6,12 @@ gpt-oss-20b whose old champion serves until a new candidate beats it."""
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import UTC, datetime
 from typing import Any
 
+import openai
 import pytest
 
 from devhost import DevHost
@@ -183,6 +185,9 @@ def test_the_lineage_api_and_the_scheduled_run_warn_before_the_champion_retires(
     )
     dates = {item["model"]: item for item in record["lifecycle"]["models"]}
     assert dates[champion["model"]]["inference"].startswith("2027-10-14")
+    page = host.http("GET", "/api/dashboard/lineages/retiring").get_body().decode()
+    assert f"<li data-lifecycle-warning>{html.escape(warning)}</li>" in page
+    assert "<dt>Champion serves until</dt><dd>2027-10-14" in page
 
     # The weekly run of that lineage says it too, in its report and its log. It cannot train any more
     # (gpt-4.1-mini's training ended on 2027-04-14), so preflight ends it; its rollouts would have gone
@@ -203,6 +208,10 @@ def test_the_lineage_api_and_the_scheduled_run_warn_before_the_champion_retires(
     status, pointer = get(host, "/api/lineages/retiring/champion")
     assert pointer["state"] == "retired"
     assert pointer["deployment"] == champion["deployment"]
+    with pytest.raises(openai.NotFoundError):  # the champion's deployment answers no call any more
+        emulator_restored.openai_v1().chat.completions.create(
+            model=champion["deployment"], messages=[{"role": "user", "content": "Capital of France?"}]
+        )
 
 
 def test_a_rebased_lineage_keeps_its_champion_until_a_new_candidate_beats_it(
