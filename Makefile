@@ -8,6 +8,9 @@ CHECKOV_VERSION := 3.3.30
 
 CHROMIUM_BIN ?= /usr/bin/chromium
 export CHROMIUM_BIN
+# Test processes (pytest-xdist). Most of a test's time is spent waiting on Azurite, the emulator and
+# devhost, so three workers keep two cores busy; `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 3
 
 .PHONY: setup browser run serve test lint format bench figures screenshots clean
 
@@ -61,7 +64,7 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 
 test: setup browser $(CHECKOV_VENV)/.installed lint
-	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -n $(PYTEST_WORKERS)
 
 bench: setup
 	$(PY) -m bench.rollout_stage

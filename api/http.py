@@ -43,6 +43,9 @@ log = logging.getLogger("durable_finetune.api")
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 MAX_FIELD_NAME_CHARS = 80
+# Integers the API takes (seeds, counts, limits) fit in 64 bits; a longer one is refused while parsing,
+# before Python's own limit on integer digits (4,300) answers with advice meant for programmers.
+MAX_INT_DIGITS = 20
 RETRY_AFTER_SECONDS = 10
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -138,11 +141,35 @@ def read_json_object(
     req: func.HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH
 ) -> dict[str, Any]:
     """The request body as a JSON object; an empty body is ``{}``. Raises ``HttpError`` (400/413/415)."""
+    raw = _limited_body(req, max_bytes)
+    if not raw.strip():
+        return {}
+    value = _decode_json(req, raw, max_depth)
+    if not isinstance(value, dict):
+        raise body_error(f"must be a JSON object ({{...}}), not {_json_type(value)}")
+    return value
+
+
+def read_json(
+    req: func.HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH
+) -> Any:
+    """The request body as any JSON value, for the endpoints that take an array as well as an object;
+    the same rules as ``read_json_object``, and an empty body is a 400. Raises ``HttpError``."""
+    raw = _limited_body(req, max_bytes)
+    if not raw.strip():
+        raise body_error("is empty: send JSON")
+    return _decode_json(req, raw, max_depth)
+
+
+def _limited_body(req: func.HttpRequest, max_bytes: int) -> bytes:
     raw = req.get_body() or b""
     if len(raw) > max_bytes:
         raise HttpError(413, f"the body is {len(raw)} bytes; at most {max_bytes} are accepted")
-    if not raw.strip():
-        return {}
+    return raw
+
+
+def _decode_json(req: func.HttpRequest, raw: bytes, max_depth: int) -> Any:
+    """A non-empty body as JSON: media type, UTF-8 and depth checked before the parser sees it."""
     _require_json_media_type(req.headers.get("content-type"))
     try:
         text = raw.decode("utf-8")
@@ -151,10 +178,7 @@ def read_json_object(
     depth = json_depth(text)
     if depth > max_depth:
         raise body_error(f"nests {depth} levels deep; at most {max_depth} are accepted")
-    value = _parse_json(text)
-    if not isinstance(value, dict):
-        raise body_error(f"must be a JSON object ({{...}}), not {_json_type(value)}")
-    return value
+    return _parse_json(text)
 
 
 def read_model(req: func.HttpRequest, model: type[Model], **limits: int) -> Model:
@@ -204,10 +228,11 @@ def _parse_json(text: str) -> Any:
             object_pairs_hook=_object_without_duplicates,
             parse_constant=_reject_constant,
             parse_float=_finite,
+            parse_int=_bounded_int,
         )
     except json.JSONDecodeError as exc:
         raise body_error(f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except ValueError as exc:  # our hooks, or Python's limit on digits in an integer
+    except ValueError as exc:  # our hooks
         raise body_error(f"is not acceptable JSON: {exc}") from None
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -234,6 +259,15 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{_clip(text)} is too large for a number")
     return value
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(
+            f"an integer of {digits} digits is out of range; send at most {MAX_INT_DIGITS} digits"
+        )
+    return int(text)
 
 
 def _json_type(value: Any) -> str:

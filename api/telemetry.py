@@ -15,8 +15,8 @@ exporters retry, and a retried request stores nothing twice. docs/production.md 
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.http import HttpError, bad_request, body_error, field_errors, json_response, read_json
 from shared.azure.clients import artifact_store
 from shared.domain.settings import get_settings
 from shared.storage.artifacts import ArtifactStore
@@ -51,7 +52,13 @@ from shared.telemetry.otlp import (
     status_body,
     trace_response,
 )
-from shared.telemetry.spans import ContentEvent, Span
+from shared.telemetry.spans import (
+    CAPTURE_CONTENT_SETTINGS,
+    INPUT_MESSAGES,
+    OUTPUT_MESSAGES,
+    ContentEvent,
+    Span,
+)
 
 log = logging.getLogger("durable_finetune.telemetry")
 
@@ -129,6 +136,12 @@ def _summary(result: Ingested[Any], signal: Signal[Any, Any]) -> str:
         notes.append(f"rejected {len(result.rejected)} {signal.kind}: {listed}{more}")
     if result.dropped:
         notes.append(f"dropped {result.dropped} {signal.kind} that are not {signal.kept}: not stored")
+    if result.no_content:
+        notes.append(
+            f"{result.no_content} chat spans carry no message content ({INPUT_MESSAGES}, {OUTPUT_MESSAGES}), "
+            "so nothing can be learned from them unless their content arrives as log records at /v1/logs: "
+            f"set {CAPTURE_CONTENT_SETTINGS} where the agent runs (docs/production.md)"
+        )
     return ". ".join(notes)
 
 
@@ -195,30 +208,39 @@ class FeedbackItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    trace_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    trace_id: str
     reward: float | None = Field(None, ge=0, le=1)
     label: str | None = Field(None, min_length=1, max_length=64)
 
 
-def _json_error(status: int, errors: list[dict[str, str]]) -> func.HttpResponse:
-    body = {"error": "invalid request", "errors": errors}
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+FEEDBACK_SHAPE = 'must be {"trace_id": ..., "reward" | "label": ...} or a non-empty array of such objects'
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def _feedback_items(req: func.HttpRequest) -> list[tuple[str, dict[str, Any]]] | str:
-    """The request's items with the prefix that names their fields (``[i].`` in an array), or what is
-    wrong with the body."""
-    try:
-        body = json.loads(req.get_body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"not valid JSON ({exc})"
+def _feedback_items(req: func.HttpRequest) -> list[tuple[str, dict[str, Any]]]:
+    """The request's items with the prefix that names their fields (``[i].`` in an array). The body
+    follows the rules of every endpoint (api/http.py: media type, UTF-8, size, depth, duplicate keys,
+    numbers); raises ``HttpError``."""
+    body = read_json(req)
     items = body if isinstance(body, list) else [body]
     if not items or not all(isinstance(item, dict) for item in items):
-        return 'must be {"trace_id": ..., "reward" | "label": ...} or a non-empty array of such objects'
+        raise body_error(FEEDBACK_SHAPE)
     limit = get_settings().feedback_max_items
     if len(items) > limit:
-        return f"{len(items)} items; at most {limit} per request (FEEDBACK_MAX_ITEMS): send several requests"
+        raise body_error(
+            f"{len(items)} items; at most {limit} per request (FEEDBACK_MAX_ITEMS): send several requests"
+        )
     return [(f"[{index}]." if isinstance(body, list) else "", item) for index, item in enumerate(items)]
+
+
+def _trace_id_problem(trace_id: str, seen: set[str]) -> str | None:
+    if TRACE_ID.fullmatch(trace_id) is None:
+        return "must be 32 lower-case hex digits, as OpenTelemetry writes a trace id"
+    if not any(c != "0" for c in trace_id):
+        return "the all-zero trace id is invalid"
+    if trace_id in seen:
+        return "this trace_id appears earlier in the request"
+    return None
 
 
 def _feedback(
@@ -229,14 +251,13 @@ def _feedback(
         item = FeedbackItem.model_validate(value)
     except ValidationError as exc:
         return [
-            {"field": where + ".".join(str(p) for p in error["loc"]), "error": error["msg"]}
-            for error in exc.errors()
+            {"field": where + error["field"], "error": error["error"]}
+            for error in field_errors(exc, FeedbackItem)
         ]
     labels = get_settings().feedback_labels
-    if not any(c != "0" for c in item.trace_id):
-        return [{"field": f"{where}trace_id", "error": "the all-zero trace id is invalid"}]
-    if item.trace_id in seen:
-        return [{"field": f"{where}trace_id", "error": "this trace_id appears earlier in the request"}]
+    problem = _trace_id_problem(item.trace_id, seen)
+    if problem:
+        return [{"field": f"{where}trace_id", "error": problem}]
     if (item.reward is None) == (item.label is None):
         return [{"field": f"{where}reward", "error": "give either reward (a number from 0 to 1) or label"}]
     if item.label is not None and item.label not in labels:
@@ -256,30 +277,32 @@ def _feedback(
 def post_feedback(req: func.HttpRequest) -> func.HttpResponse:
     """Stores feedback on traces (ingested or not yet). A request is all or nothing: if any item is bad,
     the 400 names every bad field (``[i].field`` in an array) and nothing is stored."""
-    items = _feedback_items(req)
-    if isinstance(items, str):
-        return _json_error(400, [{"field": "(body)", "error": items}])
+    try:
+        records = _feedback_records(req)
+    except HttpError as answer:
+        return answer.response()
+    try:
+        store_feedback(artifact_store(), records)
+    except AzureError:
+        log.exception("feedback: could not store %d items", len(records))
+        body = {"error": "feedback could not be stored; retry later"}
+        return json_response(503, body, {"Retry-After": RETRY_AFTER_SECONDS})
+    return json_response(
+        200, {"accepted": len(records), "trace_ids": [record.trace_id for record in records]}
+    )
+
+
+def _feedback_records(req: func.HttpRequest) -> list[Feedback]:
+    """Every item of the request as a feedback to store; raises a 400 naming every bad field."""
     now, seen = datetime.now(UTC), set[str]()
     records: list[Feedback] = []
     errors: list[dict[str, str]] = []
-    for where, value in items:
+    for where, value in _feedback_items(req):
         parsed = _feedback(value, where, seen, now)
         if isinstance(parsed, Feedback):
             records.append(parsed)
         else:
             errors += parsed
     if errors:
-        return _json_error(400, errors)
-    try:
-        store_feedback(artifact_store(), records)
-    except AzureError:
-        log.exception("feedback: could not store %d items", len(records))
-        body = json.dumps({"error": "feedback could not be stored; retry later"})
-        return func.HttpResponse(
-            body, status_code=503, mimetype="application/json", headers={"Retry-After": RETRY_AFTER_SECONDS}
-        )
-    return func.HttpResponse(
-        json.dumps({"accepted": len(records), "trace_ids": [record.trace_id for record in records]}),
-        status_code=200,
-        mimetype="application/json",
-    )
+        raise bad_request(errors)
+    return records

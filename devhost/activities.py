@@ -7,7 +7,8 @@ Python value, falling back to the raw string) and encodes the return value with 
 Concurrency: ``def`` activities run on a pool of ``max_workers`` daemon threads (the worker's thread pool,
 ``PYTHON_THREADPOOL_THREAD_COUNT``); ``async def`` activities are awaited on the shared worker loop, not
 bounded by the pool. How many activities run at once overall is the engine's business
-(``maxConcurrentActivityFunctions``).
+(``maxConcurrentActivityFunctions``). Entity batches (``def`` functions too) share that thread pool, as all
+synchronous functions share the worker's (``call``).
 
 Shutdown: ``close()`` cancels the async activities in flight and abandons the ``def`` ones (a thread
 cannot be interrupted; see ``pool``). Their results are never reported, so the engine commits nothing
@@ -22,13 +23,15 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from . import worker
 from .pool import DaemonPool
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -100,6 +103,23 @@ class ActivityRunner:
             else:
                 future = self._pool.submit(function, **kwargs)
         future.add_done_callback(finish)
+
+    def call(self, function: Callable[[], T], done: Callable[[Future[T]], None]) -> None:
+        """Run another synchronous function (an entity batch) on the same thread pool; ``done`` gets its
+        future from a pool thread, and is never called once the runner is closed (nothing is reported for
+        abandoned work, so it runs again after a restart)."""
+
+        def finish(future: Future[T]) -> None:
+            with self._lock:
+                if self._closed or future.cancelled():
+                    return
+            done(future)
+
+        with self._lock:
+            if self._closed:
+                return
+            submitted = self._pool.submit(function)
+        submitted.add_done_callback(finish)
 
     def close(self) -> None:
         """Cancel async activities, abandon running ``def`` ones, drop queued ones; never waits."""

@@ -4,6 +4,8 @@ The SDK's ``DurableOrchestrationClient`` is an HTTP client of this API. devhost 
 (under ``/runtime/webhooks/durabletask/``, with the extension's status codes and status JSON) and hands
 client functions the same binding JSON the Functions host would, so app code and
 ``create_check_status_response`` run unmodified. Locally no function keys are issued or checked.
+Entities: ``entities/{name}/{key}`` GET reads the state, POST signals ``?op=...`` (DELETE signals
+``delete``), as ``read_entity_state`` and ``signal_entity`` call them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .engine import Engine, HostStoppedError, InstanceExistsError, UnknownOrchestratorError
+from .engine import (
+    Engine,
+    HostStoppedError,
+    InstanceExistsError,
+    UnknownEntityError,
+    UnknownOrchestratorError,
+)
+from .entities import input_from_http
 from .store import TERMINAL
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask/"
@@ -106,6 +115,8 @@ class DurableApi:
                 return await self._start(request, parts[1], parts[2] if len(parts) == 3 else None)
             if parts[:1] == ["instances"]:
                 return await self._instances(request, parts[1:])
+            if parts[:1] == ["entities"]:
+                return await self._entity(request, parts[1:])
         except json.JSONDecodeError as error:
             return _error(400, "Invalid JSON content", error)
         except HostStoppedError as error:
@@ -167,6 +178,36 @@ class DurableApi:
             return _error(400, "Only application/json request content is supported")
         data = body_to_json_text(await request.read())
         return web.Response(status=_CODES[self.engine.raise_event(instance_id, event, data)])
+
+    async def _entity(self, request: web.Request, rest: list[str]) -> web.Response:
+        """``entities/{name?}/{key?}`` (``HandleGetEntityRequestAsync``,
+        ``HandlePostEntityOperationRequestAsync``): GET answers 200 with the state or 404; POST (operation
+        ``op``, default "") and DELETE (operation ``delete``) signal and answer 202; an invalid id or key,
+        an entity the app has no function for, or an ``application/json`` body that does not parse is a 400.
+        """
+        if len(rest) > 2:
+            return web.Response(status=404)
+        name, key = [*rest, "", ""][:2]
+        try:
+            if request.method == "GET":
+                if not key:
+                    return _error(501, "devhost does not implement listing entities")
+                exists, state = self.engine.read_entity_state(name, key)
+                if not exists:
+                    return web.Response(status=404)
+                return web.Response(status=200, text=state or "null", content_type="application/json")
+            if request.method not in ("POST", "DELETE"):
+                return web.Response(status=404)
+            operation = "delete" if request.method == "DELETE" else request.query.get("op", "")
+            raw = await request.read()
+            try:
+                input_text = input_from_http(raw, request.content_type)
+            except ValueError as error:
+                return _error(400, f"Could not parse JSON content: {error}")
+            self.engine.signal_entity(name, key, operation, input_text)
+        except (ValueError, UnknownEntityError) as error:
+            return _error(400, str(error))
+        return web.Response(status=202)
 
     def _status(self, request: web.Request, instance_id: str) -> web.Response:
         show_history = request.query.get("showHistory", "").lower() == "true"

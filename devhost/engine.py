@@ -6,6 +6,8 @@ the store and only then dispatches the work the extension would schedule. Comple
 fired timers, raised events, child results) are appended to the instance's inbox and saved before the
 instance is marked runnable. With the on-disk store this gives the
 DTFx contract: after a crash, committed steps are never redone and in-flight work is dispatched again.
+Entities (queues, batches, the messages between them and orchestrations) are run by ``entity_scheduler``
+under the same lock.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from typing import Any
 
 from .activities import ActivityResult, ActivityRunner
 from .clock import Clock
+from .entities import EMPTY_KEY_SYMBOL, EntityRef, check_signal_key
+from .entity_scheduler import EntityScheduler
 from .history import Event, EventType, format_time, make_event, open_work, parse_time
 from .limits import Limits
 from .registry import Registry
 from .replay import DesyncError, Episode, run_episode
 from .shim import NonDeterminismError, Work, missing_function_message
 from .stats import HistoryStats
-from .store import FileStore, Instance, MemoryStore
+from .store import EntityRecord, EntityRequest, EntityResponse, FileStore, Instance, MemoryStore, Outgoing
 
 log = logging.getLogger("devhost")
 
@@ -47,21 +51,27 @@ class HostStoppedError(RuntimeError):
     """A client operation reached a host that is shutting down (the HTTP API answers 503)."""
 
 
+class UnknownEntityError(LookupError):
+    """A client signalled an entity the app has no function for (the extension answers 400)."""
+
+
+#: The history event DTFx writes for each kind of new action (timers aside).
+SCHEDULING_EVENT = {
+    "activity": EventType.TASK_SCHEDULED,
+    "suborchestration": EventType.SUB_ORCHESTRATION_CREATED,
+    "message": EventType.EVENT_SENT,  # an entity request: InstanceId is the entity, Name "op"
+}
+
+
 def scheduling_event(work: Work, at: datetime) -> Event:
     """The history event DTFx writes for a new action (``EventId`` = the task id)."""
-    if work.kind == "activity":
-        return make_event(EventType.TASK_SCHEDULED, at, work.task_id, Name=work.name, Input=work.input)
     if work.kind == "timer":
         assert work.fire_at is not None
         return make_event(EventType.TIMER_CREATED, at, work.task_id, FireAt=format_time(work.fire_at))
-    return make_event(
-        EventType.SUB_ORCHESTRATION_CREATED,
-        at,
-        work.task_id,
-        Name=work.name,
-        Input=work.input,
-        InstanceId=work.instance_id,
-    )
+    fields: dict[str, Any] = {"Name": work.name, "Input": work.input}
+    if work.instance_id is not None:  # the sub-orchestration's id, or the entity a message goes to
+        fields["InstanceId"] = work.instance_id
+    return make_event(SCHEDULING_EVENT[work.kind], at, work.task_id, **fields)
 
 
 def status_time(moment: str) -> str:
@@ -95,6 +105,9 @@ class Engine:
         self._busy_at = time.monotonic()  # last time something happened (for the virtual clock)
         self._stopped = False
         self._thread: threading.Thread | None = None
+        self.entities = EntityScheduler(
+            registry, store, self.runner, limits, self._changed, self._deliver_entity_response
+        )
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -109,6 +122,10 @@ class Engine:
                     self._mark_runnable(instance.instance_id)
                 for task_id, event in sorted(open_work(instance.history, instance.inbox).items()):
                     self._redispatch(instance, task_id, event)
+            self.entities.load()  # entities first: requests delivered again below are checked against them
+            for instance in list(self._instances.values()):
+                self._send_entity_requests(instance)  # committed before a crash, maybe not delivered
+            self.entities.start_batches()
         self._thread = threading.Thread(target=self._run, name="devhost-engine", daemon=True)
         self._thread.start()
 
@@ -121,6 +138,7 @@ class Engine:
         """
         with self._lock:
             self._stopped = True
+            self.entities.stop()
             self._changed.notify_all()
         self.runner.close()
         if self._thread is not None:
@@ -191,6 +209,32 @@ class Engine:
             del self._instances[instance_id]
             self.store.delete(instance_id)
             return "purged"
+
+    def signal_entity(self, name: str, key: str, operation: str, input_text: str | None) -> None:
+        """A client's signal (``SignalEntityAsync``): queued at the entity; raises ``ValueError`` for an
+        invalid id or key and ``UnknownEntityError`` for an entity the app has no function for."""
+        entity = EntityRef.of(name, key)
+        check_signal_key(key)
+        if self.registry.entity(entity.name) is None:
+            raise UnknownEntityError(
+                missing_function_message(entity.name, "entity", frozenset(self.registry.entities))
+            )
+        request = EntityRequest(id=str(uuid.uuid4()), operation=operation, signal=True, input=input_text)
+        with self._lock:
+            self._require_running()
+            self.entities.accept(entity.scheduler_id, request)
+            self.entities.start_batches()
+
+    def read_entity_state(self, name: str, key: str) -> tuple[bool, str | None]:
+        """``ReadEntityStateAsync``: ``(exists, state JSON)``; the key ``$`` stands for the empty key."""
+        entity = EntityRef.of(name, "" if key == EMPTY_KEY_SYMBOL else key)
+        with self._lock:
+            return self.entities.state(entity.scheduler_id)
+
+    def entity(self, name: str, key: str) -> EntityRecord | None:
+        """A copy of the entity's record (state, queue, batch counters), or None if it has none."""
+        with self._lock:
+            return self.entities.snapshot(EntityRef.of(name, key).scheduler_id)
 
     def wait(self, instance_id: str, timeout: float) -> dict[str, Any] | None:
         """Block until the instance is terminal (or ``timeout`` seconds pass); return its status."""
@@ -324,7 +368,7 @@ class Engine:
             with self._lock:
                 if self._stopped:
                     return
-                if self._runnable:
+                if self._runnable and self.entities.running < self.limits.orchestrators:
                     self._episode(self._runnable.popleft())
                     continue
                 due = self._next_timer()
@@ -333,7 +377,8 @@ class Engine:
                     self._fire_timers(now)
                     continue
                 timeout = 1.0 if due is None else min(max((due - now).total_seconds(), 0.001), 1.0)
-                if due is not None and self.clock.virtual and self._activities_in_flight == 0:
+                idle = self._activities_in_flight == 0 and not self.entities.busy
+                if due is not None and self.clock.virtual and idle:
                     wait_more = self.clock.idle_seconds - (time.monotonic() - self._busy_at)
                     if wait_more <= 0:
                         self.clock.advance_to(due)  # idle: jump to the next timer
@@ -383,6 +428,13 @@ class Engine:
         scheduling = [scheduling_event(work, now) for work in outcome.new_work]
         instance.history = [*episode_history, *scheduling, make_event(EventType.ORCHESTRATOR_COMPLETED, now)]
         instance.inbox = []
+        # Entity requests are sent whatever the outcome (DTFx sends the messages of a completing episode);
+        # they are saved with the commit and delivered after it.
+        instance.outbox = [
+            Outgoing(work.instance_id or "", work.request)
+            for work in outcome.new_work
+            if work.kind == "message" and work.request is not None
+        ]
         if outcome.status == "running":
             instance.runtime_status = "Running"
             instance.last_updated_time = format_time(now)
@@ -391,7 +443,9 @@ class Engine:
             )  # commit before dispatch: a crash from here on redoes only in-flight work
             self._changed.notify_all()
             for work in outcome.new_work:
-                self._dispatch(instance, work)
+                if work.kind != "message":
+                    self._dispatch(instance, work)
+            self._send_entity_requests(instance)
             return
         status = {"completed": "Completed", "failed": "Failed", "continued": "ContinuedAsNew"}[outcome.status]
         result = json.dumps(outcome.output) if outcome.status == "completed" else outcome.output
@@ -404,6 +458,7 @@ class Engine:
             self._finish(
                 instance, "Completed" if outcome.status == "completed" else "Failed", outcome.output, now
             )
+        self._send_entity_requests(instance)
 
     def _replay(self, instance: Instance, episode_history: list[Event], now: datetime) -> Episode | None:
         """One replay; an orchestrator the extension would fail (or devhost cannot run) ends Failed."""
@@ -423,6 +478,7 @@ class Engine:
                 episode_history,
                 frozenset(self.registry.activities),
                 frozenset(self.registry.orchestrators),
+                frozenset(self.registry.entities),
             )
         except (NonDeterminismError, DesyncError) as error:
             self._fail(instance, episode_history, str(error), now)
@@ -535,6 +591,33 @@ class Engine:
             Details="",
         )
         self._deliver(parent, event)
+
+    def _send_entity_requests(self, instance: Instance) -> None:
+        """Hand the requests the instance committed to their entities, then forget them (saved)."""
+        if not instance.outbox:
+            return
+        for outgoing in instance.outbox:
+            self.entities.accept(outgoing.target, outgoing.request)
+        instance.outbox = []
+        self.store.save(instance)
+        self.entities.start_batches()
+
+    def _deliver_entity_response(self, response: EntityResponse) -> None:
+        """An entity's answer to a call: an ``EventRaised`` named by the request id, for the execution that
+        called. A finished or replaced execution gets nothing (DTFx discards the message); an answer the
+        instance already holds (delivered again after a crash) is dropped."""
+        instance = self._instances.get(response.instance_id)
+        if instance is None or instance.is_terminal or instance.execution_id != response.execution_id:
+            return
+        if any(
+            event["EventType"] == EventType.EVENT_RAISED and event.get("Name") == response.request_id
+            for event in [*instance.history, *instance.inbox]
+        ):
+            return
+        event = make_event(
+            EventType.EVENT_RAISED, self.clock.now(), Name=response.request_id, Input=response.message
+        )
+        self._deliver(instance, event)
 
     def _on_activity(
         self, instance_id: str, execution_id: str, task_id: int

@@ -4,12 +4,15 @@
 ``def`` and ``async def`` alike: the extension hands the worker no more activity work items than that
 (DTFx ``MaxConcurrentTaskActivityWorkItems``), the rest wait in the work-item queue. In Azure the bound is
 per host instance (per worker VM), so a scaled-out app runs up to that many activities *per instance*;
-devhost is one instance. ``maxConcurrentOrchestratorFunctions`` bounds orchestrator episodes the same way;
-devhost runs one episode at a time, which honours any valid value.
+devhost is one instance. ``maxConcurrentOrchestratorFunctions`` bounds orchestration work items the same
+way: orchestrator episodes and, for a Python app, entity batches (the extension gives entities a queue and
+a limit of their own, ``maxConcurrentEntityFunctions``, only for .NET isolated, Java and custom handlers:
+``useSeparateQueueForEntityWorkItems``). devhost runs one episode at a time beside at most that many work
+items in all. ``maxEntityOperationBatchSize`` bounds how many queued operations one entity batch takes.
 
-Unset values take the extension's defaults for non-Consumption plans (``10 * processor count``,
-AzureStorageDurabilityProviderFactory); a value that is not a positive integer is refused, as the
-extension refuses it at start-up (``DurableTaskOptions.Validate``).
+Unset values take the extension's defaults for non-Consumption plans (``10 * processor count``; 5000
+operations per batch; AzureStorageDurabilityProviderFactory); a value that is not a positive integer is
+refused, as the extension refuses it at start-up (``DurableTaskOptions.Validate``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from typing import Any
 
 ACTIVITIES_KEY = "maxConcurrentActivityFunctions"
 ORCHESTRATORS_KEY = "maxConcurrentOrchestratorFunctions"
+ENTITY_BATCH_KEY = "maxEntityOperationBatchSize"
+#: ``AzureStorageDurabilityProviderFactory``: 5000 operations per batch (50 on the Consumption plan).
+DEFAULT_ENTITY_BATCH = 5000
 
 
 def _positive(value: Any, key: str) -> int:
@@ -35,6 +41,7 @@ def _positive(value: Any, key: str) -> int:
 class Limits:
     activities: int
     orchestrators: int
+    entity_batch: int = DEFAULT_ENTITY_BATCH
 
     @classmethod
     def from_settings(
@@ -54,4 +61,7 @@ class Limits:
         return cls(
             activities=_positive(chosen_activities, ACTIVITIES_KEY),
             orchestrators=_positive(chosen_orchestrators, ORCHESTRATORS_KEY),
+            entity_batch=_positive(
+                durable_task.get(ENTITY_BATCH_KEY, DEFAULT_ENTITY_BATCH), ENTITY_BATCH_KEY
+            ),
         )

@@ -1,7 +1,10 @@
 """An index of the functions a ``df.DFApp`` (or any ``FunctionRegister``) declares, by trigger kind.
 
 devhost executes the app's own registered callables (the SDK's orchestrator handler, the activity
-function, the ``durable_client_input`` middleware of client functions); this module only finds them.
+function, the entity handler ``Entity.create`` made, the ``durable_client_input`` middleware of client
+functions); this module only finds them. Function names are case-insensitive for the extension
+(``FunctionName`` compares ``OrdinalIgnoreCase``); entity names in ids are lower-cased (``EntityId``), so
+entities are looked up case-insensitively.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class ClientFunction:
 class Registry:
     orchestrators: dict[str, Any] = field(default_factory=dict)
     activities: dict[str, tuple[Callable[..., Any], str]] = field(default_factory=dict)
+    entities: dict[str, Callable[..., Any]] = field(default_factory=dict)  # by registered name
     http: list[ClientFunction] = field(default_factory=list)
     timers: dict[str, ClientFunction] = field(default_factory=dict)
 
@@ -63,6 +67,10 @@ class Registry:
                 alias = getattr(trigger, "activity", None)
                 if alias:
                     registry.activities[alias] = (user, trigger.name)
+            elif kind == "entityTrigger":
+                # EntityTriggerAttributeBindingProvider: known by the trigger's entityName if it has one,
+                # else by the function name (not by both).
+                registry.entities[getattr(trigger, "entity_name", None) or name] = user
             elif kind == "httpTrigger":
                 route = trigger.route if trigger.route is not None else name
                 methods = (
@@ -78,6 +86,11 @@ class Registry:
                     name, user, trigger.name, clients, schedule=getattr(trigger, "schedule", None)
                 )
         return registry
+
+    def entity(self, name: str) -> Callable[..., Any] | None:
+        """The entity function registered under ``name``, compared case-insensitively."""
+        folded = name.casefold()
+        return next((f for known, f in self.entities.items() if known.casefold() == folded), None)
 
     def match_http(self, method: str, path: str) -> tuple[ClientFunction, dict[str, str]] | None:
         """The first registered route matching ``path`` (without the route prefix) and ``method``."""

@@ -124,22 +124,31 @@ def _sdk_task_signature(task: TaskBase) -> Signature:
         return ("activity", action.function_name.casefold(), action.input_)
     if isinstance(action, CallSubOrchestratorAction | CallSubOrchestratorWithRetryAction):
         return ("suborchestration", action.function_name.casefold(), action._input)
+    if getattr(action, "action_type", None) == shim.CALL_ENTITY:  # CallEntityAction
+        return ("entity call", f"{action.instance_id} {action.operation}", action.input_)
     return (type(action).__name__, "", None)
 
 
 def _work_signature(work: shim.Work) -> Signature:
+    if work.kind == "message" and work.request is not None:
+        request = work.request
+        sdk_input = None if request.input is None else json.loads(request.input)  # undo the extension's
+        return ("entity call", f"{work.instance_id} {request.operation}", sdk_input)
     return (work.kind, work.name.casefold(), None if work.kind == "timer" else work.input)
 
 
 def check_agreement(context: DurableOrchestrationContext, new_work: list[shim.Work]) -> None:
     """Every task the extension schedules now must be the SDK's open task with the same id (same kind,
-    function and input): otherwise its result would reach another task."""
+    function and input): otherwise its result would reach another task. (An entity call's response is
+    matched through its ``EventSent``, whose ``EventId`` must be the SDK's task id; a signal has no task.)"""
     known: dict[int, Signature] = {}
     for key, entry in context.open_tasks.items():
         if isinstance(key, int):
             for task in entry if isinstance(entry, list) else [entry]:
                 known[key] = _sdk_task_signature(task)
     for work in new_work:
+        if work.request is not None and work.request.signal:
+            continue
         found = known.get(work.task_id)
         if found != _work_signature(work):
             sdk_view = f"{found[0]} '{found[1]}' with input {found[2]}" if found else "no open task"
@@ -156,6 +165,7 @@ def run_episode(
     episode_history: list[Event],
     activities: frozenset[str],
     orchestrators: frozenset[str],
+    entities: frozenset[str] = frozenset(),
 ) -> Episode:
     """Replay ``episode_history`` (past episodes + a new OrchestratorStarted + new events) once.
 
@@ -171,6 +181,7 @@ def run_episode(
         execution_id=instance.execution_id,
         activities=activities,
         orchestrators=orchestrators,
+        entities=entities,
     )
     outcome = shim.replay(episode_history, extension, instance.name, sdk)
     check_agreement(context, outcome.new_work)

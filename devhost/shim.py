@@ -33,12 +33,18 @@ devhost schedules exactly what the extension would, with the ids it would use:
   and DTFx has no open task left (``TaskOrchestrationExecutor.ExecuteCore``: ``if
   (!this.context.HasOpenTasks)``): an orchestrator that returns while an activity, a sub-orchestration or
   an uncancelled timer is still pending stays Running until that task completes.
+- Entities (``CallDurableTaskFunctionAsync`` with ``FunctionType.Entity``): a call or a signal draws a
+  deterministic request id (``NewGuid``), counts as an action and becomes a DTFx ``SendEvent`` (an
+  ``EventSent`` with the next task id, ``Name`` ``op``, the ``RequestMessage`` as ``Input``); a call then
+  waits for the external event named by the request id (``WaitForEntityResponse``), a signal is complete
+  at once. Neither is an open task for DTFx, so an execution can end while a call is unanswered.
 - A call the extension refuses (a function the app does not have: ``ThrowIfFunctionDoesNotExist``; a
   sub-orchestration id equal to the caller's or its parent's; more than ``MaxOrchestrationActions``
   actions) throws inside an async method, so the shim gets a faulted task, swallows it and moves on:
   nothing is scheduled and the orchestration waits forever (Azure/azure-functions-durable-js#197 reports
   the hang). devhost fails the instance instead, with the extension's message and a note, so the mistake
-  shows up in a test rather than as a stuck instance.
+  shows up in a test rather than as a stuck instance. A refused *signal* throws synchronously
+  (``SignalEntity`` waits on the call), so there the extension itself fails the orchestration.
 
 Sources: Azure/azure-functions-durable-extension ``Listener/OutOfProcOrchestrationShim.cs``,
 ``Listener/TaskOrchestrationShim.cs``, ``ContextImplementations/DurableOrchestrationContext.cs``,
@@ -54,19 +60,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import entities
 from .history import Event, EventType, parse_time
+from .store import EntityRequest
 
 # OutOfProcOrchestrationShim.AsyncActionType
 CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY, CALL_SUB, CALL_SUB_WITH_RETRY = 0, 1, 2, 3
 CONTINUE_AS_NEW, CREATE_TIMER, WAIT_FOR_EVENT = 4, 5, 6
+CALL_ENTITY, SIGNAL_ENTITY = 7, 9
 WHEN_ANY, WHEN_ALL = 11, 12
-UNSUPPORTED = {7: "call_entity", 8: "call_http", 9: "signal_entity", 10: "signal_entity (scheduled)"}
+#: 10 (ScheduledSignalEntity) exists in the extension, but azure-functions-durable 1.7.0 never sends it.
+UNSUPPORTED = {8: "call_http", 10: "signal_entity with a scheduled time"}
 
 #: DTFx action class names, used in its non-determinism messages.
 ACTION_CLASS = {
     "activity": "ScheduleTaskOrchestratorAction",
     "timer": "CreateTimerOrchestratorAction",
     "suborchestration": "CreateSubOrchestrationAction",
+    "message": "SendEventOrchestratorAction",
+}
+#: History events that record an action under its task id (``EventId``), by the kind of ``Work`` they record.
+SCHEDULED_KIND = {
+    EventType.TASK_SCHEDULED: "activity",
+    EventType.TIMER_CREATED: "timer",
+    EventType.SUB_ORCHESTRATION_CREATED: "suborchestration",
+    EventType.EVENT_SENT: "message",
 }
 CHANGED = "Was a change made to the orchestrator code after this instance had already started running?"
 
@@ -79,7 +97,12 @@ class NonDeterminismError(Exception):
 
 
 class ExtensionError(Exception):
-    """The extension refused an action; in Azure the call is dropped and the orchestration hangs."""
+    """The extension refused an action. ``hangs``: in Azure the call is dropped and the orchestration
+    hangs (the refusal faults an async call); otherwise the refusal fails the orchestration there too."""
+
+    def __init__(self, message: str, hangs: bool = True) -> None:
+        super().__init__(message)
+        self.hangs = hangs
 
 
 #: ``DurableTaskOptions.MaxOrchestrationActions`` default.
@@ -94,12 +117,13 @@ AZURE_HANGS = (
 class Work:
     """One action DTFx adds to history at the end of the episode (and the host then carries out)."""
 
-    kind: str  # "activity" | "timer" | "suborchestration"
+    kind: str  # "activity" | "timer" | "suborchestration" | "message" (an entity request: SendEvent)
     task_id: int
-    name: str = ""
-    input: str | None = None  # JSON text
+    name: str = ""  # the function, or for a message the event name (``op``)
+    input: str | None = None  # JSON text (for a message: the RequestMessage)
     fire_at: datetime | None = None
-    instance_id: str | None = None
+    instance_id: str | None = None  # a sub-orchestration's id, or a message's target entity
+    request: EntityRequest | None = None  # a message's request
 
 
 class Pending:
@@ -237,6 +261,7 @@ class ExtensionContext:
     execution_id: str
     activities: frozenset[str]
     orchestrators: frozenset[str]
+    entities: frozenset[str] = frozenset()  # entity function names as registered (matched case-insensitively)
     now: datetime = field(default_factory=lambda: datetime.min)
     actions: dict[int, Work] = field(default_factory=dict)  # produced, not yet matched by history
     open: dict[int, Pending] = field(default_factory=dict)  # DTFx openTasks
@@ -244,6 +269,7 @@ class ExtensionContext:
     carried_over: list[Event] = field(default_factory=list)
     _next_id: int = 0
     _action_count: int = 0
+    _guid_counter: int = 0  # the extension context's ``newGuidCounter``
     _waiters: dict[str, list[Pending]] = field(default_factory=dict)
     _buffered: dict[str, deque[Any]] = field(default_factory=dict)
 
@@ -259,12 +285,13 @@ class ExtensionContext:
         task_id, self._next_id = self._next_id, self._next_id + 1
         return task_id
 
-    def count_action(self) -> None:
+    def count_action(self, hangs: bool = True) -> None:
         """``IncrementActionsOrThrowException``: once per call the orchestrator makes (not per retry)."""
         if self._action_count >= MAX_ORCHESTRATION_ACTIONS:
             raise ExtensionError(
                 f"Maximum amount of orchestration actions ({MAX_ORCHESTRATION_ACTIONS}) has been reached. "
-                "This value can be configured in host.json file as MaxOrchestrationActions."
+                "This value can be configured in host.json file as MaxOrchestrationActions.",
+                hangs,
             )
         self._action_count += 1
 
@@ -306,6 +333,39 @@ class ExtensionContext:
         if instance_id.startswith("@"):
             raise ExtensionError("Orchestration instance ids must not start with @ (Parameter 'instanceId')")
 
+    def send_entity_message(
+        self, target: str, operation: str, input_json: str | None, signal: bool
+    ) -> Pending:
+        """``CallEntityAsync`` / ``SignalEntity``: check the entity function, draw the request id, count the
+        action, ``SendEvent`` under the next task id; a call then waits for the response event."""
+        try:
+            entity = entities.EntityRef.parse(target)
+        except ValueError as error:
+            raise ExtensionError(str(error), hangs=not signal) from error
+        if entity.name not in {known.lower() for known in self.entities}:
+            raise ExtensionError(missing_function_message(entity.name, "entity", self.entities), not signal)
+        request_id = entities.request_id(self.instance_id, self.now, self._guid_counter)
+        self._guid_counter += 1
+        self.count_action(hangs=not signal)
+        request = EntityRequest(
+            id=request_id,
+            operation=operation,
+            signal=signal,
+            input=entities.input_from_action(input_json),
+            parent=self.instance_id,
+            parent_execution=self.execution_id,
+        )
+        work = Work(
+            "message",
+            self._take_id(),
+            name=entities.REQUEST_EVENT,
+            input=entities.request_message(request),
+            instance_id=entity.scheduler_id,
+            request=request,
+        )
+        self._new_task(work, track=False)  # EventSent completes nothing: not an open task
+        return settled() if signal else self.wait_for_event(request_id)
+
     def continue_as_new(self) -> Pending:
         self.continued = True
         return settled()
@@ -339,32 +399,15 @@ class ExtensionContext:
 
     # ---- history events
     def on_scheduled(self, event: Event) -> None:
-        """DTFx's HandleTaskScheduledEvent / HandleTimerCreatedEvent / HandleSubOrchestrationCreatedEvent."""
+        """DTFx's HandleTaskScheduledEvent / HandleTimerCreatedEvent / HandleSubOrchestrationCreatedEvent /
+        HandleEventSentEvent: the history event must match the action the replay produced under its id."""
         task_id = event["EventId"]
-        kind = {
-            EventType.TASK_SCHEDULED: "activity",
-            EventType.TIMER_CREATED: "timer",
-            EventType.SUB_ORCHESTRATION_CREATED: "suborchestration",
-        }[event["EventType"]]
+        kind = SCHEDULED_KIND[event["EventType"]]
         produced = self.actions.get(task_id)
-        earlier = (
-            f"A previous execution of this orchestration scheduled {_describe(kind, event)} with sequence"
-        )
-        if produced is None:
-            raise NonDeterminismError(
-                f"{earlier} ID {task_id}, but the current replay execution hasn't (yet?) scheduled this "
-                f"task. {CHANGED}"
-            )
-        if produced.kind != kind:
-            raise NonDeterminismError(
-                f"{earlier} number {task_id}, but the current orchestration replay instead produced a "
-                f"{ACTION_CLASS[produced.kind]} action with this sequence number. {CHANGED}"
-            )
-        if kind != "timer" and produced.name.casefold() != (event.get("Name") or "").casefold():
-            raise NonDeterminismError(
-                f"{earlier} number {task_id}, but the current orchestration replay instead scheduled a task "
-                f"named '{produced.name}' with this sequence number.  {CHANGED}"
-            )
+        if kind == "message":
+            _check_sent(event, produced)
+        else:
+            _check_scheduled(kind, event, produced)
         del self.actions[task_id]
 
     def on_completed(self, task_id: int, failed: bool) -> None:
@@ -380,6 +423,50 @@ def missing_function_message(name: str, kind: str, known: frozenset[str]) -> str
         f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. Additional info: "
         f"The following are the known {kind} functions: '{listing}'."
     )
+
+
+def _check_scheduled(kind: str, event: Event, produced: Work | None) -> None:
+    task_id = event["EventId"]
+    earlier = f"A previous execution of this orchestration scheduled {_describe(kind, event)} with sequence"
+    if produced is None:
+        raise NonDeterminismError(
+            f"{earlier} ID {task_id}, but the current replay execution hasn't (yet?) scheduled this "
+            f"task. {CHANGED}"
+        )
+    if produced.kind != kind:
+        raise NonDeterminismError(
+            f"{earlier} number {task_id}, but the current orchestration replay instead produced a "
+            f"{ACTION_CLASS[produced.kind]} action with this sequence number. {CHANGED}"
+        )
+    if kind != "timer" and produced.name.casefold() != (event.get("Name") or "").casefold():
+        raise NonDeterminismError(
+            f"{earlier} number {task_id}, but the current orchestration replay instead scheduled a task "
+            f"named '{produced.name}' with this sequence number.  {CHANGED}"
+        )
+
+
+def _check_sent(event: Event, produced: Work | None) -> None:
+    """``HandleEventSentEvent`` (its messages verbatim, typos included)."""
+    task_id, name = event["EventId"], event.get("Name")
+    earlier = (
+        f"A previous execution of this orchestration scheduled a send event task with sequence ID {task_id}"
+    )
+    target = f"instance ID '{event.get('InstanceId')}'"
+    if produced is None:
+        raise NonDeterminismError(
+            f"{earlier}, type 'EventSent' name '{name}', {target}, but the current replay execution hasn't "
+            f"(yet?) scheduled this task. {CHANGED}"
+        )
+    if produced.kind != "message":
+        raise NonDeterminismError(
+            f"{earlier}, type 'EventSent', name '{name}', {target}, but the current orchestration replay "
+            f"instead scheduled a {ACTION_CLASS[produced.kind]} task at this sequence number. {CHANGED}"
+        )
+    if produced.name.casefold() != (name or "").casefold():
+        raise NonDeterminismError(
+            f"{earlier}, type 'EventSent', name '{name}', {target}), but the current orchestration replay "
+            f"instead scheduled a send event task with name {produced.name}at this sequence number. {CHANGED}"
+        )
 
 
 def _describe(kind: str, event: Event) -> str:
@@ -431,7 +518,8 @@ class Shim:
             try:
                 task = self._invoke(action)
             except ExtensionError as error:
-                self.fault = f"Orchestrator function '{self.name}' failed: {error}{AZURE_HANGS}"
+                note = AZURE_HANGS if error.hangs else ""
+                self.fault = f"Orchestrator function '{self.name}' failed: {error}{note}"
                 return
             if not task.done:
                 task.then(self._advance)
@@ -470,11 +558,18 @@ class Shim:
             return context.create_timer(parse_time(action["fireAt"]), bool(action.get("isCanceled")))
         if kind == WAIT_FOR_EVENT:
             return context.wait_for_event(action.get("externalEventName") or "")
+        if kind in (CALL_ENTITY, SIGNAL_ENTITY):
+            return context.send_entity_message(
+                action.get("instanceId") or "",
+                action.get("operation") or "",
+                action.get("input"),
+                signal=kind == SIGNAL_ENTITY,
+            )
         if kind == CONTINUE_AS_NEW:
             self.continue_input = action.get("input")
             return context.continue_as_new()
         feature = UNSUPPORTED.get(kind if isinstance(kind, int) else -1, f"action type {kind}")
-        raise NotImplementedError(f"devhost does not support {feature} (no entities, no durable HTTP)")
+        raise NotImplementedError(f"devhost does not support {feature}")
 
     def outcome(self) -> Outcome:
         """``ScheduleDurableTaskEvents`` + ``ExecuteCore``'s completion rule, after all events."""
@@ -506,7 +601,7 @@ def replay(history: list[Event], context: ExtensionContext, name: str, sdk: SdkS
             context.now = parse_time(event["Timestamp"])
         elif kind == EventType.EXECUTION_STARTED:
             shim.start()
-        elif kind in (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED, EventType.SUB_ORCHESTRATION_CREATED):
+        elif kind in SCHEDULED_KIND:
             context.on_scheduled(event)
         elif kind in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_COMPLETED):
             context.on_completed(event["TaskScheduledId"], failed=False)

@@ -114,7 +114,14 @@ def build_training_set(orch: Orchestration, record: IterationRecord) -> Step[Dat
     rule = f"keeping the top {settings.data_filter_ratio:.0%} of rewards >= {settings.min_reward}"
     orch.show(Stage.DATASET, f"{settings.source}: {rule}")
     dataset = yield from orch.call(BUILD_DATASET, dataset_request(orch, record.iteration))
-    orch.show(Stage.DATASET, f"{dataset.examples_kept}/{dataset.examples_total} examples kept")
+    kept = f"{dataset.examples_kept}/{dataset.examples_total} examples kept"
+    if dataset.accumulated:  # the file counts the lineage's earlier examples too, not only this total's
+        own = dataset.examples_kept - dataset.examples_earlier
+        kept = (
+            f"{own}/{dataset.examples_total} examples kept, with {dataset.examples_earlier} of the "
+            f"lineage's earlier iterations: {dataset.examples_kept} to train on"
+        )
+    orch.show(Stage.DATASET, kept)
     record.fold(dataset)
     refuse_unless_learnable(settings, dataset)
     return dataset
@@ -135,6 +142,8 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
             f"{dataset.examples_kept} examples earned >= {settings.min_reward} and made the top "
             f"{settings.data_filter_ratio:.0%}; Azure needs at least {MIN_EXAMPLES}"
         )
+        if dataset.shortfall:  # the dataset step's account of where the examples went
+            message = f"{dataset.shortfall}. {message}"
         raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
     if not dataset.enough_for_azure:
         raise StageFailed("failed", ErrorInfo(code="InvalidDataset", message="; ".join(dataset.problems)))

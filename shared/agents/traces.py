@@ -245,7 +245,7 @@ class TraceRecorder:
 
 def parse_jsonl(text: str) -> list[Span]:
     spans = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(text.split("\n"), start=1):  # JSON may hold U+2028 raw in a string
         if not line.strip():
             continue
         try:

@@ -286,6 +286,9 @@ class DatasetResult(Payload):
     examples_new: int | None = Field(
         None, description="the iteration's own kept examples no earlier iteration had (accumulated only)"
     )
+    shortfall: str | None = Field(
+        None, description="why there are fewer examples than Azure needs, and what would change it"
+    )
 
 
 class UploadFile(Payload):

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.dataset import Example
+from shared.telemetry.spans import jsonl_line
 
 
 class KeptExample(BaseModel):
@@ -76,17 +77,17 @@ class AccumulatedStats(BaseModel):
 def kept_jsonl(examples: Iterable[KeptExample], *, with_example: bool = True) -> str:
     exclude = None if with_example else {"example"}
     return "".join(
-        json.dumps(item.model_dump(exclude=exclude), ensure_ascii=False) + "\n" for item in examples
+        jsonl_line(json.dumps(item.model_dump(exclude=exclude), ensure_ascii=False)) for item in examples
     )
 
 
 def training_jsonl(examples: Iterable[KeptExample]) -> str:
     """The training file of ``examples``: their chat examples alone, one per line (Azure's format)."""
-    return "".join(json.dumps(item.example, ensure_ascii=False) + "\n" for item in examples)
+    return "".join(jsonl_line(json.dumps(item.example, ensure_ascii=False)) for item in examples)
 
 
 def read_kept(text: str) -> list[KeptExample]:
-    return [KeptExample.model_validate_json(line) for line in text.splitlines() if line.strip()]
+    return [KeptExample.model_validate_json(line) for line in text.split("\n") if line.strip()]
 
 
 def legacy_kept(run_id: str, iteration: int, train_jsonl: str) -> list[KeptExample]:
@@ -94,7 +95,7 @@ def legacy_kept(run_id: str, iteration: int, train_jsonl: str) -> list[KeptExamp
     then), traceable to their run and iteration only."""
     return [
         KeptExample(run_id=run_id, iteration=iteration, trace=None, example=json.loads(line))
-        for line in train_jsonl.splitlines()
+        for line in train_jsonl.split("\n")
         if line.strip()
     ]
 

@@ -30,20 +30,25 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.agents.traces import root_span
-from shared.domain.finetune_format import example_problems, jsonl_problems
+from shared.domain.finetune_format import MIN_EXAMPLES, example_problems, jsonl_problems
 from shared.telemetry.genai_messages import otel_to_chat
 from shared.telemetry.spans import (
+    CAPTURE_CONTENT_SETTINGS,
     INPUT_MESSAGES,
     OUTPUT_MESSAGES,
     REWARD,
     SYSTEM_INSTRUCTIONS,
     TOOL_DEFINITIONS,
     Span,
+    jsonl_line,
 )
 
 DEFAULT_MIN_REWARD = 0.01
 MAX_LISTED_PROBLEMS = 20
 PART_TYPES = {"text", "tool_call", "tool_call_response"}
+# The fields of each part type that must be strings when present (GenAI semantic conventions); production
+# content is anyone's JSON, and a number or a list where text belongs cannot become a chat message.
+STRING_FIELDS = {"text": ("content",), "tool_call": ("id", "name"), "tool_call_response": ("id",)}
 NEEDS_CONTENT = {"system", "developer", "user", "tool"}
 
 RewardFn = Callable[[str, list[Span]], float | None]
@@ -143,6 +148,12 @@ def _message(value: Any, where: str) -> dict[str, Any]:
         raise ExampleError(
             f"{where} has parts of type {unsupported}; only {sorted(PART_TYPES)} can be trained on"
         )
+    for index, part in enumerate(parts):
+        wrong = [
+            name for name in STRING_FIELDS[part["type"]] if not isinstance(part.get(name, ""), str | None)
+        ]
+        if wrong:
+            raise ExampleError(f"{where} part {index} ({part['type']}): {', '.join(wrong)} must be a string")
     return value
 
 
@@ -179,7 +190,7 @@ def _tools(value: Any) -> list[dict[str, Any]]:
 
 def example_body(span: Span) -> dict[str, Any] | None:
     """The chat example of one successful chat span, or None when the span recorded no messages."""
-    if not span.attributes.get(OUTPUT_MESSAGES):
+    if not span.has_messages:
         return None
     messages = [otel_to_chat(message) for message in _conversation(span)]
     for index, message in enumerate(messages):
@@ -299,7 +310,7 @@ def build_examples(
     unique = _unique(ranked)
     eligible = [example for example in unique if example.reward >= min_reward]
     kept = eligible[: math.ceil(ratio * len(eligible))]
-    jsonl = "".join(json.dumps(example.body, ensure_ascii=False) + "\n" for example in kept)
+    jsonl = "".join(jsonl_line(json.dumps(example.body, ensure_ascii=False)) for example in kept)
     problems = jsonl_problems(jsonl)
     sources = {
         name: _source_stats(name, tally, [ranked, unique, eligible, kept]) for name, tally in tallies.items()
@@ -320,3 +331,60 @@ def build_examples(
         sources=sources,
     )
     return kept, jsonl, stats
+
+
+# ------------------------------------------------------------------------------------- the shortfall
+NO_TRACES = {
+    "rollouts": "the iteration recorded no training rollouts",
+    "production": "no production traces of the agent started in the window: check that the agent exports "
+    "to /api/v1/traces under the service name production_agent names, and production_window_days",
+}
+NO_REWARD_FIX = (
+    "send feedback (POST /api/feedback) for their trace ids, or name a grader (run setting grader)"
+)
+CONTENT_FIX = (
+    f"set {CAPTURE_CONTENT_SETTINGS} where the agent runs, or export its log records to /api/v1/logs "
+    "(docs/production.md)"
+)
+
+
+def shortfall(stats: DatasetStats) -> str | None:
+    """Why the dataset holds fewer examples than Azure needs, said by the step that lost them with what
+    would change it; None when it has enough. The iteration's NothingToLearn shows it, so the cause is
+    in the run's error and not only in ``stats.json`` (an agent without content capture gives 0
+    examples out of many rewarded traces, and only this says why)."""
+    if stats.examples_kept >= MIN_EXAMPLES:
+        return None
+    traces = f"{stats.rollouts} traces"
+    if stats.rollouts == 0:
+        return "no traces: " + "; ".join(NO_TRACES[source] for source in stats.sources or ["rollouts"])
+    rewarded = stats.rollouts - stats.failed_rollouts - stats.no_reward
+    if rewarded == 0:
+        fix = f": {NO_REWARD_FIX}" if stats.no_reward and "production" in stats.sources else ""
+        counts = f"{stats.failed_rollouts} failed, {stats.no_reward} without reward"
+        return f"{traces}, none both successful and rewarded ({counts}){fix}"
+    if stats.examples_total == 0 and stats.no_content:
+        return (
+            f"{traces}, none with message content ({stats.no_content} chat calls of the {rewarded} "
+            f"rewarded traces recorded no messages): {CONTENT_FIX}"
+        )
+    first_format_problem = "".join(stats.format_problems[:1])
+    eligible = stats.examples_total - stats.format_rejected - stats.duplicates - stats.below_min_reward
+    losses = [
+        (stats.no_content, f"{stats.no_content} chat calls recorded no message content ({CONTENT_FIX})"),
+        (
+            stats.format_rejected,
+            f"{stats.format_rejected} break Azure's format (first: {first_format_problem})",
+        ),
+        (stats.duplicates, f"{stats.duplicates} repeat another"),
+        (stats.below_min_reward, f"{stats.below_min_reward} earned less than min_reward {stats.min_reward}"),
+        (
+            eligible - stats.examples_kept,
+            f"{eligible - stats.examples_kept} fell outside the top {stats.ratio:.0%} (data_filter_ratio)",
+        ),
+    ]
+    lost = "; ".join(text for count, text in losses if count)
+    return (
+        f"{traces} ({rewarded} successful and rewarded) gave {stats.examples_total} examples and "
+        f"{stats.examples_kept} were kept" + (f": {lost}" if lost else "")
+    )

@@ -37,7 +37,7 @@ from shared.domain.dataset import TraceSet, trace_failed
 from shared.domain.settings import Reward
 from shared.storage.artifacts import ArtifactStore
 from shared.telemetry.otlp import content_attributes, day_of, safe_agent_name
-from shared.telemetry.spans import ContentEvent, Span
+from shared.telemetry.spans import ContentEvent, Span, jsonl_line
 
 PRODUCTION_PREFIX = "production/"
 FEEDBACK_PREFIX = "production/_feedback/"
@@ -106,7 +106,7 @@ def store_spans(store: ArtifactStore, items: Iterable[tuple[str, Span]]) -> list
     blobs = {}
     for (agent, day), spans in groups.items():
         ordered = sorted(spans.values(), key=lambda s: (s.trace_id, s.start_time, s.span_id))
-        text = "".join(span.model_dump_json() + "\n" for span in ordered)
+        text = "".join(jsonl_line(span.model_dump_json()) for span in ordered)
         blobs[f"{day_prefix(agent, day)}spans-{_digest(text)}.jsonl"] = text
     return _write_all(store, blobs)
 
@@ -119,7 +119,7 @@ def store_events(store: ArtifactStore, items: Iterable[tuple[str, ContentEvent]]
     blobs = {}
     for (agent, day), events in groups.items():
         ordered = sorted(events, key=lambda e: (e.trace_id, e.span_id, e.time_unix_nano))
-        text = "".join(event.model_dump_json() + "\n" for event in ordered)
+        text = "".join(jsonl_line(event.model_dump_json()) for event in ordered)
         blobs[f"{day_prefix(agent, day)}events-{_digest(text)}.jsonl"] = text
     return _write_all(store, blobs)
 
@@ -151,7 +151,7 @@ def _spans(path: str, text: str) -> list[Span]:
 
 def _events(path: str, text: str) -> list[ContentEvent]:
     try:
-        return [ContentEvent.model_validate_json(line) for line in text.splitlines() if line.strip()]
+        return [ContentEvent.model_validate_json(line) for line in text.split("\n") if line.strip()]
     except ValidationError as exc:
         raise ValueError(f"{path}: not a content event ({exc.errors()[0]['msg']})") from exc
 

@@ -24,7 +24,7 @@ from shared.domain.accumulate import (
     read_kept,
     training_jsonl,
 )
-from shared.domain.dataset import DatasetStats, TraceSet, build_examples
+from shared.domain.dataset import DatasetStats, TraceSet, build_examples, shortfall
 from shared.domain.finetune_format import jsonl_problems
 from shared.domain.layout import (
     dataset_path,
@@ -128,6 +128,7 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
         accumulated=accumulated is not None,
         examples_earlier=accumulated.earlier if accumulated else 0,
         examples_new=accumulated.new if accumulated else None,
+        shortfall=shortfall(stats),
     )
 
 

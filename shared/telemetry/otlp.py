@@ -11,6 +11,12 @@ encoding; optional ``Content-Encoding: gzip``; JSON uses lowerCamelCase keys (ot
 and ignored), hex ``traceId``/``spanId``, integer enums and int64 as strings or numbers; 200 with
 ``partial_success`` (``rejected_spans`` + ``error_message``) when only part is accepted, or with
 ``rejected_spans = 0`` and a message as a warning; failures answer a ``google.rpc.Status`` body.
+
+What is the whole request's fault and what is one item's: a body that cannot be decoded into the
+export request (not protobuf, not UTF-8 JSON, wrong types for the protobuf schema, messages nested
+deeper than protobuf's own limit) is refused as a whole; an item that decodes but breaks a rule
+(ids, times, an operation name that is not a string, message content nested too deep) is rejected
+alone, and the rest of its request is stored.
 """
 
 from __future__ import annotations
@@ -77,6 +83,17 @@ EVENT_CONTENT = "gen_ai.event.content"
 _ID_FIELDS = frozenset({"trace_id", "span_id", "parent_span_id"})
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Protobuf's own limit on nested messages (its parsers' default recursion limit), which the binary
+# parser and json_format both enforce; OTLP/JSON's hex ids are rewritten before the latter sees the body,
+# so that rewrite stops at the same depth instead of recursing without bound.
+MAX_MESSAGE_DEPTH = 100
+# Message content that arrives as a JSON string (gen_ai.input.messages, a span event's
+# gen_ai.event.content) may nest this deep. GenAI messages nest 4 levels and a tool's JSON schema about
+# 2 per object level, so real content stays far below; the JSON encoders that store a span fail near
+# 900 levels (Python's recursion limit), so deeper content could not be stored at all.
+MAX_VALUE_DEPTH = 64
+# Integers in OTLP are at most 64 bits (20 digits); a longer one in a JSON body is refused while parsing.
+MAX_INT_DIGITS = 20
 _GRPC_CODES = {
     400: code_pb2.INVALID_ARGUMENT,
     413: code_pb2.RESOURCE_EXHAUSTED,
@@ -103,6 +120,10 @@ class OtlpError(ValueError):
         self.field = field
 
 
+class ItemError(ValueError):
+    """One item (span or log record) that decodes but cannot be stored; the message says why."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int
@@ -117,6 +138,9 @@ class Ingested(Generic[T]):
     items: list[tuple[str, T]] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     dropped: int = 0
+    # Successful chat spans stored without message content (a warning: content may still arrive as
+    # log records and be joined when a dataset is read).
+    no_content: int = 0
 
 
 # ---------------------------------------------------------------------------------------------- wire
@@ -180,10 +204,7 @@ def parse_message(data: bytes, encoding: Encoding, message: M) -> M:
         except DecodeError as exc:
             raise OtlpError(400, f"the body is not a binary protobuf {name} ({exc})") from exc
         return message
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OtlpError(400, f"the body is not JSON ({exc})") from exc
+    document = _json_document(data)
     if not isinstance(document, dict):
         raise OtlpError(400, f"the body must be a JSON object (an OTLP/JSON {name})")
     try:
@@ -193,14 +214,41 @@ def parse_message(data: bytes, encoding: Encoding, message: M) -> M:
     return message
 
 
+def _json_document(data: bytes) -> Any:
+    """The body as JSON: UTF-8 (RFC 8259's encoding for JSON between systems), integers of at most 64
+    bits; a body nested deeper than Python's parser can follow is refused, not a crash."""
+    try:
+        return json.loads(data.decode("utf-8"), parse_int=_otlp_int)
+    except UnicodeDecodeError as exc:
+        raise OtlpError(400, f"the body is not UTF-8 JSON (byte {exc.start})") from exc
+    except RecursionError as exc:
+        raise OtlpError(
+            400, f"the body nests deeper than OTLP allows ({MAX_MESSAGE_DEPTH} messages)"
+        ) from exc
+    except ValueError as exc:  # JSONDecodeError, or an integer refused by _otlp_int
+        raise OtlpError(400, f"the body is not JSON ({exc})") from exc
+
+
+def _otlp_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits does not fit in 64 bits")
+    return int(text)
+
+
 @cache
 def _json_fields(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
     return {item.json_name: item for item in descriptor.fields}
 
 
-def _ids_to_base64(value: dict[str, Any], descriptor: Descriptor, path: str) -> dict[str, Any]:
+def _ids_to_base64(
+    value: dict[str, Any], descriptor: Descriptor, path: str, depth: int = 1
+) -> dict[str, Any]:
     """OTLP/JSON differs from protobuf's JSON mapping in its hex ids; this rewrites them to the base64
     the mapping expects, and leaves out keys that are not lowerCamelCase field names."""
+    if depth > MAX_MESSAGE_DEPTH:
+        raise OtlpError(
+            400, f"the body's messages nest more than {MAX_MESSAGE_DEPTH} deep (protobuf's limit)"
+        )
     fields = _json_fields(descriptor)
     converted: dict[str, Any] = {}
     for key, item in value.items():
@@ -212,13 +260,13 @@ def _ids_to_base64(value: dict[str, Any], descriptor: Descriptor, path: str) -> 
             converted[key] = _hex_to_base64(item, where)
         elif spec.message_type is not None and spec.is_repeated and isinstance(item, list):
             converted[key] = [
-                _ids_to_base64(entry, spec.message_type, f"{where}[{index}]")
+                _ids_to_base64(entry, spec.message_type, f"{where}[{index}]", depth + 1)
                 if isinstance(entry, dict)
                 else entry
                 for index, entry in enumerate(item)
             ]
         elif spec.message_type is not None and isinstance(item, dict):
-            converted[key] = _ids_to_base64(item, spec.message_type, where)
+            converted[key] = _ids_to_base64(item, spec.message_type, where, depth + 1)
         else:
             converted[key] = item
     return converted
@@ -290,17 +338,51 @@ def attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
 
 
 def structured(values: dict[str, Any]) -> dict[str, Any]:
-    """Structured GenAI attributes sent as JSON strings (as OTel attributes must) become JSON values."""
+    """Structured GenAI attributes sent as JSON strings (as OTel attributes must) become JSON values;
+    a string that is not JSON stays as it is. Raises ItemError for JSON nested too deep to store."""
     result = dict(values)
     for key in STRUCTURED_ATTRIBUTES & result.keys():
         if isinstance(result[key], str):
-            try:
-                parsed = json.loads(result[key])
-            except json.JSONDecodeError:
-                continue
+            parsed = parse_content(result[key], key)
             if isinstance(parsed, list):
                 result[key] = parsed
     return result
+
+
+def parse_content(text: str, name: str) -> Any:
+    """Message content sent as a JSON string, parsed; the string itself when it is not JSON. Raises
+    ItemError when it nests deeper than MAX_VALUE_DEPTH or holds text no UTF-8 blob can store."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value, depth = None, MAX_VALUE_DEPTH + 1  # deeper than the parser can follow
+    except ValueError:  # not JSON (or an integer beyond Python's digit limit): kept as text
+        return text
+    else:
+        depth = nesting(value)
+    if depth > MAX_VALUE_DEPTH:
+        raise ItemError(
+            f"{name}: its JSON nests more than {MAX_VALUE_DEPTH} levels deep (GenAI content nests a few)"
+        )
+    try:  # a \ud800 escape decodes to a lone surrogate, which no UTF-8 blob can hold
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ItemError(
+            f"{name}: its JSON has an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)"
+        ) from None
+    return value
+
+
+def nesting(value: Any) -> int:
+    """How deeply lists and objects nest in a decoded JSON value, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def agent_name(resource: dict[str, Any]) -> str:
@@ -347,8 +429,17 @@ def _span_problem(span: OtlpSpan) -> str | None:
     return None
 
 
-def _operation(span: OtlpSpan) -> Any:
-    return next((any_value(pair.value) for pair in span.attributes if pair.key == OPERATION), None)
+def _operation(span: OtlpSpan) -> str | None:
+    """The span's ``gen_ai.operation.name``: None when it has none; raises ItemError when it is set to
+    something other than a string (the span claims to be GenAI but cannot say which operation)."""
+    value = next((pair.value for pair in span.attributes if pair.key == OPERATION), None)
+    if value is None:
+        return None
+    kind = value.WhichOneof("value")
+    if kind != "string_value":
+        sent = f"an {AnyValue.DESCRIPTOR.fields_by_name[kind].json_name}" if kind else "an empty value"
+        raise ItemError(f"{OPERATION} must be a stringValue (chat, execute_tool or invoke_agent), not {sent}")
+    return value.string_value
 
 
 def to_span(span: OtlpSpan) -> Span:
@@ -372,22 +463,37 @@ def to_span(span: OtlpSpan) -> Span:
 
 
 def spans_from_request(request: ExportTraceServiceRequest) -> Ingested[Span]:
-    """The GenAI spans of an export request with their agent; other operations are dropped (counted)
-    and malformed GenAI spans rejected with the place and the reason."""
+    """The GenAI spans of an export request with their agent; other operations are dropped (counted),
+    malformed GenAI spans rejected with the place and the reason, and successful chat spans without
+    message content counted."""
     result: Ingested[Span] = Ingested()
     for r, resource_spans in enumerate(request.resource_spans):
         agent = agent_name(attributes(resource_spans.resource.attributes))
         for s, scope_spans in enumerate(resource_spans.scope_spans):
-            for i, span in enumerate(scope_spans.spans):
-                if _operation(span) not in GENAI_OPERATIONS:
-                    result.dropped += 1
-                    continue
-                problem = _span_problem(span)
-                if problem:
+            for i, otlp_span in enumerate(scope_spans.spans):
+                try:
+                    span = _genai_span(otlp_span)
+                except ItemError as problem:
                     result.rejected.append(f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]: {problem}")
                     continue
-                result.items.append((agent, to_span(span)))
+                if span is None:
+                    result.dropped += 1
+                    continue
+                result.items.append((agent, span))
+                result.no_content += (
+                    span.operation == "chat" and span.status == "ok" and not span.has_messages
+                )
     return result
+
+
+def _genai_span(span: OtlpSpan) -> Span | None:
+    """The span model of a GenAI span, None for a span of another operation; raises ItemError."""
+    if _operation(span) not in GENAI_OPERATIONS:
+        return None
+    problem = _span_problem(span)
+    if problem:
+        raise ItemError(problem)
+    return to_span(span)
 
 
 def spans_from_sdk(spans: Sequence[ReadableSpan]) -> list[Span]:
@@ -405,10 +511,7 @@ def spans_from_sdk(spans: Sequence[ReadableSpan]) -> list[Span]:
 def _event_body(values: dict[str, Any]) -> Any:
     raw = values.get(EVENT_CONTENT)
     if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
+        return parse_content(raw, EVENT_CONTENT)
     return {key: value for key, value in values.items() if not key.startswith(("gen_ai.", "event."))}
 
 
@@ -445,25 +548,35 @@ def events_from_logs(request: ExportLogsServiceRequest) -> Ingested[ContentEvent
         agent = agent_name(attributes(resource_logs.resource.attributes))
         for s, scope_logs in enumerate(resource_logs.scope_logs):
             for i, record in enumerate(scope_logs.log_records):
-                values = attributes(record.attributes)
-                name = _log_event_name(record, values)
-                if name not in GENAI_EVENTS:
-                    result.dropped += 1
-                    continue
-                problem = _log_problem(record)
-                if problem:
+                try:
+                    event = _content_event(record)
+                except ItemError as problem:
                     result.rejected.append(f"resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]: {problem}")
                     continue
-                event = ContentEvent(
-                    trace_id=record.trace_id.hex(),
-                    span_id=record.span_id.hex(),
-                    time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano,
-                    name=name,
-                    body=any_value(record.body) if record.HasField("body") else None,
-                    attributes=structured(values),
-                )
+                if event is None:
+                    result.dropped += 1
+                    continue
                 result.items.append((agent, event))
     return result
+
+
+def _content_event(record: LogRecord) -> ContentEvent | None:
+    """The content event a GenAI log record carries, None for another record; raises ItemError."""
+    values = attributes(record.attributes)
+    name = _log_event_name(record, values)
+    if name not in GENAI_EVENTS:
+        return None
+    problem = _log_problem(record)
+    if problem:
+        raise ItemError(problem)
+    return ContentEvent(
+        trace_id=record.trace_id.hex(),
+        span_id=record.span_id.hex(),
+        time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano,
+        name=name,
+        body=any_value(record.body) if record.HasField("body") else None,
+        attributes=structured(values),
+    )
 
 
 def _text_parts(content: Any) -> list[dict[str, Any]]:

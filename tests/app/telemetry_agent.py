@@ -8,6 +8,10 @@ its first LLM call, ``image`` (optional) the index of one asked with a picture a
 cannot fine-tune on). Content capture is configured by the environment, as the instrumentation documents
 (``OTEL_SEMCONV_STABILITY_OPT_IN``, ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``). Prints one
 JSON line per question: ``{"trace_id", "question", "answer", "calls", "failed"}``.
+
+With ``"setup"`` (Python source) instead of ``endpoint`` and ``service``, OpenTelemetry is set up by
+running that code as a user's program would (docs/production.md's quick start: a global tracer
+provider configured from the ``OTEL_*`` environment, spans flushed when the process exits).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import json
 import ssl
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
 from openai import AzureOpenAI
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.common.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -82,8 +88,13 @@ def answer(client: AzureOpenAI, tracer: Tracer, question: str, crash: bool, imag
     return final.content or "", 2
 
 
-def main() -> None:
-    config = json.loads(sys.argv[1])
+def instrument(config: dict[str, Any]) -> tuple[Tracer, Callable[[], None]]:
+    """Sets up OpenTelemetry and the instrumentation; returns the agent's tracer and what flushes the
+    telemetry at the end."""
+    if "setup" in config:
+        # The doc's snippet, run as written: it sets the global providers the instrumentation uses.
+        exec(compile(config["setup"], "docs/production.md", "exec"), {})
+        return trace.get_tracer("capital-agent"), lambda: None  # the SDK flushes at exit
     resource = Resource({"service.name": config["service"]})
     traces = TracerProvider(resource=resource)
     endpoint = config["endpoint"]
@@ -99,6 +110,17 @@ def main() -> None:
         )
     )
     OpenAIInstrumentor().instrument(tracer_provider=traces, logger_provider=logs)
+
+    def flush() -> None:
+        traces.shutdown()
+        logs.shutdown()
+
+    return traces.get_tracer("capital-agent"), flush
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    tracer, flush = instrument(config)
     client = AzureOpenAI(
         azure_endpoint=config["emulator_url"],
         api_key="test-key",
@@ -106,18 +128,17 @@ def main() -> None:
         max_retries=0,
         http_client=httpx2.Client(verify=ssl.create_default_context(cafile=config["ca_path"])),
     )
-    tracer = traces.get_tracer("capital-agent")
     for index, question in enumerate(config["questions"]):
         attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "capital-agent"}
         with tracer.start_as_current_span("invoke_agent capital-agent", attributes=attributes) as root:
             trace_id = format(root.get_span_context().trace_id, "032x")
             try:
-                crash, image = index == config["crash"], index == config.get("image")
+                crash, image = index == config.get("crash"), index == config.get("image")
                 reply, calls = answer(client, tracer, question, crash=crash, image=image)
             except AgentCrash as exc:
                 root.set_status(Status(StatusCode.ERROR, str(exc)))
                 reply, calls = "", 1
-        failed = index == config["crash"]
+        failed = index == config.get("crash")
         print(
             json.dumps(
                 {
@@ -129,8 +150,7 @@ def main() -> None:
                 }
             )
         )
-    traces.shutdown()
-    logs.shutdown()
+    flush()
 
 
 if __name__ == "__main__":

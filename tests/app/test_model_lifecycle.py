@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,8 +73,9 @@ def test_a_new_customer_with_default_settings_ends_in_preflight_before_anything(
 
 
 def test_a_new_customer_trains_gpt_oss_from_its_base_on_the_lineages_examples(
-    host: DevHost, emulator_restored: EmulatorHandle
+    host: DevHost, emulator_restored: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="durable_finetune")
     emulator_restored.admin("POST", "account", {"customer": "new"})
     start(host, "oss-three", base_model="gpt-oss-20b")
     report = report_of(host, "oss-three")
@@ -125,6 +127,12 @@ def test_a_new_customer_trains_gpt_oss_from_its_base_on_the_lineages_examples(
     assert (first["run_id"], first["iteration"]) == ("oss-three", 3)
     assert first["trace"].startswith("traces/oss-three/03/train/")
     assert {json.loads(line)["iteration"] for line in sources} == {1, 2, 3}
+    own = last["examples_kept"] - last["examples_earlier"]
+    shown = (
+        f"{own}/{last['examples_total']} examples kept, with {last['examples_earlier']} of the lineage's "
+        f"earlier iterations: {last['examples_kept']} to train on"
+    )
+    assert any(record.getMessage().endswith(f"dataset: {shown}") for record in caplog.records), shown
 
     # GlobalStandard deployments of at least 100 units; evaluation, promotion and the pointer work.
     ours = [

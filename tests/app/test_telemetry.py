@@ -17,7 +17,10 @@ from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.common.http import Compression
 from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as JsonSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
@@ -27,6 +30,7 @@ from shared.azure.clients import artifact_store
 from shared.domain.settings import get_settings
 from shared.storage.artifacts import ArtifactStore
 from shared.storage.production import list_production_traces, read_feedback
+from shared.telemetry.otlp import Encoding, parse_message
 from tests.app.support import production_dataset
 from tests.shared.otlp_support import Recorder, conversation
 
@@ -150,6 +154,86 @@ def test_partly_malformed_requests_store_the_rest_and_say_what_was_rejected(host
         "invoke_agent): not stored"
     )
     assert list(_traces(agent)) == [good]
+
+
+def _three_tool_spans(agent: str, bad: dict[str, Any]) -> tuple[bytes, bytes]:
+    """An export of three execute_tool spans whose second has ``bad`` as its gen_ai.operation.name
+    value, in OTLP/JSON and in binary protobuf."""
+    recorder = Recorder(**{"service.name": agent})
+    for n in range(3):
+        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": f"t{n}"}
+        with recorder.tracer.start_as_current_span(f"execute_tool t{n}", attributes=attributes):
+            pass
+    document = json.loads(recorder.json())
+    span = document["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
+    span["attributes"] = [
+        {"key": "gen_ai.operation.name", "value": bad} if pair["key"] == "gen_ai.operation.name" else pair
+        for pair in span["attributes"]
+    ]
+    body = json.dumps(document).encode()
+    request = parse_message(body, Encoding.JSON, ExportTraceServiceRequest())
+    return body, request.SerializeToString()
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_one_span_whose_operation_is_an_array_is_rejected_and_the_rest_stored(
+    host: Any, agent: str, encoding: str
+) -> None:
+    """Two valid spans and one whose gen_ai.operation.name is an arrayValue (a 500 that lost all three
+    before): the bad one is rejected through partial_success, the two others are stored."""
+    as_json, as_protobuf = _three_tool_spans(agent, {"arrayValue": {"values": [{"stringValue": "chat"}]}})
+    if encoding == "json":
+        response = host.http("POST", "/api/v1/traces", body=as_json, headers=JSON)
+        answer = json.loads(response.get_body())["partialSuccess"]
+        rejected, message = int(answer["rejectedSpans"]), answer["errorMessage"]
+    else:
+        response = host.http("POST", "/api/v1/traces", body=as_protobuf, headers=PROTOBUF)
+        rejected, message = _partial(response)
+    assert (response.status_code, rejected) == (200, 1)
+    assert message == (
+        "rejected 1 spans: resourceSpans[0].scopeSpans[0].spans[1]: gen_ai.operation.name must be a "
+        "stringValue (chat, execute_tool or invoke_agent), not an arrayValue"
+    )
+    stored = sorted(line["attributes"]["gen_ai.tool.name"] for line in _stored_lines(agent))
+    assert stored == ["t0", "t2"]
+
+
+def test_chat_spans_without_content_get_one_warning_per_request(host: Any, agent: str) -> None:
+    """What the official instrumentation sends with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+    =true and no log exporter: chat spans without messages. They are stored (content may come as log
+    records) and the answer warns once, with rejected_spans 0, naming the settings that fix it."""
+    recorder = Recorder(**{"service.name": agent})
+    for n in range(3):
+        with recorder.tracer.start_as_current_span(
+            "invoke_agent", attributes={"gen_ai.operation.name": "invoke_agent"}
+        ):
+            with recorder.tracer.start_as_current_span(
+                f"chat m{n}", attributes={"gen_ai.operation.name": "chat"}
+            ):
+                pass
+    conversation(recorder, "a call with its messages")
+
+    response = host.http("POST", "/api/v1/traces", body=recorder.protobuf(), headers=PROTOBUF)
+
+    rejected, message = _partial(response)
+    assert (response.status_code, rejected) == (200, 0)
+    warning = (
+        "3 chat spans carry no message content (gen_ai.input.messages, gen_ai.output.messages), so "
+        "nothing can be learned from them unless their content arrives as log records at /v1/logs: set "
+        "OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only where the agent runs "
+        "(docs/production.md)"
+    )
+    assert message.split(". ") == [
+        "dropped 1 spans that are not GenAI spans (gen_ai.operation.name chat, execute_tool or "
+        "invoke_agent): not stored",
+        warning,
+    ]
+    assert len(_traces(agent)) == 4, "the spans are stored all the same"
+    with_content = Recorder(**{"service.name": agent})
+    conversation(with_content, "only calls with content")
+    clean = host.http("POST", "/api/v1/traces", body=with_content.protobuf(), headers=PROTOBUF)
+    assert "content" not in _partial(clean)[1]
 
 
 @pytest.mark.parametrize(
@@ -327,6 +411,9 @@ def test_content_events_sent_as_logs_join_their_chat_span(host: Any, agent: str)
 
 
 # --------------------------------------------------------------------------------------- feedback
+NUMBER = "send a JSON number such as 0.5 (no quotes)"
+
+
 def _trace_id() -> str:
     return uuid.uuid4().hex
 
@@ -355,17 +442,24 @@ def test_feedback_is_stored_by_trace_and_labels_map_to_rewards(
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({"trace_id": "ABC", "reward": 1}, [("trace_id", "String should match pattern '^[0-9a-f]{32}$'")]),
+        (
+            {"trace_id": "ABC", "reward": 1},
+            [("trace_id", "must be 32 lower-case hex digits, as OpenTelemetry writes a trace id")],
+        ),
         ({"trace_id": "0" * 32, "reward": 1}, [("trace_id", "the all-zero trace id is invalid")]),
         ({"trace_id": "a" * 32, "reward": 1.5}, [("reward", "Input should be less than or equal to 1")]),
-        ({"trace_id": "a" * 32, "reward": True}, [("reward", "Input should be a valid number")]),
-        ({"trace_id": "a" * 32, "reward": "1"}, [("reward", "Input should be a valid number")]),
+        ({"trace_id": "a" * 32, "reward": True}, [("reward", f"Input should be a valid number: {NUMBER}")]),
+        ({"trace_id": "a" * 32, "reward": "1"}, [("reward", f"Input should be a valid number: {NUMBER}")]),
         ({"trace_id": "a" * 32}, [("reward", "give either reward (a number from 0 to 1) or label")]),
         (
             {"trace_id": "a" * 32, "label": "meh"},
             [("label", "unknown label 'meh'; FEEDBACK_LABELS defines one of ['thumbs_up']")],
         ),
-        ({"trace_id": "a" * 32, "reward": 1, "note": "x"}, [("note", "Extra inputs are not permitted")]),
+        ({"trace_id": "a" * 32, "reward": 1, "note": "x"}, [("note", "unknown field; remove it")]),
+        (
+            {"trace_id": "a" * 32, "rewrad": 1},
+            [("rewrad", "unknown field; remove it (did you mean 'reward'?)")],
+        ),
         (
             [
                 {"trace_id": "a" * 32, "reward": 1},
@@ -404,6 +498,47 @@ def test_bad_feedback_is_400_naming_each_field_and_nothing_is_stored(
     response = host.http("POST", "/api/feedback", json=body)
     assert response.status_code == 400
     assert [(e["field"], e["error"]) for e in json.loads(response.get_body())["errors"]] == errors
+    assert read_feedback(artifact_store(), ["a" * 32]) == {}
+
+
+GOOD_FEEDBACK = '{"trace_id": "%s", "reward": 1}' % ("a" * 32)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        (GOOD_FEEDBACK.encode(), "text/plain", 415, "Content-Type: application/json"),
+        (GOOD_FEEDBACK.encode(), None, 415, "Content-Type: application/json"),
+        (GOOD_FEEDBACK.encode(), "application/json; charset=utf-16", 415, "must be UTF-8"),
+        (GOOD_FEEDBACK.encode("utf-16"), "application/json", 400, "is not UTF-8"),
+        (GOOD_FEEDBACK.encode("utf-32"), "application/json", 400, "is not UTF-8"),
+        (b'{"trace_id": "%s", "reward": 1, "reward": 0}' % (b"a" * 32), "application/json", 400, "twice"),
+        (b'{"trace_id": "%s", "reward": NaN}' % (b"a" * 32), "application/json", 400, "NaN"),
+        (b'{"trace_id": "%s", "reward": 1e999}' % (b"a" * 32), "application/json", 400, "too large"),
+        (
+            b'{"trace_id": "%s", "reward": %s}' % (b"a" * 32, b"9" * 5001),
+            "application/json",
+            400,
+            "5001 digits",
+        ),
+        (b"[" * 1000 + b"]" * 1000, "application/json", 400, "nests 1000 levels deep"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 413, "at most 65536"),
+        (json.dumps([json.loads(GOOD_FEEDBACK)] * 1200).encode(), "application/json", 413, "at most 65536"),
+        (b"  ", "application/json", 400, "is empty"),
+        (b'{"trace_id": "\\ud800", "reward": 1}', "application/json", 400, "surrogate"),
+    ],
+)
+def test_feedback_bodies_follow_the_rules_of_every_endpoint(
+    host: Any, body: bytes, content_type: str | None, status: int, says: str
+) -> None:
+    """The body rules of api/http.py (media type, UTF-8, size, depth, duplicate keys, numbers): a clear
+    4xx naming the problem, and nothing stored."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = host.http("POST", "/api/feedback", body=body, headers=headers)
+    assert response.status_code == status
+    answer = json.loads(response.get_body())
+    message = answer["errors"][0]["error"] if status == 400 else answer["error"]
+    assert says in message
     assert read_feedback(artifact_store(), ["a" * 32]) == {}
 
 

@@ -68,15 +68,15 @@ def run_agent(
         "crash": CRASH,
         **options,
     }
+    return agent_runs([sys.executable, "-m", "tests.app.telemetry_agent", json.dumps(config)], mode)
+
+
+def agent_runs(command: list[str], env: dict[str, str]) -> list[dict[str, Any]]:
+    """Runs the agent process ``command`` with ``env`` on top of this environment without its OTEL_*
+    variables; checks it exported everything; returns its runs."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
-        [sys.executable, "-m", "tests.app.telemetry_agent", json.dumps(config)],
-        cwd=ROOT,
-        env={**clean, **mode},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        command, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
     assert "Failed to export" not in done.stderr, done.stderr

@@ -67,7 +67,7 @@ def record(payload: dict) -> str:
     return f"step-{payload['step']}"
 
 
-def _mark(log: str, line: str) -> None:
+def append_line(log: str, line: str) -> None:
     """Appends ``line`` to the side-effect log ``log`` (fsynced, so a killed process keeps it)."""
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
@@ -79,7 +79,7 @@ def _mark(log: str, line: str) -> None:
 def block_until_released(payload: dict) -> str:
     """Marks that it started, then blocks its thread until the file ``release`` exists: an activity stuck
     on a dependency that never answers (for as long as nobody creates the file, forever)."""
-    _mark(payload["log"], "sync")
+    append_line(payload["log"], "sync")
     while not os.path.exists(payload["release"]):
         time.sleep(0.05)
     return "sync released"
@@ -88,7 +88,7 @@ def block_until_released(payload: dict) -> str:
 @app.activity_trigger(input_name="payload")
 async def async_block_until_released(payload: dict) -> str:
     """The ``async def`` twin of ``block_until_released``."""
-    _mark(payload["log"], "async")
+    append_line(payload["log"], "async")
     while not os.path.exists(payload["release"]):
         await asyncio.sleep(0.05)
     return "async released"

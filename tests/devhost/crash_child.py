@@ -6,7 +6,8 @@ process killed by the OS. MOMENT ``after-save`` (default) kills right after the 
 kills after the temporary file is written and before it replaces the instance file. It prints the number
 of saves and the final status as JSON when the run completes.
 
-Every scenario's side effects go through a ``record`` activity that appends ``{"step": ...}`` to LOG.
+Every scenario's side effects go through a ``record`` activity (for ``entities``: the counter entity's ``add``
+operation) that appends ``{"step": ...}`` to LOG. Saves of entities count like saves of instances.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 
 from devhost import DevHost
 from devhost.history import EventType
-from devhost.store import FileStore, Instance
-from tests.devhost import apps, patterns
+from devhost.store import EntityRecord, FileStore, Instance
+from tests.devhost import apps, entity_apps, patterns
 
 INSTANCE_ID = "crash-run"
 
@@ -45,19 +46,26 @@ SCENARIOS: dict[str, tuple[Any, str, Callable[[str], dict[str, Any]], str | None
         },
         "go",
     ),
+    "entities": (entity_apps.app, "crash_counter", lambda log: {"log": log}, None),
 }
 
 
 def kill_at(crash_after: int, moment: str) -> dict[str, int]:
     """Patch the store so the process dies at the chosen save; returns the save counter."""
     saves = {"count": 0}
-    original_save, original_replace = FileStore.save, os.replace
+    original_save, original_save_entity, original_replace = FileStore.save, FileStore.save_entity, os.replace
 
-    def save_then_maybe_die(self: FileStore, instance: Instance) -> None:
+    def maybe_die_after(save: Callable[[], None]) -> None:
         saves["count"] += 1
-        original_save(self, instance)
+        save()
         if saves["count"] == crash_after and moment == "after-save":
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def save_then_maybe_die(self: FileStore, instance: Instance) -> None:
+        maybe_die_after(lambda: original_save(self, instance))
+
+    def save_entity_then_maybe_die(self: FileStore, record: EntityRecord) -> None:
+        maybe_die_after(lambda: original_save_entity(self, record))
 
     def maybe_die_then_replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
         if saves["count"] == crash_after and moment == "before-rename":
@@ -65,6 +73,7 @@ def kill_at(crash_after: int, moment: str) -> dict[str, int]:
         original_replace(source, target)
 
     FileStore.save = save_then_maybe_die
+    FileStore.save_entity = save_entity_then_maybe_die
     os.replace = maybe_die_then_replace
     return saves
 

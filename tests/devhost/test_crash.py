@@ -5,8 +5,10 @@ was saved survives. After the restart the final output must be identical to an u
 step's side effect must have happened, and only activities that were in flight at the crash (scheduled in
 the saved history, without a saved result) may have run twice, as in Azure. The sweep runs for each
 construct: a chain with a fan-out, a timer and a sub-orchestration (``steps``), sub-orchestrations that
-continue as new (``lanes``), a bounded fan-out (``window``) and an event raised before it is awaited
-(``buffered_event``).
+continue as new (``lanes``), a bounded fan-out (``window``), an event raised before it is awaited
+(``buffered_event``) and entity calls and a signal, two entities at once (``entities``: there the steps are
+entity operations, and those in flight are the requests still queued at an entity, whose batch had not
+been committed).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from devhost.store import FileStore
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[2]
 PARALLEL = 8  # child processes at a time
-#: Scenarios with activities running side by side, so some crash lands after one ran and before its
-#: result was saved (the others run one activity at a time: the sweep still catches them in flight).
-PARALLEL_ACTIVITIES = {"steps", "lanes", "window"}
+#: Scenarios with activities (or entity batches) running side by side, so some crash lands after one ran and
+#: before its result was saved (the others run one at a time: the sweep still catches them in flight).
+PARALLEL_ACTIVITIES = {"steps", "lanes", "window", "entities"}
 
 
 def run_child(
@@ -56,19 +58,31 @@ def steps_run(log: Path) -> Counter[Any]:
 
 
 def in_flight_steps(store: Path) -> set[Any]:
-    """Activities scheduled in the saved state (of the run or its children) whose result was not saved."""
+    """Activities scheduled in the saved state (of the run or its children) whose result was not saved, and
+    entity operations queued at their entity (a batch that ran was not committed)."""
     steps = set()
-    for instance in FileStore(store).load_all():
+    saved = FileStore(store)
+    for instance in saved.load_all():
         if instance.is_terminal:
             continue
         pending = open_work(instance.history, instance.inbox).values()
         steps |= {
             json.loads(e["Input"])["step"] for e in pending if e["EventType"] == EventType.TASK_SCHEDULED
         }
+    for entity in saved.load_entities():
+        inputs = [json.loads(json.loads(request.input)) for request in entity.queue if request.input]
+        steps |= {spec["step"] for spec in inputs if isinstance(spec, dict) and "step" in spec}
     return steps
 
 
-@pytest.mark.parametrize("scenario", ["steps", "lanes", "window", "buffered_event"])
+def events_raised_twice(store: Path) -> list[str]:
+    """Names of events that reached the run's final history more than once."""
+    [run] = [instance for instance in FileStore(store).load_all() if instance.instance_id == "crash-run"]
+    names = Counter(e.get("Name") for e in run.history if e["EventType"] == EventType.EVENT_RAISED)
+    return [name for name, count in names.items() if count > 1]
+
+
+@pytest.mark.parametrize("scenario", ["steps", "lanes", "window", "buffered_event", "entities"])
 def test_crash_after_every_step_resumes_with_the_same_output(tmp_path: Path, scenario: str) -> None:
     code, out, err = run_child(scenario, tmp_path / "baseline", tmp_path / "baseline.log", 0)
     assert code == 0, err
@@ -115,6 +129,9 @@ def test_crash_after_every_step_resumes_with_the_same_output(tmp_path: Path, sce
         assert status["output"] == expected_output, point
         counts = steps_run(tmp_path / f"l{point}.log")
         assert set(counts) == set(expected_steps), (point, counts)
+        assert events_raised_twice(tmp_path / f"s{point}") == [], (
+            point
+        )  # e.g. an entity response delivered again
         for step in expected_steps:
             # in flight at the crash: dispatched again once on restart (it may already have run once);
             # anything else ran exactly once: committed results are never redone.

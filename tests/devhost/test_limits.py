@@ -1,5 +1,6 @@
 """host.json ``maxConcurrentActivityFunctions`` bounds ``def`` and ``async def`` activities together;
-both throttles are validated as the extension validates them."""
+the throttles (and ``maxEntityOperationBatchSize``, see test_entities.py) are validated as the extension
+validates them."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_unset_limits_take_the_extension_defaults(tmp_path: Path) -> None:
     with DevHost(patterns.app, config_dir=host_json(tmp_path, {})) as host:
         expected = 10 * (os.cpu_count() or 1)
         assert (host.engine.limits.activities, host.engine.limits.orchestrators) == (expected, expected)
+        assert host.engine.limits.entity_batch == 5000
 
 
 @pytest.mark.parametrize(
@@ -59,6 +61,7 @@ def test_unset_limits_take_the_extension_defaults(tmp_path: Path) -> None:
         ("maxConcurrentActivityFunctions", 0),
         ("maxConcurrentOrchestratorFunctions", -1),
         ("maxConcurrentActivityFunctions", "8"),
+        ("maxEntityOperationBatchSize", 0),
     ],
 )
 def test_a_limit_that_is_not_a_positive_integer_is_refused(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +22,7 @@ def context() -> shim.ExtensionContext:
         execution_id="e" * 32,
         activities=frozenset({"a", "b"}),
         orchestrators=frozenset({"child"}),
+        entities=frozenset({"Counter"}),
     )
 
 
@@ -28,6 +31,15 @@ def activity(name: str, retry: bool = False) -> dict[str, Any]:
     if retry:
         action["retryOptions"] = {"firstRetryIntervalInMilliseconds": 5000, "maxNumberOfAttempts": 2}
     return action
+
+
+def entity(target: str = "@counter@k", signal: bool = False) -> dict[str, Any]:
+    """The SDK's CallEntityAction / SignalEntityAction (``input`` is the SDK's JSON text)."""
+    return {"actionType": 9 if signal else 7, "instanceId": target, "operation": "add", "input": "5"}
+
+
+def sent(task_id: int, name: str = "op") -> Event:
+    return make_event(EventType.EVENT_SENT, T0, task_id, InstanceId="@counter@k", Name=name, Input="{}")
 
 
 def when_any(*children: dict[str, Any]) -> dict[str, Any]:
@@ -148,12 +160,70 @@ RENAMED = (
             activity("a"),
             "with sequence ID 1, but the current replay execution hasn't (yet?) scheduled this task",
         ),
+        (
+            scheduled(0),
+            entity(),
+            "instead produced a SendEventOrchestratorAction action",
+        ),
+        (
+            sent(0),
+            activity("a"),
+            "send event task with sequence ID 0, type 'EventSent', name 'op', instance ID '@counter@k', "
+            "but the current orchestration replay instead scheduled a ScheduleTaskOrchestratorAction task",
+        ),
+        (
+            sent(1),
+            entity(),
+            "send event task with sequence ID 1, type 'EventSent' name 'op', instance ID '@counter@k', "
+            "but the current replay execution hasn't (yet?) scheduled this task",
+        ),
     ],
 )
 def test_non_determinism_is_dtfx_s(history_event: Event, action: dict[str, Any], message: str) -> None:
     with pytest.raises(shim.NonDeterminismError, match="Non-Deterministic workflow detected: ") as caught:
         replay([*start(), history_event], [action])
     assert message in str(caught.value)
+
+
+def test_an_entity_call_is_an_event_sent_under_the_next_task_id_and_waits_for_its_response() -> None:
+    actions = [entity(), activity("a")]
+    [message] = replay(start(), actions).new_work
+    assert (message.kind, message.task_id, message.name, message.instance_id) == (
+        "message",
+        0,
+        "op",
+        "@counter@k",
+    )
+    # NewGuid: v5 UUID of "{instance}_{now:o}_{counter}" in GuidManager.UrlNamespaceValue
+    request_id = str(
+        uuid.uuid5(uuid.UUID("9e952959-5e33-4daf-827f-2fa12937b875"), "i_2026-01-01T00:00:00.0000000Z_0")
+    )
+    assert json.loads(message.input or "") == {
+        "op": "add",
+        "input": '"5"',  # the extension serializes the SDK's JSON text once more
+        "id": request_id,
+        "parent": "i",
+        "parentExecution": "e" * 32,
+    }
+    response = make_event(EventType.EVENT_RAISED, T0, Name=request_id, Input=json.dumps({"result": "5"}))
+    [next_work] = replay([*start(), sent(0), response], actions).new_work
+    assert (next_work.kind, next_work.task_id) == ("activity", 1)
+
+
+def test_a_signal_completes_at_once() -> None:
+    outcome = replay(start(), [entity(signal=True), activity("a")])
+    assert [(work.kind, work.task_id) for work in outcome.new_work] == [("message", 0), ("activity", 1)]
+    assert json.loads(outcome.new_work[0].input or "")["signal"] is True
+
+
+def test_entities_the_app_does_not_have_are_refused_a_call_as_a_hang_a_signal_as_a_failure() -> None:
+    refused = "Orchestrator function 'o' failed: The function 'nope' doesn't exist, is disabled, or is not an"
+    call = replay(start(), [entity("@nope@k")])
+    assert (call.status, call.output.startswith(refused)) == ("failed", True)
+    assert "In Azure the extension drops this call" in call.output
+    signal = replay(start(), [entity("@nope@k", signal=True)])
+    assert (signal.status, signal.output.startswith(refused)) == ("failed", True)
+    assert "In Azure" not in signal.output
 
 
 def test_default_child_ids_and_refused_calls() -> None:

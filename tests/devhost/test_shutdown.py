@@ -64,10 +64,12 @@ def test_sigterm_with_hanging_activities_exits_fast_and_the_work_reruns(tmp_path
 
 def test_a_temporary_file_left_by_a_kill_is_removed_on_the_next_start(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    store.mkdir()
-    orphan = store / ".tmp-abc123.json"
-    orphan.write_text(json.dumps({"half": "written"}))
+    (store / "entities").mkdir(parents=True)
+    orphans = [store / ".tmp-abc123.json", store / "entities" / ".tmp-def456.json"]
+    for orphan in orphans:
+        orphan.write_text(json.dumps({"half": "written"}))
     with DevHost(apps.app, clock="virtual", store_dir=store) as host:
         assert host.run_orchestration("sequence", 1, instance_id="after-orphan").output["first"] == 2
-    assert not orphan.exists()
-    assert [p.name for p in store.iterdir()] == ["after-orphan.json"]
+    assert [orphan.exists() for orphan in orphans] == [False, False]
+    assert sorted(p.name for p in store.iterdir()) == ["after-orphan.json", "entities"]
+    assert list((store / "entities").iterdir()) == []

@@ -219,7 +219,8 @@ def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -
 
 
 def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
-    handle = emulator_factory("--base-capacity", "120", "--rate-window", "1")  # 2 requests per second
+    # 2 requests per 3 s window: wide enough that the first two fit in it on a loaded machine.
+    handle = emulator_factory("--base-capacity", "40", "--rate-window", "3")
     seen: list[tuple[str, float, str]] = []  # (event, time, status or retry-after-ms)
 
     def on_request(request: httpx2.Request) -> None:
@@ -235,15 +236,15 @@ def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     create = client.chat.completions.create
     assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
     assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
-    time.sleep(0.6)
+    time.sleep(max(0.0, seen[0][1] + 1.4 - time.monotonic()))
     assert create(model="gpt-4.1-mini", messages=MESSAGES).choices  # refused once, then retried
     responses = [(event, at, extra) for event, at, extra in seen if event != "request"]
     assert [event for event, _, _ in responses] == ["200", "200", "429", "200"]
     _, refused_at, retry_ms = responses[2]
     retried_at = [at for event, at, _ in seen if event == "request"][3]
-    # The SDK slept retry-after-ms (about 0.4 s: until the second request leaves the 1 s window), not
-    # the whole-second retry-after or its own back-off.
-    assert 200 < int(retry_ms) < 800
+    # The SDK slept retry-after-ms (about 1.6 s: until the first request leaves the 3 s window), not
+    # the whole-second retry-after (2) or its own back-off.
+    assert 200 < int(retry_ms) < 1900
     assert retried_at - refused_at == pytest.approx(int(retry_ms) / 1000, abs=0.15)
 
 

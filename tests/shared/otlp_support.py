@@ -3,10 +3,13 @@ official protobuf and JSON encoders (the same code the OTLP/HTTP exporters run).
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans as encode_json
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as encode_protobuf
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -23,6 +26,26 @@ TOOL = {
         "parameters": {"type": "object", "properties": {"country": {"type": "string"}}},
     },
 }
+
+
+ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+def otlp_json(message: Message) -> bytes:
+    """Any OTLP export request in OTLP/JSON: protobuf's JSON mapping (lowerCamelCase keys, int64 as
+    strings) with integer enums and hex ids, as the specification differs from the mapping."""
+    return json.dumps(_hex_ids(json_format.MessageToDict(message, use_integers_for_enums=True))).encode()
+
+
+def _hex_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: base64.b64decode(item).hex() if key in ID_KEYS and isinstance(item, str) else _hex_ids(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_hex_ids(item) for item in value]
+    return value
 
 
 class Recorder:

@@ -103,3 +103,13 @@ def test_warnings_name_what_retires_within_the_days_and_nothing_else() -> None:
         "when one beats the champion"
     )
     assert retirement_warnings(dates, **common, days=10) == []
+
+
+def test_line_separators_inside_an_example_stay_inside_its_line() -> None:
+    """U+0085, U+2028 and U+2029 are legal raw in JSON strings but split a line for readers that honour
+    them (str.splitlines): the kept examples and the training file escape them, one example a line."""
+    examples = kept("run-a", 1, "one\u2028two", "three\u0085four\u2029five")
+    for text in (kept_jsonl(examples), training_jsonl(examples)):
+        assert len(text.splitlines()) == 2
+    assert answers(read_kept(kept_jsonl(examples))) == ["one\u2028two", "three\u0085four\u2029five"]
+    assert answers(legacy_kept("run-a", 1, training_jsonl(examples))) == answers(examples)

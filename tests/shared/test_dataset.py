@@ -7,6 +7,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.agents.tasks import Task
 from shared.agents.traces import Span, TraceFormatError, TraceRecorder, parse_jsonl, summarize
@@ -18,8 +20,9 @@ from shared.domain.dataset import (
     TraceSet,
     build_dataset,
     example_body,
+    shortfall,
 )
-from shared.domain.finetune_format import MIN_EXAMPLES, jsonl_problems
+from shared.domain.finetune_format import MIN_EXAMPLES, example_problems, jsonl_problems
 from shared.telemetry.genai_messages import chat_to_otel, otel_to_chat
 from shared.telemetry.otlp import spans_from_request
 from tests.shared.otlp_support import Recorder, conversation
@@ -399,3 +402,129 @@ def test_each_source_is_given_once() -> None:
         build_dataset([], ratio=1.0, seed=1)
     with pytest.raises(ValueError, match="one trace set per source"):
         build_dataset([TraceSet("rollouts", {}), TraceSet("rollouts", {})], ratio=1.0, seed=1)
+
+
+# ------------------------------------------------------------------------------------- the shortfall
+def _production_stats(
+    traces: dict[str, list[Span]], rewards: dict[str, float], **options: Any
+) -> DatasetStats:
+    settings = {"ratio": 1.0, "seed": 1, "min_reward": DEFAULT_MIN_REWARD, **options}
+    return build_dataset([TraceSet("production", traces, lambda k, _: rewards.get(k))], **settings)[1]
+
+
+def _without_content(traces: dict[str, list[Span]]) -> dict[str, list[Span]]:
+    """The traces as the instrumentation sends them with content capture off: chat spans without
+    messages (their content, if any, went to log records nobody exported)."""
+    for spans in traces.values():
+        chat = _chat(spans)
+        for attribute in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"):
+            del chat.attributes[attribute]
+    return traces
+
+
+def test_traces_without_content_are_named_as_the_cause_with_the_settings_that_fix_it() -> None:
+    traces = _without_content(_production(*[(f"question {n}", None, False) for n in range(32)]))
+    stats = _production_stats(traces, dict.fromkeys(traces, 1.0))
+    assert (stats.examples_total, stats.no_content) == (0, 32)
+    assert shortfall(stats) == (
+        "32 traces, none with message content (32 chat calls of the 32 rewarded traces recorded no "
+        "messages): set OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only where the agent runs, or export its "
+        "log records to /api/v1/logs (docs/production.md)"
+    )
+
+
+def test_the_shortfall_names_the_steps_that_lost_examples() -> None:
+    questions = [(f"question {n}", f"answer {n}", False) for n in range(8)]
+    traces = _production(*questions, ("crashed", None, True), ("no content", None, False))
+    by_question = {
+        _chat(s).attributes["gen_ai.input.messages"][1]["parts"][0]["content"]: k for k, s in traces.items()
+    }
+    _without_content({by_question["no content"]: traces[by_question["no content"]]})
+    rewards = {
+        k: 1.0 if q.endswith(("0", "1", "2", "3", "4")) or q in ("crashed", "no content") else 0.0
+        for q, k in by_question.items()
+    }
+    stats = _production_stats(traces, rewards, ratio=0.5)
+    assert shortfall(stats) == (
+        "10 traces (9 successful and rewarded) gave 8 examples and 3 were kept: 1 chat calls recorded no "
+        "message content (set OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only where the agent runs, or export its "
+        "log records to /api/v1/logs (docs/production.md)); 3 earned less than min_reward 0.01; "
+        "2 fell outside the top 50% (data_filter_ratio)"
+    )
+
+
+def test_the_shortfall_of_no_traces_or_no_rewards_says_where_to_look() -> None:
+    assert shortfall(_production_stats({}, {})) == (
+        "no traces: no production traces of the agent started in the window: check that the agent exports "
+        "to /api/v1/traces under the service name production_agent names, and production_window_days"
+    )
+    assert (
+        shortfall(_build({}, ratio=1.0, seed=1)[1])
+        == "no traces: the iteration recorded no training rollouts"
+    )
+    traces = _production(("unrated", None, False), ("crashed", None, True))
+    assert shortfall(_production_stats(traces, {})) == (
+        "2 traces, none both successful and rewarded (1 failed, 1 without reward): send feedback "
+        "(POST /api/feedback) for their trace ids, or name a grader (run setting grader)"
+    )
+
+
+async def test_a_dataset_with_enough_examples_has_no_shortfall() -> None:
+    _, stats = _build(await _traces(good=5, bad=0), ratio=1.0, seed=1)
+    assert stats.examples_kept == MIN_EXAMPLES
+    assert shortfall(stats) is None
+
+
+# ------------------------------------------------------------------------------ any content, no crash
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+PARTS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "tool_call", "tool_call_response"])},
+    optional={
+        "content": st.text(max_size=8) | JSON_VALUES,
+        "id": st.sampled_from(["call_1", "call_2"]) | JSON_VALUES,
+        "name": st.just("lookup") | JSON_VALUES,
+        "arguments": JSON_VALUES,
+        "response": JSON_VALUES,
+    },
+)
+WELL_FORMED = st.lists(
+    st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["system", "user", "assistant", "tool"]),
+            "parts": st.lists(PARTS, max_size=3),
+        }
+    ),
+    min_size=1,
+    max_size=4,
+)
+# Mostly messages of the right shape with anything in their fields, sometimes anything at all.
+MESSAGES = st.one_of(WELL_FORMED, WELL_FORMED, st.lists(JSON_VALUES, max_size=3), JSON_VALUES)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    inputs=MESSAGES,
+    outputs=MESSAGES,
+    extra=st.dictionaries(
+        st.sampled_from(["gen_ai.system_instructions", "gen_ai.tool.definitions"]), JSON_VALUES
+    ),
+)
+def test_any_production_content_is_an_example_or_a_counted_rejection(
+    inputs: Any, outputs: Any, extra: dict[str, Any]
+) -> None:
+    """Production content is whatever an agent sent: the builder never fails on it; each chat span is
+    an example that meets Azure's rules, a format rejection with its reason, or no content."""
+    spans = _production(("q", None, False))
+    [trace] = spans.values()
+    chat = _chat(trace)
+    chat.attributes.update({"gen_ai.input.messages": inputs, "gen_ai.output.messages": outputs, **extra})
+    jsonl, stats = build_dataset([TraceSet("production", spans, lambda *_: 1.0)], ratio=1.0, seed=1)
+    assert stats.examples_kept + stats.format_rejected + stats.no_content == 1
+    for line in jsonl.splitlines():
+        assert example_problems(json.loads(line), 1) == []

@@ -15,8 +15,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.trace import Status, StatusCode
 
 from shared.telemetry.otlp import (
+    MAX_VALUE_DEPTH,
     Encoding,
     Limits,
     OtlpError,
@@ -59,6 +61,18 @@ def _otlp_json_span(**overrides: object) -> dict[str, object]:
     }
     span.update(overrides)
     return span
+
+
+def _nested_attribute(depth: int) -> dict[str, object]:
+    """An attribute whose value is an array in an array ... ``depth`` deep."""
+    value: dict[str, object] = {"stringValue": "x"}
+    for _ in range(depth):
+        value = {"arrayValue": {"values": [value]}}
+    return {"key": "nested", "value": value}
+
+
+def _operation(value: dict[str, object]) -> dict[str, object]:
+    return {"key": "gen_ai.operation.name", "value": value}
 
 
 def _otlp_json(*spans: dict[str, object], **resource_attributes: str) -> bytes:
@@ -124,8 +138,8 @@ def test_a_body_over_the_limit_is_413_before_and_after_decompression() -> None:
     ("body", "coding", "status", "says"),
     [
         (b"not gzip at all", "gzip", 400, "not valid gzip"),
-        (gzip.compress(b"y" * 100)[:-12], "gzip", 400, "truncated"),
-        (gzip.compress(b"ok"), "br", 415, "'br' is not supported"),
+        (gzip.compress(b"y" * 100, mtime=0)[:-12], "gzip", 400, "truncated"),
+        (gzip.compress(b"ok", mtime=0), "br", 415, "'br' is not supported"),
     ],
 )
 def test_bad_encodings_are_named(body: bytes, coding: str, status: int, says: str) -> None:
@@ -174,6 +188,11 @@ def test_otlp_json_rules_hex_ids_int64_strings_enums_and_unknown_fields() -> Non
             "resourceSpans[0].scopeSpans[0].spans[0].spanId: must be a string of hex",
         ),
         (_otlp_json(_otlp_json_span(startTimeUnixNano="soon")), "startTimeUnixNano"),
+        (b"[" * 1000 + b"]" * 1000, "nests deeper than OTLP allows (100 messages)"),
+        (b"[" * 100_000, "nests deeper than OTLP allows (100 messages)"),
+        (_otlp_json(_otlp_json_span(attributes=[_nested_attribute(60)])), "nest more than 100 deep"),
+        (b'{"resourceSpans": ' + b"9" * 5001 + b"}", "an integer of 5001 digits does not fit in 64 bits"),
+        ('{"resourceSpans": []}'.encode("utf-16"), "not UTF-8 JSON"),
     ],
 )
 def test_undecodable_json_is_400_naming_the_problem(body: bytes, says: str) -> None:
@@ -207,6 +226,106 @@ def test_malformed_spans_are_rejected_one_by_one_with_their_place() -> None:
         f"{where}[3]: parentSpanId must be 8 bytes (16 hex characters), not all zero; got 2 bytes",
         f"{where}[4]: startTimeUnixNano must be set and endTimeUnixNano must not be before it",
     ]
+
+
+def test_an_operation_name_that_is_not_a_string_rejects_that_span_only() -> None:
+    """A span that claims to be GenAI with an array (or any non-string) operation name is one bad item,
+    not an error of the request: it is rejected with its reason and the others are kept."""
+    body = _otlp_json(
+        _otlp_json_span(spanId="01" * 8),
+        _otlp_json_span(
+            spanId="02" * 8, attributes=[_operation({"arrayValue": {"values": [{"stringValue": "chat"}]}})]
+        ),
+        _otlp_json_span(spanId="03" * 8, attributes=[_operation({"intValue": "1"})]),
+        _otlp_json_span(spanId="04" * 8, attributes=[_operation({})]),
+        _otlp_json_span(spanId="05" * 8),
+    )
+    for encoding, raw in [
+        (Encoding.JSON, body),
+        (Encoding.PROTOBUF, _request(body, Encoding.JSON).SerializeToString()),
+    ]:
+        result = spans_from_request(_request(raw, encoding))
+        assert [span.span_id for _, span in result.items] == ["01" * 8, "05" * 8]
+        must = "gen_ai.operation.name must be a stringValue (chat, execute_tool or invoke_agent), not"
+        assert result.rejected == [
+            f"resourceSpans[0].scopeSpans[0].spans[1]: {must} an arrayValue",
+            f"resourceSpans[0].scopeSpans[0].spans[2]: {must} an intValue",
+            f"resourceSpans[0].scopeSpans[0].spans[3]: {must} an empty value",
+        ]
+
+
+@pytest.mark.parametrize("attribute", ["gen_ai.input.messages", "gen_ai.tool.definitions"])
+@pytest.mark.parametrize("depth", [MAX_VALUE_DEPTH + 1, 900, 1000, 100_000])
+def test_message_content_nested_too_deep_rejects_that_span_only(attribute: str, depth: int) -> None:
+    """Content sent as a JSON string is parsed; nested beyond MAX_VALUE_DEPTH (where the encoders that
+    store a span would fail, or the parser itself) it rejects its span, and the rest is stored."""
+    deep = {"key": attribute, "value": {"stringValue": "[" * depth + "]" * depth}}
+    body = _otlp_json(
+        _otlp_json_span(spanId="01" * 8),
+        _otlp_json_span(spanId="02" * 8, attributes=[_operation({"stringValue": "chat"}), deep]),
+    )
+    result = spans_from_request(_request(body, Encoding.JSON))
+    assert [span.span_id for _, span in result.items] == ["01" * 8]
+    assert result.rejected == [
+        f"resourceSpans[0].scopeSpans[0].spans[1]: {attribute}: its JSON nests more than "
+        f"{MAX_VALUE_DEPTH} levels deep (GenAI content nests a few)"
+    ]
+    result.items[0][1].model_dump_json()
+
+
+def test_message_content_with_a_lone_surrogate_escape_rejects_that_span_only() -> None:
+    """``"\\ud800"`` is valid JSON text but decodes to a string no UTF-8 blob can hold."""
+    bad = {"key": "gen_ai.input.messages", "value": {"stringValue": '[{"role": "user", "x": "\\ud800"}]'}}
+    body = _otlp_json(
+        _otlp_json_span(spanId="01" * 8),
+        _otlp_json_span(spanId="02" * 8, attributes=[_operation({"stringValue": "chat"}), bad]),
+    )
+    result = spans_from_request(_request(body, Encoding.JSON))
+    assert [span.span_id for _, span in result.items] == ["01" * 8]
+    assert result.rejected == [
+        "resourceSpans[0].scopeSpans[0].spans[1]: gen_ai.input.messages: its JSON has an unpaired UTF-16 "
+        "surrogate escape (\\ud800-\\udfff)"
+    ]
+
+
+def test_content_nested_as_deep_as_allowed_is_kept() -> None:
+    limit = "[" * MAX_VALUE_DEPTH + "]" * MAX_VALUE_DEPTH
+    span = _otlp_json_span(
+        attributes=[
+            _operation({"stringValue": "chat"}),
+            {"key": "gen_ai.input.messages", "value": {"stringValue": limit}},
+        ]
+    )
+    [(_, kept)] = spans_from_request(_request(_otlp_json(span), Encoding.JSON)).items
+    assert json.loads(kept.model_dump_json())["attributes"]["gen_ai.input.messages"] == json.loads(limit)
+
+
+def test_span_event_content_nested_too_deep_rejects_its_span() -> None:
+    recorder = Recorder()
+    with recorder.tracer.start_as_current_span(
+        "chat m", attributes={"gen_ai.operation.name": "chat"}
+    ) as span:
+        span.add_event("gen_ai.user.message", {"gen_ai.event.content": "[" * 5000 + "]" * 5000})
+    conversation(recorder, "q")
+    result = spans_from_request(recorder.request())
+    assert sorted(span.operation or "" for _, span in result.items) == ["chat", "invoke_agent"]
+    assert len(result.rejected) == 1
+    assert "gen_ai.event.content: its JSON nests more than 64 levels deep" in result.rejected[0]
+
+
+def test_successful_chat_spans_without_content_are_counted() -> None:
+    """What the traces endpoint warns about: chat spans that ended well but carry no messages (a failed
+    call has no output whatever the capture setting, and the other operations carry none)."""
+    recorder = Recorder()
+    conversation(recorder, "with content")
+    for failed in (False, False, True):
+        with recorder.tracer.start_as_current_span(
+            "chat m", attributes={"gen_ai.operation.name": "chat"}
+        ) as span:
+            if failed:
+                span.set_status(Status(StatusCode.ERROR, "rate limited"))
+    result = spans_from_request(recorder.request())
+    assert (len(result.items), result.no_content) == (5, 2)
 
 
 def test_only_genai_operations_are_kept() -> None:

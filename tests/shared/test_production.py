@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from shared.agents.graders import UnknownGraderError, get_grader, register_grader, tool_result_in_answer
 from shared.contracts.payloads import BuildDataset, ProductionWindow
+from shared.domain.dataset import TraceSet, build_dataset
 from shared.storage.artifacts import ArtifactStore
 from shared.storage.production import (
     Feedback,
@@ -265,3 +266,30 @@ def test_a_dataset_request_has_a_window_exactly_when_it_reads_production() -> No
                 source=source,
                 production=production,
             )
+
+
+SEPARATORS = "a\x85b\u2028c\u2029d"
+
+
+def test_text_with_unicode_line_separators_stays_on_its_line(store: ArtifactStore) -> None:
+    """JSON may hold U+0085, U+2028 and U+2029 raw inside strings, and str.splitlines() breaks lines at
+    them: they are written escaped, so every JSONL reader (the dashboard's too) sees one line per
+    span, event and example; and a blob written with them raw is read line by line all the same."""
+    messages = [{"role": "user", "parts": [{"type": "text", "content": SEPARATORS}]}]
+    answer = [{"role": "assistant", "parts": [{"type": "text", "content": SEPARATORS}]}]
+    span = _span("a", "a", DAY, **{"gen_ai.input.messages": messages, "gen_ai.output.messages": answer})
+    span.name = SEPARATORS
+    event = ContentEvent(
+        trace_id="a" * 32, span_id="b" * 16, time_unix_nano=1, name="gen_ai.choice", body=SEPARATORS
+    )
+    paths = store_spans(store, [("support-bot", span)]) + store_events(store, [("support-bot", event)])
+    for path in paths:
+        text = store.read_text(path) or ""
+        assert len(text.splitlines()) == 1, path
+    store.write_text(f"production/raw-bot/{DAY:%Y/%m/%d}/spans-raw.jsonl", span.model_dump_json() + "\n")
+    for agent in ("support-bot", "raw-bot"):
+        [[read]] = list_production_traces(store, agent, DAY, DAY).values()
+        assert read.name == SEPARATORS
+    text = build_dataset([TraceSet("production", {"a": [span]}, lambda *_: 1.0)], ratio=1.0, seed=1)[0]
+    assert len(text.splitlines()) == 1
+    assert json.loads(text)["messages"][0]["content"] == SEPARATORS
