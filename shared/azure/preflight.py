@@ -412,6 +412,7 @@ def check_lifecycle_warnings(
     if models is None:
         return [], None
     rollouts = served_model(request.deployment, deployments) if request.deployment else None
+    found = next((item for item in deployments or [] if item.name == request.deployment), None)
     champion = request.champion_model
     view = models.view([m for m in (root_model(request.model), rollouts, champion) if m])
     texts = retirement_warnings(
@@ -421,6 +422,7 @@ def check_lifecycle_warnings(
         champion=(champion, request.champion_deployment or "") if champion else None,
         days=deps.settings.lifecycle_warning_days,
         rebasing_to=request.rebasing_to,
+        rollouts_sku=found.sku.name if found is not None and found.sku is not None else None,
     )
     return [ErrorInfo(code=LIFECYCLE_WARNING, message=text) for text in texts], view
 

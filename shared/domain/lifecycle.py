@@ -128,11 +128,13 @@ def retirement_warnings(
     champion: tuple[str, str] | None,
     days: int,
     rebasing_to: str | None = None,
+    rollouts_sku: str | None = None,
 ) -> list[str]:
     """What retires within ``days`` and touches the run: fine-tuning ``training`` (the run's base model),
-    the deployments its candidates will have, the model its rollouts run on (``rollouts``), and the
-    lineage's champion (model, deployment). A champion whose deployment retires says what to do: rebase
-    the lineage (``rebasing_to``: this run already does)."""
+    the deployments its candidates will have, the model its rollouts run on (``rollouts``, on a
+    deployment of ``rollouts_sku``, which ARM may retire before the model), and the lineage's champion
+    (model, deployment). A champion whose deployment retires says what to do: rebase the lineage
+    (``rebasing_to``: this run already does)."""
     dates = {item.model: item for item in view.models}
     now, warnings = view.now, []
     base = dates.get(training)
@@ -156,6 +158,14 @@ def retirement_warnings(
             f"{served.model}, which the run's rollouts run on, stops serving on "
             f"{day(served.inference or now)} (in {left} days): choose another base_deployment (a teacher)"
         )
+    elif served is not None and rollouts_sku is not None:
+        sku_end = served.skus.get(rollouts_sku)
+        if (left := soon(sku_end, now, days)) is not None:
+            warnings.append(
+                f"{rollouts_sku} deployments of {served.model}, which the run's rollouts run on, stop "
+                f"serving on {day(sku_end or now)} (in {left} days): redeploy it on another SKU or choose "
+                "another base_deployment"
+            )
     if champion is not None:
         model, deployment = champion
         own = dates.get(model)

@@ -113,3 +113,22 @@ def test_line_separators_inside_an_example_stay_inside_its_line() -> None:
         assert len(text.splitlines()) == 2
     assert answers(read_kept(kept_jsonl(examples))) == ["one\u2028two", "three\u0085four\u2029five"]
     assert answers(legacy_kept("run-a", 1, training_jsonl(examples))) == answers(examples)
+
+
+def test_a_rollout_deployments_sku_retiring_first_is_warned_about() -> None:
+    """ARM dates each SKU of a model apart: the SKU the rollouts' deployment runs on may stop before the
+    model does, and the warning names it; without a SKU date, or past the window, nothing is said."""
+    teacher = ModelDates(
+        model="gpt-5.1-2025-11-13",
+        listed=True,
+        inference=datetime(2028, 1, 1, tzinfo=UTC),
+        skus={"Standard": datetime(2027, 9, 1, tzinfo=UTC)},
+    )
+    dates = view(teacher)
+    common = {"training": "gpt-oss-20b-11", "rollouts": teacher.model, "champion": None}
+    assert retirement_warnings(dates, **common, days=60, rollouts_sku="Standard") == [
+        "Standard deployments of gpt-5.1-2025-11-13, which the run's rollouts run on, stop serving on "
+        "2027-09-01 (in 12 days): redeploy it on another SKU or choose another base_deployment"
+    ]
+    assert retirement_warnings(dates, **common, days=60, rollouts_sku="GlobalStandard") == []
+    assert retirement_warnings(dates, **common, days=10, rollouts_sku="Standard") == []
