@@ -148,7 +148,7 @@ class DevHost:
                     f"{instance_id} did not finish within {timeout} s: {self.engine.status(instance_id)}"
                 )
             await asyncio.sleep(0.01)
-        return DurableOrchestrationStatus.from_json(self.engine.status(instance_id))
+        return _sdk_status(instance_id, self.engine.status(instance_id))
 
     def run_orchestration(
         self, name: str, client_input: Any = None, instance_id: str | None = None, timeout: float = 60
@@ -160,7 +160,7 @@ class DevHost:
         status = self.engine.wait(instance_id, timeout)
         if not self.engine.is_terminal(instance_id):
             raise TimeoutError(f"{instance_id} did not finish within {timeout} s: {status}")
-        return DurableOrchestrationStatus.from_json(status)
+        return _sdk_status(instance_id, status)
 
     def get_status_sync(self, instance_id: str) -> DurableOrchestrationStatus | None:
         """The status the Durable API would return, for progress displays in synchronous code."""
@@ -239,3 +239,11 @@ class DevHost:
 
 
 _json_module = json
+
+
+def _sdk_status(instance_id: str, status: dict[str, Any] | None) -> DurableOrchestrationStatus:
+    """The SDK's status object for a finished instance; a KeyError if it was purged meanwhile (the SDK's
+    ``from_json`` would fail on None with an unrelated TypeError)."""
+    if status is None:
+        raise KeyError(f"no orchestration instance {instance_id!r}")
+    return DurableOrchestrationStatus.from_json(status)

@@ -24,6 +24,7 @@ from typing import Any
 
 from azure.durable_functions.models.actions.CallActivityAction import CallActivityAction
 from azure.durable_functions.models.actions.CallActivityWithRetryAction import CallActivityWithRetryAction
+from azure.durable_functions.models.actions.CallEntityAction import CallEntityAction
 from azure.durable_functions.models.actions.CallSubOrchestratorAction import CallSubOrchestratorAction
 from azure.durable_functions.models.actions.CallSubOrchestratorWithRetryAction import (
     CallSubOrchestratorWithRetryAction,
@@ -124,7 +125,7 @@ def _sdk_task_signature(task: TaskBase) -> Signature:
         return ("activity", action.function_name.casefold(), action.input_)
     if isinstance(action, CallSubOrchestratorAction | CallSubOrchestratorWithRetryAction):
         return ("suborchestration", action.function_name.casefold(), action._input)
-    if getattr(action, "action_type", None) == shim.CALL_ENTITY:  # CallEntityAction
+    if isinstance(action, CallEntityAction):  # the only action of type CALL_ENTITY
         return ("entity call", f"{action.instance_id} {action.operation}", action.input_)
     return (type(action).__name__, "", None)
 

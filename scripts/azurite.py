@@ -47,7 +47,17 @@ class Azurite:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
+
+
+PORT_ATTEMPTS = 3
+"""Starts with fresh free ports before giving up: a port found free can be taken by another process
+(another test worker's Azurite or emulator) before Azurite binds it."""
+
+
+class PortTaken(RuntimeError):
+    """Azurite could not bind one of its ports (``EADDRINUSE``)."""
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], errors: IO[bytes], timeout: float) -> None:
@@ -56,7 +66,8 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], errors: IO[byte
         if process.poll() is not None:
             errors.seek(0)
             said = errors.read()[-2000:].decode(errors="replace").strip()
-            raise RuntimeError(f"Azurite exited with code {process.returncode} before listening: {said}")
+            message = f"Azurite exited with code {process.returncode} before listening: {said}"
+            raise PortTaken(message) if "EADDRINUSE" in said else RuntimeError(message)
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -70,44 +81,52 @@ def run_azurite(location: Path, *, default_ports: bool = False, timeout: float =
     """Runs Azurite with its data under ``location`` until the block exits.
 
     ``default_ports`` uses 10000-10002 so that ``UseDevelopmentStorage=true`` (what Core Tools and
-    Storage Explorer assume) reaches it.
+    Storage Explorer assume) reaches it; a taken default port is an error, a taken free port is retried
+    with new ones (``PORT_ATTEMPTS``).
     """
     if not AZURITE_BIN.exists():
         raise RuntimeError(f"{AZURITE_BIN} is missing: run `make setup` (npm ci installs Azurite)")
-    ports = (10000, 10001, 10002) if default_ports else (free_port(), free_port(), free_port())
     location.mkdir(parents=True, exist_ok=True)
-    # stderr goes to a file, not a pipe: nobody reads it while Azurite runs, and a full pipe, or one
-    # whose reader died, blocks or breaks Azurite; the file is read only to explain an early exit.
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            [
-                str(AZURITE_BIN),
-                "--silent",
-                "--skipApiVersionCheck",
-                # Azurite reports usage to Microsoft by default ("Disable Telemetry Collection" in its
-                # README). Offline, its stop event waits on a connection that never comes, so SIGTERM
-                # took 10 s and then a kill, which loses what it had not yet saved.
-                "--disableTelemetry",
-                "--location",
-                str(location),
-                "--blobPort",
-                str(ports[0]),
-                "--queuePort",
-                str(ports[1]),
-                "--tablePort",
-                str(ports[2]),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-        try:
-            for port in ports:
-                _wait_listening(port, process, errors, timeout)
-            yield Azurite(*ports, location=location)
-        finally:
-            process.terminate()  # Azurite saves its metadata and exits; a kill would lose the unsaved
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        ports = (10000, 10001, 10002) if default_ports else (free_port(), free_port(), free_port())
+        # stderr goes to a file, not a pipe: nobody reads it while Azurite runs, and a full pipe, or one
+        # whose reader died, blocks or breaks Azurite; the file is read only to explain an early exit.
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                [
+                    str(AZURITE_BIN),
+                    "--silent",
+                    "--skipApiVersionCheck",
+                    # Azurite reports usage to Microsoft by default ("Disable Telemetry Collection" in its
+                    # README). Offline, its stop event waits on a connection that never comes, so SIGTERM
+                    # took 10 s and then a kill, which loses what it had not yet saved.
+                    "--disableTelemetry",
+                    "--location",
+                    str(location),
+                    "--blobPort",
+                    str(ports[0]),
+                    "--queuePort",
+                    str(ports[1]),
+                    "--tablePort",
+                    str(ports[2]),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                try:
+                    for port in ports:
+                        _wait_listening(port, process, errors, timeout)
+                except PortTaken:
+                    if default_ports or attempt == PORT_ATTEMPTS:
+                        raise
+                    continue
+                yield Azurite(*ports, location=location)
+                return
+            finally:
+                process.terminate()  # Azurite saves its metadata and exits; a kill would lose the unsaved
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

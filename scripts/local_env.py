@@ -12,7 +12,7 @@ import os
 import shlex
 import signal
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,7 @@ LOCAL_RUN_DEFAULTS = {
 
 
 def app_environment(
-    azurite: Azurite, emulator: EmulatorHandle, run_defaults: dict[str, object]
+    azurite: Azurite, emulator: EmulatorHandle, run_defaults: Mapping[str, object]
 ) -> dict[str, str]:
     return {
         "AZURE_OPENAI_ENDPOINT": emulator.url,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from emulator.launch import start_emulator
+from scripts import azurite as azurite_script
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_run import champion_line, error_lines, summary_table
 from shared.domain.report import RunReport
@@ -384,3 +386,28 @@ def test_the_app_starts_from_local_settings_example(tmp_path: Path, azurite: Azu
     failed = [check for check in preflight["checks"] if not check["ok"]]
     assert failed == [], "every dependency answered with the example's settings"
     assert preflight["ok"] is True
+
+
+def test_azurite_on_a_port_taken_after_it_was_found_free_starts_on_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another test worker can bind a port between ``free_port`` and Azurite's listen: Azurite then
+    exits with EADDRINUSE, and run_azurite starts it again on fresh ports instead of failing."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        handed_out: list[int] = []
+
+        def first_one_taken() -> int:
+            port = taken_port if not handed_out else free_port()
+            handed_out.append(port)
+            return port
+
+        monkeypatch.setattr(azurite_script, "free_port", first_one_taken)
+        with azurite_script.run_azurite(tmp_path / "azurite") as azurite:
+            assert azurite.blob_port != taken_port
+            with socket.create_connection(("127.0.0.1", azurite.blob_port), timeout=2):
+                pass
+        assert handed_out.count(taken_port) == 1
+        assert len(handed_out) == 6  # three ports refused as a set, three more that worked

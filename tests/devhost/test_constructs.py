@@ -80,11 +80,13 @@ def test_task_any_timeout_timer_wins_when_nothing_happens(vhost: DevHost) -> Non
 
 def test_long_polling_loop_of_timers_is_instant(vhost: DevHost) -> None:
     started = time.monotonic()
-    status = vhost.run_orchestration("poller", timeout=30)
+    status = vhost.run_orchestration("poller", timeout=60)
     assert status.runtime_status == Status.Completed
     assert status.output >= 48 * 3600
     assert status.custom_status == {"poll": 47}
-    assert time.monotonic() - started < 10
+    # 48 hours of durable timers in at most a minute of wall time, even on a loaded machine: the timers
+    # fire on devhost's clock, not the wall's.
+    assert time.monotonic() - started < 60
 
 
 def test_a_timer_longer_than_six_days_is_split_into_three_day_legs(vhost: DevHost) -> None:

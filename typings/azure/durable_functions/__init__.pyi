@@ -1,5 +1,6 @@
-# Type stubs for the parts of azure-functions-durable 1.7.0 this app uses: the package ships no
-# py.typed marker, so without these mypy --strict would see every orchestrator and activity as untyped.
+# Type stubs for the parts of azure-functions-durable 1.7.0 this app and devhost/ use: the package ships no
+# py.typed marker, so without these mypy --strict would see every orchestrator and activity as untyped
+# (and devhost's replay, which drives the SDK's own internals, as unchecked).
 # Signatures follow the package's source (azure/durable_functions/**); keep them in step when upgrading.
 from azure.durable_functions.decorators.durable_app import Blueprint as Blueprint
 from azure.durable_functions.decorators.durable_app import DFApp as DFApp

@@ -1,11 +1,30 @@
 from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
+# The shapes of utils.http_utils' post/get/delete_async_request, through which the client sends every
+# request; devhost/client.py replaces them on its instance (see its docstring).
+class _PostAsyncRequest(Protocol):
+    def __call__(
+        self,
+        url: str,
+        data: Any = None,
+        trace_parent: str | None = None,
+        trace_state: str | None = None,
+        function_invocation_id: str | None = None,
+    ) -> Awaitable[list[Any]]: ...
+
+class _GetOrDeleteAsyncRequest(Protocol):
+    def __call__(self, url: str, function_invocation_id: str | None = None) -> Awaitable[list[Any]]: ...
+
 class DurableOrchestrationClient:
+    _post_async_request: _PostAsyncRequest
+    _get_async_request: _GetOrDeleteAsyncRequest
+    _delete_async_request: _GetOrDeleteAsyncRequest
     def __init__(self, context: str, function_invocation_id: str | None = None) -> None: ...
     async def start_new(
         self,

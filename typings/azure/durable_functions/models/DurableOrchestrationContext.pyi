@@ -1,11 +1,19 @@
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from azure.durable_functions.models.RetryOptions import RetryOptions
 from azure.durable_functions.models.Task import TaskBase, TimerTask
 
 class DurableOrchestrationContext:
+    # The tasks the SDK has scheduled and not yet seen complete, by task id (a list where task_any waits on
+    # several external events with one id); devhost/replay.py compares them with what the extension schedules.
+    open_tasks: defaultdict[int | str, list[TaskBase] | TaskBase]
+    # Set by Orchestrator.create's handle from the decorator's input_type; get_input decodes with it.
+    _input_expected_type: type | None
+    @classmethod
+    def from_json(cls, json_string: str) -> Self: ...
     def call_activity(
         self, name: str | Callable[..., Any], input_: Any | None = None, expected_type: type | None = None
     ) -> TaskBase: ...

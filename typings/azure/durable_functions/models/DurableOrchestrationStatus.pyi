@@ -1,9 +1,13 @@
 from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Self
 
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 class DurableOrchestrationStatus:
+    # The SDK annotates json_obj as Any; it takes a message string or the status JSON (cls(**json_obj)).
+    @classmethod
+    def from_json(cls, json_obj: str | Mapping[str, Any]) -> Self: ...
     @property
     def name(self) -> str | None: ...
     @property

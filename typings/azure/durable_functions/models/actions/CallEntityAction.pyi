@@ -1,0 +1,7 @@
+# Read by devhost/replay.py (the SDK's view of an open task); see Action.pyi.
+from azure.durable_functions.models.actions.Action import Action
+
+class CallEntityAction(Action):
+    instance_id: str  # EntityId.get_scheduler_id(entity_id): "@name@key"
+    operation: str
+    input_: str  # df_dumps(input_): the JSON the extension is sent

@@ -1,0 +1,4 @@
+# Read by devhost/replay.py (the SDK's view of an open task); see Action.pyi.
+from azure.durable_functions.models.actions.Action import Action
+
+class CreateTimerAction(Action): ...

@@ -1,0 +1,3 @@
+# The SDK's HTTP helpers for DurableOrchestrationClient: devhost/worker.py closes their module-level
+# aiohttp session before its event loop stops.
+async def _close_session() -> None: ...
