@@ -103,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The world before the retirements (--lifecycle none): the stage is timed on gpt-4.1-mini's base
     # deployment and its limits, which no date changes.
-    emulator = ("--chat-latency", args.chat_latency, "--seed", "7", "--base-capacity", str(CAPACITY))
-    emulator += ("--lifecycle", "none")
+    emulator = (
+        *("--chat-latency", args.chat_latency, "--seed", "7", "--base-capacity", str(CAPACITY)),
+        *("--lifecycle", "none"),
+    )
     with (
         tempfile.TemporaryDirectory(prefix="stage-azurite-") as azurite_dir,
         local_services(*emulator, azurite_dir=Path(azurite_dir), default_ports=False),
