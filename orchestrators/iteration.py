@@ -131,12 +131,8 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
     """Raises StageFailed (skipped: NothingToLearn, before anything is paid for; failed: a file Azure
     would refuse) unless the dataset is worth a job."""
     learned = dataset.mean_reward_kept is not None and dataset.mean_reward_kept >= settings.min_reward
-    if dataset.accumulated and dataset.examples_new == 0:
-        message = (
-            f"no new example: this iteration's kept examples are all in the lineage's earlier ones "
-            f"({dataset.examples_earlier}), which a model has learned already"
-        )
-        raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
+    # Too few first (the shortfall says why), then nothing new: a file of earlier examples alone
+    # teaches nothing a model of the lineage has not learned.
     if dataset.examples_kept < MIN_EXAMPLES or not learned:
         message = (
             f"{dataset.examples_kept} examples earned >= {settings.min_reward} and made the top "
@@ -144,6 +140,12 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
         )
         if dataset.shortfall:  # the dataset step's account of where the examples went
             message = f"{dataset.shortfall}. {message}"
+        raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
+    if dataset.accumulated and dataset.examples_new == 0:
+        message = (
+            f"no new example: this iteration's kept examples are all in the lineage's earlier ones "
+            f"({dataset.examples_earlier}), which a model has learned already"
+        )
         raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
     if not dataset.enough_for_azure:
         raise StageFailed("failed", ErrorInfo(code="InvalidDataset", message="; ".join(dataset.problems)))
