@@ -26,6 +26,7 @@ from api.lineages import bp as lineage_endpoints
 from api.preflight import bp as preflight_api
 from api.runs import bp as run_endpoints
 from api.telemetry import bp as telemetry_api
+from orchestrators.account import bp as account_gate
 from orchestrators.finetune_run import bp as run_orchestrator
 from orchestrators.reconcile import bp as reconciler
 from orchestrators.rollout_stage import bp as rollout_orchestrators
@@ -57,6 +58,7 @@ for blueprint in (
     upkeep,
     lineage_endpoints,
     rollout_orchestrators,
+    account_gate,
     run_activities,
     rollout_activities,
     dataset_activities,

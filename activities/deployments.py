@@ -44,8 +44,14 @@ bp = df.Blueprint()
 
 @implements(bp, START_DEPLOYMENT)
 def start_deployment(request: StartDeployment) -> DeploymentResult:
+    """Sends the PUT (the caller holds the account's write grant) unless the account has no free
+    fine-tuned deployment slot (``MAX_FINE_TUNED_DEPLOYMENTS``); a 409 RequestConflict is an answer."""
     try:
-        return openai_account().start(request, get_settings().open_model_deployment_format)
+        return openai_account().start(
+            request,
+            slot_limit=get_settings().max_fine_tuned_deployments,
+            open_model_format=get_settings().open_model_deployment_format,
+        )
     except Exception as exc:  # noqa: BLE001 - classified: transient re-raised, permanent recorded
         return DeploymentResult(name=request.name, state="Failed", error=raise_if_transient(exc))
 
@@ -57,8 +63,13 @@ def get_deployment(request: DeploymentRef) -> DeploymentResult:
 
 @implements(bp, DELETE_DEPLOYMENTS)
 def delete_deployments(request: DeleteDeployments) -> DeploymentsRemaining:
-    remaining = [name for name in request.names if openai_account().start_delete(name)]
-    return DeploymentsRemaining(remaining=remaining)
+    """Sends (or sends again) each DELETE; answers those still there and those ARM refused because
+    another write was in progress (409 RequestConflict), which the caller's next poll sends again."""
+    outcomes = {name: openai_account().delete(name) for name in request.names}
+    return DeploymentsRemaining(
+        remaining=[name for name, outcome in outcomes.items() if outcome != "gone"],
+        conflicts=[name for name, outcome in outcomes.items() if outcome == "conflict"],
+    )
 
 
 @implements(bp, READ_DEPLOYMENT_LIMITS)

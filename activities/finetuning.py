@@ -10,12 +10,12 @@ import azure.durable_functions as df
 import openai
 
 from activities.implements import implements
+from shared.azure import finetuning
 from shared.azure.clients import artifact_store, openai_client
 from shared.azure.errors import describe, raise_if_transient, result_or_error
 from shared.azure.finetuning import (
     cancel_job,
     create_job,
-    delete_file,
     delete_job,
     events_jsonl,
     file_content,
@@ -43,6 +43,7 @@ from shared.contracts.payloads import (
 from shared.contracts.specs import (
     CANCEL_FINETUNE_JOB,
     COLLECT_JOB_OUTPUTS,
+    DELETE_FILE,
     DELETE_FINETUNE_JOBS,
     GET_FINETUNE_JOB,
     GET_TRAINING_FILE,
@@ -127,21 +128,19 @@ def resume_finetune_job(request: JobRef) -> JobResult:
 
 @implements(bp, COLLECT_JOB_OUTPUTS)
 def collect_job_outputs(request: CollectOutputs) -> CollectedOutputs:
-    """Copies a settled job's results file and events into Blob next to its dataset, then deletes the
-    results and training files from Azure (a resource holds a limited number of files). Idempotent:
-    copying again writes the same, deleting what is gone succeeds."""
-    collected = CollectedOutputs()
-    doomed = [request.training_file_id]
+    """Copies a settled job's results file and events into Blob next to its dataset and lists the
+    files to delete from Azure (the training file, then the results files). Deleting is the
+    orchestrator's next step, one file per call, so a file whose deletion outlasts retries is named as
+    leaked whichever it is. Idempotent: copying again writes the same."""
+    collected = CollectedOutputs(files=[request.training_file_id])
     if request.job_id is not None:
         try:
-            doomed += _copy_job_outputs(request, request.job_id, collected)
+            collected.files += _copy_job_outputs(request, request.job_id, collected)
         except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
             error = raise_if_transient(exc)
             collected.warnings.append(
                 ErrorInfo(code=error.code, message=f"job outputs not copied: {error.message}")
             )
-    for file_id in doomed:
-        _delete_file(file_id, collected)
     return collected
 
 
@@ -163,14 +162,19 @@ def _copy_job_outputs(request: CollectOutputs, job_id: str, collected: Collected
     return ids
 
 
-def _delete_file(file_id: str, collected: CollectedOutputs) -> None:
-    try:
-        delete_file(openai_client(), file_id)
-    except Exception as exc:  # noqa: BLE001 - transient re-raised for Durable's retry, permanent noted
-        error = raise_if_transient(exc)
-        collected.leaked.append(Leak(kind="file", name=file_id, reason=f"{error.code}: {error.message}"))
-        return
-    collected.deleted_files.append(file_id)
+@implements(bp, DELETE_FILE)
+def delete_file(request: FileRef) -> FileResult:
+    """Deletes one file from the resource (a resource holds a limited number); one already gone counts
+    as deleted; a refusal is an answer with Azure's reason."""
+    return result_or_error(
+        lambda: _deleted(request.file_id),
+        lambda error: FileResult(file_id=request.file_id, status="error", error=error),
+    )
+
+
+def _deleted(file_id: str) -> FileResult:
+    finetuning.delete_file(openai_client(), file_id)
+    return FileResult(file_id=file_id, status="deleted")
 
 
 @implements(bp, DELETE_FINETUNE_JOBS)

@@ -35,7 +35,7 @@ from shared.azure.lifecycle import LineageLifecycle, lifecycle_of
 from shared.contracts.payloads import UpkeepRequest
 from shared.domain.layout import lineage_path, report_path
 from shared.domain.lineage import Champion, Lineage
-from shared.domain.settings import DeploymentPrefix, RunSettings, get_settings
+from shared.domain.settings import LineageName, RunSettings, get_settings
 
 log = logging.getLogger("durable_finetune.api")
 
@@ -48,7 +48,7 @@ SERVING_STATES = {"Succeeded": "serving", "NotFound": "expired"}
 class LineageRef(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    lineage: DeploymentPrefix
+    lineage: LineageName
 
 
 @bp.route(route="lineages/{lineage}", methods=["GET"])

@@ -1,25 +1,31 @@
-"""Benchmark: the rollout stage at scale against a deployment's rate limit (issue 11).
+"""Benchmark: the rollout stage at scale against a deployment's rate limit (issues 11 and 20).
 
 Runs the app's rollout stage (orchestrators/rollout_stage.py, driven as the run orchestrator drives
 it, bench/stage_driver.py) through devhost (real clock) against the emulator (chat latency 1.0 s,
 rate limits at scale 1): N = 24 and 240 tasks on a deployment with a DeveloperTier-sized limit
 (capacity 250 of gpt-4.1-mini, the app's DeveloperTier default: 250 RPM), N = 240 and 2,400 on one
-with ten times that (2,500 RPM). Each row gets a fresh deployment, so no row inherits another's
-windows. Per row: N, the limit (RPM), what bounds the stage, seconds, achieved RPM (chat calls
-admitted per minute), utilisation = achieved / limit, 429s waited out, failed rollouts (agent
-errors), throttled rollouts (lost to throttling), rollouts in flight, history events per iteration
-(the run orchestrator's, the stage's, a lane's per execution) and replay ms per history event (of
-the run orchestrator, the stage, the lanes: each level is compared with itself across N, because a
-replay also has a fixed cost, which weighs more per event in a lane's short histories).
+with ten times that (2,500 RPM), and two rows of 240 at 250 RPM under pressure (issue 20): a second
+consumer sending half the limit the whole time (``shared``), and the same with Azure lowering the
+limits to half for the middle third of the stage (``lowered``). Each row gets a fresh deployment, so
+no row inherits another's windows. Per row: N, the limit (RPM), the pressure, what bounds the stage,
+seconds, achieved RPM (chat calls admitted per minute), utilisation = achieved / limit, utilisation
+of what was left to the app (the emulator's own counters, ``/_emulator/ratelimit``: the app's
+admitted requests against the requests offered, lowered ones included, less the other consumer's),
+429s waited out, failed rollouts (agent errors), throttled rollouts (lost to throttling), rollouts in
+flight, history events per iteration (the run orchestrator's, the stage's, a lane's per execution)
+and replay ms per history event (of the run orchestrator, the stage, the lanes: each level is
+compared with itself across N, because a replay also has a fixed cost, which weighs more per event in
+a lane's short histories).
 
 A row is limit-bound when the time the limit needs for its chat calls (the app's own pacing with no
 latency: a window's share at once, then as Azure's windows slide) exceeds the time the latency
 needs (rounds of rollouts in flight x calls per rollout x chat latency); only those rows count for
-utilisation. Targets: 0 rollouts lost or scored 0 through throttling at every N; utilisation
->= 0.85 at N >= 240; history per iteration flat in N and replay cost per event at N = 2,400 within
-1.5x of N = 240. ``--tasks N`` runs only the rows with that N; ``--row N@CAPACITY`` (repeatable) runs
-those rows instead (the tests run a short limit-bound row); ``--json PATH`` writes the results
-(``ScaleResult``) for ``scripts/figures.py`` and the tests.
+utilisation. A pressured row is limit-bound by construction and is judged by the utilisation of what
+was left to it. Targets: 0 rollouts lost or scored 0 through throttling at every N; utilisation
+>= 0.85 at N >= 240, and >= 0.8 of what is left under pressure; history per iteration flat in N and
+replay cost per event at N = 2,400 within 1.5x of N = 240. ``--tasks N`` runs only the rows with that
+N; ``--row N@CAPACITY[+shared|+lowered]`` (repeatable) runs those rows instead (the tests run short
+ones); ``--json PATH`` writes the results (``ScaleResult``) for ``scripts/figures.py`` and the tests.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Literal, cast, get_args
 
 import azure.durable_functions as df
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
@@ -39,6 +46,7 @@ from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
 from bench.table import Column, cells, console_header, console_row, markdown
 from devhost import DevHost
 from devhost.stats import HistoryStats
+from emulator.launch import EmulatorHandle
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from scripts.local_env import local_services
 from shared.agents import get_agent
@@ -56,17 +64,42 @@ ACTIVITY_SLOTS = 128
 (host.json has 32 per instance; in Azure that stage spreads over 4 instances, docs/deploy.md)."""
 
 
+Pressure = Literal["", "shared", "lowered"]
+OTHER_CONSUMER_SHARE = 0.5
+"""``shared`` and ``lowered`` rows: a second consumer (another app, production traffic) sends this share
+of the deployment's limit for the whole stage (the emulator's background load)."""
+LOWERED_TO = 0.5
+"""``lowered`` rows: Azure lowers the deployment's limits to this share for the middle of the stage."""
+CALLS_PER_ROLLOUT = 1.4
+"""The capital agent's chat calls per rollout against the emulator (docs/deploy.md), to place the
+lowering in the middle of the stage."""
+
+
 class Row(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tasks: int
     capacity: int
+    pressure: Pressure = ""
 
     @classmethod
     def parse(cls, text: str) -> Row:
-        """``N@CAPACITY``, e.g. ``96@250``."""
-        tasks, _, capacity = text.partition("@")
-        return cls(tasks=int(tasks), capacity=int(capacity))
+        """``N@CAPACITY`` or ``N@CAPACITY+PRESSURE``, e.g. ``96@250`` or ``240@250+lowered``."""
+        row, _, pressure = text.partition("+")
+        tasks, _, capacity = row.partition("@")
+        if pressure not in get_args(Pressure):
+            raise ValueError(f"pressure {pressure!r}: one of shared, lowered")
+        return cls(tasks=int(tasks), capacity=int(capacity), pressure=cast(Pressure, pressure))
+
+    @property
+    def label(self) -> str:
+        return f"{self.tasks}@{self.capacity}" + (f"+{self.pressure}" if self.pressure else "")
+
+    def lowering(self) -> tuple[float, float]:
+        """When a ``lowered`` row's lowering starts (seconds after the stage) and how long it lasts: the
+        middle third of the stage as long as the other consumer leaves it (half the limit)."""
+        expected = self.tasks * CALLS_PER_ROLLOUT / (self.capacity * (1 - OTHER_CONSUMER_SHARE)) * 60
+        return expected / 4, expected / 3
 
 
 ROWS = (
@@ -74,7 +107,38 @@ ROWS = (
     Row(tasks=240, capacity=DEVELOPER_TIER_CAPACITY),
     Row(tasks=240, capacity=10 * DEVELOPER_TIER_CAPACITY),
     Row(tasks=2400, capacity=10 * DEVELOPER_TIER_CAPACITY),
+    Row(tasks=240, capacity=DEVELOPER_TIER_CAPACITY, pressure="shared"),
+    Row(tasks=240, capacity=DEVELOPER_TIER_CAPACITY, pressure="lowered"),
 )
+
+
+class Left(BaseModel):
+    """What the emulator counted for the deployment during the stage (``/_emulator/ratelimit``): the
+    requests its limits offered (lowered ones included), the other consumer's and the app's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    offered: float
+    others: int
+    app: int
+    refused: int
+
+    @property
+    def utilisation(self) -> float:
+        """The app's admitted requests against the capacity the other consumer left."""
+        return self.app / max(1.0, self.offered - self.others)
+
+    @classmethod
+    def between(cls, before: dict[str, Any], after: dict[str, Any]) -> Left:
+        def used(status: dict[str, Any], who: str, what: str) -> int:
+            return int(status["usage"][who][what])
+
+        return cls(
+            offered=after["offered"]["requests"] - before["offered"]["requests"],
+            others=used(after, "background", "admitted") - used(before, "background", "admitted"),
+            app=used(after, "app", "admitted") - used(before, "app", "admitted"),
+            refused=used(after, "app", "refused") - used(before, "app", "refused"),
+        )
 
 
 class Result(BaseModel):
@@ -95,6 +159,7 @@ class Result(BaseModel):
     history: tuple[int, int, float]
     replay: tuple[float, float, float]
     limit_bound: bool
+    left: Left | None = None
 
     @property
     def achieved_rpm(self) -> float:
@@ -103,6 +168,12 @@ class Result(BaseModel):
     @property
     def utilisation(self) -> float:
         return self.achieved_rpm / self.limit_rpm
+
+    @property
+    def measured(self) -> float:
+        """The utilisation the row is judged by: of the capacity left to the app when someone else uses
+        the deployment or Azure lowered it, else of the limit."""
+        return self.left.utilisation if self.row.pressure and self.left is not None else self.utilisation
 
     @property
     def lost(self) -> int:
@@ -150,17 +221,28 @@ def limit_seconds(stats: RolloutStats) -> float:
     if stats.limit_rpm is None:
         return 0.0
     budget = RateBudget(rpm=stats.limit_rpm, tpm=stats.limit_tpm, window_seconds=10, source="bench")
-    pacer = Pacer(budget)
+    pacer = Pacer(budget, answered=True)  # the plan once Azure has answered: no probe
     return max((pacer.reserve(0, 0.0).slot for _ in range(stats.llm_calls)), default=0.0)
 
 
-def run_row(host: DevHost, row: Row, suffix: str) -> Result:
+def apply_pressure(emulator: EmulatorHandle, row: Row, deployment: str) -> None:
+    """A ``shared`` row's second consumer, and a ``lowered`` row's lowering too, from now on."""
+    if row.pressure:
+        emulator.background_load(deployment, OTHER_CONSUMER_SHARE)
+    if row.pressure == "lowered":
+        after, seconds = row.lowering()
+        emulator.lower_limits(deployment, LOWERED_TO, seconds, after=after)
 
-    deployment = f"bench-{row.capacity}-{row.tasks}-{suffix}"
+
+def run_row(host: DevHost, emulator: EmulatorHandle, row: Row, suffix: str) -> Result:
+
+    deployment = f"bench-{row.capacity}-{row.tasks}-{row.pressure or 'alone'}-{suffix}"
     create_deployment(deployment, row.capacity)
+    apply_pressure(emulator, row, deployment)
+    before = emulator.rate_limits()[deployment]
     train_size = len(get_agent("capital_lookup").load_splits(None).train)
     run = StageRun(
-        run_id=f"bench-scale-{row.tasks}-{row.capacity}-{suffix}",
+        run_id=f"bench-scale-{row.tasks}-{row.capacity}-{row.pressure or 'alone'}-{suffix}",
         group="train",
         deployment=deployment,
         count=row.tasks,
@@ -169,6 +251,8 @@ def run_row(host: DevHost, row: Row, suffix: str) -> Result:
     started = time.perf_counter()
     status = host.run_orchestration(DRIVER, run.model_dump(), instance_id=run.run_id, timeout=3600)
     seconds = time.perf_counter() - started
+    left = Left.between(before, emulator.rate_limits()[deployment])
+    emulator.background_load(deployment, 0)
     if status.runtime_status != df.OrchestrationRuntimeStatus.Completed:
         raise RuntimeError(f"{run.run_id} ended {status.runtime_status}: {status.output}")
     stats = RolloutStats.model_validate(status.output)
@@ -191,7 +275,8 @@ def run_row(host: DevHost, row: Row, suffix: str) -> Result:
         lanes=stats.concurrency,
         history=(driver.events, child.events, per_lane),
         replay=replay,
-        limit_bound=limit_seconds(stats) > latency_seconds,
+        limit_bound=bool(row.pressure) or limit_seconds(stats) > latency_seconds,
+        left=left,
     )
 
 
@@ -199,13 +284,17 @@ def _slashed(values: tuple[float, ...], digits: int) -> str:
     return "/".join(f"{value:.{digits}f}" for value in values)
 
 
+PRESSURE = {"": "none", "shared": "half used by another", "lowered": "half used, limit halved mid-stage"}
+
 COLUMNS: tuple[Column[Result], ...] = (
     Column("N", lambda r: str(r.row.tasks), 5),
     Column("limit RPM", lambda r: str(r.limit_rpm), 9),
+    Column("pressure", lambda r: PRESSURE[r.row.pressure], 32, text=True),
     Column("bound", lambda r: "limit" if r.limit_bound else "latency", 7, text=True),
     Column("seconds", lambda r: f"{r.seconds:.1f}", 7),
     Column("achieved RPM", lambda r: f"{r.achieved_rpm:.0f}", 12),
     Column("utilisation", lambda r: f"{r.utilisation:.2f}", 11),
+    Column("of what is left", lambda r: f"{r.left.utilisation:.2f}" if r.left else "-", 15),
     Column("429s waited", lambda r: str(r.waited_out), 11),
     Column("failed", lambda r: str(r.failed), 6),
     Column("throttled", lambda r: str(r.throttled), 9),
@@ -220,7 +309,11 @@ def flatness(results: list[Result]) -> str | None:
 
     for large in sorted(results, key=lambda r: -r.row.tasks):
         small = [
-            r for r in results if r.limit_rpm == large.limit_rpm and 240 <= r.row.tasks < large.row.tasks
+            r
+            for r in results
+            if r.limit_rpm == large.limit_rpm
+            and 240 <= r.row.tasks < large.row.tasks
+            and not (r.row.pressure or large.row.pressure)
         ]
         if small:
             base = min(small, key=lambda r: r.row.tasks)
@@ -240,8 +333,10 @@ def flatness(results: list[Result]) -> str | None:
 def summary(results: list[Result]) -> str:
     """The worst row: the most rollouts lost or scored 0, then the lowest utilisation of a limit-bound
     row."""
-    worst = max(results, key=lambda r: (r.lost, -r.utilisation if r.limit_bound else -math.inf))
-    utilisation = f"{worst.utilisation:.2f}" if worst.limit_bound else "n/a (latency-bound)"
+    worst = max(results, key=lambda r: (r.lost, -r.measured if r.limit_bound else -math.inf))
+    utilisation = f"{worst.measured:.2f}" if worst.limit_bound else "n/a (latency-bound)"
+    if worst.row.pressure:
+        utilisation += f" (of what was left, {worst.row.label})"
     return (
         f"rollout_scale: tasks={worst.row.tasks} failed={worst.failed + worst.throttled} "
         f"throttled_scored_zero={worst.scored_zero_by_throttling} utilisation={utilisation}"
@@ -258,7 +353,7 @@ class ScaleResult(BaseModel):
     results: list[Result]
 
     def limit_bound_line(self) -> str:
-        bound = [f"N={r.row.tasks}@{r.limit_rpm}" for r in self.results if r.limit_bound]
+        bound = [f"N={r.row.label}" for r in self.results if r.limit_bound]
         return f"limit-bound rows (utilisation counted): {', '.join(bound) or 'none'}"
 
     def figures(self) -> list[str]:
@@ -283,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         "--tasks", type=int, choices=sorted({row.tasks for row in ROWS}), help="only rows with N"
     )
     parser.add_argument(
-        "--row", type=Row.parse, action="append", metavar="N@CAPACITY", help="run this row instead"
+        "--row",
+        type=Row.parse,
+        action="append",
+        metavar="N@CAPACITY[+shared|+lowered]",
+        help="run this row instead",
     )
     parser.add_argument("--json", type=Path, help="also write the results (ScaleResult) here")
     args = parser.parse_args(argv)
@@ -302,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             "none",
             azurite_dir=Path(azurite_dir),
             default_ports=False,
-        ),
+        ) as services,
     ):
         suffix = str(int(time.time()))
         with DevHost(build_app(), clock="real", max_concurrent_activities=ACTIVITY_SLOTS) as host:
@@ -310,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             print(console_header(COLUMNS), flush=True)
             results = []
             for row in rows:
-                results.append(run_row(host, row, suffix))
+                results.append(run_row(host, services.emulator, row, suffix))
                 print(console_row(COLUMNS, results[-1]), flush=True)
     scale = ScaleResult(chat_latency=float(CHAT_LATENCY), activity_slots=ACTIVITY_SLOTS, results=results)
     print(scale.limit_bound_line())

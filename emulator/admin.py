@@ -223,6 +223,7 @@ def _account(store: Store) -> dict[str, Any]:
         "customer": "existing" if families else "new",
         "existing_families": list(families),
         "serialize_deployment_writes": serializes_writes(store),
+        "request_conflicts": store.data.request_conflicts,
     }
 
 

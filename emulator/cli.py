@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import shutil
 import signal
 import socket
@@ -226,8 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lifecycle.add_argument(
         "--serialize-deployment-writes",
-        action="store_true",
-        help="one deployment create/update/delete at a time per account (409 RequestConflict)",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="one deployment create/update/delete at a time per account (409 RequestConflict), as Azure "
+        "does; emulator.launch (the app's launcher) turns it on unless told --no-serialize-deployment-writes",
     )
     lifecycle.add_argument(
         "--open-model-not-ready",
@@ -386,7 +389,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
 
 
+def _log_to_stderr() -> None:
+    """The emulator's own log (its 409 RequestConflict refusals, its bugs) on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log = logging.getLogger("emulator")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def _serve(config: Config, tls_dir: Path) -> int:
+    _log_to_stderr()
     tls = ensure_tls(config.host, tls_dir)
     app = create_app(config)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET

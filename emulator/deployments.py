@@ -18,6 +18,7 @@ its deployments may use, and open models' fine-tuned deployments are not ready f
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ from emulator.ratelimit import arm_rate_limits, deployment_limits
 from emulator.records import DeploymentRecord, OperationRecord
 from emulator.store import Store
 
+log = logging.getLogger("emulator")
 PROVIDER = "microsoft.cognitiveservices"
 SKUS = {
     "standard": "Standard",
@@ -307,12 +309,25 @@ def _check_sku(store: Store, model_id: str, sku_name: str, model: dict[str, Any]
     )
 
 
-def _check_account_idle(store: Store, now: float) -> None:
+def _check_account_idle(store: Store, now: float, request: Request, name: str) -> None:
     """With serialized writes, no deployment of the account may be mid-operation (Azure's resource
-    provider takes one write at a time; the answer is the one terraform, bicep and azd users report)."""
+    provider takes one write at a time; the answer is the one terraform, bicep and azd users report).
+    Each refusal is counted (``/_emulator/account``) and logged with what was in progress."""
     if not serializes_writes(store):
         return
-    if any(state_of(d, now) in BUSY_STATES for d in store.data.deployments.values()):
+    busy = [
+        (d.name, state) for d in store.data.deployments.values() if (state := state_of(d, now)) in BUSY_STATES
+    ]
+    if busy:
+        store.data.request_conflicts += 1
+        store.save()
+        log.info(
+            "409 RequestConflict: %s %s refused while %s (conflict %d)",
+            request.method,
+            name,
+            ", ".join(f"{other} is {state}" for other, state in busy),
+            store.data.request_conflicts,
+        )
         account, _ = _ids(store)
         raise ArmError(
             409,
@@ -386,7 +401,7 @@ async def _put(request: Request, store: Store, name: str, now: float) -> Respons
     properties = body.get("properties")
     model, model_id, version = _model_of(store, properties, now)
     _check_sku(store, model_id, sku_name, model, version)
-    _check_account_idle(store, now)
+    _check_account_idle(store, now, request, name)
     fine_tuned = is_fine_tuned(store, model_id)
     existing = store.data.deployments.get(name)
     existing_state = state_of(existing, now) if existing else None
@@ -482,7 +497,7 @@ async def _patch(request: Request, store: Store, name: str, now: float) -> Respo
             "DeploymentNotFound",
             f"The deployment '{name}' of account '{store.config.account}' was not found.",
         )
-    _check_account_idle(store, now)
+    _check_account_idle(store, now, request, name)
     busy = _busy(name, state)
     if busy is not None:
         raise busy
@@ -517,7 +532,7 @@ async def _delete(request: Request, store: Store, name: str, now: float) -> Resp
     if d is None or state_of(d, now) is None:
         return Response(status_code=204)
     if d.deleting_at is None:
-        _check_account_idle(store, now)
+        _check_account_idle(store, now, request, name)
         d.deleting_at = now
         d.gone_at = now + store.config.scaled(store.config.durations.deleting)
         d.operation_id = _operation(store, name, "delete", now, d.gone_at, failed=False).id

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # emulator/profiles.py: gpt-4.1-mini's base stopped serving on 2026-10-14) with two base deployments: the
 # retired gpt-4.1-mini an existing customer still has (it answers 404), and gpt-5.1, the current model the
 # app distils from by default (its BASE_DEPLOYMENT; README, "Which path applies to whom").
+# One deployment write at a time per account is Azure's behaviour (emulator/README.md, "Account rules");
+# the app takes turns through its account gate (docs/accounts.md), so it is on for the app's worlds too.
 TEACHER_DEPLOYMENT = "gpt-5.1"
 DEFAULT_FLAGS: tuple[tuple[str, ...], ...] = (
     ("--port", "0"),
@@ -41,7 +44,10 @@ DEFAULT_FLAGS: tuple[tuple[str, ...], ...] = (
         "--deployment",
         "gpt-4.1-mini=gpt-4.1-mini-2025-04-14",
     ),
+    ("--serialize-deployment-writes",),
 )
+LOG_LINES = 20_000
+"""The emulator's stderr lines a handle keeps (its log: 409 refusals, bugs), newest last."""
 AZURE_API_VERSION = "2025-04-01-preview"
 
 
@@ -62,6 +68,8 @@ class EmulatorHandle:
         self.process = process
         self.url = url
         self.ca_path = ca_path
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
+        """The emulator's stderr so far (``log_lines``), filled by a reader thread."""
         config = self.state()["config"]
         self.subscription: str = config["subscription"]
         self.resource_group: str = config["resource_group"]
@@ -117,6 +125,14 @@ class EmulatorHandle:
         peaks: dict[str, int] = self.admin("DELETE", "peaks")
         return peaks
 
+    def log_lines(self) -> list[str]:
+        """What the emulator logged on stderr so far (the last LOG_LINES lines)."""
+        return list(self.log)
+
+    def account_rules(self) -> dict[str, Any]:
+        """The account's rules and counters (``/_emulator/account``): write serialization, 409s given."""
+        return self._admin_object("GET", "account")
+
     def rate_limits(self) -> dict[str, Any]:
         """Each rate-limited deployment's limits, usage and pressure (see emulator/README.md)."""
         deployments: dict[str, Any] = self._admin_object("GET", "ratelimit")["deployments"]
@@ -168,17 +184,18 @@ class EmulatorHandle:
                 self.process.wait(timeout=10)
 
 
-def _drain(stream: IO[str]) -> None:
-    """Reads a pipe to its end (the emulator exited), then closes it."""
+def _drain(stream: IO[str], keep: deque[str] | None = None) -> None:
+    """Reads a pipe to its end (the emulator exited), keeping its lines in ``keep``, then closes it."""
     with stream:
-        for _ in stream:
-            pass
+        for line in stream:
+            if keep is not None:
+                keep.append(line.rstrip("\n"))
 
 
 def start_emulator(*flags: str, state_dir: Path | None = None, timeout: float = 15.0) -> EmulatorHandle:
     """Start ``python -m emulator`` with ``flags`` (DEFAULT_FLAGS fill in what is not given)."""
     args = list(flags)
-    given = {a for a in args if a.startswith("--")}
+    given = {a.replace("--no-", "--", 1) for a in args if a.startswith("--")}
     for group in DEFAULT_FLAGS:
         if group[0] not in given:
             args += group
@@ -206,7 +223,8 @@ def start_emulator(*flags: str, state_dir: Path | None = None, timeout: float = 
         process.kill()
         _, err = process.communicate(timeout=10)
         raise RuntimeError(f"emulator did not start: stdout={lines!r} stderr={err[-2000:]!r}")
-    # Keep draining the pipes so a chatty emulator can never block on a full pipe.
-    for stream in (process.stdout, process.stderr):
-        threading.Thread(target=_drain, args=(stream,), daemon=True).start()
-    return EmulatorHandle(process, lines[0].removeprefix("listening on "), lines[1].removeprefix("ca: "))
+    # Keep draining the pipes so a chatty emulator can never block on a full pipe; stderr is its log.
+    handle = EmulatorHandle(process, lines[0].removeprefix("listening on "), lines[1].removeprefix("ca: "))
+    threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
+    threading.Thread(target=_drain, args=(process.stderr, handle.log), daemon=True).start()
+    return handle

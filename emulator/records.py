@@ -164,5 +164,8 @@ class StateData(_Record):
     # The most fine-tuned deployments in use at once since the admin API last restarted the mark
     # (``/_emulator/peaks``): inspection for benchmarks, not Azure behaviour.
     peak_ft_deployments: int = Field(default=0, ge=0)
+    # 409 RequestConflict answers given since start-up or the last reset (``/_emulator/account``; each
+    # is also logged): inspection, not Azure behaviour.
+    request_conflicts: int = Field(default=0, ge=0)
     account: AccountSettings = AccountSettings()
     faults: FaultConfig = FaultConfig()

@@ -13,6 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators.cleanup import forget_old_models, stop_leftovers
+from orchestrators.deployment import trim_spares
 from orchestrators.errors import RunCancelled, RunEnded, error_from
 from orchestrators.iteration import run_iteration
 from orchestrators.lifecycle import identify_teacher
@@ -152,11 +153,13 @@ def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) 
     orch.cancellable = False
     if status in {"succeeded", "completed_with_failures"}:
         yield from keep_champion_serving(orch)
+        yield from trim_spares(orch)
         yield from forget_old_models(orch)
     yield from record_hosting(orch)
     orch.show(Stage.FINISH, status)
     yield from release(orch)
-    yield from orch.report(ReportChange(status=status, finished_at=orch.now(), error=error))
+    closing = ReportChange(status=status, finished_at=orch.now(), error=error, account=state.account)
+    yield from orch.report(closing)
     champion = state.champion
     return {
         "run_id": state.run_id,
@@ -215,4 +218,7 @@ def fail_run(orch: Orchestration, exc: Exception) -> Step[None]:
             leak = Leak(kind="job", name=job.job_id or job.file_id, reason=error_from(cleanup).message)
             yield from orch.report(ReportChange(leaked=[leak]))
     yield from release(orch)
-    yield from orch.report(ReportChange(status="failed", finished_at=orch.now(), error=error_from(exc)))
+    closing = ReportChange(
+        status="failed", finished_at=orch.now(), error=error_from(exc), account=orch.state.account
+    )
+    yield from orch.report(closing)

@@ -11,7 +11,7 @@ failed and the run fails.
 
 from __future__ import annotations
 
-from orchestrators.deployment import deploy
+from orchestrators.deployment import deploy, drop_candidate
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.lifecycle import accumulation
 from orchestrators.lineage import Start, judge, promote, serve
@@ -236,3 +236,5 @@ def promote_candidate(
         yield from promote(
             orch, trained.model, deployed.name, record.version.version, evaluation.reward, promotion.approval
         )
+    else:
+        yield from drop_candidate(orch, deployed.name)

@@ -19,7 +19,14 @@ from orchestrators.rollouts import Evaluation
 from shared.contracts.payloads import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage, ReportChange
 from shared.contracts.specs import CLAIM_LINEAGE, CROWN_LINEAGE_CHAMPION, RELEASE_LINEAGE
 from shared.domain.errors import ErrorInfo
-from shared.domain.lineage import BASE_VERSION, Approval, Champion, ChampionReason, deployment_name
+from shared.domain.lineage import (
+    BASE_VERSION,
+    Approval,
+    Champion,
+    ChampionReason,
+    champion_deployment_name,
+    deployment_name,
+)
 from shared.domain.report import PromotionOutcome
 
 APPROVE, REJECT = "approve", "reject"
@@ -199,10 +206,6 @@ def promote(
         yield from retire(orch, [previous.deployment])
 
 
-def champion_deployment_name(orch: Orchestration, version: int) -> str:
-    return f"{orch.state.settings.deployment_prefix}_champion_v{version:02d}"
-
-
 def is_champion_deployment(champion: Champion) -> bool:
     return "_champion_v" in champion.deployment
 
@@ -211,7 +214,7 @@ def deploy_champion(orch: Orchestration, candidate: Start, version: int) -> Step
     """Deploys the new champion on the billed ``champion_sku_name``; raises StageFailed if it does not
     serve; returns where it serves."""
     settings = orch.state.settings
-    name = champion_deployment_name(orch, version)
+    name = champion_deployment_name(settings.deployment_prefix, version)
     orch.show(Stage.PROMOTE, f"deploying champion {candidate.model} as {name} ({settings.champion_sku_name})")
     sku = (settings.champion_sku_name or "", settings.champion_sku_capacity)
     yield from provision(orch, name, candidate.model, sku=sku)

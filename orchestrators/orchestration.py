@@ -76,6 +76,8 @@ class Orchestration:
         self.cancellable = cancellable
         """Whether waits race the cancel event: a run's do until it is cancelled; its clean-up, a
         reconciliation and an upkeep do not."""
+        self.cancelled_by: RunCancelled | None = None
+        """A cancel that arrived during ``call_through``, for its caller to raise once it is done."""
 
     def now(self) -> str:
         return self.context.current_utc_datetime.isoformat()
@@ -127,6 +129,16 @@ class Orchestration:
         """Runs the activity (unless the run is cancelled first); returns its answer as the spec's result."""
         answer = yield from self.wait(self.task(spec, request))
         return spec.decode_result(answer)
+
+    def call_through(self, spec: ActivitySpec[Request, Result], request: Request) -> Step[Result]:
+        """Runs the activity to its end even if the run is cancelled meanwhile (clean-up that must
+        finish: the cancel then waits for it); raises what outlasts retries; returns its answer. A
+        cancel that arrives is kept in ``cancelled_by`` for the caller to raise afterwards."""
+        while True:
+            try:
+                return (yield from self.call(spec, request))
+            except RunCancelled as stop:  # the run no longer races its waits: ask again, to the end
+                self.cancelled_by = stop
 
     def poll(
         self,

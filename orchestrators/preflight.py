@@ -19,7 +19,6 @@ themselves. It is recorded as a ``PreflightUnverified`` warning.
 
 from __future__ import annotations
 
-from orchestrators.deployment import prunable
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.lifecycle import rebasing_to, training_parent
 from orchestrators.orchestration import Orchestration, Stage, Step, log
@@ -117,11 +116,11 @@ def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightReq
         dataset_blob=dataset_blob,
         rollouts=settings.finetune_every_n_rollouts,
         data_filter_ratio=settings.data_filter_ratio,
-        prunable_deployments=len(prunable(state)),
         sku_name=settings.sku_name,
         champion_model=champion.model if champion else None,
         champion_deployment=champion.deployment if champion else None,
         rebasing_to=rebasing_to(state),
+        kept_deployments=[state.champion.deployment] if state.champion else [],
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrators.account import give_up
 from orchestrators.cleanup import stop_leftovers
 from orchestrators.lineage import release
 from orchestrators.orchestration import Orchestration, Step, call_activity
@@ -42,6 +43,7 @@ def reconcile_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any
         run_deployments=stale.deployments,
     )
     orch = Orchestration(context, state, cancellable=False)
+    give_up(context, run_id)  # the account's gate: whatever the run held or waited for
     yield from stop_leftovers(orch)
     if stale.report_status == "running":
         error = ErrorInfo(code="Terminated", message="the run's orchestration ended before the run did")

@@ -210,8 +210,9 @@ class IterationRecord:
                 assert_never(result)
 
     def write(self) -> Step[None]:
-        """Writes the entry into the run report; raises what outlasts retries."""
-        yield from self.orch.report(ReportChange(iteration=self.entry))
+        """Writes the entry into the run report (and what sharing the account cost the run so far);
+        raises what outlasts retries."""
+        yield from self.orch.report(ReportChange(iteration=self.entry, account=self.orch.state.account))
 
     def checkpoint(self, result: StageResult) -> Step[None]:
         """Folds ``result`` and writes the entry before the stage waits on what it names."""

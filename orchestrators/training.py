@@ -8,13 +8,14 @@ longer needed, whatever the outcome (the dataset in Blob stays: it is the record
 
 from __future__ import annotations
 
-from orchestrators.errors import RunCancelled, StageFailed, error_from
+from orchestrators.errors import StageFailed, error_from
 from orchestrators.orchestration import Orchestration, Polled, Stage, Step, backoff, fixed
 from orchestrators.record import IterationRecord, JobOutputs, JobStarted, Trained, Uploaded
 from shared.contracts.payloads import (
     CollectedOutputs,
     CollectOutputs,
     FileRef,
+    FileResult,
     JobInFlight,
     JobRef,
     JobResult,
@@ -25,6 +26,7 @@ from shared.contracts.payloads import (
 from shared.contracts.specs import (
     CANCEL_FINETUNE_JOB,
     COLLECT_JOB_OUTPUTS,
+    DELETE_FILE,
     GET_FINETUNE_JOB,
     GET_TRAINING_FILE,
     RESUME_FINETUNE_JOB,
@@ -134,22 +136,32 @@ def cancel_job(orch: Orchestration) -> Step[None]:
 
 
 def collect_outputs(orch: Orchestration, job: JobInFlight) -> Step[CollectedOutputs]:
-    """Copies the job's results and events to Blob and deletes its files from Azure; raises what
-    outlasts retries; lists what could not be deleted as leaked in the report."""
+    """Copies the job's results and events to Blob, then deletes every file of the job's from Azure,
+    one at a time (a cancel arriving meanwhile takes effect once they are dealt with); raises what
+    outlasts retries, or RunCancelled afterwards; lists each file that could not be deleted as leaked,
+    and outputs that could not be copied as a warning, in the report."""
     request = CollectOutputs(
         run_id=orch.state.run_id, iteration=job.iteration, training_file_id=job.file_id, job_id=job.job_id
     )
     try:
-        collected = yield from orch.call(COLLECT_JOB_OUTPUTS, request)
-    except RunCancelled:
-        raise
+        collected = yield from orch.call_through(COLLECT_JOB_OUTPUTS, request)
     except Exception as exc:  # noqa: BLE001 - a clean-up that outlasts retries is reported, not fatal
         reason = error_from(exc).message
-        collected = CollectedOutputs(leaked=[Leak(kind="file", name=job.file_id, reason=reason)])
-    if collected.leaked or collected.warnings:
-        yield from orch.report(
-            ReportChange(leaked=collected.leaked or None, warnings=collected.warnings or None)
-        )
+        warning = ErrorInfo(code="OutputsNotCopied", message=f"job outputs not copied: {reason}")
+        collected = CollectedOutputs(files=[job.file_id], warnings=[warning])
+    leaked: list[Leak] = []
+    for file_id in collected.files:
+        try:
+            deleted = yield from orch.call_through(DELETE_FILE, FileRef(file_id=file_id))
+        except Exception as exc:  # noqa: BLE001 - a delete that outlasts retries is reported, not fatal
+            deleted = FileResult(file_id=file_id, status="error", error=error_from(exc))
+        if deleted.error is not None:
+            reason = f"{deleted.error.code}: {deleted.error.message}"
+            leaked.append(Leak(kind="file", name=file_id, reason=reason))
+    if leaked or collected.warnings:
+        yield from orch.report(ReportChange(leaked=leaked or None, warnings=collected.warnings or None))
+    if orch.cancelled_by is not None:
+        raise orch.cancelled_by
     return collected
 
 

@@ -50,7 +50,8 @@ def lineage_upkeep(context: df.DurableOrchestrationContext) -> Step[dict[str, An
     except RunEnded as ended:
         status, error = ended.status, ended.error
     yield from release(orch)
-    yield from orch.report(ReportChange(status=status, finished_at=orch.now(), error=error))
+    closing = ReportChange(status=status, finished_at=orch.now(), error=error, account=state.account)
+    yield from orch.report(closing)
     champion = state.champion
     return {
         "upkeep_id": state.run_id,

@@ -13,8 +13,10 @@ here answers ``{name, ok, detail, fix}``:
   (shared/domain/lifecycle.py); a refusal names the date and the models the account can fine-tune now;
 - ``offer``: the account (``accounts.get``) offers what the model's profile needs: a Foundry resource
   for open models, the training type and a Standard deployment in its region;
-- ``deployments`` / ``files``: the resource has room for one more fine-tuned deployment and one more
-  training file (counted against the ``MAX_*`` app settings, Azure's per-resource limits);
+- ``deployments``: one more fine-tuned deployment can ever fit (``MAX_FINE_TUNED_DEPLOYMENTS``) beside
+  those no run of the app will free; when the shared slots are all taken for now, the run waits;
+- ``files``: the resource has room for one more training file (``MAX_TRAINING_FILES``,
+  ``MAX_TRAINING_FILE_BYTES``: Azure's per-resource limits);
 - ``budget``: the job's estimated cost fits what is left of ``budget_usd``.
 
 Beside the checks, ``warnings`` name the retirements within ``LIFECYCLE_WARNING_DAYS`` that touch the
@@ -41,7 +43,7 @@ from typing import Literal
 from azure.mgmt.cognitiveservices.models import Deployment
 from openai import AzureOpenAI
 
-from shared.azure.deployments import Account
+from shared.azure.deployments import RUN_TAG, Account, fine_tuned
 from shared.azure.errors import describe, is_transient
 from shared.azure.lifecycle import AccountModels, read_models
 from shared.contracts.payloads import Check, PreflightRequest, PreflightResult
@@ -64,7 +66,6 @@ from shared.domain.lifecycle import (
     training_refusal,
 )
 from shared.domain.models import offer_problems, platform_id, profile_of, root_model
-from shared.domain.rate_limits import FINE_TUNED_MARK
 from shared.domain.report import RunReport
 from shared.domain.settings import AppSettings
 from shared.storage.artifacts import ArtifactStore
@@ -113,7 +114,7 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
         check_blob(deps.store),
         check_model(models, request.model) if models else unread,
         check_offer(deps, request),
-        check_deployment_room(deps.settings, deployments, request.prunable_deployments, arm),
+        check_deployment_room(deps.settings, deployments, request.kept_deployments, arm),
         check_file_room(deps, planned.bytes),
         check_budget(request, cost, spent),
     ]
@@ -428,30 +429,29 @@ def check_lifecycle_warnings(
 
 
 def check_deployment_room(
-    settings: AppSettings, deployments: list[Deployment] | None, prunable: int, arm: Check
+    settings: AppSettings, deployments: list[Deployment] | None, kept: list[str], arm: Check
 ) -> Check:
-    """One more fine-tuned deployment fits ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model deployments do
-    not count), after the run has pruned what ``max_deployments`` lets it delete."""
+    """One more fine-tuned deployment can ever fit ``MAX_FINE_TUNED_DEPLOYMENTS`` (base-model
+    deployments do not count): the slots no run of the app will free, those of fine-tuned deployments
+    made outside the app (without its run tag) and those the run keeps (its champion's), leave one. The
+    other slots are shared by every lineage: a run that finds none free waits for one (docs/accounts.md)."""
     if deployments is None:
         return after_arm_failed("deployments", arm)
-    tuned = sorted(name for item in deployments if (name := fine_tuned_name(item)))
+    tuned = [item for item in deployments if item.name and fine_tuned(item)]
+    outside = sorted(str(item.name) for item in tuned if RUN_TAG not in (item.tags or {}))
+    ours = sorted(str(item.name) for item in tuned if item.name in kept and item.name not in outside)
     limit = settings.max_fine_tuned_deployments
-    free = limit - len(tuned) + prunable
     detail = (
-        f"{len(tuned)} of {limit} fine-tuned deployments in use; the run frees {prunable} before deploying"
+        f"{len(tuned)} of {limit} fine-tuned deployments in use ({len(outside)} made outside the app, "
+        f"{len(ours)} kept by this run); a run waits for a slot when none is free"
     )
-    if free >= 1:
+    if len(outside) + len(ours) + 1 <= limit:
         return Check(name="deployments", ok=True, detail=detail)
     fix = (
-        f"delete fine-tuned deployments no one uses ({', '.join(tuned)}), or lower max_deployments; raise "
+        f"delete fine-tuned deployments made outside the app that no one uses ({', '.join(outside)}); raise "
         "MAX_FINE_TUNED_DEPLOYMENTS only if your quota is higher"
     )
     return Check(name="deployments", ok=False, detail=detail, fix=fix)
-
-
-def fine_tuned_name(item: Deployment) -> str | None:
-    model = item.properties.model.name if item.properties and item.properties.model else None
-    return item.name if model and FINE_TUNED_MARK in model else None
 
 
 def check_file_room(deps: Dependencies, planned_bytes: int) -> Check:

@@ -21,10 +21,21 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   Durable, which runs it again later.
 - **5xx and connection failures** are retried ``SERVER_ERROR_RETRIES`` times after a short backoff.
 
+- **Adapted to what Azure says is left.** Every answer carries Azure's own count (docs/rate-limits.md,
+  rule 7): the limits enforced now (``x-ratelimit-limit-requests`` / ``-tokens``, per minute: lower
+  than ARM's while Azure has lowered them) and what is left (``x-ratelimit-remaining-requests``: of the
+  request window, never more than of the minute; ``-remaining-tokens``: of the minute). Whatever of the
+  window or the minute is used and is not this process's own requests is someone else's: another
+  instance of the app, or production traffic on the same deployment. The pacing takes the limits
+  enforced now and leaves others what they used in the last request window
+  (``Pacer.observe``), so a shared or lowered deployment slows the stage instead of throttling it.
+  Azure has been seen to leave these headers out (on some 429s, and in 2024 all but the two
+  ``remaining`` ones): without them the pacing falls back to ARM's limit and the 429s below.
+
 Per rollout (a context variable the rollout activity sets) it counts the 429s waited out and keeps
-the lowest ``x-ratelimit-remaining-requests`` / ``-tokens`` seen. Pacing is per process: instances of
-a scaled-out app each pace at the full rate and meet each other's 429s, which slow each one down
-until together they fit (docs/deploy.md, "Sizing concurrency against Azure OpenAI").
+the lowest ``x-ratelimit-remaining-requests`` / ``-tokens`` seen. Pacing is per process; what other
+processes use reaches it through the headers (docs/deploy.md, "Sizing concurrency against Azure
+OpenAI").
 """
 
 from __future__ import annotations
@@ -65,6 +76,15 @@ of its own window (arrival jitter), and does not lower the shares."""
 THROTTLE_PATIENCE_SECONDS = 120.0
 """429 waiting one rollout accepts before it is handed back to Durable. The openai SDK itself would
 not wait longer than 120 s for one retry-after (``MAX_RETRY_AFTER_DELAY``)."""
+MOST_OTHERS = 0.9
+"""The largest share of a deployment's limits the pacing leaves to others, so that a misread header
+can slow a stage but never stop it."""
+PROBE_REQUESTS = 2
+"""Requests a pacer sends before Azure's first answer tells it what is left of the deployment: a
+deployment someone else is using would refuse most of a whole window's share sent blind, and Azure
+counts refused requests too."""
+PLAN_CHECK_SECONDS = 0.5
+"""How often a request waiting for its slot looks whether its booking still holds."""
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 """Wait after a 429 that names none (Azure always sends retry-after; a proxy might not)."""
 SERVER_ERROR_RETRIES = 2
@@ -98,10 +118,32 @@ CURRENT_CALLS: ContextVar[CallStats | None] = ContextVar("rollout_call_stats", d
 """The running rollout's stats; the transport runs in the task that made the call, so it sees them."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Booking:
+    """One request's place in the pacing (compared by identity: two of the same slot are two requests)."""
+
     slot: float
     tokens: int
+    plan: int = 0
+    """The pacer's plan the slot was booked under: a request still waiting is booked again under a new
+    one (``Pacer.stale``)."""
+    sent: float | None = None
+    """When the request actually left (a little after its slot): what Azure's windows count it by."""
+
+    @property
+    def at(self) -> float:
+        return self.slot if self.sent is None else self.sent
+
+
+@dataclass(frozen=True)
+class Others:
+    """What someone else used of the deployment, read from one of Azure's answers at ``at`` (this
+    process's clock): shares of the limits enforced then, requests and tokens, so that when Azure
+    lowers or raises the limits, the others' part moves with them (they meet the same limits)."""
+
+    at: float
+    requests: float
+    tokens: float
 
 
 @dataclass
@@ -118,21 +160,123 @@ class Pacer:
     gate_until: float = 0.0
     calm_until: float = 0.0
     bookings: list[Booking] = field(default_factory=list)
+    enforced: tuple[int, int | None] | None = None
+    """The limits Azure enforces now (requests, tokens per minute), from its last answer's headers."""
+    others: list[Others] = field(default_factory=list)
+    answered: bool = False
+    now: float = 0.0
+    """The latest time the pacer was told of (what Azure said grows old against it)."""
+    plan: int = 0
+    """Counts changes of the shares: on the first answer, and whenever what Azure says moves them."""
+    planned: tuple[int, int] = (0, 0)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def limits(self) -> tuple[int, int | None]:
+        """Requests and tokens per minute: what Azure says it enforces now, else ARM's figures."""
+        if self.enforced is not None:
+            return self.enforced
+        if self.budget is None:
+            return 0, None
+        return self.budget.rpm, self.budget.tpm
+
+    def window_share(self, rpm: int) -> int:
+        """Requests Azure admits in one request window at ``rpm``."""
+        window = self.budget.window_seconds if self.budget is not None else 10.0
+        return math.ceil(rpm * window / 60.0)
 
     def shares(self) -> tuple[int, int]:
         """Requests this process may have in one request window (all of Azure's share but one) and in
-        one minute (``PACING_HEADROOM`` of the RPM), times the rate factor."""
+        one minute (``PACING_HEADROOM`` of the RPM), less what others use, times the rate factor;
+        before Azure has answered anything, a probe of PROBE_REQUESTS."""
         if self.budget is None:
             return 0, 0
-        per_window = math.ceil(self.budget.rpm * self.budget.window_seconds / 60.0) - 1
-        per_minute = PACING_HEADROOM * self.budget.rpm
-        return max(1, math.floor(self.factor * per_window)), max(1, math.floor(self.factor * per_minute))
+        rpm, _ = self.limits()
+        others, _ = self._others()
+        window_share = self.window_share(rpm)
+        per_window = window_share - 1 - others * window_share
+        per_minute = PACING_HEADROOM * rpm * (1 - others)
+        window, minute = (
+            max(1, math.floor(self.factor * per_window)),
+            max(1, math.floor(self.factor * per_minute)),
+        )
+        if not self.answered:
+            return min(window, PROBE_REQUESTS), minute
+        return window, minute
+
+    def observe(self, headers: httpx2.Headers, booking: Booking, now: float) -> None:
+        """Reads an admitted request's answer: the limits enforced now, and from what was left when it
+        arrived, what others were using (the window's or the minute's count less this process's own
+        requests in it, as shares of the limit: the lower of the two, as the one that did not bind
+        overstates it)."""
+        limit_requests = _header_int(headers, "x-ratelimit-limit-requests")
+        limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens")
+        remaining_requests = _header_int(headers, "x-ratelimit-remaining-requests")
+        remaining_tokens = _header_int(headers, "x-ratelimit-remaining-tokens")
+        with self.lock:
+            self.answered = True
+            if self.budget is None:
+                return
+            if limit_requests:
+                self.enforced = (limit_requests, limit_tokens or self.limits()[1])
+            if remaining_requests is not None:
+                self.others.append(self._others_at(booking, now, remaining_requests, remaining_tokens))
+            self._replan(now)
+
+    def _others_at(
+        self, booking: Booking, now: float, remaining_requests: int, remaining_tokens: int | None
+    ) -> Others:
+        """What others used when ``booking``'s request arrived, from what Azure said was left then."""
+        if self.budget is None:
+            raise ValueError("others are read against a known limit")
+        rpm, tpm = self.limits()
+        window, sent, share = self.budget.window_seconds, booking.at, self.window_share(rpm)
+        mine = [
+            item for item in self.bookings if item.at <= sent and (item is booking or item.sent is not None)
+        ]
+        in_window = sum(1 for item in mine if item.at > sent - window)
+        in_minute = [item for item in mine if item.at > sent - TOKEN_WINDOW_SECONDS]
+        by_window = (share - remaining_requests - in_window) / share
+        by_minute = (rpm - remaining_requests - len(in_minute)) / rpm
+        tokens = 0.0
+        if tpm is not None and remaining_tokens is not None:
+            tokens = (tpm - remaining_tokens - sum(item.tokens for item in in_minute)) / tpm
+        requests = min(MOST_OTHERS, max(0.0, min(by_window, by_minute)))
+        return Others(now, requests, min(MOST_OTHERS, max(0.0, tokens)))
+
+    def _replan(self, now: float) -> None:
+        """Starts a new plan when the shares changed: the bookings of requests still waiting are
+        dropped, and each is booked again under the new plan when it next looks (``stale``)."""
+        self.now = max(self.now, now)
+        shares = self.shares()
+        if shares != self.planned:
+            self.planned, self.plan = shares, self.plan + 1
+            self.bookings = [item for item in self.bookings if item.slot <= now]
+
+    def stale(self, booking: Booking, now: float) -> bool:
+        """True when the booking no longer holds: a 429 closed the gate past its slot since it was
+        booked, or the shares changed (what Azure says is left moved, or what it said grew old)."""
+        with self.lock:
+            self._replan(now)
+            return self.gate_until > booking.slot or booking.plan != self.plan
+
+    def _others(self) -> tuple[float, float]:
+        """What others use now, as shares of the limits: the most any answer of the last request window
+        showed (an answer undercounts while this process's own requests of the same moment have not all
+        arrived), else the last answer's, up to a minute old; nothing once no answer is that recent."""
+        if self.budget is None:
+            return 0.0, 0.0
+        self.others = [item for item in self.others if item.at > self.now - TOKEN_WINDOW_SECONDS]
+        if not self.others:
+            return 0.0, 0.0
+        window = self.budget.window_seconds + WINDOW_MARGIN_SECONDS
+        recent = [item for item in self.others if item.at > self.now - window] or self.others[-1:]
+        return max(item.requests for item in recent), max(item.tokens for item in recent)
 
     def reserve(self, tokens: int, now: float) -> Booking:
         """Books the first slot from ``now`` (after the gate and the slots already booked) at which
         the request fits every window."""
         with self.lock:
+            self.now = max(self.now, now)
             while (
                 self.bookings and self.bookings[0].slot <= now - TOKEN_WINDOW_SECONDS - WINDOW_MARGIN_SECONDS
             ):
@@ -143,27 +287,40 @@ class Pacer:
                 if later <= slot:
                     break
                 slot = later
-            booking = Booking(slot, tokens)
+            booking = Booking(slot, tokens, self.plan)
             self.bookings.append(booking)
             return booking
 
-    def gated(self, booking: Booking) -> bool:
-        """True when a 429 closed the gate past the booked slot since it was booked."""
-        return self.gate_until > booking.slot
-
     def release(self, booking: Booking) -> None:
-        """Forgets a booking whose request was not admitted (Azure books nothing for a refused one)."""
+        """Forgets a booking whose request may never have reached Azure (a lost connection, a 5xx)."""
         with self.lock:
             if booking in self.bookings:
                 self.bookings.remove(booking)
 
-    def throttled(self, retry_after: float, now: float) -> None:
-        """Closes the gate for ``retry_after``; lowers the shares (once per burst of 429s) unless this
+    def refused(self, booking: Booking) -> None:
+        """A 429: the request still counts in Azure's request windows, but booked no tokens."""
+        with self.lock:
+            booking.tokens = 0
+
+    def throttled(self, retry_after: float, now: float, headers: httpx2.Headers | None = None) -> None:
+        """Closes the gate for ``retry_after``; takes the limits the 429's headers say are enforced now
+        (a lowering explains the 429); otherwise lowers the shares (once per burst of 429s) unless this
         process's own requests fill its share of the windows: then the 429 is the edge of its own
         window, reached a little early by arrival jitter, not someone else using the deployment."""
         with self.lock:
+            before = self.limits()
+            limit_requests = _header_int(headers, "x-ratelimit-limit-requests") if headers else None
+            if limit_requests and self.budget is not None:
+                limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens") if headers else None
+                self.enforced = (limit_requests, limit_tokens or before[1])
+                self._replan(now)
+            lowered = self.limits()[0] < before[0]
             self.gate_until = max(self.gate_until, now + retry_after)
-            if now >= self.calm_until and not self._own_share_full(now):
+            # Requests waiting for a slot before the gate opens are booked again once it has.
+            self.bookings = [
+                item for item in self.bookings if item.slot <= now or item.slot >= self.gate_until
+            ]
+            if now >= self.calm_until and not lowered and not self._own_share_full(now):
                 self.factor = max(MIN_RATE_FACTOR, self.factor * SLOW_DOWN)
                 self.calm_until = self.gate_until
 
@@ -199,9 +356,10 @@ class Pacer:
     def _token_slot(self, at: float, tokens: int) -> float:
         """The first time from ``at`` at which ``tokens`` more fit the sliding minute (a request
         larger than the whole budget is sent at once: Azure's own answer says more than waiting)."""
-        if self.budget is None or self.budget.tpm is None:
+        _, tpm = self.limits()
+        if self.budget is None or tpm is None:
             return at
-        limit = self.budget.tpm * PACING_HEADROOM
+        limit = tpm * (1 - self._others()[1]) * PACING_HEADROOM
         window = TOKEN_WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
         recent = [booking for booking in self.bookings if booking.slot > at - window]
         excess = sum(booking.tokens for booking in recent) + tokens - limit
@@ -231,7 +389,7 @@ class Pacers:
         pacer = self.get(deployment)
         with pacer.lock:
             if pacer.budget != budget:
-                pacer.budget, pacer.factor = budget, 1.0
+                pacer.budget, pacer.factor, pacer.enforced = budget, 1.0, None
 
 
 PACERS = Pacers()
@@ -309,6 +467,7 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
         failures = 0
         while True:
             booking = await self._wait_for_slot(pacer, tokens)
+            booking.sent = self._clock()
             try:
                 response = await self._inner.handle_async_request(request)
             except httpx2.TransportError:
@@ -319,7 +478,7 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
                 await self._sleep(SERVER_ERROR_BACKOFF_SECONDS * 2 ** (failures - 1))
                 continue
             if response.status_code == 429:
-                pacer.release(booking)
+                pacer.refused(booking)
                 if not self._wait_out(pacer, stats, response):
                     return response
             elif response.status_code in RETRYABLE_STATUS and failures < SERVER_ERROR_RETRIES:
@@ -329,25 +488,28 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
             else:
                 stats.observe(response.headers)
                 if response.is_success:
+                    pacer.observe(response.headers, booking, self._clock())
                     pacer.admitted()
                 return response
             await response.aclose()
 
     async def _wait_for_slot(self, pacer: Pacer, tokens: int) -> Booking:
-        """Sleeps until the request's slot; books a new one when a 429 closed the gate meanwhile."""
+        """Sleeps until the request's slot, looking every PLAN_CHECK_SECONDS whether the booking still
+        holds; books a new one when a 429 closed the gate or the shares changed meanwhile."""
         booking = pacer.reserve(tokens, self._clock())
         while True:
-            await self._sleep(max(0.0, booking.slot - self._clock()))
-            if not pacer.gated(booking):
+            await self._sleep(min(PLAN_CHECK_SECONDS, max(0.0, booking.slot - self._clock())))
+            if pacer.stale(booking, self._clock()):
+                pacer.release(booking)
+                booking = pacer.reserve(tokens, self._clock())
+            elif self._clock() >= booking.slot:
                 return booking
-            pacer.release(booking)
-            booking = pacer.reserve(tokens, self._clock())
 
     def _wait_out(self, pacer: Pacer, stats: CallStats, response: httpx2.Response) -> bool:
         """Records a 429 and closes the gate for its wait; False when the rollout's patience is spent
         (or the wait alone is longer), so the 429 goes back to the caller."""
         wait = retry_after_seconds(response.headers)
-        pacer.throttled(wait, self._clock())
+        pacer.throttled(wait, self._clock(), response.headers)
         stats.observe(response.headers)
         if stats.throttle_wait_seconds + wait > THROTTLE_PATIENCE_SECONDS:
             return False

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.agents.traces import RolloutSummary
+from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord
 from shared.domain.errors import CheckRecord, ErrorInfo, Leak
 from shared.domain.lifecycle import LifecycleView
@@ -66,6 +67,11 @@ class RunState(Payload):
     )
     teacher_model: str | None = Field(
         None, description="the model base_deployment serves when it is not base_model (distillation)"
+    )
+    account: AccountUse = Field(default_factory=AccountUse, description="its deployment writes' waits")
+    losers: list[str] = Field(
+        default_factory=list,
+        description="candidates that lost, kept only while the run's next rollouts run on them",
     )
 
     @property
@@ -346,6 +352,13 @@ class DeploymentRef(Payload):
 
 NAME_TAKEN = "DeploymentNameTaken"
 """The error of a deployment whose name serves another model: the run takes its lineage's next version."""
+REQUEST_CONFLICT = "RequestConflict"
+"""A deployment write ARM refused because another write on the account (or on that deployment) was in
+progress: 409 ``RequestConflict`` ("Another operation is being performed on the parent resource") or
+``AnotherOperationInProgress``. The state of such an answer: waited out and sent again."""
+NO_SLOT = "NoSlot"
+"""The state of a create that found every fine-tuned deployment slot of the account taken (counted
+under the account's write grant, or Azure's ``InsufficientQuota``): the write waits for a slot."""
 
 
 class DeploymentResult(Payload):
@@ -364,6 +377,10 @@ class DeleteDeployments(Payload):
 
 class DeploymentsRemaining(Payload):
     remaining: list[str]
+    conflicts: list[str] = Field(
+        default_factory=list,
+        description="deletes ARM refused with 409 RequestConflict (another write on the account): sent again",
+    )
 
 
 class ProbeResult(Payload):
@@ -387,6 +404,7 @@ class ReportChange(Payload):
     warnings: list[ErrorInfo] | None = Field(None, description="appended to the report's warnings")
     leaked: list[Leak] | None = Field(None, description="appended: resources not cleaned up")
     hosting: list[HostingRecord] | None = Field(None, description="replaces the run's hosting records")
+    account: AccountUse | None = Field(None, description="replaces what sharing the account cost the run")
     finished_at: str | None = None
     error: ErrorInfo | None = None
 
@@ -477,13 +495,13 @@ class CollectOutputs(Payload):
 
 
 class CollectedOutputs(Payload):
-    """What a finished job left: its results and events copied to Blob, the files deleted from Azure,
-    and the ones that could not be (with the reason)."""
+    """What a settled job left: its results and events copied to Blob, and every file of the job's
+    that must now be deleted from Azure (the training file, then its results files), so that each one
+    the deletion misses can be named as leaked."""
 
     results_blobs: list[str] = Field(default_factory=list)
     events_blob: str | None = None
-    deleted_files: list[str] = Field(default_factory=list)
-    leaked: list[Leak] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list, description="to delete: training file, results files")
     warnings: list[ErrorInfo] = Field(default_factory=list)
 
 
@@ -533,11 +551,13 @@ class PreflightRequest(Payload):
     dataset_blob: str | None = Field(None, description="None: estimate from the settings below")
     rollouts: int = Field(description="rollouts per iteration (finetune_every_n_rollouts)")
     data_filter_ratio: float
-    prunable_deployments: int = Field(0, description="candidates this run deletes before it deploys")
     sku_name: str | None = Field(None, description="the SKU its candidates deploy on")
     champion_model: str | None = Field(None, description="the lineage's champion, for lifecycle warnings")
     champion_deployment: str | None = None
     rebasing_to: str | None = Field(None, description="the new base model when the run rebases its lineage")
+    kept_deployments: list[str] = Field(
+        default_factory=list, description="deployments the run keeps while it deploys: its champion's"
+    )
 
 
 class PreflightResult(Payload):

@@ -116,6 +116,7 @@ GET_FINETUNE_JOB = ActivitySpec("get_finetune_job", JobRef, JobResult)
 CANCEL_FINETUNE_JOB = ActivitySpec("cancel_finetune_job", JobRef, JobResult)
 RESUME_FINETUNE_JOB = ActivitySpec("resume_finetune_job", JobRef, JobResult)
 COLLECT_JOB_OUTPUTS = ActivitySpec("collect_job_outputs", CollectOutputs, CollectedOutputs)
+DELETE_FILE = ActivitySpec("delete_file", FileRef, FileResult)
 DELETE_FINETUNE_JOBS = ActivitySpec("delete_finetune_jobs", JobIds, JobsDeleted)
 
 # Deployments (activities/deployments.py)

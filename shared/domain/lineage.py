@@ -198,6 +198,11 @@ def deployment_name(prefix: str, version: int) -> str:
     return f"{prefix}_v{version:02d}"
 
 
+def champion_deployment_name(prefix: str, version: int) -> str:
+    """``{prefix}_champion_v{NN}``: the champion's deployment on a billed SKU (``champion_sku_name``)."""
+    return f"{prefix}_champion_v{version:02d}"
+
+
 def new_lineage(name: str, prefix: str, now: str) -> Lineage:
     return Lineage(name=name, deployment_prefix=prefix, created_at=now)
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord, usd_of_tokens
 from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.lineage import Approval, Champion, Rebase
@@ -194,6 +195,9 @@ class RunReport(BaseModel):
         default_factory=list, description="settings the app chose from the base model's profile"
     )
     rebase: Rebase | None = Field(None, description="the new chain this run started from another base model")
+    account: AccountUse | None = Field(
+        None, description="what sharing the Azure OpenAI account cost the run: write and slot waits"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

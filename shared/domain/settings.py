@@ -42,8 +42,16 @@ from shared.domain.timer_schedule import check_schedule
 
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$"
 RUN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
-# Deployments are named {prefix}_v{iteration:02d}, which must stay a valid deployment name.
-DEPLOYMENT_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$"
+# Deployments are named {prefix}_v{NN} and {prefix}_champion_v{NN} (shared/domain/lineage.py), which must
+# stay valid deployment names by the strictest rule the sources give: 2 to 64 letters, digits, '-' and
+# '_', no '.' (InvalidResourceName; ../shared/docs/azure-facts.md). 49 characters leave room for
+# ``_champion_v`` and a four-digit version.
+DEPLOYMENT_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,48}$"
+STRICT_DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9_-]{2,64}$"
+"""What Azure accepts as a deployment name, by the strictest source: every name the app makes matches it."""
+# A lineage's name (its folder in Blob, the URL's segment): the prefix's rule before deployment names
+# were held to the strict one, so lineages named then stay reachable.
+LINEAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,48}$"
 # Azure model ids: base models (gpt-4.1-mini-2025-04-14), fine-tuned ones
 # ({base}.ft-{job id}-{suffix}, suffix up to 40 characters) and checkpoints (ftchkpt-{hex}).
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -86,6 +94,15 @@ DeploymentName = Annotated[
 DeploymentPrefix = Annotated[
     str,
     Field(pattern=DEPLOYMENT_PREFIX_PATTERN),
+    Spelling(
+        "2 to 49 letters, digits, '_' and '-' (no '.'), starting with a letter or digit (e.g. "
+        "capital-agent): deployments are named {prefix}_vNN and {prefix}_champion_vNN, and Azure allows "
+        "only 2 to 64 letters, digits, '-' and '_' in a deployment name"
+    ),
+]
+LineageName = Annotated[
+    str,
+    Field(pattern=LINEAGE_PATTERN),
     Spelling(
         "1 to 49 letters, digits, '_', '.' and '-', starting with a letter or digit (e.g. capital-agent)"
     ),
@@ -164,9 +181,14 @@ class RunSettings(BaseModel):
     )
     deployment_poll_seconds: Seconds = 30
     deployment_deadline_seconds: Seconds = 3600
+    account_wait_seconds: Seconds = Field(
+        24 * 3600,
+        description="the longest a deployment write waits for its turn on the account, or for a free "
+        "fine-tuned deployment slot, before its stage fails (a DeveloperTier deployment lives 24 h)",
+    )
     retry_max_attempts: int = Field(5, ge=1, le=20)
     retry_first_interval_seconds: Seconds = 5
-    lineage: DeploymentPrefix | None = Field(
+    lineage: LineageName | None = Field(
         None,
         description="None: the deployment_prefix; runs of a lineage build on it",
     )
@@ -442,6 +464,13 @@ class AppSettings(BaseSettings):
     def prices(self) -> Pricing:
         """The price table: the defaults with ``PRICING`` laid over them."""
         return pricing_from_json(self.pricing)
+
+    @property
+    def account_key(self) -> str:
+        """The Azure OpenAI account as one key: ``{subscription}:{resource group}:{account}``, lower-case
+        (ARM names are case-insensitive), ``:`` because entity keys may not hold ``/``."""
+        parts = (self.azure_subscription_id, self.azure_resource_group, self.azure_openai_account)
+        return ":".join(parts).lower()
 
     def run_settings(self, overrides: dict[str, Any] | None = None) -> RunSettings:
         """Defaults from code, then RUN_DEFAULTS, then the caller's overrides."""

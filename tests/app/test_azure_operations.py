@@ -25,7 +25,7 @@ from shared.azure.finetuning import (
     job_result,
     training_file_name,
 )
-from shared.contracts.payloads import StartDeployment, StartJob
+from shared.contracts.payloads import NO_SLOT, REQUEST_CONFLICT, StartDeployment, StartJob
 from tests.emulator.support import fine_tuned_models
 
 
@@ -145,9 +145,50 @@ def test_deployment_start_is_idempotent_and_conflicts_are_permanent(emulator_res
     assert other.error is not None and other.error.code == "DeploymentNameTaken"
     assert "agent_v01" in other.error.message
 
-    assert account.start_delete("agent_v01") in {True, False}
+    assert account.delete("agent_v01") in {"deleting", "gone"}
     _wait(lambda: account.state("agent_v01").state == GONE)
-    assert account.start_delete("agent_v01") is False
+    assert account.delete("agent_v01") == "gone"
+
+
+def test_a_write_while_another_is_in_progress_is_an_answer_to_send_again(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
+    """Azure takes one deployment write at a time per account: the second one's 409 RequestConflict is
+    state RequestConflict (a create) or ``conflict`` (a delete), not an error, so the orchestrator
+    waits it out on a durable timer instead of failing or retrying at once."""
+    handle = emulator_factory("--provisioning", "300")  # 3 s of real time at the launcher's scale
+    account = Account(handle.mgmt(), handle.resource_group, handle.account)
+    request = StartDeployment(
+        run_id="run-dep", name="first", model="gpt-4.1-mini-2025-04-14", sku_name="Standard", sku_capacity=1
+    )
+    assert account.start(request).state == "Creating"
+    second = account.start(request.model_copy(update={"name": "second"}))
+    assert second.state == REQUEST_CONFLICT
+    assert second.error is not None
+    assert second.error.code == "RequestConflict"
+    assert account.delete("gpt-4.1-mini") == "conflict"
+    assert account.get("second") is None
+    assert handle.account_rules()["request_conflicts"] == 2
+
+
+def test_a_fine_tuned_deployment_is_not_started_without_a_free_slot(emulator_reset: EmulatorHandle) -> None:
+    """Counted on ARM under the account's write grant: the create answers NoSlot and sends nothing."""
+    (model,) = fine_tuned_models(emulator_reset)
+    account = Account(emulator_reset.mgmt(), emulator_reset.resource_group, emulator_reset.account)
+    request = StartDeployment(
+        run_id="run-dep", name="one", model=model, sku_name="DeveloperTier", sku_capacity=1
+    )
+    assert account.start(request, slot_limit=1).state == "Creating"
+    _wait(lambda: account.state("one").state == "Succeeded")
+    refused = account.start(request.model_copy(update={"name": "two"}), slot_limit=1)
+    assert refused.state == NO_SLOT
+    assert refused.error is not None
+    assert refused.error.message == "1 of 1 fine-tuned deployments in use: one"
+    assert account.get("two") is None
+    base = request.model_copy(
+        update={"name": "base-two", "model": "gpt-4.1-mini-2025-04-14", "sku_name": "Standard"}
+    )
+    assert account.start(base, slot_limit=1).state == "Creating", "a base model's deployment needs no slot"
 
 
 @pytest.mark.parametrize("status", [429, 503])

@@ -31,13 +31,24 @@ def test_jobs_of_models_the_lineage_no_longer_needs_are_deleted(
 def test_files_azure_will_not_delete_are_reported_as_leaked(
     host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
+    """Every file the run made (the training file and the job's results file, purpose
+    fine-tune-results) is named under ``leaked`` when Azure will not delete it, and the job's outputs
+    copied to Blob before that are still recorded on the iteration."""
     emulator_reset.set_faults(routes=[{"route": "files", "method": "DELETE", "status": 503, "rate": 1.0}])
     start(host, "leaky", iterations=1, val_limit=4)
     report = report_of(host, "leaky")
     assert report["status"] == "succeeded", report["iterations"]
     (only,) = report["iterations"]
-    leaked = {(item["kind"], item["name"]) for item in report["leaked"]}
-    assert ("file", only["file_id"]) in leaked
-    assert all(item["reason"] for item in report["leaked"])
-    live = {item["id"] for item in emulator_reset.state()["files"]}
-    assert only["file_id"] in live, "the file the report calls leaked is indeed still there"
+    state = emulator_reset.state()
+    (job,) = [job for job in state["jobs"] if job["id"] == only["job_id"]]
+    made = {only["file_id"], *job["result_files"]}
+    assert len(made) == 2, made
+    results = {item["id"] for item in state["files"] if item["purpose"] == "fine-tune-results"}
+    assert set(job["result_files"]) <= results, "the results file is Azure's, purpose fine-tune-results"
+    leaked = {item["name"] for item in report["leaked"] if item["kind"] == "file"}
+    assert leaked == made
+    assert all("503" in item["reason"] for item in report["leaked"]), report["leaked"]
+    live = {item["id"] for item in state["files"]}
+    assert made <= live, "the files the report calls leaked are indeed still there"
+    assert only["results_blobs"] == ["datasets/leaky/01/results.csv"]
+    assert only["events_blob"] == "datasets/leaky/01/events.jsonl"

@@ -18,7 +18,8 @@ from emulator.launch import EmulatorHandle
 from scripts.azurite import REPO_ROOT
 from scripts.local_env import app_environment
 from shared.azure.clients import artifact_store
-from shared.domain.layout import report_path
+from shared.domain.layout import lineage_path, report_path
+from shared.domain.lineage import Lineage
 from shared.domain.report import RunReport
 from tests.fixtures.app import TEST_RUN_DEFAULTS
 
@@ -59,11 +60,20 @@ def test_run_survives_a_kill_after_its_job_started(
     assert json.loads(out.strip().splitlines()[-1]) == {"runtime_status": "Completed"}
 
     state = emulator_reset.state()
-    assert len(state["jobs"]) == 2, "a fine-tuning job was started twice"
+    report = artifact_store().read_model(report_path(RUN_ID), RunReport)
+    assert report is not None
+    assert report.status == "succeeded"
+    lineage = artifact_store().read_model(lineage_path(RUN_ID), Lineage)
+    assert lineage is not None
+    # Every job the emulator ever had is one of the run's two, alive or deleted by the run's clean-up
+    # (the jobs of models the lineage no longer needs).
+    made = {item.job_id for item in report.iterations}
+    forgotten = {item.job_id for item in lineage.versions if item.job_deleted_at}
+    assert len(made) == 2
+    assert {job["id"] for job in state["jobs"]} | forgotten == made, "a fine-tuning job was started twice"
+    assert len(state["jobs"]) + len(forgotten) == 2
     uploaded = [f for f in state["files"] + state["deleted_files"] if f["filename"].startswith(RUN_ID)]
     assert len(uploaded) == 2, "a training file was uploaded twice"
     assert [f for f in state["files"] if f["filename"].startswith(RUN_ID)] == [], "training files are deleted"
-    report = artifact_store().read_model(report_path(RUN_ID), RunReport)
-    assert report is not None and report.status == "succeeded"
     assert [item.iteration for item in report.iterations] == [1, 2]
     assert report.iterations[1].base_model == report.iterations[0].fine_tuned_model

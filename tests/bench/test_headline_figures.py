@@ -33,6 +33,17 @@ SCALE_ROW = Row(tasks=120, capacity=250)
 """120 rollouts (164 chat calls, four of the app's 10 s windows at 250 RPM, 41 calls each) on a
 DeveloperTier-sized limit: limit-bound (its latency alone would take about 14 s) and about 40 s long."""
 
+PRESSURED_ROW = Row(tasks=60, capacity=250, pressure="lowered")
+"""The pressured row of the README (a second consumer takes half the limit, and Azure halves the limit
+for a while mid-stage), short: 60 rollouts (about 84 chat calls) on what is left of 250 RPM."""
+
+PRESSURED_FLOOR = 0.4
+"""Of the capacity the other consumer and the lowering left to the app (the emulator's own counters).
+Measured 0.46, 0.79 and above 0.6 in three runs of this row on the 2-core machine at load average 7-19
+(other suites running beside it); the short row spends a third of its minute in the lowering and its
+edges, so it varies more than the full row, whose target is 0.8 (bench/rollout_scale.py). 0.4 still
+fails a pacer that stops during a lowering or never takes back what the lowering's end frees."""
+
 UTILISATION_FLOOR = 0.8
 """Measured 0.99-1.01 for this row on the 2-core machine at load average 3-5 (the full benchmark's
 limit-bound rows: 0.91-0.92, target 0.85). 0.8 leaves room for a loaded machine and still fails a pacer
@@ -80,3 +91,18 @@ def test_a_short_limit_bound_rollout_stage_loses_nothing_and_uses_the_limit(tmp_
     assert (result.failed, result.throttled, result.scored_zero_by_throttling) == (0, 0, 0)
     assert result.calls >= SCALE_ROW.tasks
     assert result.utilisation >= UTILISATION_FLOOR, result
+
+
+@pytest.mark.timeout(300)
+def test_a_short_pressured_rollout_stage_loses_nothing_and_uses_what_is_left(tmp_path: Path) -> None:
+    """Issue 20: another consumer on the deployment and a temporary lowering slow the stage instead of
+    throttling it: nothing lost or scored 0, and most of what was left to the app used."""
+    row = PRESSURED_ROW.label
+    scale = bench("bench.rollout_scale", ["--row", row], ScaleResult, tmp_path / "pressured.json", 280)
+
+    (result,) = scale.results
+    assert result.row == PRESSURED_ROW
+    assert (result.failed, result.throttled, result.scored_zero_by_throttling) == (0, 0, 0)
+    assert result.left is not None
+    assert result.left.others > 0, "the second consumer used the deployment throughout"
+    assert result.left.utilisation >= PRESSURED_FLOOR, result

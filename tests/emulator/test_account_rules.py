@@ -11,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 
+from emulator.cli import config_from_args
 from tests.emulator.support import (
     BASE,
     FAST_JOBS_AT_SCALE_1,
@@ -79,15 +80,18 @@ def test_lenient_names_accept_what_strict_refuses(emulator_factory: Any) -> None
     assert answer.status_code == 201, answer.text
 
 
-def test_writes_are_not_serialized_by_default(emulator_factory: Any) -> None:
-    handle = emulator_factory(*SLOW_WRITES)
+def test_writes_can_be_left_concurrent(emulator_factory: Any) -> None:
+    """The launcher serializes writes unless told not to; the bare command line (``python -m
+    emulator``) does not, as before issue 20."""
+    handle = emulator_factory(*SLOW_WRITES, "--no-serialize-deployment-writes")
     body = arm_deployment("gpt-4.1-mini", version="2025-04-14")
     assert [arm_call(handle, "PUT", f"deployments/d{n}", body).status_code for n in range(3)] == [201] * 3
     assert [arm_call(handle, "DELETE", f"deployments/d{n}").status_code for n in range(3)] == [202] * 3
+    assert config_from_args([]).serialize_deployment_writes is False
 
 
 def test_one_deployment_write_at_a_time_per_account(emulator_factory: Any) -> None:
-    handle = emulator_factory(*SLOW_WRITES, "--serialize-deployment-writes")
+    handle = emulator_factory(*SLOW_WRITES)  # the launcher's default: serialized, as Azure does
     (tuned,) = fine_tuned_models(handle, training_type="developerTier")
     body = arm_deployment(tuned, sku="DeveloperTier", capacity=50)
     assert arm_call(handle, "PUT", "deployments/first", body).status_code == 201
@@ -110,10 +114,18 @@ def test_one_deployment_write_at_a_time_per_account(emulator_factory: Any) -> No
     assert arm_call(handle, "DELETE", "deployments/first").status_code == 202  # its own delete, again
     wait_for(lambda: _state(handle, "first") is None, timeout=10)
     assert arm_call(handle, "DELETE", "deployments/second").status_code == 202
+    # Each refusal is counted and logged, naming the refused write and what was in progress.
+    assert handle.account_rules()["request_conflicts"] == 4
+    wait_for(lambda: len(_conflicts_logged(handle)) == 4, timeout=10)
+    assert "DELETE second refused while first is Deleting (conflict 4)" in _conflicts_logged(handle)[-1]
+
+
+def _conflicts_logged(handle: EmulatorHandle) -> list[str]:
+    return [line for line in handle.log_lines() if "409 RequestConflict" in line]
 
 
 def test_serialization_is_an_admin_setting(emulator_factory: Any) -> None:
-    handle = emulator_factory(*SLOW_WRITES)
+    handle = emulator_factory(*SLOW_WRITES, "--no-serialize-deployment-writes")
     body = arm_deployment("gpt-4.1-mini", version="2025-04-14")
     with handle.http_client() as http:
         answer = http.post(handle.url + "/_emulator/account", json={"serialize_deployment_writes": True})

@@ -146,7 +146,8 @@ def test_existing_families_are_chosen_by_flag_and_admin_api(emulator_factory: An
     assert handle.state()["account"] == {
         "customer": "existing",
         "existing_families": ["gpt-4o"],
-        "serialize_deployment_writes": False,
+        "serialize_deployment_writes": True,  # the launcher's default, as Azure does
+        "request_conflicts": 0,
     }
     with handle.http_client() as http:
         account = http.post(handle.url + "/_emulator/account", json={"customer": "existing"}).json()
@@ -155,7 +156,8 @@ def test_existing_families_are_chosen_by_flag_and_admin_api(emulator_factory: An
         assert http.post(handle.url + "/_emulator/account", json={"customer": "new"}).json() == {
             "customer": "new",
             "existing_families": [],
-            "serialize_deployment_writes": False,
+            "serialize_deployment_writes": True,
+            "request_conflicts": 0,
         }
         with pytest.raises(openai.BadRequestError):
             create_job(handle)
@@ -257,7 +259,7 @@ def test_the_account_settings_survive_a_restart(tmp_path: Path) -> None:
     first = start_before_retirements(*TABLE, state_dir=tmp_path)
     try:
         with first.http_client() as http:
-            changed = {"customer": "new", "serialize_deployment_writes": True}
+            changed = {"customer": "new", "serialize_deployment_writes": False}
             assert http.post(first.url + "/_emulator/account", json=changed).status_code == 200
     finally:
         first.stop()
@@ -266,7 +268,8 @@ def test_the_account_settings_survive_a_restart(tmp_path: Path) -> None:
         assert second.state()["account"] == {
             "customer": "new",
             "existing_families": [],
-            "serialize_deployment_writes": True,
+            "serialize_deployment_writes": False,
+            "request_conflicts": 0,
         }
         with pytest.raises(openai.BadRequestError):
             create_job(second)

@@ -3,11 +3,14 @@ ETag-conditional read-modify-write that keeps concurrent writers from losing eac
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.domain.lineage import (
     ActiveRun,
@@ -15,6 +18,7 @@ from shared.domain.lineage import (
     Lineage,
     LineageBusyError,
     ModelVersion,
+    champion_deployment_name,
     claim,
     crown,
     deployment_name,
@@ -26,6 +30,7 @@ from shared.domain.lineage import (
     release,
     reserve_version,
 )
+from shared.domain.settings import DEPLOYMENT_PREFIX_PATTERN, STRICT_DEPLOYMENT_NAME_PATTERN
 from shared.storage.artifacts import ArtifactStore
 
 NOW = "2026-11-25T00:00:00+00:00"
@@ -158,3 +163,11 @@ def test_jobs_are_forgotten_unless_a_champion_the_latest_or_a_deployment_needs_t
     forgotten = mark_jobs_deleted(lineage, ["job-1"], NOW)
     assert models_to_forget(forgotten) == []
     assert mark_jobs_deleted(forgotten, ["job-1"], "later") == forgotten, "a replayed stamp keeps the first"
+
+
+@given(prefix=st.from_regex(DEPLOYMENT_PREFIX_PATTERN, fullmatch=True), version=st.integers(1, 9999))
+def test_every_name_the_app_makes_is_a_name_azure_accepts(prefix: str, version: int) -> None:
+    """Any prefix the settings accept gives deployment names of Azure's strictest rule (2 to 64
+    letters, digits, '-' and '_'; no '.'), up to version 9999."""
+    for name in (deployment_name(prefix, version), champion_deployment_name(prefix, version)):
+        assert re.fullmatch(STRICT_DEPLOYMENT_NAME_PATTERN, name), name

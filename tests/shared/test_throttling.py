@@ -41,30 +41,30 @@ def slots(pacer: Pacer, count: int, tokens: int = 0, now: float = 0.0) -> list[f
 def test_a_window_share_goes_at_once_then_the_windows_slide() -> None:
     """60 RPM: Azure admits 10 per 10 s; the pacing sends 9 at once, the next 9 once they have left
     the window (plus the margin), and never more than 57 (95 %) in a minute."""
-    pacer = Pacer(budget(60))
+    pacer = Pacer(budget(60), answered=True)
     assert pacer.shares() == (9, 57)
     first = slots(pacer, 20)
     assert first[:9] == [0.0] * 9
     assert first[9:18] == [10 + WINDOW_MARGIN_SECONDS] * 9
     assert first[18:] == [2 * (10 + WINDOW_MARGIN_SECONDS)] * 2
-    many = slots(Pacer(budget(60)), 58)
+    many = slots(Pacer(budget(60), answered=True), 58)
     assert many[57] >= 60, "the 58th request of a minute waits for the first to leave it"
 
 
 def test_tokens_are_booked_as_azure_books_them() -> None:
     """1,000 TPM (950 paced): two requests of 400 tokens fit, the third waits a minute."""
-    pacer = Pacer(budget(600, tpm=1000))
+    pacer = Pacer(budget(600, tpm=1000), answered=True)
     assert slots(pacer, 3, tokens=400) == [0.0, 0.0, 60 + WINDOW_MARGIN_SECONDS]
-    huge = Pacer(budget(600, tpm=1000))
+    huge = Pacer(budget(600, tpm=1000), answered=True)
     assert slots(huge, 2, tokens=5000) == [0.0, 0.0], "larger than the TPM: sent, Azure answers why"
 
 
 def test_a_429_closes_the_gate_and_lowers_the_shares_once_per_burst() -> None:
-    pacer = Pacer(budget(600))
+    pacer = Pacer(budget(600), answered=True)
     early = pacer.reserve(0, 0.0)
     pacer.throttled(5.0, now=1.0)
     pacer.throttled(4.0, now=1.5)
-    assert pacer.gated(early)
+    assert pacer.stale(early, 1.5)
     assert pacer.reserve(0, 2.0).slot == 6.0
     assert pacer.factor == pytest.approx(0.7), "one slow-down for one burst of 429s"
     pacer.throttled(1.0, now=7.0)
@@ -75,18 +75,125 @@ def test_a_429_closes_the_gate_and_lowers_the_shares_once_per_burst() -> None:
 
 
 def test_a_429_at_the_edge_of_its_own_full_window_is_jitter_not_a_reason_to_slow_down() -> None:
-    pacer = Pacer(budget(60))
+    pacer = Pacer(budget(60), answered=True)
     slots(pacer, 9)
     pacer.throttled(0.2, now=0.1)
     assert pacer.factor == 1.0
     assert pacer.reserve(0, 0.1).slot == 10 + WINDOW_MARGIN_SECONDS, "the window's own edge still holds"
 
 
-def test_a_refused_request_books_nothing() -> None:
-    pacer = Pacer(budget(60))
-    bookings = [pacer.reserve(0, 0.0) for _ in range(9)]
-    pacer.release(bookings[-1])
-    assert pacer.reserve(0, 0.0).slot == 0.0
+def test_a_refused_request_counts_in_the_request_window_but_books_no_tokens() -> None:
+    """Azure counts a 429 in its request windows, not in the tokens (docs/rate-limits.md, rule 3); a
+    request that may never have arrived (a lost connection) is forgotten."""
+    pacer = Pacer(budget(60, tpm=1000), answered=True)
+    bookings = [pacer.reserve(400, 0.0) for _ in range(2)]
+    pacer.refused(bookings[-1])
+    assert bookings[-1].tokens == 0
+    assert slots(pacer, 7, now=0.0) == [0.0] * 7, "the refused request still holds one of the 9"
+    assert pacer.reserve(0, 0.0).slot == 10 + WINDOW_MARGIN_SECONDS
+    assert pacer.reserve(500, 0.0).slot == 10 + WINDOW_MARGIN_SECONDS, "its 400 tokens were given back"
+    lost = Pacer(budget(60), answered=True)
+    first = lost.reserve(0, 0.0)
+    slots(lost, 8)
+    lost.release(first)
+    assert lost.reserve(0, 0.0).slot == 0.0
+
+
+def azure_says(pacer: Pacer, booking_slot: float, now: float, **headers: int) -> None:
+    """An admitted request booked at ``booking_slot`` comes back at ``now`` with these headers."""
+    names = {key: f"x-ratelimit-{key.replace('_', '-')}" for key in headers}
+    for item in pacer.bookings:  # the requests booked up to then have left
+        if item.sent is None and item.slot <= booking_slot:
+            item.sent = item.slot
+    booking = next(item for item in pacer.bookings if item.slot == booking_slot)
+    pacer.observe(httpx2.Headers({names[key]: str(value) for key, value in headers.items()}), booking, now)
+
+
+def test_a_fresh_pacer_probes_until_azure_first_answers() -> None:
+    """Before any answer it cannot know who else uses the deployment: 2 requests, not a whole window's
+    share (Azure would count the refusals too); the first answer opens the plan."""
+    pacer = Pacer(budget(600))
+    probe = slots(pacer, 3)
+    assert probe[:2] == [0.0, 0.0] and probe[2] == 10 + WINDOW_MARGIN_SECONDS
+    before = pacer.plan
+    azure_says(pacer, 0.0, 1.0, limit_requests=600, remaining_requests=98)
+    assert pacer.plan > before, "a request still waiting is booked again"
+    assert pacer.shares() == (99, 570)
+
+
+def test_what_others_use_is_left_to_them() -> None:
+    """600 RPM (100 per 10 s). Another consumer sent 50 in the window: of this process's 10 requests
+    sent at 0, the one that arrived last saw 40 left; the next plan leaves the others their 50."""
+    pacer = Pacer(budget(600, tpm=600_000), answered=True)
+    slots(pacer, 10)
+    azure_says(pacer, 0.0, 1.0, limit_requests=600, remaining_requests=40)
+    assert pacer.shares() == (49, 285), "100 - 1 - 50 per window; 95 % of the 300 a minute left"
+    azure_says(pacer, 0.0, 1.2, limit_requests=600, remaining_requests=60)
+    assert pacer.shares() == (49, 285), "an answer that arrived before the others of its moment undercounts"
+    # 12 s later (past the window) a new answer shows the other consumer gone.
+    slots(pacer, 1, now=13.0)
+    azure_says(pacer, 13.0, 13.5, limit_requests=600, remaining_requests=99)
+    assert pacer.shares() == (99, 570)
+
+
+def test_a_lowered_limit_is_paced_to_until_azure_raises_it_again() -> None:
+    """Azure lowers the limit for a while: its headers show the lower per-minute limit, ARM does not."""
+    pacer = Pacer(budget(600, tpm=600_000), answered=True)
+    slots(pacer, 1)
+    azure_says(pacer, 0.0, 0.5, limit_requests=300, limit_tokens=300_000, remaining_requests=49)
+    assert pacer.limits() == (300, 300_000)
+    assert pacer.shares() == (49, 285)
+    slots(pacer, 1, now=1.0)
+    azure_says(pacer, 1.0, 1.5, limit_requests=600, limit_tokens=600_000, remaining_requests=98)
+    assert pacer.shares() == (99, 570)
+
+
+def test_others_keep_their_share_when_azure_lowers_the_limit() -> None:
+    """The other consumer meets the same lowered limit: half of 600 before is half of 300 after, so a
+    429 that brings the lower limit in its headers moves the plan to it without slowing down further
+    (the lowering explains the 429; nobody new came)."""
+    pacer = Pacer(budget(600, tpm=600_000), answered=True)
+    slots(pacer, 10)
+    azure_says(pacer, 0.0, 1.0, limit_requests=600, remaining_requests=40)
+    assert pacer.shares() == (49, 285)
+    lowered = httpx2.Headers({"x-ratelimit-limit-requests": "300", "x-ratelimit-limit-tokens": "300000"})
+    pacer.throttled(2.0, now=2.0, headers=lowered)
+    assert pacer.limits() == (300, 300_000)
+    assert pacer.factor == 1.0, "a lowering is not someone else using the deployment"
+    assert pacer.shares() == (24, 142), "50 - 1 - 25 per window; 95 % of the 150 a minute left"
+
+
+def test_what_others_use_is_capped_and_forgotten_when_azure_stops_saying_it() -> None:
+    """A header that says nothing is left while this process sent one request would leave it nothing:
+    others get at most MOST_OTHERS of the limit. An answer older than a minute no longer counts, and a
+    request waiting on a plan made from it is booked again."""
+    pacer = Pacer(budget(600), answered=True)
+    slots(pacer, 1)
+    azure_says(pacer, 0.0, 0.5, limit_requests=600, remaining_requests=0)
+    assert pacer.shares() == (9, 56), "100 - 1 - 90 per window; 95 % of the 60 a minute left, rounded down"
+    waiting = pacer.reserve(0, 1.0)
+    assert not pacer.stale(waiting, 30.0)
+    assert pacer.stale(waiting, 61.0), "what Azure said a minute ago no longer holds"
+    assert pacer.shares() == (99, 570)
+
+
+def test_tokens_others_booked_are_left_to_them() -> None:
+    pacer = Pacer(budget(600, tpm=10_000), answered=True)
+    slots(pacer, 1, tokens=1000)
+    azure_says(
+        pacer, 0.0, 0.5, limit_requests=600, limit_tokens=10_000, remaining_requests=99, remaining_tokens=4000
+    )
+    # 10,000 - 4,000 left - 1,000 its own: 5,000 are someone else's; 95 % of the other 5,000 paced.
+    assert pacer.reserve(3000, 1.0).slot == 1.0
+    assert pacer.reserve(1000, 1.0).slot == 60 + WINDOW_MARGIN_SECONDS
+
+
+def test_answers_without_the_headers_change_nothing() -> None:
+    """Older observations show Azure may leave the headers out: then ARM's limit and the 429s pace."""
+    pacer = Pacer(budget(600), answered=True)
+    slots(pacer, 1)
+    pacer.observe(httpx2.Headers({}), pacer.bookings[0], 1.0)
+    assert (pacer.limits(), pacer.shares()) == ((600, None), (99, 570))
 
 
 def test_without_a_known_limit_only_the_gate_holds_requests() -> None:

@@ -4,6 +4,7 @@
 # Signatures follow the package's source (azure/durable_functions/**); keep them in step when upgrading.
 from azure.durable_functions.decorators.durable_app import Blueprint as Blueprint
 from azure.durable_functions.decorators.durable_app import DFApp as DFApp
+from azure.durable_functions.models.DurableEntityContext import DurableEntityContext as DurableEntityContext
 from azure.durable_functions.models.DurableOrchestrationClient import (
     DurableOrchestrationClient as DurableOrchestrationClient,
 )
@@ -14,3 +15,4 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import (
     OrchestrationRuntimeStatus as OrchestrationRuntimeStatus,
 )
 from azure.durable_functions.models.RetryOptions import RetryOptions as RetryOptions
+from azure.durable_functions.models.utils.entity_utils import EntityId as EntityId

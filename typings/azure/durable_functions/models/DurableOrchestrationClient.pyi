@@ -4,7 +4,9 @@ from typing import Any, Protocol
 
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from azure.durable_functions.models.EntityStateResponse import EntityStateResponse
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+from azure.durable_functions.models.utils.entity_utils import EntityId
 
 # The shapes of utils.http_utils' post/get/delete_async_request, through which the client sends every
 # request; devhost/client.py replaces them on its instance (see its docstring).
@@ -59,3 +61,17 @@ class DurableOrchestrationClient:
         instance_id_prefix: str | None = None,
     ) -> list[DurableOrchestrationStatus]: ...
     async def terminate(self, instance_id: str, reason: str) -> None: ...
+    async def signal_entity(
+        self,
+        entityId: EntityId,
+        operation_name: str,
+        operation_input: Any | None = None,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> None: ...
+    async def read_entity_state(
+        self,
+        entityId: EntityId,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> EntityStateResponse: ...

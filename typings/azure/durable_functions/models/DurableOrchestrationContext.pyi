@@ -5,6 +5,7 @@ from typing import Any, Self
 
 from azure.durable_functions.models.RetryOptions import RetryOptions
 from azure.durable_functions.models.Task import TaskBase, TimerTask
+from azure.durable_functions.models.utils.entity_utils import EntityId
 
 class DurableOrchestrationContext:
     # The tasks the SDK has scheduled and not yet seen complete, by task id (a list where task_any waits on
@@ -59,5 +60,18 @@ class DurableOrchestrationContext:
     @property
     def will_continue_as_new(self) -> bool: ...
     def create_timer(self, fire_at: datetime) -> TimerTask: ...
+    def call_entity(
+        self,
+        entityId: EntityId,
+        operationName: str,
+        operationInput: Any | None = None,
+        expected_type: type | None = None,
+    ) -> TaskBase: ...
+    def signal_entity(
+        self,
+        entityId: EntityId,
+        operationName: str,
+        operationInput: Any | None = None,
+    ) -> TaskBase: ...
     def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase: ...
     def continue_as_new(self, input_: Any) -> None: ...

@@ -1,0 +1,184 @@
+"""Issue 20: one Azure OpenAI account shared by many lineages. Deployment writes take turns at the
+account's gate (a Durable entity) with the emulator refusing concurrent writes as Azure does; 409s from
+a writer outside the app are waited out; fine-tuned deployment slots are shared, waited for in turn,
+and given back as soon as nothing needs them (docs/accounts.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from devhost import DevHost
+from emulator.launch import EmulatorHandle
+from tests.app.support import custom_status, report_of, start, wait_until
+from tests.emulator.support import arm_call, arm_deployment, deploy, fine_tuned_models
+
+QUICK = {
+    # The emulator runs at a hundredth of real time: a poll of half a second finds most things done.
+    "val_limit": 4,
+    "data_filter_ratio": 1.0,
+    "deployment_poll_seconds": 0.5,
+    "file_poll_seconds": 0.5,
+    "job_poll_initial_seconds": 0.5,
+    "job_poll_max_seconds": 2,
+}
+# Training hard on the rewarded examples makes candidates that beat the base model (tests/app/
+# test_lineages.py), so lineages end with fine-tuned champions that keep their slots.
+WINNING = {"n_epochs": 3, "learning_rate_multiplier": 2.0, "seed": 7}
+QUOTA = 10
+APP_REFUSED = re.compile(r"409 RequestConflict: (PUT|DELETE|PATCH) acct-")
+"""An emulator log line of a write of the app (its deployments are acct-N_vNN) refused with 409."""
+
+
+class PortalUser(threading.Thread):
+    """Someone writing to the account by hand while the lineages run: creates a base-model deployment,
+    waits until ARM has done it, deletes it, waits again, pauses, again. ARM refuses the app's writes
+    that come meanwhile (409 RequestConflict), and this writer's when the app's are in progress."""
+
+    NAME = "portal-user"
+
+    def __init__(self, emulator: EmulatorHandle) -> None:
+        super().__init__(daemon=True)
+        self.emulator = emulator
+        self.done = threading.Event()
+        self.writes = 0
+
+    def write(self, method: str, body: Any = None) -> None:
+        while not self.done.is_set():
+            if arm_call(self.emulator, method, f"deployments/{self.NAME}", body).status_code != 409:
+                self.writes += 1
+                return
+            time.sleep(0.05)
+
+    def settled(self) -> bool:
+        answer = arm_call(self.emulator, "GET", f"deployments/{self.NAME}")
+        state = answer.json()["properties"]["provisioningState"] if answer.status_code == 200 else None
+        return state in {None, "Succeeded", "Failed"}
+
+    def run(self) -> None:
+        body = arm_deployment("gpt-4.1-mini", capacity=1, version="2025-04-14")
+        while not self.done.is_set():
+            for method in ("PUT", "DELETE"):
+                self.write(method, body if method == "PUT" else None)
+                while not (self.settled() or self.done.is_set()):
+                    time.sleep(0.02)
+            self.done.wait(0.25)
+
+
+def all_succeeded(report: dict[str, Any]) -> None:
+    assert report["status"] == "succeeded", [(i["status"], i["error"]) for i in report["iterations"]]
+    assert [item["status"] for item in report["iterations"]] == ["succeeded"] * len(report["iterations"])
+    assert report["leaked"] == [], report["leaked"]
+
+
+def finished(host: DevHost, run_ids: list[str]) -> list[dict[str, Any]]:
+    return [report_of(host, run_id) for run_id in run_ids]
+
+
+@pytest.mark.timeout(600)
+def test_ten_lineages_share_one_account(host: DevHost, emulator_reset: EmulatorHandle) -> None:
+    """Five lineages at once, each with pruning and clean-up, then five more one after another, on one
+    emulated account that takes one deployment write at a time, while someone writes to it by hand:
+    every run succeeds with no failed or skipped stage, never more than 10 fine-tuned deployments are
+    alive, the 409s the app met are the ones the emulator logged, and each report says how long its
+    writes waited for their turn."""
+    assert emulator_reset.account_rules()["serialize_deployment_writes"], "Azure's rule, on by default"
+    emulator_reset.restart_peaks()
+    portal = PortalUser(emulator_reset)
+    portal.start()
+    try:
+        together = [f"acct-{n}" for n in range(1, 6)]
+        for run_id in together:
+            start(host, run_id, deployment_prefix=run_id, iterations=2, **QUICK, **WINNING)
+        reports = finished(host, together)
+        for run_id in [f"acct-{n}" for n in range(6, 11)]:
+            start(host, run_id, deployment_prefix=run_id, iterations=1, **QUICK, **WINNING)
+            reports += finished(host, [run_id])
+    finally:
+        portal.done.set()
+        portal.join(timeout=10)
+    for report in reports:
+        all_succeeded(report)
+
+    assert emulator_reset.peaks()["fine_tuned_deployments"] <= QUOTA
+    uses = [report["account"] for report in reports]
+    assert all(use["writes"] >= len(report["iterations"]) for use, report in zip(uses, reports, strict=True))
+    assert all(use["waiting_for_slot"] is None for use in uses)
+    # What the app met from the portal user is what the emulator refused it, one log line each.
+    waited_out = sum(use["conflicts"] for use in uses)
+    assert portal.writes > 10, "the portal user kept writing throughout"
+    assert waited_out >= 1, "the app met the portal user's writes and waited them out"
+    ours = [line for line in emulator_reset.log_lines() if APP_REFUSED.search(line)]
+    assert len(ours) == waited_out, ours
+    waits = [use["write_wait_seconds"] for use in uses[:5]]
+    queued = sum(use["queued"] for use in uses[:5])
+    print(
+        f"\nwrites {sum(use['writes'] for use in uses)}; in the five at once {queued} waited for another, "
+        f"{sum(waits):.1f} s in all (per run {', '.join(f'{w:.1f}' for w in waits)}; longest write "
+        f"{max(use['longest_write_wait_seconds'] for use in uses):.1f} s), 409s waited out {waited_out} "
+        f"({sum(use['conflict_wait_seconds'] for use in uses):.1f} s), slot waits "
+        f"{sum(use['slot_waits'] for use in uses)} ({sum(use['slot_wait_seconds'] for use in uses):.1f} s); "
+        f"peak {emulator_reset.peaks()['fine_tuned_deployments']} fine-tuned deployments"
+    )
+    assert queued >= 1, "five lineages at once: some writes waited for another's"
+    # Between runs a lineage keeps only its champion's deployment.
+    alive = {d["name"] for d in emulator_reset.state()["deployments"] if d["state"] is not None}
+    champions = {report["champion"]["deployment"] for report in reports}
+    assert alive - {"gpt-4.1-mini", PortalUser.NAME} == champions - {"gpt-4.1-mini"}
+
+
+def slot_wait(host: DevHost, run_id: str) -> dict[str, Any]:
+    awaiting = custom_status(host, run_id).get("awaiting")
+    return awaiting if isinstance(awaiting, dict) and awaiting.get("slots_full") else {}
+
+
+@pytest.mark.timeout(300)
+def test_runs_wait_for_a_free_slot_in_the_order_they_asked(
+    patient_host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
+    """Nine fine-tuned deployments made outside the app and one another lineage holds fill the account.
+    Preflight lets runs start (one slot is not held for good); their creates find no slot and wait,
+    shown in custom status and report; once the tenth is deleted by hand, the run that asked first gets
+    it, and its candidate, which loses, gives it back at once for the next."""
+    (model,) = fine_tuned_models(emulator_reset)
+    for n in range(QUOTA - 1):
+        deploy(emulator_reset, f"other-team-{n}", model)
+    tagged = arm_deployment(model, sku="DeveloperTier", capacity=1) | {"tags": {"durable-finetune-run": "x"}}
+    assert arm_call(emulator_reset, "PUT", "deployments/another-lineage_v01", tagged).status_code == 201
+    losing = {**QUICK, "iterations": 1, "promotion_margin": 1.0}
+    start(patient_host, "slot-first", deployment_prefix="slot-first", **losing)
+    wait_until(patient_host, "slot-first", lambda _: bool(slot_wait(patient_host, "slot-first")))
+    start(patient_host, "slot-second", deployment_prefix="slot-second", **losing)
+    wait_until(patient_host, "slot-second", lambda _: bool(slot_wait(patient_host, "slot-second")))
+    first = slot_wait(patient_host, "slot-first")
+    assert first["account"] == "create slot-first_v01"
+    assert slot_wait(patient_host, "slot-second")["since"] > first["since"]
+    waiting = asyncio.run(patient_host.client.get_status("slot-first"))
+    assert waiting.runtime_status is not None and waiting.runtime_status.value == "Running"
+
+    while arm_call(emulator_reset, "DELETE", "deployments/another-lineage_v01").status_code == 409:
+        time.sleep(0.05)
+    # The slot goes to the run that asked first; the second creates its deployment only after.
+    created: list[str] = []
+    deadline = time.monotonic() + 120
+    while len(created) < 2 and time.monotonic() < deadline:
+        created += [
+            run_id
+            for run_id in ("slot-first", "slot-second")
+            if run_id not in created and custom_status(patient_host, run_id).get("deployment")
+        ]
+        time.sleep(0.02)
+    assert created == ["slot-first", "slot-second"]
+    reports = finished(patient_host, ["slot-first", "slot-second"])
+    for report in reports:
+        all_succeeded(report)
+        assert report["account"]["slot_waits"] == 1
+        assert report["account"]["slot_wait_seconds"] > 0
+        assert report["iterations"][0]["promotion"] == "not_better"
+        assert report["iterations"][0]["deployment"] in report["deployments_deleted"], "gave it back"
+    assert emulator_reset.peaks()["fine_tuned_deployments"] <= QUOTA
