@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bench.table import Column, cells, collapse_repeats, console_header, console_row, fixed, markdown
 from devhost import DevHost
@@ -72,6 +72,9 @@ class Week(BaseModel):
     files_at_end: int
     jobs_listed: int
     leaked: int
+    failures: list[str] = Field(
+        default_factory=list, description="the error code of each iteration that did not succeed"
+    )
 
 
 COLUMNS: tuple[Column[Week], ...] = (
@@ -164,6 +167,11 @@ def week_row(week: int, report: RunReport, emulator: EmulatorHandle) -> Week:
         files_at_end=len(state["files"]),
         jobs_listed=len(state["jobs"]),
         leaked=len(report.leaked),
+        failures=[
+            item.error.code if item.error else item.status
+            for item in report.iterations
+            if item.status != "succeeded"
+        ],
     )
 
 
