@@ -158,15 +158,15 @@ def test_a_write_while_another_is_in_progress_is_an_answer_to_send_again(
     waits it out on a durable timer instead of failing or retrying at once."""
     handle = emulator_factory("--provisioning", "300")  # 3 s of real time at the launcher's scale
     account = Account(handle.mgmt(), handle.resource_group, handle.account)
-    request = StartDeployment(
-        run_id="run-dep", name="first", model="gpt-4.1-mini-2025-04-14", sku_name="Standard", sku_capacity=1
+    request = StartDeployment(  # a current model: gpt-4.1-mini's base is refused since 2026-10-14
+        run_id="run-dep", name="first", model="gpt-5.1-2025-11-13", sku_name="GlobalStandard", sku_capacity=1
     )
     assert account.start(request).state == "Creating"
     second = account.start(request.model_copy(update={"name": "second"}))
     assert second.state == REQUEST_CONFLICT
     assert second.error is not None
     assert second.error.code == "RequestConflict"
-    assert account.delete("gpt-4.1-mini") == "conflict"
+    assert account.delete("gpt-5.1") == "conflict"
     assert account.get("second") is None
     assert handle.account_rules()["request_conflicts"] == 2
 
