@@ -47,7 +47,11 @@ def start_deployment(request: StartDeployment) -> DeploymentResult:
     """Sends the PUT (the caller holds the account's write grant) unless the account has no free
     fine-tuned deployment slot (``MAX_FINE_TUNED_DEPLOYMENTS``); a 409 RequestConflict is an answer."""
     try:
-        return openai_account().start(request, slot_limit=get_settings().max_fine_tuned_deployments)
+        return openai_account().start(
+            request,
+            slot_limit=get_settings().max_fine_tuned_deployments,
+            open_model_format=get_settings().open_model_deployment_format,
+        )
     except Exception as exc:  # noqa: BLE001 - classified: transient re-raised, permanent recorded
         return DeploymentResult(name=request.name, state="Failed", error=raise_if_transient(exc))
 

@@ -54,6 +54,7 @@ from shared.domain.lineage import (
     models_to_forget,
     new_lineage,
     previous_champion,
+    record_rebase,
     record_split,
     release,
     reserve_version,
@@ -83,7 +84,10 @@ def claim_lineage(request: ClaimLineage) -> LineageClaim:
     def change(lineage: Lineage | None) -> Lineage:
         current = lineage or new_lineage(request.lineage, request.deployment_prefix, request.since)
         claimed = claim(current, run, take_over=request.take_over)
-        return claimed if proposed is None else record_split(claimed, proposed)
+        claimed = claimed if proposed is None else record_split(claimed, proposed)
+        if request.base_model is None:
+            return claimed
+        return record_rebase(claimed, request.run_id, request.since, request.base_model)
 
     try:
         lineage = _update(request.lineage, change)
@@ -97,6 +101,7 @@ def claim_lineage(request: ClaimLineage) -> LineageClaim:
         deployments=lineage.live_deployments(),
         split=lineage.split if proposed is not None else None,
         counts=task_counts(request.split, lineage.split) if request.split is not None else None,
+        rebase=next((item for item in lineage.rebases if item.run_id == request.run_id), None),
     )
 
 

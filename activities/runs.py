@@ -45,6 +45,7 @@ def init_run(request: InitRun) -> Done:
             started_at=request.started_at,
             kind=request.kind,
             lineage=request.settings.lineage,
+            choices=request.choices,
         )
         store.write_json(path, report)
         run_index(store).record(report)

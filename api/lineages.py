@@ -1,10 +1,14 @@
 """Lineages over HTTP: what production reads to know which deployment to call, and the two upkeep
 operations between runs.
 
-- ``GET /api/lineages/{lineage}``: the lineage record (every model, the champion and its history).
+- ``GET /api/lineages/{lineage}``: the lineage record (every model, the champion and its history), its
+  ``chains`` (the versions of each base model, and the rebase that started each) and ``lifecycle``: the
+  dates of each chain's base model and of the champion, read live from ARM's model list against Azure's
+  clock, with ``warnings`` from ``LIFECYCLE_WARNING_DAYS`` before a retirement (docs/models.md).
 - ``GET /api/lineages/{lineage}/champion``: ``{deployment, model, val_reward, since, run_id, state}``,
   ``state`` checked live on ARM: ``serving``, ``expired`` (Azure removed the deployment: a DeveloperTier
-  one lives 24 h, others go after 15 idle days), ``provisioning`` or ``unknown`` (ARM did not answer).
+  one lives 24 h, others go after 15 idle days), ``retired`` (its model is retired for inference: every
+  call answers 404), ``provisioning`` or ``unknown`` (ARM did not answer).
 - ``POST /api/lineages/{lineage}/champion/deploy``: brings the champion's deployment back.
 - ``POST /api/lineages/{lineage}/rollback``: makes the previous champion current again.
 Both POSTs start ``lineage_upkeep`` and answer 202 with its report and status URLs; the body may set run
@@ -27,6 +31,7 @@ from api.http import HttpError, endpoint, json_response, read_json_object, valid
 from api.runs import claimable, durable_call, read_blob
 from orchestrators.upkeep import UPKEEP_NAME
 from shared.azure.clients import request_openai_account
+from shared.azure.lifecycle import LineageLifecycle, lifecycle_of
 from shared.contracts.payloads import UpkeepRequest
 from shared.domain.layout import lineage_path, report_path
 from shared.domain.lineage import Champion, Lineage
@@ -49,10 +54,13 @@ class LineageRef(BaseModel):
 @bp.route(route="lineages/{lineage}", methods=["GET"])
 @endpoint
 async def get_lineage(req: func.HttpRequest) -> func.HttpResponse:
-    """The lineage record with its champion's live state."""
+    """The lineage record with its champion's live state, its chains and their lifecycle."""
     record = await _lineage(req)
+    lifecycle = await lineage_lifecycle(record)
     body = record.model_dump(mode="json")
-    body["champion"] = await _champion_view(record.champion) if record.champion else None
+    body["champion"] = await _champion_view(record.champion, lifecycle) if record.champion else None
+    body["chains"] = [chain.model_dump(mode="json") for chain in record.chains()]
+    body["lifecycle"] = lifecycle.as_json() if lifecycle else None
     return json_response(200, body)
 
 
@@ -63,7 +71,7 @@ async def get_champion(req: func.HttpRequest) -> func.HttpResponse:
     record = await _lineage(req)
     if record.champion is None:
         raise HttpError(404, f"lineage {record.name} has no champion yet: its first run crowns one")
-    return json_response(200, await _champion_view(record.champion))
+    return json_response(200, await _champion_view(record.champion, await lineage_lifecycle(record)))
 
 
 @bp.route(route="lineages/{lineage}/champion/deploy", methods=["POST"])
@@ -92,8 +100,22 @@ async def _lineage(req: func.HttpRequest) -> Lineage:
     return record
 
 
-async def _champion_view(champion: Champion) -> dict[str, Any]:
-    return {**champion.model_dump(mode="json"), "state": await _serving_state(champion.deployment)}
+async def _champion_view(champion: Champion, lifecycle: LineageLifecycle | None) -> dict[str, Any]:
+    retired = lifecycle is not None and champion.model in lifecycle.retired
+    state = "retired" if retired else await _serving_state(champion.deployment)
+    return {**champion.model_dump(mode="json"), "state": state}
+
+
+async def lineage_lifecycle(record: Lineage) -> LineageLifecycle | None:
+    """Reads ARM's model list (Azure's clock) for the lineage's chains and champion; None when ARM does
+    not answer in time (the rest of the answer does not wait on it)."""
+    try:
+        settings = get_settings()
+        read = asyncio.to_thread(lifecycle_of, request_openai_account(), record, settings, datetime.now(UTC))
+        return await asyncio.wait_for(read, ARM_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any ARM trouble leaves the dates unknown, not the answer
+        log.warning("ARM model list for lineage %s unavailable: %r", record.name, exc)
+        return None
 
 
 async def _serving_state(deployment: str) -> str:

@@ -8,6 +8,12 @@ of a run starting from ``base_model`` on ``base_deployment`` (a lineage with a c
 the champion instead), with its first dataset not yet built, so the budget check uses the expected
 dataset size (docs/cost.md).
 
+The settings are checked against the base model's profile first (a setting it does not allow is a 400;
+those left out are chosen from it and listed as ``choices``). Beside the checks the answer carries
+``warnings`` (retirements within ``LIFECYCLE_WARNING_DAYS`` touching the run or its lineage's champion)
+and ``lifecycle``: the dates of the models the run touches against Azure's clock, and the models this
+account can fine-tune now (docs/models.md).
+
 The answer is 200 whenever the checks ran, ``{"ok": false, ...}`` when one failed: the request was
 right and so was the service; the failed check is the finding, and each one says what to change.
 Every client here has request-time timeouts, so an unreachable dependency is a failed check within
@@ -28,7 +34,9 @@ from api.http import bad_request, endpoint, json_response, read_json_object, val
 from shared.agents import UnknownAgentError, get_agent
 from shared.azure.clients import request_artifact_store, request_openai_account, request_openai_client
 from shared.azure.preflight import Dependencies, run_checks
-from shared.contracts.payloads import PreflightRequest
+from shared.contracts.payloads import PreflightRequest, PreflightResult
+from shared.domain.layout import lineage_path
+from shared.domain.lineage import Champion, Lineage
 from shared.domain.settings import AppSettings, RunSettings, get_settings
 
 bp = df.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
@@ -43,22 +51,36 @@ async def preflight(req: func.HttpRequest) -> func.HttpResponse:
     """Runs every preflight check for the given run settings and answers them all."""
     app = get_settings()
     overrides = read_overrides(req)
-    settings = app.resolve(validate(RunSettings, app.with_run_defaults(overrides)))
-    request = first_job(app, settings)
-    result = await asyncio.to_thread(run_checks, dependencies(app), request, datetime.now(UTC))
+    merged = app.with_run_defaults(overrides)
+    planned = app.plan(validate(RunSettings, merged), merged)
+    if planned.problems:
+        raise bad_request(planned.problems)
+    request, result = await asyncio.to_thread(checks_of, app, planned.settings)
     body = {
         "ok": result.ok,
         "model": request.model,
         "deployment": request.deployment,
+        "choices": [choice.model_dump() for choice in planned.choices],
         "checks": [check.model_dump(exclude={"transient"}) for check in result.checks],
+        "warnings": [warning.model_dump(mode="json") for warning in result.warnings],
+        "lifecycle": result.lifecycle.model_dump(mode="json") if result.lifecycle else None,
         "cost": result.cost.model_dump(mode="json"),
     }
     return json_response(200, body)
 
 
-def first_job(app: AppSettings, settings: RunSettings) -> PreflightRequest:
+def checks_of(app: AppSettings, settings: RunSettings) -> tuple[PreflightRequest, PreflightResult]:
+    """Every check of a run of ``settings`` before its first job, with its lineage's champion (Blob
+    errors raise: the endpoint answers 503)."""
+    deps = dependencies(app)
+    lineage = deps.store.read_model(lineage_path(settings.lineage or settings.deployment_prefix), Lineage)
+    request = first_job(app, settings, lineage.champion if lineage else None)
+    return request, run_checks(deps, request, datetime.now(UTC))
+
+
+def first_job(app: AppSettings, settings: RunSettings, champion: Champion | None = None) -> PreflightRequest:
     """The job a run of ``settings`` would pay for first: from its base model, on the dataset its
-    settings lead to expect."""
+    settings lead to expect, with the lineage's champion (if any) for the lifecycle warnings."""
     return PreflightRequest(
         model=settings.base_model or app.base_model,
         deployment=settings.base_deployment or app.base_deployment,
@@ -69,6 +91,9 @@ def first_job(app: AppSettings, settings: RunSettings) -> PreflightRequest:
         rollouts=settings.finetune_every_n_rollouts,
         inference_rollouts=settings.inference_rollouts(validation_tasks(settings)),
         data_filter_ratio=settings.data_filter_ratio,
+        sku_name=settings.sku_name,
+        champion_model=champion.model if champion else None,
+        champion_deployment=champion.deployment if champion else None,
     )
 
 

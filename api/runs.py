@@ -48,6 +48,7 @@ from shared.azure.preflight import settings_checks
 from shared.contracts.payloads import CancelRequest, RunState
 from shared.domain.layout import cancel_request_path, lineage_path, report_path
 from shared.domain.lineage import Approval, Lineage
+from shared.domain.models import Choice
 from shared.domain.report import RunReport
 from shared.domain.settings import AppSettings, RunId, RunSettings, Spelling, get_settings
 
@@ -97,10 +98,18 @@ def new_run_id(now: datetime) -> str:
 
 
 async def start_orchestration(
-    client: df.DurableOrchestrationClient, run_id: str, run_settings: RunSettings, take_over: str | None
+    client: df.DurableOrchestrationClient,
+    run_id: str,
+    run_settings: RunSettings,
+    take_over: str | None,
+    choices: list[Choice],
 ) -> None:
     state = RunState(
-        run_id=run_id, settings=run_settings, started_at=datetime.now(UTC).isoformat(), take_over=take_over
+        run_id=run_id,
+        settings=run_settings,
+        started_at=datetime.now(UTC).isoformat(),
+        take_over=take_over,
+        choices=choices,
     )
     await client.start_new(ORCHESTRATOR_NAME, run_id, state.model_dump(mode="json"))
 
@@ -149,18 +158,22 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     a run id that was ever used a 409."""
     settings = get_settings()
     body = read_json_object(req)
-    request = validate(StartRun, settings.with_run_defaults(body))
+    merged = settings.with_run_defaults(body)
+    request = validate(StartRun, merged)
     _check_agent(request)
     unused = request.unused_production_settings(body)
     if unused:
         raise bad_request(unused)
+    planned = settings.plan(request.run_settings(), merged)
+    if planned.problems:
+        raise bad_request(planned.problems)
     run_id = request.run_id or new_run_id(datetime.now(UTC))
     await _refuse_existing(client, run_id)
-    run_settings = settings.resolve(request.run_settings())
+    run_settings = planned.settings
     await _refuse_what_preflight_would(settings, run_settings)
     take_over = await claimable(client, run_settings.lineage or run_settings.deployment_prefix)
     try:
-        await durable_call(start_orchestration(client, run_id, run_settings, take_over))
+        await durable_call(start_orchestration(client, run_id, run_settings, take_over, planned.choices))
     except HttpError:
         await _refuse_existing(client, run_id)  # another request took the id first
         raise
@@ -319,7 +332,9 @@ def principal_name(req: func.HttpRequest) -> str | None:
 CHECKED_SETTINGS = {
     "arm": "(app settings)",
     "deployment": "base_deployment",
+    "serving": "base_deployment",
     "model": "base_model",
+    "offer": "base_model",
     "budget": "budget_usd",
 }
 

@@ -31,8 +31,15 @@ def blueprint(schedule: str) -> df.Blueprint:
     @bp.timer_trigger(schedule=schedule, arg_name="timer", run_on_startup=False)
     @bp.durable_client_input(client_name="client")
     async def scheduled_retrain(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-        """Starts a run with the default run settings unless its lineage is busy."""
-        settings = get_settings().run_settings()
+        """Starts a run with the default run settings unless its lineage is busy, or they do not suit
+        their base model's profile (then it logs why, as POST /api/runs would answer 400)."""
+        app = get_settings()
+        planned = app.plan(app.run_settings(), app.with_run_defaults({}))
+        if planned.problems:
+            problems = "; ".join(f"{item['field']}: {item['error']}" for item in planned.problems)
+            log.error("scheduled retrain skipped: RUN_DEFAULTS do not suit the base model: %s", problems)
+            return
+        settings = planned.settings
         lineage = settings.lineage or settings.deployment_prefix
         try:
             take_over = await claimable(client, lineage)
@@ -40,7 +47,7 @@ def blueprint(schedule: str) -> df.Blueprint:
             log.info("scheduled retrain skipped: %s", busy)
             return
         run_id = f"{SCHEDULED_PREFIX}{new_run_id(datetime.now(UTC))}"
-        await start_orchestration(client, run_id, settings, take_over)
+        await start_orchestration(client, run_id, settings, take_over, planned.choices)
         log.info("scheduled retrain started: run %s of lineage %s", run_id, lineage)
 
     return bp

@@ -390,7 +390,17 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="scale-azurite-") as azurite_dir,
         local_services(
-            "--chat-latency", CHAT_LATENCY, "--seed", "7", azurite_dir=Path(azurite_dir), default_ports=False
+            "--chat-latency",
+            CHAT_LATENCY,
+            "--seed",
+            "7",
+            # The world before the retirements: rows are measured on gpt-4.1-mini deployments and their
+            # limits (1 RPM per unit), which no date changes; deploying gpt-4.1-mini is refused since
+            # 2026-10-14 in the table's world.
+            "--lifecycle",
+            "none",
+            azurite_dir=Path(azurite_dir),
+            default_ports=False,
         ) as services,
     ):
         suffix = str(int(time.time()))

@@ -101,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chat-latency", default="1.0")
     parser.add_argument("--json", type=Path, help="also write the results (StageResult) here")
     args = parser.parse_args(argv)
-    emulator = ("--chat-latency", args.chat_latency, "--seed", "7", "--base-capacity", str(CAPACITY))
+    # The world before the retirements (--lifecycle none): the stage is timed on gpt-4.1-mini's base
+    # deployment and its limits, which no date changes.
+    emulator = (
+        *("--chat-latency", args.chat_latency, "--seed", "7", "--base-capacity", str(CAPACITY)),
+        *("--lifecycle", "none"),
+    )
     with (
         tempfile.TemporaryDirectory(prefix="stage-azurite-") as azurite_dir,
         local_services(*emulator, azurite_dir=Path(azurite_dir), default_ports=False),

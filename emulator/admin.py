@@ -95,7 +95,6 @@ def snapshot(store: Store) -> dict[str, Any]:
             "durations": c.durations.model_dump(),
             "location": c.location,
             "lifecycle": c.lifecycle,
-            "serve_retired_bases": c.serve_retired_bases,
             "open_model_format": c.open_model_format,
             "retired_chat_status": c.retired_chat_status,
             "deployment_names": c.deployment_names,

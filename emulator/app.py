@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator import admin, chat, deployments, files_api, jobs
 from emulator.auth import check_arm, check_data_plane
@@ -187,6 +189,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+class EmulatedDate:
+    """Every answer's ``Date`` header is the emulated clock, as Azure's is its own clock (RFC 9110
+    section 6.6.1: the origin server's time), so a client that reads Azure's time reads the emulated
+    one. uvicorn's own header (the wall clock) is turned off where the emulator is served."""
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                date = formatdate(self.store.now(), usegmt=True).encode("latin-1")
+                message = {**message, "headers": [*headers, (b"date", date)]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
 def create_app(config: Config) -> Starlette:
     routes = [
         *_data_plane_routes(),
@@ -195,6 +221,7 @@ def create_app(config: Config) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.store = Store(config)
+    app.add_middleware(EmulatedDate, store=app.state.store)
     app.state.limiter = RateLimiter()
     app.state.limiter.apply(config.lowerings, config.background_loads, time.monotonic())
     return app

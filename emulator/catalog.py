@@ -81,13 +81,10 @@ def deployment_format(store: Store, profile: Profile) -> str:
 
 
 def _table_dates(store: Store, profile: Profile, fine_tuned: bool) -> tuple[float | None, float | None]:
-    """(fine-tuning, inference) retirement of a base model or of a model fine-tuned from it; with
-    ``--serve-retired-bases`` an existing customer's base model serves as long as its fine-tuned ones."""
+    """(fine-tuning, inference) retirement of a base model or of a model fine-tuned from it."""
     existing = profile.family in existing_families(store) and profile.training_retires_existing is not None
     training = profile.training_retires_existing if existing else profile.retires
-    bridged = existing and store.config.serve_retired_bases
-    serves_like_fine_tuned = fine_tuned or bridged
-    inference = (profile.deployment_retires or profile.retires) if serves_like_fine_tuned else profile.retires
+    inference = (profile.deployment_retires or profile.retires) if fine_tuned else profile.retires
     return (
         day(training) if training and profile.fine_tunable else None,
         day(inference) if inference else None,

@@ -219,12 +219,6 @@ def build_parser() -> argparse.ArgumentParser:
         default = getattr(Config(), flag.removeprefix("--").replace("-", "_"))
         lifecycle.add_argument(flag, type=type(choices[0]), choices=choices, default=default, help=text)
     lifecycle.add_argument(
-        "--serve-retired-bases",
-        action="store_true",
-        help="not Azure, transitional: base models of the families this account fine-tunes serve chat until "
-        "their fine-tuned deployments retire (the app's rollouts until it distils, issue 18)",
-    )
-    lifecycle.add_argument(
         "--customer",
         type=_customer,
         default=DEFAULT_EXISTING_FAMILIES,
@@ -349,7 +343,6 @@ def _config(a: argparse.Namespace) -> Config:
         ),
         retirements=tuple(a.retire_model),
         lifecycle=a.lifecycle,
-        serve_retired_bases=a.serve_retired_bases,
         existing_families=a.customer,
         serialize_deployment_writes=a.serialize_deployment_writes,
         open_model_format=a.open_model_format,
@@ -430,6 +423,7 @@ def _serve(config: Config, tls_dir: Path) -> int:
             ssl_keyfile=str(tls.key),
             log_level="warning",
             lifespan="off",
+            date_header=False,  # the app's EmulatedDate middleware sends the emulated clock
             **shutdown,
         )
     )

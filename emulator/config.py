@@ -108,10 +108,6 @@ class Config(BaseModel):
     retirements: tuple[Retirement, ...] = ()
     # "table": the retirement dates of emulator/profiles.py; "none": no date unless one is set.
     lifecycle: Literal["table", "none"] = "table"
-    # Not Azure, transitional: base models of the families this account already fine-tunes keep serving
-    # chat until their fine-tuned deployments retire, so the app's rollouts on gpt-4.1-mini's base
-    # deployment go on until it distils from a current model (issue 18).
-    serve_retired_bases: bool = False
     # Model families this account already fine-tunes (existing customer): their training retires at the
     # fine-tuned table's date rather than at the base model's retirement.
     existing_families: tuple[str, ...] = DEFAULT_EXISTING_FAMILIES

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.catalog import (
+    ACCOUNT_KIND,
     account_models,
     deployable_skus,
     deployment_format,
@@ -568,6 +569,26 @@ def _not_found(kind: str, message: str) -> ArmError:
     return ArmError(404, kind, message)
 
 
+def account_json(store: Store, request: Request) -> dict[str, Any]:
+    """The account itself (``accounts.get``), shaped as the spec's GetAccount example (2025-06-01):
+    its kind (``AIServices``: a Foundry resource), region, SKU and endpoint."""
+    c = store.config
+    return {
+        "id": f"/subscriptions/{c.subscription}/resourceGroups/{c.resource_group}/providers/"
+        f"Microsoft.CognitiveServices/accounts/{c.account}",
+        "name": c.account,
+        "type": "Microsoft.CognitiveServices/accounts",
+        "location": c.location,
+        "kind": ACCOUNT_KIND,
+        "sku": {"name": "S0"},
+        "properties": {
+            "endpoint": str(request.base_url).rstrip("/") + "/",
+            "provisioningState": "Succeeded",
+            "customSubDomainName": c.account,
+        },
+    }
+
+
 async def handle(request: Request, store: Store) -> Response:
     """Dispatch one ARM request. Literal path segments compare case-insensitively, as ARM's do."""
     parts = [p for p in request.url.path.split("/") if p]
@@ -615,6 +636,10 @@ async def handle(request: Request, store: Store) -> Response:
             f"The Resource 'Microsoft.CognitiveServices/accounts/{parts[7]}' under resource group "
             f"'{parts[3]}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
         )
+    if len(parts) == 8:
+        if request.method != "GET":
+            raise ArmError(405, "MethodNotAllowed", f"{request.method} of the account is not emulated.")
+        return JSONResponse(account_json(store, request))
     if len(parts) == 9 and low[8] in ("deployments", "models"):
         if request.method != "GET":
             raise ArmError(

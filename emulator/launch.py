@@ -25,18 +25,25 @@ from openai import AzureOpenAI, OpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 # What every launch for the app (test fixtures, make run and serve, benchmarks) fills in when not given:
-# each group is added unless its first flag is. The lifecycle group: the table of emulator/profiles.py
-# plus the transitional --serve-retired-bases, because the app still rolls out on gpt-4.1-mini's base
-# deployment, which stopped serving on 2026-10-14 (issue 18; drop the flag once the app distils from a
-# current model). Passing --lifecycle (table or none) gives that world without the bridge.
+# each group is added unless its first flag is. The world as published (the lifecycle table of
+# emulator/profiles.py: gpt-4.1-mini's base stopped serving on 2026-10-14) with two base deployments: the
+# retired gpt-4.1-mini an existing customer still has (it answers 404), and gpt-5.1, the current model the
+# app distils from by default (its BASE_DEPLOYMENT; README, "Which path applies to whom").
 # One deployment write at a time per account is Azure's behaviour (emulator/README.md, "Account rules");
 # the app takes turns through its account gate (docs/accounts.md), so it is on for the app's worlds too.
+TEACHER_DEPLOYMENT = "gpt-5.1"
 DEFAULT_FLAGS: tuple[tuple[str, ...], ...] = (
     ("--port", "0"),
     ("--time-scale", "0.01"),
     ("--chat-latency", "0"),
     ("--seed", "7"),
-    ("--lifecycle", "table", "--serve-retired-bases"),
+    ("--lifecycle", "table"),
+    (
+        "--deployment",
+        f"{TEACHER_DEPLOYMENT}=gpt-5.1-2025-11-13",
+        "--deployment",
+        "gpt-4.1-mini=gpt-4.1-mini-2025-04-14",
+    ),
     ("--serialize-deployment-writes",),
 )
 LOG_LINES = 20_000

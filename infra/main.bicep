@@ -21,10 +21,18 @@ param openAiResourceGroupName string = ''
 @description('Region of a new Azure OpenAI account (fine-tuning is offered in a few regions).')
 param openAiLocation string = 'northcentralus'
 
-param baseModel string = 'gpt-4.1-mini-2025-04-14'
-param baseModelName string = 'gpt-4.1-mini'
-param baseModelVersion string = '2025-04-14'
-param baseDeploymentName string = 'gpt-4.1-mini'
+@description('true: a new account is a Foundry resource (kind AIServices), which open-model fine-tuning (gpt-oss-20b, ...) requires, and the app trains gpt-oss-20b by default. An existing kind OpenAI account cannot: docs/deploy.md.')
+param openModels bool = false
+
+@description('The model the app fine-tunes (BASE_MODEL); empty: gpt-4.1-mini-2025-04-14, or gpt-oss-20b-11 with openModels (docs/models.md says which applies to whom).')
+param baseModel string = ''
+
+// The base deployment serves the first rollouts. gpt-4.1-mini's own stopped serving on 2026-10-14 (it can
+// no longer be deployed), so it is a current model the app distils from: a teacher (docs/models.md).
+@description('ARM name and version of the model the base deployment serves (a teacher such as gpt-5.1).')
+param baseModelName string = 'gpt-5.1'
+param baseModelVersion string = '2025-11-13'
+param baseDeploymentName string = 'gpt-5.1'
 param baseDeploymentCapacity int = 50
 
 @description('NCRONTAB schedule for retraining, e.g. "0 0 3 * * 0"; empty disables the timer.')
@@ -71,6 +79,7 @@ param durableTaskSchedulerIpAllowlist array = [
   '0.0.0.0/0'
 ]
 
+var trainedModel = !empty(baseModel) ? baseModel : (openModels ? 'gpt-oss-20b-11' : 'gpt-4.1-mini-2025-04-14')
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var openAiName = empty(openAiAccountName) ? 'aoai-${token}' : openAiAccountName
@@ -126,6 +135,7 @@ module openAi 'modules/openai.bicep' = if (createOpenAi) {
     name: openAiName
     location: openAiLocation
     tags: tags
+    kind: openModels ? 'AIServices' : 'OpenAI'
     baseModel: baseModelName
     baseModelVersion: baseModelVersion
     baseDeploymentName: baseDeploymentName
@@ -186,7 +196,7 @@ module functionApp 'modules/function-app.bicep' = {
     openAiAccountName: openAiName
     openAiResourceGroup: openAiGroup
     artifactsContainerName: artifactsContainerName
-    baseModel: baseModel
+    baseModel: trainedModel
     baseDeploymentName: baseDeploymentName
     retrainSchedule: retrainSchedule
     maximumInstanceCount: maximumInstanceCount

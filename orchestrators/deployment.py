@@ -34,6 +34,7 @@ from shared.contracts.specs import (
 )
 from shared.domain.account import SlotWait
 from shared.domain.errors import ErrorInfo, Leak
+from shared.domain.models import fit_sku, other_format
 from shared.domain.rate_limits import FINE_TUNED_MARK
 
 # ARM provisioning states (Accepted, Creating, Moving, Deleting, Succeeded, Failed, Canceled, Disabled):
@@ -42,8 +43,9 @@ PROVISIONING_SETTLED = {"Succeeded", "Failed", "Canceled", "Disabled", "NotFound
 GONE = {"NotFound"}
 BROKEN = {"Failed", "Canceled", "Disabled"}
 DELETING = "Deleting"
-NOT_SERVING_YET = "DeploymentNotFound"
-"""What a fresh deployment answers for minutes after ARM reports it Succeeded."""
+NOT_SERVING_YET = {"DeploymentNotFound", "DeploymentNotReady"}
+"""What a fresh deployment answers for minutes after ARM reports it Succeeded (an open model's for longer:
+docs/models.md)."""
 
 Sku = tuple[str, int]
 
@@ -256,7 +258,7 @@ def start(orch: Orchestration, name: str, model: str, *, sku: Sku | None) -> Ste
     lineage's own spare deployments, and waits for a slot in line with every lineage (custom status
     and report show it). Raises StageFailed if ARM refuses, or a wait outlasts its deadline."""
     state, settings, context = orch.state, orch.state.settings, orch.context
-    sku_name, capacity = sku or (settings.sku_name, settings.sku_capacity)
+    sku_name, capacity = fit_sku(model, *(sku or (settings.sku_name, settings.sku_capacity)))
     request = StartDeployment(
         run_id=state.run_id, name=name, model=model, sku_name=sku_name, sku_capacity=capacity
     )
@@ -281,6 +283,13 @@ def start(orch: Orchestration, name: str, model: str, *, sku: Sku | None) -> Ste
     if started.error:
         let_go(orch, grant.ticket)
         raise StageFailed("failed", started.error)
+    if started.format_refused:
+        accepted = other_format(model, started.format_refused)
+        message = (
+            f"Azure refused model.format {started.format_refused} for {model} (HTTP 500) and accepted "
+            f"{accepted}: set OPEN_MODEL_DEPLOYMENT_FORMAT accordingly (docs/models.md)"
+        )
+        yield from orch.report(ReportChange(warnings=[ErrorInfo(code="DeploymentFormat", message=message)]))
     if name not in state.run_deployments:
         state.run_deployments.append(name)
     orch.show(Stage.DEPLOY, f"deployment {name} {started.state}", deployment=name)
@@ -368,7 +377,7 @@ def wait_until_serving(orch: Orchestration, name: str) -> Step[None]:
     polled = yield from orch.poll(
         PROBE_DEPLOYMENT,
         DeploymentRef(name=name),
-        until=lambda probe: probe.ready or probe.error is None or probe.error.code != NOT_SERVING_YET,
+        until=lambda probe: probe.ready or probe.error is None or probe.error.code not in NOT_SERVING_YET,
         interval=fixed(settings.deployment_poll_seconds),
         deadline_seconds=settings.deployment_deadline_seconds,
     )

@@ -17,6 +17,7 @@ from orchestrators.deployment import trim_spares
 from orchestrators.errors import RunCancelled, RunEnded, error_from
 from orchestrators.evaluation import measure_headroom, measure_test, stop_unless_improvable
 from orchestrators.iteration import run_iteration
+from orchestrators.lifecycle import identify_teacher
 from orchestrators.lineage import (
     Start,
     adopt,
@@ -43,6 +44,7 @@ from shared.contracts.specs import INIT_RUN, READ_CANCEL_REQUEST
 from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.layout import report_path
 from shared.domain.lineage import Champion
+from shared.domain.models import descends_from
 from shared.domain.report import Baseline, Headroom, RunStatus, shown_reward
 
 bp = df.Blueprint()
@@ -86,12 +88,14 @@ def begin_run(orch: Orchestration) -> Step[None]:
         instance_id=orch.context.instance_id,
         settings=state.settings,
         started_at=state.started_at,
+        choices=state.choices,
     )
     # Not raced against a cancellation: the report must exist before one can be recorded in it.
     yield from call_activity(orch.context, INIT_RUN, request, orch.retry)
     yield from orch.report(ReportChange(lineage=state.lineage))
-    lineage = yield from claim(orch, tasks=True)
+    lineage = yield from claim(orch, state.settings.base_model, tasks=True)
     yield from adopt_split(orch, lineage)
+    yield from identify_teacher(orch)
     start = yield from serve(orch, choose_start(orch, lineage))
     state.current_model, state.current_deployment = start.model, start.deployment
     yield from preflight_run(orch)
@@ -181,6 +185,8 @@ def baseline_of(
         champion_val_reward=state.champion_reward,
         samples_per_task=state.settings.eval_samples_per_task,
         headroom=headroom,
+        teacher=not descends_from(start.model, state.settings.base_model or ""),
+        trains=state.settings.base_model,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from orchestrators.deployment import deploy, drop_candidate
 from orchestrators.errors import RunCancelled, StageFailed, error_from
 from orchestrators.evaluation import evaluate_pair, judge
+from orchestrators.lifecycle import accumulation
 from orchestrators.lineage import Start, promote, serve
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.preflight import preflight_job
@@ -117,7 +118,14 @@ def build_training_set(orch: Orchestration, record: IterationRecord) -> Step[Dat
     rule = f"keeping the top {settings.data_filter_ratio:.0%} of rewards >= {settings.min_reward}"
     orch.show(Stage.DATASET, f"{settings.source}: {rule}")
     dataset = yield from orch.call(BUILD_DATASET, dataset_request(orch, record.iteration))
-    orch.show(Stage.DATASET, f"{dataset.examples_kept}/{dataset.examples_total} examples kept")
+    kept = f"{dataset.examples_kept}/{dataset.examples_total} examples kept"
+    if dataset.accumulated:  # the file counts the lineage's earlier examples too, not only this total's
+        own = dataset.examples_kept - dataset.examples_earlier
+        kept = (
+            f"{own}/{dataset.examples_total} examples kept, with {dataset.examples_earlier} of the "
+            f"lineage's earlier iterations: {dataset.examples_kept} to train on"
+        )
+    orch.show(Stage.DATASET, kept)
     record.fold(dataset)
     refuse_unless_learnable(settings, dataset)
     return dataset
@@ -127,6 +135,8 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
     """Raises StageFailed (skipped: NothingToLearn, before anything is paid for; failed: a file Azure
     would refuse) unless the dataset is worth a job."""
     learned = dataset.mean_reward_kept is not None and dataset.mean_reward_kept >= settings.min_reward
+    # Too few first (the shortfall says why), then nothing new: a file of earlier examples alone
+    # teaches nothing a model of the lineage has not learned.
     if dataset.examples_kept < MIN_EXAMPLES or not learned:
         message = (
             f"{dataset.examples_kept} examples earned >= {settings.min_reward} and made the top "
@@ -134,6 +144,12 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
         )
         if dataset.shortfall:  # the dataset step's account of where the examples went
             message = f"{dataset.shortfall}. {message}"
+        raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
+    if dataset.accumulated and dataset.examples_new == 0:
+        message = (
+            f"no new example: this iteration's kept examples are all in the lineage's earlier ones "
+            f"({dataset.examples_earlier}), which a model has learned already"
+        )
         raise StageFailed("skipped", ErrorInfo(code="NothingToLearn", message=message))
     if not dataset.enough_for_azure:
         raise StageFailed("failed", ErrorInfo(code="InvalidDataset", message="; ".join(dataset.problems)))
@@ -163,6 +179,7 @@ def dataset_request(orch: Orchestration, iteration: int) -> BuildDataset:
         held_out=HeldOut(
             agent=settings.agent, dataset=settings.dataset, rule=orch.state.split or SplitRule()
         ),
+        accumulate=accumulation(orch.state),
     )
 
 

@@ -52,11 +52,13 @@ class Start:
     fallback_from: str | None = None
 
 
-def claim(orch: Orchestration, *, tasks: bool = False) -> Step[LineageClaim]:
+def claim(orch: Orchestration, base_model: str | None = None, *, tasks: bool = False) -> Step[LineageClaim]:
     """Makes the run the lineage's active run; raises RunEnded(failed) if another run holds it; loads
     the lineage's champion and live candidate deployments into the state. With ``tasks`` (a run, not an
     upkeep) the answer also carries the lineage's split (recorded now, from the run's settings, if it
-    had none) and the sizes it gives the agent's tasks."""
+    had none) and the sizes it gives the agent's tasks. A run that trains ``base_model`` (upkeep trains
+    nothing) rebases the lineage when its newest chain has another base: the lineage records it, and so
+    does the report."""
     state = orch.state
     settings = state.settings
     split = SplitRequest(agent=settings.agent, dataset=settings.dataset, rule=settings.split_rule())
@@ -68,12 +70,17 @@ def claim(orch: Orchestration, *, tasks: bool = False) -> Step[LineageClaim]:
         since=orch.now(),
         take_over=state.take_over,
         split=split if tasks else None,
+        base_model=base_model,
     )
     answer = yield from orch.call(CLAIM_LINEAGE, request)
     if not answer.claimed:
         message = f"lineage {state.lineage} is held by run {answer.holder}; start this run when it ends"
         raise RunEnded("failed", ErrorInfo(code="LineageBusy", message=message))
     state.champion, state.deployments = answer.champion, answer.deployments
+    if answer.rebase is not None:
+        rebase = answer.rebase
+        orch.show(Stage.BASELINE, f"rebasing lineage {state.lineage}: {rebase.from_base} -> {rebase.to_base}")
+        yield from orch.report(ReportChange(rebase=rebase))
     return answer
 
 
@@ -84,8 +91,11 @@ def release(orch: Orchestration) -> Step[None]:
 
 
 def base_start(orch: Orchestration) -> Start:
-    settings = orch.state.settings
-    return Start(settings.base_model or "", settings.base_deployment or "", BASE_VERSION, "base")
+    """The lineage's version 0: ``base_deployment`` and the model it serves (a teacher, when the run
+    distils: orchestrators/lifecycle.py)."""
+    state, settings = orch.state, orch.state.settings
+    model = state.teacher_model or settings.base_model or ""
+    return Start(model, settings.base_deployment or "", BASE_VERSION, "base")
 
 
 def choose_start(orch: Orchestration, lineage: LineageClaim) -> Start:
@@ -104,8 +114,9 @@ def choose_start(orch: Orchestration, lineage: LineageClaim) -> Start:
 def serve(orch: Orchestration, start: Start, fallback: Start | None = None) -> Step[Start]:
     """Makes sure the start's deployment serves, redeploying it if Azure removed it; raises nothing;
     when it cannot be brought back, falls back to ``fallback`` (the base model unless given), with a
-    warning in the report."""
-    if start.version == BASE_VERSION:
+    warning in the report. The run's own base deployment is taken as it is (preflight checks it); a
+    version 0 on another deployment (an earlier base or teacher, perhaps retired since) is checked."""
+    if start.version == BASE_VERSION and start.deployment == orch.state.settings.base_deployment:
         return start
     try:
         yield from ensure_serving(orch, start.deployment, start.model)

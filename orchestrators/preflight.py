@@ -20,7 +20,8 @@ themselves. It is recorded as a ``PreflightUnverified`` warning.
 from __future__ import annotations
 
 from orchestrators.errors import RunEnded, StageFailed
-from orchestrators.orchestration import Orchestration, Stage, Step
+from orchestrators.lifecycle import rebasing_to, training_parent
+from orchestrators.orchestration import Orchestration, Stage, Step, log
 from orchestrators.record import IterationRecord, Priced
 from shared.contracts.payloads import (
     Check,
@@ -45,6 +46,7 @@ def preflight_run(orch: Orchestration) -> Step[None]:
     orch.show(Stage.BASELINE, f"preflight: checking {state.current_deployment} and its dependencies")
     result = yield from orch.call(RUN_PREFLIGHT, preflight_request(state, None))
     yield from warn_unverified(orch, result)
+    yield from warn_retirements(orch, result)
     if result.blocking():
         raise RunEnded("failed", preflight_error(result))
 
@@ -81,17 +83,32 @@ def warn_unverified(orch: Orchestration, result: PreflightResult) -> Step[None]:
         yield from orch.report(ReportChange(warnings=[warning]))
 
 
+def warn_retirements(orch: Orchestration, result: PreflightResult) -> Step[None]:
+    """Records in the report, and logs, the retirements within ``LIFECYCLE_WARNING_DAYS`` that touch the
+    run or its lineage's champion (e.g. the champion's deployment stops serving and no rebase has
+    succeeded); raises what outlasts retries."""
+    if not result.warnings:
+        return
+    if not orch.context.is_replaying:
+        for warning in result.warnings:
+            log.warning("run %s: %s", orch.state.run_id, warning.message)
+    yield from orch.report(ReportChange(warnings=result.warnings))
+
+
 def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightRequest:
-    """The job the run is about to pay for: from its current model, on ``dataset_blob`` (None: the
-    dataset its settings lead to expect). The chat check asks the deployment the run's next rollouts go
-    to before the baseline; before a job, which needs no deployment, the base deployment the run falls
-    back on (a candidate's DeveloperTier deployment may have expired meanwhile, and is redeployed when
-    it is next needed)."""
-    settings = state.settings
+    """The job the run is about to pay for: from the model its next job starts from, on
+    ``dataset_blob`` (None: the dataset its settings lead to expect). The chat and serving checks ask the
+    deployment the run's next rollouts go to before the baseline; before a job, which needs no
+    deployment, the base deployment while the run still rolls out there, else none (a candidate's
+    DeveloperTier deployment may have expired meanwhile and is redeployed when next needed, and a base
+    deployment the run has left behind, a retired teacher say, is no reason to stop training)."""
+    settings, champion = state.settings, state.champion
     return PreflightRequest(
         run_id=state.run_id,
-        model=state.current_model,
-        deployment=state.current_deployment if dataset_blob is None else settings.base_deployment or "",
+        model=training_parent(state),
+        deployment=state.current_deployment
+        if dataset_blob is None or state.current_deployment == settings.base_deployment
+        else None,
         training_type=settings.training_type,
         n_epochs=settings.n_epochs,
         iterations=settings.iterations - max(0, state.iteration - 1),
@@ -100,6 +117,10 @@ def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightReq
         rollouts=settings.finetune_every_n_rollouts,
         inference_rollouts=settings.inference_rollouts(state.val_size),
         data_filter_ratio=settings.data_filter_ratio,
+        sku_name=settings.sku_name,
+        champion_model=champion.model if champion else None,
+        champion_deployment=champion.deployment if champion else None,
+        rebasing_to=rebasing_to(state),
         kept_deployments=[state.champion.deployment] if state.champion else [],
     )
 

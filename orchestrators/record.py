@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
+from orchestrators.lifecycle import training_parent
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.rollouts import TRAIN_GROUP, Evaluation, PairedEvaluation
 from shared.contracts.payloads import (
@@ -148,10 +149,11 @@ class IterationRecord:
         state = orch.state
         started_at = orch.now()
         train_traces = traces_prefix(state.run_id, state.iteration, TRAIN_GROUP)
+        parent = training_parent(state)
         entry = IterationReport(
             iteration=state.iteration,
             started_at=started_at,
-            base_model=state.current_model,
+            base_model=parent,
             rollout_deployment=state.current_deployment,
             traces_prefix=train_traces,
         )
@@ -159,9 +161,10 @@ class IterationRecord:
             version=0,
             run_id=state.run_id,
             iteration=state.iteration,
-            parent_model=state.current_model,
+            parent_model=parent,
             created_at=started_at,
             traces_prefix=train_traces,
+            base_model=state.settings.base_model,
         )
         return cls(orch, entry, version)
 
@@ -182,6 +185,7 @@ class IterationRecord:
                 entry.rollout_stages.append(stats)
             case DatasetResult():
                 entry.examples_total, entry.examples_kept = result.examples_total, result.examples_kept
+                entry.examples_earlier = result.examples_earlier if result.accumulated else None
                 entry.dataset_blob = version.dataset_blob = result.dataset_blob
             case Priced(cost):
                 entry.cost = cost

@@ -88,7 +88,7 @@ def train(orch: Orchestration, record: IterationRecord, file_id: str) -> Step[Tr
         raise StageFailed("failed", started.error or ErrorInfo(code="JobRefused", message="no job id"))
     state.active_job = job
     yield from record.checkpoint(JobStarted(file_id, started.job_id))
-    orch.show(Stage.FINE_TUNE, f"job {started.job_id} training from {state.current_model}")
+    orch.show(Stage.FINE_TUNE, f"job {started.job_id} training from {record.version.parent_model}")
     polled = yield from settle(orch, started.job_id)
     if not polled.timed_out and polled.result.status == PAUSED:
         yield from resume(orch, started.job_id)
@@ -166,14 +166,15 @@ def collect_outputs(orch: Orchestration, job: JobInFlight) -> Step[CollectedOutp
 
 
 def job_request(orch: Orchestration, record: IterationRecord, file_id: str) -> StartJob:
-    """The job for this iteration: from the run's current model, with the run's hyperparameters, named
-    after the model's lineage version."""
+    """The job for this iteration: from the model its record names as parent (the chain's latest, or the
+    base model: orchestrators/lifecycle.py), with the run's hyperparameters, named after the model's
+    lineage version."""
     state, settings = orch.state, orch.state.settings
     return StartJob(
         run_id=state.run_id,
         iteration=record.iteration,
         file_id=file_id,
-        model=state.current_model,
+        model=record.version.parent_model,
         suffix=f"v{record.version.version:02d}",
         n_epochs=settings.n_epochs,
         batch_size=settings.batch_size,

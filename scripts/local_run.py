@@ -152,6 +152,40 @@ def promotion(item: dict[str, Any]) -> str:
     return f"no ({outcome.replace('_', ' ')})" if outcome else "no"
 
 
+def rollouts_line(report: dict[str, Any]) -> str:
+    """How the run's rollouts were served: by the model it trains, or by a teacher (distillation)."""
+    baseline = report.get("baseline")
+    if not baseline:
+        return "rollouts: none ran (the run ended before its baseline)"
+    served = f"{baseline['deployment']} ({baseline['model']})"
+    if baseline.get("teacher"):
+        return (
+            f"rollouts: served by distillation: the teacher {served} answers them and its rewarded traces "
+            f"train {baseline.get('trains')} (docs/models.md)"
+        )
+    return f"rollouts: served by {served}, the model the run trains"
+
+
+def choice_lines(report: dict[str, Any]) -> list[str]:
+    """The settings the app chose from the base model's profile, and why."""
+    return [
+        f"chose {item['setting']}={item['value']}: {item['reason']}" for item in report.get("choices") or []
+    ]
+
+
+def account_line(account: dict[str, Any]) -> str:
+    """Which kind of fine-tuning customer the emulated account is (``/_emulator/account``)."""
+    families = account.get("existing_families") or []
+    if families:
+        return (
+            f"emulated account: an existing fine-tuning customer of {', '.join(families)} "
+            '(EMULATOR_ARGS="--customer new" for a new customer)'
+        )
+    return (
+        "emulated account: a new fine-tuning customer (it can fine-tune the open models only; docs/models.md)"
+    )
+
+
 def error_lines(error: dict[str, Any] | None) -> list[str]:
     """The run's error: code and message, then each failed check with its fix."""
     if not error:
@@ -295,6 +329,7 @@ def run(args: argparse.Namespace, started: float) -> int:
         import function_app  # noqa: PLC0415 - reads the settings make_services just exported
 
         warn_unplugged(services)
+        print(account_line(services.emulator.state()["account"]))
         with DevHost(function_app.app, clock="real") as host:
             response = host.http("POST", "/api/runs", json=body)
             created = json.loads(response.get_body())
@@ -314,6 +349,9 @@ def run(args: argparse.Namespace, started: float) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print()
+    for line in choice_lines(report):
+        print(line)
+    print(rollouts_line(report))
     print(summary_table(report))
     for line in error_lines(report.get("error")):
         print(line)

@@ -29,7 +29,9 @@ from api.dashboard.data import IterationDetail
 from api.dashboard.links import Links
 from api.dashboard.metrics import TrainingMetrics
 from api.dashboard.params import DEFAULT_PAGE_SIZE, MAX_COMPARED, RUN_STATUSES, RunsPageParams
-from shared.domain.lineage import BASE_VERSION, Lineage
+from shared.azure.lifecycle import LineageLifecycle
+from shared.domain.lifecycle import ModelDates
+from shared.domain.lineage import BASE_VERSION, Chain, Lineage, base_of
 from shared.domain.report import IterationReport
 from shared.domain.report import shown_reward as _reward
 from shared.domain.report_view import IterationView, ReportView
@@ -449,7 +451,25 @@ def lineage_chart(lineage: Lineage) -> LineChart:
     )
 
 
-def render_lineage(links: Links, lineage: Lineage, runs: RunPage) -> str:
+@dataclass(frozen=True)
+class ChainView:
+    """One chain of a lineage as the page shows it: its base model, versions, the rebase that began it,
+    and its base model's retirement dates (None when ARM did not answer)."""
+
+    chain: Chain
+    dates: ModelDates | None
+
+
+def chain_views(lineage: Lineage, lifecycle: LineageLifecycle | None) -> list[ChainView]:
+    dates = {item.model: item for item in lifecycle.view.models} if lifecycle else {}
+    return [ChainView(chain, dates.get(chain.base_model)) for chain in lineage.chains()]
+
+
+def render_lineage(
+    links: Links, lineage: Lineage, runs: RunPage, lifecycle: LineageLifecycle | None = None
+) -> str:
+    champion = lineage.champion
+    dates = {item.model: item for item in lifecycle.view.models} if lifecycle else {}
     return _render(
         "lineage.html",
         title=f"Lineage {lineage.name}",
@@ -458,6 +478,10 @@ def render_lineage(links: Links, lineage: Lineage, runs: RunPage) -> str:
         chart=lineage_chart(lineage),
         champions={c.version for c in lineage.champion_history},
         runs=runs,
+        chains=chain_views(lineage, lifecycle),
+        lifecycle=lifecycle,
+        champion_dates=dates.get(champion.model) if champion else None,
+        bases={item.version: base_of(item) for item in lineage.versions},
         refresh=None,
     )
 

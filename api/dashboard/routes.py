@@ -7,7 +7,8 @@ Pages (function-level auth like the API; pass the key as ``?code=`` and every li
   per iteration its lineage from traces to evaluation, training metrics when copied.
 - ``GET /api/dashboard/runs/{run_id}/iterations/{i}``: dataset stats and first examples, sample traces.
 - ``GET /api/dashboard/compare?runs=a,b``: reward curves on one chart, settings side by side.
-- ``GET /api/dashboard/lineages/{lineage}``: models over time, champion history, what is deployed.
+- ``GET /api/dashboard/lineages/{lineage}``: models over time, its chains (a rebase starts one) with
+  their base models' retirement dates, champion history, what is deployed.
 JSON: ``GET /api/runs`` (the runs list) and ``GET /api/runs/{run_id}/iterations/{i}``.
 
 Pages are rendered on the server and send a Content-Security-Policy that allows no script and no
@@ -54,6 +55,7 @@ from api.dashboard.params import (
     RunsPageParams,
 )
 from api.http import endpoint
+from api.lineages import lineage_lifecycle
 from shared.azure.clients import request_artifact_store
 from shared.domain.lineage import Lineage, new_lineage
 from shared.domain.report_view import ReportView
@@ -247,7 +249,7 @@ async def dashboard_lineage(req: func.HttpRequest) -> func.HttpResponse:
             raise NotFoundError(f"There is no lineage {name}.")
         if lineage is None:  # its runs ended before any of them claimed it: no models yet
             lineage = new_lineage(name, name, min(run.started_at for run in runs.runs))
-        return render_lineage(links, lineage, runs)
+        return render_lineage(links, lineage, runs, await lineage_lifecycle(lineage))
 
     return await _page(req, render)
 

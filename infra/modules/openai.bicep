@@ -3,6 +3,14 @@
 param name string
 param location string
 param tags object
+
+// Open models (gpt-oss-20b, ...) are fine-tuned on Foundry resources only (kind AIServices, with
+// project management): fine-tune-supported-models.md. A kind OpenAI account serves the OpenAI models.
+@allowed([
+  'OpenAI'
+  'AIServices'
+])
+param kind string = 'OpenAI'
 param baseModel string
 param baseModelVersion string
 param baseDeploymentName string
@@ -13,7 +21,7 @@ resource account 'Microsoft.CognitiveServices/accounts@2025-06-01' = {
   name: name
   location: location
   tags: tags
-  kind: 'OpenAI'
+  kind: kind
   sku: {
     name: 'S0'
   }
@@ -22,6 +30,7 @@ resource account 'Microsoft.CognitiveServices/accounts@2025-06-01' = {
   }
   properties: {
     customSubDomainName: name
+    allowProjectManagement: kind == 'AIServices'
     disableLocalAuth: true
     publicNetworkAccess: 'Enabled'
     restrictOutboundNetworkAccess: true

@@ -6,14 +6,21 @@ here answers ``{name, ok, detail, fix}``:
 - ``arm``: list the account's deployments (subscription, resource group, account and role all right);
 - ``deployment`` (before a run only): the deployment is among them and provisioned (no chat);
 - ``chat``: the deployment the run starts from answers a 1-token chat;
+- ``serving``: that deployment's model is not retired for inference (ARM's dates, Azure's clock);
 - ``blob``: a probe blob can be written, read back and deleted;
-- ``model``: the model is fine-tunable and past neither its fine-tune nor its inference retirement
-  (ARM ``accounts.list_models``; a fine-tuned model inherits its base model's capability);
+- ``model``: this account can start a supervised job from the model now: its profile offers it (or,
+  outside the table, ``capabilities.fineTune``), its training date for this account has not passed
+  (shared/domain/lifecycle.py); a refusal names the date and the models the account can fine-tune now;
+- ``offer``: the account (``accounts.get``) offers what the model's profile needs: a Foundry resource
+  for open models, the training type and a Standard deployment in its region;
 - ``deployments``: one more fine-tuned deployment can ever fit (``MAX_FINE_TUNED_DEPLOYMENTS``) beside
   those no run of the app will free; when the shared slots are all taken for now, the run waits;
 - ``files``: the resource has room for one more training file (``MAX_TRAINING_FILES``,
   ``MAX_TRAINING_FILE_BYTES``: Azure's per-resource limits);
 - ``budget``: the job's estimated cost fits what is left of ``budget_usd``.
+
+Beside the checks, ``warnings`` name the retirements within ``LIFECYCLE_WARNING_DAYS`` that touch the
+run or its lineage's champion, and ``lifecycle`` the dates of what it touches (docs/models.md).
 
 The same function serves the preflight activity (SDK clients with retries) and ``GET /api/preflight``
 (clients with request-time timeouts); the caller passes the clients. ``POST /api/runs`` runs the
@@ -30,14 +37,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
-from azure.mgmt.cognitiveservices.models import AccountModel, Deployment
+from azure.mgmt.cognitiveservices.models import Deployment
 from openai import AzureOpenAI
 
 from shared.azure.deployments import RUN_TAG, Account, fine_tuned
 from shared.azure.errors import describe, is_transient
+from shared.azure.lifecycle import AccountModels, read_models
 from shared.contracts.payloads import Check, PreflightRequest, PreflightResult
 from shared.domain.cost import (
     CHARS_PER_TOKEN,
@@ -51,14 +59,22 @@ from shared.domain.cost import (
 )
 from shared.domain.errors import ErrorInfo
 from shared.domain.layout import report_path
-from shared.domain.rate_limits import FINE_TUNED_MARK
+from shared.domain.lifecycle import (
+    LifecycleView,
+    ModelDates,
+    day,
+    retirement_warnings,
+    serving_refusal,
+    training_refusal,
+)
+from shared.domain.models import offer_problems, platform_id, profile_of, root_model
 from shared.domain.report import RunReport
 from shared.domain.settings import AppSettings
 from shared.storage.artifacts import ArtifactStore
 
 PROBE_PREFIX = "preflight/"
 PROBE_TEXT = "durable-finetune preflight probe"
-CAPABLE = "true"
+LIFECYCLE_WARNING = "LifecycleWarning"
 TRANSIENT_FIX = "a transient failure (throttling, a 5xx or a timeout): retry in a minute"
 ROLE_FIX = (
     "grant the app's identity the 'durable-finetune deployments operator' role on the account "
@@ -86,37 +102,58 @@ class PlannedFile:
 
 
 def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> PreflightResult:
-    """Runs every check (none stops the others) and prices the job; ``ok`` when all pass."""
+    """Runs every check (none stops the others) and prices the job; ``ok`` when all pass. Lifecycle
+    dates are read against Azure's clock (``now`` when ARM's answer has none)."""
     planned = planned_file(deps, request)
     report = deps.store.read_model(report_path(request.run_id), RunReport) if request.run_id else None
     cost = price(deps.settings, request, planned, report)
     spent = spent_usd(report)
     deployments, arm = check_arm(deps)
-    checks = [
+    models, unread = read_lifecycle(deps, now)
+    found = [
         arm,
-        check_chat(deps, request.deployment, deployments),
+        check_chat(deps, request.deployment, deployments) if request.deployment else None,
+        check_serving(models, request.deployment, deployments) if request.deployment else None,
         check_blob(deps.store),
-        check_model(deps.account, request.model, now),
+        check_model(models, request.model) if models else unread,
+        check_offer(deps, request),
         check_deployment_room(deps.settings, deployments, request.kept_deployments, arm),
         check_file_room(deps, planned.bytes),
         check_budget(request, cost, spent),
     ]
-    return PreflightResult(ok=all(check.ok for check in checks), checks=checks, cost=cost, spent_usd=spent)
+    checks = [check for check in found if check is not None]
+    warnings, view = check_lifecycle_warnings(deps, models, request, deployments)
+    return PreflightResult(
+        ok=all(check.ok for check in checks),
+        checks=checks,
+        cost=cost,
+        spent_usd=spent,
+        warnings=warnings,
+        lifecycle=view,
+    )
 
 
 def settings_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> PreflightResult:
-    """The checks of a run's settings that cost nothing but two ARM reads, for a run not started yet
-    (no dataset, nothing spent): the account answers, the deployment exists, the model can be
-    fine-tuned, the expected first job fits the budget; ``ok`` when all pass."""
+    """The checks of a run's settings that cost nothing but ARM reads, for a run not started yet (no
+    dataset, nothing spent): the account answers, the deployment exists and its model still serves,
+    the model can be fine-tuned by this account now and its profile's needs are offered here, the
+    expected first job fits the budget; ``ok`` when all pass."""
     cost = price(deps.settings, request, planned_file(deps, request), None)
     deployments, arm = check_arm(deps)
-    checks = [
+    models, unread = read_lifecycle(deps, now)
+    found = [
         arm,
-        check_deployment(request.deployment, deployments, arm),
-        check_model(deps.account, request.model, now),
+        check_deployment(request.deployment or "", deployments, arm),
+        check_serving(models, request.deployment or "", deployments),
+        check_model(models, request.model) if models else unread,
+        check_offer(deps, request),
         check_budget(request, cost, 0.0),
     ]
-    return PreflightResult(ok=all(check.ok for check in checks), checks=checks, cost=cost)
+    checks = [check for check in found if check is not None]
+    warnings, view = check_lifecycle_warnings(deps, models, request, deployments)
+    return PreflightResult(
+        ok=all(check.ok for check in checks), checks=checks, cost=cost, warnings=warnings, lifecycle=view
+    )
 
 
 def price(
@@ -293,70 +330,131 @@ def blob_fix(info: ErrorInfo | None) -> str:
     )
 
 
-def check_model(account: Account, model: str, now: datetime) -> Check:
-    """Looks the model up in ARM's model list: fine-tunable (a fine-tuned model by its base model's
-    capability) and retired neither for fine-tuning nor for inference."""
+def read_lifecycle(deps: Dependencies, now: datetime) -> tuple[AccountModels | None, Check | None]:
+    """ARM's model list of the account with Azure's clock; on failure, the failed ``model`` check."""
     try:
-        listed = list(account.client.accounts.list_models(account.resource_group, account.account))
+        models = read_models(deps.account, deps.settings.existing_families, now)
     except Exception as exc:  # noqa: BLE001 - any failure of the dependency is the check's answer
-        return failure(
+        return None, failure(
             "model", exc, lambda info: ROLE_FIX if info.status in (401, 403) else "check ARM (see arm)"
         )
-    base_id = model.split(FINE_TUNED_MARK, 1)[0]
-    own = find_model(listed, model)
-    base = find_model(listed, base_id)
-    if base is None:
-        fix = "set base_model (BASE_MODEL) to a model the account lists (accounts.list_models)"
-        return Check(name="model", ok=False, detail=f"{base_id} is not among the account's models", fix=fix)
-    problems = model_problems(model, own or base, base, now)
+    return models, None
+
+
+def check_model(models: AccountModels, model: str) -> Check:
+    """The account can start a supervised fine-tuning job from ``model`` now: listed, offered by its
+    profile (or, outside the table, by ``capabilities.fineTune``) and not retired for fine-tuning for
+    this account (shared/domain/lifecycle.py); a refusal names the date and the models it can train."""
+    dates = models.dates(model)
+    base_id = root_model(model)
+    trainable = models.trainable_now()
+    can = f"this account can fine-tune now: {', '.join(trainable) or 'none of its listed models'}"
+    fix = (
+        f"set base_model (BASE_MODEL) to a model this account can fine-tune ({can.split(': ', 1)[1]}); "
+        "docs/models.md says which path applies to whom"
+    )
+    if not dates.listed:
+        return Check(
+            name="model", ok=False, detail=f"{base_id} is not among the account's models; {can}", fix=fix
+        )
+    refusal = training_refusal(dates, models.now)
+    if refusal is not None:
+        return Check(name="model", ok=False, detail=f"{refusal}; {can}", fix=fix)
+    return Check(name="model", ok=True, detail=f"{model} is fine-tunable{retirement_note(dates)}")
+
+
+def retirement_note(dates: ModelDates) -> str:
+    known = [
+        f"{what} retires {day(moment)} ({source})"
+        for what, moment, source in (
+            ("fine-tuning", dates.fine_tune, dates.fine_tune_source),
+            ("inference", dates.inference, dates.inference_source),
+        )
+        if moment is not None
+    ]
+    return f" ({'; '.join(known)})" if known else " (no retirement date listed)"
+
+
+def served_model(deployment: str, deployments: list[Deployment] | None) -> str | None:
+    """The model id a deployment of the account serves, by ARM's list; None when it is not listed."""
+    found = next((item for item in deployments or [] if item.name == deployment), None)
+    model = found.properties.model if found is not None and found.properties else None
+    if model is None or not model.name:
+        return None
+    return platform_id(model.name, model.version or "")
+
+
+def check_serving(
+    models: AccountModels | None, deployment: str, deployments: list[Deployment] | None
+) -> Check | None:
+    """The deployment the run's rollouts or evaluation go to serves a model not retired for inference
+    (a retired model's deployment answers 404 to every chat call); None when the deployment is not
+    listed (the deployment and chat checks say so)."""
+    model = served_model(deployment, deployments)
+    if model is None or models is None:
+        return None
+    found = next(item for item in deployments or [] if item.name == deployment)
+    refusal = serving_refusal(models.dates(model), models.now, found.sku.name if found.sku else None)
+    if refusal is None:
+        return Check(name="serving", ok=True, detail=f"deployment {deployment} serves {model}")
+    fix = (
+        "set base_deployment (BASE_DEPLOYMENT) to a deployment of a current model, e.g. a teacher such as "
+        "gpt-5.1: the run distils its rewarded traces into base_model (docs/models.md, 'Distillation')"
+    )
+    return Check(name="serving", ok=False, detail=f"deployment {deployment}: {refusal}", fix=fix)
+
+
+def check_offer(deps: Dependencies, request: PreflightRequest) -> Check | None:
+    """What the base model's profile needs of the account: a Foundry resource (``kind: AIServices``) for
+    open models, and the training type (and a Standard deployment) offered in the account's region
+    (docs/models.md); None for a model outside the table."""
+    profile = profile_of(request.model)
+    if profile is None:
+        return None
+    account = deps.account
+    try:
+        found = account.client.accounts.get(account.resource_group, account.account)
+    except Exception as exc:  # noqa: BLE001 - any failure of the dependency is the check's answer
+        return failure(
+            "offer", exc, lambda info: ROLE_FIX if info.status in (401, 403) else "check ARM (see arm)"
+        )
+    location = (found.location or "").replace(" ", "").lower()
+    problems = offer_problems(profile, found.kind or "", location, request.training_type, request.sku_name)
+    where = f"account {account.account} ({found.kind}, {found.location})"
     if problems:
         fix = (
-            "train from a model that is fine-tunable and not retired: set base_model (BASE_MODEL) and "
-            "base_deployment (BASE_DEPLOYMENT) to a current model and a deployment of it"
+            "use a Foundry resource in a region that offers it (infra/: openModels), or another training_type"
         )
-        return Check(name="model", ok=False, detail="; ".join(problems), fix=fix)
-    return Check(name="model", ok=True, detail=f"{model} is fine-tunable{retirement_note(own or base, base)}")
+        return Check(name="offer", ok=False, detail=f"{where}: {'; '.join(problems)}", fix=fix)
+    return Check(
+        name="offer", ok=True, detail=f"{where} offers {request.training_type} training of {profile.arm_name}"
+    )
 
 
-def find_model(listed: list[AccountModel], model_id: str) -> AccountModel | None:
-    """The list's entry for a model id: base models are listed as name + version (gpt-4.1-mini,
-    2025-04-14), fine-tuned ones under their full id."""
-    for entry in listed:
-        if model_id in (entry.name, f"{entry.name}-{entry.version}"):
-            return entry
-    return None
-
-
-def retirement_date(entry: AccountModel, base: AccountModel, kind: str) -> datetime | None:
-    """A retirement date (``fine_tune`` or ``inference``): the model's own entry's, else its base's;
-    a date without a zone is UTC, as ARM writes them."""
-    for source in (entry, base):
-        deprecation = source.deprecation
-        date = getattr(deprecation, kind, None) if deprecation is not None else None
-        if date:
-            moment = datetime.fromisoformat(str(date))
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return None
-
-
-def model_problems(model: str, entry: AccountModel, base: AccountModel, now: datetime) -> list[str]:
-    problems = []
-    capabilities = base.capabilities or {}
-    if str(capabilities.get("fineTune", "")).lower() != CAPABLE:
-        problems.append(
-            f"{base.name} {base.version} cannot be fine-tuned (capabilities.fineTune is not true)"
-        )
-    for kind, what in (("fine_tune", "fine-tuning"), ("inference", "inference")):
-        date = retirement_date(entry, base, kind)
-        if date is not None and date <= now:
-            problems.append(f"{model} is retired for {what} since {date.isoformat()}")
-    return problems
-
-
-def retirement_note(entry: AccountModel, base: AccountModel) -> str:
-    dates = {kind: retirement_date(entry, base, kind) for kind in ("fine_tune", "inference")}
-    known = [f"{kind.replace('_', '-')} retires {date.isoformat()}" for kind, date in dates.items() if date]
-    return f" ({'; '.join(known)})" if known else " (no retirement date listed)"
+def check_lifecycle_warnings(
+    deps: Dependencies,
+    models: AccountModels | None,
+    request: PreflightRequest,
+    deployments: list[Deployment] | None,
+) -> tuple[list[ErrorInfo], LifecycleView | None]:
+    """Retirements within ``LIFECYCLE_WARNING_DAYS`` that touch the run or its lineage's champion, and
+    the dates of what the run touches."""
+    if models is None:
+        return [], None
+    rollouts = served_model(request.deployment, deployments) if request.deployment else None
+    found = next((item for item in deployments or [] if item.name == request.deployment), None)
+    champion = request.champion_model
+    view = models.view([m for m in (root_model(request.model), rollouts, champion) if m])
+    texts = retirement_warnings(
+        view,
+        training=root_model(request.model),
+        rollouts=rollouts,
+        champion=(champion, request.champion_deployment or "") if champion else None,
+        days=deps.settings.lifecycle_warning_days,
+        rebasing_to=request.rebasing_to,
+        rollouts_sku=found.sku.name if found is not None and found.sku is not None else None,
+    )
+    return [ErrorInfo(code=LIFECYCLE_WARNING, message=text) for text in texts], view
 
 
 def check_deployment_room(

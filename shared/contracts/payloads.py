@@ -16,7 +16,9 @@ from shared.agents.traces import RolloutSummary
 from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord
 from shared.domain.errors import CheckRecord, ErrorInfo, Leak
-from shared.domain.lineage import Champion, LineageSplit, ModelVersion
+from shared.domain.lifecycle import LifecycleView
+from shared.domain.lineage import Champion, LineageSplit, ModelVersion, Rebase
+from shared.domain.models import Choice
 from shared.domain.report import Baseline, HeldOutScore, IterationReport, RunKind, RunStatus
 from shared.domain.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
 
@@ -64,6 +66,12 @@ class RunState(Payload):
     active_job: JobInFlight | None = Field(None, description="the fine-tuning job this run is waiting for")
     failed_iterations: int = 0
     champion_test: HeldOutScore | None = Field(None, description="the champion's test score at the start")
+    choices: list[Choice] = Field(
+        default_factory=list, description="settings the app chose from the base model's profile"
+    )
+    teacher_model: str | None = Field(
+        None, description="the model base_deployment serves when it is not base_model (distillation)"
+    )
     account: AccountUse = Field(default_factory=AccountUse, description="its deployment writes' waits")
     losers: list[str] = Field(
         default_factory=list,
@@ -81,6 +89,7 @@ class InitRun(Payload):
     settings: RunSettings
     started_at: str
     kind: RunKind = "run"
+    choices: list[Choice] = Field(default_factory=list)
 
 
 class TaskCounts(Payload):
@@ -271,6 +280,14 @@ class HeldOut(Payload):
     rule: SplitRule
 
 
+class Accumulation(Payload):
+    """A job from the base model trains on the lineage's kept examples so far too: the activity reads the
+    lineage record and the earlier iterations' ``kept.jsonl`` from Blob (never through the payload)."""
+
+    lineage: str
+    max_examples: int = Field(ge=1)
+
+
 class BuildDataset(Payload):
     """The dataset step of an iteration: which sources it reads and the reward rules it applies."""
 
@@ -282,6 +299,7 @@ class BuildDataset(Payload):
     source: TrainingSource = "rollouts"
     production: ProductionWindow | None = Field(None, description="required unless source is rollouts")
     held_out: HeldOut | None = Field(None, description="tasks no example may come from; None: none known")
+    accumulate: Accumulation | None = Field(None, description="None: the iteration's own examples only")
 
     @model_validator(mode="after")
     def _window_when_production(self) -> BuildDataset:
@@ -305,6 +323,11 @@ class DatasetResult(Payload):
     held_out: int = Field(0, description="traces left out because their task is a validation or test one")
     enough_for_azure: bool
     problems: list[str] = Field(default_factory=list)
+    accumulated: bool = Field(False, description="the file holds the lineage's earlier examples too")
+    examples_earlier: int = Field(0, description="examples of earlier iterations in the file")
+    examples_new: int | None = Field(
+        None, description="the iteration's own kept examples no earlier iteration had (accumulated only)"
+    )
     shortfall: str | None = Field(
         None, description="why there are fewer examples than Azure needs, and what would change it"
     )
@@ -378,6 +401,10 @@ class DeploymentResult(Payload):
     name: str
     state: str
     error: ErrorInfo | None = None
+    model: str | None = Field(None, description="the model id it serves")
+    format_refused: str | None = Field(
+        None, description="an open model's model.format Azure refused before the one it accepted"
+    )
 
 
 class DeleteDeployments(Payload):
@@ -409,6 +436,7 @@ class ReportChange(Payload):
     promoted_deployment: str | None = None
     promoted_val_reward: float | None = None
     champion: Champion | None = None
+    rebase: Rebase | None = None
     warnings: list[ErrorInfo] | None = Field(None, description="appended to the report's warnings")
     leaked: list[Leak] | None = Field(None, description="appended: resources not cleaned up")
     hosting: list[HostingRecord] | None = Field(None, description="replaces the run's hosting records")
@@ -440,6 +468,9 @@ class ClaimLineage(Payload):
     since: str
     take_over: str | None = Field(None, description="a run that ended without releasing the lineage")
     split: SplitRequest | None = Field(None, description="None: the claim needs no tasks (an upkeep)")
+    base_model: str | None = Field(
+        None, description="the run's base model: another than the lineage's rebases it"
+    )
 
 
 class LineageClaim(Payload):
@@ -454,6 +485,9 @@ class LineageClaim(Payload):
     deployments: list[str] = Field(default_factory=list)
     split: LineageSplit | None = None
     counts: TaskCounts | None = Field(None, description="the task set now, under the lineage's split")
+    rebase: Rebase | None = Field(
+        None, description="this run's rebase of the lineage, if it starts a new chain"
+    )
 
 
 class ReleaseLineage(Payload):
@@ -558,7 +592,7 @@ class PreflightRequest(Payload):
 
     run_id: str | None = Field(None, description="None: no run yet (GET /api/preflight)")
     model: str
-    deployment: str
+    deployment: str | None = Field(description="where the next rollouts go; None: none before this job")
     training_type: str
     n_epochs: int
     iterations: int = 1
@@ -569,6 +603,10 @@ class PreflightRequest(Payload):
         0, description="rollouts an iteration runs, evaluations included (RunSettings.inference_rollouts)"
     )
     data_filter_ratio: float
+    sku_name: str | None = Field(None, description="the SKU its candidates deploy on")
+    champion_model: str | None = Field(None, description="the lineage's champion, for lifecycle warnings")
+    champion_deployment: str | None = None
+    rebasing_to: str | None = Field(None, description="the new base model when the run rebases its lineage")
     kept_deployments: list[str] = Field(
         default_factory=list, description="deployments the run keeps while it deploys: its champion's"
     )
@@ -579,6 +617,10 @@ class PreflightResult(Payload):
     checks: list[Check]
     cost: CostEstimate
     spent_usd: float = 0.0
+    warnings: list[ErrorInfo] = Field(
+        default_factory=list, description="retirements within LIFECYCLE_WARNING_DAYS that touch the run"
+    )
+    lifecycle: LifecycleView | None = Field(None, description="the dates of what the run touches")
 
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]

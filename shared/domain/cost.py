@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from azure.mgmt.cognitiveservices.models import Deployment
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.models import profile_of
 from shared.domain.rate_limits import (
     FINE_TUNED_MARK,
     UnknownModelFamily,
@@ -97,8 +98,16 @@ class Pricing(BaseModel):
     families: dict[str, FamilyPrice]
 
     def family(self, model: str) -> tuple[str, FamilyPrice]:
-        """The family of a base or fine-tuned model id and its prices; raises UnknownModelFamily."""
-        family = model_family(model)
+        """The family of a base or fine-tuned model id and its prices; raises UnknownModelFamily. A model
+        the rate-limit table does not know but the profiles table does (gpt-oss-20b) is priced under its
+        ARM name, so PRICING can name it."""
+        try:
+            family = model_family(model)
+        except UnknownModelFamily:
+            profile = profile_of(model)
+            if profile is None:
+                raise
+            family = profile.arm_name
         prices = self.families.get(family)
         if prices is None:
             raise UnknownModelFamily(f"model family {family} has no entry in PRICING; add one (docs/cost.md)")

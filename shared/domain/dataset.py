@@ -136,6 +136,31 @@ class HeldOutTasks:
             return True
         return any(normalized_prompt(text) in self.prompts for text in prompts_of(spans))
 
+    def holds_example(self, body: dict[str, Any]) -> bool:
+        """Whether a chat example (a line of a training file, as ``kept.jsonl`` keeps it) asks a held-out
+        task: one of its user messages is one once normalized. An earlier iteration's example is checked
+        again before it is trained on, since it may have been kept under another split or before there
+        was one."""
+        return any(normalized_prompt(text) in self.prompts for text in example_prompts(body))
+
+
+def example_prompts(body: dict[str, Any]) -> list[str]:
+    """The text of every user message of a chat example (content as a string or as text parts)."""
+    texts = []
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = " ".join(
+                str(part.get("text"))
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+        if isinstance(content, str):
+            texts.append(content)
+    return texts
+
 
 def prompts_of(spans: list[Span]) -> list[str]:
     """What a trace asked: its rollout's task prompt and the text of every user message its chat calls
@@ -348,6 +373,19 @@ def build_dataset(
 ) -> tuple[str, DatasetStats]:
     """Builds one dataset from the given sources (one set per source, at least one), leaving out every
     trace of a ``held_out`` task; returns the JSONL and its stats, in total and per source."""
+    _, jsonl, stats = build_examples(sets, ratio=ratio, seed=seed, min_reward=min_reward, held_out=held_out)
+    return jsonl, stats
+
+
+def build_examples(
+    sets: Sequence[TraceSet],
+    *,
+    ratio: float,
+    seed: int,
+    min_reward: float = 0.0,
+    held_out: HeldOutTasks | None = None,
+) -> tuple[list[Example], str, DatasetStats]:
+    """``build_dataset``, with the kept examples themselves (best first), each naming its trace."""
     names = [trace_set.source for trace_set in sets]
     if not names or len(set(names)) != len(names):
         raise ValueError(f"one trace set per source, at least one; got {names}")
@@ -384,7 +422,7 @@ def build_dataset(
         ],
         sources=sources,
     )
-    return jsonl, stats
+    return kept, jsonl, stats
 
 
 # ------------------------------------------------------------------------------------- the shortfall

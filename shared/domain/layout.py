@@ -24,6 +24,16 @@ def dataset_stats_path(run_id: str, iteration: int) -> str:
     return f"datasets/{run_id}/{iteration:02d}/stats.json"
 
 
+def kept_examples_path(dataset_blob: str) -> str:
+    """Beside a training file: the iteration's own kept examples, each with the trace it came from."""
+    return dataset_blob.rsplit("/", 1)[0] + "/kept.jsonl"
+
+
+def dataset_sources_path(dataset_blob: str) -> str:
+    """Beside a training file: where each of its lines came from (run, iteration, trace), line by line."""
+    return dataset_blob.rsplit("/", 1)[0] + "/sources.jsonl"
+
+
 def training_results_path(run_id: str, iteration: int, index: int = 0) -> str:
     """The job's results file (per-step loss and token accuracy), copied from Azure before deletion;
     Azure writes one per job (``index`` numbers any further ones)."""

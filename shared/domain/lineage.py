@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.agents.tasks import SplitRule
+from shared.domain.models import root_model
 
 SCHEMA_VERSION = 1
 BASE_VERSION = 0
@@ -51,6 +52,9 @@ class ModelVersion(Record):
     iteration: int
     parent_model: str
     created_at: str
+    base_model: str | None = Field(
+        None, description="the base model of the version's chain (None: recorded before chains were)"
+    )
     model: str | None = Field(None, description="the fine-tuned model id, once the job has succeeded")
     job_id: str | None = None
     file_id: str | None = None
@@ -118,6 +122,26 @@ class LineageSplit(Record):
     run_id: str
 
 
+class Rebase(Record):
+    """A run that started a new chain of the lineage from another base model (its first version and later
+    ones train from that base on the lineage's accumulated examples; the champion changes only when one
+    of them beats it)."""
+
+    run_id: str
+    at: str
+    from_base: str
+    to_base: str
+
+
+class Chain(Record):
+    """The versions of a lineage that share a base model, oldest first: what the lineage API and the
+    dashboard show (derived from ``versions``, never stored)."""
+
+    base_model: str
+    versions: list[int]
+    rebase: Rebase | None = Field(None, description="the rebase that started it; None for the first chain")
+
+
 class Lineage(Record):
     schema_version: int = SCHEMA_VERSION
     name: str
@@ -129,6 +153,7 @@ class Lineage(Record):
     champion: Champion | None = None
     champion_history: list[Champion] = Field(default_factory=list, description="oldest first")
     split: LineageSplit | None = Field(None, description="None until a run records it (docs/lineages.md)")
+    rebases: list[Rebase] = Field(default_factory=list, description="oldest first")
 
     def version(self, number: int) -> ModelVersion | None:
         return next((item for item in self.versions if item.version == number), None)
@@ -143,6 +168,22 @@ class Lineage(Record):
         trained = [item for item in self.versions if item.status == "trained"]
         return max(trained, key=lambda item: item.version, default=None)
 
+    def chain_base(self) -> str | None:
+        """The base model of the lineage's newest chain (its newest version's), None before any version."""
+        newest = max(self.versions, key=lambda item: item.version, default=None)
+        return base_of(newest) if newest is not None else None
+
+    def chains(self) -> list[Chain]:
+        """The lineage's versions grouped by base model, in the order each chain began."""
+        groups: dict[str, list[int]] = {}
+        for item in sorted(self.versions, key=lambda item: item.version):
+            groups.setdefault(base_of(item), []).append(item.version)
+        started = {rebase.to_base: rebase for rebase in self.rebases}
+        return [
+            Chain(base_model=base, versions=numbers, rebase=started.get(base))
+            for base, numbers in groups.items()
+        ]
+
     def owns_deployment(self, name: str) -> bool:
         return any(item.deployment == name for item in self.versions)
 
@@ -154,6 +195,21 @@ class Lineage(Record):
             for item in sorted(self.versions, key=lambda item: item.version)
             if item.deployment and item.deployment_deleted_at is None
         ]
+
+
+def base_of(version: ModelVersion) -> str:
+    """The base model of a version's chain: recorded, or (older records) the root of its parent model."""
+    return version.base_model or root_model(version.parent_model)
+
+
+def record_rebase(lineage: Lineage, run_id: str, at: str, base_model: str) -> Lineage:
+    """Notes that run ``run_id`` trains a new chain from ``base_model`` when the lineage's newest chain has
+    another base; changes nothing otherwise or when the run's rebase is noted already (a retry)."""
+    current = lineage.chain_base()
+    if current is None or current == base_model or any(r.run_id == run_id for r in lineage.rebases):
+        return lineage
+    rebase = Rebase(run_id=run_id, at=at, from_base=current, to_base=base_model)
+    return lineage.model_copy(update={"rebases": [*lineage.rebases, rebase]})
 
 
 def deployment_name(prefix: str, version: int) -> str:

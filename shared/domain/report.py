@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord, usd_of_tokens
 from shared.domain.errors import ErrorInfo, Leak
-from shared.domain.lineage import Approval, Champion
+from shared.domain.lineage import Approval, Champion, Rebase
+from shared.domain.models import Choice
 
 SCHEMA_VERSION = 1
 
@@ -153,6 +154,12 @@ class Baseline(BaseModel):
     champion_val_reward: float | None = None
     samples_per_task: int = 1
     headroom: Headroom | None = Field(None, description="None: not measured (an incomplete evaluation)")
+    teacher: bool = Field(
+        False,
+        description="the start is a deployment of another model than the one the run trains (a teacher: "
+        "distillation), so val_reward is the teacher's score, not the base model's",
+    )
+    trains: str | None = Field(None, description="the base model the run's jobs start from")
 
 
 class IterationCost(CostEstimate):
@@ -193,6 +200,11 @@ class IterationReport(BaseModel):
     traces_prefix: str | None = None
     examples_total: int | None = None
     examples_kept: int | None = None
+    examples_earlier: int | None = Field(
+        None,
+        description="examples in the training file kept by the lineage's earlier iterations (a job from "
+        "the base model trains on them too)",
+    )
     dataset_blob: str | None = None
     file_id: str | None = None
     job_id: str | None = None
@@ -263,6 +275,10 @@ class RunReport(BaseModel):
     hosting: list[HostingRecord] = Field(default_factory=list)
     champion_test_start: HeldOutScore | None = Field(None, description="the champion the run started with")
     champion_test_end: HeldOutScore | None = Field(None, description="the champion the run left")
+    choices: list[Choice] = Field(
+        default_factory=list, description="settings the app chose from the base model's profile"
+    )
+    rebase: Rebase | None = Field(None, description="the new chain this run started from another base model")
     account: AccountUse | None = Field(
         None, description="what sharing the Azure OpenAI account cost the run: write and slot waits"
     )

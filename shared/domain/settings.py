@@ -38,6 +38,7 @@ from shared.agents import load_agent_modules
 from shared.agents.graders import grader_names
 from shared.agents.tasks import TEST_SHARE, VALIDATION_SHARE, SplitRule
 from shared.domain.cost import Pricing, pricing_from_json
+from shared.domain.models import FAMILIES, Choice, Problem, SkuName, resolve
 from shared.domain.timer_schedule import check_schedule
 
 DEPLOYMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$"
@@ -114,19 +115,6 @@ TelemetryAgent = Annotated[
     Field(pattern=TELEMETRY_AGENT_PATTERN),
     Spelling("1 to 64 lower-case letters, digits, '.', '_' and '-', starting with a letter or digit"),
 ]
-# ARM ``sku.name`` of a deployment that answers chat calls, as Azure spells them ("SKU name in code",
-# learn.microsoft.com/azure/ai-foundry/foundry-models/concepts/deployment-types). The batch SKUs are
-# left out: the app evaluates every checkpoint with chat calls. Fine-tuned models deploy today on
-# Standard, GlobalStandard, DeveloperTier and ProvisionedManaged (openai/how-to/fine-tuning-deploy).
-SkuName = Literal[
-    "DeveloperTier",
-    "Standard",
-    "GlobalStandard",
-    "DataZoneStandard",
-    "ProvisionedManaged",
-    "GlobalProvisionedManaged",
-    "DataZoneProvisionedManaged",
-]
 
 
 EVAL_SAMPLES_PER_TASK = 4
@@ -172,8 +160,16 @@ class RunSettings(BaseModel):
         le=1000,
         description="rollouts in flight per stage; None: sized from the deployment's limit",
     )
-    base_model: ModelId | None = Field(None, description="None: the BASE_MODEL app setting")
-    base_deployment: DeploymentName | None = Field(None, description="None: the BASE_DEPLOYMENT app setting")
+    base_model: ModelId | None = Field(
+        None,
+        description="None: the BASE_MODEL app setting; an ARM name of docs/models.md (gpt-oss-20b) is "
+        "resolved to its versioned id, and the settings it leaves out follow the model's profile",
+    )
+    base_deployment: DeploymentName | None = Field(
+        None,
+        description="None: the BASE_DEPLOYMENT app setting; a deployment of another model than base_model "
+        "is a teacher (distillation: README)",
+    )
     deployment_prefix: DeploymentPrefix = "capital-agent"
     sku_name: SkuName = "DeveloperTier"
     sku_capacity: int = Field(250, ge=1, le=100_000)
@@ -206,7 +202,18 @@ class RunSettings(BaseModel):
     start_from: Literal["champion", "latest", "base"] | None = Field(
         None, description="None: the lineage's champion once it has one, else the base model"
     )
-    continue_from: Literal["latest", "champion"] = "latest"
+    continue_from: Literal["latest", "champion", "base"] = Field(
+        "latest",
+        description="the model each job starts from: the latest, the champion, or the base model on the "
+        "lineage's accumulated examples; left out: the base model's profile decides (docs/models.md)",
+    )
+    max_training_examples: int = Field(
+        1000,
+        ge=10,
+        le=100_000,
+        description="a job that starts from the base model trains on the lineage's kept examples so far, "
+        "newest and best first, at most this many",
+    )
     min_reward: float = Field(
         0.01, gt=0, le=1, allow_inf_nan=False, description="an example's trace must have earned this"
     )
@@ -349,7 +356,9 @@ class AppSettings(BaseSettings):
     artifacts_storage_connection_string: SecretStr | None = None
     artifacts_container: str = Field("finetune", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
     base_model: ModelId = "gpt-4.1-mini-2025-04-14"
-    base_deployment: DeploymentName = "gpt-4.1-mini"
+    # A current model that serves the first rollouts: gpt-4.1-mini's own base deployment stopped serving
+    # on 2026-10-14 (docs/models.md), so by default a run distils from gpt-5.1 (README).
+    base_deployment: DeploymentName = "gpt-5.1"
     retrain_schedule: str | None = None
     # Before run_defaults: fields are validated in order, and RUN_DEFAULTS may name what they register.
     agent_modules: str | None = Field(
@@ -373,12 +382,41 @@ class AppSettings(BaseSettings):
     max_fine_tuned_deployments: int = Field(default=10, ge=1, le=1000)
     max_training_files: int = Field(default=100, ge=1, le=100_000)
     max_training_file_bytes: int = Field(default=1_000_000_000, ge=1, le=10**13)
+    lifecycle_warning_days: int = Field(
+        default=60,
+        ge=0,
+        le=3650,
+        description="warn this many days before a training or deployment retirement that touches a run or "
+        "its lineage's champion",
+    )
+    existing_fine_tuning_families: str | None = Field(
+        None,
+        description="comma-separated model families this account already fine-tunes (gpt-4.1, gpt-4o, "
+        "o4-mini), read only where ARM's model list gives no fine-tuning date (docs/models.md)",
+    )
+    open_model_deployment_format: Literal["provider", "OpenAI-OSS"] = Field(
+        "provider",
+        description="ARM model.format of open models' deployments: the provider's name (Microsoft for "
+        "gpt-oss) or OpenAI-OSS; the other is tried when Azure refuses one (sources disagree)",
+    )
     expected_tokens_per_rollout: int = Field(
         default=1000,
         ge=1,
         le=10_000_000,
         description="sizes the cost estimate made before any dataset exists",
     )
+
+    @field_validator("existing_fine_tuning_families")
+    @classmethod
+    def _known_families(cls, value: str | None) -> str | None:
+        unknown = sorted(set(families_of(value)) - FAMILIES)
+        if unknown:
+            raise ValueError(f"unknown model families {unknown}; the schedule's are {sorted(FAMILIES)}")
+        return value
+
+    @property
+    def existing_families(self) -> tuple[str, ...]:
+        return families_of(self.existing_fine_tuning_families)
 
     @field_validator("azure_openai_endpoint", "arm_endpoint")
     @classmethod
@@ -508,6 +546,16 @@ class AppSettings(BaseSettings):
         merged: dict[str, Any] = json.loads(self.run_defaults) if self.run_defaults else {}
         return {**merged, **overrides}
 
+    def plan(self, settings: RunSettings, given: Iterable[str]) -> Planned:
+        """The run's settings for its base model (``resolve`` first): what the caller left out (``given``
+        names what they or RUN_DEFAULTS set) follows the model's profile, and what the profile does not
+        allow is a problem naming the field (shared/domain/models.py)."""
+        resolved = self.resolve(settings)
+        values = resolved.model_dump()
+        outcome = resolve(values, set(given))
+        planned = RunSettings.model_validate({**values, **outcome.updates})
+        return Planned(planned, outcome.choices, outcome.problems)
+
     def resolve(self, settings: RunSettings) -> RunSettings:
         """Fills what a run leaves to the app settings (its first model and deployment)."""
         return settings.model_copy(
@@ -517,6 +565,20 @@ class AppSettings(BaseSettings):
                 "lineage": settings.lineage or settings.deployment_prefix,
             }
         )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A run's settings as its base model's profile leaves them, the choices made, and the problems."""
+
+    settings: RunSettings
+    choices: list[Choice]
+    problems: list[Problem]
+
+
+def families_of(value: str | None) -> tuple[str, ...]:
+    """The families of an ``EXISTING_FINE_TUNING_FAMILIES`` value, each once, in order."""
+    return tuple(dict.fromkeys(name.strip() for name in (value or "").split(",") if name.strip()))
 
 
 _ENDPOINT_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/\[\]-]+")

@@ -10,12 +10,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from devhost import DevHost
 from shared.azure.clients import artifact_store
 from shared.contracts.payloads import BuildDataset, DatasetResult, ProductionWindow
 from shared.domain.layout import lineage_path
 from shared.domain.lineage import Lineage
+from shared.domain.settings import get_settings
 from shared.storage.training_set import build_iteration_dataset
+from tests.fixtures.app import TEST_RUN_DEFAULTS
 
 
 def post(host: DevHost, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
@@ -72,6 +76,15 @@ def fire_schedule(host: DevHost) -> str:
     host.fire_timer("scheduled_retrain")
     (run_id,) = scheduled() - before
     return run_id
+
+
+def scheduled_run(host: DevHost, settings_env: pytest.MonkeyPatch, lineage: str, **settings: Any) -> str:
+    """Fires the retraining timer with run defaults of ``settings`` in a lineage of its own: a run that
+    starts without an HTTP request, so without the POST's checks; returns its id."""
+    defaults = {**TEST_RUN_DEFAULTS, "lineage": lineage, **settings}
+    settings_env.setenv("RUN_DEFAULTS", json.dumps(defaults))
+    get_settings.cache_clear()
+    return fire_schedule(host)
 
 
 def production_dataset(

@@ -37,10 +37,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from emulator.countries import COUNTRIES
-from emulator.launch import AZURE_API_VERSION
+from emulator.launch import AZURE_API_VERSION, TEACHER_DEPLOYMENT
 from tests.emulator.support import SYSTEM, TOOL
 
-DEPLOYMENT = "gpt-4.1-mini"
+DEPLOYMENT = TEACHER_DEPLOYMENT
 HEADERS = {"x-functions-key": "local-key"}
 
 

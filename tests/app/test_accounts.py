@@ -16,6 +16,7 @@ import pytest
 from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from tests.app.support import custom_status, report_of, start, wait_until
+from tests.app.test_loop import BASE_DEPLOYMENTS
 from tests.emulator.support import arm_call, arm_deployment, deploy, fine_tuned_models
 
 QUICK = {
@@ -62,7 +63,9 @@ class PortalUser(threading.Thread):
         return state in {None, "Succeeded", "Failed"}
 
     def run(self) -> None:
-        body = arm_deployment("gpt-4.1-mini", capacity=1, version="2025-04-14")
+        # A current model: gpt-4.1-mini's base deployments are refused (400) since its 2026-10-14
+        # retirement, and a refused PUT starts no write that could hold the app's up.
+        body = arm_deployment("gpt-5.1", capacity=1, version="2025-11-13")
         while not self.done.is_set():
             for method in ("PUT", "DELETE"):
                 self.write(method, body if method == "PUT" else None)
@@ -130,7 +133,7 @@ def test_ten_lineages_share_one_account(host: DevHost, emulator_reset: EmulatorH
     # Between runs a lineage keeps only its champion's deployment.
     alive = {d["name"] for d in emulator_reset.state()["deployments"] if d["state"] is not None}
     champions = {report["champion"]["deployment"] for report in reports}
-    assert alive - {"gpt-4.1-mini", PortalUser.NAME} == champions - {"gpt-4.1-mini"}
+    assert alive - {*BASE_DEPLOYMENTS, PortalUser.NAME} == champions - BASE_DEPLOYMENTS
 
 
 def slot_wait(host: DevHost, run_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 import pytest
@@ -129,7 +129,7 @@ def test_deployment_start_is_idempotent_and_conflicts_are_permanent(emulator_res
     request = StartDeployment(
         run_id="run-dep",
         name="agent_v01",
-        model="gpt-4.1-mini-2025-04-14",
+        model="gpt-5.1-2025-11-13",
         sku_name="Standard",
         sku_capacity=10,
     )
@@ -158,15 +158,15 @@ def test_a_write_while_another_is_in_progress_is_an_answer_to_send_again(
     waits it out on a durable timer instead of failing or retrying at once."""
     handle = emulator_factory("--provisioning", "300")  # 3 s of real time at the launcher's scale
     account = Account(handle.mgmt(), handle.resource_group, handle.account)
-    request = StartDeployment(
-        run_id="run-dep", name="first", model="gpt-4.1-mini-2025-04-14", sku_name="Standard", sku_capacity=1
+    request = StartDeployment(  # a current model: gpt-4.1-mini's base is refused since 2026-10-14
+        run_id="run-dep", name="first", model="gpt-5.1-2025-11-13", sku_name="GlobalStandard", sku_capacity=1
     )
     assert account.start(request).state == "Creating"
     second = account.start(request.model_copy(update={"name": "second"}))
     assert second.state == REQUEST_CONFLICT
     assert second.error is not None
     assert second.error.code == "RequestConflict"
-    assert account.delete("gpt-4.1-mini") == "conflict"
+    assert account.delete("gpt-5.1") == "conflict"
     assert account.get("second") is None
     assert handle.account_rules()["request_conflicts"] == 2
 
@@ -198,3 +198,24 @@ def test_transient_errors_are_raised_for_durable_retries(emulator_reset: Emulato
     with pytest.raises(Exception) as caught:
         find_or_upload(client, "x.jsonl", _examples(12))
     assert is_transient(caught.value)
+
+
+@pytest.mark.parametrize(("world", "refused"), [("provider", None), ("OpenAI-OSS", "Microsoft")])
+def test_an_open_models_deployment_takes_the_format_azure_accepts(
+    emulator_factory: Any, world: str, refused: str | None
+) -> None:
+    """Sources disagree on an open model's ARM ``model.format``; Azure answers the wrong one with a bare
+    500, so the app sends the other once and says which it refused (docs/models.md)."""
+    handle = emulator_factory("--open-model-format", world, "--open-model-not-ready", "0")
+    (tuned,) = fine_tuned_models(handle, training_type="GlobalStandard", model="gpt-oss-20b-11")
+    account = Account(handle.mgmt(), handle.resource_group, handle.account)
+    request = StartDeployment(
+        run_id="run-oss", name="oss_v01", model=tuned, sku_name="GlobalStandard", sku_capacity=100
+    )
+
+    started = account.start(request, open_model_format="provider")
+
+    assert started.error is None and started.format_refused == refused
+    deployed = account.get("oss_v01")
+    assert deployed.properties.model.format == ("Microsoft" if refused is None else "OpenAI-OSS")
+    assert account.state("oss_v01").model == tuned

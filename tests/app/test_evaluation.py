@@ -3,7 +3,7 @@ its comparison activity and its decision, on real deployments of models the emul
 
 - the same model evaluated as candidate and as champion (two independent draws of its samples) is
   promoted in at most 6 of 40 seeded trials at the default confidence 0.9;
-- a model trained on the base model's failed rollouts is refused at promotion_margin 0, and one trained
+- a model trained on the teacher's failed rollouts is refused at promotion_margin 0, and one trained
   on its successes promoted;
 - a champion at 1.000 ends the next run NothingToImprove before any file or job exists;
 - no validation or test task, and no production trace asking one, reaches a training file;
@@ -26,7 +26,7 @@ import pytest
 
 from bench.stage_driver import DRIVER, EVALUATION_DRIVER, EvaluationRun, StageRun, build_app
 from devhost import DevHost
-from emulator.launch import EmulatorHandle
+from emulator.launch import TEACHER_DEPLOYMENT, EmulatorHandle
 from shared.agents import get_agent
 from shared.agents.tasks import SplitRule, normalized_prompt
 from shared.agents.traces import Span, parse_jsonl
@@ -39,7 +39,9 @@ from tests.emulator.support import success_file
 from tests.shared.otlp_support import Recorder, conversation
 
 pytestmark = pytest.mark.timeout(300)
-BASE = "gpt-4.1-mini"
+# The deployment a run starts from: the teacher (gpt-5.1, distillation: gpt-4.1-mini's base deployment is
+# retired), whose rollouts train gpt-4.1-mini; the emulator gives every base model one skill.
+BASE, BASE_MODEL = TEACHER_DEPLOYMENT, "gpt-5.1-2025-11-13"
 TRIALS = 40
 FALSE_PROMOTIONS_ALLOWED = 6
 """34 of 40 not promoted: a false-promotion rate of 0.1 gives 4 on average; 6 or fewer in 40 trials
@@ -69,8 +71,8 @@ def evaluate(host: DevHost, runs: list[EvaluationRun]) -> list[Comparison]:
 
 
 def trained_on(host: DevHost, emulator: EmulatorHandle, name: str, *, successes: bool) -> str:
-    """Deploys, as ``name``, a model fine-tuned from the base model on its own training rollouts (48 of
-    them, through the app's stage): the ones that earned their reward, or the failures where it answered
+    """Deploys, as ``name``, a model fine-tuned from the base model on the teacher's training rollouts (48
+    of them, through the app's stage): the ones that earned their reward, or the failures where it answered
     without looking the capital up (the emulator labels those turns bad: emulator/README.md). The app's
     dataset builder makes the file from those traces alone."""
     train_size = len(get_agent("capital_lookup").load_splits(None).train)
@@ -118,16 +120,14 @@ def test_a_candidate_equal_to_the_champion_is_not_promoted_in_34_of_40_seeded_tr
 def test_a_worse_candidate_is_refused_at_margin_0_and_a_better_one_promoted(
     eval_host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
-    """Trained on the base model's failures, a candidate scores clearly below it and is refused at the
+    """Trained on the teacher's failures, a candidate scores clearly below it and is refused at the
     default promotion_margin 0; trained on its successes, clearly above it, and promoted. Four samples of
     each of the 16 validation tasks, the default."""
     worse = trained_on(eval_host, emulator_reset, "worse", successes=False)
     better = trained_on(eval_host, emulator_reset, "better", successes=True)
     skills = {model["id"]: model["skill"] for model in emulator_reset.state()["models"]}
     trained = {model.rsplit("-", 1)[-1]: skill for model, skill in skills.items() if ".ft-" in model}
-    assert trained["worse"] < skills["gpt-4.1-mini-2025-04-14"] < trained["better"], (
-        "truly worse, truly better"
-    )
+    assert trained["worse"] < skills[BASE_MODEL] < trained["better"], "truly worse, truly better"
     samples = {"eval_samples_per_task": 4}
     refused, promoted = evaluate(
         eval_host,

@@ -432,7 +432,7 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "val_limit": st.none() | st.integers(1, 10_000),
     # What the account has: any other model or deployment is refused by the POST's preflight (a 400).
     "base_model": st.none() | st.just("gpt-4.1-mini-2025-04-14"),
-    "base_deployment": st.none() | st.just("gpt-4.1-mini"),
+    "base_deployment": st.none() | st.just("gpt-5.1"),
     "deployment_prefix": matching(PREFIX_PATTERN),
     "sku_name": st.sampled_from(get_args(SkuName)),
     "sku_capacity": st.integers(1, 100_000),

@@ -9,11 +9,11 @@ import json
 from typing import Any
 
 from devhost import DevHost
-from emulator.launch import EmulatorHandle
+from emulator.launch import TEACHER_DEPLOYMENT, EmulatorHandle
 from tests.app.support import lineage, post, report_of, start, wait_until
 
 DAY = 24 * 3600
-BASE = "gpt-4.1-mini"
+BASE = TEACHER_DEPLOYMENT  # version 0: the deployment the base model learns from (distillation)
 # Training hard on all of the first batch's rewarded examples makes a candidate that beats the base model
 # clearly (the emulated skill moves almost all the way to the share of good turns in the file, about
 # 0.78: emulator/README.md), and four samples of each of the 16 validation tasks put the lower bound of

@@ -88,8 +88,8 @@ def report_copy(state: Path, run_id: str) -> dict[str, Any]:
         ),
         (
             "base_model=gpt-4.1-mini-2099-01-01",
-            "  base_model: gpt-4.1-mini-2099-01-01 is not among the account's models; fix: set base_model "
-            "(BASE_MODEL) to a model the account lists",
+            "  base_model: gpt-4.1-mini-2099-01-01 is not among the account's models; this account can "
+            "fine-tune now: gpt-4.1-mini-2025-04-14, ",
         ),
     ],
 )
@@ -187,21 +187,30 @@ def test_two_runs_of_a_lineage_say_which_champion_they_faced_and_what_became_of_
         assert result.returncode == 0, result.stdout + result.stderr
         no_traceback(result)
     one, two = report_copy(tmp_path, "lineage-first"), report_copy(tmp_path, "lineage-second")
-    assert "baseline: evaluating gpt-4.1-mini on 16 validation tasks x 4" in first.stdout, "samples count"
+    assert "baseline: evaluating gpt-5.1 on 16 validation tasks x 4" in first.stdout, "samples count"
+    # The existing customer's reference example, its rollouts served by distillation, and said so.
+    assert (
+        "emulated account: an existing fine-tuning customer of gpt-4.1 "
+        '(EMULATOR_ARGS="--customer new" for a new customer)'
+    ) in first.stdout
+    assert (
+        "rollouts: served by distillation: the teacher gpt-5.1 (gpt-5.1-2025-11-13) answers them and its "
+        "rewarded traces train gpt-4.1-mini-2025-04-14 (docs/models.md)"
+    ) in first.stdout.splitlines()
     assert "0.5833333333333334" not in first.stdout + second.stdout
 
     # The first run starts the lineage: the base model is crowned, then its candidate beats it or not.
     (candidate,) = one["iterations"]
     base = one["baseline"]
-    assert f"champion at the start: gpt-4.1-mini (val {base['val_reward']:.3f})" in first.stdout
+    assert f"champion at the start: gpt-5.1 (val {base['val_reward']:.3f})" in first.stdout
     if candidate["promoted"]:
         assert last_line(first) == (
             f"champion: {candidate['deployment']} (changed in iteration 1: a candidate beat the champion; "
-            f"val {candidate['val_reward']:.3f}; was gpt-4.1-mini (val {base['val_reward']:.3f}))"
+            f"val {candidate['val_reward']:.3f}; was gpt-5.1 (val {base['val_reward']:.3f}))"
         )
     else:
         assert last_line(first) == (
-            "champion: gpt-4.1-mini (new: the starting model, crowned as the lineage's first champion; "
+            "champion: gpt-5.1 (new: the starting model, crowned as the lineage's first champion; "
             f"val {base['val_reward']:.3f})"
         )
 

@@ -19,6 +19,8 @@ from tests.app.support import wait_until
 
 BASE_MODEL = "gpt-4.1-mini-2025-04-14"
 BATCH = 32
+TEACHER, TEACHER_MODEL = "gpt-5.1", "gpt-5.1-2025-11-13"
+BASE_DEPLOYMENTS = {TEACHER, "gpt-4.1-mini"}
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -70,16 +72,24 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
     assert report["status"] == "succeeded"
     assert report["finished_at"]
     assert details["custom_status"]["stage"] == "finish"
+    # Distillation (the default since gpt-4.1-mini's base retired): the teacher's deployment answers the
+    # baseline and the first rollouts, and the baseline says it is the teacher's score.
     baseline = report["baseline"]
-    assert baseline["deployment"] == "gpt-4.1-mini"
+    assert baseline["deployment"] == TEACHER
+    assert (baseline["model"], baseline["teacher"], baseline["trains"]) == (TEACHER_MODEL, True, BASE_MODEL)
     assert baseline["start_from"] == "base"
     assert baseline["val_reward"] is not None
     iterations = report["iterations"]
     assert [item["iteration"] for item in iterations] == [1, 2, 3]
     assert [item["status"] for item in iterations] == ["succeeded"] * 3, iterations
 
-    # Continuous fine-tuning: each job starts from the previous iteration's model; versions name things.
+    # Continuous fine-tuning: each job starts from the previous iteration's model (never the teacher);
+    # versions name things.
+    assert iterations[0]["rollout_deployment"] == TEACHER
     assert iterations[0]["base_model"] == BASE_MODEL
+    assert {job["model"] for job in emulator_reset.state()["jobs"]} <= {BASE_MODEL} | {
+        item["fine_tuned_model"] for item in iterations
+    }
     for previous, current in itertools.pairwise(iterations):
         assert current["base_model"] == previous["fine_tuned_model"]
     for item in iterations:
@@ -139,7 +149,14 @@ def test_three_iterations_chain_deploy_prune_and_beat_the_baseline(
         assert len(blob_names(f"traces/{run_id}/{i:02d}/champion-val/")) == val_count
         assert blob_names(f"datasets/{run_id}/{i:02d}/") == [
             f"datasets/{run_id}/{i:02d}/{name}"
-            for name in ("events.jsonl", "results.csv", "stats.json", "train.jsonl")
+            for name in (
+                "events.jsonl",
+                "kept.jsonl",
+                "results.csv",
+                "sources.jsonl",
+                "stats.json",
+                "train.jsonl",
+            )
         ]
         assert item["results_blobs"] == [f"datasets/{run_id}/{i:02d}/results.csv"]
         assert item["events_blob"] == f"datasets/{run_id}/{i:02d}/events.jsonl"
@@ -186,7 +203,7 @@ def test_a_second_run_of_the_lineage_continues_it_from_its_champion(
     lineage = read_lineage("weekly")
     assert [item.version for item in lineage.versions] == [1, 2, 3, 4, 5, 6]
     assert lineage.champion is not None
-    candidates_alive = alive(emulator_reset) - {"gpt-4.1-mini", lineage.champion.deployment}
+    candidates_alive = alive(emulator_reset) - {*BASE_DEPLOYMENTS, lineage.champion.deployment}
     assert len(candidates_alive) <= 2
     assert candidates_alive == set(lineage.live_deployments()) - {lineage.champion.deployment}
 
@@ -195,9 +212,10 @@ def test_a_candidate_no_better_than_the_champion_is_not_promoted(
     host: Any, emulator_reset: EmulatorHandle
 ) -> None:
     """Candidates trained with a learning rate so small that they act as the base model does (the
-    emulated skill moves by under 1 %), each another draw of an equal model: not promoted at the default
-    margin and confidence; the champion (the baseline) stays, in the lineage, the report and on the
-    resource, where only the one candidate max_deployments keeps is left."""
+    emulated skill moves by under 1 %), and the champion is the teacher (the lineage's first champion),
+    which the emulator gives the base models' one skill: each candidate another draw of an equal model,
+    not promoted at the default margin and confidence; the champion (the baseline) stays, in the
+    lineage, the report and on the resource, where only the one candidate max_deployments keeps is left."""
     body = {"iterations": 2, "learning_rate_multiplier": 0.01, "data_filter_ratio": 1.0, "max_deployments": 1}
     report = finish(host, start(host, run_id="e2e-equal", **body))["report"]
     assert report["status"] == "succeeded"
@@ -206,31 +224,34 @@ def test_a_candidate_no_better_than_the_champion_is_not_promoted(
         assert comparison["decision"] in {"not_significant", "worse"}, comparison["reason"]
         assert comparison["lower"] <= comparison["margin"] == 0.0, "the bound did not clear the margin"
         assert (item["promotion"], item["promoted"]) == ("not_better", False)
-        assert comparison["champion_deployment"] == "gpt-4.1-mini"
-    assert report["champion"]["deployment"] == "gpt-4.1-mini"
+        assert comparison["champion_deployment"] == TEACHER
+    assert report["champion"]["deployment"] == TEACHER
     assert report["champion"]["reason"] == "baseline"
     lineage = read_lineage("e2e-equal")
     assert lineage.champion is not None
-    assert lineage.champion.deployment == "gpt-4.1-mini"
+    assert (lineage.champion.deployment, lineage.champion.model) == (TEACHER, TEACHER_MODEL)
     assert [item.reason for item in lineage.champion_history] == ["baseline"]
-    assert "gpt-4.1-mini" in alive(emulator_reset)
+    assert TEACHER in alive(emulator_reset)
     # v01 lost, but iteration 2 rolled out on it (the chain): deleted before v02 was deployed; v02 lost
     # in the run's last iteration: deleted at once. Neither holds a slot of the account.
-    assert alive(emulator_reset) - {"gpt-4.1-mini"} == set(), "a candidate that lost is deleted"
+    assert alive(emulator_reset) - BASE_DEPLOYMENTS == set(), "a candidate that lost is deleted"
     assert report["deployments_deleted"] == ["capital-agent_v01", "capital-agent_v02"]
 
 
 def test_failed_job_ends_its_iteration_and_the_run_goes_on(host: Any, emulator_reset: EmulatorHandle) -> None:
     emulator_reset.set_faults(fail_next_jobs=1)
     # A larger batch, all of whose rewarded examples are kept, gives the base model's second batch
-    # enough to learn from (24 rollouts at the base model's skill often earn fewer than Azure's 10).
-    body = {"iterations": 2, "finetune_every_n_rollouts": 60, "data_filter_ratio": 1.0}
+    # enough to learn from (24 rollouts at the base model's skill often earn fewer than Azure's 10). The
+    # second job starts from the base model again, on the lineage's examples so far: its batch must reach
+    # tasks the first did not (40 of the 60 training tasks each), or it has nothing new (NothingToLearn).
+    body = {"iterations": 2, "finetune_every_n_rollouts": 40, "data_filter_ratio": 1.0}
     report = finish(host, start(host, run_id="e2e-job-fails", **body))["report"]
     first, second = report["iterations"]
     assert first["status"] == "failed" and first["job_id"] and first["error"]["code"]
     assert first["fine_tuned_model"] is None and first["deployment"] is None
     assert second["status"] == "succeeded"
     assert second["base_model"] == BASE_MODEL, "the next iteration starts from the last good model"
+    assert second["examples_earlier"] > 0, "with the failed iteration's kept examples"
     assert report["status"] == "completed_with_failures"
 
 

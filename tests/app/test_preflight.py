@@ -8,7 +8,6 @@ creates no job; ``GET /api/preflight`` answers the same checks without starting 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,35 +17,15 @@ from emulator.launch import EmulatorHandle
 from shared.azure.clients import artifact_store
 from shared.domain.cost import DEFAULT_PRICING
 from shared.domain.report_view import ReportView
-from shared.domain.settings import get_settings
-from tests.app.support import fire_schedule
+from tests.app.support import scheduled_run
 from tests.app.test_loop import finish, start
 from tests.emulator.support import BASE, deploy, fine_tuned_models, success_file, upload
-from tests.fixtures.app import TEST_RUN_DEFAULTS
 
 pytestmark = pytest.mark.timeout(300)
 
-CHECKS = ["arm", "chat", "blob", "model", "deployments", "files", "budget"]
+CHECKS = ["arm", "chat", "serving", "blob", "model", "offer", "deployments", "files", "budget"]
 QUOTA = 10  # the emulator's --ft-deployment-quota default and MAX_FINE_TUNED_DEPLOYMENTS's
 FILES = 100  # the emulator's --max-files default and MAX_TRAINING_FILES's
-
-
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Lets a test set app settings; the cached settings are re-read before and after."""
-    get_settings.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
-def scheduled_run(host: Any, settings_env: pytest.MonkeyPatch, lineage: str, **settings: Any) -> str:
-    """Fires the retraining timer with run defaults of ``settings`` in a lineage of its own: a run that
-    starts without an HTTP request, so without the POST's checks; returns its id."""
-    defaults = {**TEST_RUN_DEFAULTS, "lineage": lineage, **settings}
-    settings_env.setenv("RUN_DEFAULTS", json.dumps(defaults))
-    get_settings.cache_clear()
-    return fire_schedule(host)
 
 
 def ended_before_rollouts(host: Any, emulator: EmulatorHandle, run_id: str) -> dict[str, Any]:
@@ -94,15 +73,16 @@ def refused_at_the_door(
         (
             {"base_model": "gpt-4.1-mini-2099-01-01"},
             "base_model",
-            "gpt-4.1-mini-2099-01-01 is not among the account's models",
-            "set base_model (BASE_MODEL) to a model the account lists",
+            "gpt-4.1-mini-2099-01-01 is not among the account's models; this account can fine-tune now: "
+            "gpt-4.1-mini-2025-04-14, ",
+            "set base_model (BASE_MODEL) to a model this account can fine-tune",
         ),
         (
             {"base_deployment": "no-such-deployment"},
             "base_deployment",
             "no-such-deployment is not among the account's deployments",
             "set base_deployment (BASE_DEPLOYMENT) to a deployment that exists and has succeeded "
-            "(the account has: gpt-4.1-mini)",
+            "(the account has: gpt-4.1-mini, gpt-5.1)",
         ),
         (
             {"budget_usd": 0.01},
@@ -140,8 +120,8 @@ def test_a_model_retired_for_fine_tuning_is_refused_before_the_run_starts(
     (error,) = refused_at_the_door(host, emulator_reset, "door-retired")
 
     assert error["field"] == "base_model"
-    assert error["error"].startswith(f"{BASE} is retired for fine-tuning since 2026-01-01T00:00:00+00:00")
-    assert "fix: train from a model that is fine-tunable and not retired" in error["error"]
+    assert error["error"].startswith(f"fine-tuning {BASE} retired on 2026-01-01 for this account")
+    assert "fix: set base_model (BASE_MODEL) to a model this account can fine-tune" in error["error"]
 
 
 def test_a_transient_arm_failure_at_the_start_refuses_nothing(
@@ -168,7 +148,7 @@ def test_a_model_retired_for_fine_tuning_ends_a_scheduled_run_before_any_rollout
     assert report["error"]["code"] == "PreflightFailed"
     assert set(failed_checks(report)) == {"model"}
     model = failed_checks(report)["model"]
-    assert model["detail"] == f"{BASE} is retired for fine-tuning since 2026-01-01T00:00:00+00:00"
+    assert model["detail"].startswith(f"fine-tuning {BASE} retired on 2026-01-01 for this account")
     assert "set base_model (BASE_MODEL)" in model["fix"]
     assert "model: " + model["detail"] in report["error"]["message"]
 
@@ -296,7 +276,15 @@ def test_get_preflight_answers_every_check_without_starting_anything(
     assert body["ok"] is True, body
     assert [check["name"] for check in body["checks"]] == CHECKS
     assert all(check["ok"] and check["fix"] is None for check in body["checks"])
-    assert (body["model"], body["deployment"]) == (BASE, "gpt-4.1-mini")
+    assert (body["model"], body["deployment"]) == (BASE, "gpt-5.1")
+    assert body["choices"] == [] and body["warnings"] == []
+    lifecycle = body["lifecycle"]
+    assert lifecycle["clock"] == "azure"
+    dates = {item["model"]: item for item in lifecycle["models"]}
+    assert {BASE, "gpt-5.1-2025-11-13"} <= set(dates), "the base model, the teacher (and a champion)"
+    assert (dates[BASE]["fine_tune"][:10], dates[BASE]["inference"][:10]) == ("2027-04-14", "2026-10-14")
+    assert dates["gpt-5.1-2025-11-13"]["inference"][:10] == "2027-05-15"
+    assert lifecycle["trainable_now"][:3] == [BASE, "gpt-4.1-2025-04-14", "gpt-4.1-nano-2025-04-14"]
     assert body["cost"]["basis"] == "expected"
     state = emulator_reset.state()
     assert (state["files"], state["jobs"]) == ([], [])
@@ -313,7 +301,7 @@ def test_get_preflight_names_what_to_change_when_a_check_fails(
     failed = {check["name"]: check for check in body["checks"] if not check["ok"]}
     assert set(failed) == {"chat", "budget"}
     assert failed["chat"]["detail"].startswith("DeploymentNotFound")
-    assert "(the account has: gpt-4.1-mini)" in failed["chat"]["fix"]
+    assert "(the account has: gpt-4.1-mini, gpt-5.1)" in failed["chat"]["fix"]
 
     _, same = preflight(host, json={"base_deployment": "no-such-deployment", "budget_usd": 0.001})
     assert same["checks"] == body["checks"], "a JSON body means the same as the query"

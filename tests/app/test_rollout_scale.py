@@ -3,8 +3,9 @@ rollout activity in devhost (virtual clock) against the session emulator, driven
 ``bench.stage_driver`` exactly as the run orchestrator drives a stage.
 
 The session emulator runs with ``--rate-limit-scale 100``; a test that wants a tight limit sets the
-admin fault ``rate_limit_scale`` (the base deployment has capacity 100 of gpt-4.1-mini, 1 RPM per
-unit, so scale 6 is 600 RPM, 100 requests per 10 s window). ARM reports the scaled limit in
+admin fault ``rate_limit_scale`` (the teacher deployment has capacity 100 of gpt-5.1, 6 RPM per unit
+as the emulator counts models outside the quota table, so scale 1 is 600 RPM, 100 requests per 10 s
+window). ARM reports the scaled limit in
 ``properties.rateLimits``, which is what the stage paces to.
 """
 
@@ -24,7 +25,7 @@ import openai
 import pytest
 
 from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
-from emulator.launch import EmulatorHandle
+from emulator.launch import TEACHER_DEPLOYMENT, EmulatorHandle
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from shared.agents import get_agent
 from shared.azure.clients import artifact_store
@@ -33,7 +34,7 @@ from shared.domain.layout import cancel_request_path, report_path
 from shared.domain.report import RolloutStats, RunReport
 
 pytestmark = pytest.mark.timeout(240)
-DEPLOYMENT = "gpt-4.1-mini"
+DEPLOYMENT = TEACHER_DEPLOYMENT
 TRAIN_SIZE = len(get_agent("capital_lookup").load_splits(None).train)
 
 
@@ -82,7 +83,7 @@ def test_a_burst_on_a_tight_limit_ends_with_every_rollout_ok_and_none_scored_zer
     """48 rollouts (96 chat calls, about the window's share of 100) on a 600-RPM deployment whose
     window another client has just filled: every rollout waits out its 429s and ends ok, and the mean
     reward is the one the same tasks earn without any throttling."""
-    emulator_reset.set_faults(rate_limit_scale=6)
+    emulator_reset.set_faults(rate_limit_scale=1)
     calm = stage(stage_host, run_of("scale-burst", "calm", 48))
     time.sleep(10.5)  # the calm stage's requests leave the 10 s window
     assert fill_the_request_window(emulator_reset) > 0
@@ -169,7 +170,7 @@ def test_a_cancel_request_stops_the_lanes_at_their_next_rollout(
     Blob, each lane stops at its next rollout and the stage ends within seconds, the rest counted as
     cancelled (never run, never scored). The driver, like the run orchestrator, then raises
     RunCancelled."""
-    emulator_reset.set_faults(rate_limit_scale=6)
+    emulator_reset.set_faults(rate_limit_scale=1)
     run = run_of("scale-cancel", "train", 300)
 
     def cancel_soon() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from api.runs import PRINCIPAL_HEADER
 from devhost import DevHost
-from emulator.launch import EmulatorHandle
+from emulator.launch import TEACHER_DEPLOYMENT, EmulatorHandle
 from tests.app.support import custom_status, fire_schedule, lineage, post, report_of, start, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -101,7 +101,7 @@ def test_a_waiting_candidate_is_promoted_or_kept_out_by_a_decision(
     assert recorded["approved_by"] == "reviewer@contoso.com"
     champion = lineage(run_id).champion
     assert champion is not None
-    expected = only["deployment"] if decision == "approve" else "gpt-4.1-mini"
+    expected = only["deployment"] if decision == "approve" else TEACHER_DEPLOYMENT
     assert champion.deployment == expected
     assert report["champion"]["deployment"] == expected
     if decision == "approve":
@@ -130,7 +130,7 @@ def test_silence_is_a_reject_when_the_approval_times_out(
     assert only["promotion"] == "approval_timed_out"
     assert only["comparison"]["decision"] == "approval_timed_out"
     assert only["approval"] is None, "nobody decided"
-    assert report["champion"]["deployment"] == "gpt-4.1-mini"
+    assert report["champion"]["deployment"] == TEACHER_DEPLOYMENT
 
 
 def leftovers(emulator: EmulatorHandle, run_id: str) -> tuple[list[str], list[dict[str, Any]], list[str]]:
@@ -197,7 +197,7 @@ def test_cancel_during_a_deployment_leaves_nothing_of_the_run_but_the_champion(
     assert only["deployment"] in report["deployments_deleted"]
     assert report["leaked"] == []
     assert leftovers(emulator_reset, "cancel-deploy") == ([], [], [])
-    assert report["champion"]["deployment"] == "gpt-4.1-mini"
+    assert report["champion"]["deployment"] == TEACHER_DEPLOYMENT
 
 
 def test_a_terminated_run_is_reconciled_by_the_janitor(

@@ -60,7 +60,7 @@ def test_valid_settings_and_defaults(clean_env: pytest.MonkeyPatch) -> None:
         2,
     )
     assert (run.n_epochs, run.batch_size, run.learning_rate_multiplier, run.seed) == (1, 2, 1.0, 42)
-    assert run.base_deployment == "gpt-4.1-mini" and run.base_model == "gpt-4.1-mini-2025-04-14"
+    assert run.base_deployment == "gpt-5.1" and run.base_model == "gpt-4.1-mini-2025-04-14"
 
 
 @pytest.mark.parametrize(

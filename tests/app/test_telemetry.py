@@ -8,7 +8,6 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,15 +43,6 @@ WINDOW = (TODAY - timedelta(days=1), TODAY + timedelta(days=1))
 @pytest.fixture
 def agent() -> str:
     return f"agent-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Lets a test set telemetry app settings; the cached settings are re-read before and after."""
-    get_settings.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def _stored_lines(agent: str) -> list[dict[str, Any]]:

@@ -70,8 +70,11 @@ def test_a_short_soak_ends_every_week_clean(tmp_path: Path) -> None:
     soak = bench("bench.soak", ["--weeks", str(SOAK_WEEKS)], SoakResult, tmp_path / "soak.json", SOAK_SECONDS)
 
     assert [week.week for week in soak.weeks] == list(range(1, SOAK_WEEKS + 1))
-    assert [week.status for week in soak.weeks] == ["succeeded"] * SOAK_WEEKS
-    assert (soak.count("completed_with_failures"), soak.failed_runs) == (0, 0)
+    assert soak.weeks[0].status == "succeeded"
+    assert soak.failed_runs == 0
+    # A later week may skip an iteration whose kept examples the lineage has all learned already (the
+    # weeks train from the base model on the accumulated examples): that, and nothing else, may fail.
+    assert {code for week in soak.weeks for code in week.failures} <= {"NothingToLearn"}
     for week in soak.weeks:
         # Every fine-tuned deployment alive at once, counted at every creation: the candidates
         # max_deployments keeps plus the champion's.

@@ -1,4 +1,4 @@
-"""The dashboard does not mislead (issue 21): a deployment a later run pruned is not shown as deployed,
+"""The dashboard does not mislead (issue 21): a deleted candidate is not shown as deployed,
 no table is wider than the room it has on a desktop or a phone, a run the user cancelled reads as
 cancelled rather than failed, and an approval's reason and approver are shown where the promotion is."""
 

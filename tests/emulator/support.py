@@ -1,4 +1,5 @@
-"""Helpers for the emulator tests: training data in the bundled agent's shape, and a tiny agent loop."""
+"""Helpers for the emulator tests: the world they run in, training data in the bundled agent's shape, and
+a tiny agent loop."""
 
 from __future__ import annotations
 
@@ -6,12 +7,28 @@ import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx2
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
 from emulator.countries import COUNTRIES
+from emulator.launch import EmulatorHandle, start_emulator
+
+# The emulator's own tests check its mechanics (files, jobs, chat, learning, limits), which no date
+# changes, in the world before the 2026 retirements: gpt-4.1-mini's base deployment serving. Each group is
+# added unless its first flag is given; the lifecycle rules' tests pass --lifecycle table themselves. The
+# app's tests use the launcher's world instead (emulator/launch.py: the table, gpt-5.1 to distil from).
+BEFORE_RETIREMENTS = (("--lifecycle", "none"), ("--deployment", "gpt-4.1-mini=gpt-4.1-mini-2025-04-14"))
+
+
+def start_before_retirements(*flags: str, state_dir: Path | None = None) -> EmulatorHandle:
+    """``start_emulator`` in the emulator tests' world (``BEFORE_RETIREMENTS`` fill in what is not given)."""
+    given = {flag for flag in flags if flag.startswith("--")}
+    extra = [item for group in BEFORE_RETIREMENTS if group[0] not in given for item in group]
+    return start_emulator(*flags, *extra, state_dir=state_dir)
+
 
 TOOL = {
     "type": "function",

@@ -5,6 +5,7 @@ models of a model with a Developer tier."""
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import openai
@@ -196,3 +197,26 @@ def test_developer_tier_deployments_only_for_fine_tuned_models_that_have_one(
         emulator_reset, "PUT", "deployments/dev-ft", arm_deployment(tuned, sku="DeveloperTier")
     )
     assert tuned_answer.status_code == 201, tuned_answer.text
+
+
+def test_the_account_itself_is_a_foundry_resource_in_its_region(emulator_reset: EmulatorHandle) -> None:
+    """``accounts.get``: kind AIServices (open models fine-tune on Foundry resources only) and the region
+    that decides which training types are offered (the app's preflight reads both)."""
+    account = emulator_reset.mgmt().accounts.get(emulator_reset.resource_group, emulator_reset.account)
+    assert (account.kind, account.location, account.sku.name) == ("AIServices", "northcentralus", "S0")
+    assert account.properties.endpoint == emulator_reset.url + "/"
+    refused = arm_call(emulator_reset, "DELETE", "").status_code
+    assert refused == 405
+
+
+def test_every_answer_is_dated_by_the_emulated_clock(emulator_reset: EmulatorHandle) -> None:
+    """RFC 9110 section 6.6.1: ``Date`` is the origin server's clock; Azure's is the emulated one here,
+    so a client that reads Azure's time (the app's lifecycle checks) reads the emulated time."""
+    emulator_reset.advance_clock(400 * 86400)
+    now = emulator_reset.state()["now"]
+    for answer in (
+        arm_call(emulator_reset, "GET", "models"),
+        arm_call(emulator_reset, "GET", "nothing-here"),
+    ):
+        (date,) = answer.headers.get_list("date")
+        assert abs(parsedate_to_datetime(date).timestamp() - now) < 5, date

@@ -11,8 +11,8 @@ import openai
 import pytest
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
-from emulator.launch import ROOT, EmulatorHandle, start_emulator
-from tests.emulator.support import success_file, upload, wait_job, wait_processed
+from emulator.launch import ROOT, EmulatorHandle
+from tests.emulator.support import start_before_retirements, success_file, upload, wait_job, wait_processed
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,7 +70,7 @@ def test_custom_deployments_and_fault_flags(emulator_factory) -> None:
 
 @pytest.mark.timeout(60)
 def test_restart_with_state_dir_keeps_everything(tmp_path: Path) -> None:
-    first = start_emulator(state_dir=tmp_path)
+    first = start_before_retirements(state_dir=tmp_path)
     try:
         client = first.openai_v1()
         file_id = upload(client, success_file()).id
@@ -97,7 +97,7 @@ def test_restart_with_state_dir_keeps_everything(tmp_path: Path) -> None:
     finally:
         first.stop()
 
-    second = start_emulator(state_dir=tmp_path)
+    second = start_before_retirements(state_dir=tmp_path)
     try:
         assert Path(second.ca_path).read_bytes() == ca_before
         client = second.openai_v1()

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from emulator.launch import ROOT, start_emulator
+from emulator.launch import ROOT
 from tests.emulator.support import arm_url as _arm_path
-from tests.emulator.support import success_file, upload, wait_processed
+from tests.emulator.support import start_before_retirements, success_file, upload, wait_processed
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
@@ -164,7 +164,7 @@ def test_unknown_routes_use_each_surface_envelope(emulator_reset: EmulatorHandle
 
 
 def test_a_damaged_state_dir_is_salvaged_not_fatal(tmp_path: Path) -> None:
-    first = start_emulator(state_dir=tmp_path)
+    first = start_before_retirements(state_dir=tmp_path)
     try:
         client = first.openai_v1()
         file_id = upload(client, success_file()).id
@@ -177,7 +177,7 @@ def test_a_damaged_state_dir_is_salvaged_not_fatal(tmp_path: Path) -> None:
     state["deployments"]["gpt-4.1-mini"]["capacity"] = float("inf")
     (tmp_path / "state.json").write_text(json.dumps(state))
 
-    second = start_emulator(state_dir=tmp_path)
+    second = start_before_retirements(state_dir=tmp_path)
     try:
         snapshot = second.state()
         assert abs(snapshot["now"] - time.time()) < 60  # the NaN offset was dropped, not kept
@@ -193,7 +193,7 @@ def test_a_damaged_state_dir_is_salvaged_not_fatal(tmp_path: Path) -> None:
 
 def test_a_non_finite_clock_advance_never_reaches_the_state_dir(tmp_path: Path) -> None:
     """Finding: a clock advance of NaN was accepted, saved to --state-dir, and every restart failed."""
-    handle = start_emulator(state_dir=tmp_path)
+    handle = start_before_retirements(state_dir=tmp_path)
     try:
         for advance in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
             body = b'{"advance": ' + advance + b"}"
@@ -207,7 +207,7 @@ def test_a_non_finite_clock_advance_never_reaches_the_state_dir(tmp_path: Path) 
 
     state = json.loads((tmp_path / "state.json").read_text(), parse_constant=refuse)
     assert state["clock_offset"] == 0
-    restarted = start_emulator(state_dir=tmp_path)
+    restarted = start_before_retirements(state_dir=tmp_path)
     try:
         assert abs(restarted.state()["now"] - time.time()) < 60
     finally:
@@ -220,13 +220,15 @@ def _mode(path: Path) -> int:
 
 
 def test_tls_private_key_is_owner_only(tmp_path: Path) -> None:
-    handle = start_emulator(state_dir=tmp_path)
+    handle = start_before_retirements(state_dir=tmp_path)
     try:
         assert _mode(tmp_path / "tls" / "server-key.pem") == 0o600
         assert _mode(tmp_path / "tls") == 0o700
     finally:
         handle.stop()
-    scratch = start_emulator()  # no --state-dir: the key lives in a scratch dir for the process's life
+    scratch = (
+        start_before_retirements()
+    )  # no --state-dir: the key lives in a scratch dir for the process's life
     try:
         assert _mode(Path(scratch.ca_path).parent / "server-key.pem") == 0o600
         assert _mode(Path(scratch.ca_path).parent) == 0o700
@@ -236,11 +238,11 @@ def test_tls_private_key_is_owner_only(tmp_path: Path) -> None:
 
 def test_a_world_readable_key_left_by_an_older_version_is_made_owner_only(tmp_path: Path) -> None:
     """Finding: the key was written 0644; a state dir from then is reused with its key locked down."""
-    start_emulator(state_dir=tmp_path).stop()
+    start_before_retirements(state_dir=tmp_path).stop()
     key, ca = tmp_path / "tls" / "server-key.pem", tmp_path / "tls" / "ca.pem"
     key.chmod(0o644)
     issued = ca.read_bytes()
-    handle = start_emulator(state_dir=tmp_path)
+    handle = start_before_retirements(state_dir=tmp_path)
     try:
         assert _mode(key) == 0o600
         assert ca.read_bytes() == issued, "the CA clients trust is kept"
@@ -250,7 +252,7 @@ def test_a_world_readable_key_left_by_an_older_version_is_made_owner_only(tmp_pa
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_scratch_dir_is_removed_on_signal(sig: int) -> None:
-    handle = start_emulator()
+    handle = start_before_retirements()
     scratch = Path(handle.ca_path).parent
     assert scratch.is_dir()
     handle.process.send_signal(sig)

@@ -3,9 +3,10 @@ default, with the training of the gpt-4.1 family kept until 2027-04-14 for an ex
 retired base deployments that refuse chat, fine-tuned deployments serving until 2027-10-14, and the model
 lists showing all of it in Azure's shapes.
 
-Each test starts its own emulator with ``--lifecycle table`` (the launcher's default for the app is
-``none``; see emulator/launch.py). The clock can only move forward, so a test that needs a moment before
-a date skips once the wall clock has passed it."""
+Each test starts its own emulator with ``--lifecycle table`` (the emulator tests' own default is
+``none``: tests/emulator/support.py; the launcher's, for the app, is ``table``: emulator/launch.py). The
+clock can only move forward, so a test that needs a moment before a date skips once the wall clock has
+passed it."""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from emulator.cli import config_from_args
-from emulator.launch import start_emulator
 from tests.emulator.support import (
     FAST_JOBS_AT_SCALE_1,
     arm_call,
     create_job,
     deploy,
     fine_tuned_models,
+    start_before_retirements,
 )
 from tests.fixtures.emulator import EmulatorHandle
 
@@ -236,22 +237,6 @@ def test_fine_tuned_deployments_serve_until_2027_10_14(emulator_factory: Any) ->
     assert refused.value.error.code == "ServiceModelDeprecated"
 
 
-def test_serve_retired_bases_bridges_an_existing_customers_rollouts(emulator_factory: Any) -> None:
-    """Not Azure: the transitional flag `make run` uses until the app distils from a current model."""
-    handle = emulator_factory(*TABLE, "--serve-retired-bases")
-    mini = _models(handle)["gpt-4.1-mini"]
-    assert mini["deprecation"] == {"fineTune": "2027-04-14T00:00:00Z", "inference": "2027-10-14T00:00:00Z"}
-    assert mini["lifecycleStatus"] == "Deprecating"
-    client = handle.openai_v1(max_retries=0)
-    assert client.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}])
-    assert _models(handle)["gpt-4o"]["deprecation"]["inference"] == "2026-10-01T00:00:00Z"  # not bridged
-    new = emulator_factory(*TABLE, "--serve-retired-bases", "--customer", "new")
-    with pytest.raises(openai.NotFoundError):
-        new.openai_v1(max_retries=0).chat.completions.create(
-            model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}]
-        )
-
-
 def test_lifecycle_none_has_no_dates(emulator_factory: Any) -> None:
     handle = emulator_factory("--lifecycle", "none")
     mini = _models(handle)["gpt-4.1-mini"]
@@ -271,14 +256,14 @@ def test_models_outside_supervised_fine_tuning_are_refused(emulator_factory: Any
 
 
 def test_the_account_settings_survive_a_restart(tmp_path: Path) -> None:
-    first = start_emulator(*TABLE, state_dir=tmp_path)
+    first = start_before_retirements(*TABLE, state_dir=tmp_path)
     try:
         with first.http_client() as http:
             changed = {"customer": "new", "serialize_deployment_writes": False}
             assert http.post(first.url + "/_emulator/account", json=changed).status_code == 200
     finally:
         first.stop()
-    second = start_emulator(*TABLE, state_dir=tmp_path)
+    second = start_before_retirements(*TABLE, state_dir=tmp_path)
     try:
         assert second.state()["account"] == {
             "customer": "new",

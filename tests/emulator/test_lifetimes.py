@@ -15,13 +15,13 @@ import openai
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from emulator.launch import start_emulator
 from tests.emulator.support import (
     BASE,
     deploy,
     deployment_body,
     deployment_state,
     fine_tuned_models,
+    start_before_retirements,
     success_file,
     upload,
 )
@@ -131,7 +131,7 @@ def test_weeks_pass_in_milliseconds(emulator_factory: Any) -> None:
 
 
 def test_lifetimes_and_retirements_survive_a_restart(tmp_path: Path) -> None:
-    first = start_emulator(state_dir=tmp_path)
+    first = start_before_retirements(state_dir=tmp_path)
     try:
         (model,) = fine_tuned_models(first)
         deploy(first, "std", model, sku="Standard")
@@ -141,7 +141,7 @@ def test_lifetimes_and_retirements_survive_a_restart(tmp_path: Path) -> None:
         first.admin("POST", "models/retire", {"model": BASE, "fine_tune": "2030-01-01", "inference": None})
     finally:
         first.stop()
-    second = start_emulator(state_dir=tmp_path)
+    second = start_before_retirements(state_dir=tmp_path)
     try:
         after = deployment_state(second, "std")
         assert before is not None and after is not None

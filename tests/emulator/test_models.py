@@ -43,15 +43,16 @@ def test_list_models_shows_base_and_fine_tuned_models(emulator_reset: EmulatorHa
     (tuned,) = fine_tuned_models(emulator_reset)
     models = _models(emulator_reset)
     base = models["gpt-4.1-mini"]
-    # The launcher's world: the lifecycle table, with gpt-4.1-mini's base bridged to its fine-tuned
-    # deployments' date (--serve-retired-bases): retirement announced, not reached.
-    assert (base.format, base.version, base.lifecycle_status) == ("OpenAI", "2025-04-14", "Deprecating")
+    # The emulator tests' world (--lifecycle none): no date, nothing retiring (test_lifecycle.py has the
+    # table's dates).
+    assert (base.format, base.version, base.lifecycle_status) == (
+        "OpenAI",
+        "2025-04-14",
+        "GenerallyAvailable",
+    )
     assert base.capabilities == {"chatCompletion": "true", "fineTune": "true"}
     assert {sku.name for sku in base.skus} >= {"GlobalStandard", "Standard"}
-    assert (base.deprecation.fine_tune, base.deprecation.inference) == (
-        "2027-04-14T00:00:00Z",
-        "2027-10-14T00:00:00Z",
-    )
+    assert base.deprecation is None
     assert {"gpt-4.1", "gpt-4.1-nano", "gpt-4o-mini", "gpt-4o"} <= set(models)
     ft = models[tuned]
     assert (

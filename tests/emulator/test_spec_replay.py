@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from emulator.launch import AZURE_API_VERSION, EmulatorHandle, start_emulator
-from tests.emulator.support import BASE, success_file, upload, wait_processed
+from emulator.launch import AZURE_API_VERSION, EmulatorHandle
+from tests.emulator.support import BASE, start_before_retirements, success_file, upload, wait_processed
 
 pytestmark = pytest.mark.timeout(120)
 ARM_VERSION = "2025-06-01"
@@ -301,7 +301,7 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    handle = start_emulator("--job-running", str(TRAINING * 100))
+    handle = start_before_retirements("--job-running", str(TRAINING * 100))
     try:
         client = handle.azure_openai()
         file_id = upload(client, success_file()).id

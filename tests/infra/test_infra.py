@@ -41,6 +41,9 @@ OPTIONAL_SETTINGS = {
     "MAX_TRAINING_FILES": "defaults to Azure's documented per-resource limit (docs/cost.md)",
     "MAX_TRAINING_FILE_BYTES": "defaults to Azure's documented per-resource limit (docs/cost.md)",
     "EXPECTED_TOKENS_PER_ROLLOUT": "a default size for the estimate made before any dataset (docs/cost.md)",
+    "LIFECYCLE_WARNING_DAYS": "a default warning period before retirements (docs/models.md)",
+    "EXISTING_FINE_TUNING_FAMILIES": "read only where ARM lists no fine-tuning date (docs/models.md)",
+    "OPEN_MODEL_DEPLOYMENT_FORMAT": "a documented default; the other is tried on refusal (docs/models.md)",
 }
 # Settings Bicep sets for the platform and SDKs rather than for the app's settings object.
 PLATFORM_SETTINGS = {

@@ -235,3 +235,13 @@ def test_hosting_counts_hours_of_hourly_billed_fine_tuned_deployments_until_now_
         ("gone", False, 12.0, 20.4),
         ("standard", True, 2.5, 4.25),
     ]
+
+
+def test_an_open_model_is_priced_under_its_arm_name_once_pricing_names_it() -> None:
+    """The rate-limit table does not know gpt-oss-20b; the profiles table does, so PRICING can price it
+    (no default: docs/cost.md) and its fine-tuned models with it."""
+    tuned = "gpt-oss-20b-11.ft-0123-v01"
+    assert estimate(DEFAULT_PRICING, tuned, "GlobalStandard", 1000, 1, basis="expected").estimated_usd is None
+    pricing = pricing_from_json('{"gpt-oss-20b": {"training_per_1m_tokens": {"GlobalStandard": 2.0}}}')
+    assert pricing.training_per_1m(tuned, "GlobalStandard") == 2.0
+    assert pricing.family("gpt-oss-20b-11")[0] == "gpt-oss-20b"

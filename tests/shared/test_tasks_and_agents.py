@@ -8,7 +8,7 @@ import httpx2
 import pytest
 from openai import AsyncAzureOpenAI
 
-from emulator.launch import EmulatorHandle
+from emulator.launch import TEACHER_DEPLOYMENT, EmulatorHandle
 from shared.agents import (
     AgentSpec,
     UnknownAgentError,
@@ -125,7 +125,7 @@ async def test_agent_rollout_records_every_span(emulator: EmulatorHandle) -> Non
     kinds = set()
     for task in spec.load_splits(None).val:
         recorder = TraceRecorder("r", task, spec.name)
-        score = await spec.rollout(llm, "gpt-4.1-mini", task, recorder)
+        score = await spec.rollout(llm, TEACHER_DEPLOYMENT, task, recorder)
         recorder.finish(score)
         spans = parse_jsonl(recorder.to_jsonl())
         operations = [span.attributes["gen_ai.operation.name"] for span in spans]
@@ -139,7 +139,7 @@ async def test_agent_rollout_records_every_span(emulator: EmulatorHandle) -> Non
         else:
             assert operations[1:] == ["chat"]
         chat = spans[1].attributes
-        assert chat["gen_ai.request.model"] == "gpt-4.1-mini" and chat["gen_ai.usage.input_tokens"] > 0
+        assert chat["gen_ai.request.model"] == TEACHER_DEPLOYMENT and chat["gen_ai.usage.input_tokens"] > 0
         kinds.add(tuple(operations))
     assert len(kinds) == 2, "the base model should sometimes use the tool and sometimes not"
 
@@ -188,7 +188,10 @@ async def test_tool_loop_reports_unknown_tools_and_stops_at_its_budget(emulator:
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": task.prompt},
             ]
-            answer = await run_tool_loop(llm, "gpt-4.1-mini", recorder, messages, [SEARCH_TOOL], {}, budget)
+            tools_offered = [SEARCH_TOOL]
+            answer = await run_tool_loop(
+                llm, TEACHER_DEPLOYMENT, recorder, messages, tools_offered, {}, budget
+            )
             tools = [span.attributes for span in recorder.spans() if span.operation == "execute_tool"]
             outcomes.append((budget, answer is None, len(tools)))
             if tools:
