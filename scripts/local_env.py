@@ -21,7 +21,7 @@ from types import FrameType
 from emulator.behaviour import load_behaviours
 from emulator.behaviours.base import tool_names
 from emulator.launch import EmulatorHandle, start_emulator
-from scripts.azurite import REPO_ROOT, Azurite, run_azurite
+from scripts.azurite import REPO_ROOT, Azurite, PortTaken, run_azurite
 from shared.agents import get_agent, registered_agents
 
 # The bundled example agent (docs/agents.md) is registered locally, as an operator would register it
@@ -130,7 +130,10 @@ def local_services(
     with ExitStack() as stack:
         location = azurite_dir or REPO_ROOT / ".azurite"
         defaults = default_ports and _default_ports_free()
-        azurite = stack.enter_context(run_azurite(location, default_ports=defaults))
+        try:
+            azurite = stack.enter_context(run_azurite(location, default_ports=defaults))
+        except PortTaken:  # another Azurite took the default ports after they were found free
+            azurite = stack.enter_context(run_azurite(location))
         try:
             emulator = start_emulator(*emulator_args, state_dir=emulator_state)
         except RuntimeError as exc:

@@ -204,7 +204,7 @@ class RunIndex:
                 path, shard.model_dump_json(), etag=current.etag if current else None
             ):
                 return
-            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # another run wrote first: read again
+            _back_off(attempt)  # another run wrote first: read again
         raise IndexConflictError(f"{path} kept changing under {MAX_WRITE_ATTEMPTS} attempts to record it")
 
     def record_many(self, reports: list[RunReport] | list[ReportView]) -> None:
@@ -218,7 +218,7 @@ class RunIndex:
         self._months_listed = None
 
     def _merge(self, path: str, summaries: list[RunSummary]) -> None:
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
             current = self._store.read_versioned(path)
             shard = IndexShard.model_validate_json(current.text or "{}") if current else IndexShard()
             merged = {item.run_id: item for item in [*shard.runs, *summaries]}
@@ -227,6 +227,7 @@ class RunIndex:
                 path, shard.model_dump_json(), etag=current.etag if current else None
             ):
                 return
+            _back_off(attempt)
         raise IndexConflictError(f"{path} kept changing under {MAX_WRITE_ATTEMPTS} attempts to merge into it")
 
     def page(self, query: RunQuery) -> RunPage:
@@ -293,3 +294,10 @@ def run_index(store: ArtifactStore) -> RunIndex:
     """The runs index over ``store`` (one per store and process, so parsed shards are reused across
     requests): activities pass ``artifact_store()``, HTTP handlers ``request_artifact_store()``."""
     return RunIndex(store)
+
+
+def _back_off(attempt: int) -> None:
+    """Waits before reading a shard again after losing a write to another writer: full jitter on an
+    exponential ceiling (capped at 1 s), so that writers who keep colliding spread out instead of
+    retrying in step; linear ceilings ran out of attempts with eight writers on a loaded machine."""
+    time.sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))

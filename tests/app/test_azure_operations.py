@@ -186,7 +186,7 @@ def test_a_fine_tuned_deployment_is_not_started_without_a_free_slot(emulator_res
     assert refused.error.message == "1 of 1 fine-tuned deployments in use: one"
     assert account.get("two") is None
     base = request.model_copy(
-        update={"name": "base-two", "model": "gpt-4.1-mini-2025-04-14", "sku_name": "Standard"}
+        update={"name": "base-two", "model": "gpt-5.1-2025-11-13", "sku_name": "GlobalStandard"}
     )
     assert account.start(base, slot_limit=1).state == "Creating", "a base model's deployment needs no slot"
 

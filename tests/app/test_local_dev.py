@@ -24,6 +24,7 @@ import pytest
 
 from emulator.launch import start_emulator
 from scripts import azurite as azurite_script
+from scripts import local_env
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_run import champion_line, error_lines, summary_table
 from shared.domain.report import RunReport
@@ -409,3 +410,28 @@ def test_azurite_on_a_port_taken_after_it_was_found_free_starts_on_new_ports(
                 pass
         assert handed_out.count(taken_port) == 1
         assert len(handed_out) == 6  # three ports refused as a set, three more that worked
+
+
+def test_local_services_take_free_ports_when_the_default_ones_go_while_azurite_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `make run`s started together both find 10000-10002 free; the one that loses the race runs on
+    free ports instead of failing."""
+    with socket.socket() as holder:
+        try:
+            holder.bind(("127.0.0.1", 10000))
+            holder.listen()
+        except OSError:
+            pass  # something already holds it: taken either way
+        monkeypatch.setattr(local_env, "_default_ports_free", lambda: True)
+        saved = dict(os.environ)  # local_services exports the app's settings into this process
+        try:
+            with local_env.local_services(
+                azurite_dir=tmp_path / "azurite", emulator_state=tmp_path / "emulator"
+            ) as services:
+                assert services.azurite.blob_port != 10000
+                connection = services.env["ARTIFACTS_STORAGE_CONNECTION_STRING"]
+                assert f":{services.azurite.blob_port}/" in connection
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)

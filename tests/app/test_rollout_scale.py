@@ -180,18 +180,17 @@ def test_a_cancel_request_stops_the_lanes_at_their_next_rollout(
         )
 
     threading.Thread(target=cancel_soon, daemon=True).start()
-    started = time.monotonic()
     status = drive(stage_host, run)
-    elapsed = time.monotonic() - started
 
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Failed
     assert "the cancel request stopped" in str(status.output), status.output
     child = stage_host.get_status_sync(stage_instance(run))
     stats = RolloutStats.model_validate(child.output)
+    # Most of the stage never ran: it stopped at the lanes' next rollouts, not when the work ran out
+    # (counted, not timed: a loaded machine stretches the seconds, not the count).
     assert stats.cancelled > 200
     assert stats.ok + stats.failed + stats.throttled + stats.cancelled == 300
     assert stats.failed == stats.throttled == 0
-    assert elapsed < 15, f"the stage ran on for {elapsed:.1f} s after the cancel"
 
 
 def test_the_report_shows_every_rollout_stage(host: Any, emulator_reset: EmulatorHandle) -> None:

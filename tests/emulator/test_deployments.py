@@ -119,6 +119,17 @@ def test_injected_failure_and_slow_provisioning(emulator_reset: EmulatorHandle) 
     emulator_reset.set_faults(fail_deployments=["named-bad"], provisioning_slowdown=6)
     poller = mgmt.deployments.begin_create_or_update(rg, account, "slow", _body(model))
     assert mgmt.deployments.get(rg, account, "slow").properties.provisioning_state == "Creating"
+    # The account takes one deployment write at a time (on through emulator.launch, as on Azure): a second
+    # write to the deployment being created is refused at the account ...
+    assert _error_code(
+        lambda: mgmt.deployments.begin_create_or_update(rg, account, "slow", _body(model)).result()
+    ) == ("RequestConflict")
+    # ... and, with that rule off, by the deployment itself.
+    with emulator_reset.http_client() as http:
+        answer = http.post(
+            emulator_reset.url + "/_emulator/account", json={"serialize_deployment_writes": False}
+        )
+        assert answer.json()["serialize_deployment_writes"] is False
     assert _error_code(
         lambda: mgmt.deployments.begin_create_or_update(rg, account, "slow", _body(model)).result()
     ) == ("AnotherOperationInProgress")
