@@ -15,6 +15,7 @@ import azure.functions as func
 
 from activities.datasets import bp as dataset_activities
 from activities.deployments import bp as deployment_activities
+from activities.evaluations import bp as evaluation_activities
 from activities.finetuning import bp as finetuning_activities
 from activities.lineages import bp as lineage_activities
 from activities.preflight import bp as preflight_activities
@@ -61,6 +62,7 @@ for blueprint in (
     account_gate,
     run_activities,
     rollout_activities,
+    evaluation_activities,
     dataset_activities,
     finetuning_activities,
     deployment_activities,

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import azure.durable_functions as df
 
 from activities.implements import implements
+from shared.agents import get_agent
+from shared.agents.tasks import task_set_digest
 from shared.azure.clients import artifact_store, openai_account
 from shared.contracts.payloads import (
     ClaimLineage,
@@ -24,6 +26,8 @@ from shared.contracts.payloads import (
     RecordVersion,
     ReleaseLineage,
     ReserveVersion,
+    SplitRequest,
+    TaskCounts,
     VersionReserved,
 )
 from shared.contracts.specs import (
@@ -41,6 +45,7 @@ from shared.domain.lineage import (
     ActiveRun,
     Lineage,
     LineageBusyError,
+    LineageSplit,
     claim,
     crown,
     deployment_name,
@@ -50,6 +55,7 @@ from shared.domain.lineage import (
     new_lineage,
     previous_champion,
     record_rebase,
+    record_split,
     release,
     reserve_version,
     update_version,
@@ -73,10 +79,12 @@ def claim_lineage(request: ClaimLineage) -> LineageClaim:
     """Makes the run the lineage's active run (creating the lineage on first use); a lineage held by
     another run is an answer, not an error."""
     run = ActiveRun(run_id=request.run_id, instance_id=request.instance_id, since=request.since)
+    proposed = proposed_split(request)
 
     def change(lineage: Lineage | None) -> Lineage:
         current = lineage or new_lineage(request.lineage, request.deployment_prefix, request.since)
         claimed = claim(current, run, take_over=request.take_over)
+        claimed = claimed if proposed is None else record_split(claimed, proposed)
         if request.base_model is None:
             return claimed
         return record_rebase(claimed, request.run_id, request.since, request.base_model)
@@ -91,7 +99,43 @@ def claim_lineage(request: ClaimLineage) -> LineageClaim:
         previous_champion=previous_champion(lineage),
         latest=lineage.latest_model(),
         deployments=lineage.live_deployments(),
+        split=lineage.split if proposed is not None else None,
+        counts=task_counts(request.split, lineage.split) if request.split is not None else None,
         rebase=next((item for item in lineage.rebases if item.run_id == request.run_id), None),
+    )
+
+
+def proposed_split(request: ClaimLineage) -> LineageSplit | None:
+    """The split the run would record for a lineage that has none: its rule over the agent's task set
+    as it is now."""
+    if request.split is None:
+        return None
+    agent = get_agent(request.split.agent)
+    counts = task_counts(request.split, None)
+    return LineageSplit(
+        rule=request.split.rule,
+        agent=agent.name,
+        dataset=request.split.dataset or agent.default_dataset,
+        tasks=counts.train_size + counts.val_size + counts.test_size,
+        digest=counts.digest or "",
+        train=counts.train_size,
+        validation=counts.val_size,
+        test=counts.test_size,
+        recorded_at=request.since,
+        run_id=request.run_id,
+    )
+
+
+def task_counts(wanted: SplitRequest, recorded: LineageSplit | None) -> TaskCounts:
+    """The sizes of the agent's splits now under the lineage's rule (``wanted``'s for a new lineage)."""
+    agent = get_agent(wanted.agent)
+    rule = recorded.rule if recorded is not None else wanted.rule
+    splits = agent.load_splits(wanted.dataset, rule)
+    return TaskCounts(
+        train_size=len(splits.train),
+        val_size=len(splits.val),
+        test_size=len(splits.test),
+        digest=task_set_digest(agent.load_tasks(wanted.dataset)),
     )
 
 

@@ -42,8 +42,15 @@ async def run_rollout(request: RolloutRequest) -> RolloutSummary:
     if await cancel_requested(request.run_id):
         return RolloutSummary(rollout_id=request.rollout_id, status="cancelled")
     agent = get_agent(request.agent)
-    task = agent.task(request.dataset, request.split, request.task_index)
-    recorder = TraceRecorder(request.rollout_id, task, agent.name, max_tokens=agent.max_tokens)
+    task = agent.task(request.dataset, request.split, request.task_index, request.rule)
+    recorder = TraceRecorder(
+        request.rollout_id,
+        task,
+        agent.name,
+        max_tokens=agent.max_tokens,
+        sample=request.sample,
+        seed=request.seed,
+    )
     PACERS.configure(request.deployment, request.budget)
     calls = CallStats()
     context = CURRENT_CALLS.set(calls)

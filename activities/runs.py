@@ -19,7 +19,6 @@ from shared.contracts.payloads import (
     ReportUpdate,
     RunRef,
     StaleRun,
-    TaskCounts,
 )
 from shared.contracts.specs import DESCRIBE_STALE_RUN, INIT_RUN, READ_CANCEL_REQUEST, UPDATE_REPORT
 from shared.domain.layout import cancel_request_path, lineage_path, report_path
@@ -32,9 +31,10 @@ bp = df.Blueprint()
 
 
 @implements(bp, INIT_RUN)
-def init_run(request: InitRun) -> TaskCounts:
-    """Counts the agent's tasks and writes the first report, unless an earlier attempt already did."""
-    splits = get_agent(request.settings.agent).load_splits(request.settings.dataset)
+def init_run(request: InitRun) -> Done:
+    """Checks the agent's tasks load and writes the first report, unless an earlier attempt already did
+    (the lineage's claim sizes the splits: the split is the lineage's)."""
+    get_agent(request.settings.agent).load_tasks(request.settings.dataset)
     store = artifact_store()
     path = report_path(request.run_id)
     if store.read_text(path) is None:
@@ -49,7 +49,7 @@ def init_run(request: InitRun) -> TaskCounts:
         )
         store.write_json(path, report)
         run_index(store).record(report)
-    return TaskCounts(train_size=len(splits.train), val_size=len(splits.val))
+    return Done()
 
 
 @implements(bp, UPDATE_REPORT)

@@ -31,6 +31,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from api.http import bad_request, endpoint, json_response, read_json_object, validate
+from shared.agents import UnknownAgentError, get_agent
 from shared.azure.clients import request_artifact_store, request_openai_account, request_openai_client
 from shared.azure.preflight import Dependencies, run_checks
 from shared.contracts.payloads import PreflightRequest, PreflightResult
@@ -88,11 +89,22 @@ def first_job(app: AppSettings, settings: RunSettings, champion: Champion | None
         iterations=settings.iterations,
         budget_usd=settings.budget_usd,
         rollouts=settings.finetune_every_n_rollouts,
+        inference_rollouts=settings.inference_rollouts(validation_tasks(settings)),
         data_filter_ratio=settings.data_filter_ratio,
         sku_name=settings.sku_name,
         champion_model=champion.model if champion else None,
         champion_deployment=champion.deployment if champion else None,
     )
+
+
+def validation_tasks(settings: RunSettings) -> int:
+    """The validation tasks a run of ``settings`` would evaluate on: the agent's, under the split those
+    settings would record (a lineage that recorded one keeps its own, close to it); 0 for an agent the
+    request check refuses anyway."""
+    try:
+        return len(get_agent(settings.agent).load_splits(settings.dataset, settings.split_rule()).val)
+    except UnknownAgentError:
+        return 0
 
 
 def dependencies(app: AppSettings) -> Dependencies:

@@ -34,21 +34,26 @@ from bench.table import Column, cells, collapse_repeats, console_header, console
 from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from scripts.local_env import local_services
+from shared.domain.cost import DEFAULT_PRICING, usd_of_tokens
 from shared.domain.report import RunReport
 
 WEEK = 7 * 24 * 3600
 LINEAGE = "soak"
-# Each weekly run: three iterations of 24 rollouts, evaluated on 8 validation tasks, polling often
-# (the emulator's durations are scaled down; the devhost clock is virtual).
+# Each weekly run: the quote agent (graded tasks the emulated model keeps learning from for many
+# iterations), three iterations of 24 training rollouts, the candidate and the champion evaluated on
+# every validation task twice, polling often (the emulator's durations are scaled down; the devhost
+# clock is virtual).
 # The model: gpt-oss-20b, the path the year ahead leaves (docs/models.md): gpt-4.1-mini trains only until
 # 2027-04-14, and only for accounts that already fine-tune it. Its profile's defaults apply (Global
 # training, GlobalStandard candidates of 100 units, each iteration from the base model on the lineage's
 # accumulated examples); the first rollouts are served by the teacher (BASE_DEPLOYMENT, gpt-5.1).
 SOAK_RUN_DEFAULTS = {
     "lineage": LINEAGE,
+    "agent": "quote",
+    "deployment_prefix": "quote-agent",
     "base_model": "gpt-oss-20b",
     "iterations": 3,
-    "val_limit": 8,
+    "eval_samples_per_task": 2,
     "file_poll_seconds": 5,
     "job_poll_initial_seconds": 5,
     "job_poll_max_seconds": 60,
@@ -67,6 +72,12 @@ class Week(BaseModel):
     champion: str
     reason: str
     val: float | None
+    test: float | None = None
+    decision: str = "-"
+    trained: int = 0
+    promoted: int = 0
+    stopped: bool = False
+    cost_usd: float = 0.0
     deployments_at_end: int
     most_deployments_alive: int
     files_at_end: int
@@ -83,6 +94,8 @@ COLUMNS: tuple[Column[Week], ...] = (
     Column("champion", lambda w: w.champion, 22, text=True),
     Column("reason", lambda w: w.reason, 9, text=True),
     Column("val", lambda w: fixed(3)(w.val), 6),
+    Column("test", lambda w: fixed(3)(w.test), 6),
+    Column("decision", lambda w: w.decision, 30, text=True),
     Column("deployments at end", lambda w: str(w.deployments_at_end), 18),
     Column("most deployments alive", lambda w: str(w.most_deployments_alive), 22),
     Column("files at end", lambda w: str(w.files_at_end), 12),
@@ -99,6 +112,9 @@ class SoakResult(BaseModel):
     weeks: list[Week]
     max_deployments: int
     seconds: float
+    agent: str | None = None
+    """The agent the weeks ran; None for results kept from before the soak recorded it with each week's
+    test score, decision, training and cost (their defaults then mean "not measured", not zero)."""
 
     def count(self, status: str) -> int:
         return sum(1 for week in self.weeks if week.status == status)
@@ -112,6 +128,50 @@ class SoakResult(BaseModel):
     def champion_changes(self) -> int:
         return sum(1 for a, b in itertools.pairwise(self.weeks) if a.champion != b.champion)
 
+    @property
+    def trained_weeks(self) -> list[Week]:
+        return [week for week in self.weeks if week.trained]
+
+    @property
+    def stopped_weeks(self) -> list[Week]:
+        return [week for week in self.weeks if week.stopped]
+
+    @property
+    def saved_usd(self) -> float:
+        """What the weeks that stopped early did not spend: a week that trained cost, on average, this
+        much more than each of them did."""
+        trained, stopped = self.trained_weeks, self.stopped_weeks
+        if not trained or not stopped:
+            return 0.0
+        mean = sum(week.cost_usd for week in trained) / len(trained)
+        return round(sum(mean - week.cost_usd for week in stopped), 4)
+
+    def savings(self) -> str:
+        """How many weeks trained, promoted or stopped early, and what stopping saved, in words."""
+        if self.agent is None:
+            return (
+                "These weeks were measured before the soak recorded each week's test score, decision, "
+                "training and cost, so none is shown: `python -m scripts.figures --only soak` measures them."
+            )
+        trained, stopped = self.trained_weeks, self.stopped_weeks
+        promoted = [week for week in self.weeks if week.promoted]
+        jobs = sum(week.trained for week in self.weeks)
+        line = (
+            f"Of the {len(self.weeks)} weeks, {len(trained)} trained ({jobs} fine-tuning jobs), "
+            f"{len(promoted)} promoted a candidate ({sum(week.promoted for week in self.weeks)} promotions) "
+            f"and {len(stopped)} stopped after their baseline because no candidate could have been "
+            "promoted (`NothingToImprove`)."
+        )
+        if trained and stopped:
+            mean = sum(week.cost_usd for week in trained) / len(trained)
+            idle = sum(week.cost_usd for week in stopped) / len(stopped)
+            line += (
+                f" A week that trained cost ${mean:.4f} by estimate (training, hosting and the chat calls "
+                f"of its rollouts), a week that stopped ${idle:.4f} (its baseline and test evaluations): "
+                f"stopping saved ${self.saved_usd:.2f} in estimated cost."
+            )
+        return line
+
     def summary(self) -> str:
         last = self.weeks[-1]
         return (
@@ -121,6 +181,13 @@ class SoakResult(BaseModel):
             f"max_deployments_alive={max(w.most_deployments_alive for w in self.weeks)} "
             f"max_files_at_week_end={max(w.files_at_end for w in self.weeks)} "
             f"jobs_listed={last.jobs_listed} leaked={sum(w.leaked for w in self.weeks)}"
+            + (
+                ""
+                if self.agent is None
+                else f" agent={self.agent} trained_weeks={len(self.trained_weeks)} "
+                f"promoted_weeks={sum(1 for w in self.weeks if w.promoted)} "
+                f"stopped_weeks={len(self.stopped_weeks)} saved_usd={self.saved_usd:.2f}"
+            )
         )
 
     def figures(self) -> list[str]:
@@ -129,6 +196,8 @@ class SoakResult(BaseModel):
             *markdown(COLUMNS, collapse_repeats(cells(COLUMNS, self.weeks))),
             "",
             f"`{self.summary()}`",
+            "",
+            self.savings(),
             "",
             f"The {len(self.weeks)} weeks took {self.seconds:.0f} s; `max_deployments` was "
             f"{self.max_deployments}, so at most {self.max_deployments + 1} fine-tuned deployments "
@@ -153,15 +222,66 @@ def run_report(host: DevHost, run_id: str) -> RunReport:
     return RunReport.model_validate(body["report"])
 
 
+SHORT = {
+    "promoted": "promoted",
+    "not_significant": "not significant",
+    "worse": "worse",
+    "incomplete_evaluation": "incomplete",
+    "approval_rejected": "rejected",
+    "approval_timed_out": "timed out",
+}
+STOPPED = "stopped: nothing to improve"
+
+
+def decision_of(report: RunReport) -> str:
+    """The week's decisions, counted (iterations that ended before their evaluation by their status):
+    ``promoted 1, not significant 2``; ``stopped: nothing to improve`` for a run that trained nothing."""
+    if any(warning.code == "NothingToImprove" for warning in report.warnings):
+        return STOPPED
+    outcomes = [
+        SHORT[item.comparison.decision] if item.comparison else item.status for item in report.iterations
+    ]
+    order = [*SHORT.values(), "skipped", "failed", "cancelled", "running"]
+    counted = [f"{name} {outcomes.count(name)}" for name in order if name in outcomes]
+    return ", ".join(counted) or "-"
+
+
+def estimated_usd(report: RunReport) -> float:
+    """What the week cost by estimate: training (actual where the job reported its tokens), hosting, and
+    the chat tokens of every rollout it ran (training, evaluations, tests) at the model's inference price."""
+    cost = report.cost
+    spent = cost.training_usd + cost.hosting_usd if cost is not None else 0.0
+    stages = [*(report.baseline.rollout_stages if report.baseline else [])]
+    stages += [stage for item in report.iterations for stage in item.rollout_stages]
+    tests = [score for score in (report.champion_test_start, report.champion_test_end) if score]
+    if report.champion_test_end is not None and report.champion_test_end == report.champion_test_start:
+        tests = tests[:1]  # the end repeats the start's measurement
+    tokens = [(stage.input_tokens, stage.output_tokens) for stage in stages]
+    tokens += [(score.input_tokens, score.output_tokens) for score in tests]
+    rates = DEFAULT_PRICING.inference_per_1m(report.champion.model if report.champion else "gpt-4.1-mini")
+    if rates is None:
+        return round(spent, 6)
+    chat = sum(usd_of_tokens(read, rates[0]) + usd_of_tokens(written, rates[1]) for read, written in tokens)
+    return round(spent + chat, 6)
+
+
 def week_row(week: int, report: RunReport, emulator: EmulatorHandle) -> Week:
     state = emulator.state()
     champion = report.champion
+    decision = decision_of(report)
+    test = report.champion_test_end
     return Week(
         week=week,
         status=report.status,
         champion=champion.deployment if champion else "-",
         reason=champion.reason if champion else "-",
         val=champion.val_reward if champion else None,
+        test=test.reward if test else None,
+        decision=decision,
+        trained=sum(1 for item in report.iterations if item.fine_tuned_model),
+        promoted=sum(1 for item in report.iterations if item.promoted),
+        stopped=decision == STOPPED,
+        cost_usd=estimated_usd(report),
         deployments_at_end=sum(1 for d in state["deployments"] if ".ft-" in d.get("model_id", "")),
         most_deployments_alive=state["peaks"]["fine_tuned_deployments"],
         files_at_end=len(state["files"]),
@@ -193,7 +313,12 @@ def soak(weeks: int, timeout: float, emulator: EmulatorHandle) -> SoakResult:
             rows.append(week_row(week, report, emulator))
             print(console_row(COLUMNS, rows[-1]), flush=True)
             emulator.advance_clock(WEEK)
-    return SoakResult(weeks=rows, max_deployments=max_deployments, seconds=time.monotonic() - started)
+    return SoakResult(
+        weeks=rows,
+        max_deployments=max_deployments,
+        seconds=time.monotonic() - started,
+        agent=str(SOAK_RUN_DEFAULTS["agent"]),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

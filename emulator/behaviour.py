@@ -122,9 +122,11 @@ def respond(
     tool_choice: Any,
     behaviours: tuple[str, ...] = (),
     skills: Mapping[str, float] | None = None,
+    sample: int | None = None,
 ) -> Reply:
     """The model's reply to one chat request, from the plug-in its tools select, acting with the skill
-    the request's next step uses (``skills``: the model's named skills)."""
+    the request's next step uses (``skills``: the model's named skills); ``sample`` (the request's
+    ``seed``, when it samples) makes it another draw of the same request."""
     plugin = select(load_behaviours(behaviours), tools)
     request = ChatRequest(
         seed=seed,
@@ -134,6 +136,7 @@ def respond(
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
+        sample=sample,
     )
     return plugin.respond(request)
 

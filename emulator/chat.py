@@ -68,6 +68,17 @@ def _validate(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | N
     return messages, tools
 
 
+def _sample(body: dict[str, Any]) -> int | None:
+    """The request's ``seed`` when the reply is sampled (``temperature`` unset, its default 1, or above
+    0): "repeated requests with the same seed and parameters should return the same result", and other
+    seeds other samples (docs: how-to/reproducible-output). At temperature 0 the reply is the one most
+    likely, whatever the seed; a request without a seed gets the one draw its content always gets."""
+    seed, temperature = body.get("seed"), body.get("temperature", 1)
+    if isinstance(seed, bool) or not isinstance(seed, int) or temperature == 0:
+        return None
+    return seed
+
+
 def _max_tokens(body: dict[str, Any]) -> int | None:
     """The completion budget a request asks for; ``max_completion_tokens`` is the newer name."""
     value = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -116,6 +127,7 @@ async def chat_completions(request: Request, store: Store, deployment: str | Non
         limit_headers = verdict.headers()
 
     tool_choice = body.get("tool_choice", "auto")
+    sample = _sample(body)
     reply = respond(
         seed=seed,
         model=model.id,
@@ -126,8 +138,12 @@ async def chat_completions(request: Request, store: Store, deployment: str | Non
         tools=tools,
         tool_choice=tool_choice,
         behaviours=store.config.behaviours,
+        sample=sample,
     )
-    content_key = json.dumps({"m": messages, "t": tools}, sort_keys=True, default=str)
+    keyed: dict[str, Any] = (
+        {"m": messages, "t": tools} if sample is None else {"m": messages, "t": tools, "s": sample}
+    )
+    content_key = json.dumps(keyed, sort_keys=True, default=str)
     digest = hashlib.sha256(f"{seed}{model.id}{content_key}".encode()).hexdigest()
     message: dict[str, Any] = {
         "role": "assistant",

@@ -20,11 +20,12 @@ class StageFailed(Exception):
 
 
 class RunEnded(Exception):
-    """The run cannot go on (its lineage is busy, a preflight check failed, it was cancelled); it ends
-    cleanly with this status and error in its report rather than as a failed orchestration."""
+    """The run cannot go on (its lineage is busy, a preflight check failed, it was cancelled) or need
+    not (nothing is left to improve: no error); it ends cleanly with this status and error in its
+    report rather than as a failed orchestration."""
 
-    def __init__(self, status: RunStatus, error: ErrorInfo) -> None:
-        super().__init__(error.message)
+    def __init__(self, status: RunStatus, error: ErrorInfo | None) -> None:
+        super().__init__(error.message if error else status)
         self.status: RunStatus = status
         self.error = error
 

@@ -15,19 +15,37 @@ import azure.durable_functions as df
 from orchestrators.cleanup import forget_old_models, stop_leftovers
 from orchestrators.deployment import trim_spares
 from orchestrators.errors import RunCancelled, RunEnded, error_from
+from orchestrators.evaluation import measure_headroom, measure_test, stop_unless_improvable
 from orchestrators.iteration import run_iteration
 from orchestrators.lifecycle import identify_teacher
-from orchestrators.lineage import Start, adopt, champion_from, choose_start, claim, crown, release, serve
+from orchestrators.lineage import (
+    Start,
+    adopt,
+    champion_from,
+    choose_start,
+    claim,
+    crown,
+    keep_serving,
+    release,
+    serve,
+)
 from orchestrators.orchestration import Orchestration, Stage, Step, call_activity, log
 from orchestrators.preflight import preflight_run, record_hosting
-from orchestrators.rollouts import BASELINE_GROUP, CHAMPION_GROUP, FALLBACK_GROUP, Evaluation, evaluate
-from shared.contracts.payloads import InitRun, ReportChange, RunRef, RunState
+from orchestrators.rollouts import (
+    BASELINE_GROUP,
+    CHAMPION_GROUP,
+    FALLBACK_GROUP,
+    Evaluation,
+    evaluate,
+    evaluation_range,
+)
+from shared.contracts.payloads import InitRun, LineageClaim, ReportChange, RunRef, RunState
 from shared.contracts.specs import INIT_RUN, READ_CANCEL_REQUEST
 from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.layout import report_path
 from shared.domain.lineage import Champion
 from shared.domain.models import descends_from
-from shared.domain.report import Baseline, RolloutStats, RunStatus, shown_reward
+from shared.domain.report import Baseline, Headroom, RunStatus, shown_reward
 
 bp = df.Blueprint()
 
@@ -73,27 +91,64 @@ def begin_run(orch: Orchestration) -> Step[None]:
         choices=state.choices,
     )
     # Not raced against a cancellation: the report must exist before one can be recorded in it.
-    counts = yield from call_activity(orch.context, INIT_RUN, request, orch.retry)
-    state.train_size, state.val_size = counts.train_size, counts.val_size
+    yield from call_activity(orch.context, INIT_RUN, request, orch.retry)
     yield from orch.report(ReportChange(lineage=state.lineage))
-    lineage = yield from claim(orch, state.settings.base_model)
+    lineage = yield from claim(orch, state.settings.base_model, tasks=True)
+    yield from adopt_split(orch, lineage)
     yield from identify_teacher(orch)
     start = yield from serve(orch, choose_start(orch, lineage))
     state.current_model, state.current_deployment = start.model, start.deployment
     yield from preflight_run(orch)
-    yield from evaluate_baseline(orch, start)
+    evaluations = yield from evaluate_baseline(orch, start)
+    headroom = yield from measure_headroom(orch, evaluations[1])
+    yield from orch.report(ReportChange(baseline=baseline_of(orch, start, evaluations, headroom)))
+    yield from test_champion_at_start(orch)
+    yield from stop_unless_improvable(orch, headroom)
 
 
-def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
-    """Evaluates the start, and the champion when it is another model, on the validation tasks; raises
-    what outlasts retries; crowns the start when the lineage has no champion or its champion is gone."""
+def adopt_split(orch: Orchestration, lineage: LineageClaim) -> Step[None]:
+    """Takes the lineage's split of the tasks (the one this run proposed if the lineage had none); raises
+    RunEnded(failed) when the run's settings ask for other shares, as that would let tasks that chose or
+    reported a champion become training data; warns when the task set changed since it was recorded."""
+    state, recorded, counts = orch.state, lineage.split, lineage.counts
+    if recorded is None or counts is None:
+        raise ValueError("a run's claim records the lineage's split and counts its tasks")
+    given = {"validation_share": state.settings.validation_share, "test_share": state.settings.test_share}
+    mismatched = [
+        f"{name} {value} (the lineage's is {getattr(recorded.rule, name)})"
+        for name, value in given.items()
+        if value is not None and value != getattr(recorded.rule, name)
+    ]
+    if mismatched:
+        message = (
+            f"lineage {state.lineage} split its tasks on {recorded.recorded_at[:10]} and keeps that split: "
+            f"this run asks for {', '.join(mismatched)}; leave the shares unset, or start a new lineage"
+        )
+        raise RunEnded("failed", ErrorInfo(code="SplitMismatch", message=message))
+    state.split = recorded.rule
+    state.train_size, state.val_size, state.test_size = counts.train_size, counts.val_size, counts.test_size
+    if counts.digest != recorded.digest:
+        total = counts.train_size + counts.val_size + counts.test_size
+        message = (
+            f"the task set changed since the lineage recorded its split ({recorded.tasks} tasks then, "
+            f"{total} now): every task kept its split, a new one gets its own by the same rule"
+        )
+        yield from orch.report(ReportChange(warnings=[ErrorInfo(code="TaskSetChanged", message=message)]))
+
+
+def evaluate_baseline(orch: Orchestration, start: Start) -> Step[tuple[Evaluation, Evaluation]]:
+    """Evaluates the start, and the champion when it is another model, on the validation tasks and
+    samples; raises what outlasts retries; crowns the start when the lineage has no champion or its
+    champion is gone; returns the evaluations of the start and of the champion (the same one when the
+    start is the champion)."""
     state = orch.state
-    count = min(state.val_size, state.settings.val_limit or state.val_size)
-    orch.show(Stage.BASELINE, f"evaluating {start.deployment} on {count} validation tasks")
+    tasks = evaluation_range(orch, "val")
+    samples = state.settings.eval_samples_per_task
+    orch.show(Stage.BASELINE, f"evaluating {start.deployment} on {tasks.modulo} validation tasks x {samples}")
     result = yield from evaluate(orch, start.deployment, BASELINE_GROUP)
     state.baseline_reward = state.last_val_reward = result.reward
     champion = state.champion
-    stages = [result.stats]
+    measured = result
     if champion is None:
         yield from crown(orch, champion_from(orch, start, result.reward, "baseline"), result.reward)
     elif start.fallback_from == "champion":
@@ -101,12 +156,21 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
     elif champion.model == start.model:
         yield from adopt(orch, champion, result.reward)
     else:
-        stages += yield from evaluate_champion(orch, champion, start, result)
+        measured = yield from evaluate_champion(orch, champion, start, result)
     orch.show(
         Stage.BASELINE, f"baseline reward {shown_reward(result.reward)}", baseline_val_reward=result.reward
     )
-    crowned = state.champion
-    baseline = Baseline(
+    return result, measured
+
+
+def baseline_of(
+    orch: Orchestration, start: Start, evaluations: tuple[Evaluation, Evaluation], headroom: Headroom | None
+) -> Baseline:
+    """The report's baseline: the start's evaluation, the champion's (when it is another), and how
+    much room the champion leaves a candidate."""
+    state, crowned = orch.state, orch.state.champion
+    result, champion = evaluations
+    return Baseline(
         deployment=start.deployment,
         model=start.model,
         val_reward=result.reward,
@@ -114,36 +178,48 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[None]:
         val_failed=result.failed,
         val_throttled=result.throttled,
         traces_prefix=result.stats.traces_prefix,
-        rollout_stages=stages,
+        rollout_stages=[result.stats] if champion is result else [result.stats, champion.stats],
         start_from=start.label,
         champion_model=crowned.model if crowned else None,
         champion_deployment=crowned.deployment if crowned else None,
         champion_val_reward=state.champion_reward,
+        samples_per_task=state.settings.eval_samples_per_task,
+        headroom=headroom,
         teacher=not descends_from(start.model, state.settings.base_model or ""),
         trains=state.settings.base_model,
     )
-    yield from orch.report(ReportChange(baseline=baseline))
 
 
 def evaluate_champion(
     orch: Orchestration, champion: Champion, start: Start, baseline: Evaluation
-) -> Step[list[RolloutStats]]:
-    """Measures the champion on this run's validation tasks, so candidates are compared on the same
-    tasks; raises what outlasts retries; crowns the base model if the champion cannot serve; returns
-    the stats of the evaluations it ran."""
+) -> Step[Evaluation]:
+    """Measures the champion on this run's validation tasks and samples, so candidates are compared on
+    the same tasks; raises what outlasts retries; crowns the base model if the champion cannot serve;
+    returns the champion's evaluation (the start's, when the start is the base model standing in)."""
     current = Start(champion.model, champion.deployment, champion.version, "champion")
     served = yield from serve(orch, current)
     if served.fallback_from is None:
         orch.show(Stage.BASELINE, f"evaluating the champion {served.deployment}")
         result = yield from evaluate(orch, served.deployment, CHAMPION_GROUP)
         yield from adopt(orch, champion, result.reward)
-        return [result.stats]
-    stages: list[RolloutStats] = []
+        return result
     if served.model != start.model:
         baseline = yield from evaluate(orch, served.deployment, FALLBACK_GROUP)
-        stages = [baseline.stats]
     yield from crown(orch, champion_from(orch, served, baseline.reward, "fallback"), baseline.reward)
-    return stages
+    return baseline
+
+
+def test_champion_at_start(orch: Orchestration) -> Step[None]:
+    """Measures the champion the run starts with on the test tasks; raises what outlasts retries;
+    records the score in the report and the state (the run's end reports it again if nothing changed)."""
+    champion = orch.state.champion
+    if champion is None:
+        return
+    start = Start(champion.model, champion.deployment, champion.version, "champion")
+    score = yield from measure_test(orch, start)
+    orch.state.champion_test = score
+    if score is not None:
+        yield from orch.report(ReportChange(champion_test_start=score))
 
 
 def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) -> Step[dict[str, Any]]:
@@ -152,7 +228,8 @@ def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) 
     state = orch.state
     orch.cancellable = False
     if status in {"succeeded", "completed_with_failures"}:
-        yield from keep_champion_serving(orch)
+        yield from keep_serving(orch)
+        yield from test_champion_at_end(orch)
         yield from trim_spares(orch)
         yield from forget_old_models(orch)
     yield from record_hosting(orch)
@@ -176,16 +253,18 @@ def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) 
     }
 
 
-def keep_champion_serving(orch: Orchestration) -> Step[None]:
-    """Leaves the lineage with a champion production can call: redeploys it if Azure removed it during
-    the run, else crowns the base model (with a warning); raises what outlasts retries."""
-    champion = orch.state.champion
+def test_champion_at_end(orch: Orchestration) -> Step[None]:
+    """Reports the test score of the champion the run leaves: measured again when the run changed the
+    champion, else the start's; raises what outlasts retries."""
+    state, champion = orch.state, orch.state.champion
+    score = state.champion_test
     if champion is None:
         return
-    start = Start(champion.model, champion.deployment, champion.version, "champion")
-    served = yield from serve(orch, start)
-    if served.fallback_from is not None:
-        yield from crown(orch, champion_from(orch, served, None, "fallback"), None)
+    if score is None or score.version != champion.version or score.model != champion.model:
+        start = Start(champion.model, champion.deployment, champion.version, "champion")
+        score = yield from measure_test(orch, start)
+    if score is not None:
+        yield from orch.report(ReportChange(champion_test_end=score))
 
 
 def stop_if_cancelled(orch: Orchestration) -> Step[None]:

@@ -1,6 +1,7 @@
 """One fine-tuning iteration, stage by stage, as the README's diagram draws it:
 
-    roll out the batch -> build the dataset -> fine-tune -> deploy -> evaluate -> promote -> record
+    roll out the batch -> build the dataset -> fine-tune -> deploy -> evaluate beside the champion
+    -> promote -> record
 
 Each stage returns a frozen result that ``run_iteration`` folds into the iteration's record
 (orchestrators/record.py). A stage that fails for good raises ``StageFailed``: the iteration is recorded
@@ -13,17 +14,20 @@ from __future__ import annotations
 
 from orchestrators.deployment import deploy, drop_candidate
 from orchestrators.errors import RunCancelled, StageFailed, error_from
+from orchestrators.evaluation import evaluate_pair, judge
 from orchestrators.lifecycle import accumulation
-from orchestrators.lineage import Start, judge, promote, serve
+from orchestrators.lineage import Start, promote, serve
 from orchestrators.orchestration import Orchestration, Stage, Step
 from orchestrators.preflight import preflight_job
 from orchestrators.record import Deployed, IterationRecord, Rolled, Trained
-from orchestrators.rollouts import TRAIN_GROUP, VAL_GROUP, Evaluation, TaskRange, evaluate, roll_out
+from orchestrators.rollouts import TRAIN_GROUP, PairedEvaluation, TaskRange, roll_out
 from orchestrators.training import fine_tune
+from shared.agents.tasks import SplitRule
 from shared.contracts.payloads import (
     NAME_TAKEN,
     BuildDataset,
     DatasetResult,
+    HeldOut,
     ProductionWindow,
     ReserveVersion,
     VersionReserved,
@@ -56,8 +60,8 @@ def run_iteration(orch: Orchestration) -> Step[IterationReport]:
         reserved = yield from reserve_version(orch, record, avoid=[])
         trained = yield from train_candidate(orch, record, dataset)
         deployed = yield from deploy_candidate(orch, record, trained, reserved)
-        evaluation = yield from evaluate_candidate(orch, record, deployed)
-        yield from promote_candidate(orch, record, trained, deployed, evaluation)
+        paired = yield from evaluate_candidate(orch, record, deployed)
+        yield from promote_candidate(orch, record, trained, deployed, paired)
     except StageFailed as failed:
         status, error = failed.status, failed.error
         state.failed_iterations += 1
@@ -153,7 +157,8 @@ def refuse_unless_learnable(settings: RunSettings, dataset: DatasetResult) -> No
 
 def dataset_request(orch: Orchestration, iteration: int) -> BuildDataset:
     """What the dataset step reads: the iteration's rollouts and/or the production traces of the
-    window ending now (the orchestration's clock, so a replay asks for the same window)."""
+    window ending now (the orchestration's clock, so a replay asks for the same window), and what it
+    must leave out: the lineage's validation and test tasks."""
     settings = orch.state.settings
     window = None
     if settings.source != "rollouts":
@@ -171,6 +176,9 @@ def dataset_request(orch: Orchestration, iteration: int) -> BuildDataset:
         seed=settings.seed,
         source=settings.source,
         production=window,
+        held_out=HeldOut(
+            agent=settings.agent, dataset=settings.dataset, rule=orch.state.split or SplitRule()
+        ),
         accumulate=accumulation(orch.state),
     )
 
@@ -212,29 +220,41 @@ def deploy_candidate(
     return deployed
 
 
-def evaluate_candidate(orch: Orchestration, record: IterationRecord, deployed: Deployed) -> Step[Evaluation]:
-    """Evaluates the new deployment on the validation tasks; raises RunCancelled or what outlasts
-    retries; records the evaluation, in the lineage too, and moves the run onto the deployment (the
-    next iteration's rollouts run there)."""
+def evaluate_candidate(
+    orch: Orchestration, record: IterationRecord, deployed: Deployed
+) -> Step[PairedEvaluation]:
+    """Evaluates the new deployment and the champion side by side on the validation tasks and samples
+    and compares them; raises RunCancelled, StageFailed (the champion's deployment failed), or what
+    outlasts retries; records both evaluations and the comparison, in the lineage too, and moves the
+    run onto the deployment (the next iteration's rollouts run there)."""
     state = orch.state
-    orch.show(Stage.EVALUATE, f"evaluating {deployed.name}")
-    evaluation = yield from evaluate(orch, deployed.name, VAL_GROUP)
-    record.fold(evaluation)
-    state.current_deployment, state.last_val_reward = deployed.name, evaluation.reward
+    paired = yield from evaluate_pair(orch, deployed.name)
+    record.fold(paired)
+    state.current_deployment, state.last_val_reward = deployed.name, paired.candidate.reward
+    state.champion_reward = paired.champion.reward
     yield from record.save_version()
-    return evaluation
+    return paired
 
 
 def promote_candidate(
-    orch: Orchestration, record: IterationRecord, trained: Trained, deployed: Deployed, evaluation: Evaluation
+    orch: Orchestration,
+    record: IterationRecord,
+    trained: Trained,
+    deployed: Deployed,
+    paired: PairedEvaluation,
 ) -> Step[None]:
     """Crowns the iteration's model if it earns it; raises StageFailed if its champion deployment
     fails; records the outcome (before crowning: a failed crowning leaves it on the record)."""
-    promotion = yield from judge(orch, deployed.name, evaluation)
+    promotion = yield from judge(orch, deployed.name, paired)
     record.fold(promotion)
     if promotion.promoted:
         yield from promote(
-            orch, trained.model, deployed.name, record.version.version, evaluation.reward, promotion.approval
+            orch,
+            trained.model,
+            deployed.name,
+            record.version.version,
+            paired.candidate.reward,
+            promotion.approval,
         )
     else:
         yield from drop_candidate(orch, deployed.name)

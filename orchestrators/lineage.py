@@ -1,8 +1,9 @@
 """The run's place in its lineage: claiming it, choosing where to start, and crowning champions.
 
 Runs of one lineage continue its version counter and start from its champion; a candidate becomes
-champion only if its complete evaluation beats the champion's on the same validation tasks by more
-than ``promotion_margin`` (and, with ``promotion: approval``, someone approves it in time).
+champion only if its complete evaluation beats the champion's, measured beside it on the same
+validation tasks and samples, with a lower bound above ``promotion_margin`` (orchestrators/evaluation.py)
+and, with ``promotion: approval``, someone approves it in time.
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ from typing import Literal
 from orchestrators.deployment import ensure_serving, provision, retire, wait_until_serving
 from orchestrators.errors import RunEnded, StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
-from orchestrators.record import Promotion
 from orchestrators.rollouts import Evaluation
-from shared.contracts.payloads import ClaimLineage, CrownChampion, LineageClaim, ReleaseLineage, ReportChange
+from shared.contracts.payloads import (
+    ClaimLineage,
+    CrownChampion,
+    LineageClaim,
+    ReleaseLineage,
+    ReportChange,
+    SplitRequest,
+)
 from shared.contracts.specs import CLAIM_LINEAGE, CROWN_LINEAGE_CHAMPION, RELEASE_LINEAGE
 from shared.domain.errors import ErrorInfo
 from shared.domain.lineage import (
@@ -27,7 +34,7 @@ from shared.domain.lineage import (
     champion_deployment_name,
     deployment_name,
 )
-from shared.domain.report import PromotionOutcome
+from shared.domain.report import Decision
 
 APPROVE, REJECT = "approve", "reject"
 
@@ -45,19 +52,24 @@ class Start:
     fallback_from: str | None = None
 
 
-def claim(orch: Orchestration, base_model: str | None = None) -> Step[LineageClaim]:
+def claim(orch: Orchestration, base_model: str | None = None, *, tasks: bool = False) -> Step[LineageClaim]:
     """Makes the run the lineage's active run; raises RunEnded(failed) if another run holds it; loads
-    the lineage's champion and live candidate deployments into the state. A run that trains
-    ``base_model`` (upkeep trains nothing) rebases the lineage when its newest chain has another base:
-    the lineage records it, and so does the report."""
+    the lineage's champion and live candidate deployments into the state. With ``tasks`` (a run, not an
+    upkeep) the answer also carries the lineage's split (recorded now, from the run's settings, if it
+    had none) and the sizes it gives the agent's tasks. A run that trains ``base_model`` (upkeep trains
+    nothing) rebases the lineage when its newest chain has another base: the lineage records it, and so
+    does the report."""
     state = orch.state
+    settings = state.settings
+    split = SplitRequest(agent=settings.agent, dataset=settings.dataset, rule=settings.split_rule())
     request = ClaimLineage(
         lineage=state.lineage,
-        deployment_prefix=state.settings.deployment_prefix,
+        deployment_prefix=settings.deployment_prefix,
         run_id=state.run_id,
         instance_id=orch.context.instance_id,
         since=orch.now(),
         take_over=state.take_over,
+        split=split if tasks else None,
         base_model=base_model,
     )
     answer = yield from orch.call(CLAIM_LINEAGE, request)
@@ -117,6 +129,20 @@ def serve(orch: Orchestration, start: Start, fallback: Start | None = None) -> S
     return start
 
 
+def keep_serving(orch: Orchestration) -> Step[Start | None]:
+    """Leaves the lineage with a champion that serves: redeploys it if Azure removed it, else crowns
+    the base model (with a warning); raises what outlasts retries; returns where the champion serves
+    (None: the run has none yet)."""
+    champion = orch.state.champion
+    if champion is None:
+        return None
+    start = Start(champion.model, champion.deployment, champion.version, "champion")
+    served = yield from serve(orch, start)
+    if served.fallback_from is not None:
+        yield from crown(orch, champion_from(orch, served, None, "fallback"), None)
+    return served
+
+
 def crown(orch: Orchestration, champion: Champion, reward: float | None) -> Step[None]:
     """Makes ``champion`` the lineage's champion; raises what outlasts retries; changes the state's
     champion and the report's."""
@@ -160,29 +186,6 @@ def champion_from(
     )
 
 
-def verdict(candidate: Evaluation, champion_reward: float | None, margin: float) -> PromotionOutcome:
-    """Better only on a complete evaluation (no rollout failed or throttled) that beats the champion
-    by more than ``margin``."""
-    if candidate.reward is None:
-        return "not_evaluated"
-    if candidate.failed or candidate.throttled:
-        return "incomplete_evaluation"
-    if champion_reward is not None and candidate.reward <= champion_reward + margin:
-        return "not_better"
-    return "promoted"
-
-
-def judge(orch: Orchestration, deployment: str, candidate: Evaluation) -> Step[Promotion]:
-    """Whether the candidate deployed as ``deployment`` earns the crown (and, with ``promotion:
-    approval``, someone approves it in time); raises nothing; changes nothing but custom status."""
-    state = orch.state
-    outcome = verdict(candidate, state.champion_reward, state.settings.promotion_margin)
-    if outcome == "promoted" and state.settings.promotion == "approval":
-        outcome, approval = yield from await_approval(orch, deployment, candidate)
-        return Promotion(outcome, state.champion_reward, approval)
-    return Promotion(outcome, state.champion_reward)
-
-
 def promote(
     orch: Orchestration,
     model: str,
@@ -224,7 +227,7 @@ def deploy_champion(orch: Orchestration, candidate: Start, version: int) -> Step
 
 def await_approval(
     orch: Orchestration, deployment: str, candidate: Evaluation
-) -> Step[tuple[PromotionOutcome, Approval | None]]:
+) -> Step[tuple[Decision, Approval | None]]:
     """Waits for POST /api/runs/{run_id}/approve or /reject up to ``approval_timeout_seconds``; silence
     is a reject; raises nothing; changes nothing but custom status; returns the outcome and the
     decision the event carried (its reason and who sent it)."""
@@ -248,4 +251,6 @@ def await_approval(
         return "approval_timed_out", None
     timeout.cancel()
     decision: Literal["approve", "reject"] = "approve" if winner is approve else "reject"
-    return ("promoted" if winner is approve else "rejected"), Approval.of_event(winner.result, decision)
+    return ("promoted" if winner is approve else "approval_rejected"), Approval.of_event(
+        winner.result, decision
+    )

@@ -115,6 +115,7 @@ def preflight_request(state: RunState, dataset_blob: str | None) -> PreflightReq
         budget_usd=settings.budget_usd,
         dataset_blob=dataset_blob,
         rollouts=settings.finetune_every_n_rollouts,
+        inference_rollouts=settings.inference_rollouts(state.val_size),
         data_filter_ratio=settings.data_filter_ratio,
         sku_name=settings.sku_name,
         champion_model=champion.model if champion else None,

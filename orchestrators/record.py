@@ -1,10 +1,11 @@
 """What an iteration learns, stage by stage, and the one place it is written into the iteration's record.
 
 Each stage returns a frozen result (``Rolled``, ``Priced``, ``Uploaded``, ``JobStarted``, ``Trained``,
-``JobOutputs``, ``Deployed``, an ``Evaluation``, a ``Promotion``, or an activity's answer as the
-contract has it: ``DatasetResult``, ``VersionReserved``) and ``IterationRecord.fold`` writes it into the
-iteration's entry of the report and, where the lineage keeps it too, into the iteration's
-``ModelVersion``. Nothing else writes either: a new stage adds a result and a case of ``fold``.
+``JobOutputs``, ``Deployed``, an ``Evaluation``, a ``PairedEvaluation``, a ``Promotion``, or an
+activity's answer as the contract has it: ``DatasetResult``, ``VersionReserved``) and
+``IterationRecord.fold`` writes it into the iteration's entry of the report and, where the lineage
+keeps it too, into the iteration's ``ModelVersion``. Nothing else writes either: a new stage adds a
+result and a case of ``fold``.
 
 ``run_iteration`` folds what a stage returns. A stage folds itself only what it learns before something
 it may not return from: before a wait (a cancel or a failure there must not lose a file or a job that
@@ -21,7 +22,7 @@ from typing import assert_never
 
 from orchestrators.lifecycle import training_parent
 from orchestrators.orchestration import Orchestration, Stage, Step
-from orchestrators.rollouts import TRAIN_GROUP, Evaluation
+from orchestrators.rollouts import TRAIN_GROUP, Evaluation, PairedEvaluation
 from shared.contracts.payloads import (
     DatasetResult,
     RecordVersion,
@@ -33,11 +34,13 @@ from shared.domain.errors import ErrorInfo
 from shared.domain.layout import traces_prefix
 from shared.domain.lineage import Approval, ModelVersion
 from shared.domain.report import (
+    Comparison,
     IterationCost,
     IterationReport,
     IterationStatus,
     PromotionOutcome,
     RolloutStats,
+    promotion_of,
 )
 
 
@@ -98,16 +101,21 @@ class Deployed:
 
 @dataclass(frozen=True)
 class Promotion:
-    """Whether the candidate becomes champion, and the champion's reward it was measured against."""
+    """Whether the candidate becomes champion: its comparison with the champion, with the final
+    decision (after any approval) and its reason."""
 
-    outcome: PromotionOutcome
-    champion_val_reward: float | None
+    comparison: Comparison
     approval: Approval | None = None
     """The decision the candidate waited for (``promotion: approval``), its reason and who sent it."""
 
     @property
     def promoted(self) -> bool:
-        return self.outcome == "promoted"
+        return self.comparison.decision == "promoted"
+
+    @property
+    def outcome(self) -> PromotionOutcome:
+        """The decision in the report's older ``promotion`` vocabulary."""
+        return promotion_of(self.comparison.decision, self.comparison.candidate_reward is not None)
 
 
 StageResult = (
@@ -121,6 +129,7 @@ StageResult = (
     | Trained
     | Deployed
     | Evaluation
+    | PairedEvaluation
     | Promotion
 )
 
@@ -203,9 +212,13 @@ class IterationRecord:
                 entry.val_failed, entry.val_throttled = stats.failed, stats.throttled
                 entry.val_traces_prefix = stats.traces_prefix
                 entry.rollout_stages.append(stats)
-            case Promotion(outcome, champion_val_reward, approval):
-                entry.promotion, entry.promoted = outcome, result.promoted
-                entry.champion_val_reward, entry.approval = champion_val_reward, approval
+            case PairedEvaluation(candidate, champion, comparison):
+                self.fold(candidate)
+                entry.rollout_stages.append(champion.stats)
+                entry.champion_val_reward, entry.comparison = champion.reward, comparison
+            case Promotion(comparison, approval):
+                entry.promotion, entry.promoted = result.outcome, result.promoted
+                entry.comparison, entry.approval = comparison, approval
             case _:
                 assert_never(result)
 

@@ -25,6 +25,7 @@ cancelled and ends, so a stage outlives a cancel by about one rollout.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import timedelta
 from typing import Any
@@ -77,6 +78,17 @@ def lane_instance_id(stage_id: str, lane: int) -> str:
 
 def rollout_id(stage: RolloutStage, position: int) -> str:
     return f"{stage.group}-{stage.iteration:02d}-{position:04d}-task{stage.task_index(position):04d}"
+
+
+def sample_seed(stage: RolloutStage, position: int) -> int | None:
+    """The ``seed`` an evaluation's rollout sends with its chat calls: one per (run, iteration, stage,
+    task, sample), so every sample is a draw of its own at the agent's temperature and a rerun of the
+    same rollout asks for the same draw. Training rollouts send none."""
+    if not stage.sampled:
+        return None
+    task, sample = stage.task_index(position), stage.sample(position)
+    key = f"{stage.run_id}:{stage.iteration}:{stage.group}:{task}:{sample}"
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 2**31
 
 
 def lane_count(stage: RolloutStage, budget: RateBudget | None) -> int:
@@ -143,6 +155,8 @@ def stage_stats(
         throttled_retries=totals.throttled_retries,
         reward=totals.mean_reward,
         llm_calls=totals.llm_calls,
+        input_tokens=totals.input_tokens,
+        output_tokens=totals.output_tokens,
         seconds=seconds,
         concurrency=lanes,
         limit_rpm=budget.rpm if budget else None,
@@ -183,8 +197,11 @@ def roll_out_patiently(context: df.DurableOrchestrationContext, lane: RolloutLan
         iteration=stage.iteration,
         group=stage.group,
         split=stage.split,
+        rule=stage.rule,
         rollout_id=rollout_id(stage, position),
         task_index=stage.task_index(position),
+        sample=stage.sample(position),
+        seed=sample_seed(stage, position),
         agent=stage.agent,
         dataset=stage.dataset,
         deployment=stage.deployment,

@@ -33,6 +33,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from bench.eval_samples import SamplesResult
 from bench.rollout_scale import ScaleResult
 from bench.rollout_stage import StageResult
 from bench.soak import SoakResult
@@ -60,6 +61,7 @@ BENCHMARKS = (
     Benchmark("rollout_stage", ("bench.rollout_stage",), StageResult.model_validate),
     Benchmark("rollout_scale", ("bench.rollout_scale",), ScaleResult.model_validate),
     Benchmark("soak", ("bench.soak", "--weeks", "52"), SoakResult.model_validate),
+    Benchmark("eval_samples", ("bench.eval_samples",), SamplesResult.model_validate),
 )
 
 

@@ -81,9 +81,7 @@ def summary_table(report: dict[str, Any]) -> str:
         )
     ]
     for item in report.get("iterations", []):
-        reward, against = item.get("val_reward"), item.get("champion_val_reward")
-        delta = None if reward is None or against is None else reward - against
-        versus = "-" if delta is None else f"{delta:+.3f} vs {champion}"
+        versus = versus_champion(item, champion)
         champion = champion_after(report, item, champion)
         rows.append(
             (
@@ -93,7 +91,7 @@ def summary_table(report: dict[str, Any]) -> str:
                 _fmt(item.get("job_id")),
                 _fmt(item.get("fine_tuned_model")),
                 _fmt(item.get("deployment")),
-                shown_reward(reward),
+                shown_reward(item.get("val_reward")),
                 versus,
                 promotion(item),
                 _fmt(champion),
@@ -105,7 +103,28 @@ def summary_table(report: dict[str, Any]) -> str:
         for item in report.get("iterations", [])
         if item.get("error")
     ]
+    lines += test_scores(report)
     return "\n".join(lines)
+
+
+def versus_champion(item: dict[str, Any], champion: str | None) -> str:
+    """The candidate minus the champion measured beside it, with the lower bound promotion rests on."""
+    comparison = item.get("comparison") or {}
+    difference, lower = comparison.get("difference"), comparison.get("lower")
+    if difference is None or lower is None:
+        return "-"
+    return f"{difference:+.3f} (lower bound {lower:+.3f}) vs {champion}"
+
+
+def test_scores(report: dict[str, Any]) -> list[str]:
+    """The champion's held-out test score at the run's start and end (never used to choose)."""
+    scores = [(when, report.get(f"champion_test_{when}")) for when in ("start", "end")]
+    return [
+        f"test score at the {when}: {score['deployment']} {shown_reward(score.get('reward'))} "
+        f"({score.get('tasks')} test tasks x {score.get('samples_per_task')})"
+        for when, score in scores
+        if score
+    ]
 
 
 def champion_at_start(report: dict[str, Any]) -> str | None:
@@ -129,7 +148,7 @@ def champion_after(report: dict[str, Any], item: dict[str, Any], before: str | N
 def promotion(item: dict[str, Any]) -> str:
     if item.get("promoted"):
         return "yes"
-    outcome = item.get("promotion")
+    outcome = (item.get("comparison") or {}).get("decision") or item.get("promotion")
     return f"no ({outcome.replace('_', ' ')})" if outcome else "no"
 
 

@@ -180,3 +180,88 @@ def layout(chart: LineChart) -> ChartLayout:
         highlighted=[PlacedPoint(px(p.x), py(p.y), p) for p in chart.highlighted],
         empty=not xs,
     )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One comparison: an estimate and its bounds, drawn as a bar with a dot, its decision as a class."""
+
+    key: str
+    label: str
+    estimate: float
+    lower: float
+    upper: float
+    decision: str
+
+
+@dataclass(frozen=True)
+class IntervalChart:
+    """Estimates with their intervals, one row each, against a zero line and a margin line."""
+
+    chart_id: str
+    title: str
+    description: str
+    x_label: str
+    rows: list[Interval]
+    margin: float | None = None
+
+
+@dataclass(frozen=True)
+class PlacedInterval:
+    interval: Interval
+    y: float
+    x_estimate: float
+    x_lower: float
+    x_upper: float
+
+
+@dataclass(frozen=True)
+class IntervalLayout:
+    """Pixel positions for the ``intervals`` macro: a row of ``ROW_HEIGHT`` per interval."""
+
+    chart: IntervalChart
+    width: int
+    height: int
+    left: int
+    right: float
+    top: int
+    bottom: float
+    ticks: list[Tick]
+    rows: list[PlacedInterval]
+    zero: float
+    margin: float | None
+
+
+ROW_HEIGHT = 28
+INTERVAL_LEFT = 96
+
+
+def interval_layout(chart: IntervalChart) -> IntervalLayout:
+    """Scales the intervals (and 0 and the margin, always shown) onto one horizontal axis."""
+    values = [0.0, *(v for row in chart.rows for v in (row.lower, row.upper, row.estimate))]
+    if chart.margin is not None:
+        values.append(chart.margin)
+    low, high = _domain(values, -1.0, 1.0)
+    height = TOP + ROW_HEIGHT * max(1, len(chart.rows)) + BOTTOM
+    right, bottom = WIDTH - RIGHT, height - BOTTOM
+
+    def px(x: float) -> float:
+        return round(INTERVAL_LEFT + (x - low) / (high - low) * (right - INTERVAL_LEFT), 2)
+
+    rows = [
+        PlacedInterval(row, TOP + ROW_HEIGHT * (k + 0.5), px(row.estimate), px(row.lower), px(row.upper))
+        for k, row in enumerate(chart.rows)
+    ]
+    return IntervalLayout(
+        chart=chart,
+        width=WIDTH,
+        height=height,
+        left=INTERVAL_LEFT,
+        right=right,
+        top=TOP,
+        bottom=bottom,
+        ticks=[Tick(px(v), f"{v:+.2f}" if v else "0") for v in nice_ticks(low, high)],
+        rows=rows,
+        zero=px(0.0),
+        margin=px(chart.margin) if chart.margin is not None else None,
+    )

@@ -15,7 +15,16 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from api.dashboard.charts import LineChart, Point, RefLine, Series, layout
+from api.dashboard.charts import (
+    Interval,
+    IntervalChart,
+    LineChart,
+    Point,
+    RefLine,
+    Series,
+    interval_layout,
+    layout,
+)
 from api.dashboard.data import IterationDetail
 from api.dashboard.links import Links
 from api.dashboard.metrics import TrainingMetrics
@@ -37,6 +46,7 @@ LOSS_SERIES = (
 # The dataset step's funnel, in order (shared/domain/dataset.py SourceStats): each row drops what it names.
 FUNNEL = (
     ("traces", "Traces"),
+    ("held_out", "Held out (validation, test)"),
     ("failed", "Failed"),
     ("no_reward", "No reward"),
     ("no_content", "No messages"),
@@ -82,7 +92,7 @@ def _environment() -> Environment:
         finalize=lambda value: "-" if value is None else value,
     )
     env.filters.update(reward=_reward, usd=_usd, when=_when, number=_number)
-    env.globals.update(layout=layout, statuses=RUN_STATUSES)
+    env.globals.update(layout=layout, interval_layout=interval_layout, statuses=RUN_STATUSES)
     return env
 
 
@@ -147,6 +157,43 @@ def reward_chart(view: ReportView, chart_id: str = "reward-chart") -> LineChart:
         integer_x=True,
         y_floor=0.0,
         y_ceiling=1.0,
+    )
+
+
+def promotion_chart(view: ReportView) -> IntervalChart | None:
+    """Each iteration's candidate minus champion, on the same validation tasks and samples, with its
+    one-sided bounds and the margin the lower one had to clear; None before any comparison."""
+    compared = [(item.iteration, item.comparison) for item in view.report.iterations if item.comparison]
+    rows = [
+        Interval(
+            key=str(iteration),
+            label=(
+                f"iteration {iteration}: {c.difference:+.3f}, bounds {c.lower:+.3f} to {c.upper:+.3f} at "
+                f"{c.confidence:.0%} each ({c.tasks} tasks x {c.samples_per_task} samples): "
+                f"{c.decision.replace('_', ' ')}"
+            ),
+            estimate=c.difference,
+            lower=c.lower,
+            upper=c.upper,
+            decision=c.decision,
+        )
+        for iteration, c in compared
+        if c.difference is not None and c.lower is not None and c.upper is not None
+    ]
+    if not compared:
+        return None
+    margins = {c.margin for _, c in compared}
+    return IntervalChart(
+        chart_id="promotion-chart",
+        title=f"Candidate minus champion, run {view.report.run_id}",
+        description=(
+            f"{len(rows)} iterations compared their candidate with the champion on the same validation "
+            "tasks and samples: the mean difference, its lower and upper one-sided bounds, and the margin "
+            "the lower bound had to exceed."
+        ),
+        x_label="reward difference, candidate minus champion",
+        rows=rows,
+        margin=margins.pop() if len(margins) == 1 else None,
     )
 
 
@@ -276,6 +323,8 @@ def render_run(
         live=live if same_run else LiveStatus(None),
         refresh=REFRESH_SECONDS if live.running and same_run else None,
         chart=reward_chart(view),
+        promotion=promotion_chart(view),
+        comparisons=[(item.iteration, item.comparison) for item in view.report.iterations if item.comparison],
         training={i: training_charts(i, metrics.get(i)) for i in metrics},
         job_status=job_status,
         deployment_state=deployment_state,

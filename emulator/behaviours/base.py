@@ -93,13 +93,17 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] | None
     tool_choice: Any
+    sample: int | None = None
+    """The request's ``seed`` when it samples (temperature above 0): each seed is another draw of the
+    same request, as at Azure; None, the one draw every unseeded request of this content gets."""
 
     @cached_property
     def content(self) -> str:
-        """The request content every draw hashes (messages, tools and tool_choice)."""
-        return json.dumps(
-            {"m": self.messages, "t": self.tools, "c": self.tool_choice}, sort_keys=True, default=str
-        )
+        """The request content every draw hashes (messages, tools, tool_choice and the sample's seed)."""
+        content: dict[str, Any] = {"m": self.messages, "t": self.tools, "c": self.tool_choice}
+        if self.sample is not None:
+            content["s"] = self.sample
+        return json.dumps(content, sort_keys=True, default=str)
 
     def draw(self, salt: str) -> float:
         """A uniform number in [0, 1) for one decision (``salt`` names it) about this request."""

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from shared.agents.tasks import Task, TaskSplits, load_csv, split
+from shared.agents.tasks import DEFAULT_SPLIT, SplitName, SplitRule, Task, TaskSplits, load_csv, split
 from shared.agents.traces import TraceRecorder
 
 Rollout = Callable[[Any, str, Task, TraceRecorder], Awaitable[float]]
@@ -55,23 +55,37 @@ class AgentSpec:
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ValueError(f"agent {self.name}: max_tokens must be at least 1, got {self.max_tokens}")
 
-    def load_splits(self, dataset: str | None) -> TaskSplits:
+    def load_tasks(self, dataset: str | None) -> list[Task]:
+        return _tasks(self._path(dataset))
+
+    def load_splits(self, dataset: str | None, rule: SplitRule = DEFAULT_SPLIT) -> TaskSplits:
+        return _splits(self._path(dataset), rule)
+
+    def task(
+        self, dataset: str | None, split_name: SplitName, index: int, rule: SplitRule = DEFAULT_SPLIT
+    ) -> Task:
+        tasks = self.load_splits(dataset, rule).of(split_name)
+        if not tasks:
+            raise UnknownAgentError(f"agent {self.name} has no {split_name} tasks under {rule}")
+        return tasks[index % len(tasks)]
+
+    def _path(self, dataset: str | None) -> Path:
         name = dataset or self.default_dataset
         if name not in self.datasets:
             raise UnknownAgentError(
                 f"agent {self.name} has no dataset {name!r}; known: {sorted(self.datasets)}"
             )
-        return _splits(self.datasets[name])
-
-    def task(self, dataset: str | None, split_name: Literal["train", "val"], index: int) -> Task:
-        splits = self.load_splits(dataset)
-        tasks = splits.train if split_name == "train" else splits.val
-        return tasks[index % len(tasks)]
+        return self.datasets[name]
 
 
 @cache
-def _splits(path: Path) -> TaskSplits:
-    return split(load_csv(path))
+def _tasks(path: Path) -> list[Task]:
+    return load_csv(path)
+
+
+@cache
+def _splits(path: Path, rule: SplitRule) -> TaskSplits:
+    return split(_tasks(path), rule)
 
 
 _REGISTRY: dict[str, AgentSpec] = {}

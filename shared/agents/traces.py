@@ -64,6 +64,11 @@ class TraceFormatError(ValueError):
 ROLLOUT_STATUS = "durable_finetune.rollout.status"
 """On the root span of a rollout that could not finish for throttling (or a 5xx, or the connection):
 ``throttled``. Such a trace is incomplete; it says nothing about the model and is never scored."""
+TASK_ID = "durable_finetune.task.id"
+TASK_PROMPT = "durable_finetune.task.prompt"
+TASK_SAMPLE = "durable_finetune.task.sample"
+"""On the root span: which of the task's samples in its stage the rollout is (0 when only one is run);
+an evaluation pairs two deployments' rollouts by (task id, sample)."""
 THROTTLED_RETRIES = "durable_finetune.rollout.throttled_retries"
 """On the root span: how many 429 answers the rollout waited out before its calls went through."""
 
@@ -115,11 +120,22 @@ def _json(value: Any) -> str:
 class TraceRecorder:
     """Records one rollout as OpenTelemetry spans while the agent runs."""
 
-    def __init__(self, rollout_id: str, task: Task, agent: str, max_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        rollout_id: str,
+        task: Task,
+        agent: str,
+        max_tokens: int | None = None,
+        *,
+        sample: int = 0,
+        seed: int | None = None,
+    ) -> None:
         self.rollout_id = rollout_id
         self.task = task
         self.agent = agent
         self.max_tokens = max_tokens
+        self.sample = sample
+        self.seed = seed
         self._collector = InMemorySpanExporter()
         self._tracer = _tracer(agent, self._collector)
         # An empty parent context: a rollout is a trace of its own even inside an instrumented host.
@@ -138,9 +154,13 @@ class TraceRecorder:
     async def chat(self, llm: Any, **request: Any) -> Any:
         """Calls ``llm.chat.completions.create(**request)`` and records the call, failed or not. A call
         that sets no ``max_tokens`` gets the agent's (``AgentSpec.max_tokens``): Azure books a request's
-        ``max_tokens`` (640 when unset) against the deployment's tokens per minute on arrival."""
+        ``max_tokens`` (640 when unset) against the deployment's tokens per minute on arrival. An
+        evaluation's rollout also sends its sample's ``seed`` (unless the call sets one): at the agent's
+        own temperature, each sample is another draw, and the same sample the same draw again."""
         if self.max_tokens is not None:
             request.setdefault("max_tokens", self.max_tokens)
+        if self.seed is not None:
+            request.setdefault("seed", self.seed)
         attributes: dict[str, Any] = {
             OPERATION: "chat",
             "gen_ai.provider.name": PROVIDER,
@@ -206,8 +226,9 @@ class TraceRecorder:
             {
                 AGENT_NAME: self.agent,
                 "durable_finetune.rollout.id": self.rollout_id,
-                "durable_finetune.task.id": self.task.task_id,
-                "durable_finetune.task.prompt": self.task.prompt,
+                TASK_ID: self.task.task_id,
+                TASK_SAMPLE: self.sample,
+                TASK_PROMPT: self.task.prompt,
                 "durable_finetune.task.expected": self.task.answer,
                 REWARD: reward,
                 THROTTLED_RETRIES: throttled_retries,
@@ -268,7 +289,7 @@ def summarize(spans: list[Span], rollout_id: str, trace_blob: str | None) -> Rol
         status = "throttled"
     return RolloutSummary(
         rollout_id=rollout_id,
-        task_id=root.attributes.get("durable_finetune.task.id") if root else None,
+        task_id=root.attributes.get(TASK_ID) if root else None,
         status=status,
         reward=float(root.attributes.get(REWARD, 0.0)) if root and not failed else 0.0,
         throttled_retries=int(root.attributes.get(THROTTLED_RETRIES, 0)) if root else 0,

@@ -49,10 +49,12 @@ from shared.azure.lifecycle import AccountModels, read_models
 from shared.contracts.payloads import Check, PreflightRequest, PreflightResult
 from shared.domain.cost import (
     CHARS_PER_TOKEN,
+    EXPECTED_OUTPUT_SHARE,
     CostEstimate,
     budget_verdict,
     dataset_tokens,
     estimate,
+    estimate_inference,
     expected_examples_tokens,
 )
 from shared.domain.errors import ErrorInfo
@@ -103,8 +105,9 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
     """Runs every check (none stops the others) and prices the job; ``ok`` when all pass. Lifecycle
     dates are read against Azure's clock (``now`` when ARM's answer has none)."""
     planned = planned_file(deps, request)
-    cost = price(deps.settings, request, planned)
-    spent = spent_usd(deps.store, request.run_id) if request.run_id else 0.0
+    report = deps.store.read_model(report_path(request.run_id), RunReport) if request.run_id else None
+    cost = price(deps.settings, request, planned, report)
+    spent = spent_usd(report)
     deployments, arm = check_arm(deps)
     models, unread = read_lifecycle(deps, now)
     found = [
@@ -135,7 +138,7 @@ def settings_checks(deps: Dependencies, request: PreflightRequest, now: datetime
     dataset, nothing spent): the account answers, the deployment exists and its model still serves,
     the model can be fine-tuned by this account now and its profile's needs are offered here, the
     expected first job fits the budget; ``ok`` when all pass."""
-    cost = price(deps.settings, request, planned_file(deps, request))
+    cost = price(deps.settings, request, planned_file(deps, request), None)
     deployments, arm = check_arm(deps)
     models, unread = read_lifecycle(deps, now)
     found = [
@@ -153,15 +156,42 @@ def settings_checks(deps: Dependencies, request: PreflightRequest, now: datetime
     )
 
 
-def price(settings: AppSettings, request: PreflightRequest, planned: PlannedFile) -> CostEstimate:
-    """The job's estimated cost: the planned file's tokens at the model's training price."""
-    return estimate(
-        settings.prices(),
+def price(
+    settings: AppSettings, request: PreflightRequest, planned: PlannedFile, report: RunReport | None
+) -> CostEstimate:
+    """The job's estimated cost: the planned file's tokens at the model's training price, and beside it
+    the iteration's rollouts at its inference price, with the tokens per rollout the run has measured
+    (its report's rollout stages) or, before any, ``EXPECTED_TOKENS_PER_ROLLOUT``."""
+    prices = settings.prices()
+    training = estimate(
+        prices, request.model, request.training_type, planned.tokens, request.n_epochs, basis=planned.basis
+    )
+    if not request.inference_rollouts:
+        return training
+    measured = measured_tokens(report)
+    expected = settings.expected_tokens_per_rollout
+    inference = estimate_inference(
+        prices,
         request.model,
-        request.training_type,
-        planned.tokens,
-        request.n_epochs,
-        basis=planned.basis,
+        request.inference_rollouts,
+        measured or (expected, expected * EXPECTED_OUTPUT_SHARE),
+        basis="measured" if measured else "expected",
+    )
+    return training.model_copy(update={"inference": inference})
+
+
+def measured_tokens(report: RunReport | None) -> tuple[float, float] | None:
+    """Mean chat tokens (read, written) per scored rollout over the run's rollout stages so far."""
+    if report is None:
+        return None
+    stages = [*(report.baseline.rollout_stages if report.baseline else [])]
+    stages += [stage for item in report.iterations for stage in item.rollout_stages]
+    scored = sum(stage.ok + stage.failed for stage in stages)
+    if not scored:
+        return None
+    return (
+        sum(stage.input_tokens for stage in stages) / scored,
+        sum(stage.output_tokens for stage in stages) / scored,
     )
 
 
@@ -177,9 +207,8 @@ def planned_file(deps: Dependencies, request: PreflightRequest) -> PlannedFile:
     return PlannedFile(tokens, tokens * CHARS_PER_TOKEN, "expected")
 
 
-def spent_usd(store: ArtifactStore, run_id: str) -> float:
+def spent_usd(report: RunReport | None) -> float:
     """What the run has cost so far by its report (training and hosting), 0 before it has one."""
-    report = store.read_model(report_path(run_id), RunReport)
     cost = report.cost if report is not None else None
     return 0.0 if cost is None else cost.total_usd
 
@@ -489,7 +518,10 @@ def check_budget(request: PreflightRequest, cost: CostEstimate, spent: float) ->
     gives the whole run's expected cost."""
     fits, detail = budget_verdict(request.budget_usd, spent, cost)
     if cost.basis == "expected" and cost.estimated_usd is not None and request.iterations > 1:
-        detail += f"; {request.iterations} iterations ~ ${cost.estimated_usd * request.iterations:.4f}"
+        chat = cost.inference.estimated_usd or 0.0 if cost.inference is not None else 0.0
+        detail += (
+            f"; {request.iterations} iterations ~ ${(cost.estimated_usd + chat) * request.iterations:.4f}"
+        )
     if fits:
         return Check(name="budget", ok=True, detail=detail)
     fix = (

@@ -11,14 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.agents.tasks import SplitName, SplitRule
 from shared.agents.traces import RolloutSummary
 from shared.domain.account import AccountUse
 from shared.domain.cost import CostEstimate, HostingRecord
 from shared.domain.errors import CheckRecord, ErrorInfo, Leak
 from shared.domain.lifecycle import LifecycleView
-from shared.domain.lineage import Champion, ModelVersion, Rebase
+from shared.domain.lineage import Champion, LineageSplit, ModelVersion, Rebase
 from shared.domain.models import Choice
-from shared.domain.report import Baseline, IterationReport, RunKind, RunStatus
+from shared.domain.report import Baseline, HeldOutScore, IterationReport, RunKind, RunStatus
 from shared.domain.settings import MAX_WINDOW_DAYS, TELEMETRY_AGENT_PATTERN, RunSettings, TrainingSource
 
 
@@ -46,8 +47,10 @@ class RunState(Payload):
     started_at: str
     take_over: str | None = Field(None, description="a run that ended still holding the lineage")
     iteration: int = 0
+    split: SplitRule | None = Field(None, description="the lineage's split, once the run has claimed it")
     train_size: int = 0
     val_size: int = 0
+    test_size: int = 0
     current_model: str = ""
     current_deployment: str = ""
     deployments: list[str] = Field(
@@ -62,6 +65,7 @@ class RunState(Payload):
     )
     active_job: JobInFlight | None = Field(None, description="the fine-tuning job this run is waiting for")
     failed_iterations: int = 0
+    champion_test: HeldOutScore | None = Field(None, description="the champion's test score at the start")
     choices: list[Choice] = Field(
         default_factory=list, description="settings the app chose from the base model's profile"
     )
@@ -89,8 +93,12 @@ class InitRun(Payload):
 
 
 class TaskCounts(Payload):
+    """The sizes of a task set's splits under a lineage's rule, and the set's fingerprint."""
+
     train_size: int
     val_size: int
+    test_size: int = 0
+    digest: str | None = None
 
 
 GROUP_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
@@ -125,9 +133,12 @@ class RolloutRequest(Payload):
     run_id: str
     iteration: int
     group: str = Field(pattern=GROUP_PATTERN)
-    split: Literal["train", "val"]
+    split: SplitName
+    rule: SplitRule = Field(default_factory=SplitRule, description="the lineage's split")
     rollout_id: str
     task_index: int
+    sample: int = Field(0, ge=0, description="which of the task's samples in this stage")
+    seed: int | None = Field(None, description="sent with every chat call: one sample of many (evaluations)")
     agent: str
     dataset: str | None
     deployment: str
@@ -142,19 +153,27 @@ class RolloutStage(Payload):
     run_id: str
     iteration: int
     group: str = Field(pattern=GROUP_PATTERN)
-    split: Literal["train", "val"]
+    split: SplitName
+    rule: SplitRule = Field(default_factory=SplitRule, description="the lineage's split")
     agent: str
     dataset: str | None
     deployment: str
     start: int = Field(ge=0)
     count: int = Field(ge=0)
     modulo: int = Field(ge=1)
+    sampled: bool = Field(
+        False, description="each rollout a sample of its own: (start + position) // modulo, with its seed"
+    )
     max_concurrent: int | None = Field(None, ge=1, description="None: sized from the deployment's limit")
     retry_interval_seconds: float = Field(gt=0)
     retry_max_attempts: int = Field(ge=1)
 
     def task_index(self, position: int) -> int:
         return (self.start + position) % self.modulo
+
+    def sample(self, position: int) -> int:
+        """Which pass over the tasks a position is: an evaluation of S samples runs every task S times."""
+        return (self.start + position) // self.modulo if self.sampled else 0
 
 
 def lowest(first: int | None, second: int | None) -> int | None:
@@ -174,6 +193,8 @@ class LaneTotals(Payload):
     throttled_retries: int = 0
     reward_sum: float = 0.0
     llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
     lowest_remaining_requests: int | None = None
     lowest_remaining_tokens: int | None = None
 
@@ -190,6 +211,8 @@ class LaneTotals(Payload):
         self.reward_sum += summary.reward if summary.status == "ok" else 0.0
         self.throttled_retries += summary.throttled_retries
         self.llm_calls += summary.llm_calls
+        self.input_tokens += summary.input_tokens
+        self.output_tokens += summary.output_tokens
         self.lowest_remaining_requests = lowest(
             self.lowest_remaining_requests, summary.lowest_remaining_requests
         )
@@ -203,6 +226,8 @@ class LaneTotals(Payload):
         self.throttled_retries += other.throttled_retries
         self.reward_sum += other.reward_sum
         self.llm_calls += other.llm_calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
         self.lowest_remaining_requests = lowest(
             self.lowest_remaining_requests, other.lowest_remaining_requests
         )
@@ -246,6 +271,15 @@ class ProductionWindow(Payload):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class HeldOut(Payload):
+    """The validation and test tasks of a lineage's split, named by what finds them (the agent's task
+    set and the rule), not listed: the dataset step loads them."""
+
+    agent: str
+    dataset: str | None
+    rule: SplitRule
+
+
 class Accumulation(Payload):
     """A job from the base model trains on the lineage's kept examples so far too: the activity reads the
     lineage record and the earlier iterations' ``kept.jsonl`` from Blob (never through the payload)."""
@@ -264,6 +298,7 @@ class BuildDataset(Payload):
     seed: int
     source: TrainingSource = "rollouts"
     production: ProductionWindow | None = Field(None, description="required unless source is rollouts")
+    held_out: HeldOut | None = Field(None, description="tasks no example may come from; None: none known")
     accumulate: Accumulation | None = Field(None, description="None: the iteration's own examples only")
 
     @model_validator(mode="after")
@@ -285,6 +320,7 @@ class DatasetResult(Payload):
     examples_total: int
     examples_kept: int
     mean_reward_kept: float | None = None
+    held_out: int = Field(0, description="traces left out because their task is a validation or test one")
     enough_for_azure: bool
     problems: list[str] = Field(default_factory=list)
     accumulated: bool = Field(False, description="the file holds the lineage's earlier examples too")
@@ -404,6 +440,8 @@ class ReportChange(Payload):
     warnings: list[ErrorInfo] | None = Field(None, description="appended to the report's warnings")
     leaked: list[Leak] | None = Field(None, description="appended: resources not cleaned up")
     hosting: list[HostingRecord] | None = Field(None, description="replaces the run's hosting records")
+    champion_test_start: HeldOutScore | None = None
+    champion_test_end: HeldOutScore | None = None
     account: AccountUse | None = Field(None, description="replaces what sharing the account cost the run")
     finished_at: str | None = None
     error: ErrorInfo | None = None
@@ -414,6 +452,14 @@ class ReportUpdate(Payload):
     change: ReportChange
 
 
+class SplitRequest(Payload):
+    """The agent's task set a run evaluates on, and the split a new lineage records for it."""
+
+    agent: str
+    dataset: str | None
+    rule: SplitRule
+
+
 class ClaimLineage(Payload):
     lineage: str
     deployment_prefix: str
@@ -421,14 +467,15 @@ class ClaimLineage(Payload):
     instance_id: str
     since: str
     take_over: str | None = Field(None, description="a run that ended without releasing the lineage")
+    split: SplitRequest | None = Field(None, description="None: the claim needs no tasks (an upkeep)")
     base_model: str | None = Field(
         None, description="the run's base model: another than the lineage's rebases it"
     )
 
 
 class LineageClaim(Payload):
-    """What a run needs from its lineage to start: who holds it, its champion, latest model and the
-    candidate deployments still alive."""
+    """What a run needs from its lineage to start: who holds it, its champion, latest model, the
+    candidate deployments still alive, and its split with the sizes it gives the task set now."""
 
     claimed: bool
     holder: str | None = None
@@ -436,6 +483,8 @@ class LineageClaim(Payload):
     previous_champion: Champion | None = Field(None, description="the one a rollback brings back")
     latest: ModelVersion | None = None
     deployments: list[str] = Field(default_factory=list)
+    split: LineageSplit | None = None
+    counts: TaskCounts | None = Field(None, description="the task set now, under the lineage's split")
     rebase: Rebase | None = Field(
         None, description="this run's rebase of the lineage, if it starts a new chain"
     )
@@ -550,6 +599,9 @@ class PreflightRequest(Payload):
     budget_usd: float | None = None
     dataset_blob: str | None = Field(None, description="None: estimate from the settings below")
     rollouts: int = Field(description="rollouts per iteration (finetune_every_n_rollouts)")
+    inference_rollouts: int = Field(
+        0, description="rollouts an iteration runs, evaluations included (RunSettings.inference_rollouts)"
+    )
     data_filter_ratio: float
     sku_name: str | None = Field(None, description="the SKU its candidates deploy on")
     champion_model: str | None = Field(None, description="the lineage's champion, for lifecycle warnings")
@@ -609,3 +661,34 @@ class JobsMarked(Payload):
     lineage: str
     job_ids: list[str]
     at: str
+
+
+class EvaluatedStage(Payload):
+    """One evaluation's traces: a rollout stage of ``deployment`` under ``traces_prefix``."""
+
+    deployment: str
+    traces_prefix: str
+
+
+class CompareEvaluations(Payload):
+    """Pairs two evaluations' rewards by (task, sample) and bounds the difference; without a
+    ``candidate``, the difference a candidate earning the highest reward on every sample would make."""
+
+    candidate: EvaluatedStage | None
+    champion: EvaluatedStage
+    confidence: float = Field(gt=0, lt=1)
+
+
+class PairedDifference(Payload):
+    """The paired difference of two evaluations and its one-sided bounds (None: nothing paired)."""
+
+    tasks: int = 0
+    pairs: int = 0
+    unpaired: int = 0
+    candidate_reward: float | None = None
+    champion_reward: float | None = None
+    difference: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    method: str | None = None
+    arrangements: int | None = None

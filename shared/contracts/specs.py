@@ -25,6 +25,7 @@ from shared.contracts.payloads import (
     ClaimLineage,
     CollectedOutputs,
     CollectOutputs,
+    CompareEvaluations,
     CrownChampion,
     DatasetResult,
     DeleteDeployments,
@@ -46,6 +47,7 @@ from shared.contracts.payloads import (
     JobsMarked,
     LineageClaim,
     LineageRef,
+    PairedDifference,
     PreflightRequest,
     PreflightResult,
     ProbeResult,
@@ -58,7 +60,6 @@ from shared.contracts.payloads import (
     StaleRun,
     StartDeployment,
     StartJob,
-    TaskCounts,
     UploadFile,
     VersionReserved,
 )
@@ -99,13 +100,15 @@ class ActivitySpec(Generic[Request, Result]):
 
 
 # Runs and their reports (activities/runs.py)
-INIT_RUN = ActivitySpec("init_run", InitRun, TaskCounts)
+INIT_RUN = ActivitySpec("init_run", InitRun, Done)
 UPDATE_REPORT = ActivitySpec("update_report", ReportUpdate, Done)
 READ_CANCEL_REQUEST = ActivitySpec("read_cancel_request", RunRef, CancelRequest)
 DESCRIBE_STALE_RUN = ActivitySpec("describe_stale_run", RunRef, StaleRun)
 
-# Rollouts and datasets (activities/rollouts.py, activities/datasets.py)
+# Rollouts, evaluations and datasets (activities/rollouts.py, activities/evaluations.py,
+# activities/datasets.py)
 RUN_ROLLOUT = ActivitySpec("run_rollout", RolloutRequest, RolloutSummary)
+COMPARE_EVALUATIONS = ActivitySpec("compare_evaluations", CompareEvaluations, PairedDifference)
 BUILD_DATASET = ActivitySpec("build_dataset", BuildDataset, DatasetResult)
 
 # Files and fine-tuning jobs (activities/finetuning.py)

@@ -72,6 +72,9 @@ class AccumulatedStats(BaseModel):
     over_limit: int = Field(description="examples left out by max_examples (the oldest, then the worst)")
     runs: list[RunShare] = Field(description="the runs whose data went in, newest first")
     missing: list[str] = Field(default_factory=list, description="earlier datasets that could not be read")
+    held_out: int = Field(
+        0, description="earlier examples left out as asking a validation or test task (contamination check)"
+    )
 
 
 def kept_jsonl(examples: Iterable[KeptExample], *, with_example: bool = True) -> str:

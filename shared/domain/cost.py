@@ -32,6 +32,7 @@ TrainingType = Literal["Standard", "GlobalStandard", "developerTier"]
 """Azure's ``trainingType`` values, spelled as the run setting ``training_type`` spells them."""
 
 HostingSku = Literal["Standard", "GlobalStandard", "DataZoneStandard", "DeveloperTier"]
+TokenKind = Literal["input", "output"]
 """Deployment SKUs a fine-tuned model is served on by the token (provisioned SKUs bill PTU-hours)."""
 
 Usd = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
@@ -55,6 +56,21 @@ GLOBAL_TRAINING_PER_1M = {
 """Global training, USD per 1M trained tokens: OpenAI's published training prices for the same models
 (Azure's pricing page could not be read offline; docs/cost.md)."""
 
+INFERENCE_PER_1M: dict[str, tuple[float, float]] = {
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+}
+"""Inference, USD per 1M (input, output) tokens: fine-tuned deployments "pay per-token at the same rate
+as base model" deployments, Developer Tier "Same as Global Standard" (fine-tuning-cost-management.md);
+the base models' Global Standard prices taken as OpenAI's published ones, as for training."""
+
+EXPECTED_OUTPUT_SHARE = 0.1
+"""Before any rollout is measured, a rollout is taken to write a tenth of the tokens it reads (the
+bundled agents' rollouts measured 4-6 % on the emulator: docs/cost.md)."""
+
 REGIONAL_SHARE = 1 / 0.7
 """Regional (Standard) training from Global: Global is "10-30% discount from regional standard
 training"; the 30% end makes Standard the dearest the docs allow, so a budget is not underestimated."""
@@ -71,6 +87,7 @@ class FamilyPrice(BaseModel):
 
     training_per_1m_tokens: dict[TrainingType, Usd] = Field(default_factory=dict)
     hosting_per_hour: dict[HostingSku, Usd] = Field(default_factory=dict)
+    inference_per_1m_tokens: dict[TokenKind, Usd] = Field(default_factory=dict)
 
 
 class Pricing(BaseModel):
@@ -106,6 +123,15 @@ class Pricing(BaseModel):
             )
         return price
 
+    def inference_per_1m(self, model: str) -> tuple[float, float] | None:
+        """USD per 1M input and output tokens of chat calls, or None when the table lacks either."""
+        try:
+            _, prices = self.family(model)
+        except UnknownModelFamily:
+            return None
+        rates = prices.inference_per_1m_tokens
+        return (rates["input"], rates["output"]) if "input" in rates and "output" in rates else None
+
     def hosting_per_hour(self, model: str, sku_name: str) -> float | None:
         """USD per deployment hour, or None when the table does not know the family or SKU."""
         try:
@@ -115,7 +141,7 @@ class Pricing(BaseModel):
         return next((p for sku, p in prices.hosting_per_hour.items() if sku == sku_name), None)
 
 
-def _default_family(global_price: float) -> FamilyPrice:
+def _default_family(global_price: float, inference: tuple[float, float]) -> FamilyPrice:
     return FamilyPrice(
         training_per_1m_tokens={
             "GlobalStandard": global_price,
@@ -123,11 +149,15 @@ def _default_family(global_price: float) -> FamilyPrice:
             "developerTier": round(global_price * DEVELOPER_SHARE, 2),
         },
         hosting_per_hour=dict(HOSTING_PER_HOUR),
+        inference_per_1m_tokens={"input": inference[0], "output": inference[1]},
     )
 
 
 DEFAULT_PRICING = Pricing(
-    families={family: _default_family(price) for family, price in GLOBAL_TRAINING_PER_1M.items()}
+    families={
+        family: _default_family(price, INFERENCE_PER_1M[family])
+        for family, price in GLOBAL_TRAINING_PER_1M.items()
+    }
 )
 
 
@@ -142,7 +172,9 @@ def pricing_from_json(text: str | None) -> Pricing:
         raise ValueError('must be a JSON object: {"<family>": {"training_per_1m_tokens": {...}, ...}}')
     merged: dict[str, Any] = DEFAULT_PRICING.model_dump()["families"]
     for family, prices in overrides.items():
-        base = merged.get(family, {"training_per_1m_tokens": {}, "hosting_per_hour": {}})
+        base = merged.get(
+            family, {"training_per_1m_tokens": {}, "hosting_per_hour": {}, "inference_per_1m_tokens": {}}
+        )
         if not isinstance(prices, dict):
             raise ValueError(f"{family}: must be an object with training_per_1m_tokens and hosting_per_hour")
         merged[family] = {
@@ -150,7 +182,7 @@ def pricing_from_json(text: str | None) -> Pricing:
             **prices,
             **{
                 key: {**base.get(key, {}), **prices[key]}
-                for key in ("training_per_1m_tokens", "hosting_per_hour")
+                for key in ("training_per_1m_tokens", "hosting_per_hour", "inference_per_1m_tokens")
                 if isinstance(prices.get(key), dict)
             },
         }
@@ -179,6 +211,45 @@ def expected_examples_tokens(rollouts: int, ratio: float, tokens_per_rollout: in
     return math.ceil(rollouts * ratio) * tokens_per_rollout
 
 
+class InferenceEstimate(BaseModel):
+    """What an iteration's rollouts are expected to cost in chat calls: the training batch and the
+    candidate's and the champion's evaluations, at tokens per rollout ``measured`` by the run so far or
+    ``expected`` (``EXPECTED_TOKENS_PER_ROLLOUT`` read, a tenth of that written)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    basis: Literal["measured", "expected"]
+    rollouts: int
+    input_tokens: int
+    output_tokens: int
+    price_per_1m_input: float | None = None
+    price_per_1m_output: float | None = None
+    estimated_usd: float | None = Field(None, description="None: no inference price for the family")
+
+
+def estimate_inference(
+    pricing: Pricing,
+    model: str,
+    rollouts: int,
+    tokens_per_rollout: tuple[float, float],
+    *,
+    basis: Literal["measured", "expected"],
+) -> InferenceEstimate:
+    """The chat tokens of ``rollouts`` rollouts of ``tokens_per_rollout`` (read, written) and their price."""
+    reading, writing = (math.ceil(rollouts * tokens) for tokens in tokens_per_rollout)
+    rates = pricing.inference_per_1m(model)
+    usd = None if rates is None else usd_of_tokens(reading, rates[0]) + usd_of_tokens(writing, rates[1])
+    return InferenceEstimate(
+        basis=basis,
+        rollouts=rollouts,
+        input_tokens=reading,
+        output_tokens=writing,
+        price_per_1m_input=rates[0] if rates else None,
+        price_per_1m_output=rates[1] if rates else None,
+        estimated_usd=None if usd is None else round(usd, 6),
+    )
+
+
 class CostEstimate(BaseModel):
     """What one job is expected to cost, and the price it was computed with (so the actual cost can be
     computed from ``trained_tokens`` with the same price)."""
@@ -194,6 +265,9 @@ class CostEstimate(BaseModel):
     estimated_tokens: int = Field(description="tokens of the file times the epochs")
     price_per_1m_tokens: float | None = Field(None, description="None: no price for the family or type")
     estimated_usd: float | None = None
+    inference: InferenceEstimate | None = Field(
+        None, description="the iteration's rollouts (training batch and evaluations); not in estimated_usd"
+    )
 
 
 def estimate(
@@ -249,9 +323,14 @@ def budget_verdict(budget_usd: float | None, spent_usd: float, planned: CostEsti
             f" {planned.training_type}), so it cannot be shown to fit"
         )
     cost = f"~{planned.estimated_tokens:,} trained tokens ~ ${planned.estimated_usd:.4f}"
+    inference = planned.inference
+    chat_usd = inference.estimated_usd if inference is not None and inference.estimated_usd else 0.0
+    if inference is not None:
+        priced = f"~ ${inference.estimated_usd:.4f}" if inference.estimated_usd is not None else "(unpriced)"
+        cost += f" + {inference.rollouts:,} rollouts' chat calls {priced}"
     if budget_usd is None:
         return True, f"no budget set; {cost}; {spent}"
-    fits = spent_usd + planned.estimated_usd <= budget_usd
+    fits = spent_usd + planned.estimated_usd + chat_usd <= budget_usd
     verdict = "fits" if fits else "does not fit"
     return fits, f"{cost}; {spent}; {verdict} budget ${budget_usd:.2f}"
 

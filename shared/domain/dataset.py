@@ -5,6 +5,11 @@ comes from differs: a rollout's root span carries ``durable_finetune.reward`` (`
 production trace gets its reward from feedback or a grader (``shared/storage/production.py``). The steps, each
 counted in the stats, in total and per source:
 
+0. A trace of a held-out task contributes nothing: a rollout of a validation or test task (by its task
+   id), or any trace (a production one too) whose prompt is one of theirs once normalized (case,
+   Unicode form, punctuation and spacing: ``shared.agents.tasks.normalized_prompt``). Counted as
+   ``held_out``: the contamination check that keeps what chooses and reports a champion out of what
+   trains it.
 1. A failed trace (an ``invoke_agent`` span with status error: it may stop mid-conversation and its
    reward says nothing about the model) and a trace without a reward contribute nothing.
 2. Each successful chat span becomes one example (tool calls included) that inherits its trace's
@@ -29,7 +34,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.agents.traces import root_span
+from shared.agents.tasks import Task, normalized_prompt
+from shared.agents.traces import TASK_ID, TASK_PROMPT, root_span
 from shared.domain.finetune_format import MIN_EXAMPLES, example_problems, jsonl_problems
 from shared.telemetry.genai_messages import otel_to_chat
 from shared.telemetry.spans import (
@@ -59,6 +65,7 @@ class SourceStats(BaseModel):
     """What one source contributed at each step (DatasetStats' counts, for this source alone)."""
 
     traces: int
+    held_out: int = 0
     failed: int
     no_reward: int
     no_content: int
@@ -74,6 +81,7 @@ class SourceStats(BaseModel):
 class DatasetStats(BaseModel):
     source: str = Field(default="rollouts", description="rollouts, production or both")
     rollouts: int = Field(description="traces read, from every source")
+    held_out: int = Field(default=0, description="traces of a validation or test task, left out")
     failed_rollouts: int
     no_reward: int = Field(default=0, description="traces without a reward")
     no_content: int = Field(default=0, description="chat spans without recorded messages")
@@ -105,9 +113,79 @@ class ExampleError(ValueError):
     """A chat span that cannot be a fine-tuning example; the message says why."""
 
 
+@dataclass(frozen=True)
+class HeldOutTasks:
+    """The validation and test tasks of a lineage's split, as the contamination check finds them: by
+    task id and by normalized prompt."""
+
+    ids: frozenset[str]
+    prompts: frozenset[str]
+
+    @classmethod
+    def of(cls, tasks: Sequence[Task]) -> HeldOutTasks:
+        return cls(
+            frozenset(task.task_id for task in tasks),
+            frozenset(normalized_prompt(task.prompt) for task in tasks),
+        )
+
+    def holds(self, spans: list[Span]) -> bool:
+        """Whether the trace is of a held-out task: its rollout's task id is one, or one of its prompts
+        (the rollout's task prompt, any user message a chat call sent) is one once normalized."""
+        root = root_span(spans)
+        if root is not None and root.attributes.get(TASK_ID) in self.ids:
+            return True
+        return any(normalized_prompt(text) in self.prompts for text in prompts_of(spans))
+
+    def holds_example(self, body: dict[str, Any]) -> bool:
+        """Whether a chat example (a line of a training file, as ``kept.jsonl`` keeps it) asks a held-out
+        task: one of its user messages is one once normalized. An earlier iteration's example is checked
+        again before it is trained on, since it may have been kept under another split or before there
+        was one."""
+        return any(normalized_prompt(text) in self.prompts for text in example_prompts(body))
+
+
+def example_prompts(body: dict[str, Any]) -> list[str]:
+    """The text of every user message of a chat example (content as a string or as text parts)."""
+    texts = []
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = " ".join(
+                str(part.get("text"))
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+        if isinstance(content, str):
+            texts.append(content)
+    return texts
+
+
+def prompts_of(spans: list[Span]) -> list[str]:
+    """What a trace asked: its rollout's task prompt and the text of every user message its chat calls
+    sent."""
+    root = root_span(spans)
+    task_prompt = root.attributes.get(TASK_PROMPT) if root is not None else None
+    texts = [task_prompt] if isinstance(task_prompt, str) else []
+    for span in spans:
+        inputs = span.attributes.get(INPUT_MESSAGES) if span.operation == "chat" else None
+        for message in inputs if isinstance(inputs, list) else []:
+            if isinstance(message, dict) and message.get("role") == "user":
+                parts = message.get("parts") or []
+                text = " ".join(
+                    str(part.get("content"))
+                    for part in parts
+                    if isinstance(part, dict) and part.get("type") == "text"
+                )
+                texts.append(text)
+    return texts
+
+
 @dataclass
 class _Tally:
     traces: int = 0
+    held_out: int = 0
     failed: int = 0
     no_reward: int = 0
     no_content: int = 0
@@ -206,8 +284,11 @@ def example_body(span: Span) -> dict[str, Any] | None:
 
 
 def _trace_examples(
-    source: str, key: str, spans: list[Span], reward: RewardFn, tally: _Tally
+    source: str, key: str, spans: list[Span], reward: RewardFn, tally: _Tally, held_out: HeldOutTasks | None
 ) -> list[Example]:
+    if held_out is not None and held_out.holds(spans):
+        tally.held_out += 1
+        return []
     if trace_failed(spans):
         tally.failed += 1
         return []
@@ -261,6 +342,7 @@ def _source_stats(source: str, tally: _Tally, steps: list[list[Example]]) -> Sou
     ranked, unique, eligible, kept = (Counter(example.source for example in step)[source] for step in steps)
     return SourceStats(
         traces=tally.traces,
+        held_out=tally.held_out,
         failed=tally.failed,
         no_reward=tally.no_reward,
         no_content=tally.no_content,
@@ -282,16 +364,26 @@ def _totals(sources: dict[str, SourceStats]) -> dict[str, int]:
 
 
 def build_dataset(
-    sets: Sequence[TraceSet], *, ratio: float, seed: int, min_reward: float = 0.0
+    sets: Sequence[TraceSet],
+    *,
+    ratio: float,
+    seed: int,
+    min_reward: float = 0.0,
+    held_out: HeldOutTasks | None = None,
 ) -> tuple[str, DatasetStats]:
-    """Builds one dataset from the given sources (one set per source, at least one); returns the
-    JSONL and its stats, in total and per source."""
-    _, jsonl, stats = build_examples(sets, ratio=ratio, seed=seed, min_reward=min_reward)
+    """Builds one dataset from the given sources (one set per source, at least one), leaving out every
+    trace of a ``held_out`` task; returns the JSONL and its stats, in total and per source."""
+    _, jsonl, stats = build_examples(sets, ratio=ratio, seed=seed, min_reward=min_reward, held_out=held_out)
     return jsonl, stats
 
 
 def build_examples(
-    sets: Sequence[TraceSet], *, ratio: float, seed: int, min_reward: float = 0.0
+    sets: Sequence[TraceSet],
+    *,
+    ratio: float,
+    seed: int,
+    min_reward: float = 0.0,
+    held_out: HeldOutTasks | None = None,
 ) -> tuple[list[Example], str, DatasetStats]:
     """``build_dataset``, with the kept examples themselves (best first), each naming its trace."""
     names = [trace_set.source for trace_set in sets]
@@ -304,7 +396,7 @@ def build_examples(
     for trace_set in sets:
         for key, spans in sorted(trace_set.traces.items()):
             examples += _trace_examples(
-                trace_set.source, key, spans, trace_set.reward, tallies[trace_set.source]
+                trace_set.source, key, spans, trace_set.reward, tallies[trace_set.source], held_out
             )
     ranked = sorted(examples, key=lambda example: (-example.reward, _tie_break(seed, example)))
     unique = _unique(ranked)
@@ -358,10 +450,11 @@ def shortfall(stats: DatasetStats) -> str | None:
     traces = f"{stats.rollouts} traces"
     if stats.rollouts == 0:
         return "no traces: " + "; ".join(NO_TRACES[source] for source in stats.sources or ["rollouts"])
-    rewarded = stats.rollouts - stats.failed_rollouts - stats.no_reward
+    rewarded = stats.rollouts - stats.held_out - stats.failed_rollouts - stats.no_reward
+    held_out = f"{stats.held_out} held out as validation or test tasks, " if stats.held_out else ""
     if rewarded == 0:
         fix = f": {NO_REWARD_FIX}" if stats.no_reward and "production" in stats.sources else ""
-        counts = f"{stats.failed_rollouts} failed, {stats.no_reward} without reward"
+        counts = f"{held_out}{stats.failed_rollouts} failed, {stats.no_reward} without reward"
         return f"{traces}, none both successful and rewarded ({counts}){fix}"
     if stats.examples_total == 0 and stats.no_content:
         return (
@@ -385,6 +478,6 @@ def shortfall(stats: DatasetStats) -> str | None:
     ]
     lost = "; ".join(text for count, text in losses if count)
     return (
-        f"{traces} ({rewarded} successful and rewarded) gave {stats.examples_total} examples and "
+        f"{traces} ({held_out}{rewarded} successful and rewarded) gave {stats.examples_total} examples and "
         f"{stats.examples_kept} were kept" + (f": {lost}" if lost else "")
     )

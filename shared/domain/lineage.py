@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.agents.tasks import SplitRule
 from shared.domain.models import root_model
 
 SCHEMA_VERSION = 1
@@ -104,6 +105,23 @@ class Champion(Record):
     approval: Approval | None = Field(None, description="the approval that let it take over, if one did")
 
 
+class LineageSplit(Record):
+    """The lineage's split of its tasks into train, validation and test, recorded by its first run and
+    used by every later one (so a task that chose or reported a champion never becomes training data),
+    with the task set it was recorded on: a later run that finds another set says so."""
+
+    rule: SplitRule
+    agent: str
+    dataset: str = Field(description="the task set, by its name in the agent's datasets")
+    tasks: int
+    digest: str = Field(description="a fingerprint of the task ids (shared.agents.tasks.task_set_digest)")
+    train: int
+    validation: int
+    test: int
+    recorded_at: str
+    run_id: str
+
+
 class Rebase(Record):
     """A run that started a new chain of the lineage from another base model (its first version and later
     ones train from that base on the lineage's accumulated examples; the champion changes only when one
@@ -134,6 +152,7 @@ class Lineage(Record):
     versions: list[ModelVersion] = Field(default_factory=list)
     champion: Champion | None = None
     champion_history: list[Champion] = Field(default_factory=list, description="oldest first")
+    split: LineageSplit | None = Field(None, description="None until a run records it (docs/lineages.md)")
     rebases: list[Rebase] = Field(default_factory=list, description="oldest first")
 
     def version(self, number: int) -> ModelVersion | None:
@@ -216,6 +235,11 @@ def claim(lineage: Lineage, run: ActiveRun, *, take_over: str | None = None) -> 
     if holder is not None and holder.run_id == run.run_id:
         return lineage
     return lineage.model_copy(update={"active_run": run})
+
+
+def record_split(lineage: Lineage, split: LineageSplit) -> Lineage:
+    """Records the lineage's split unless it has one: the first run's stays (a replay changes nothing)."""
+    return lineage if lineage.split is not None else lineage.model_copy(update={"split": split})
 
 
 def release(lineage: Lineage, run_id: str) -> Lineage:

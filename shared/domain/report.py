@@ -26,6 +26,26 @@ IterationStatus = Literal["running", "succeeded", "skipped", "failed", "cancelle
 PromotionOutcome = Literal[
     "promoted", "not_better", "incomplete_evaluation", "rejected", "approval_timed_out", "not_evaluated"
 ]
+Decision = Literal[
+    "promoted", "not_significant", "worse", "incomplete_evaluation", "approval_rejected", "approval_timed_out"
+]
+"""Why a candidate was or was not promoted (docs/report.md, "Promotion"); ``promotion`` keeps the older
+vocabulary, ``promotion_of`` maps one to the other."""
+
+
+def promotion_of(decision: Decision, evaluated: bool) -> PromotionOutcome:
+    """The ``promotion`` older readers know for a decision: not_significant and worse are not_better, a
+    rejection rejected, an incomplete evaluation not_evaluated when nothing of it was scored."""
+    if decision == "incomplete_evaluation":
+        return decision if evaluated else "not_evaluated"
+    mapped: dict[Decision, PromotionOutcome] = {
+        "promoted": "promoted",
+        "not_significant": "not_better",
+        "worse": "not_better",
+        "approval_rejected": "rejected",
+        "approval_timed_out": "approval_timed_out",
+    }
+    return mapped[decision]
 
 
 def shown_reward(value: float | None) -> str:
@@ -58,6 +78,65 @@ class RolloutStats(BaseModel):
     limit_source: str | None = None
     lowest_remaining_requests: int | None = None
     lowest_remaining_tokens: int | None = None
+    input_tokens: int = Field(0, description="prompt tokens of the stage's chat calls, as Azure counted them")
+    output_tokens: int = Field(0, description="completion tokens of the stage's chat calls")
+
+
+class Comparison(BaseModel):
+    """A candidate against the champion, both evaluated in the same iteration on the same validation
+    tasks and samples: the mean paired difference, its one-sided bounds at ``confidence``, what they
+    rest on, and the decision with its reason (docs/report.md, "Promotion")."""
+
+    candidate_deployment: str
+    champion_deployment: str
+    candidate_reward: float | None = Field(None, description="mean over the paired samples")
+    champion_reward: float | None = Field(None, description="mean over the paired samples")
+    difference: float | None = Field(None, description="mean over tasks of candidate minus champion")
+    lower: float | None = Field(None, description="one-sided lower bound at confidence")
+    upper: float | None = Field(None, description="one-sided upper bound at confidence")
+    confidence: float
+    margin: float
+    method: str | None = Field(None, description="sign_flip_exact or sign_flip_monte_carlo")
+    arrangements: int | None = Field(None, description="sign patterns the bounds rest on")
+    tasks: int = Field(0, description="n: validation tasks with a paired sample")
+    samples_per_task: int
+    pairs: int = Field(0, description="(task, sample) pairs both evaluations scored")
+    unpaired: int = Field(0, description="samples only one side scored (throttled on the other)")
+    decision: Decision
+    reason: str
+
+
+class Headroom(BaseModel):
+    """Whether any candidate could be promoted over the champion: the lower bound a candidate earning
+    the highest reward on every one of the champion's validation samples would get (docs/report.md,
+    "Nothing to improve")."""
+
+    champion_deployment: str
+    champion_reward: float | None
+    tasks: int
+    samples_per_task: int
+    best_lower: float = Field(description="that perfect candidate's lower bound")
+    margin: float
+    confidence: float
+    room: bool = Field(description="best_lower > margin: a candidate could still be promoted")
+
+
+class HeldOutScore(BaseModel):
+    """The champion's score on the held-out test tasks: reported, never used to choose."""
+
+    deployment: str
+    model: str
+    version: int | None = None
+    reward: float | None = None
+    tasks: int = 0
+    samples_per_task: int = 1
+    rollouts: int = 0
+    failed: int = 0
+    throttled: int = 0
+    traces_prefix: str | None = None
+    measured_at: str | None = None
+    input_tokens: int = Field(0, description="prompt tokens of the evaluation's chat calls")
+    output_tokens: int = Field(0, description="completion tokens of the evaluation's chat calls")
 
 
 class Baseline(BaseModel):
@@ -73,6 +152,8 @@ class Baseline(BaseModel):
     champion_model: str | None = None
     champion_deployment: str | None = None
     champion_val_reward: float | None = None
+    samples_per_task: int = 1
+    headroom: Headroom | None = Field(None, description="None: not measured (an incomplete evaluation)")
     teacher: bool = Field(
         False,
         description="the start is a deployment of another model than the one the run trains (a teacher: "
@@ -145,6 +226,7 @@ class IterationReport(BaseModel):
     promotion: PromotionOutcome | None = None
     approval: Approval | None = Field(None, description="the decision a candidate waited for, if any")
     champion_val_reward: float | None = None
+    comparison: Comparison | None = Field(None, description="the paired evaluation promotion rests on")
     started_at: str | None = None
     finished_at: str | None = None
     error: ErrorInfo | None = None
@@ -191,6 +273,8 @@ class RunReport(BaseModel):
     leaked: list[Leak] = Field(default_factory=list)
     error: ErrorInfo | None = None
     hosting: list[HostingRecord] = Field(default_factory=list)
+    champion_test_start: HeldOutScore | None = Field(None, description="the champion the run started with")
+    champion_test_end: HeldOutScore | None = Field(None, description="the champion the run left")
     choices: list[Choice] = Field(
         default_factory=list, description="settings the app chose from the base model's profile"
     )

@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.agents import load_agent_modules
 from shared.agents.graders import grader_names
+from shared.agents.tasks import TEST_SHARE, VALIDATION_SHARE, SplitRule
 from shared.domain.cost import Pricing, pricing_from_json
 from shared.domain.models import FAMILIES, Choice, Problem, SkuName, resolve
 from shared.domain.timer_schedule import check_schedule
@@ -115,6 +116,12 @@ TelemetryAgent = Annotated[
     Spelling("1 to 64 lower-case letters, digits, '.', '_' and '-', starting with a letter or digit"),
 ]
 
+
+EVAL_SAMPLES_PER_TASK = 4
+"""Rollouts per task in an evaluation: docs/report.md, "Samples per task", gives the noise and cost
+measured for 1, 2, 4 and 8."""
+MAX_HELD_OUT = 0.8
+"""Validation and test together leave training at least a fifth of the tasks."""
 
 TrainingSource = Literal["rollouts", "production", "both"]
 MAX_WINDOW_DAYS = 366  # a year of production traces: one Blob listing per day
@@ -211,7 +218,40 @@ class RunSettings(BaseModel):
         0.01, gt=0, le=1, allow_inf_nan=False, description="an example's trace must have earned this"
     )
     promotion: Literal["auto", "approval"] = "auto"
-    promotion_margin: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    promotion_margin: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="the paired difference's lower bound must exceed it (docs/report.md, Promotion)",
+    )
+    promotion_confidence: float = Field(
+        0.9,
+        ge=0.5,
+        le=0.999,
+        allow_inf_nan=False,
+        description="the confidence of that bound: equal models are promoted at most 1 - this often",
+    )
+    eval_samples_per_task: int = Field(
+        EVAL_SAMPLES_PER_TASK,
+        ge=1,
+        le=32,
+        description="rollouts per validation (and test) task in every evaluation (docs/report.md)",
+    )
+    validation_share: float | None = Field(
+        None,
+        gt=0,
+        le=0.5,
+        allow_inf_nan=False,
+        description=f"None: the lineage's split, else {VALIDATION_SHARE} (its first run records it)",
+    )
+    test_share: float | None = Field(
+        None,
+        ge=0,
+        le=0.5,
+        allow_inf_nan=False,
+        description=f"None: the lineage's split, else {TEST_SHARE} (its first run records it)",
+    )
     approval_timeout_seconds: Seconds = 24 * 3600
     champion_sku_name: SkuName | None = None
     champion_sku_capacity: int = Field(50, ge=1, le=100_000)
@@ -243,6 +283,17 @@ class RunSettings(BaseModel):
         description="None: no budget; else the run's training and hosting spend stays within it",
     )
 
+    @field_validator("test_share")
+    @classmethod
+    def _training_keeps_a_share(cls, value: float | None, info: ValidationInfo) -> float | None:
+        validation = info.data.get("validation_share") or VALIDATION_SHARE
+        if value is not None and validation + value > MAX_HELD_OUT:
+            raise ValueError(
+                f"validation_share ({validation}) and test_share together must leave training at least "
+                f"{1 - MAX_HELD_OUT:.0%} of the tasks"
+            )
+        return value
+
     @field_validator("job_poll_max_seconds")
     @classmethod
     def _poll_bounds(cls, value: float, info: ValidationInfo) -> float:
@@ -250,6 +301,20 @@ class RunSettings(BaseModel):
         if initial is not None and value < initial:
             raise ValueError(f"must be >= job_poll_initial_seconds ({initial})")
         return value
+
+    def inference_rollouts(self, validation_tasks: int) -> int:
+        """The rollouts an iteration runs: its training batch (none when it trains on production traces
+        alone) and the candidate's and the champion's evaluations, every validation task (up to
+        ``val_limit``) ``eval_samples_per_task`` times each."""
+        evaluated = min(validation_tasks, self.val_limit or validation_tasks)
+        batch = 0 if self.source == "production" else self.finetune_every_n_rollouts
+        return batch + 2 * evaluated * self.eval_samples_per_task
+
+    def split_rule(self) -> SplitRule:
+        """The split a new lineage records: these shares, or the defaults for those left unset."""
+        validation = self.validation_share or VALIDATION_SHARE
+        test = TEST_SHARE if self.test_share is None else self.test_share
+        return SplitRule(validation_share=validation, test_share=test)
 
     @property
     def telemetry_agent(self) -> str:

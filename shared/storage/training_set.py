@@ -13,8 +13,9 @@ bytes, so a retried or replayed activity writes the same dataset.
 
 from __future__ import annotations
 
+from shared.agents import get_agent
 from shared.agents.traces import parse_jsonl
-from shared.contracts.payloads import Accumulation, BuildDataset, DatasetResult
+from shared.contracts.payloads import Accumulation, BuildDataset, DatasetResult, HeldOut
 from shared.domain.accumulate import (
     AccumulatedStats,
     KeptExample,
@@ -24,7 +25,7 @@ from shared.domain.accumulate import (
     read_kept,
     training_jsonl,
 )
-from shared.domain.dataset import DatasetStats, TraceSet, build_examples, shortfall
+from shared.domain.dataset import DatasetStats, HeldOutTasks, TraceSet, build_examples, shortfall
 from shared.domain.finetune_format import jsonl_problems
 from shared.domain.layout import (
     dataset_path,
@@ -53,6 +54,14 @@ def rollout_traces(store: ArtifactStore, run_id: str, iteration: int) -> TraceSe
     """The iteration's training rollouts, by blob path; each carries its reward on its root span."""
     paths = store.list_paths(traces_prefix(run_id, iteration, "train"))
     return TraceSet("rollouts", {path: parse_jsonl(text) for path, text in read_blobs(store, paths).items()})
+
+
+def held_out_tasks(held_out: HeldOut | None) -> HeldOutTasks | None:
+    """The validation and test tasks of the lineage's split, loaded from the agent's task set."""
+    if held_out is None:
+        return None
+    splits = get_agent(held_out.agent).load_splits(held_out.dataset, held_out.rule)
+    return HeldOutTasks.of(splits.held_out())
 
 
 def earlier_examples(
@@ -86,6 +95,18 @@ def earlier_examples(
     return groups, missing
 
 
+def without_held_out(
+    groups: list[list[KeptExample]], held_out: HeldOutTasks | None
+) -> tuple[list[list[KeptExample]], int]:
+    """The earlier iterations' examples without those that ask a validation or test task of the lineage's
+    split (the contamination check holds for the whole training file, not only the iteration's own
+    traces), and how many were left out."""
+    if held_out is None:
+        return groups, 0
+    clean = [[item for item in group if not held_out.holds_example(item.example)] for group in groups]
+    return clean, sum(len(group) for group in groups) - sum(len(group) for group in clean)
+
+
 def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> DatasetResult:
     """Reads the sources ``request.source`` names, builds the dataset (min_reward, then the ratio, over
     all of them together), adds the lineage's earlier examples when asked, and writes the training file,
@@ -97,8 +118,13 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
     if request.production is not None:
         production_set, production = production_traces(store, request.production)
         sets.append(production_set)
+    held_out = held_out_tasks(request.held_out)
     kept, jsonl, stats = build_examples(
-        sets, ratio=request.data_filter_ratio, seed=request.seed, min_reward=request.min_reward
+        sets,
+        ratio=request.data_filter_ratio,
+        seed=request.seed,
+        min_reward=request.min_reward,
+        held_out=held_out,
     )
     data_blob = dataset_path(request.run_id, request.iteration)
     own = [KeptExample.of(request.run_id, request.iteration, example) for example in kept]
@@ -106,8 +132,10 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
     chosen, accumulated = own, None
     if request.accumulate is not None:
         earlier, missing = earlier_examples(store, request.accumulate, request.run_id, request.iteration)
-        chosen, accumulated = accumulate(own, earlier, request.accumulate.max_examples)
+        clean, contaminated = without_held_out(earlier, held_out)
+        chosen, accumulated = accumulate(own, clean, request.accumulate.max_examples)
         accumulated.missing = missing
+        accumulated.held_out = contaminated
         jsonl = training_jsonl(chosen)
         stats = accumulated_stats(stats, chosen, jsonl)
     stats_blob = dataset_stats_path(request.run_id, request.iteration)
@@ -123,6 +151,7 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
         examples_total=stats.examples_total,
         examples_kept=stats.examples_kept,
         mean_reward_kept=stats.mean_reward_kept,
+        held_out=stats.held_out,
         enough_for_azure=stats.enough_for_azure,
         problems=stats.problems[:MAX_RESULT_PROBLEMS],
         accumulated=accumulated is not None,

@@ -21,7 +21,8 @@ from tests.emulator.support import arm_call, arm_deployment, deploy, fine_tuned_
 
 QUICK = {
     # The emulator runs at a hundredth of real time: a poll of half a second finds most things done.
-    "val_limit": 4,
+    # Every validation task (one sample each in tests): with 4, a champion that solved one of them leaves
+    # no candidate a chance, and the run stops NothingToImprove before it deploys anything.
     "data_filter_ratio": 1.0,
     "deployment_poll_seconds": 0.5,
     "file_poll_seconds": 0.5,
@@ -153,7 +154,10 @@ def test_runs_wait_for_a_free_slot_in_the_order_they_asked(
         deploy(emulator_reset, f"other-team-{n}", model)
     tagged = arm_deployment(model, sku="DeveloperTier", capacity=1) | {"tags": {"durable-finetune-run": "x"}}
     assert arm_call(emulator_reset, "PUT", "deployments/another-lineage_v01", tagged).status_code == 201
-    losing = {**QUICK, "iterations": 1, "promotion_margin": 1.0}
+    # A candidate as good as the base model (it barely learns) against a margin of 0.2: a bound that
+    # low a candidate scoring 1 everywhere would clear, so the run trains and deploys, but this one
+    # cannot (a margin of 1, which nothing can clear, now stops the run before it trains).
+    losing = {**QUICK, "iterations": 1, "learning_rate_multiplier": 0.01, "promotion_margin": 0.2}
     start(patient_host, "slot-first", deployment_prefix="slot-first", **losing)
     wait_until(patient_host, "slot-first", lambda _: bool(slot_wait(patient_host, "slot-first")))
     start(patient_host, "slot-second", deployment_prefix="slot-second", **losing)

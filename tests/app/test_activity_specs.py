@@ -16,7 +16,7 @@ import azure.durable_functions as df
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from activities import datasets, deployments, finetuning, lineages, preflight, rollouts, runs
+from activities import datasets, deployments, evaluations, finetuning, lineages, preflight, rollouts, runs
 from activities.implements import INPUT_NAME, implements
 from devhost.registry import Registry
 from shared.contracts import specs
@@ -25,7 +25,7 @@ from shared.contracts.specs import ActivitySpec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = [value for value in vars(specs).values() if isinstance(value, ActivitySpec)]
-ACTIVITY_MODULES = (datasets, deployments, finetuning, lineages, preflight, rollouts, runs)
+ACTIVITY_MODULES = (datasets, deployments, evaluations, finetuning, lineages, preflight, rollouts, runs)
 
 
 def untyped(annotation: object, path: str, seen: set[type[BaseModel]]) -> Iterator[str]:

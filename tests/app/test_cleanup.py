@@ -12,9 +12,18 @@ from tests.app.support import lineage, report_of, start
 def test_jobs_of_models_the_lineage_no_longer_needs_are_deleted(
     host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
-    """Three candidates, none promoted (an unreachable margin), one deployment kept: versions 1 and 2
-    are neither champion nor latest nor deployed, so their jobs (and models) go; version 3's stays."""
-    start(host, "forget", iterations=3, promotion_margin=1.0, max_deployments=1, val_limit=4)
+    """Three candidates, none promoted (each waits for an approval that never comes), one deployment
+    kept: versions 1 and 2 are neither champion nor latest nor deployed, so their jobs (and models) go;
+    version 3's stays. Every rewarded example is kept, so each batch gives Azure enough to train on."""
+    start(
+        host,
+        "forget",
+        iterations=3,
+        promotion="approval",
+        approval_timeout_seconds=1,
+        max_deployments=1,
+        data_filter_ratio=1.0,
+    )
     report = report_of(host, "forget")
     assert report["status"] == "succeeded", report["iterations"]
     jobs = [item["job_id"] for item in report["iterations"]]
@@ -35,7 +44,7 @@ def test_files_azure_will_not_delete_are_reported_as_leaked(
     fine-tune-results) is named under ``leaked`` when Azure will not delete it, and the job's outputs
     copied to Blob before that are still recorded on the iteration."""
     emulator_reset.set_faults(routes=[{"route": "files", "method": "DELETE", "status": 503, "rate": 1.0}])
-    start(host, "leaky", iterations=1, val_limit=4)
+    start(host, "leaky", iterations=1, data_filter_ratio=1.0)
     report = report_of(host, "leaky")
     assert report["status"] == "succeeded", report["iterations"]
     (only,) = report["iterations"]

@@ -335,7 +335,8 @@ def test_the_status_never_shows_a_finished_run_beside_a_running_report(
     """Polled all through a run, ``GET /api/runs/{id}`` shows the report finished whenever the
     orchestration has (finding: it once showed Completed beside a report still ``running``)."""
     run_id = f"agree-{uuid.uuid4().hex[:8]}"
-    created = host.http("POST", "/api/runs", json={"run_id": run_id, "iterations": 1, "val_limit": 2})
+    body = {"run_id": run_id, "iterations": 1, "data_filter_ratio": 1.0}  # enough examples to train on
+    created = host.http("POST", "/api/runs", json=body)
     assert created.status_code == 202, created.get_body()
     answers: list[tuple[int, str | None, str | None, list[str]]] = []
     deadline = time.monotonic() + 240

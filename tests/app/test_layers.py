@@ -80,7 +80,7 @@ def test_orchestrators_name_no_activity_function() -> None:
         for identifier in identifiers(file)
         if identifier in activities
     ]
-    assert len(activities) == 30
+    assert len(activities) == 31
     assert named == []
 
 

@@ -148,8 +148,17 @@ def test_a_new_customer_trains_gpt_oss_from_its_base_on_the_lineages_examples(
     assert {version.sku_name for version in lineage("oss-three").versions} == {"GlobalStandard"}
     assert all(item["val_reward"] is not None for item in iterations)
     champion = report["champion"]
-    rewards = [report["baseline"]["val_reward"]] + [item["val_reward"] for item in iterations]
-    assert champion["val_reward"] == max(rewards)
+    # Promotion is paired (docs/report.md, "Promotion"): the champion is the last candidate whose lower
+    # bound over the champion of its day cleared the margin, not the best single score; every other
+    # candidate was refused by that bound.
+    promoted = [item for item in iterations if item["promoted"]]
+    assert promoted, "a candidate won"
+    assert champion["deployment"] == promoted[-1]["deployment"]
+    assert champion["val_reward"] == promoted[-1]["val_reward"]
+    for item in iterations:
+        comparison = item["comparison"]
+        assert (comparison["decision"] == "promoted") == item["promoted"], comparison["reason"]
+        assert (comparison["lower"] > comparison["margin"]) == item["promoted"], comparison
     status, pointer = get(host, "/api/lineages/oss-three/champion")
     assert status == 200
     assert (pointer["deployment"], pointer["state"]) == (champion["deployment"], "serving")
@@ -227,25 +236,40 @@ def test_the_lineage_api_and_the_scheduled_run_warn_before_the_champion_retires(
 def test_a_rebased_lineage_keeps_its_champion_until_a_new_candidate_beats_it(
     host: DevHost, emulator_restored: EmulatorHandle
 ) -> None:
-    """gpt-4.1-mini (an existing customer's chain) to gpt-oss-20b: the first rebased candidate is held to
-    a margin it cannot clear, so the old champion keeps serving; the next run's candidate beats it."""
+    """gpt-4.1-mini (an existing customer's chain) to gpt-oss-20b: the first rebased candidate waits for an
+    approval that never comes (silence is a reject; a margin no candidate can clear would now stop the
+    run NothingToImprove before it trains), so the old champion keeps serving; the next run's candidate
+    beats it."""
     start(host, "rebase-a", lineage="rebased", iterations=1, **HARD)
     old = report_of(host, "rebase-a")["champion"]
     assert old["model"].startswith("gpt-4.1-mini-2025-04-14.ft-")
 
-    start(host, "rebase-b", lineage="rebased", iterations=1, base_model="gpt-oss-20b", promotion_margin=1.0)
+    # Four samples of each validation task: with one, the old champion's 13 of 16 leave too few tasks to
+    # gain on for any candidate to be promoted, and the run would stop NothingToImprove before training.
+    unapproved = {"promotion": "approval", "approval_timeout_seconds": 1, "eval_samples_per_task": 4}
+    start(host, "rebase-b", lineage="rebased", iterations=1, base_model="gpt-oss-20b", **unapproved)
     held = report_of(host, "rebase-b")
     assert held["rebase"]["from_base"] == "gpt-4.1-mini-2025-04-14"
     assert held["rebase"]["to_base"] == OSS
     (candidate,) = held["iterations"]
-    assert (candidate["base_model"], candidate["promotion"]) == (OSS, "not_better")
+    assert (candidate["base_model"], candidate["promoted"]) == (OSS, False)
+    # Refused by the bound, or promoted by it and then not approved in time: either way not crowned.
+    assert candidate["comparison"]["decision"] in {"not_significant", "worse", "approval_timed_out"}
     assert candidate["rollout_deployment"] == old["deployment"], "the old champion teaches the new chain"
     assert candidate["examples_earlier"] > 0, "trained on the lineage's accumulated examples"
     assert held["champion"]["deployment"] == old["deployment"]
     status, pointer = get(host, "/api/lineages/rebased/champion")
     assert (pointer["deployment"], pointer["state"]) == (old["deployment"], "serving")
 
-    start(host, "rebase-c", lineage="rebased", iterations=1, base_model="gpt-oss-20b", **HARD)
+    start(
+        host,
+        "rebase-c",
+        lineage="rebased",
+        iterations=1,
+        base_model="gpt-oss-20b",
+        eval_samples_per_task=4,
+        **HARD,
+    )
     won = report_of(host, "rebase-c")
     (winner,) = won["iterations"]
     assert winner["promotion"] == "promoted", won["iterations"]

@@ -87,7 +87,10 @@ def refused_at_the_door(
         (
             {"budget_usd": 0.01},
             "budget_usd",
-            "~15,000 trained tokens ~ $0.0375; $0.0000 spent so far; does not fit",
+            # 24 training rollouts and two evaluations of 4 tasks x 1 sample, each rollout expected to
+            # read EXPECTED_TOKENS_PER_ROLLOUT (1000) and write 100 tokens at $0.40 / $1.60 per 1M.
+            "~15,000 trained tokens ~ $0.0375 + 32 rollouts' chat calls ~ $0.0179; $0.0000 spent so far; "
+            "does not fit",
             "raise budget_usd",
         ),
     ],
@@ -104,7 +107,8 @@ def test_a_run_preflight_would_refuse_is_a_400_naming_the_fix_and_takes_nothing(
     assert f"; fix: {fix}" in error["error"]
     # The run id was not used up: the same id with the fix starts.
     fixed = {name: value for name, value in settings.items() if name != field}
-    assert start(host, run_id=run_id, iterations=1, val_limit=4, **fixed) == run_id
+    # Every rewarded example kept, so the iteration has Azure's 10 to train on whatever the run id draws.
+    assert start(host, run_id=run_id, iterations=1, val_limit=4, data_filter_ratio=1.0, **fixed) == run_id
     assert finish(host, run_id)["report"]["status"] == "succeeded"
 
 
@@ -194,8 +198,13 @@ def test_a_budget_too_small_for_one_iteration_ends_a_scheduled_run_before_any_ro
 
     assert report["error"]["code"] == "BudgetExceeded"
     budget = failed_checks(report)["budget"]
-    # 24 rollouts x 0.6 kept = 15 x EXPECTED_TOKENS_PER_ROLLOUT (1000) at gpt-4.1-mini developer $2.50/1M.
-    assert budget["detail"].startswith("~15,000 trained tokens ~ $0.0375; $0.0000 spent so far; does not fit")
+    # 24 rollouts x 0.6 kept = 15 x EXPECTED_TOKENS_PER_ROLLOUT (1000) at gpt-4.1-mini developer $2.50/1M;
+    # an iteration's 24 + 2 x 16 rollouts (training, candidate and champion on 16 validation tasks) at
+    # 1000 tokens read and 100 written each, $0.40 and $1.60 per 1M.
+    assert budget["detail"].startswith(
+        "~15,000 trained tokens ~ $0.0375 + 56 rollouts' chat calls ~ $0.0314; $0.0000 spent so far; "
+        "does not fit"
+    )
     assert "raise budget_usd" in budget["fix"]
 
 
@@ -204,9 +213,8 @@ def test_an_iteration_whose_dataset_would_cross_the_budget_ends_before_its_job(
 ) -> None:
     """The expected size passes the preflight; the real dataset, priced before the job, does not."""
     settings_env.setenv("EXPECTED_TOKENS_PER_ROLLOUT", "1")
-    report = finish(host, start(host, run_id="preflight-job-budget", iterations=1, budget_usd=0.001))[
-        "report"
-    ]
+    body = {"iterations": 1, "budget_usd": 0.001, "data_filter_ratio": 1.0}  # Azure's 10 examples
+    report = finish(host, start(host, run_id="preflight-job-budget", **body))["report"]
 
     (entry,) = report["iterations"]
     assert report["status"] == "completed_with_failures"
@@ -229,9 +237,8 @@ def test_cost_is_estimated_before_each_job_and_settled_from_trained_tokens(
     """The estimate is the approximation of shared/domain/rate_limits.py; the emulator counts a quarter of the
     characters of each whole JSONL line, JSON syntax included, so the estimate runs 25-33 % below its
     trained_tokens (docs/cost.md); the bound here is that measurement with some room."""
-    report = finish(host, start(host, run_id="preflight-cost", iterations=2, n_epochs=2, budget_usd=5))[
-        "report"
-    ]
+    body = {"iterations": 2, "n_epochs": 2, "budget_usd": 5, "data_filter_ratio": 1.0}
+    report = finish(host, start(host, run_id="preflight-cost", **body))["report"]
 
     price = DEFAULT_PRICING.training_per_1m(BASE, "developerTier")
     for entry in report["iterations"]:
@@ -328,9 +335,8 @@ def test_hours_of_hourly_billed_deployments_are_recorded_and_priced(
     """Standard fine-tuned deployments bill by the hour: the second job's preflight measures the first
     iteration's deployment from ARM's createdAt (devhost's virtual clock runs ahead of the emulator's,
     so the hours here are only checked for being priced, not for their number)."""
-    report = finish(host, start(host, run_id="preflight-hosting", iterations=2, sku_name="Standard"))[
-        "report"
-    ]
+    body = {"iterations": 2, "sku_name": "Standard", "data_filter_ratio": 1.0}
+    report = finish(host, start(host, run_id="preflight-hosting", **body))["report"]
 
     first = report["iterations"][0]["deployment"]
     records = {record["deployment"]: record for record in report["hosting"]}

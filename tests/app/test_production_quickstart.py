@@ -143,7 +143,7 @@ def test_the_old_snippet_stores_spans_without_content_and_the_run_names_the_sett
     rate_all(host, runs)
     run_id = f"quick-{uuid.uuid4().hex[:8]}"
 
-    start(host, run_id=run_id, source="production", production_agent=service, iterations=1, val_limit=4)
+    start(host, run_id=run_id, source="production", production_agent=service, iterations=1)
     (entry,) = finish(host, run_id)["report"]["iterations"]
 
     calls = sum(run["calls"] for run in runs)

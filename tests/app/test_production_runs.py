@@ -100,7 +100,6 @@ def test_a_production_run_trains_on_the_rewarded_well_formed_conversations(
             production_agent=service,
             iterations=1,
             data_filter_ratio=1.0,
-            val_limit=6,
         )
         report = finish(host, run_id)["report"]
 
@@ -129,7 +128,7 @@ def test_a_production_run_trains_on_the_rewarded_well_formed_conversations(
 
     # No training rollouts (the dataset reads none); the evaluation still runs on the validation tasks.
     assert (entry["tasks"], blob_names(f"traces/{run_id}/01/train/")) == (0, [])
-    assert entry["val_rollouts"] == report["baseline"]["val_rollouts"] == 6
+    assert entry["val_rollouts"] == report["baseline"]["val_rollouts"] == 16
     assert entry["val_reward"] is not None
 
 
@@ -150,7 +149,6 @@ def test_a_run_on_both_sources_adds_production_examples_to_its_rollouts(
         source="both",
         production_agent=agent,
         iterations=1,
-        val_limit=4,
         data_filter_ratio=1.0,
     )
     report = finish(host, run_id)["report"]
@@ -178,7 +176,6 @@ def weekly_production_defaults(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
         "production_agent": agent,
         "production_window_days": 7,
         "iterations": 1,
-        "val_limit": 4,
         "data_filter_ratio": 1.0,
         "lineage": agent,
     }

@@ -194,11 +194,12 @@ def test_a_cancel_request_stops_the_lanes_at_their_next_rollout(
 
 
 def test_the_report_shows_every_rollout_stage(host: Any, emulator_reset: EmulatorHandle) -> None:
-    """A one-iteration run under 20 % injected 429s: the baseline's stage and the iteration's train
-    and val stages are in the report with their counts, limits and trace prefixes; the 429s were
-    waited out, so nothing is throttled and the evaluation is complete."""
+    """A one-iteration run under 20 % injected 429s: the baseline's stage and the iteration's train,
+    val and champion-val stages are in the report with their counts, limits and trace prefixes; the
+    429s were waited out, so nothing is throttled and the evaluation is complete."""
     emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "rate": 0.2, "retry_after": 0.05}])
-    body = {"run_id": "scale-report", "lineage": "scale-report", "iterations": 1, "val_limit": 4}
+    # Every rewarded example kept: the iteration has Azure's 10 to train on, so it reaches its evaluation.
+    body = {"run_id": "scale-report", "lineage": "scale-report", "iterations": 1, "data_filter_ratio": 1.0}
     assert host.http("POST", "/api/runs", json=body).status_code == 202
     status = asyncio.run(host.wait_for_completion("scale-report", timeout=200))
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
@@ -206,22 +207,17 @@ def test_the_report_shows_every_rollout_stage(host: Any, emulator_reset: Emulato
     assert report is not None and report.baseline is not None
     (baseline,) = report.baseline.rollout_stages
     (entry,) = report.iterations
-    train, val = entry.rollout_stages
-    assert [stage.group for stage in (baseline, train, val)] == ["baseline", "train", "val"]
-    assert (baseline.rollouts, baseline.ok, train.rollouts, train.ok, val.rollouts, val.ok) == (
-        4,
-        4,
-        24,
-        24,
-        4,
-        4,
-    )
-    assert baseline.throttled == train.throttled == val.throttled == 0
-    assert baseline.throttled_retries + train.throttled_retries + val.throttled_retries > 0
+    train, val, beside = entry.rollout_stages
+    stages = (baseline, train, val, beside)
+    assert [stage.group for stage in stages] == ["baseline", "train", "val", "champion-val"]
+    assert [(stage.rollouts, stage.ok) for stage in stages] == [(16, 16), (24, 24), (16, 16), (16, 16)]
+    assert sum(stage.throttled for stage in stages) == 0
+    assert sum(stage.throttled_retries for stage in stages) > 0
     assert report.baseline.traces_prefix == baseline.traces_prefix == "traces/scale-report/00/baseline/"
     assert entry.traces_prefix == train.traces_prefix == "traces/scale-report/01/train/"
     assert entry.val_traces_prefix == val.traces_prefix == "traces/scale-report/01/val/"
-    for stage in (baseline, train, val):
+    assert beside.traces_prefix == "traces/scale-report/01/champion-val/"
+    for stage in stages:
         assert len(artifact_store().list_paths(stage.traces_prefix)) == stage.rollouts
         assert stage.limit_rpm is not None and stage.concurrency >= 1
         assert stage.llm_calls >= stage.rollouts

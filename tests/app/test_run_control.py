@@ -50,12 +50,18 @@ def test_the_timer_starts_one_run_per_lineage_at_a_time(
     assert report["lineage"] == "capital-agent"
 
 
-# Training hard on the first batch's rewarded examples makes a candidate that beats the base model (the
-# emulated skill moves almost all the way to the share of good turns in the file: emulator/README.md).
+# Training hard on all of the first batch's rewarded examples makes a candidate that beats the base model
+# clearly (tests/app/test_lineages.py PROMOTING), beyond its confidence bound on four samples a task.
 APPROVAL = {
     "iterations": 1,
+    # Twice the default batch, every rewarded example kept, trained hard: a candidate clearly better than
+    # the base model, so the bound promotes it whatever samples the run id draws (with 24 rollouts one
+    # of the two runs' candidates did not clear it).
+    "finetune_every_n_rollouts": 48,
     "n_epochs": 3,
     "learning_rate_multiplier": 2.0,
+    "data_filter_ratio": 1.0,
+    "eval_samples_per_task": 4,
     "promotion": "approval",
     "approval_timeout_seconds": 3600,
 }
@@ -88,6 +94,8 @@ def test_a_waiting_candidate_is_promoted_or_kept_out_by_a_decision(
     report = report_of(patient_host, run_id)
     (only,) = report["iterations"]
     assert only["promotion"] == outcome
+    assert only["comparison"]["decision"] == {"approve": "promoted", "reject": "approval_rejected"}[decision]
+    assert only["comparison"]["lower"] > 0, "only a candidate the bound promotes waits for a decision"
     recorded = only["approval"]
     assert (recorded["decision"], recorded["reason"]) == (decision, "reviewed by a test")
     assert recorded["approved_by"] == "reviewer@contoso.com"
@@ -120,6 +128,7 @@ def test_silence_is_a_reject_when_the_approval_times_out(
     report = report_of(host, "approval-silence")
     (only,) = report["iterations"]
     assert only["promotion"] == "approval_timed_out"
+    assert only["comparison"]["decision"] == "approval_timed_out"
     assert only["approval"] is None, "nobody decided"
     assert report["champion"]["deployment"] == TEACHER_DEPLOYMENT
 
@@ -160,7 +169,7 @@ def test_cancel_during_a_job_cancels_the_job_and_deletes_its_file(
     patient_host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
     emulator_reset.set_faults(training_slowdown=1000)
-    start(patient_host, "cancel-job", iterations=1, val_limit=4, data_filter_ratio=1.0)
+    start(patient_host, "cancel-job", iterations=1, data_filter_ratio=1.0)
     wait_until(patient_host, "cancel-job", lambda custom: "training from" in str(custom.get("message")))
     status, body = post(patient_host, "/api/runs/cancel-job/cancel")
     assert status == 202, body
@@ -178,7 +187,7 @@ def test_cancel_during_a_deployment_leaves_nothing_of_the_run_but_the_champion(
     patient_host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
     emulator_reset.set_faults(provisioning_slowdown=200)
-    start(patient_host, "cancel-deploy", iterations=1, val_limit=4, data_filter_ratio=1.0)
+    start(patient_host, "cancel-deploy", iterations=1, data_filter_ratio=1.0)
     wait_until(patient_host, "cancel-deploy", lambda custom: custom.get("deployment") is not None)
     status, body = post(patient_host, "/api/runs/cancel-deploy/cancel")
     assert status == 202, body
@@ -197,7 +206,7 @@ def test_a_terminated_run_is_reconciled_by_the_janitor(
     """The Durable API's terminate stops the orchestration at once and runs nothing of the app's: its job
     trains on and its report says running, until the janitor's pass reconciles it."""
     emulator_reset.set_faults(training_slowdown=1000)
-    start(patient_host, "terminated", iterations=1, val_limit=4, data_filter_ratio=1.0)
+    start(patient_host, "terminated", iterations=1, data_filter_ratio=1.0)
     wait_until(patient_host, "terminated", lambda custom: "training from" in str(custom.get("message")))
     asyncio.run(patient_host.client.terminate("terminated", "stopped by hand"))
     asyncio.run(patient_host.wait_for_completion("terminated", timeout=60))

@@ -80,6 +80,54 @@ def test_run_page_chart_has_the_baseline_and_one_point_per_evaluated_iteration(
     assert tab.outside_requests(made_runs.host.origin) == []
 
 
+INTERVALS = (
+    "els => els.map(e => [e.dataset.interval, Number(e.dataset.difference), Number(e.dataset.lower), "
+    "Number(e.dataset.upper), e.dataset.decision, e.getBoundingClientRect().width])"
+)
+
+
+def test_each_candidate_is_drawn_against_the_champion_with_its_interval_and_decision(
+    made_runs: MadeRuns, tab: Tab
+) -> None:
+    """The run page's promotion chart: one bar per compared iteration from its lower to its upper bound,
+    a dot at the difference, its decision, the zero and margin lines; the table beside it says the same
+    with n and the method; the facts show the champion's test score at the start and at the end."""
+    report = made_runs.reports[TWO]
+    compared = [item for item in report["iterations"] if item["comparison"]]
+    assert compared, "the run compared its candidates with the champion"
+    tab.open(made_runs.url(f"/api/dashboard/runs/{TWO}"))
+
+    drawn = tab.page.eval_on_selector_all("#promotion-chart g.interval", INTERVALS)
+    assert [row[:5] for row in drawn] == [
+        [
+            str(item["iteration"]),
+            item["comparison"]["difference"],
+            item["comparison"]["lower"],
+            item["comparison"]["upper"],
+            item["comparison"]["decision"],
+        ]
+        for item in compared
+    ]
+    for _, _, lower, upper, _, width in drawn:
+        assert (width > 0) == (upper > lower), "the bar spans the interval"
+    margin = tab.page.locator('#promotion-chart g[data-ref="margin"]')
+    assert margin.get_attribute("data-x") == str(report["settings"]["promotion_margin"])
+    assert tab.page.locator('#promotion-chart g[data-ref="zero"]').count() == 1
+    for item in compared:
+        comparison = item["comparison"]
+        cells = texts(tab, f'#promotion-chart-table tr[data-iteration="{item["iteration"]}"] > *')
+        assert cells[3] == f"{comparison['difference']:+.3f}"
+        assert cells[4].startswith(f"{comparison['lower']:+.3f} to {comparison['upper']:+.3f}")
+        assert "90% each, sign flip exact" in cells[4]
+        assert cells[5] == f"{comparison['tasks']} x {comparison['samples_per_task']}"
+        assert cells[6].startswith(comparison["decision"].replace("_", " "))
+        assert comparison["reason"] in cells[6]
+    start, end = report["champion_test_start"], report["champion_test_end"]
+    shown = tab.page.locator("[data-test-scores]").inner_text()
+    assert shown.startswith(f"{fmt(start['reward'])} → {fmt(end['reward'])}")
+    assert f"{end['tasks']} test tasks x {end['samples_per_task']}" in shown
+
+
 def test_iterations_show_their_lineage_and_a_failed_one_its_error(made_runs: MadeRuns, tab: Tab) -> None:
     two = made_runs.reports[TWO]
     tab.open(made_runs.url(f"/api/dashboard/runs/{TWO}"))
@@ -213,7 +261,7 @@ def test_iteration_page_previews_the_dataset_and_samples_the_traces(made_runs: M
     assert tab.page.locator("#dataset ol > li").count() == min(5, item["examples_kept"])
     body = json.loads(made_runs.host.http("GET", f"/api/runs/{ONE}/iterations/1").get_body())
     (counts,) = body["dataset"]["stats"]["sources"].values()
-    steps = ["traces", "failed", "no_reward", "no_content", "examples_total", "format_rejected"]
+    steps = ["traces", "held_out", "failed", "no_reward", "no_content", "examples_total", "format_rejected"]
     steps += ["duplicates", "below_min_reward", "examples_kept"]
     assert texts(tab, "#dataset-sources thead th") == ["Step", "rollouts"]
     shown = tab.page.eval_on_selector_all(
@@ -343,7 +391,7 @@ def test_a_running_runs_page_shows_its_stage_and_refreshes_until_it_ends(
             run_id="dash-live",
             deployment_prefix="dash-live",
             iterations=1,
-            val_limit=4,
+            data_filter_ratio=1.0,
             file_poll_seconds=1,
             job_poll_initial_seconds=3600,
             job_poll_max_seconds=3600,

@@ -16,6 +16,7 @@ from shared.domain.dataset import (
     DEFAULT_MIN_REWARD,
     DatasetStats,
     ExampleError,
+    HeldOutTasks,
     SourceStats,
     TraceSet,
     build_dataset,
@@ -61,7 +62,9 @@ class ScriptedLLM:
         return _response(*self.replies.pop(0))
 
 
-async def _trace(reward: float, use_tool: bool, prompt: str = "capital of France?") -> list[Span]:
+async def _trace(
+    reward: float, use_tool: bool, prompt: str = "capital of France?", task_id: str = "t"
+) -> list[Span]:
     call = {
         "id": "call_1",
         "type": "function",
@@ -74,7 +77,7 @@ async def _trace(reward: float, use_tool: bool, prompt: str = "capital of France
     if not use_tool:
         replies = [({"role": "assistant", "content": "Lyon"}, "stop")]
     llm = ScriptedLLM(replies)
-    recorder = TraceRecorder("r", Task(task_id="t", prompt=prompt, answer="Paris"), "agent")
+    recorder = TraceRecorder("r", Task(task_id=task_id, prompt=prompt, answer="Paris"), "agent")
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": prompt}]
     first = await recorder.chat(llm, model="dep", messages=messages, tools=[TOOL])
     if use_tool:
@@ -402,6 +405,42 @@ def test_each_source_is_given_once() -> None:
         build_dataset([], ratio=1.0, seed=1)
     with pytest.raises(ValueError, match="one trace set per source"):
         build_dataset([TraceSet("rollouts", {}), TraceSet("rollouts", {})], ratio=1.0, seed=1)
+
+
+async def test_no_validation_or_test_task_and_no_trace_asking_one_reaches_the_file() -> None:
+    """The contamination check: a rollout of a held-out task (by id, whatever its prompt says), and a
+    production trace whose question is a held-out prompt once normalized, give no example; both are
+    counted as held out, per source."""
+    held_out = HeldOutTasks.of(
+        [
+            Task(task_id="t-val", prompt="What is the capital of Peru?", answer="Lima"),
+            Task(task_id="t-test", prompt="Capital of Chile", answer="Santiago"),
+        ]
+    )
+    rollouts = {
+        "traces/train.jsonl": await _trace(1.0, True, "capital of France?", task_id="t-train"),
+        "traces/val.jsonl": await _trace(1.0, True, "reworded, but task t-val", task_id="t-val"),
+        "traces/same-prompt.jsonl": await _trace(1.0, True, "what is the CAPITAL of peru", task_id="t-x"),
+    }
+    production = _production(("capital of  chile!", None, False), ("capital of Spain?", None, False))
+    sets = [TraceSet("rollouts", rollouts), TraceSet("production", production, lambda _k, _s: 1.0)]
+
+    jsonl, stats = build_dataset(sets, ratio=1.0, seed=1, held_out=held_out)
+
+    questions = {json.loads(line)["messages"][1]["content"] for line in jsonl.splitlines()}
+    assert questions == {"capital of France?", "capital of Spain?"}
+    assert (stats.held_out, stats.sources["rollouts"].held_out, stats.sources["production"].held_out) == (
+        3,
+        2,
+        1,
+    )
+    assert stats.rollouts == 5, "held-out traces are read and counted, then left out"
+    assert shortfall(stats) == (
+        "5 traces (3 held out as validation or test tasks, 2 successful and rewarded) gave 3 examples and "
+        "3 were kept"
+    )
+    unchecked, _ = build_dataset(sets, ratio=1.0, seed=1)
+    assert len(unchecked.splitlines()) > len(jsonl.splitlines()), "without the check they would train"
 
 
 # ------------------------------------------------------------------------------------- the shortfall

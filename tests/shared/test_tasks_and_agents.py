@@ -14,11 +14,12 @@ from shared.agents import (
     UnknownAgentError,
     get_agent,
     inventory,
+    quote,
     register_agent,
     registered_agents,
 )
 from shared.agents.capital_lookup import CAPITALS, SYSTEM_PROMPT, country_capital_lookup, reward
-from shared.agents.tasks import Task, TaskFileError, load_csv, split
+from shared.agents.tasks import SplitRule, Task, TaskFileError, load_csv, normalized_prompt, split
 from shared.agents.toolloop import run_tool_loop
 from shared.agents.traces import TraceRecorder, parse_jsonl
 
@@ -32,12 +33,49 @@ def test_bundled_task_set_is_big_and_varied() -> None:
     assert {task.answer.lower() for task in tasks} <= {capital.lower() for capital in CAPITALS.values()}
 
 
-def test_split_is_80_20_stable_and_disjoint() -> None:
-    tasks = load_csv(get_agent("capital_lookup").datasets["capitals"])
+def ids(tasks: list[Task]) -> set[str]:
+    return {task.task_id for task in tasks}
+
+
+@pytest.mark.parametrize("dataset", ["capitals", "inventory", "quotes"])
+def test_the_split_is_disjoint_complete_near_its_shares_and_independent_of_file_order(dataset: str) -> None:
+    path = quote.DATA / f"{dataset}.csv"
+    tasks = load_csv(path)
     first, again = split(tasks), split(list(reversed(tasks)))
     assert first == again
-    assert len(first.val) == round(len(tasks) * 0.2)
-    assert not {t.task_id for t in first.train} & {t.task_id for t in first.val}
+    assert ids(first.train) | ids(first.val) | ids(first.test) == ids(tasks)
+    assert len(first.train) + len(first.val) + len(first.test) == len(tasks)
+    # Each task's split is a coin of its own (a seeded hash), so the sizes are binomial around the
+    # shares (70/20/10): within three standard deviations.
+    for share, split_tasks in ((0.2, first.val), (0.1, first.test)):
+        spread = 3 * (len(tasks) * share * (1 - share)) ** 0.5
+        assert abs(len(split_tasks) - len(tasks) * share) <= spread, (dataset, share, len(split_tasks))
+
+
+def test_a_changed_task_set_moves_no_task_that_stayed() -> None:
+    tasks = load_csv(get_agent("quote").datasets["quotes"])
+    before = split(tasks[:100])
+    after = split(tasks[20:])
+    for name in ("train", "val", "test"):
+        kept = ids(before.of(name)) & ids(tasks[20:100])
+        assert kept <= ids(after.of(name)), name
+    other = split(tasks, SplitRule(validation_share=0.3, test_share=0.2))
+    assert len(other.val) > len(split(tasks).val), "the shares are the rule's"
+    assert ids(split(tasks).val) <= ids(other.val), "a larger share only adds tasks to it"
+
+
+def test_a_tiny_task_set_still_has_a_training_and_a_validation_task() -> None:
+    tiny = [Task(task_id=f"t-{n}", prompt=f"q{n}", answer=f"a{n}") for n in range(2)]
+    for seed in range(20):
+        splits = split(tiny, SplitRule(seed=seed))
+        assert (len(splits.train), len(splits.val), len(splits.test)) == (1, 1, 0), seed
+
+
+def test_prompts_are_compared_normalized() -> None:
+    assert normalized_prompt("What's the price of 4 POTS?") == normalized_prompt("what s the price of 4 pots")
+    full_width = "".join(chr(ord(letter) + 0xFEE0) for letter in "Capital")  # NFKC folds these
+    assert normalized_prompt(f"{full_width} of  Japan") == "capital of japan"
+    assert normalized_prompt("capital of Japan") != normalized_prompt("capital of Kenya")
 
 
 def test_bad_task_files_name_file_and_line(tmp_path: Path) -> None:

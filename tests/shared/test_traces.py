@@ -57,7 +57,7 @@ async def test_attribute_limits_set_for_other_telemetry_do_not_cut_rollout_spans
     monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "2")
     spans = await _trace(1.0, True)
     assert spans[1].attributes["gen_ai.input.messages"][0]["parts"][0]["content"] == "sys"
-    assert len(spans[0].attributes) == 8, "all of the root span's attributes, over the limit of 2"
+    assert len(spans[0].attributes) == 9, "all of the root span's attributes, over the limit of 2"
 
 
 class FailingLLM:
