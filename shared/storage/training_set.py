@@ -65,15 +65,22 @@ def held_out_tasks(held_out: HeldOut | None) -> HeldOutTasks | None:
 
 
 def earlier_examples(
-    store: ArtifactStore, accumulation: Accumulation, run_id: str, iteration: int
-) -> tuple[list[list[KeptExample]], list[str]]:
+    store: ArtifactStore,
+    accumulation: Accumulation,
+    run_id: str,
+    iteration: int,
+    held_out: HeldOutTasks | None = None,
+) -> tuple[list[list[KeptExample]], list[str], int]:
     """The kept examples of the lineage's earlier iterations (every version's dataset), newest first, read
-    until ``max_examples`` distinct ones are in hand; and the datasets that could not be read."""
+    until ``max_examples`` distinct ones are in hand; the datasets that could not be read; and how many
+    examples were left out as asking a ``held_out`` task (the contamination check holds for the whole
+    training file, not only the iteration's own traces)."""
     lineage = store.read_model(lineage_path(accumulation.lineage), Lineage)
     versions = sorted(lineage.versions if lineage else [], key=lambda item: -item.version)
     groups: list[list[KeptExample]] = []
     missing: list[str] = []
     distinct: set[str] = set()
+    contaminated = 0
     for version in versions:
         blob = version.dataset_blob
         if blob is None or (version.run_id, version.iteration) == (run_id, iteration):
@@ -88,23 +95,13 @@ def earlier_examples(
             if kept is not None
             else legacy_kept(version.run_id, version.iteration, legacy or "")
         )
-        groups.append(group)
-        distinct.update(item.identity() for item in group)
+        clean = [item for item in group if held_out is None or not held_out.holds_example(item.example)]
+        contaminated += len(group) - len(clean)
+        groups.append(clean)
+        distinct.update(item.identity() for item in clean)
         if len(distinct) >= accumulation.max_examples:
             break
-    return groups, missing
-
-
-def without_held_out(
-    groups: list[list[KeptExample]], held_out: HeldOutTasks | None
-) -> tuple[list[list[KeptExample]], int]:
-    """The earlier iterations' examples without those that ask a validation or test task of the lineage's
-    split (the contamination check holds for the whole training file, not only the iteration's own
-    traces), and how many were left out."""
-    if held_out is None:
-        return groups, 0
-    clean = [[item for item in group if not held_out.holds_example(item.example)] for group in groups]
-    return clean, sum(len(group) for group in groups) - sum(len(group) for group in clean)
+    return groups, missing, contaminated
 
 
 def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> DatasetResult:
@@ -131,9 +128,10 @@ def build_iteration_dataset(store: ArtifactStore, request: BuildDataset) -> Data
     store.write_text(kept_examples_path(data_blob), kept_jsonl(own))
     chosen, accumulated = own, None
     if request.accumulate is not None:
-        earlier, missing = earlier_examples(store, request.accumulate, request.run_id, request.iteration)
-        clean, contaminated = without_held_out(earlier, held_out)
-        chosen, accumulated = accumulate(own, clean, request.accumulate.max_examples)
+        earlier, missing, contaminated = earlier_examples(
+            store, request.accumulate, request.run_id, request.iteration, held_out
+        )
+        chosen, accumulated = accumulate(own, earlier, request.accumulate.max_examples)
         accumulated.missing = missing
         accumulated.held_out = contaminated
         jsonl = training_jsonl(chosen)
