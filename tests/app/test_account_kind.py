@@ -71,7 +71,7 @@ def _nothing_spent(emulator: EmulatorHandle) -> None:
     assert {item["name"] for item in state["deployments"]} == {"gpt-5.1", "gpt-4.1-mini"}
 
 
-@pytest.mark.rule("M21")
+@pytest.mark.rule("M19")
 def test_an_open_model_run_on_an_azure_openai_account_ends_in_preflight(
     served_app: str, openai_account: EmulatorHandle
 ) -> None:

@@ -23,7 +23,7 @@ def _kind(handle: EmulatorHandle) -> str:
     return str(found.kind)
 
 
-@pytest.mark.rule("M21")
+@pytest.mark.rule("M19")
 def test_an_azure_openai_account_refuses_open_model_jobs(emulator_factory: Any) -> None:
     handle = emulator_factory("--account-kind", "OpenAI")
     assert _kind(handle) == "OpenAI"
@@ -41,7 +41,7 @@ def test_an_azure_openai_account_refuses_open_model_jobs(emulator_factory: Any) 
     assert [job["model"] for job in handle.state()["jobs"]] == [BASE]
 
 
-@pytest.mark.rule("M21")
+@pytest.mark.rule("M19")
 def test_a_foundry_resource_is_the_default_and_trains_open_models(emulator_reset: EmulatorHandle) -> None:
     assert _kind(emulator_reset) == "AIServices"
     assert create_job(emulator_reset, "gpt-oss-20b-11", "globalStandard").status == "pending"

@@ -16,6 +16,7 @@ from tests.emulator.support import start_before_retirements, success_file, uploa
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.mark.rule("CL1")
 def test_first_lines_name_the_url_and_the_ca(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [
@@ -64,6 +65,7 @@ def test_custom_deployments_and_fault_flags(emulator_factory) -> None:
     assert reply.model == "gpt-4o-mini-2024-07-18"
 
 
+@pytest.mark.rule("LC1")
 @pytest.mark.timeout(60)
 def test_restart_with_state_dir_keeps_everything(tmp_path: Path) -> None:
     first = start_before_retirements(state_dir=tmp_path)

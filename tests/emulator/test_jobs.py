@@ -28,6 +28,7 @@ def _create(client: Any, file_id: str, model: str = BASE, **kw: Any) -> Any:
     return client.fine_tuning.jobs.create(model=model, training_file=file_id, **kw)
 
 
+@pytest.mark.rule("LC3", "LC4", "P5", "P7", "P9")
 @pytest.mark.parametrize("surface", ["v1", "azure"])
 def test_job_lifecycle(emulator_reset: EmulatorHandle, surface: str) -> None:
     client = emulator_reset.openai_v1() if surface == "v1" else emulator_reset.azure_openai()
@@ -55,6 +56,7 @@ def test_job_lifecycle(emulator_reset: EmulatorHandle, surface: str) -> None:
     assert [j.id for j in client.fine_tuning.jobs.list()] == [job.id]
 
 
+@pytest.mark.rule("P6")
 def test_list_pagination_newest_first(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     file_id = _processed_file(client)
@@ -65,6 +67,7 @@ def test_list_pagination_newest_first(emulator_reset: EmulatorHandle) -> None:
     assert [j.id for j in rest.data] == [ids[0]] and rest.has_more is False
 
 
+@pytest.mark.rule("P8")
 def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     job = _create(client, _processed_file(client))
@@ -76,6 +79,7 @@ def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
         client.fine_tuning.jobs.retrieve("ftjob-" + "0" * 32)
 
 
+@pytest.mark.rule("LC3", "Q4", "P8")
 def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory) -> None:
     # 3 s of training at scale 0.01, one Developer training slot
     handle = emulator_factory(
@@ -101,6 +105,7 @@ def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory) -> None:
     assert "Job paused." in events and "Job resumed." in events
 
 
+@pytest.mark.rule("V2", "B4")
 def test_continuous_fine_tuning_keeps_root_base(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     file_id = _processed_file(client)
@@ -117,6 +122,7 @@ def test_continuous_fine_tuning_keeps_root_base(emulator_reset: EmulatorHandle) 
     )
 
 
+@pytest.mark.rule("AD3", "AD12", "D1")
 def test_injected_job_failures(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     file_id = _processed_file(client)
@@ -131,6 +137,7 @@ def test_injected_job_failures(emulator_reset: EmulatorHandle) -> None:
     assert wait_job(client, _create(client, file_id).id).status == "succeeded"
 
 
+@pytest.mark.rule("V2")
 def test_create_errors(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     good = _processed_file(client)
@@ -153,6 +160,7 @@ def test_create_errors(emulator_reset: EmulatorHandle) -> None:
     assert "does not support" in code_of(file_id=good, model=unfinished.fine_tuned_model or "x.ft-0")[1]
 
 
+@pytest.mark.rule("D2")
 def test_file_not_processed_yet(emulator_factory) -> None:
     handle = emulator_factory("--file-processing", "1000")  # 10 s at scale 0.01
     client = handle.openai_v1(max_retries=0)
@@ -162,6 +170,7 @@ def test_file_not_processed_yet(emulator_factory) -> None:
     assert client.files.retrieve(fresh.id).status in ("pending", "running")
 
 
+@pytest.mark.rule("LC4", "Q19", "Q20", "D3", "P4")
 def test_results_file_metrics_and_checkpoints(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     file_id = _processed_file(client)
@@ -215,6 +224,7 @@ def test_results_file_metrics_and_checkpoints(emulator_reset: EmulatorHandle) ->
     }
 
 
+@pytest.mark.rule("LC4")
 def test_metrics_appear_while_the_job_runs(emulator_factory) -> None:
     handle = emulator_factory("--job-running", "100000", "--job-pending", "1")  # 1,000 s of training
     client = handle.openai_v1()
@@ -243,6 +253,7 @@ def test_metrics_appear_while_the_job_runs(emulator_factory) -> None:
     assert metric_steps() == list(range(1, 41))
 
 
+@pytest.mark.rule("P5", "Q21", "V2")
 def test_integrations_are_echoed_and_create_answers_with_location(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     file_id = _processed_file(client)

@@ -377,6 +377,25 @@ def _filled(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
+@pytest.mark.rule(
+    "P1",
+    "P2",
+    "P3",
+    "P4",
+    "P5",
+    "P6",
+    "P7",
+    "P8",
+    "P9",
+    "AR2",
+    "AR3",
+    "AR4",
+    "AR5",
+    "Q18",
+    "Q19",
+    "Q21",
+    "Q22",
+)
 @pytest.mark.parametrize("pair", PAIRS, ids=[p.example for p in PAIRS])
 def test_spec_example_replays(world: World, pair: Pair) -> None:
     ids = {**world.ids, **(pair.prepare(world) if pair.prepare else {})}

@@ -48,6 +48,7 @@ def _skill(handle: EmulatorHandle, model: str) -> float:
     return float(next(m["skill"] for m in handle.state()["models"] if m["id"] == model))
 
 
+@pytest.mark.rule("B7")
 def test_accuracy_runs_from_what_the_model_knew_to_what_it_learned(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     good = _file(client, success_file())
@@ -71,6 +72,7 @@ def test_accuracy_runs_from_what_the_model_knew_to_what_it_learned(emulator_rese
     )
 
 
+@pytest.mark.rule("B7")
 def test_failures_are_learned_on_the_training_file_and_hurt_on_validation(
     emulator_reset: EmulatorHandle,
 ) -> None:
@@ -85,6 +87,7 @@ def test_failures_are_learned_on_the_training_file_and_hurt_on_validation(
     assert rows[-1]["full_valid_mean_token_accuracy"] is not None
 
 
+@pytest.mark.rule("B7")
 def test_a_file_the_emulator_cannot_judge_gives_a_flat_curve(emulator_reset: EmulatorHandle) -> None:
     chatter = [
         {"messages": [{"role": "user", "content": f"hello {n}"}, {"role": "assistant", "content": "hi"}]}
