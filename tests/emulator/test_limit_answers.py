@@ -1,14 +1,18 @@
-"""Two per-resource limits whose answers emulator/README.md states ("Per-resource limits and lifetimes")
-and the other limit tests do not reach: one upload over ``--max-file-size`` (but within the body limit,
-which tests/emulator/test_hardening.py covers) and more than 50 tags on a deployment."""
+"""Answers of the per-resource limits and lifetimes that emulator/README.md states ("Per-resource limits
+and lifetimes", "Limits and errors enforced") and the other tests do not reach: one upload over
+``--max-file-size`` (but within the body limit, which tests/emulator/test_hardening.py covers), more
+than 50 tags on a deployment, and a refused chat on a retired model's deployment, which is no use that
+keeps the deployment alive."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import openai
 import pytest
 
-from tests.emulator.support import arm_call, arm_deployment
+from tests.emulator.support import BASE, arm_call, arm_deployment, deploy, deployment_state, fine_tuned_models
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,3 +51,21 @@ def test_more_than_50_tags_are_refused(emulator_reset: EmulatorHandle) -> None:
     created = arm_call(handle, "PUT", "deployments/tagged", body)
     assert created.status_code == 201, created.text
     assert len(created.json()["tags"]) == 50
+
+
+@pytest.mark.rule("V5", "Q10")
+def test_chat_refused_for_retirement_is_no_use(emulator_reset: EmulatorHandle) -> None:
+    (model,) = fine_tuned_models(emulator_reset)
+    deploy(emulator_reset, "std", model, sku="Standard")
+    before = deployment_state(emulator_reset, "std")
+    assert before is not None and before["expires_at"] is not None
+    emulator_reset.advance_clock((before["expires_at"] - emulator_reset.state()["now"]) / 3)  # a third idle
+    retired = datetime.fromtimestamp(emulator_reset.state()["now"] - 60, UTC).isoformat()
+    emulator_reset.admin("POST", "models/retire", {"model": BASE, "fine_tune": retired, "inference": retired})
+    client = emulator_reset.openai_v1(max_retries=0)
+    with pytest.raises(openai.NotFoundError) as refused:
+        client.chat.completions.create(model="std", messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.body["message"] == "Resource not found"
+    after = deployment_state(emulator_reset, "std")
+    assert after is not None
+    assert after["expires_at"] == before["expires_at"], "the idle clock did not move"
