@@ -81,7 +81,7 @@ def test_jobs_still_validating_count_toward_the_queue(emulator_factory: Any) -> 
     )
 
 
-@pytest.mark.rule("D7", "D8")
+@pytest.mark.rule("D7", "D8", "AR7")
 def test_deployment_operations_report_at_their_own_status_url(emulator_reset: EmulatorHandle) -> None:
     """At the launcher's --time-scale 0.01 provisioning slowed ten times takes 0.8 s: ``Retry-After``
     says so in a fraction; the status URL is the location's ``operationStatuses/{id}`` and its status
