@@ -27,6 +27,7 @@ from shared.domain.rate_limits import (
     estimate_prompt_tokens,
     model_family,
 )
+from shared.telemetry.spans import jsonl_lines
 
 TrainingType = Literal["Standard", "GlobalStandard", "developerTier"]
 """Azure's ``trainingType`` values, spelled as the run setting ``training_type`` spells them."""
@@ -202,7 +203,7 @@ def example_tokens(example: Mapping[str, Any]) -> int:
 
 def dataset_tokens(jsonl: str) -> int:
     """The approximation's tokens for a whole training file (one example per non-empty line)."""
-    return sum(example_tokens(json.loads(line)) for line in jsonl.splitlines() if line.strip())
+    return sum(example_tokens(json.loads(line)) for line in jsonl_lines(jsonl) if line.strip())
 
 
 def expected_examples_tokens(rollouts: int, ratio: float, tokens_per_rollout: int) -> int:
