@@ -137,6 +137,16 @@ class SoakResult(BaseModel):
         return [week for week in self.weeks if week.stopped]
 
     @property
+    def nothing_new_weeks(self) -> list[Week]:
+        """Weeks that trained nothing because every iteration's kept examples were ones the lineage had
+        trained on already (``NothingToLearn``): they paid for their rollouts and evaluations only."""
+        return [
+            week
+            for week in self.weeks
+            if not week.trained and week.failures and set(week.failures) == {"NothingToLearn"}
+        ]
+
+    @property
     def saved_usd(self) -> float:
         """What the weeks that stopped early did not spend: a week that trained cost, on average, this
         much more than each of them did."""
@@ -162,6 +172,14 @@ class SoakResult(BaseModel):
             f"and {len(stopped)} stopped after their baseline because no candidate could have been "
             "promoted (`NothingToImprove`)."
         )
+        unlearned = self.nothing_new_weeks
+        if unlearned:
+            line += (
+                f" {len(unlearned)} weeks trained nothing because every example their rollouts earned was "
+                "one the lineage had trained on already (each iteration skipped with `NothingToLearn`; the "
+                f"first was week {unlearned[0].week}: the champion answers the same tasks the same way, "
+                "so a fixed task set stops teaching it anything new); they paid for their rollouts only."
+            )
         if trained and stopped:
             mean = sum(week.cost_usd for week in trained) / len(trained)
             idle = sum(week.cost_usd for week in stopped) / len(stopped)

@@ -130,6 +130,14 @@ class Orchestration:
         answer = yield from self.wait(self.task(spec, request))
         return spec.decode_result(answer)
 
+    def stop_if_cancelled_meanwhile(self) -> None:
+        """Raises the cancel that arrived during a ``call_through``, once the caller has recorded what
+        that call made (so the clean-up knows it); does nothing otherwise. It is raised once: the
+        clean-up's own ``call_through``s must not raise it again."""
+        cancelled, self.cancelled_by = self.cancelled_by, None
+        if cancelled is not None:
+            raise cancelled
+
     def call_through(self, spec: ActivitySpec[Request, Result], request: Request) -> Step[Result]:
         """Runs the activity to its end even if the run is cancelled meanwhile (clean-up that must
         finish: the cancel then waits for it); raises what outlasts retries; returns its answer. A

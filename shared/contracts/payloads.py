@@ -599,8 +599,12 @@ class PreflightRequest(Payload):
     budget_usd: float | None = None
     dataset_blob: str | None = Field(None, description="None: estimate from the settings below")
     rollouts: int = Field(description="rollouts per iteration (finetune_every_n_rollouts)")
-    inference_rollouts: int = Field(
-        0, description="rollouts an iteration runs, evaluations included (RunSettings.inference_rollouts)"
+    batch_rollouts: int = Field(0, description="the iteration's training batch (RunSettings.batch_rollouts)")
+    evaluation_rollouts: int = Field(
+        0, description="each side of its paired evaluation (RunSettings.evaluation_rollouts)"
+    )
+    rollout_deployment: str | None = Field(
+        None, description="the deployment serving the batch, priced at its model's rate (None: model's)"
     )
     data_filter_ratio: float
     sku_name: str | None = Field(None, description="the SKU its candidates deploy on")
