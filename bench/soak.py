@@ -147,6 +147,12 @@ class SoakResult(BaseModel):
         ]
 
     @property
+    def priced(self) -> bool:
+        """Whether the weeks' costs were estimated: a week that trained costs something at any price, so
+        none above zero means the model has no price in the table (gpt-oss-20b: docs/cost.md)."""
+        return any(week.cost_usd > 0 for week in self.trained_weeks)
+
+    @property
     def saved_usd(self) -> float:
         """What the weeks that stopped early did not spend: a week that trained cost, on average, this
         much more than each of them did."""
@@ -180,7 +186,12 @@ class SoakResult(BaseModel):
                 f"first was week {unlearned[0].week}: the champion answers the same tasks the same way, "
                 "so a fixed task set stops teaching it anything new); they paid for their rollouts only."
             )
-        if trained and stopped:
+        if trained and not self.priced:
+            line += (
+                " No week's cost is estimated: a week that trained came to $0 by estimate, so its model has "
+                "no price in the default table (docs/cost.md); set `PRICING` to compare what stopping saved."
+            )
+        elif trained and stopped:
             mean = sum(week.cost_usd for week in trained) / len(trained)
             idle = sum(week.cost_usd for week in stopped) / len(stopped)
             line += (
@@ -204,7 +215,8 @@ class SoakResult(BaseModel):
                 if self.agent is None
                 else f" agent={self.agent} trained_weeks={len(self.trained_weeks)} "
                 f"promoted_weeks={sum(1 for w in self.weeks if w.promoted)} "
-                f"stopped_weeks={len(self.stopped_weeks)} saved_usd={self.saved_usd:.2f}"
+                f"stopped_weeks={len(self.stopped_weeks)} "
+                + (f"saved_usd={self.saved_usd:.2f}" if self.priced else "saved_usd=unpriced")
             )
         )
 

@@ -41,3 +41,20 @@ def test_weeks_that_learned_nothing_new_are_counted_and_named() -> None:
     assert "and 1 stopped after their baseline" in text
     assert " 1 weeks trained nothing because every example" in text
     assert "the first was week 3:" in text
+
+
+def test_weeks_of_a_model_without_a_price_say_so_instead_of_zero_dollars() -> None:
+    result = SoakResult(
+        weeks=[
+            _week(1, trained=3, promoted=1, decision="promoted 1"),
+            _week(2, stopped=True, decision=STOPPED),
+        ],
+        max_deployments=2,
+        seconds=10.0,
+        agent="quote",
+    )
+
+    assert not result.priced
+    assert "No week's cost is estimated" in result.savings()
+    assert "$0.0000" not in result.savings()
+    assert "saved_usd=unpriced" in result.summary()
