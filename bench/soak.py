@@ -75,6 +75,7 @@ class Week(BaseModel):
     test: float | None = None
     decision: str = "-"
     trained: int = 0
+    trained_tokens: int = Field(0, description="what its jobs trained on, as Azure counted it")
     promoted: int = 0
     stopped: bool = False
     cost_usd: float = 0.0
@@ -188,9 +189,17 @@ class SoakResult(BaseModel):
             )
         if trained and not self.priced:
             line += (
-                " No week's cost is estimated: a week that trained came to $0 by estimate, so its model has "
-                "no price in the default table (docs/cost.md); set `PRICING` to compare what stopping saved."
+                " No week's cost is estimated in dollars: a week that trained came to $0 by estimate, so its "
+                "model has no price in the default table (docs/cost.md; set `PRICING` to price it)."
             )
+            tokens = sum(week.trained_tokens for week in trained) // len(trained)
+            idle = len(stopped) + len(unlearned)
+            if tokens and idle:
+                line += (
+                    f" Counted in what is billed per token instead: a week that trained trained {tokens:,} "
+                    f"tokens on average; the {idle} weeks that stopped or learned nothing new trained none, "
+                    f"about {tokens * idle:,} trained tokens (and their candidates' hosting) not paid for."
+                )
         elif trained and stopped:
             mean = sum(week.cost_usd for week in trained) / len(trained)
             idle = sum(week.cost_usd for week in stopped) / len(stopped)
@@ -309,6 +318,7 @@ def week_row(week: int, report: RunReport, emulator: EmulatorHandle) -> Week:
         test=test.reward if test else None,
         decision=decision,
         trained=sum(1 for item in report.iterations if item.fine_tuned_model),
+        trained_tokens=sum(item.trained_tokens or 0 for item in report.iterations),
         promoted=sum(1 for item in report.iterations if item.promoted),
         stopped=decision == STOPPED,
         cost_usd=estimated_usd(report),

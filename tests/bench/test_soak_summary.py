@@ -58,3 +58,22 @@ def test_weeks_of_a_model_without_a_price_say_so_instead_of_zero_dollars() -> No
     assert "No week's cost is estimated" in result.savings()
     assert "$0.0000" not in result.savings()
     assert "saved_usd=unpriced" in result.summary()
+
+
+def test_without_a_price_the_savings_are_counted_in_trained_tokens() -> None:
+    result = SoakResult(
+        weeks=[
+            _week(1, trained=3, trained_tokens=30_000, decision="promoted 1"),
+            _week(2, trained=2, trained_tokens=10_000, decision="worse 2"),
+            _week(3, stopped=True, decision=STOPPED),
+            _week(4, status="completed_with_failures", failures=["NothingToLearn"] * 3),
+        ],
+        max_deployments=2,
+        seconds=10.0,
+        agent="quote",
+    )
+
+    assert "a week that trained trained 20,000 tokens on average" in result.savings()
+    assert "the 2 weeks that stopped or learned nothing new trained none, about 40,000 trained tokens" in (
+        result.savings()
+    )
