@@ -193,12 +193,13 @@ class SoakResult(BaseModel):
                 "model has no price in the default table (docs/cost.md; set `PRICING` to price it)."
             )
             tokens = sum(week.trained_tokens for week in trained) // len(trained)
-            idle = len(stopped) + len(unlearned)
-            if tokens and idle:
+            idle_weeks = len(stopped) + len(unlearned)
+            if tokens and idle_weeks:
                 line += (
                     f" Counted in what is billed per token instead: a week that trained trained {tokens:,} "
-                    f"tokens on average; the {idle} weeks that stopped or learned nothing new trained none, "
-                    f"about {tokens * idle:,} trained tokens (and their candidates' hosting) not paid for."
+                    f"tokens on average; the {idle_weeks} weeks that stopped or learned nothing new trained "
+                    f"none, about {tokens * idle_weeks:,} trained tokens (and their candidates' hosting) not "
+                    "paid for."
                 )
         elif trained and stopped:
             mean = sum(week.cost_usd for week in trained) / len(trained)
