@@ -103,7 +103,7 @@ def let_go_of(orch: Orchestration, names: list[str], why: str) -> Step[None]:
     be deleted is reported (leaked, with a warning); records the deletion."""
     if not names:
         return
-    orch.show(Stage(orch.status.get("stage", Stage.DEPLOY.value)), f"deleting {', '.join(names)}: {why}")
+    orch.show(orch.stage or Stage.DEPLOY, f"deleting {', '.join(names)}: {why}")
     try:
         yield from retire(orch, names)
     except StageFailed as failed:

@@ -161,9 +161,7 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[tuple[Evaluatio
         yield from adopt(orch, champion, result.reward)
     else:
         measured = yield from evaluate_champion(orch, champion, start, result)
-    orch.show(
-        Stage.BASELINE, f"baseline reward {shown_reward(result.reward)}", baseline_val_reward=result.reward
-    )
+    orch.show(Stage.BASELINE, f"baseline reward {shown_reward(result.reward)}")
     return result, measured
 
 
