@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 from devhost import DevHost
 from devhost.history import EventType
@@ -81,10 +82,11 @@ def kill_at(crash_after: int, moment: str) -> dict[str, int]:
             os.kill(os.getpid(), signal.SIGKILL)
         original_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
-    # The child has no monkeypatch fixture: it patches the class for the life of the process on purpose.
-    FileStore.save = save_then_maybe_die  # type: ignore[method-assign]
-    FileStore.save_entity = save_entity_then_maybe_die  # type: ignore[method-assign]
-    os.replace = maybe_die_then_replace
+    # Fault injection, not test doubles: the real store runs, and dies where chosen. The child has no
+    # monkeypatch fixture; the patches last for the life of the process, on purpose.
+    patch.object(FileStore, "save", save_then_maybe_die).start()
+    patch.object(FileStore, "save_entity", save_entity_then_maybe_die).start()
+    patch.object(os, "replace", maybe_die_then_replace).start()
     return saves
 
 
