@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import ModuleType
 from typing import Any, get_args
 
@@ -48,6 +48,7 @@ from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_env import app_environment
 from shared.azure.clients import artifact_store
 from shared.domain.layout import report_path
+from shared.domain.models import SkuName
 from shared.domain.report import RunReport
 from shared.domain.settings import (
     DEPLOYMENT_NAME_PATTERN,
@@ -56,7 +57,6 @@ from shared.domain.settings import (
     RUN_ID_PATTERN,
     AppSettings,
     RunSettings,
-    SkuName,
 )
 from shared.domain.settings import DEPLOYMENT_PREFIX_PATTERN as PREFIX_PATTERN
 
@@ -95,6 +95,18 @@ def stop(host: Any, run_id: str) -> None:
 def request(body: bytes, content_type: str | None = "application/json") -> func.HttpRequest:
     headers = {"content-type": content_type} if content_type is not None else {}
     return func.HttpRequest("POST", "http://localhost/api/runs", headers=headers, body=body)
+
+
+def respond(
+    handler: Callable[[func.HttpRequest], Awaitable[func.HttpResponse]], req: func.HttpRequest
+) -> func.HttpResponse:
+    """What an ``endpoint``-wrapped handler answers ``req`` (``asyncio.run`` takes a coroutine, and
+    ``endpoint`` types its wrapper as returning an awaitable)."""
+
+    async def awaited() -> func.HttpResponse:
+        return await handler(req)
+
+    return asyncio.run(awaited())
 
 
 def test_json_depth_counts_brackets_outside_strings_only() -> None:
@@ -148,14 +160,14 @@ def test_a_bug_is_a_bare_500_and_its_traceback_goes_to_the_log(caplog: pytest.Lo
     async def refusing(req: func.HttpRequest) -> func.HttpResponse:
         raise HttpError(409, "taken", run_id="x", headers={"Retry-After": "1"})
 
-    response = asyncio.run(broken(request(b"")))
+    response = respond(broken, request(b""))
     assert response.status_code == 500
     assert json.loads(response.get_body()) == {"error": "internal error; the app's log has the details"}
     (logged,) = [record for record in caplog.records if record.name == "durable_finetune.api"]
     assert logged.exc_info is not None and "secret detail" in str(logged.exc_info[1])
-    answer = asyncio.run(refusing(request(b"")))
-    assert (answer.status_code, answer.headers["Retry-After"]) == (409, "1")
-    assert json.loads(answer.get_body()) == {"error": "taken", "run_id": "x"}
+    refused = respond(refusing, request(b""))
+    assert (refused.status_code, refused.headers["Retry-After"]) == (409, "1")
+    assert json.loads(refused.get_body()) == {"error": "taken", "run_id": "x"}
 
 
 # ---------------------------------------------------------------- the findings, through the app

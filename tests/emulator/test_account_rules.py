@@ -18,6 +18,7 @@ from tests.emulator.support import (
     arm_call,
     arm_deployment,
     create_job,
+    error_body,
     fine_tuned_models,
     wait_for,
 )
@@ -151,7 +152,7 @@ def test_standard_training_only_in_the_listed_regions(emulator_factory: Any) -> 
     east = emulator_factory("--location", "eastus2", "--customer", "existing=gpt-4.1,gpt-4o")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(east, BASE, "Standard")
-    assert (refused.value.body["message"], refused.value.body["param"]) == (
+    assert (error_body(refused.value)["message"], error_body(refused.value)["param"]) == (
         f"{NOT_SUPPORTED} (Standard training of gpt-4.1-mini is offered in northcentralus, swedencentral, "
         "not in eastus2)",
         "trainingType",
@@ -167,7 +168,7 @@ def test_global_training_only_in_the_listed_regions(emulator_factory: Any) -> No
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle, "gpt-oss-20b-11", "GlobalStandard")
     assert (
-        refused.value.body["message"]
+        error_body(refused.value)["message"]
         == f"{NOT_SUPPORTED} (Global training of gpt-oss-20b is not offered in uaenorth)"
     )
 

@@ -50,8 +50,12 @@ def _question(text: str) -> list[dict[str, Any]]:
 @pytest.mark.rule("B12")
 def test_vocabulary_is_the_agents_catalogue_and_names_are_found_in_free_text() -> None:
     assert {(p.name, p.plural) for p in PRODUCTS} == {(p.name, p.plural) for p in inventory.CATALOGUE}
-    assert find_product_in("HOW MANY MASKING TAPE ROLLS DO WE HAVE?").name == "masking tape roll"
-    assert find_product_in("stock check: utility knives").name == "utility knife"
+    tape = find_product_in("HOW MANY MASKING TAPE ROLLS DO WE HAVE?")
+    assert tape is not None
+    assert tape.name == "masking tape roll"
+    knives = find_product_in("stock check: utility knives")
+    assert knives is not None
+    assert knives.name == "utility knife"
     assert find_product_in("How many widgets?") is None
 
 

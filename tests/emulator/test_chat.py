@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -65,7 +66,7 @@ def test_a_seed_is_a_draw_of_its_own_and_the_same_seed_the_same_draw(emulator_re
 
 
 @pytest.mark.rule("B3")
-def test_tool_call_shape_and_answer_from_tool(emulator_factory) -> None:
+def test_tool_call_shape_and_answer_from_tool(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--skill", "1.0")
     client = handle.azure_openai()
     first = client.chat.completions.create(
@@ -135,7 +136,7 @@ def test_route_faults(emulator_reset: EmulatorHandle) -> None:
 
 
 @pytest.mark.rule("AD12")
-def test_rate_fault_is_seeded(emulator_factory) -> None:
+def test_rate_fault_is_seeded(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     outcomes = []
     for _ in range(2):
         handle = emulator_factory("--fault-rate", "chat:500:0.5")
@@ -151,7 +152,7 @@ def test_rate_fault_is_seeded(emulator_factory) -> None:
     assert outcomes[0] == outcomes[1] and True in outcomes[0] and False in outcomes[0]
 
 
-def test_concurrent_requests_overlap(emulator_factory) -> None:
+def test_concurrent_requests_overlap(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     # Capacity 1000 (1,000 RPM, 167 per 10 s) so the burst tests overlap, not rate limits.
     handle = emulator_factory("--chat-latency", "0.5", "--base-capacity", "1000")
     client = handle.openai_v1()

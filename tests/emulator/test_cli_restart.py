@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import openai
@@ -44,7 +45,7 @@ def test_first_lines_name_the_url_and_the_ca(tmp_path: Path) -> None:
     assert second == f"ca: {tmp_path / 'tls' / 'ca.pem'}" and (tmp_path / "tls" / "ca.pem").exists()
 
 
-def test_custom_deployments_and_fault_flags(emulator_factory) -> None:
+def test_custom_deployments_and_fault_flags(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle: EmulatorHandle = emulator_factory(
         "--deployment",
         "agent=gpt-4o-mini-2024-07-18",

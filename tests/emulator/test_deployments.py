@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.cognitiveservices.models import Deployment, PatchResourceTagsAndSku, Sku
 
-from tests.emulator.support import BASE
+from tests.emulator.support import BASE, arm_error
 from tests.emulator.support import deployment_body as _body
 from tests.emulator.support import fine_tuned_models as _fine_tuned
 from tests.fixtures.emulator import EmulatorHandle
@@ -16,11 +17,10 @@ from tests.fixtures.emulator import EmulatorHandle
 pytestmark = pytest.mark.timeout(60)
 
 
-def _error_code(call: Any) -> str:
+def _error_code(call: Any) -> str | None:
     with pytest.raises(HttpResponseError) as info:
         call()
-    assert info.value.error is not None
-    return info.value.error.code
+    return arm_error(info.value).code
 
 
 @pytest.mark.rule("AR3")
@@ -74,7 +74,7 @@ def test_validation_errors(emulator_reset: EmulatorHandle) -> None:
 
 
 @pytest.mark.rule("Q1")
-def test_fine_tuned_deployment_quota(emulator_factory) -> None:
+def test_fine_tuned_deployment_quota(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--ft-deployment-quota", "2")
     (model,) = _fine_tuned(handle)
     mgmt = handle.mgmt()
@@ -151,10 +151,10 @@ def test_account_auth_and_version_errors(emulator_reset: EmulatorHandle) -> None
     mgmt = emulator_reset.mgmt()
     with pytest.raises(ResourceNotFoundError) as info:
         mgmt.deployments.get(emulator_reset.resource_group, "other-account", "gpt-4.1-mini")
-    assert info.value.error.code == "ResourceNotFound"
+    assert arm_error(info.value).code == "ResourceNotFound"
     with pytest.raises(ResourceNotFoundError) as info:
         list(mgmt.deployments.list("other-rg", emulator_reset.account))
-    assert info.value.error.code == "ResourceGroupNotFound"
+    assert arm_error(info.value).code == "ResourceGroupNotFound"
     path = (
         f"{emulator_reset.url}/subscriptions/{emulator_reset.subscription}/resourceGroups/"
         f"{emulator_reset.resource_group}/providers/Microsoft.CognitiveServices/accounts/{emulator_reset.account}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 import openai
 import pytest
@@ -127,7 +128,7 @@ def test_bad_purpose_and_missing_file_field(emulator_reset: EmulatorHandle) -> N
 
 
 @pytest.mark.rule("Q6")
-def test_file_quota(emulator_factory) -> None:
+def test_file_quota(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--max-files", "2")
     client = handle.openai_v1(max_retries=0)
     upload(client, success_file())
@@ -160,7 +161,7 @@ def test_auth_envelope_and_headers(emulator_reset: EmulatorHandle) -> None:
 
 
 @pytest.mark.rule("A1")
-def test_configured_api_key(emulator_factory) -> None:
+def test_configured_api_key(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--api-key", "s3cret")
     with pytest.raises(openai.AuthenticationError):
         handle.openai_v1(api_key="wrong", max_retries=0).files.list()

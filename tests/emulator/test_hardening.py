@@ -33,7 +33,7 @@ def _post(handle: EmulatorHandle, url: str, body: bytes, method: str = "POST") -
 
 def _error(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    error = response.json()["error"]
+    error: dict[str, Any] = response.json()["error"]
     assert isinstance(error["code"], str) and isinstance(error["message"], str)
     return error
 

@@ -4,6 +4,7 @@ the one-running-job rule, injected failures, and every create-time error."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -19,8 +20,9 @@ FT_NAME = re.compile(r"^gpt-4\.1-mini-2025-04-14\.ft-[0-9a-f]{32}-(v\d+)$")
 
 def _processed_file(client: Any, data: bytes | None = None) -> str:
     file = upload(client, data if data is not None else success_file())
-    assert wait_processed(client, file.id).status == "processed"
-    return file.id
+    file_id: str = file.id
+    assert wait_processed(client, file_id).status == "processed"
+    return file_id
 
 
 def _create(client: Any, file_id: str, model: str = BASE, **kw: Any) -> Any:
@@ -80,7 +82,7 @@ def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
 
 
 @pytest.mark.rule("LC3", "Q4", "P8")
-def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory) -> None:
+def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     # 3 s of training at scale 0.01, one Developer training slot
     handle = emulator_factory(
         "--job-running", "300", "--job-pending", "1", "--max-running-developer-jobs", "1"
@@ -112,7 +114,9 @@ def test_continuous_fine_tuning_keeps_root_base(emulator_reset: EmulatorHandle) 
     first = wait_job(client, _create(client, file_id, suffix="v01").id)
     second = wait_job(client, _create(client, file_id, model=first.fine_tuned_model, suffix="v02").id)
     assert second.status == "succeeded" and second.model == first.fine_tuned_model
-    assert FT_NAME.fullmatch(second.fine_tuned_model).group(1) == "v02"
+    name = FT_NAME.fullmatch(second.fine_tuned_model)
+    assert name is not None
+    assert name.group(1) == "v02"
     models = {m["id"]: m for m in emulator_reset.state()["models"]}
     assert models[second.fine_tuned_model]["parent"] == first.fine_tuned_model
     assert (
@@ -161,7 +165,7 @@ def test_create_errors(emulator_reset: EmulatorHandle) -> None:
 
 
 @pytest.mark.rule("D2")
-def test_file_not_processed_yet(emulator_factory) -> None:
+def test_file_not_processed_yet(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--file-processing", "1000")  # 10 s at scale 0.01
     client = handle.openai_v1(max_retries=0)
     fresh = upload(client, failure_file())
@@ -225,7 +229,7 @@ def test_results_file_metrics_and_checkpoints(emulator_reset: EmulatorHandle) ->
 
 
 @pytest.mark.rule("LC4")
-def test_metrics_appear_while_the_job_runs(emulator_factory) -> None:
+def test_metrics_appear_while_the_job_runs(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--job-running", "100000", "--job-pending", "1")  # 1,000 s of training
     client = handle.openai_v1()
     file_id = _processed_file(client)

@@ -22,8 +22,10 @@ from emulator.cli import config_from_args
 from tests.emulator.support import (
     FAST_JOBS_AT_SCALE_1,
     arm_call,
+    arm_error,
     create_job,
     deploy,
+    error_body,
     fine_tuned_models,
     start_before_retirements,
 )
@@ -121,11 +123,11 @@ def test_an_existing_customer_trains_the_gpt41_family_until_2027_04_14(emulator_
     handle.advance_clock(3600)
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle)
-    assert refused.value.body["message"] == (
+    assert error_body(refused.value)["message"] == (
         "The specified base model does not support fine-tuning. (fine-tuning gpt-4.1-mini was retired on "
         "2027-04-14T00:00:00Z)"
     )
-    assert refused.value.body["param"] == "model"
+    assert error_body(refused.value)["param"] == "model"
 
 
 @pytest.mark.rule("M2", "Q15")
@@ -133,7 +135,7 @@ def test_a_new_customer_cannot_fine_tune_a_retired_base(emulator_factory: Any) -
     handle = emulator_factory(*TABLE, "--customer", "new")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle)
-    assert refused.value.body["message"] == (
+    assert error_body(refused.value)["message"] == (
         "The specified base model does not support fine-tuning. (fine-tuning gpt-4.1-mini was retired on "
         "2026-10-14T00:00:00Z for accounts that do not already fine-tune the gpt-4.1 family)"
     )
@@ -208,7 +210,7 @@ def test_a_retired_base_deployment_refuses_chat(
             "2026-10-14T00:00:00Z.",
         }
     )
-    assert {k: refused.value.body[k] for k in ("code", "message")} == expected
+    assert {k: error_body(refused.value)[k] for k in ("code", "message")} == expected
 
 
 @pytest.mark.rule("M1", "Q16")
@@ -216,8 +218,8 @@ def test_a_retired_base_model_cannot_be_deployed(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE)
     with pytest.raises(HttpResponseError) as refused:
         deploy(handle, "mini-again", "gpt-4.1-mini", sku="GlobalStandard", version="2025-04-14")
-    assert refused.value.error.code == "ServiceModelDeprecated"
-    assert refused.value.error.message == (
+    assert arm_error(refused.value).code == "ServiceModelDeprecated"
+    assert arm_error(refused.value).message == (
         "The model 'Format:OpenAI,Name:gpt-4.1-mini,Version:2025-04-14' has been deprecated since "
         "10/14/2026 00:00:00."
     )
@@ -240,11 +242,11 @@ def test_fine_tuned_deployments_serve_until_2027_10_14(emulator_factory: Any) ->
     handle.advance_clock(120)
     with pytest.raises(openai.NotFoundError) as gone:
         client.chat.completions.create(model="ft-mini", messages=message)
-    assert gone.value.body["message"] == "Resource not found"
+    assert error_body(gone.value)["message"] == "Resource not found"
     assert _models(handle)[tuned]["lifecycleStatus"] == "Deprecated"
     with pytest.raises(HttpResponseError) as refused:
         deploy(handle, "ft-mini-2", tuned, sku="GlobalStandard")
-    assert refused.value.error.code == "ServiceModelDeprecated"
+    assert arm_error(refused.value).code == "ServiceModelDeprecated"
 
 
 @pytest.mark.rule("M1")
@@ -262,7 +264,7 @@ def test_models_outside_supervised_fine_tuning_are_refused(emulator_factory: Any
     for model, name in (("gpt-5-mini-2025-08-07", "gpt-5-mini"), ("o4-mini-2025-04-16", "o4-mini")):
         with pytest.raises(openai.BadRequestError) as refused:
             create_job(handle, model, "GlobalStandard")
-        assert refused.value.body["message"] == (
+        assert error_body(refused.value)["message"] == (
             f"The specified base model does not support fine-tuning. ({name} has no supervised fine-tuning)"
         )
 

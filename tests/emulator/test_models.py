@@ -13,6 +13,7 @@ from azure.core.exceptions import HttpResponseError
 
 from tests.emulator.support import (
     BASE,
+    arm_error,
     deploy,
     fine_tuned_models,
     success_file,
@@ -98,9 +99,9 @@ def test_retirement_through_the_admin_api(emulator_reset: EmulatorHandle) -> Non
 
     with pytest.raises(HttpResponseError) as refused:
         deploy(emulator_reset, "ft-after", tuned, sku="Standard")
-    assert refused.value.error.code == "ServiceModelDeprecated"
+    assert arm_error(refused.value).code == "ServiceModelDeprecated"
     since = datetime.fromtimestamp(now + 200, UTC).strftime("%m/%d/%Y %H:%M:%S")
-    assert refused.value.error.message == (
+    assert arm_error(refused.value).message == (
         f"The model 'Format:OpenAI,Name:{tuned},Version:1' has been deprecated since {since}."
     )
     for deployment in ("ft-before", "gpt-4.1-mini"):

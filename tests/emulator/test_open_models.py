@@ -14,6 +14,7 @@ from tests.emulator.support import (
     arm_call,
     arm_deployment,
     create_job,
+    error_body,
     fine_tuned_models,
     wait_for,
 )
@@ -28,7 +29,7 @@ HI = [{"role": "user", "content": "What is the capital of Peru?"}]
 def _refusal(handle: EmulatorHandle, model: str, training_type: str) -> dict[str, Any]:
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle, model, training_type)
-    body: dict[str, Any] = refused.value.body
+    body = error_body(refused.value)
     return body
 
 
@@ -121,9 +122,9 @@ def test_a_fresh_open_model_deployment_is_not_ready_for_a_while(emulator_factory
     client = handle.openai_v1(max_retries=0)
     with pytest.raises(openai.NotFoundError) as not_ready:
         client.chat.completions.create(model="oss-c", messages=HI)
-    assert not_ready.value.body["code"] == "DeploymentNotReady"
+    assert error_body(not_ready.value)["code"] == "DeploymentNotReady"
     assert (
-        not_ready.value.body["message"]
+        error_body(not_ready.value)["message"]
         == "The deployment 'oss-c' is not ready yet. Please retry after some time."
     )
     handle.advance_clock(2)
@@ -142,7 +143,7 @@ def test_below_100_units_an_open_model_fails_to_load_its_lora(emulator_factory: 
     with pytest.raises(openai.InternalServerError) as failed:
         client.chat.completions.create(model="oss-d", messages=HI)
     assert (
-        failed.value.body["message"]
+        error_body(failed.value)["message"]
         == "Failed to load LoRA adapter for deployment 'oss-d'. Please retry later."
     )
     patched = arm_call(

@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from emulator.ratelimit import (
     BackgroundLoad,
@@ -24,10 +25,13 @@ from emulator.ratelimit import (
     limits_for,
     model_family,
 )
+from tests.emulator.support import error_body
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(120)
-MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+QUESTION = "What is the capital of France?"
+MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
+"""The request's messages as JSON: what ``call`` sends and what the emulator's estimate charges."""
 # gpt-4o and gpt-4o-mini stopped serving on 2026-10-01 (emulator/profiles.py); rate limits do not depend
 # on it.
 SERVING = ("--lifecycle", "none")
@@ -249,10 +253,11 @@ def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     )
     client = openai.OpenAI(base_url=handle.url + "/openai/v1/", api_key="k", http_client=http, max_retries=2)
     create = client.chat.completions.create
-    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
-    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
+    assert create(model="gpt-4.1-mini", messages=messages).choices
+    assert create(model="gpt-4.1-mini", messages=messages).choices
     time.sleep(max(0.0, seen[0][1] + 1.4 - time.monotonic()))
-    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices  # refused once, then retried
+    assert create(model="gpt-4.1-mini", messages=messages).choices  # refused once, then retried
     responses = [(event, at, extra) for event, at, extra in seen if event != "request"]
     assert [event for event, _, _ in responses] == ["200", "200", "429", "200"]
     _, refused_at, retry_ms = responses[2]
@@ -282,7 +287,7 @@ def test_bad_max_tokens_is_a_clear_400(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=0)
-    assert info.value.body["param"] == "max_tokens"
+    assert error_body(info.value)["param"] == "max_tokens"
 
 
 # --- pressure: Azure lowering the limits for a while, another consumer of the deployment -----------------

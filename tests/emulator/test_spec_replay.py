@@ -48,9 +48,10 @@ class World:
 
     def fresh_job(self) -> str:
         client = self.handle.azure_openai()
-        return client.fine_tuning.jobs.create(
+        job_id: str = client.fine_tuning.jobs.create(
             model=BASE, training_file=self.ids["file"], extra_body={"trainingType": "Standard"}
         ).id
+        return job_id
 
     def running_job(self) -> str:
         job_id = self.fresh_job()
@@ -58,7 +59,8 @@ class World:
         return job_id
 
     def fresh_file(self) -> str:
-        return upload(self.handle.azure_openai(), success_file()).id
+        file_id: str = upload(self.handle.azure_openai(), success_file()).id
+        return file_id
 
     def finished_job(self) -> str:
         job_id = self.fresh_job()
