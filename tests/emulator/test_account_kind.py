@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from emulator.cli import config_from_args
-from tests.emulator.support import BASE, create_job
+from tests.emulator.support import BASE, create_job, error_body
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(90)
@@ -31,7 +31,7 @@ def test_an_azure_openai_account_refuses_open_model_jobs(emulator_factory: Any) 
     for model, name in (("gpt-oss-20b-11", "gpt-oss-20b"), ("Ministral-3B", "Ministral-3B")):
         with pytest.raises(openai.BadRequestError) as refused:
             create_job(handle, model, "globalStandard")
-        body: dict[str, Any] = refused.value.body
+        body = error_body(refused.value)
         assert (body["message"], body["param"]) == (
             f"{NOT_SUPPORTED} ({name} is fine-tuned on Foundry resources (kind AIServices) only; this "
             "account is kind OpenAI)",

@@ -18,6 +18,7 @@ from tests.emulator.support import (
     arm_call,
     arm_deployment,
     deploy,
+    error_body,
     start_before_retirements,
     success_file,
     upload,
@@ -57,7 +58,8 @@ def test_a_checkpoint_is_neither_deployed_nor_fine_tuned_from(emulator_reset: Em
         assert refused.value.error.code == "DeploymentModelNotSupported", name
         with pytest.raises(openai.BadRequestError) as not_trained:
             _job(client, file_id, name)
-        assert (not_trained.value.body["message"], not_trained.value.body["param"]) == (
+        body = error_body(not_trained.value)
+        assert (body["message"], body["param"]) == (
             NOT_SUPPORTED,
             "model",
         )
@@ -77,7 +79,8 @@ def test_jobs_still_validating_count_toward_the_queue(emulator_factory: Any) -> 
         _job(client, file_id)
     assert refused.value.code == "quotaExceeded"
     assert (
-        refused.value.body["message"] == "The quota for queued fine-tuning jobs is reached. The maximum is 2."
+        error_body(refused.value)["message"]
+        == "The quota for queued fine-tuning jobs is reached. The maximum is 2."
     )
 
 
@@ -112,7 +115,7 @@ def test_chat_has_no_streaming_no_n_and_no_logprobs(emulator_reset: EmulatorHand
     for options, param in (({"stream": True}, "stream"), ({"n": 2}, "n")):
         with pytest.raises(openai.BadRequestError) as refused:
             client.chat.completions.create(model="gpt-4.1-mini", messages=HI, **options)
-        assert (refused.value.code, refused.value.body["param"]) == ("invalidPayload", param)
+        assert (refused.value.code, error_body(refused.value)["param"]) == ("invalidPayload", param)
     answer = client.chat.completions.create(model="gpt-4.1-mini", messages=HI, logprobs=True)
     assert answer.choices[0].logprobs is None
 

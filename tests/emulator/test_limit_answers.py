@@ -12,7 +12,15 @@ from typing import Any
 import openai
 import pytest
 
-from tests.emulator.support import BASE, arm_call, arm_deployment, deploy, deployment_state, fine_tuned_models
+from tests.emulator.support import (
+    BASE,
+    arm_call,
+    arm_deployment,
+    deploy,
+    deployment_state,
+    error_body,
+    fine_tuned_models,
+)
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,7 +73,7 @@ def test_chat_refused_for_retirement_is_no_use(emulator_reset: EmulatorHandle) -
     client = emulator_reset.openai_v1(max_retries=0)
     with pytest.raises(openai.NotFoundError) as refused:
         client.chat.completions.create(model="std", messages=[{"role": "user", "content": "hi"}])
-    assert refused.value.body["message"] == "Resource not found"
+    assert error_body(refused.value)["message"] == "Resource not found"
     after = deployment_state(emulator_reset, "std")
     assert after is not None
     assert after["expires_at"] == before["expires_at"], "the idle clock did not move"
