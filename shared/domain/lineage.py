@@ -62,6 +62,7 @@ class ModelVersion(Record):
     traces_prefix: str | None = None
     deployment: str | None = None
     sku_name: str | None = None
+    sku_capacity: int | None = Field(None, description="the deployment's capacity, as deployed")
     val_reward: float | None = None
     val_rollouts: int = 0
     status: Literal["training", "trained", "failed"] = "training"
