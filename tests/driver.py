@@ -17,6 +17,7 @@ import pytest
 from azure.durable_functions import OrchestrationRuntimeStatus
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
+from api.runs import SCHEDULED_PREFIX
 from devhost import DevHost, worker
 from shared.domain.report import RunReport
 from shared.domain.settings import get_settings
@@ -55,11 +56,12 @@ class Runs:
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         """Any JSON endpoint of the app: the HTTP status and the decoded body, for tests that check an
         answer's contract (a refusal, the lineage API, the run's raw JSON)."""
-        response = self.host.http(method, path, json=body if method != "GET" else None)
+        response = self.host.http(method, path, json=body)
         decoded: dict[str, Any] = json.loads(response.get_body())
         return response.status_code, decoded
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        """A POST with a JSON body (empty unless given), as the API's clients send one."""
         return self.call("POST", path, body or {})
 
     def start(self, run_id: str, **settings: Any) -> str:
@@ -113,9 +115,9 @@ class Runs:
 
     def fire_schedule(self) -> str:
         """Fires the retraining timer once; returns the id of the run it started (it must start one)."""
-        before = self.instances()
+        before = self.instances(SCHEDULED_PREFIX)
         self.host.fire_timer("scheduled_retrain")
-        (run_id,) = {instance for instance in self.instances() - before if instance.startswith("scheduled-")}
+        (run_id,) = self.instances(SCHEDULED_PREFIX) - before
         return run_id
 
     def scheduled_run(self, settings_env: pytest.MonkeyPatch, lineage: str, **settings: Any) -> str:
@@ -132,7 +134,9 @@ class Runs:
         worker.run_sync(self.host.client.terminate(instance_id, reason))
         return self.ended(instance_id)
 
-    def instances(self) -> set[str]:
-        """The ids of every orchestration instance the host has, whatever its state."""
+    def instances(self, prefix: str = "") -> set[str]:
+        """The ids, starting with ``prefix``, of the orchestration instances the host has, whatever their
+        state (a run's stages are instances of their own; ``SCHEDULED_PREFIX`` picks the timer's runs)."""
         statuses = worker.run_sync(self.host.client.get_status_all())
-        return {status.instance_id for status in statuses if status.instance_id}
+        ids = (status.instance_id or "" for status in statuses)
+        return {instance for instance in ids if instance and instance.startswith(prefix)}
