@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -69,9 +68,10 @@ def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
-def report_copy(state: Path, run_id: str) -> dict[str, Any]:
-    report: dict[str, Any] = json.loads((state / "out" / "runs" / run_id / "report.json").read_text())
-    return report
+def report_copy(state: Path, run_id: str) -> RunReport:
+    """The copy of the run's report `make run` leaves in its state directory (a run of its own process,
+    so not one tests/driver.py drives)."""
+    return RunReport.model_validate_json((state / "out" / "runs" / run_id / "report.json").read_text())
 
 
 # ---------------------------------------------------------------- a refused run
@@ -201,38 +201,44 @@ def test_two_runs_of_a_lineage_say_which_champion_they_faced_and_what_became_of_
     assert "0.5833333333333334" not in first.stdout + second.stdout
 
     # The first run starts the lineage: the base model is crowned, then its candidate beats it or not.
-    (candidate,) = one["iterations"]
-    base = one["baseline"]
-    assert f"champion at the start: gpt-5.1 (val {base['val_reward']:.3f})" in first.stdout
-    if candidate["promoted"]:
+    (candidate,) = one.iterations
+    base = one.baseline
+    assert base is not None
+    assert base.val_reward is not None
+    assert f"champion at the start: gpt-5.1 (val {base.val_reward:.3f})" in first.stdout
+    if candidate.promoted:
+        assert candidate.val_reward is not None
         assert last_line(first) == (
-            f"champion: {candidate['deployment']} (changed in iteration 1: a candidate beat the champion; "
-            f"val {candidate['val_reward']:.3f}; was gpt-5.1 (val {base['val_reward']:.3f}))"
+            f"champion: {candidate.deployment} (changed in iteration 1: a candidate beat the champion; "
+            f"val {candidate.val_reward:.3f}; was gpt-5.1 (val {base.val_reward:.3f}))"
         )
     else:
         assert last_line(first) == (
             "champion: gpt-5.1 (new: the starting model, crowned as the lineage's first champion; "
-            f"val {base['val_reward']:.3f})"
+            f"val {base.val_reward:.3f})"
         )
 
     # The second run faces that champion, names it in its summary and says whether it changed.
-    champion = one["champion"]
-    assert two["baseline"]["champion_deployment"] == champion["deployment"]
-    assert f"champion at the start: {champion['deployment']}" in second.stdout
+    champion = one.champion
+    assert champion is not None
+    assert two.baseline is not None
+    assert two.champion is not None
+    assert two.baseline.champion_deployment == champion.deployment
+    assert f"champion at the start: {champion.deployment}" in second.stdout
     (row,) = [line for line in second.stdout.splitlines() if line.startswith("1 ")]
-    assert f"vs {champion['deployment']}" in row
-    assert row.rstrip().endswith(two["champion"]["deployment"])
-    if two["iterations"][0]["promoted"]:
-        assert last_line(second).startswith(
-            f"champion: {two['champion']['deployment']} (changed in iteration 1"
-        )
+    assert f"vs {champion.deployment}" in row
+    assert row.rstrip().endswith(two.champion.deployment)
+    if two.iterations[0].promoted:
+        assert last_line(second).startswith(f"champion: {two.champion.deployment} (changed in iteration 1")
         # The reward the lineage recorded when it crowned that champion (each run measures it again,
         # on samples of its own, for its comparisons).
-        assert last_line(second).endswith(f"was {champion['deployment']} (val {champion['val_reward']:.3f}))")
+        assert champion.val_reward is not None
+        assert last_line(second).endswith(f"was {champion.deployment} (val {champion.val_reward:.3f}))")
     else:
+        assert two.champion.val_reward is not None
         assert last_line(second) == (
-            f"champion: {champion['deployment']} (unchanged: no candidate beat it; "
-            f"val {two['champion']['val_reward']:.3f})"
+            f"champion: {champion.deployment} (unchanged: no candidate beat it; "
+            f"val {two.champion.val_reward:.3f})"
         )
 
 
@@ -264,12 +270,15 @@ def test_your_agent_and_its_plug_in_registered_by_settings_alone_improve_through
     assert result.returncode == 0, result.stdout + result.stderr
     assert NO_PLUGIN_WARNING not in result.stdout
     report = report_copy(tmp_path, "letters-first")
-    assert report["settings"]["agent"] == "letters"
-    baseline = report["baseline"]["val_reward"]
-    best = max(item["val_reward"] for item in report["iterations"] if item["val_reward"] is not None)
-    assert best > baseline, (baseline, report["iterations"])
-    assert report["champion"]["deployment"].startswith("letters-agent_v"), "a candidate became champion"
-    assert last_line(result).startswith(f"champion: {report['champion']['deployment']} (changed in iteration")
+    assert report.settings["agent"] == "letters"
+    assert report.baseline is not None
+    baseline = report.baseline.val_reward
+    assert baseline is not None
+    best = max(item.val_reward for item in report.iterations if item.val_reward is not None)
+    assert best > baseline, (baseline, report.iterations)
+    assert report.champion is not None
+    assert report.champion.deployment.startswith("letters-agent_v"), "a candidate became champion"
+    assert last_line(result).startswith(f"champion: {report.champion.deployment} (changed in iteration")
 
 
 def test_an_agent_without_a_plug_in_gets_a_warning_that_names_the_fix(tmp_path: Path) -> None:
