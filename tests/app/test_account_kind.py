@@ -24,7 +24,7 @@ import pytest
 from emulator.launch import EmulatorHandle
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_env import app_environment
-from tests.fixtures.app import TEST_RUN_DEFAULTS
+from tests.driver import TEST_RUN_DEFAULTS
 
 pytestmark = pytest.mark.timeout(180)
 REFUSAL = "gpt-oss-20b is fine-tuned on Foundry resources (kind AIServices) only, not on kind OpenAI"

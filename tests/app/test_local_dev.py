@@ -83,9 +83,11 @@ def report_copy(state: Path, run_id: str) -> RunReport:
         (
             "budget_usd=0.01",
             # Training as expected from the settings, and an iteration's 24 + 2 x 16 x 4 rollouts
-            # (training, then candidate and champion on 16 validation tasks, 4 samples each).
-            "  budget_usd: ~15,000 trained tokens ~ $0.0375 + 152 rollouts' chat calls ~ $0.0851; $0.0000 "
-            "spent so far; does not fit budget $0.01; 3 iterations ~ $0.3679; fix: raise budget_usd",
+            # (training, then candidate and champion on 16 validation tasks, 4 samples each); the
+            # teacher's (batch and champion) have no default price, the candidate's 64 are priced.
+            "  budget_usd: ~15,000 trained tokens ~ $0.0375 + 152 rollouts' chat calls ~ $0.0358 (without "
+            "gpt-5.1-2025-11-13: no price; add it to PRICING); $0.0000 spent so far; does not fit budget "
+            "$0.01; 3 iterations ~ $0.2200; fix: raise budget_usd",
         ),
         (
             "base_model=gpt-4.1-mini-2099-01-01",
@@ -427,6 +429,9 @@ def test_local_services_take_free_ports_when_the_default_ones_go_while_azurite_s
     """Two `make run`s started together both find 10000-10002 free; the one that loses the race runs on
     free ports instead of failing."""
     with socket.socket() as holder:
+        # SO_REUSEADDR: a connection to 10000 in TIME_WAIT must not stop this holder from listening
+        # (Azurite, in Node, would bind through it and take the port the test means to hold).
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             holder.bind(("127.0.0.1", 10000))
             holder.listen()

@@ -148,6 +148,7 @@ def test_a_new_customer_trains_gpt_oss_from_its_base_on_the_lineages_examples(
         ("GlobalStandard", True)
     }
     assert {version.sku_name for version in lineage("oss-three").versions} == {"GlobalStandard"}
+    assert {version.sku_capacity for version in lineage("oss-three").versions} == {100}
     assert all(item.val_reward is not None for item in iterations)
     # Promotion is paired (docs/report.md, "Promotion"): the champion is the last candidate whose lower
     # bound over the champion of its day cleared the margin, not the best single score; every other

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
-from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from shared.domain.lineage import Lineage, ModelVersion, reserve_version
-from tests.app.support import lineage, report_of, start, wait_until
+from tests.app.support import lineage
+from tests.driver import Runs
 
 PREFIX = "taken-agent"
 
@@ -37,15 +37,13 @@ def test_a_version_whose_name_was_taken_moves_to_the_next_free_one() -> None:
     assert [(item.iteration, item.version) for item in second.versions] == [(1, 2), (2, 3)]
 
 
-def test_a_name_taken_while_the_model_trains_is_skipped(
-    host: DevHost, emulator_reset: EmulatorHandle
-) -> None:
+def test_a_name_taken_while_the_model_trains_is_skipped(runs: Runs, emulator_reset: EmulatorHandle) -> None:
     """The run reserves ``_v01`` before training; someone creates ``_v01`` (serving a base model) while
     the job runs; the candidate is deployed as ``_v02``, the iteration succeeds, and the other owner's
     deployment is left as it was."""
-    start(host, "taken", iterations=1, deployment_prefix=PREFIX, data_filter_ratio=1.0)
-    wait_until(host, "taken", lambda custom: custom.get("stage") == "fine-tune")
-    wait_until(host, "taken", lambda _: bool(lineage("taken").versions))
+    runs.start("taken", iterations=1, deployment_prefix=PREFIX, data_filter_ratio=1.0)
+    runs.wait_until("taken", lambda custom: custom.get("stage") == "fine-tune")
+    runs.wait_until("taken", lambda _: bool(lineage("taken").versions))
     mgmt = emulator_reset.mgmt()
     body = Deployment(
         sku=Sku(name="GlobalStandard", capacity=10),
@@ -53,21 +51,18 @@ def test_a_name_taken_while_the_model_trains_is_skipped(
             model=DeploymentModel(format="OpenAI", name="gpt-5.1", version="2025-11-13")
         ),
     )
-    mgmt.deployments.begin_create_or_update(
-        emulator_reset.resource_group, emulator_reset.account, f"{PREFIX}_v01", body
-    ).result()
+    group, account = emulator_reset.resource_group, emulator_reset.account
+    mgmt.deployments.begin_create_or_update(group, account, f"{PREFIX}_v01", body).result()
 
-    report = report_of(host, "taken")
+    report = runs.finish("taken")
 
-    assert report["status"] == "succeeded", report
-    (only,) = report["iterations"]
-    assert only["status"] == "succeeded", only
-    assert only["deployment"] == f"{PREFIX}_v02"
+    assert report.status == "succeeded", report
+    (only,) = report.iterations
+    assert only.status == "succeeded", only
+    assert only.deployment == f"{PREFIX}_v02"
     assert [(item.version, item.deployment) for item in lineage("taken").versions] == [(2, f"{PREFIX}_v02")]
-    other = mgmt.deployments.get(emulator_reset.resource_group, emulator_reset.account, f"{PREFIX}_v01")
+    other = mgmt.deployments.get(group, account, f"{PREFIX}_v01")
     assert other.properties is not None
     assert other.properties.model is not None
     assert other.properties.model.name == "gpt-5.1"
-    mgmt.deployments.begin_delete(
-        emulator_reset.resource_group, emulator_reset.account, f"{PREFIX}_v01"
-    ).result()
+    mgmt.deployments.begin_delete(group, account, f"{PREFIX}_v01").result()

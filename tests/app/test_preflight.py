@@ -89,9 +89,11 @@ def refused_at_the_door(
             {"budget_usd": 0.01},
             "budget_usd",
             # 24 training rollouts and two evaluations of 4 tasks x 1 sample, each rollout expected to
-            # read EXPECTED_TOKENS_PER_ROLLOUT (1000) and write 100 tokens at $0.40 / $1.60 per 1M.
-            "~15,000 trained tokens ~ $0.0375 + 32 rollouts' chat calls ~ $0.0179; $0.0000 spent so far; "
-            "does not fit",
+            # read EXPECTED_TOKENS_PER_ROLLOUT (1000) and write 100 tokens. The teacher (gpt-5.1, no
+            # default price) serves the batch and the first champion's side; only the candidate's 4
+            # are priced, at gpt-4.1-mini's $0.40 / $1.60 per 1M.
+            "~15,000 trained tokens ~ $0.0375 + 32 rollouts' chat calls ~ $0.0022 (without "
+            "gpt-5.1-2025-11-13: no price; add it to PRICING); $0.0000 spent so far; does not fit",
             "raise budget_usd",
         ),
     ],
@@ -207,10 +209,11 @@ def test_a_budget_too_small_for_one_iteration_ends_a_scheduled_run_before_any_ro
     budget = failed_checks(report)["budget"]
     # 24 rollouts x 0.6 kept = 15 x EXPECTED_TOKENS_PER_ROLLOUT (1000) at gpt-4.1-mini developer $2.50/1M;
     # an iteration's 24 + 2 x 16 rollouts (training, candidate and champion on 16 validation tasks) at
-    # 1000 tokens read and 100 written each, $0.40 and $1.60 per 1M.
+    # 1000 tokens read and 100 written each; the teacher's (batch and champion) have no default price,
+    # the candidate's 16 are priced at $0.40 and $1.60 per 1M.
     assert budget.detail.startswith(
-        "~15,000 trained tokens ~ $0.0375 + 56 rollouts' chat calls ~ $0.0314; $0.0000 spent so far; "
-        "does not fit"
+        "~15,000 trained tokens ~ $0.0375 + 56 rollouts' chat calls ~ $0.0090 (without "
+        "gpt-5.1-2025-11-13: no price; add it to PRICING); $0.0000 spent so far; does not fit"
     )
     assert budget.fix is not None
     assert "raise budget_usd" in budget.fix
