@@ -427,23 +427,21 @@ def test_local_services_take_free_ports_when_the_default_ones_go_while_azurite_s
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two `make run`s started together both find 10000-10002 free; the one that loses the race runs on
-    free ports instead of failing."""
+    free ports instead of failing. The "default" blob port here is one this test holds, so no other
+    test on the machine (a `make run` on the real defaults) can free or take it meanwhile; the other two
+    are free, so Azurite's refusal (EADDRINUSE) is what shows while they are awaited."""
     with socket.socket() as holder:
-        # SO_REUSEADDR: a connection to 10000 in TIME_WAIT must not stop this holder from listening
-        # (Azurite, in Node, would bind through it and take the port the test means to hold).
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            holder.bind(("127.0.0.1", 10000))
-            holder.listen()
-        except OSError:
-            pass  # something already holds it: taken either way
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = (holder.getsockname()[1], azurite_script.free_port(), azurite_script.free_port())
+        monkeypatch.setattr(azurite_script, "DEFAULT_PORTS", taken)
         monkeypatch.setattr(local_env, "_default_ports_free", lambda: True)
         saved = dict(os.environ)  # local_services exports the app's settings into this process
         try:
             with local_env.local_services(
                 azurite_dir=tmp_path / "azurite", emulator_state=tmp_path / "emulator"
             ) as services:
-                assert services.azurite.blob_port != 10000
+                assert services.azurite.blob_port != taken[0]
                 connection = services.env["ARTIFACTS_STORAGE_CONNECTION_STRING"]
                 assert f":{services.azurite.blob_port}/" in connection
         finally:
