@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+import pytest
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties
 
 from shared.azure.preflight import PlannedFile, price
@@ -23,6 +24,14 @@ PRICING = {
     "gpt-4.1-mini": {"inference_per_1m_tokens": {"input": 1.0, "output": 4.0}},
 }
 PLANNED = PlannedFile(tokens=10_000, bytes=40_000, basis="expected")
+
+
+@pytest.fixture(autouse=True)
+def _no_app_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other tests in this process export the app's settings (as the Functions host would); these build
+    their own."""
+    for name in AppSettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
 
 
 def _settings(pricing: Mapping[str, object]) -> AppSettings:
