@@ -14,10 +14,10 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   has been observed), its 429s lower the shares.
 - **429s waited out.** ``retry-after-ms`` (else ``retry-after``) closes the deployment's gate for
   every request of this process, so the waiting calls do not all retry at once: Azure's own figure for
-  when one more request fits. When the gate opens, ``PROBE_REQUESTS`` go first and the rest wait for
-  the first answer to one of them, whose headers say what is left now: a whole window's share sent
-  into a window Azure has just called full would mostly be refused, and every refusal counts toward
-  the limit (rule 3) and pushes the next opening further out. A 429 that carries Azure's count (its
+  when one more request fits. When the gate opens, that one request goes and the rest wait for its
+  answer, whose headers say what is left now: a whole window's share sent into a window Azure has
+  just called full would mostly be refused, and every refusal counts toward the limit (rule 3) and
+  pushes the next opening further out. A 429 that carries Azure's count (its
   ``x-ratelimit-*`` headers) does not otherwise change the plan: the headers already measure whoever
   else is there, and a lowering (a lower ``x-ratelimit-limit-requests``) is one event however many
   429s its first minute brings, while Azure's minute still holds what it admitted under the old limit.
@@ -93,10 +93,10 @@ MOST_OTHERS = 0.9
 """The largest share of a deployment's limits the pacing leaves to others, so that a misread header
 can slow a stage but never stop it."""
 PROBE_REQUESTS = 2
-"""Requests a pacer sends before an answer tells it what is left of the deployment: at first, and again
-each time a 429 has closed the gate. A deployment someone else is using (or whose window Azure has just
-called full) would refuse most of a whole window's share sent blind, and Azure counts refused requests
-too."""
+"""Requests a pacer sends before Azure's first answer tells it what is left of the deployment: a
+deployment someone else is using would refuse most of a whole window's share sent blind, and Azure
+counts refused requests too. After a 429 the probe is one request: its retry-after is when one more
+fits."""
 PLAN_CHECK_SECONDS = 0.5
 """How often a request waiting for its slot looks whether its booking still holds."""
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
@@ -178,7 +178,8 @@ class Pacer:
     """The limits Azure enforces now (requests, tokens per minute), from its last answer's headers."""
     others: list[Others] = field(default_factory=list)
     answered: bool = False
-    """Whether a request sent since ``probe_from`` has been answered; until then only PROBE_REQUESTS go."""
+    """Whether a request sent since ``probe_from`` has been answered; until then only ``probe`` go."""
+    probe: int = PROBE_REQUESTS
     probe_from: float = 0.0
     """When the last 429's gate opened (0 before any): answers to requests sent earlier describe the
     window Azure refused, not what is left after it."""
@@ -348,7 +349,7 @@ class Pacer:
                 # of that minute are this lowering's, not a sign of anyone new.
                 self.calm_until = max(self.calm_until, now + TOKEN_WINDOW_SECONDS)
             self.gate_until = max(self.gate_until, now + retry_after)
-            self.probe_from, self.answered = self.gate_until, False
+            self.probe_from, self.probe, self.answered = self.gate_until, 1, False
             # Every request still waiting for its slot is booked again, behind the gate and the probe.
             self.bookings = [item for item in self.bookings if item.slot <= now]
             self.plan += 1
@@ -387,8 +388,8 @@ class Pacer:
             if inside >= share:
                 at = max(at, slots[len(slots) - share] + window + WINDOW_MARGIN_SECONDS)
         probes = slots[bisect.bisect_left(slots, self.probe_from) :]
-        if not self.answered and len(probes) >= PROBE_REQUESTS:
-            at = max(at, probes[-PROBE_REQUESTS] + self.budget.window_seconds + WINDOW_MARGIN_SECONDS)
+        if not self.answered and len(probes) >= self.probe:
+            at = max(at, probes[-self.probe] + self.budget.window_seconds + WINDOW_MARGIN_SECONDS)
         return at
 
     def _token_slot(self, at: float, tokens: int) -> float:

@@ -9,7 +9,6 @@ import httpx2
 import pytest
 
 from shared.azure.throttling import (
-    PROBE_REQUESTS,
     SLOW_DOWN,
     TOKEN_WINDOW_SECONDS,
     WINDOW_MARGIN_SECONDS,
@@ -30,25 +29,25 @@ def refusal(limit_requests: int = 600, retry_after_ms: int = 1500) -> httpx2.Hea
     )
 
 
-def test_after_a_429_a_probe_goes_when_the_gate_opens_and_its_answer_frees_the_rest() -> None:
-    """Azure says one more request fits in 1.5 s: two requests go then, not the window's share, and
-    the others wait for the first answer to one of them; the 429 itself does not slow the pacing (its
-    headers say Azure counts for itself)."""
+def test_after_a_429_one_request_goes_when_the_gate_opens_and_its_answer_frees_the_rest() -> None:
+    """Azure says one more request fits in 1.5 s: that one goes then, not the window's share, and the
+    others wait for its answer; the 429 itself does not slow the pacing (its headers say Azure counts
+    for itself)."""
     pacer = Pacer(budget(600), answered=True)
     slots(pacer, 5)
     waiting = pacer.reserve(0, 0.5)
     pacer.throttled(1.5, now=0.5, headers=refusal())
     assert pacer.stale(waiting, 0.5), "a request booked before the 429 is booked again"
-    after = slots(pacer, 4, now=0.5)
-    assert after[:PROBE_REQUESTS] == [2.0] * PROBE_REQUESTS
-    assert after[PROBE_REQUESTS:] == [2.0 + 10 + WINDOW_MARGIN_SECONDS] * 2, "held until a probe answers"
+    window = 10 + WINDOW_MARGIN_SECONDS
+    after = slots(pacer, 3, now=0.5)
+    assert after == [2.0, 2.0 + window, 2.0 + 2 * window], "one a window until an answer comes"
     assert pacer.factor == 1.0
 
-    # Nobody else in the window: 100 less this process's 5 (then 7) requests are left.
+    # Nobody else in the window: 100 less this process's 5 (then 6) requests are left.
     held = pacer.bookings[-1]
     azure_says(pacer, 0.0, 2.2, limit_requests=600, remaining_requests=95)
     assert not pacer.stale(held, 2.2), "an answer to a request sent before the gate ends no probe"
-    azure_says(pacer, 2.0, 3.0, limit_requests=600, remaining_requests=93)
+    azure_says(pacer, 2.0, 3.0, limit_requests=600, remaining_requests=94)
     assert pacer.stale(held, 3.0)
     assert pacer.reserve(0, 3.0).slot == 3.0, "the probe answered, the plan holds the rest no longer"
 
