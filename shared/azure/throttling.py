@@ -11,7 +11,8 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   the TPM, each window counted ``WINDOW_MARGIN_SECONDS`` longer than Azure counts it. A stage thus
   starts with a window's worth at once, as Azure admits, and then runs at the limit's rate. If a
   deployment enforces a shorter window (Azure's docs say "typically 1 or 10 seconds"; 10 s is what
-  has been observed), its 429s lower the shares.
+  has been observed), its answers' ``remaining`` (counted in that window) lower the shares, as do
+  its 429s when they come without Azure's count.
 - **429s waited out.** ``retry-after-ms`` (else ``retry-after``) closes the deployment's gate for
   every request of this process, so the waiting calls do not all retry at once: Azure's own figure for
   when one more request fits. When the gate opens, that one request goes and the rest wait for its
