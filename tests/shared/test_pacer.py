@@ -10,10 +10,10 @@ import pytest
 
 from shared.azure.throttling import (
     SLOW_DOWN,
-    TOKEN_WINDOW_SECONDS,
     WINDOW_MARGIN_SECONDS,
     Pacer,
 )
+from shared.domain.rate_limits import TOKEN_WINDOW_SECONDS
 from tests.shared.test_throttling import azure_says, budget, slots
 
 
