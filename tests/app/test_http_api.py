@@ -42,6 +42,7 @@ from api.http import (
 )
 from api.lineages import LineageRef
 from api.runs import ACTIVE, Decision, RunRef, StartRun
+from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
 from scripts.azurite import REPO_ROOT, Azurite, free_port
@@ -59,6 +60,7 @@ from shared.domain.settings import (
     RunSettings,
 )
 from shared.domain.settings import DEPLOYMENT_PREFIX_PATTERN as PREFIX_PATTERN
+from tests.driver import Runs
 
 pytestmark = pytest.mark.timeout(300)
 JSON = {"content-type": "application/json"}
@@ -77,16 +79,15 @@ def errors_by_field(payload: dict[str, Any]) -> dict[str, str]:
     return {item["field"]: item["error"] for item in payload["errors"]}
 
 
-def instance_ids(host: Any) -> set[str]:
+def instance_ids(host: DevHost) -> set[str]:
     """The runs the host knows (a run's own rollout stages, sub-orchestrations, are not new runs)."""
     statuses = asyncio.run(host.client.get_status_all())
-    return {status.instance_id for status in statuses if status.name == ORCHESTRATOR_NAME}
+    return {status.instance_id or "" for status in statuses if status.name == ORCHESTRATOR_NAME}
 
 
-def stop(host: Any, run_id: str) -> None:
+def stop(host: DevHost, run_id: str) -> None:
     """Ends a run a test started only to see it accepted (keeps the emulator quiet)."""
-    asyncio.run(host.client.terminate(run_id, "test is done with it"))
-    asyncio.run(host.wait_for_completion(run_id, timeout=60))
+    Runs(host).terminate(run_id, "test is done with it")
 
 
 # ---------------------------------------------------------------- reading a body, on its own
@@ -319,7 +320,7 @@ def test_a_run_through_its_status_url_from_start_to_finish(
     assert running.headers["Location"] == location and running.headers["Retry-After"] == "10"
     assert json.loads(running.get_body())["runtime_status"] in ("Pending", "Running")
 
-    status = asyncio.run(host.wait_for_completion(run_id, timeout=240))
+    status = Runs(host).ended(run_id)
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
     done = host.http("GET", location.removeprefix(host.origin))
     assert done.status_code == 200 and "Location" not in done.headers
