@@ -75,6 +75,7 @@ class Week(BaseModel):
     test: float | None = None
     decision: str = "-"
     trained: int = 0
+    trained_tokens: int = Field(0, description="what its jobs trained on, as Azure counted it")
     promoted: int = 0
     stopped: bool = False
     cost_usd: float = 0.0
@@ -137,6 +138,22 @@ class SoakResult(BaseModel):
         return [week for week in self.weeks if week.stopped]
 
     @property
+    def nothing_new_weeks(self) -> list[Week]:
+        """Weeks that trained nothing because every iteration's kept examples were ones the lineage had
+        trained on already (``NothingToLearn``): they paid for their rollouts and evaluations only."""
+        return [
+            week
+            for week in self.weeks
+            if not week.trained and week.failures and set(week.failures) == {"NothingToLearn"}
+        ]
+
+    @property
+    def priced(self) -> bool:
+        """Whether the weeks' costs were estimated: a week that trained costs something at any price, so
+        none above zero means the model has no price in the table (gpt-oss-20b: docs/cost.md)."""
+        return any(week.cost_usd > 0 for week in self.trained_weeks)
+
+    @property
     def saved_usd(self) -> float:
         """What the weeks that stopped early did not spend: a week that trained cost, on average, this
         much more than each of them did."""
@@ -162,7 +179,29 @@ class SoakResult(BaseModel):
             f"and {len(stopped)} stopped after their baseline because no candidate could have been "
             "promoted (`NothingToImprove`)."
         )
-        if trained and stopped:
+        unlearned = self.nothing_new_weeks
+        if unlearned:
+            line += (
+                f" {len(unlearned)} weeks trained nothing because every example their rollouts earned was "
+                "one the lineage had trained on already (each iteration skipped with `NothingToLearn`; the "
+                f"first was week {unlearned[0].week}: the champion answers the same tasks the same way, "
+                "so a fixed task set stops teaching it anything new); they paid for their rollouts only."
+            )
+        if trained and not self.priced:
+            line += (
+                " No week's cost is estimated in dollars: a week that trained came to $0 by estimate, so its "
+                "model has no price in the default table (docs/cost.md; set `PRICING` to price it)."
+            )
+            tokens = sum(week.trained_tokens for week in trained) // len(trained)
+            idle_weeks = len(stopped) + len(unlearned)
+            if tokens and idle_weeks:
+                line += (
+                    f" Counted in what is billed per token instead: a week that trained trained {tokens:,} "
+                    f"tokens on average; the {idle_weeks} weeks that stopped or learned nothing new trained "
+                    f"none, about {tokens * idle_weeks:,} trained tokens (and their candidates' hosting) not "
+                    "paid for."
+                )
+        elif trained and stopped:
             mean = sum(week.cost_usd for week in trained) / len(trained)
             idle = sum(week.cost_usd for week in stopped) / len(stopped)
             line += (
@@ -186,7 +225,8 @@ class SoakResult(BaseModel):
                 if self.agent is None
                 else f" agent={self.agent} trained_weeks={len(self.trained_weeks)} "
                 f"promoted_weeks={sum(1 for w in self.weeks if w.promoted)} "
-                f"stopped_weeks={len(self.stopped_weeks)} saved_usd={self.saved_usd:.2f}"
+                f"stopped_weeks={len(self.stopped_weeks)} "
+                + (f"saved_usd={self.saved_usd:.2f}" if self.priced else "saved_usd=unpriced")
             )
         )
 
@@ -279,6 +319,7 @@ def week_row(week: int, report: RunReport, emulator: EmulatorHandle) -> Week:
         test=test.reward if test else None,
         decision=decision,
         trained=sum(1 for item in report.iterations if item.fine_tuned_model),
+        trained_tokens=sum(item.trained_tokens or 0 for item in report.iterations),
         promoted=sum(1 for item in report.iterations if item.promoted),
         stopped=decision == STOPPED,
         cost_usd=estimated_usd(report),

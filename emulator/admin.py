@@ -98,6 +98,7 @@ def snapshot(store: Store) -> dict[str, Any]:
             "open_model_format": c.open_model_format,
             "retired_chat_status": c.retired_chat_status,
             "deployment_names": c.deployment_names,
+            "account_kind": c.account_kind,
         },
         "account": _account(store),
         "files": [file_json(f, now) for f in store.data.files.values() if not f.deleted],

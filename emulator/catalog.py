@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 BASE_SKUS = ("GlobalStandard", "Standard", "DataZoneStandard")
 FINE_TUNED_SKUS = ("Standard", "GlobalStandard", "DeveloperTier")
-ACCOUNT_KIND = "AIServices"  # a Foundry resource: the kind open-model fine-tuning requires (supported)
+FOUNDRY_KIND = "AIServices"  # a Foundry resource: the kind open-model fine-tuning requires (supported)
 
 
 def arm_version(model: str) -> str:
@@ -234,7 +234,7 @@ def location_models(store: Store, location: str, now: float) -> list[dict[str, A
     if location.lower() != store.config.location.lower():
         return []
     return [
-        {"kind": ACCOUNT_KIND, "skuName": "S0", "model": model_json(store, m, now)}
+        {"kind": FOUNDRY_KIND, "skuName": "S0", "model": model_json(store, m, now)}
         for m in _listed(store)
         if m.job_id is None
     ]

@@ -46,6 +46,11 @@ RULE_VARIANTS: tuple[tuple[str, tuple[str, ...] | tuple[int, ...], str], ...] = 
         "chat on a retired model's deployment: 404 (observed) or 410 (SDK docs)",
     ),
     (
+        "--account-kind",
+        ("AIServices", "OpenAI"),
+        "the account's ARM kind: a Foundry resource (open models train) or an Azure OpenAI one (they do not)",
+    ),
+    (
         "--deployment-names",
         ("strict", "lenient"),
         "strict: 2-64 letters, digits, '-', '_'; lenient: any name",
@@ -348,6 +353,7 @@ def _config(a: argparse.Namespace) -> Config:
         open_model_format=a.open_model_format,
         retired_chat_status=a.retired_chat_status,
         deployment_names=a.deployment_names,
+        account_kind=a.account_kind,
         faults=FaultConfig(
             routes=[*a.fault_rate, *a.fault_next],
             fail_next_jobs=a.fail_next_jobs,

@@ -119,6 +119,9 @@ class Config(BaseModel):
     open_model_format: Literal["provider", "OpenAI-OSS"] = "provider"
     # Chat on a deployment whose model is retired: 404 "Resource not found" (observed) or 410 (SDK docs).
     retired_chat_status: Literal[404, 410] = 404
+    # The account's ARM kind: "AIServices" (a Foundry resource, where open models train) or "OpenAI" (an
+    # Azure OpenAI resource, where they do not: supported, "only supported on Foundry resources").
+    account_kind: Literal["AIServices", "OpenAI"] = "AIServices"
     # Deployment names: "strict" (2-64 letters, digits, '-', '_') or "lenient" (any, as before).
     deployment_names: Literal["strict", "lenient"] = "strict"
     faults: FaultConfig = FaultConfig()

@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulator.catalog import (
-    ACCOUNT_KIND,
     account_models,
     deployable_skus,
     deployment_format,
@@ -571,7 +570,8 @@ def _not_found(kind: str, message: str) -> ArmError:
 
 def account_json(store: Store, request: Request) -> dict[str, Any]:
     """The account itself (``accounts.get``), shaped as the spec's GetAccount example (2025-06-01):
-    its kind (``AIServices``: a Foundry resource), region, SKU and endpoint."""
+    its kind (``--account-kind``: ``AIServices``, a Foundry resource, or ``OpenAI``), region, SKU and
+    endpoint."""
     c = store.config
     return {
         "id": f"/subscriptions/{c.subscription}/resourceGroups/{c.resource_group}/providers/"
@@ -579,7 +579,7 @@ def account_json(store: Store, request: Request) -> dict[str, Any]:
         "name": c.account,
         "type": "Microsoft.CognitiveServices/accounts",
         "location": c.location,
-        "kind": ACCOUNT_KIND,
+        "kind": c.account_kind,
         "sku": {"name": "S0"},
         "properties": {
             "endpoint": str(request.base_url).rstrip("/") + "/",

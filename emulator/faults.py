@@ -61,6 +61,12 @@ class FaultConfig(BaseModel):
         le=MAX_SLOWDOWN,
         description="multiplies the training time of jobs created while set",
     )
+    processing_slowdown: float = Field(
+        default=1.0,
+        gt=0,
+        le=MAX_SLOWDOWN,
+        description="multiplies the processing time of files uploaded while set",
+    )
     not_found_window: float = Field(default=0.0, ge=0, le=MAX_WINDOW)
     rate_limit_scale: float | None = Field(
         default=None, gt=0, le=1_000_000, description="overrides --rate-limit-scale while set"

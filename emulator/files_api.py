@@ -122,7 +122,9 @@ async def create_file(request: Request, store: Store) -> Response:
         result = validate_training_file(filename, data, store.config.min_examples)
         error, examples, tokens = result.error, len(result.examples), result.tokens
     now = store.now()
-    duration = store.config.scaled(store.config.durations.file_processing)
+    duration = (
+        store.config.scaled(store.config.durations.file_processing) * store.faults.config.processing_slowdown
+    )
     record = FileRecord(
         id=f"file-{store.next_hex()}",
         filename=filename,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulator.catalog import existing_families, fine_tune_retired_since, iso
+from emulator.catalog import FOUNDRY_KIND, existing_families, fine_tune_retired_since, iso
 from emulator.deployments import state_of
 from emulator.errors import ApiError
 from emulator.files_api import file_status
@@ -209,6 +209,15 @@ def _check_base(store: Store, parent: ModelRecord, now: float) -> None:
     profile = profile_of(parent.root)
     if not profile.sft:
         raise _bad(f"{NOT_SUPPORTED} ({profile.arm_name} has no supervised fine-tuning)", "model")
+    kind = store.config.account_kind
+    if profile.open_model and kind != FOUNDRY_KIND:
+        # supported: open models are "only supported on Foundry resources"; Azure's answer on another
+        # kind of account is not published, so the reason in parentheses is the emulator's.
+        raise _bad(
+            f"{NOT_SUPPORTED} ({profile.arm_name} is fine-tuned on Foundry resources (kind {FOUNDRY_KIND}) "
+            f"only; this account is kind {kind})",
+            "model",
+        )
     if parent.job_id is not None and not profile.from_fine_tuned:
         raise _bad(
             f"{NOT_SUPPORTED} (a model fine-tuned from {profile.arm_name} cannot be fine-tuned again; start "

@@ -18,6 +18,7 @@ import azure.durable_functions as df
 
 from orchestrators.errors import StageFailed
 from orchestrators.orchestration import Orchestration, Stage, Step
+from shared.contracts.progress import AwaitingAccount
 from shared.domain.account import (
     AbandonRequest,
     AccountGate,
@@ -133,7 +134,7 @@ def hold(
             let_go(orch, ticket)
             raise
     if waited:
-        orch.status.pop("awaiting", None)
+        orch.stop_awaiting()
     return Grant(ticket, since, (context.current_utc_datetime - since).total_seconds(), waited)
 
 
@@ -157,19 +158,19 @@ def unavailable(purpose: str, turn: Turn, settings: RunSettings) -> ErrorInfo:
 
 
 def show_wait(orch: Orchestration, purpose: str, turn: Turn, since: datetime, deadline: datetime) -> None:
-    stage = Stage(orch.status.get("stage", Stage.DEPLOY.value))
+    stage = orch.stage or Stage.DEPLOY
     what = "a fine-tuned deployment slot" if turn.full else f"its turn ({turn.position - 1} writes ahead)"
     orch.show(
         stage,
         f"{purpose}: waiting for {what} on the account",
-        awaiting={
-            "account": purpose,
-            "position": turn.position,
-            "holder": turn.holder,
-            "slots_full": turn.full,
-            "since": since.isoformat(),
-            "deadline": deadline.isoformat(),
-        },
+        awaiting=AwaitingAccount(
+            account=purpose,
+            position=turn.position,
+            holder=turn.holder,
+            slots_full=turn.full,
+            since=since.isoformat(),
+            deadline=deadline.isoformat(),
+        ),
     )
 
 

@@ -53,15 +53,16 @@ Sku = tuple[str, int]
 def deploy(orch: Orchestration, record: IterationRecord, model: str, name: str) -> Step[Deployed]:
     """Makes room and deploys the iteration's model as ``name``; raises StageFailed (with code
     DeploymentNameTaken when someone else took the name); records the deployment before waiting on it."""
-    state = orch.state
+    state, settings = orch.state, orch.state.settings
     yield from prune(orch)
-    deployed = Deployed(name, state.settings.sku_name)
+    sku = fit_sku(model, settings.sku_name, settings.sku_capacity)
+    deployed = Deployed(name, *sku)
 
     def recorded() -> Step[None]:
         state.deployments.append(name)
         yield from record.checkpoint(deployed)
 
-    yield from provision(orch, name, model, sku=None, before_waiting=recorded)
+    yield from provision(orch, name, model, sku=sku, before_waiting=recorded)
     yield from wait_until_serving(orch, name)
     return deployed
 
@@ -103,7 +104,7 @@ def let_go_of(orch: Orchestration, names: list[str], why: str) -> Step[None]:
     be deleted is reported (leaked, with a warning); records the deletion."""
     if not names:
         return
-    orch.show(Stage(orch.status.get("stage", Stage.DEPLOY.value)), f"deleting {', '.join(names)}: {why}")
+    orch.show(orch.stage or Stage.DEPLOY, f"deleting {', '.join(names)}: {why}")
     try:
         yield from retire(orch, names)
     except StageFailed as failed:

@@ -39,7 +39,7 @@ from orchestrators.rollouts import (
     evaluate,
     evaluation_range,
 )
-from shared.contracts.payloads import InitRun, LineageClaim, ReportChange, RunRef, RunState
+from shared.contracts.payloads import InitRun, LineageClaim, ReportChange, RunOutput, RunRef, RunState
 from shared.contracts.specs import INIT_RUN, READ_CANCEL_REQUEST
 from shared.domain.errors import ErrorInfo, Leak
 from shared.domain.layout import report_path
@@ -55,7 +55,8 @@ ORCHESTRATOR_NAME = "finetune_run"
 @bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR_NAME)
 def finetune_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any] | None]:
     """Runs one execution of a run; ends it early (report first) when it cannot go on, and fails it
-    (report first) on what outlasts retries."""
+    (report first) on what outlasts retries; returns its ``RunOutput`` as JSON when it ends (the
+    Durable extension stores an orchestration's output as JSON), None when it continues as new."""
     orch = Orchestration(context, RunState.model_validate(context.get_input()))
     state = orch.state
     try:
@@ -65,9 +66,11 @@ def finetune_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any]
             yield from stop_if_cancelled(orch)
             yield from run_iteration(orch)
     except RunEnded as ended:
-        return (yield from finish_run(orch, ended.status, ended.error))
+        output = yield from finish_run(orch, ended.status, ended.error)
+        return output.model_dump(mode="json")
     except RunCancelled as cancelled:
-        return (yield from cancel_run(orch, cancelled))
+        output = yield from cancel_run(orch, cancelled)
+        return output.model_dump(mode="json")
     except Exception as exc:
         yield from fail_run(orch, exc)
         raise
@@ -76,7 +79,8 @@ def finetune_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any]
         context.continue_as_new(state.model_dump(mode="json"))
         return None
     status: RunStatus = "succeeded" if state.failed_iterations == 0 else "completed_with_failures"
-    return (yield from finish_run(orch, status, None))
+    output = yield from finish_run(orch, status, None)
+    return output.model_dump(mode="json")
 
 
 def begin_run(orch: Orchestration) -> Step[None]:
@@ -157,9 +161,7 @@ def evaluate_baseline(orch: Orchestration, start: Start) -> Step[tuple[Evaluatio
         yield from adopt(orch, champion, result.reward)
     else:
         measured = yield from evaluate_champion(orch, champion, start, result)
-    orch.show(
-        Stage.BASELINE, f"baseline reward {shown_reward(result.reward)}", baseline_val_reward=result.reward
-    )
+    orch.show(Stage.BASELINE, f"baseline reward {shown_reward(result.reward)}")
     return result, measured
 
 
@@ -222,7 +224,7 @@ def test_champion_at_start(orch: Orchestration) -> Step[None]:
         yield from orch.report(ReportChange(champion_test_start=score))
 
 
-def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) -> Step[dict[str, Any]]:
+def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) -> Step[RunOutput]:
     """Releases the lineage and closes the report; raises what outlasts retries; returns the output.
     A cancel that arrives now is too late to stop anything: the finish no longer races it."""
     state = orch.state
@@ -238,19 +240,19 @@ def finish_run(orch: Orchestration, status: RunStatus, error: ErrorInfo | None) 
     closing = ReportChange(status=status, finished_at=orch.now(), error=error, account=state.account)
     yield from orch.report(closing)
     champion = state.champion
-    return {
-        "run_id": state.run_id,
-        "status": status,
-        "lineage": state.lineage,
-        "report_blob": report_path(state.run_id),
-        "baseline_val_reward": state.baseline_reward,
-        "last_val_reward": state.last_val_reward,
-        "champion_deployment": champion.deployment if champion else None,
-        "champion_model": champion.model if champion else None,
-        "champion_val_reward": state.champion_reward,
-        "failed_iterations": state.failed_iterations,
-        "error": error.model_dump(mode="json") if error else None,
-    }
+    return RunOutput(
+        run_id=state.run_id,
+        status=status,
+        lineage=state.lineage,
+        report_blob=report_path(state.run_id),
+        baseline_val_reward=state.baseline_reward,
+        last_val_reward=state.last_val_reward,
+        champion_deployment=champion.deployment if champion else None,
+        champion_model=champion.model if champion else None,
+        champion_val_reward=state.champion_reward,
+        failed_iterations=state.failed_iterations,
+        error=error,
+    )
 
 
 def test_champion_at_end(orch: Orchestration) -> Step[None]:
@@ -275,7 +277,7 @@ def stop_if_cancelled(orch: Orchestration) -> Step[None]:
         orch.cancel(request.reason)
 
 
-def cancel_run(orch: Orchestration, cancelled: RunCancelled) -> Step[dict[str, Any]]:
+def cancel_run(orch: Orchestration, cancelled: RunCancelled) -> Step[RunOutput]:
     """Stops what the run left running (its job; its deployments but the champion's), then ends it as
     cancelled; what cannot be deleted is listed as leaked in the report."""
     yield from stop_leftovers(orch)

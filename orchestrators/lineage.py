@@ -24,6 +24,7 @@ from shared.contracts.payloads import (
     ReportChange,
     SplitRequest,
 )
+from shared.contracts.progress import AwaitingApproval
 from shared.contracts.specs import CLAIM_LINEAGE, CROWN_LINEAGE_CHAMPION, RELEASE_LINEAGE
 from shared.domain.errors import ErrorInfo
 from shared.domain.lineage import (
@@ -236,17 +237,17 @@ def await_approval(
     orch.show(
         Stage.PROMOTE,
         f"waiting until {deadline.isoformat()} for approval of {deployment}",
-        awaiting={
-            "approval": deployment,
-            "val_reward": candidate.reward,
-            "champion_val_reward": orch.state.champion_reward,
-            "deadline": deadline.isoformat(),
-        },
+        awaiting=AwaitingApproval(
+            approval=deployment,
+            val_reward=candidate.reward,
+            champion_val_reward=orch.state.champion_reward,
+            deadline=deadline.isoformat(),
+        ),
     )
     approve, reject = context.wait_for_external_event(APPROVE), context.wait_for_external_event(REJECT)
     timeout = context.create_timer(deadline)
     winner = yield from orch.race(approve, reject, timeout)
-    orch.status.pop("awaiting", None)
+    orch.stop_awaiting()
     if winner is timeout:
         return "approval_timed_out", None
     timeout.cancel()

@@ -13,13 +13,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TimerTask
 
 from orchestrators.errors import RunCancelled
 from shared.contracts.payloads import Done, ReportChange, ReportUpdate, RunState
+from shared.contracts.progress import AwaitingAccount, AwaitingApproval, RunProgress, StageDetail, StageFields
 from shared.contracts.specs import UPDATE_REPORT, ActivitySpec, Request, Result
 
 log = logging.getLogger("durable_finetune")
@@ -72,7 +73,12 @@ class Orchestration:
             first_retry_interval_in_milliseconds=int(state.settings.retry_first_interval_seconds * 1000),
             max_number_of_attempts=state.settings.retry_max_attempts,
         )
-        self.status: dict[str, Any] = {}
+        self.stage: Stage | None = None
+        """The stage last shown; None before the first."""
+        self.detail = StageDetail()
+        """What stages added to the progress (each field kept until a stage sets it again)."""
+        self.awaiting: AwaitingApproval | AwaitingAccount | None = None
+        """What the run waits for, shown until ``stop_awaiting``."""
         self.cancellable = cancellable
         """Whether waits race the cancel event: a run's do until it is cancelled; its clean-up, a
         reconciliation and an upkeep do not."""
@@ -130,6 +136,14 @@ class Orchestration:
         answer = yield from self.wait(self.task(spec, request))
         return spec.decode_result(answer)
 
+    def stop_if_cancelled_meanwhile(self) -> None:
+        """Raises the cancel that arrived during a ``call_through``, once the caller has recorded what
+        that call made (so the clean-up knows it); does nothing otherwise. It is raised once: the
+        clean-up's own ``call_through``s must not raise it again."""
+        cancelled, self.cancelled_by = self.cancelled_by, None
+        if cancelled is not None:
+            raise cancelled
+
     def call_through(self, spec: ActivitySpec[Request, Result], request: Request) -> Step[Result]:
         """Runs the activity to its end even if the run is cancelled meanwhile (clean-up that must
         finish: the cancel then waits for it); raises what outlasts retries; returns its answer. A
@@ -167,30 +181,45 @@ class Orchestration:
         """Writes ``change`` into the run report before the run goes on."""
         yield from self.perform(UPDATE_REPORT, ReportUpdate(run_id=self.state.run_id, change=change))
 
-    def show(self, stage: Stage, detail: str = "", **fields: Any) -> None:
-        """Publishes the stage as custom status and logs ``[FT i/N] stage: detail`` once (not on replay)."""
+    def show(
+        self,
+        stage: Stage,
+        detail: str = "",
+        *,
+        awaiting: AwaitingApproval | AwaitingAccount | None = None,
+        **fields: Unpack[StageFields],
+    ) -> None:
+        """Publishes the stage as custom status (``RunProgress``) and logs ``[FT i/N] stage: detail`` once
+        (not on replay); ``fields`` and ``awaiting`` stay shown until changed."""
         state = self.state
         prefix = f"[FT {state.iteration}/{state.settings.iterations}]" if state.iteration else "[FT baseline]"
         if not self.context.is_replaying:
             log.info("%s %s%s", prefix, stage.value, f": {detail}" if detail else "")
-        self.status.update(fields)
-        self.status.update(
-            {
-                "run_id": state.run_id,
-                "iteration": state.iteration,
-                "iterations": state.settings.iterations,
-                "stage": stage.value,
-                "message": detail,
-                "current_model": state.current_model,
-                "current_deployment": state.current_deployment,
-                "baseline_val_reward": state.baseline_reward,
-                "last_val_reward": state.last_val_reward,
-                "champion_deployment": state.champion.deployment if state.champion else None,
-                "champion_val_reward": state.champion_reward,
-                "updated_at": self.now(),
-            }
+        self.stage = stage
+        self.detail = self.detail.model_copy(update=fields)
+        if awaiting is not None:
+            self.awaiting = awaiting
+        progress = RunProgress(
+            **self.detail.model_dump(exclude_unset=True),
+            run_id=state.run_id,
+            iteration=state.iteration,
+            iterations=state.settings.iterations,
+            stage=stage.value,
+            message=detail,
+            current_model=state.current_model,
+            current_deployment=state.current_deployment,
+            baseline_val_reward=state.baseline_reward,
+            last_val_reward=state.last_val_reward,
+            champion_deployment=state.champion.deployment if state.champion else None,
+            champion_val_reward=state.champion_reward,
+            updated_at=self.now(),
+            **({"awaiting": self.awaiting} if self.awaiting is not None else {}),
         )
-        self.context.set_custom_status(self.status)
+        self.context.set_custom_status(progress.model_dump(mode="json", exclude_unset=True))
+
+    def stop_awaiting(self) -> None:
+        """The wait shown is over; the next ``show`` no longer shows it."""
+        self.awaiting = None
 
 
 def schedule(

@@ -17,7 +17,7 @@ from orchestrators.account import give_up
 from orchestrators.cleanup import stop_leftovers
 from orchestrators.lineage import release
 from orchestrators.orchestration import Orchestration, Step, call_activity
-from shared.contracts.payloads import ReportChange, RunRef, RunState
+from shared.contracts.payloads import ReconcileOutput, ReportChange, RunRef, RunState
 from shared.contracts.specs import DESCRIBE_STALE_RUN
 from shared.domain.errors import ErrorInfo
 
@@ -50,4 +50,5 @@ def reconcile_run(context: df.DurableOrchestrationContext) -> Step[dict[str, Any
         yield from orch.report(ReportChange(status="terminated", finished_at=orch.now(), error=error))
     yield from release(orch)
     job = stale.running_job.job_id if stale.running_job else None
-    return {"run_id": run_id, "deleted": stale.deployments, "job": job}
+    output = ReconcileOutput(run_id=run_id, deleted=stale.deployments, job=job)
+    return output.model_dump(mode="json")  # the Durable extension stores an orchestration's output as JSON

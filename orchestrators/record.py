@@ -97,6 +97,7 @@ class Deployed:
 
     name: str
     sku_name: str
+    sku_capacity: int
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,9 @@ class IterationRecord:
                 entry.fine_tuned_model = version.model = result.model
                 entry.trained_tokens = result.trained_tokens
                 version.status = "trained"
-            case Deployed(name, sku_name):
+            case Deployed(name, sku_name, sku_capacity):
                 entry.deployment = version.deployment = name
-                version.sku_name = sku_name
+                version.sku_name, version.sku_capacity = sku_name, sku_capacity
             case Evaluation(stats):
                 entry.val_reward = version.val_reward = stats.reward
                 entry.val_rollouts = version.val_rollouts = stats.rollouts

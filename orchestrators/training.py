@@ -49,14 +49,22 @@ def fine_tune(orch: Orchestration, record: IterationRecord, dataset_blob: str) -
 
 def upload(orch: Orchestration, record: IterationRecord, dataset_blob: str) -> Step[str]:
     """Uploads the dataset and waits until it is processed; raises StageFailed(failed) if Azure
-    refuses it (deleting it) or takes too long; returns the file id."""
-    settings = orch.state.settings
+    refuses it (deleting it) or takes too long, RunCancelled once the file is known to the clean-up;
+    returns the file id.
+
+    The upload runs to its end even if the run is cancelled meanwhile, and the file is the run's
+    ``active_job`` from then on, so a cancel during the upload or the processing deletes it (a cancel
+    that stopped waiting for the upload would leave a file nobody knows about)."""
+    state, settings = orch.state, orch.state.settings
     orch.show(Stage.FINE_TUNE, "uploading the training file")
-    request = UploadFile(run_id=orch.state.run_id, iteration=record.iteration, dataset_blob=dataset_blob)
-    uploaded = yield from orch.call(UPLOAD_TRAINING_FILE, request)
+    request = UploadFile(run_id=state.run_id, iteration=record.iteration, dataset_blob=dataset_blob)
+    uploaded = yield from orch.call_through(UPLOAD_TRAINING_FILE, request)
     if uploaded.file_id is None:
+        orch.stop_if_cancelled_meanwhile()
         raise StageFailed("failed", uploaded.error or ErrorInfo(code="UploadFailed", message="no file id"))
     record.fold(Uploaded(uploaded.file_id))
+    state.active_job = JobInFlight(file_id=uploaded.file_id, iteration=record.iteration)
+    orch.stop_if_cancelled_meanwhile()
     orch.show(Stage.FINE_TUNE, f"file {uploaded.file_id} uploaded; waiting until processed")
     polled = yield from orch.poll(
         GET_TRAINING_FILE,
@@ -67,6 +75,7 @@ def upload(orch: Orchestration, record: IterationRecord, dataset_blob: str) -> S
     )
     if polled.result.status == "processed":
         return uploaded.file_id
+    state.active_job = None
     yield from collect_outputs(orch, JobInFlight(file_id=uploaded.file_id, iteration=record.iteration))
     if polled.timed_out:
         message = f"file still {polled.result.status}; deleted"
@@ -79,14 +88,19 @@ def upload(orch: Orchestration, record: IterationRecord, dataset_blob: str) -> S
 def train(orch: Orchestration, record: IterationRecord, file_id: str) -> Step[Trained]:
     """Starts the job and waits for its model; raises StageFailed(failed) when it fails, is cancelled,
     stays paused or overruns its deadline (then it is cancelled); records the job before waiting on it
-    and the job's results copied to Blob once it has settled; returns the model."""
+    and the job's results copied to Blob once it has settled; returns the model.
+
+    Starting the job runs to its end even if the run is cancelled meanwhile: a job started by an
+    abandoned call would train, and bill, with nobody to cancel it."""
     state = orch.state
-    started = yield from orch.call(START_FINETUNE_JOB, job_request(orch, record, file_id))
+    started = yield from orch.call_through(START_FINETUNE_JOB, job_request(orch, record, file_id))
     job = JobInFlight(file_id=file_id, iteration=record.iteration, job_id=started.job_id)
     if started.job_id is None:
+        state.active_job = None
         yield from collect_outputs(orch, job)
         raise StageFailed("failed", started.error or ErrorInfo(code="JobRefused", message="no job id"))
     state.active_job = job
+    orch.stop_if_cancelled_meanwhile()
     yield from record.checkpoint(JobStarted(file_id, started.job_id))
     orch.show(Stage.FINE_TUNE, f"job {started.job_id} training from {record.version.parent_model}")
     polled = yield from settle(orch, started.job_id)
@@ -160,8 +174,7 @@ def collect_outputs(orch: Orchestration, job: JobInFlight) -> Step[CollectedOutp
             leaked.append(Leak(kind="file", name=file_id, reason=reason))
     if leaked or collected.warnings:
         yield from orch.report(ReportChange(leaked=leaked or None, warnings=collected.warnings or None))
-    if orch.cancelled_by is not None:
-        raise orch.cancelled_by
+    orch.stop_if_cancelled_meanwhile()
     return collected
 
 

@@ -14,7 +14,14 @@ import azure.durable_functions as df
 from orchestrators.errors import RunEnded
 from orchestrators.lineage import Start, adopt, champion_from, claim, crown, release, serve
 from orchestrators.orchestration import Orchestration, Stage, Step, call_activity
-from shared.contracts.payloads import InitRun, LineageClaim, ReportChange, RunState, UpkeepRequest
+from shared.contracts.payloads import (
+    InitRun,
+    LineageClaim,
+    ReportChange,
+    RunState,
+    UpkeepOutput,
+    UpkeepRequest,
+)
 from shared.contracts.specs import INIT_RUN
 from shared.domain.errors import ErrorInfo
 from shared.domain.report import RunStatus
@@ -27,7 +34,8 @@ UPKEEP_NAME = "lineage_upkeep"
 @bp.orchestration_trigger(context_name="context", orchestration=UPKEEP_NAME)
 def lineage_upkeep(context: df.DurableOrchestrationContext) -> Step[dict[str, Any]]:
     """Runs one upkeep operation on a lineage; ends early (report first) when the lineage is busy or
-    has nothing to do it on; raises what outlasts retries."""
+    has nothing to do it on; raises what outlasts retries; returns its ``UpkeepOutput`` as JSON (the
+    Durable extension stores an orchestration's output as JSON)."""
     request = UpkeepRequest.model_validate(context.get_input())
     state = RunState(run_id=request.upkeep_id, settings=request.settings, started_at=request.started_at)
     orch = Orchestration(context, state, cancellable=False)
@@ -53,11 +61,10 @@ def lineage_upkeep(context: df.DurableOrchestrationContext) -> Step[dict[str, An
     closing = ReportChange(status=status, finished_at=orch.now(), error=error, account=state.account)
     yield from orch.report(closing)
     champion = state.champion
-    return {
-        "upkeep_id": state.run_id,
-        "status": status,
-        "champion": champion.deployment if champion else None,
-    }
+    output = UpkeepOutput(
+        upkeep_id=state.run_id, status=status, champion=champion.deployment if champion else None
+    )
+    return output.model_dump(mode="json")
 
 
 def redeploy_champion(orch: Orchestration, lineage: LineageClaim) -> Step[None]:

@@ -22,6 +22,8 @@ AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 # Azurite's one built-in account and its key: public, the same on every machine, and accepted by
 # nothing but Azurite ("HTTP connection strings" in
 # https://learn.microsoft.com/azure/storage/common/storage-use-azurite#http-connection-strings).
+# Azurite's own defaults (blob, queue, table), which `UseDevelopmentStorage=true` assumes.
+DEFAULT_PORTS = (10000, 10001, 10002)
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
@@ -80,15 +82,15 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], errors: IO[byte
 def run_azurite(location: Path, *, default_ports: bool = False, timeout: float = 30) -> Iterator[Azurite]:
     """Runs Azurite with its data under ``location`` until the block exits.
 
-    ``default_ports`` uses 10000-10002 so that ``UseDevelopmentStorage=true`` (what Core Tools and
-    Storage Explorer assume) reaches it; a taken default port is an error, a taken free port is retried
-    with new ones (``PORT_ATTEMPTS``).
+    ``default_ports`` uses ``DEFAULT_PORTS`` (10000-10002) so that ``UseDevelopmentStorage=true`` (what
+    Core Tools and Storage Explorer assume) reaches it; a taken default port is an error, a taken free
+    port is retried with new ones (``PORT_ATTEMPTS``).
     """
     if not AZURITE_BIN.exists():
         raise RuntimeError(f"{AZURITE_BIN} is missing: run `make setup` (npm ci installs Azurite)")
     location.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, PORT_ATTEMPTS + 1):
-        ports = (10000, 10001, 10002) if default_ports else (free_port(), free_port(), free_port())
+        ports = DEFAULT_PORTS if default_ports else (free_port(), free_port(), free_port())
         # stderr goes to a file, not a pipe: nobody reads it while Azurite runs, and a full pipe, or one
         # whose reader died, blocks or breaks Azurite; the file is read only to explain an early exit.
         with tempfile.TemporaryFile() as errors:

@@ -33,6 +33,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from bench.deployment_writes import WritesResult
 from bench.eval_samples import SamplesResult
 from bench.rollout_scale import ScaleResult
 from bench.rollout_stage import StageResult
@@ -62,6 +63,7 @@ BENCHMARKS = (
     Benchmark("rollout_scale", ("bench.rollout_scale",), ScaleResult.model_validate),
     Benchmark("soak", ("bench.soak", "--weeks", "52"), SoakResult.model_validate),
     Benchmark("eval_samples", ("bench.eval_samples",), SamplesResult.model_validate),
+    Benchmark("deployment_writes", ("bench.deployment_writes",), WritesResult.model_validate),
 )
 
 

@@ -21,7 +21,7 @@ from types import FrameType
 from emulator.behaviour import load_behaviours
 from emulator.behaviours.base import tool_names
 from emulator.launch import EmulatorHandle, start_emulator
-from scripts.azurite import REPO_ROOT, Azurite, PortTaken, run_azurite
+from scripts.azurite import DEFAULT_PORTS, REPO_ROOT, Azurite, PortTaken, run_azurite
 from shared.agents import get_agent, registered_agents
 
 # The bundled example agent (docs/agents.md) is registered locally, as an operator would register it
@@ -178,7 +178,7 @@ def stop_on_sigterm() -> None:
 
 def _default_ports_free() -> bool:
     """Default ports let Storage Explorer and `UseDevelopmentStorage=true` see the run's blobs."""
-    for port in (10000, 10001, 10002):
+    for port in DEFAULT_PORTS:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return False

@@ -27,7 +27,7 @@ from shared.domain.layout import (
 from shared.domain.lineage import Lineage
 from shared.domain.report_view import IterationView, ReportView
 from shared.storage.artifacts import ArtifactStore
-from shared.telemetry.spans import REWARD
+from shared.telemetry.spans import REWARD, jsonl_lines
 
 PREVIEW_BYTES = 256 * 1024
 PREVIEW_EXAMPLES = 5
@@ -120,7 +120,7 @@ def load_dataset_preview(
         return None
     examples: list[dict[str, Any]] = []
     unreadable = 0
-    for line in text.splitlines():
+    for line in jsonl_lines(text):
         if len(examples) == count:
             break
         if not line.strip():

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.telemetry.spans import jsonl_lines
+
 METRIC_NAMES = (
     "train_loss",
     "train_mean_token_accuracy",
@@ -79,7 +81,7 @@ def parse_results_csv(text: str, source: str) -> TrainingMetrics:
 
 def parse_events(text: str, source: str) -> TrainingMetrics:
     metrics = TrainingMetrics(source)
-    for line in text.splitlines():
+    for line in jsonl_lines(text):
         if not line.strip():
             continue
         try:

@@ -106,9 +106,9 @@ def run_checks(deps: Dependencies, request: PreflightRequest, now: datetime) -> 
     dates are read against Azure's clock (``now`` when ARM's answer has none)."""
     planned = planned_file(deps, request)
     report = deps.store.read_model(report_path(request.run_id), RunReport) if request.run_id else None
-    cost = price(deps.settings, request, planned, report)
-    spent = spent_usd(report)
     deployments, arm = check_arm(deps)
+    cost = price(deps.settings, request, planned, report, deployments)
+    spent = spent_usd(report)
     models, unread = read_lifecycle(deps, now)
     found = [
         arm,
@@ -138,8 +138,8 @@ def settings_checks(deps: Dependencies, request: PreflightRequest, now: datetime
     dataset, nothing spent): the account answers, the deployment exists and its model still serves,
     the model can be fine-tuned by this account now and its profile's needs are offered here, the
     expected first job fits the budget; ``ok`` when all pass."""
-    cost = price(deps.settings, request, planned_file(deps, request), None)
     deployments, arm = check_arm(deps)
+    cost = price(deps.settings, request, planned_file(deps, request), None, deployments)
     models, unread = read_lifecycle(deps, now)
     found = [
         arm,
@@ -157,23 +157,35 @@ def settings_checks(deps: Dependencies, request: PreflightRequest, now: datetime
 
 
 def price(
-    settings: AppSettings, request: PreflightRequest, planned: PlannedFile, report: RunReport | None
+    settings: AppSettings,
+    request: PreflightRequest,
+    planned: PlannedFile,
+    report: RunReport | None,
+    deployments: list[Deployment] | None,
 ) -> CostEstimate:
     """The job's estimated cost: the planned file's tokens at the model's training price, and beside it
-    the iteration's rollouts at its inference price, with the tokens per rollout the run has measured
-    (its report's rollout stages) or, before any, ``EXPECTED_TOKENS_PER_ROLLOUT``."""
+    the iteration's rollouts, with the tokens per rollout the run has measured (its report's rollout
+    stages) or, before any, ``EXPECTED_TOKENS_PER_ROLLOUT``. Each part of the rollouts is priced at the
+    model that serves it, as ARM's ``deployments`` list says: the batch at the rollout deployment's (a
+    teacher, say), the champion's side at the champion deployment's (the rollout deployment's before
+    there is a champion), the candidate's at the trained model's."""
     prices = settings.prices()
     training = estimate(
         prices, request.model, request.training_type, planned.tokens, request.n_epochs, basis=planned.basis
     )
-    if not request.inference_rollouts:
+    if not request.batch_rollouts and not request.evaluation_rollouts:
         return training
+    batch = served_model(request.rollout_deployment or "", deployments) or request.model
+    champion = served_model(request.champion_deployment or "", deployments) or request.champion_model or batch
     measured = measured_tokens(report)
     expected = settings.expected_tokens_per_rollout
     inference = estimate_inference(
         prices,
-        request.model,
-        request.inference_rollouts,
+        [
+            ("batch", batch, request.batch_rollouts),
+            ("champion", champion, request.evaluation_rollouts),
+            ("candidate", request.model, request.evaluation_rollouts),
+        ],
         measured or (expected, expected * EXPECTED_OUTPUT_SHARE),
         basis="measured" if measured else "expected",
     )

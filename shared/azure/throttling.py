@@ -11,12 +11,21 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   the TPM, each window counted ``WINDOW_MARGIN_SECONDS`` longer than Azure counts it. A stage thus
   starts with a window's worth at once, as Azure admits, and then runs at the limit's rate. If a
   deployment enforces a shorter window (Azure's docs say "typically 1 or 10 seconds"; 10 s is what
-  has been observed), its 429s lower the shares.
+  has been observed), its answers' ``remaining`` (counted in that window) lower the shares, as do
+  its 429s when they come without Azure's count.
 - **429s waited out.** ``retry-after-ms`` (else ``retry-after``) closes the deployment's gate for
-  every request of this process, so the waiting calls do not all retry at once. Unless the process's
-  own requests fill its share (then the 429 is its own window's edge, reached early by jitter), the
-  shares shrink (``SLOW_DOWN``, once per 429 burst) and recover as requests pass (``SPEED_UP`` each):
-  someone else uses the deployment. The call is sent again, until the rollout has waited
+  every request of this process, so the waiting calls do not all retry at once: Azure's own figure for
+  when one more request fits. When the gate opens, that one request goes and the rest wait for its
+  answer, whose headers say what is left now: a whole window's share sent into a window Azure has
+  just called full would mostly be refused, and every refusal counts toward the limit (rule 3) and
+  pushes the next opening further out. A 429 that carries Azure's count (its
+  ``x-ratelimit-*`` headers) does not otherwise change the plan: the headers already measure whoever
+  else is there, and a lowering (a lower ``x-ratelimit-limit-requests``) is one event however many
+  429s its first minute brings, while Azure's minute still holds what it admitted under the old limit.
+  Only a 429 without them is a guess that someone unseen uses the deployment: then, unless the
+  process's own requests fill its share (its own window's edge, reached early by jitter), the shares
+  shrink (``SLOW_DOWN``, once per 429 burst) and recover as requests pass (``SPEED_UP`` each), or at
+  once when an answer brings Azure's count again. The call is sent again, until the rollout has waited
   ``THROTTLE_PATIENCE_SECONDS`` in all; then the 429 goes back to the caller and the rollout to
   Durable, which runs it again later.
 - **5xx and connection failures** are retried ``SERVER_ERROR_RETRIES`` times after a short backoff.
@@ -27,8 +36,11 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   request window, never more than of the minute; ``-remaining-tokens``: of the minute). Whatever of the
   window or the minute is used and is not this process's own requests is someone else's: another
   instance of the app, or production traffic on the same deployment. The pacing takes the limits
-  enforced now and leaves others what they used in the last request window
-  (``Pacer.observe``), so a shared or lowered deployment slows the stage instead of throttling it.
+  enforced now and leaves others what they used in the last request window (the median of its
+  answers: one answer is a request or two off either way, from arrival jitter at the windows' edges,
+  and the largest of a window's answers would overstate them by that much every time;
+  ``Pacer.observe``), so a shared or lowered deployment slows the stage instead of throttling it.
+  When Azure raises the limits again, the next answer's headers raise the plan with them.
   Azure has been seen to leave these headers out (on some 429s, and in 2024 all but the two
   ``remaining`` ones): without them the pacing falls back to ARM's limit and the 429s below.
 
@@ -66,9 +78,11 @@ when it arrives, a little after it left (a connection's set-up, a busy worker); 
 burst that leaves exactly one window after the previous one can reach Azure while some of that one
 is still counted, and get 429s."""
 SLOW_DOWN = 0.7
-"""Share multiplier after a 429 (another client, or another instance, uses the same deployment)."""
+"""Share multiplier after a 429 without Azure's count in its headers (another client, or another
+instance, may use the same deployment; nothing says how much)."""
 SPEED_UP = 0.02
-"""Share regained per admitted request, back up to the full share."""
+"""Share regained per admitted request without Azure's count, back up to the full share (an answer
+with it restores the full share at once: the shares then follow what Azure says is left)."""
 MIN_RATE_FACTOR = 0.1
 OWN_SHARE_FULL = 0.9
 """A 429 that comes when this process's own requests fill this much of a window's share is the edge
@@ -82,7 +96,8 @@ can slow a stage but never stop it."""
 PROBE_REQUESTS = 2
 """Requests a pacer sends before Azure's first answer tells it what is left of the deployment: a
 deployment someone else is using would refuse most of a whole window's share sent blind, and Azure
-counts refused requests too."""
+counts refused requests too. After a 429 the probe is one request: its retry-after is when one more
+fits."""
 PLAN_CHECK_SECONDS = 0.5
 """How often a request waiting for its slot looks whether its booking still holds."""
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
@@ -164,6 +179,11 @@ class Pacer:
     """The limits Azure enforces now (requests, tokens per minute), from its last answer's headers."""
     others: list[Others] = field(default_factory=list)
     answered: bool = False
+    """Whether a request sent since ``probe_from`` has been answered; until then only ``probe`` go."""
+    probe: int = PROBE_REQUESTS
+    probe_from: float = 0.0
+    """When the last 429's gate opened (0 before any): answers to requests sent earlier describe the
+    window Azure refused, not what is left after it."""
     now: float = 0.0
     """The latest time the pacer was told of (what Azure said grows old against it)."""
     plan: int = 0
@@ -186,8 +206,8 @@ class Pacer:
 
     def shares(self) -> tuple[int, int]:
         """Requests this process may have in one request window (all of Azure's share but one) and in
-        one minute (``PACING_HEADROOM`` of the RPM), less what others use, times the rate factor;
-        before Azure has answered anything, a probe of PROBE_REQUESTS."""
+        one minute (``PACING_HEADROOM`` of the RPM), less what others use, times the rate factor
+        (until a probe is answered, ``_request_slot`` also holds the requests beyond it)."""
         if self.budget is None:
             return 0, 0
         rpm, _ = self.limits()
@@ -195,32 +215,33 @@ class Pacer:
         window_share = self.window_share(rpm)
         per_window = window_share - 1 - others * window_share
         per_minute = PACING_HEADROOM * rpm * (1 - others)
-        window, minute = (
+        return (
             max(1, math.floor(self.factor * per_window)),
             max(1, math.floor(self.factor * per_minute)),
         )
-        if not self.answered:
-            return min(window, PROBE_REQUESTS), minute
-        return window, minute
 
     def observe(self, headers: httpx2.Headers, booking: Booking, now: float) -> None:
         """Reads an admitted request's answer: the limits enforced now, and from what was left when it
         arrived, what others were using (the window's or the minute's count less this process's own
         requests in it, as shares of the limit: the lower of the two, as the one that did not bind
-        overstates it)."""
+        overstates it). An answer with Azure's count ends a slow-down (the shares follow what it says
+        is left), and the first answer to a request sent since the last gate opened ends the probe:
+        the requests waiting behind it are booked again under the new plan."""
         limit_requests = _header_int(headers, "x-ratelimit-limit-requests")
         limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens")
         remaining_requests = _header_int(headers, "x-ratelimit-remaining-requests")
         remaining_tokens = _header_int(headers, "x-ratelimit-remaining-tokens")
         with self.lock:
-            self.answered = True
+            probe_answered = not self.answered and booking.at >= self.probe_from
+            self.answered = self.answered or probe_answered
             if self.budget is None:
                 return
             if limit_requests:
                 self.enforced = (limit_requests, limit_tokens or self.limits()[1])
             if remaining_requests is not None:
                 self.others.append(self._others_at(booking, now, remaining_requests, remaining_tokens))
-            self._replan(now)
+                self.factor = 1.0
+            self._replan(now, force=probe_answered)
 
     def _others_at(
         self, booking: Booking, now: float, remaining_requests: int, remaining_tokens: int | None
@@ -243,26 +264,29 @@ class Pacer:
         requests = min(MOST_OTHERS, max(0.0, min(by_window, by_minute)))
         return Others(now, requests, min(MOST_OTHERS, max(0.0, tokens)))
 
-    def _replan(self, now: float) -> None:
-        """Starts a new plan when the shares changed: the bookings of requests still waiting are
-        dropped, and each is booked again under the new plan when it next looks (``stale``)."""
+    def _replan(self, now: float, force: bool = False) -> None:
+        """Starts a new plan when the shares changed (or a probe was answered): the bookings of
+        requests still waiting are dropped, and each is booked again under the new plan when it next
+        looks (``stale``)."""
         self.now = max(self.now, now)
         shares = self.shares()
-        if shares != self.planned:
+        if force or shares != self.planned:
             self.planned, self.plan = shares, self.plan + 1
             self.bookings = [item for item in self.bookings if item.slot <= now]
 
     def stale(self, booking: Booking, now: float) -> bool:
-        """True when the booking no longer holds: a 429 closed the gate past its slot since it was
-        booked, or the shares changed (what Azure says is left moved, or what it said grew old)."""
+        """True when the booking no longer holds: a 429 closed the gate since it was booked, a probe
+        was answered, or the shares changed (what Azure says is left moved, or what it said grew old)."""
         with self.lock:
             self._replan(now)
-            return self.gate_until > booking.slot or booking.plan != self.plan
+            return booking.plan != self.plan
 
     def _others(self) -> tuple[float, float]:
-        """What others use now, as shares of the limits: the most any answer of the last request window
-        showed (an answer undercounts while this process's own requests of the same moment have not all
-        arrived), else the last answer's, up to a minute old; nothing once no answer is that recent."""
+        """What others use now, as shares of the limits: the median of the answers of the last request
+        window (the upper one of an even count; one answer is a request or two off either way, as this
+        process's own requests of the same moment arrive before or after it and Azure's windows slide
+        between send and arrival), else the last answer's, up to a minute old; nothing once no answer is
+        that recent."""
         if self.budget is None:
             return 0.0, 0.0
         self.others = [item for item in self.others if item.at > self.now - TOKEN_WINDOW_SECONDS]
@@ -270,7 +294,9 @@ class Pacer:
             return 0.0, 0.0
         window = self.budget.window_seconds + WINDOW_MARGIN_SECONDS
         recent = [item for item in self.others if item.at > self.now - window] or self.others[-1:]
-        return max(item.requests for item in recent), max(item.tokens for item in recent)
+        return _upper_median([item.requests for item in recent]), _upper_median(
+            [item.tokens for item in recent]
+        )
 
     def reserve(self, tokens: int, now: float) -> Booking:
         """Books the first slot from ``now`` (after the gate and the slots already booked) at which
@@ -303,28 +329,37 @@ class Pacer:
             booking.tokens = 0
 
     def throttled(self, retry_after: float, now: float, headers: httpx2.Headers | None = None) -> None:
-        """Closes the gate for ``retry_after``; takes the limits the 429's headers say are enforced now
-        (a lowering explains the 429); otherwise lowers the shares (once per burst of 429s) unless this
-        process's own requests fill its share of the windows: then the 429 is the edge of its own
-        window, reached a little early by arrival jitter, not someone else using the deployment."""
+        """Closes the gate for ``retry_after`` (when Azure says one more request fits), after which
+        only a probe goes until it is answered; takes the limits the 429's headers say are enforced
+        now. A 429 with Azure's count (``x-ratelimit-remaining-requests``) changes nothing else: the
+        answers' headers measure the others. A lowering is one event: none of the 429s of the minute
+        after it slows the pacing (Azure's minute still holds what it admitted under the old limit).
+        Otherwise, without the count, the shares shrink (once per burst of 429s) unless this process's
+        own requests fill its share of the windows: then the 429 is the edge of its own window, reached
+        a little early by arrival jitter, not someone else using the deployment."""
+        limit_requests = _header_int(headers, "x-ratelimit-limit-requests") if headers else None
+        limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens") if headers else None
+        counted = headers is not None and _header_int(headers, "x-ratelimit-remaining-requests") is not None
         with self.lock:
             before = self.limits()
-            limit_requests = _header_int(headers, "x-ratelimit-limit-requests") if headers else None
             if limit_requests and self.budget is not None:
-                limit_tokens = _header_int(headers, "x-ratelimit-limit-tokens") if headers else None
                 self.enforced = (limit_requests, limit_tokens or before[1])
                 self._replan(now)
-            lowered = self.limits()[0] < before[0]
+            if self.limits()[0] < before[0]:
+                # Azure's minute holds what it admitted under the old limit for a minute yet: the 429s
+                # of that minute are this lowering's, not a sign of anyone new.
+                self.calm_until = max(self.calm_until, now + TOKEN_WINDOW_SECONDS)
             self.gate_until = max(self.gate_until, now + retry_after)
-            # Requests waiting for a slot before the gate opens are booked again once it has.
-            self.bookings = [
-                item for item in self.bookings if item.slot <= now or item.slot >= self.gate_until
-            ]
-            if now >= self.calm_until and not lowered and not self._own_share_full(now):
+            self.probe_from, self.probe, self.answered = self.gate_until, 1, False
+            # Every request still waiting for its slot is booked again, behind the gate and the probe.
+            self.bookings = [item for item in self.bookings if item.slot <= now]
+            self.plan += 1
+            if not counted and now >= self.calm_until and not self._own_share_full(now):
                 self.factor = max(MIN_RATE_FACTOR, self.factor * SLOW_DOWN)
                 self.calm_until = self.gate_until
 
     def admitted(self) -> None:
+        """An admitted request: a slow-down (only ever from 429s without Azure's count) eases."""
         with self.lock:
             self.factor = min(1.0, self.factor + SPEED_UP)
 
@@ -342,7 +377,9 @@ class Pacer:
         return False
 
     def _request_slot(self, at: float) -> float:
-        """The first time from ``at`` at which the request window and the minute have room."""
+        """The first time from ``at`` at which the request window and the minute have room, and, while
+        the probe is unanswered, the probe too (a request beyond it waits a window: long enough for the
+        answer to re-plan it first)."""
         if self.budget is None:
             return at
         slots = [booking.slot for booking in self.bookings]
@@ -351,6 +388,9 @@ class Pacer:
             inside = len(slots) - bisect.bisect_right(slots, at - window - WINDOW_MARGIN_SECONDS)
             if inside >= share:
                 at = max(at, slots[len(slots) - share] + window + WINDOW_MARGIN_SECONDS)
+        probes = slots[bisect.bisect_left(slots, self.probe_from) :]
+        if not self.answered and len(probes) >= self.probe:
+            at = max(at, probes[-self.probe] + self.budget.window_seconds + WINDOW_MARGIN_SECONDS)
         return at
 
     def _token_slot(self, at: float, tokens: int) -> float:
@@ -519,6 +559,10 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _upper_median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def _body(request: httpx2.Request) -> dict[str, Any]:

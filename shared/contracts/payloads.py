@@ -31,6 +31,39 @@ class Done(Payload):
     """The answer of an activity run for its effect (a record written): nothing to read."""
 
 
+class RunOutput(Payload):
+    """What a run's orchestration returns when it ends (``output`` of ``GET /api/runs/{id}``): where
+    it left the lineage, in brief; the report holds the rest."""
+
+    run_id: str
+    status: RunStatus
+    lineage: str
+    report_blob: str
+    baseline_val_reward: float | None = None
+    last_val_reward: float | None = None
+    champion_deployment: str | None = None
+    champion_model: str | None = None
+    champion_val_reward: float | None = None
+    failed_iterations: int = 0
+    error: ErrorInfo | None = None
+
+
+class UpkeepOutput(Payload):
+    """What an upkeep operation (a redeploy or a rollback) returns when it ends."""
+
+    upkeep_id: str
+    status: RunStatus
+    champion: str | None = Field(None, description="the champion's deployment it left")
+
+
+class ReconcileOutput(Payload):
+    """What the clean-up after a stale run returns: the deployments it deleted and the job it stopped."""
+
+    run_id: str
+    deleted: list[str]
+    job: str | None = None
+
+
 class JobInFlight(Payload):
     """A training file and the job (if any) that uses it: what must be cleaned up after the job."""
 
@@ -599,8 +632,12 @@ class PreflightRequest(Payload):
     budget_usd: float | None = None
     dataset_blob: str | None = Field(None, description="None: estimate from the settings below")
     rollouts: int = Field(description="rollouts per iteration (finetune_every_n_rollouts)")
-    inference_rollouts: int = Field(
-        0, description="rollouts an iteration runs, evaluations included (RunSettings.inference_rollouts)"
+    batch_rollouts: int = Field(0, description="the iteration's training batch (RunSettings.batch_rollouts)")
+    evaluation_rollouts: int = Field(
+        0, description="each side of its paired evaluation (RunSettings.evaluation_rollouts)"
+    )
+    rollout_deployment: str | None = Field(
+        None, description="the deployment serving the batch, priced at its model's rate (None: model's)"
     )
     data_filter_ratio: float
     sku_name: str | None = Field(None, description="the SKU its candidates deploy on")

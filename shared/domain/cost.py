@@ -27,6 +27,7 @@ from shared.domain.rate_limits import (
     estimate_prompt_tokens,
     model_family,
 )
+from shared.telemetry.spans import jsonl_lines
 
 TrainingType = Literal["Standard", "GlobalStandard", "developerTier"]
 """Azure's ``trainingType`` values, spelled as the run setting ``training_type`` spells them."""
@@ -202,7 +203,7 @@ def example_tokens(example: Mapping[str, Any]) -> int:
 
 def dataset_tokens(jsonl: str) -> int:
     """The approximation's tokens for a whole training file (one example per non-empty line)."""
-    return sum(example_tokens(json.loads(line)) for line in jsonl.splitlines() if line.strip())
+    return sum(example_tokens(json.loads(line)) for line in jsonl_lines(jsonl) if line.strip())
 
 
 def expected_examples_tokens(rollouts: int, ratio: float, tokens_per_rollout: int) -> int:
@@ -211,10 +212,27 @@ def expected_examples_tokens(rollouts: int, ratio: float, tokens_per_rollout: in
     return math.ceil(rollouts * ratio) * tokens_per_rollout
 
 
+class ServedRollouts(BaseModel):
+    """Rollouts one model serves (the training batch, or one side's evaluation) and their price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["batch", "champion", "candidate"]
+    model: str
+    rollouts: int
+    input_tokens: int
+    output_tokens: int
+    price_per_1m_input: float | None = None
+    price_per_1m_output: float | None = None
+    estimated_usd: float | None = Field(None, description="None: no inference price for the model")
+
+
 class InferenceEstimate(BaseModel):
     """What an iteration's rollouts are expected to cost in chat calls: the training batch and the
     candidate's and the champion's evaluations, at tokens per rollout ``measured`` by the run so far or
-    ``expected`` (``EXPECTED_TOKENS_PER_ROLLOUT`` read, a tenth of that written)."""
+    ``expected`` (``EXPECTED_TOKENS_PER_ROLLOUT`` read, a tenth of that written), each at the price of
+    the model that serves it (``served_by``): a teacher serving the batch or the champion's side costs
+    its own price, not the trained model's."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -222,31 +240,61 @@ class InferenceEstimate(BaseModel):
     rollouts: int
     input_tokens: int
     output_tokens: int
-    price_per_1m_input: float | None = None
+    price_per_1m_input: float | None = Field(
+        None, description="the one rate of every serving model; None when they differ or one has none"
+    )
     price_per_1m_output: float | None = None
-    estimated_usd: float | None = Field(None, description="None: no inference price for the family")
+    estimated_usd: float | None = Field(None, description="the priced parts of served_by, summed")
+    served_by: list[ServedRollouts] = Field(default_factory=list)
+
+    @property
+    def unpriced(self) -> list[str]:
+        """The models serving some of the rollouts that have no inference price."""
+        return sorted({part.model for part in self.served_by if part.estimated_usd is None})
 
 
 def estimate_inference(
     pricing: Pricing,
-    model: str,
-    rollouts: int,
+    parts: list[tuple[Literal["batch", "champion", "candidate"], str, int]],
     tokens_per_rollout: tuple[float, float],
     *,
     basis: Literal["measured", "expected"],
 ) -> InferenceEstimate:
-    """The chat tokens of ``rollouts`` rollouts of ``tokens_per_rollout`` (read, written) and their price."""
-    reading, writing = (math.ceil(rollouts * tokens) for tokens in tokens_per_rollout)
-    rates = pricing.inference_per_1m(model)
-    usd = None if rates is None else usd_of_tokens(reading, rates[0]) + usd_of_tokens(writing, rates[1])
+    """The chat tokens of each part's rollouts (role, serving model, rollouts) at ``tokens_per_rollout``
+    (read, written), each at its model's price; parts of no rollout are left out. The sum leaves out
+    parts without a price (``unpriced`` names their models), so a known part is never hidden by an
+    unknown one."""
+    served: list[ServedRollouts] = []
+    for role, model, rollouts in parts:
+        if rollouts <= 0:
+            continue
+        reading, writing = (math.ceil(rollouts * tokens) for tokens in tokens_per_rollout)
+        rates = pricing.inference_per_1m(model)
+        usd = None if rates is None else usd_of_tokens(reading, rates[0]) + usd_of_tokens(writing, rates[1])
+        served.append(
+            ServedRollouts(
+                role=role,
+                model=model,
+                rollouts=rollouts,
+                input_tokens=reading,
+                output_tokens=writing,
+                price_per_1m_input=rates[0] if rates else None,
+                price_per_1m_output=rates[1] if rates else None,
+                estimated_usd=None if usd is None else round(usd, 6),
+            )
+        )
+    rates_seen = {(part.price_per_1m_input, part.price_per_1m_output) for part in served}
+    (one_in, one_out) = rates_seen.pop() if len(rates_seen) == 1 else (None, None)
+    priced = [part.estimated_usd for part in served if part.estimated_usd is not None]
     return InferenceEstimate(
         basis=basis,
-        rollouts=rollouts,
-        input_tokens=reading,
-        output_tokens=writing,
-        price_per_1m_input=rates[0] if rates else None,
-        price_per_1m_output=rates[1] if rates else None,
-        estimated_usd=None if usd is None else round(usd, 6),
+        rollouts=sum(part.rollouts for part in served),
+        input_tokens=sum(part.input_tokens for part in served),
+        output_tokens=sum(part.output_tokens for part in served),
+        price_per_1m_input=one_in,
+        price_per_1m_output=one_out,
+        estimated_usd=round(sum(priced), 6) if priced else None,
+        served_by=served,
     )
 
 
@@ -328,6 +376,8 @@ def budget_verdict(budget_usd: float | None, spent_usd: float, planned: CostEsti
     if inference is not None:
         priced = f"~ ${inference.estimated_usd:.4f}" if inference.estimated_usd is not None else "(unpriced)"
         cost += f" + {inference.rollouts:,} rollouts' chat calls {priced}"
+        if inference.unpriced and inference.estimated_usd is not None:
+            cost += f" (without {', '.join(inference.unpriced)}: no price; add it to PRICING)"
     if budget_usd is None:
         return True, f"no budget set; {cost}; {spent}"
     fits = spent_usd + planned.estimated_usd + chat_usd <= budget_usd

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.telemetry.spans import jsonl_lines
+
 MIN_EXAMPLES = 10
 MAX_FILE_BYTES = 512 * 1024 * 1024
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -92,7 +94,7 @@ def jsonl_problems(text: str) -> list[str]:
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         problems.append("the file is over Azure's 512 MB limit")
     count = 0
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         count += 1

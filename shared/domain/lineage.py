@@ -62,6 +62,7 @@ class ModelVersion(Record):
     traces_prefix: str | None = None
     deployment: str | None = None
     sku_name: str | None = None
+    sku_capacity: int | None = Field(None, description="the deployment's capacity, as deployed")
     val_reward: float | None = None
     val_rollouts: int = 0
     status: Literal["training", "trained", "failed"] = "training"
@@ -252,14 +253,19 @@ def release(lineage: Lineage, run_id: str) -> Lineage:
 def reserve_version(lineage: Lineage, entry: ModelVersion, taken: set[str]) -> Lineage:
     """Gives the (run, iteration) of ``entry`` the next version whose deployment name is free (names in
     ``taken`` belong to something outside the lineage and are skipped, never reused). A second call for
-    the same (run, iteration) keeps the version it got the first time."""
-    if lineage.version_of(entry.run_id, entry.iteration) is not None:
+    the same (run, iteration) keeps the version it got the first time, so a retried reservation changes
+    nothing, unless that version's name is now in ``taken``: someone outside the lineage created a
+    deployment of that name after it was reserved, so the entry moves to the next free version (and the
+    number it leaves stays unused, as the name belongs to someone else)."""
+    current = lineage.version_of(entry.run_id, entry.iteration)
+    if current is not None and deployment_name(lineage.deployment_prefix, current.version) not in taken:
         return lineage
     number = lineage.next_version
     while deployment_name(lineage.deployment_prefix, number) in taken:
         number += 1
-    reserved = entry.model_copy(update={"version": number})
-    return lineage.model_copy(update={"next_version": number + 1, "versions": [*lineage.versions, reserved]})
+    reserved = (current or entry).model_copy(update={"version": number})
+    others = [item for item in lineage.versions if item is not current]
+    return lineage.model_copy(update={"next_version": number + 1, "versions": [*others, reserved]})
 
 
 def update_version(lineage: Lineage, entry: ModelVersion) -> Lineage:

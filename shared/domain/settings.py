@@ -302,13 +302,17 @@ class RunSettings(BaseModel):
             raise ValueError(f"must be >= job_poll_initial_seconds ({initial})")
         return value
 
-    def inference_rollouts(self, validation_tasks: int) -> int:
-        """The rollouts an iteration runs: its training batch (none when it trains on production traces
-        alone) and the candidate's and the champion's evaluations, every validation task (up to
-        ``val_limit``) ``eval_samples_per_task`` times each."""
+    @property
+    def batch_rollouts(self) -> int:
+        """The rollouts of an iteration's training batch: none when it trains on production traces
+        alone."""
+        return 0 if self.source == "production" else self.finetune_every_n_rollouts
+
+    def evaluation_rollouts(self, validation_tasks: int) -> int:
+        """The rollouts of one side of an iteration's paired evaluation (the candidate's, or the
+        champion's): every validation task (up to ``val_limit``) ``eval_samples_per_task`` times."""
         evaluated = min(validation_tasks, self.val_limit or validation_tasks)
-        batch = 0 if self.source == "production" else self.finetune_every_n_rollouts
-        return batch + 2 * evaluated * self.eval_samples_per_task
+        return evaluated * self.eval_samples_per_task
 
     def split_rule(self) -> SplitRule:
         """The split a new lineage records: these shares, or the defaults for those left unset."""

@@ -6,23 +6,23 @@ devhost store. App settings come from the environment, as the Functions host pro
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
 import function_app
 from devhost import DevHost
+from tests.driver import Runs
 
 
 def main() -> None:
     store_dir, run_id = sys.argv[1], sys.argv[2]
     with DevHost(function_app.app, clock="virtual", store_dir=store_dir, max_workers=4) as host:
-        if host.get_status_sync(run_id) is None:
+        runs = Runs(host)
+        if runs.status(run_id) is None:
             # Every rewarded example kept: both iterations have enough to train on (two jobs).
-            body = {"run_id": run_id, "lineage": run_id, "iterations": 2, "data_filter_ratio": 1.0}
-            response = host.http("POST", "/api/runs", json=body)
-            assert response.status_code == 202, response.get_body()
-        status = asyncio.run(host.wait_for_completion(run_id, timeout=240))
+            runs.start(run_id, iterations=2, data_filter_ratio=1.0)
+        status = runs.ended(run_id)
+        assert status.runtime_status is not None
         print(json.dumps({"runtime_status": status.runtime_status.value}), flush=True)
 
 

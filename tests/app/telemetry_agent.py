@@ -20,10 +20,19 @@ import json
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 from openai import AzureOpenAI
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionContentPartParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+    ChatCompletionUserMessageParam,
+)
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.common.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -32,9 +41,9 @@ from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Tracer, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Status, StatusCode, Tracer
 
 from emulator.countries import COUNTRIES
 from emulator.launch import AZURE_API_VERSION, TEACHER_DEPLOYMENT
@@ -42,6 +51,8 @@ from tests.emulator.support import SYSTEM, TOOL
 
 DEPLOYMENT = TEACHER_DEPLOYMENT
 HEADERS = {"x-functions-key": "local-key"}
+# The emulator's tests share the tool's definition as JSON; the SDK takes it as its own param type.
+AGENT_TOOL: ChatCompletionFunctionToolParam = {"type": "function", "function": TOOL["function"]}
 
 
 class AgentCrash(RuntimeError):
@@ -59,32 +70,42 @@ PICTURE = (
 )
 
 
-def user_message(question: str, image: bool) -> dict[str, Any]:
+def user_message(question: str, image: bool) -> ChatCompletionUserMessageParam:
     if not image:
         return {"role": "user", "content": question}
-    parts = [{"type": "text", "text": question}, {"type": "image_url", "image_url": {"url": PICTURE}}]
+    parts: list[ChatCompletionContentPartParam] = [
+        {"type": "text", "text": question},
+        {"type": "image_url", "image_url": {"url": PICTURE}},
+    ]
     return {"role": "user", "content": parts}
+
+
+def ask(client: AzureOpenAI, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
+    """One call of the agent's model with the tool offered."""
+    return client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[AGENT_TOOL])
 
 
 def answer(client: AzureOpenAI, tracer: Tracer, question: str, crash: bool, image: bool) -> tuple[str, int]:
     """The capital agent's loop: a call with the tool offered, the tool if called, one more call."""
-    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, user_message(question, image)]
-    message = (
-        client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[TOOL]).choices[0].message
-    )
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": SYSTEM},
+        user_message(question, image),
+    ]
+    message = ask(client, messages).choices[0].message
     if crash:
         raise AgentCrash("the lookup backend is unavailable")
     if not message.tool_calls:
         return message.content or "", 1
-    messages.append(message.model_dump(exclude_none=True))
+    # The assistant's turn goes back as the SDK dumped it, every field it answered (``annotations`` too,
+    # which the param type has no key for), as an agent built on the SDK does.
+    messages.append(cast(ChatCompletionAssistantMessageParam, message.model_dump(exclude_none=True)))
     for call in message.tool_calls:
+        assert isinstance(call, ChatCompletionMessageFunctionToolCall), call  # the only tool is a function
         attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.function.name}
         with tracer.start_as_current_span(f"execute_tool {call.function.name}", attributes=attributes):
             result = lookup(json.loads(call.function.arguments).get("country", ""))
         messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-    final = (
-        client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[TOOL]).choices[0].message
-    )
+    final = ask(client, messages).choices[0].message
     return final.content or "", 2
 
 

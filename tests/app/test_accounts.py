@@ -5,18 +5,19 @@ and given back as soon as nothing needs them (docs/accounts.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 import time
 from typing import Any
 
+import azure.durable_functions as df
 import pytest
 
-from devhost import DevHost
 from emulator.launch import EmulatorHandle
-from tests.app.support import custom_status, report_of, start, wait_until
+from shared.domain.account import AccountUse
+from shared.domain.report import RunReport
 from tests.app.test_loop import BASE_DEPLOYMENTS
+from tests.driver import Custom, Runs
 from tests.emulator.support import arm_call, arm_deployment, deploy, fine_tuned_models
 
 QUICK = {
@@ -74,18 +75,17 @@ class PortalUser(threading.Thread):
             self.done.wait(0.25)
 
 
-def all_succeeded(report: dict[str, Any]) -> None:
-    assert report["status"] == "succeeded", [(i["status"], i["error"]) for i in report["iterations"]]
-    assert [item["status"] for item in report["iterations"]] == ["succeeded"] * len(report["iterations"])
-    assert report["leaked"] == [], report["leaked"]
-
-
-def finished(host: DevHost, run_ids: list[str]) -> list[dict[str, Any]]:
-    return [report_of(host, run_id) for run_id in run_ids]
+def all_succeeded(report: RunReport) -> AccountUse:
+    """Checks the run succeeded in every iteration and left nothing behind; returns its account use."""
+    assert report.status == "succeeded", [(i.status, i.error) for i in report.iterations]
+    assert [item.status for item in report.iterations] == ["succeeded"] * len(report.iterations)
+    assert report.leaked == [], report.leaked
+    assert report.account is not None
+    return report.account
 
 
 @pytest.mark.timeout(600)
-def test_ten_lineages_share_one_account(host: DevHost, emulator_reset: EmulatorHandle) -> None:
+def test_ten_lineages_share_one_account(runs: Runs, emulator_reset: EmulatorHandle) -> None:
     """Five lineages at once, each with pruning and clean-up, then five more one after another, on one
     emulated account that takes one deployment write at a time, while someone writes to it by hand:
     every run succeeds with no failed or skipped stage, never more than 10 fine-tuned deployments are
@@ -98,52 +98,52 @@ def test_ten_lineages_share_one_account(host: DevHost, emulator_reset: EmulatorH
     try:
         together = [f"acct-{n}" for n in range(1, 6)]
         for run_id in together:
-            start(host, run_id, deployment_prefix=run_id, iterations=2, **QUICK, **WINNING)
-        reports = finished(host, together)
+            runs.start(run_id, deployment_prefix=run_id, iterations=2, **QUICK, **WINNING)
+        reports = [runs.finish(run_id) for run_id in together]
         for run_id in [f"acct-{n}" for n in range(6, 11)]:
-            start(host, run_id, deployment_prefix=run_id, iterations=1, **QUICK, **WINNING)
-            reports += finished(host, [run_id])
+            runs.start(run_id, deployment_prefix=run_id, iterations=1, **QUICK, **WINNING)
+            reports.append(runs.finish(run_id))
     finally:
         portal.done.set()
         portal.join(timeout=10)
-    for report in reports:
-        all_succeeded(report)
+    uses = [all_succeeded(report) for report in reports]
 
     assert emulator_reset.peaks()["fine_tuned_deployments"] <= QUOTA
-    uses = [report["account"] for report in reports]
-    assert all(use["writes"] >= len(report["iterations"]) for use, report in zip(uses, reports, strict=True))
-    assert all(use["waiting_for_slot"] is None for use in uses)
+    assert all(use.writes >= len(report.iterations) for use, report in zip(uses, reports, strict=True))
+    assert all(use.waiting_for_slot is None for use in uses)
     # What the app met from the portal user is what the emulator refused it, one log line each.
-    waited_out = sum(use["conflicts"] for use in uses)
+    waited_out = sum(use.conflicts for use in uses)
     assert portal.writes > 10, "the portal user kept writing throughout"
     assert waited_out >= 1, "the app met the portal user's writes and waited them out"
     ours = [line for line in emulator_reset.log_lines() if APP_REFUSED.search(line)]
     assert len(ours) == waited_out, ours
-    waits = [use["write_wait_seconds"] for use in uses[:5]]
-    queued = sum(use["queued"] for use in uses[:5])
+    waits = [use.write_wait_seconds for use in uses[:5]]
+    queued = sum(use.queued for use in uses[:5])
     print(
-        f"\nwrites {sum(use['writes'] for use in uses)}; in the five at once {queued} waited for another, "
+        f"\nwrites {sum(use.writes for use in uses)}; in the five at once {queued} waited for another, "
         f"{sum(waits):.1f} s in all (per run {', '.join(f'{w:.1f}' for w in waits)}; longest write "
-        f"{max(use['longest_write_wait_seconds'] for use in uses):.1f} s), 409s waited out {waited_out} "
-        f"({sum(use['conflict_wait_seconds'] for use in uses):.1f} s), slot waits "
-        f"{sum(use['slot_waits'] for use in uses)} ({sum(use['slot_wait_seconds'] for use in uses):.1f} s); "
+        f"{max(use.longest_write_wait_seconds for use in uses):.1f} s), 409s waited out {waited_out} "
+        f"({sum(use.conflict_wait_seconds for use in uses):.1f} s), slot waits "
+        f"{sum(use.slot_waits for use in uses)} ({sum(use.slot_wait_seconds for use in uses):.1f} s); "
         f"peak {emulator_reset.peaks()['fine_tuned_deployments']} fine-tuned deployments"
     )
     assert queued >= 1, "five lineages at once: some writes waited for another's"
     # Between runs a lineage keeps only its champion's deployment.
     alive = {d["name"] for d in emulator_reset.state()["deployments"] if d["state"] is not None}
-    champions = {report["champion"]["deployment"] for report in reports}
+    champions = {report.champion.deployment for report in reports if report.champion is not None}
+    assert all(report.champion is not None for report in reports), "every lineage ends with a champion"
     assert alive - {*BASE_DEPLOYMENTS, PortalUser.NAME} == champions - BASE_DEPLOYMENTS
 
 
-def slot_wait(host: DevHost, run_id: str) -> dict[str, Any]:
-    awaiting = custom_status(host, run_id).get("awaiting")
+def slot_wait(custom: Custom) -> Custom:
+    """What a run's custom status says it waits for, if that is a fine-tuned deployment slot."""
+    awaiting = custom.get("awaiting")
     return awaiting if isinstance(awaiting, dict) and awaiting.get("slots_full") else {}
 
 
 @pytest.mark.timeout(300)
 def test_runs_wait_for_a_free_slot_in_the_order_they_asked(
-    patient_host: DevHost, emulator_reset: EmulatorHandle
+    patient_runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """Nine fine-tuned deployments made outside the app and one another lineage holds fill the account.
     Preflight lets runs start (one slot is not held for good); their creates find no slot and wait,
@@ -158,15 +158,17 @@ def test_runs_wait_for_a_free_slot_in_the_order_they_asked(
     # low a candidate scoring 1 everywhere would clear, so the run trains and deploys, but this one
     # cannot (a margin of 1, which nothing can clear, now stops the run before it trains).
     losing = {**QUICK, "iterations": 1, "learning_rate_multiplier": 0.01, "promotion_margin": 0.2}
-    start(patient_host, "slot-first", deployment_prefix="slot-first", **losing)
-    wait_until(patient_host, "slot-first", lambda _: bool(slot_wait(patient_host, "slot-first")))
-    start(patient_host, "slot-second", deployment_prefix="slot-second", **losing)
-    wait_until(patient_host, "slot-second", lambda _: bool(slot_wait(patient_host, "slot-second")))
-    first = slot_wait(patient_host, "slot-first")
+    runs = patient_runs
+    runs.start("slot-first", deployment_prefix="slot-first", **losing)
+    runs.wait_until("slot-first", lambda custom: bool(slot_wait(custom)))
+    runs.start("slot-second", deployment_prefix="slot-second", **losing)
+    runs.wait_until("slot-second", lambda custom: bool(slot_wait(custom)))
+    first = slot_wait(runs.custom("slot-first"))
     assert first["account"] == "create slot-first_v01"
-    assert slot_wait(patient_host, "slot-second")["since"] > first["since"]
-    waiting = asyncio.run(patient_host.client.get_status("slot-first"))
-    assert waiting.runtime_status is not None and waiting.runtime_status.value == "Running"
+    assert slot_wait(runs.custom("slot-second"))["since"] > first["since"]
+    waiting = runs.status("slot-first")
+    assert waiting is not None
+    assert waiting.runtime_status == df.OrchestrationRuntimeStatus.Running
 
     while arm_call(emulator_reset, "DELETE", "deployments/another-lineage_v01").status_code == 409:
         time.sleep(0.05)
@@ -177,15 +179,14 @@ def test_runs_wait_for_a_free_slot_in_the_order_they_asked(
         created += [
             run_id
             for run_id in ("slot-first", "slot-second")
-            if run_id not in created and custom_status(patient_host, run_id).get("deployment")
+            if run_id not in created and runs.custom(run_id).get("deployment")
         ]
         time.sleep(0.02)
     assert created == ["slot-first", "slot-second"]
-    reports = finished(patient_host, ["slot-first", "slot-second"])
-    for report in reports:
-        all_succeeded(report)
-        assert report["account"]["slot_waits"] == 1
-        assert report["account"]["slot_wait_seconds"] > 0
-        assert report["iterations"][0]["promotion"] == "not_better"
-        assert report["iterations"][0]["deployment"] in report["deployments_deleted"], "gave it back"
+    for report in [runs.finish("slot-first"), runs.finish("slot-second")]:
+        use = all_succeeded(report)
+        assert use.slot_waits == 1
+        assert use.slot_wait_seconds > 0
+        assert report.iterations[0].promotion == "not_better"
+        assert report.iterations[0].deployment in report.deployments_deleted, "gave it back"
     assert emulator_reset.peaks()["fine_tuned_deployments"] <= QUOTA

@@ -95,8 +95,9 @@ def test_the_callable_check_finds_one(tmp_path: Path) -> None:
 def implementation(name: str) -> typing.Callable[..., object]:
     """The function that implements the activity ``name``: the one of that name in activities/."""
     (found,) = [vars(module)[name] for module in ACTIVITY_MODULES if name in vars(module)]
-    assert callable(found)
-    return found
+    function: object = found
+    assert callable(function)
+    return function
 
 
 def test_every_spec_is_registered_once_as_the_worker_indexes_it(function_app: ModuleType) -> None:

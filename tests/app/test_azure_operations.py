@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import openai
 import pytest
@@ -70,7 +70,8 @@ def _examples(count: int) -> bytes:
 T = TypeVar("T")
 
 
-def _wait(predicate: Callable[[], T], timeout: float = 20) -> T:
+def _wait(predicate: Callable[[], T | Literal[False] | None], timeout: float = 20) -> T:
+    """Polls ``predicate`` until it answers something truthy (a check, or ``check and value``); returns it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -81,10 +82,10 @@ def _wait(predicate: Callable[[], T], timeout: float = 20) -> T:
 
 
 def _processed_file(client: openai.AzureOpenAI, name: str) -> str:
-    first = find_or_upload(client, name, _examples(12))
-    assert first.file_id
-    _wait(lambda: get_file(client, first.file_id).status == "processed")
-    return first.file_id
+    file_id = find_or_upload(client, name, _examples(12)).file_id
+    assert file_id
+    _wait(lambda: get_file(client, file_id).status == "processed")
+    return file_id
 
 
 def test_upload_is_found_again_instead_of_repeated(emulator_reset: EmulatorHandle) -> None:
@@ -138,7 +139,9 @@ def test_deployment_start_is_idempotent_and_conflicts_are_permanent(emulator_res
     second = account.start(request)
     assert second.error is None
     _wait(lambda: account.state("agent_v01").state == "Succeeded")
-    assert account.get("agent_v01").tags == {"durable-finetune-run": "run-dep"}
+    deployment = account.get("agent_v01")
+    assert deployment is not None
+    assert deployment.tags == {"durable-finetune-run": "run-dep"}
 
     other = account.start(request.model_copy(update={"model": "gpt-4o-mini-2024-07-18"}))
     assert other.state == "Conflict"
@@ -217,5 +220,8 @@ def test_an_open_models_deployment_takes_the_format_azure_accepts(
 
     assert started.error is None and started.format_refused == refused
     deployed = account.get("oss_v01")
+    assert deployed is not None
+    assert deployed.properties is not None
+    assert deployed.properties.model is not None
     assert deployed.properties.model.format == ("Microsoft" if refused is None else "OpenAI-OSS")
     assert account.state("oss_v01").model == tuned

@@ -21,7 +21,7 @@ from shared.azure.clients import artifact_store
 from shared.domain.layout import lineage_path, report_path
 from shared.domain.lineage import Lineage
 from shared.domain.report import RunReport
-from tests.fixtures.app import TEST_RUN_DEFAULTS
+from tests.driver import TEST_RUN_DEFAULTS
 
 RUN_ID = "e2e-crash-resume"
 

@@ -19,10 +19,10 @@ import asyncio
 import json
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
 
 import azure.durable_functions as df
 import pytest
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from bench.stage_driver import DRIVER, EVALUATION_DRIVER, EvaluationRun, StageRun, build_app
 from devhost import DevHost
@@ -34,6 +34,7 @@ from shared.azure.clients import artifact_store
 from shared.domain.dataset import TraceSet, build_dataset, rollout_reward
 from shared.domain.layout import dataset_stats_path
 from shared.domain.report import Comparison, RolloutStats
+from tests.driver import Runs
 from tests.emulator.agent_runs import fine_tune_and_deploy
 from tests.emulator.support import success_file
 from tests.shared.otlp_support import Recorder, conversation
@@ -59,7 +60,7 @@ def evaluate(host: DevHost, runs: list[EvaluationRun]) -> list[Comparison]:
     """Iterations' evaluations of each run's candidate beside its champion, all at once, and their
     decisions."""
 
-    async def all_of() -> list[df.DurableOrchestrationStatus]:
+    async def all_of() -> list[DurableOrchestrationStatus]:
         for run in runs:
             await host.client.start_new(EVALUATION_DRIVER, run.run_id, run.model_dump())
         return [await host.wait_for_completion(run.run_id, timeout=250) for run in runs]
@@ -145,18 +146,8 @@ def test_a_worse_candidate_is_refused_at_margin_0_and_a_better_one_promoted(
     assert (refused.tasks, refused.pairs, promoted.pairs) == (16, 64, 64)
 
 
-def run_report(host: DevHost, run_id: str, **settings: Any) -> dict[str, Any]:
-    """A run of its own lineage (``settings`` may name another) through POST /api/runs, to its end."""
-    response = host.http("POST", "/api/runs", json={"run_id": run_id, "lineage": run_id, **settings})
-    assert response.status_code == 202, response.get_body()
-    status = asyncio.run(host.wait_for_completion(run_id, timeout=250))
-    assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
-    report: dict[str, Any] = json.loads(host.http("GET", f"/api/runs/{run_id}").get_body())["report"]
-    return report
-
-
 def test_a_champion_at_1_ends_the_run_with_nothing_to_improve_before_anything_is_paid_for(
-    host: DevHost, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """A lineage whose first model is an expert (fine-tuned on perfect tool-using answers: skill 0.99, a
     rollout right 98.5 % of the time, and on this run's seeded samples every time) scores 1.000 on its
@@ -165,16 +156,18 @@ def test_a_champion_at_1_ends_the_run_with_nothing_to_improve_before_anything_is
     expert = fine_tune_and_deploy(emulator_reset, success_file(40).decode(), "expert", n_epochs=6)
     before = emulator_reset.state()
 
-    report = run_report(host, "saturated", base_model=expert, base_deployment="expert", iterations=3)
+    report = runs.finish(runs.start("saturated", base_model=expert, base_deployment="expert", iterations=3))
 
-    assert report["status"] == "succeeded"
-    assert report["iterations"] == []
-    assert [warning["code"] for warning in report["warnings"]] == ["NothingToImprove"]
-    baseline = report["baseline"]
-    assert (baseline["deployment"], baseline["champion_deployment"]) == ("expert", "expert")
-    assert baseline["champion_val_reward"] == 1.0, "the champion solves every validation sample"
-    headroom = baseline["headroom"]
-    assert (headroom["room"], headroom["best_lower"], headroom["margin"], headroom["tasks"]) == (
+    assert report.status == "succeeded"
+    assert report.iterations == []
+    assert [warning.code for warning in report.warnings] == ["NothingToImprove"]
+    baseline = report.baseline
+    assert baseline is not None
+    assert (baseline.deployment, baseline.champion_deployment) == ("expert", "expert")
+    assert baseline.champion_val_reward == 1.0, "the champion solves every validation sample"
+    headroom = baseline.headroom
+    assert headroom is not None
+    assert (headroom.room, headroom.best_lower, headroom.margin, headroom.tasks) == (
         False,
         0.0,
         0.0,
@@ -185,14 +178,16 @@ def test_a_champion_at_1_ends_the_run_with_nothing_to_improve_before_anything_is
     assert files == [f["id"] for f in before["files"] + before["deleted_files"]], "no file was uploaded"
     assert [job["id"] for job in after["jobs"]] == [job["id"] for job in before["jobs"]], "no job started"
     assert [d["name"] for d in after["deployments"]] == [d["name"] for d in before["deployments"]]
-    test = report["champion_test_start"]
-    assert test is not None and test["deployment"] == "expert"
-    assert test["reward"] is not None and test["rollouts"] == test["tasks"] > 0
-    assert report["champion_test_end"] == test, "the champion did not change, nor did its test score"
+    test = report.champion_test_start
+    assert test is not None
+    assert test.deployment == "expert"
+    assert test.reward is not None
+    assert test.rollouts == test.tasks > 0
+    assert report.champion_test_end == test, "the champion did not change, nor did its test score"
 
 
 def test_no_validation_or_test_task_reaches_a_training_file_from_rollouts_or_production(
-    host: DevHost, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """A run on its rollouts and on production traffic, where users also asked a validation task's and a
     test task's question (in their own spelling): those two traces are held out, counted, and nothing
@@ -207,6 +202,7 @@ def test_no_validation_or_test_task_reaches_a_training_file_from_rollouts_or_pro
     }
     recorder = Recorder(**{"service.name": "held-out-users"})
     traces = [conversation(recorder, question, answer="Paris") for question in asked]
+    host = runs.host
     posted = host.http(
         "POST", "/api/v1/traces", body=recorder.protobuf(), headers={"Content-Type": "application/x-protobuf"}
     )
@@ -216,22 +212,19 @@ def test_no_validation_or_test_task_reaches_a_training_file_from_rollouts_or_pro
         == 200
     )
 
-    report = run_report(
-        host,
-        "held-out",
-        source="both",
-        production_agent="held-out-users",
-        iterations=1,
-        data_filter_ratio=1.0,
+    report = runs.finish(
+        runs.start(
+            "held-out", source="both", production_agent="held-out-users", iterations=1, data_filter_ratio=1.0
+        )
     )
 
-    (entry,) = report["iterations"]
-    assert entry["dataset_blob"] is not None, entry
+    (entry,) = report.iterations
+    assert entry.dataset_blob is not None, entry
     stats = json.loads(artifact_store().read_text(dataset_stats_path("held-out", 1)) or "{}")
     assert (stats["held_out"], stats["sources"]["production"]["held_out"]) == (2, 2)
     assert stats["sources"]["rollouts"]["held_out"] == 0, "training rollouts run training tasks only"
     examples = [
-        json.loads(line) for line in (artifact_store().read_text(entry["dataset_blob"]) or "").splitlines()
+        json.loads(line) for line in (artifact_store().read_text(entry.dataset_blob) or "").splitlines()
     ]
     questions = {
         normalized_prompt(message["content"])
@@ -245,9 +238,7 @@ def test_no_validation_or_test_task_reaches_a_training_file_from_rollouts_or_pro
     assert questions - train_prompts == {"production question one", "production question two"}
 
 
-def test_a_lineage_keeps_the_split_its_first_run_recorded(
-    host: DevHost, emulator_reset: EmulatorHandle
-) -> None:
+def test_a_lineage_keeps_the_split_its_first_run_recorded(runs: Runs, emulator_reset: EmulatorHandle) -> None:
     """The first run asks for other shares than the defaults and the lineage records them; a later run
     that leaves the shares unset evaluates and tests on the recorded split, and one that asks for the
     defaults fails SplitMismatch before its baseline. Three validation tasks each (``val_limit``) leave no
@@ -258,10 +249,10 @@ def test_a_lineage_keeps_the_split_its_first_run_recorded(
     assert len(recorded.test) != len(default.test), "the two rules must give the test split another size"
     quick = {"lineage": "kept-split", "val_limit": 3}
 
-    first = run_report(host, "split-first", validation_share=0.3, test_share=0.2, **quick)
-    assert first["status"] == "succeeded"
-    assert [warning["code"] for warning in first["warnings"]] == ["NothingToImprove"]
-    split = json.loads(host.http("GET", "/api/lineages/kept-split").get_body())["split"]
+    first = runs.finish(runs.start("split-first", validation_share=0.3, test_share=0.2, **quick))
+    assert first.status == "succeeded"
+    assert [warning.code for warning in first.warnings] == ["NothingToImprove"]
+    split = runs.call("GET", "/api/lineages/kept-split")[1]["split"]
     assert (split["rule"]["validation_share"], split["rule"]["test_share"]) == (0.3, 0.2)
     assert (split["train"], split["validation"], split["test"], split["run_id"]) == (
         len(recorded.train),
@@ -270,13 +261,15 @@ def test_a_lineage_keeps_the_split_its_first_run_recorded(
         "split-first",
     )
 
-    later = run_report(host, "split-later", **quick)
-    assert later["status"] == "succeeded"
-    assert later["champion_test_start"]["tasks"] == len(recorded.test), "tested on the recorded split"
-    assert json.loads(host.http("GET", "/api/lineages/kept-split").get_body())["split"] == split
+    later = runs.finish(runs.start("split-later", **quick))
+    assert later.status == "succeeded"
+    assert later.champion_test_start is not None
+    assert later.champion_test_start.tasks == len(recorded.test), "tested on the recorded split"
+    assert runs.call("GET", "/api/lineages/kept-split")[1]["split"] == split
 
-    refused = run_report(host, "split-other", validation_share=0.2, **quick)
-    assert refused["status"] == "failed"
-    assert refused["error"]["code"] == "SplitMismatch"
-    assert "validation_share 0.2 (the lineage's is 0.3)" in refused["error"]["message"]
-    assert refused["baseline"] is None, "refused before anything was evaluated"
+    refused = runs.finish(runs.start("split-other", validation_share=0.2, **quick))
+    assert refused.status == "failed"
+    assert refused.error is not None
+    assert refused.error.code == "SplitMismatch"
+    assert "validation_share 0.2 (the lineage's is 0.3)" in refused.error.message
+    assert refused.baseline is None, "refused before anything was evaluated"

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import ModuleType
 from typing import Any, get_args
 
@@ -42,12 +42,14 @@ from api.http import (
 )
 from api.lineages import LineageRef
 from api.runs import ACTIVE, Decision, RunRef, StartRun
+from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from orchestrators.finetune_run import ORCHESTRATOR_NAME
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_env import app_environment
 from shared.azure.clients import artifact_store
 from shared.domain.layout import report_path
+from shared.domain.models import SkuName
 from shared.domain.report import RunReport
 from shared.domain.settings import (
     DEPLOYMENT_NAME_PATTERN,
@@ -56,9 +58,9 @@ from shared.domain.settings import (
     RUN_ID_PATTERN,
     AppSettings,
     RunSettings,
-    SkuName,
 )
 from shared.domain.settings import DEPLOYMENT_PREFIX_PATTERN as PREFIX_PATTERN
+from tests.driver import Runs
 
 pytestmark = pytest.mark.timeout(300)
 JSON = {"content-type": "application/json"}
@@ -77,16 +79,15 @@ def errors_by_field(payload: dict[str, Any]) -> dict[str, str]:
     return {item["field"]: item["error"] for item in payload["errors"]}
 
 
-def instance_ids(host: Any) -> set[str]:
+def instance_ids(host: DevHost) -> set[str]:
     """The runs the host knows (a run's own rollout stages, sub-orchestrations, are not new runs)."""
     statuses = asyncio.run(host.client.get_status_all())
-    return {status.instance_id for status in statuses if status.name == ORCHESTRATOR_NAME}
+    return {status.instance_id or "" for status in statuses if status.name == ORCHESTRATOR_NAME}
 
 
-def stop(host: Any, run_id: str) -> None:
+def stop(host: DevHost, run_id: str) -> None:
     """Ends a run a test started only to see it accepted (keeps the emulator quiet)."""
-    asyncio.run(host.client.terminate(run_id, "test is done with it"))
-    asyncio.run(host.wait_for_completion(run_id, timeout=60))
+    Runs(host).terminate(run_id, "test is done with it")
 
 
 # ---------------------------------------------------------------- reading a body, on its own
@@ -95,6 +96,18 @@ def stop(host: Any, run_id: str) -> None:
 def request(body: bytes, content_type: str | None = "application/json") -> func.HttpRequest:
     headers = {"content-type": content_type} if content_type is not None else {}
     return func.HttpRequest("POST", "http://localhost/api/runs", headers=headers, body=body)
+
+
+def respond(
+    handler: Callable[[func.HttpRequest], Awaitable[func.HttpResponse]], req: func.HttpRequest
+) -> func.HttpResponse:
+    """What an ``endpoint``-wrapped handler answers ``req`` (``asyncio.run`` takes a coroutine, and
+    ``endpoint`` types its wrapper as returning an awaitable)."""
+
+    async def awaited() -> func.HttpResponse:
+        return await handler(req)
+
+    return asyncio.run(awaited())
 
 
 def test_json_depth_counts_brackets_outside_strings_only() -> None:
@@ -148,14 +161,14 @@ def test_a_bug_is_a_bare_500_and_its_traceback_goes_to_the_log(caplog: pytest.Lo
     async def refusing(req: func.HttpRequest) -> func.HttpResponse:
         raise HttpError(409, "taken", run_id="x", headers={"Retry-After": "1"})
 
-    response = asyncio.run(broken(request(b"")))
+    response = respond(broken, request(b""))
     assert response.status_code == 500
     assert json.loads(response.get_body()) == {"error": "internal error; the app's log has the details"}
     (logged,) = [record for record in caplog.records if record.name == "durable_finetune.api"]
     assert logged.exc_info is not None and "secret detail" in str(logged.exc_info[1])
-    answer = asyncio.run(refusing(request(b"")))
-    assert (answer.status_code, answer.headers["Retry-After"]) == (409, "1")
-    assert json.loads(answer.get_body()) == {"error": "taken", "run_id": "x"}
+    refused = respond(refusing, request(b""))
+    assert (refused.status_code, refused.headers["Retry-After"]) == (409, "1")
+    assert json.loads(refused.get_body()) == {"error": "taken", "run_id": "x"}
 
 
 # ---------------------------------------------------------------- the findings, through the app
@@ -307,7 +320,7 @@ def test_a_run_through_its_status_url_from_start_to_finish(
     assert running.headers["Location"] == location and running.headers["Retry-After"] == "10"
     assert json.loads(running.get_body())["runtime_status"] in ("Pending", "Running")
 
-    status = asyncio.run(host.wait_for_completion(run_id, timeout=240))
+    status = Runs(host).ended(run_id)
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
     done = host.http("GET", location.removeprefix(host.origin))
     assert done.status_code == 200 and "Location" not in done.headers

@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -69,9 +68,10 @@ def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
-def report_copy(state: Path, run_id: str) -> dict[str, Any]:
-    report: dict[str, Any] = json.loads((state / "out" / "runs" / run_id / "report.json").read_text())
-    return report
+def report_copy(state: Path, run_id: str) -> RunReport:
+    """The copy of the run's report `make run` leaves in its state directory (a run of its own process,
+    so not one tests/driver.py drives)."""
+    return RunReport.model_validate_json((state / "out" / "runs" / run_id / "report.json").read_text())
 
 
 # ---------------------------------------------------------------- a refused run
@@ -83,9 +83,11 @@ def report_copy(state: Path, run_id: str) -> dict[str, Any]:
         (
             "budget_usd=0.01",
             # Training as expected from the settings, and an iteration's 24 + 2 x 16 x 4 rollouts
-            # (training, then candidate and champion on 16 validation tasks, 4 samples each).
-            "  budget_usd: ~15,000 trained tokens ~ $0.0375 + 152 rollouts' chat calls ~ $0.0851; $0.0000 "
-            "spent so far; does not fit budget $0.01; 3 iterations ~ $0.3679; fix: raise budget_usd",
+            # (training, then candidate and champion on 16 validation tasks, 4 samples each); the
+            # teacher's (batch and champion) have no default price, the candidate's 64 are priced.
+            "  budget_usd: ~15,000 trained tokens ~ $0.0375 + 152 rollouts' chat calls ~ $0.0358 (without "
+            "gpt-5.1-2025-11-13: no price; add it to PRICING); $0.0000 spent so far; does not fit budget "
+            "$0.01; 3 iterations ~ $0.2200; fix: raise budget_usd",
         ),
         (
             "base_model=gpt-4.1-mini-2099-01-01",
@@ -201,38 +203,44 @@ def test_two_runs_of_a_lineage_say_which_champion_they_faced_and_what_became_of_
     assert "0.5833333333333334" not in first.stdout + second.stdout
 
     # The first run starts the lineage: the base model is crowned, then its candidate beats it or not.
-    (candidate,) = one["iterations"]
-    base = one["baseline"]
-    assert f"champion at the start: gpt-5.1 (val {base['val_reward']:.3f})" in first.stdout
-    if candidate["promoted"]:
+    (candidate,) = one.iterations
+    base = one.baseline
+    assert base is not None
+    assert base.val_reward is not None
+    assert f"champion at the start: gpt-5.1 (val {base.val_reward:.3f})" in first.stdout
+    if candidate.promoted:
+        assert candidate.val_reward is not None
         assert last_line(first) == (
-            f"champion: {candidate['deployment']} (changed in iteration 1: a candidate beat the champion; "
-            f"val {candidate['val_reward']:.3f}; was gpt-5.1 (val {base['val_reward']:.3f}))"
+            f"champion: {candidate.deployment} (changed in iteration 1: a candidate beat the champion; "
+            f"val {candidate.val_reward:.3f}; was gpt-5.1 (val {base.val_reward:.3f}))"
         )
     else:
         assert last_line(first) == (
             "champion: gpt-5.1 (new: the starting model, crowned as the lineage's first champion; "
-            f"val {base['val_reward']:.3f})"
+            f"val {base.val_reward:.3f})"
         )
 
     # The second run faces that champion, names it in its summary and says whether it changed.
-    champion = one["champion"]
-    assert two["baseline"]["champion_deployment"] == champion["deployment"]
-    assert f"champion at the start: {champion['deployment']}" in second.stdout
+    champion = one.champion
+    assert champion is not None
+    assert two.baseline is not None
+    assert two.champion is not None
+    assert two.baseline.champion_deployment == champion.deployment
+    assert f"champion at the start: {champion.deployment}" in second.stdout
     (row,) = [line for line in second.stdout.splitlines() if line.startswith("1 ")]
-    assert f"vs {champion['deployment']}" in row
-    assert row.rstrip().endswith(two["champion"]["deployment"])
-    if two["iterations"][0]["promoted"]:
-        assert last_line(second).startswith(
-            f"champion: {two['champion']['deployment']} (changed in iteration 1"
-        )
+    assert f"vs {champion.deployment}" in row
+    assert row.rstrip().endswith(two.champion.deployment)
+    if two.iterations[0].promoted:
+        assert last_line(second).startswith(f"champion: {two.champion.deployment} (changed in iteration 1")
         # The reward the lineage recorded when it crowned that champion (each run measures it again,
         # on samples of its own, for its comparisons).
-        assert last_line(second).endswith(f"was {champion['deployment']} (val {champion['val_reward']:.3f}))")
+        assert champion.val_reward is not None
+        assert last_line(second).endswith(f"was {champion.deployment} (val {champion.val_reward:.3f}))")
     else:
+        assert two.champion.val_reward is not None
         assert last_line(second) == (
-            f"champion: {champion['deployment']} (unchanged: no candidate beat it; "
-            f"val {two['champion']['val_reward']:.3f})"
+            f"champion: {champion.deployment} (unchanged: no candidate beat it; "
+            f"val {two.champion.val_reward:.3f})"
         )
 
 
@@ -264,12 +272,15 @@ def test_your_agent_and_its_plug_in_registered_by_settings_alone_improve_through
     assert result.returncode == 0, result.stdout + result.stderr
     assert NO_PLUGIN_WARNING not in result.stdout
     report = report_copy(tmp_path, "letters-first")
-    assert report["settings"]["agent"] == "letters"
-    baseline = report["baseline"]["val_reward"]
-    best = max(item["val_reward"] for item in report["iterations"] if item["val_reward"] is not None)
-    assert best > baseline, (baseline, report["iterations"])
-    assert report["champion"]["deployment"].startswith("letters-agent_v"), "a candidate became champion"
-    assert last_line(result).startswith(f"champion: {report['champion']['deployment']} (changed in iteration")
+    assert report.settings["agent"] == "letters"
+    assert report.baseline is not None
+    baseline = report.baseline.val_reward
+    assert baseline is not None
+    best = max(item.val_reward for item in report.iterations if item.val_reward is not None)
+    assert best > baseline, (baseline, report.iterations)
+    assert report.champion is not None
+    assert report.champion.deployment.startswith("letters-agent_v"), "a candidate became champion"
+    assert last_line(result).startswith(f"champion: {report.champion.deployment} (changed in iteration")
 
 
 def test_an_agent_without_a_plug_in_gets_a_warning_that_names_the_fix(tmp_path: Path) -> None:
@@ -416,20 +427,21 @@ def test_local_services_take_free_ports_when_the_default_ones_go_while_azurite_s
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two `make run`s started together both find 10000-10002 free; the one that loses the race runs on
-    free ports instead of failing."""
+    free ports instead of failing. The "default" blob port here is one this test holds, so no other
+    test on the machine (a `make run` on the real defaults) can free or take it meanwhile; the other two
+    are free, so Azurite's refusal (EADDRINUSE) is what shows while they are awaited."""
     with socket.socket() as holder:
-        try:
-            holder.bind(("127.0.0.1", 10000))
-            holder.listen()
-        except OSError:
-            pass  # something already holds it: taken either way
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = (holder.getsockname()[1], azurite_script.free_port(), azurite_script.free_port())
+        monkeypatch.setattr(azurite_script, "DEFAULT_PORTS", taken)
         monkeypatch.setattr(local_env, "_default_ports_free", lambda: True)
         saved = dict(os.environ)  # local_services exports the app's settings into this process
         try:
             with local_env.local_services(
                 azurite_dir=tmp_path / "azurite", emulator_state=tmp_path / "emulator"
             ) as services:
-                assert services.azurite.blob_port != 10000
+                assert services.azurite.blob_port != taken[0]
                 connection = services.env["ARTIFACTS_STORAGE_CONNECTION_STRING"]
                 assert f":{services.azurite.blob_port}/" in connection
         finally:

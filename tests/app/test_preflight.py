@@ -16,9 +16,10 @@ from azure.core.exceptions import HttpResponseError
 from emulator.launch import EmulatorHandle
 from shared.azure.clients import artifact_store
 from shared.domain.cost import DEFAULT_PRICING
+from shared.domain.errors import CheckRecord
+from shared.domain.report import RunReport
 from shared.domain.report_view import ReportView
-from tests.app.support import scheduled_run
-from tests.app.test_loop import finish, start
+from tests.driver import Runs
 from tests.emulator.support import BASE, deploy, fine_tuned_models, success_file, upload
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,13 +29,13 @@ QUOTA = 10  # the emulator's --ft-deployment-quota default and MAX_FINE_TUNED_DE
 FILES = 100  # the emulator's --max-files default and MAX_TRAINING_FILES's
 
 
-def ended_before_rollouts(host: Any, emulator: EmulatorHandle, run_id: str) -> dict[str, Any]:
+def ended_before_rollouts(runs: Runs, emulator: EmulatorHandle, run_id: str) -> RunReport:
     """Runs ``run_id`` to its end and checks it paid for nothing: no trace, no training file, no job."""
     jobs_before = len(emulator.state()["jobs"])
-    report: dict[str, Any] = finish(host, run_id)["report"]
-    assert report["status"] == "failed", report
-    assert report["baseline"] is None
-    assert report["iterations"] == []
+    report = runs.finish(run_id)
+    assert report.status == "failed", report
+    assert report.baseline is None
+    assert report.iterations == []
     assert artifact_store().list_paths(f"traces/{run_id}/") == []
     state = emulator.state()
     assert [f for f in state["files"] if f["filename"].startswith(run_id)] == []
@@ -42,20 +43,20 @@ def ended_before_rollouts(host: Any, emulator: EmulatorHandle, run_id: str) -> d
     return report
 
 
-def failed_checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {check["name"]: check for check in report["error"]["checks"]}
+def failed_checks(report: RunReport) -> dict[str, CheckRecord]:
+    assert report.error is not None
+    return {check.name: check for check in report.error.checks or []}
 
 
 def refused_at_the_door(
-    host: Any, emulator: EmulatorHandle, run_id: str, **settings: Any
+    runs: Runs, emulator: EmulatorHandle, run_id: str, **settings: Any
 ) -> list[dict[str, str]]:
     """POSTs a run that preflight's reads condemn; checks the answer is a 400 that took nothing: no
     orchestration, no report, lineage or other blob, no file or job; returns its errors."""
     blobs, state = artifact_store().list_paths(""), emulator.state()
-    response = host.http("POST", "/api/runs", json={"run_id": run_id, "lineage": run_id, **settings})
-    body = json.loads(response.get_body())
-    assert response.status_code == 400, body
-    assert host.get_status_sync(run_id) is None, "no orchestration was started"
+    status, body = runs.post("/api/runs", {"run_id": run_id, "lineage": run_id, **settings})
+    assert status == 400, body
+    assert runs.status(run_id) is None, "no orchestration was started"
     assert artifact_store().list_paths("") == blobs, "no report, lineage, index or probe blob was written"
     after = emulator.state()
     assert (after["files"], after["jobs"]) == (state["files"], state["jobs"])
@@ -88,19 +89,21 @@ def refused_at_the_door(
             {"budget_usd": 0.01},
             "budget_usd",
             # 24 training rollouts and two evaluations of 4 tasks x 1 sample, each rollout expected to
-            # read EXPECTED_TOKENS_PER_ROLLOUT (1000) and write 100 tokens at $0.40 / $1.60 per 1M.
-            "~15,000 trained tokens ~ $0.0375 + 32 rollouts' chat calls ~ $0.0179; $0.0000 spent so far; "
-            "does not fit",
+            # read EXPECTED_TOKENS_PER_ROLLOUT (1000) and write 100 tokens. The teacher (gpt-5.1, no
+            # default price) serves the batch and the first champion's side; only the candidate's 4
+            # are priced, at gpt-4.1-mini's $0.40 / $1.60 per 1M.
+            "~15,000 trained tokens ~ $0.0375 + 32 rollouts' chat calls ~ $0.0022 (without "
+            "gpt-5.1-2025-11-13: no price; add it to PRICING); $0.0000 spent so far; does not fit",
             "raise budget_usd",
         ),
     ],
 )
 def test_a_run_preflight_would_refuse_is_a_400_naming_the_fix_and_takes_nothing(
-    host: Any, emulator_reset: EmulatorHandle, settings: dict[str, Any], field: str, found: str, fix: str
+    runs: Runs, emulator_reset: EmulatorHandle, settings: dict[str, Any], field: str, found: str, fix: str
 ) -> None:
     run_id = f"door-{field.replace('_', '-')}"
 
-    (error,) = refused_at_the_door(host, emulator_reset, run_id, iterations=1, val_limit=4, **settings)
+    (error,) = refused_at_the_door(runs, emulator_reset, run_id, iterations=1, val_limit=4, **settings)
 
     assert error["field"] == field
     assert error["error"].startswith(found), error
@@ -108,16 +111,16 @@ def test_a_run_preflight_would_refuse_is_a_400_naming_the_fix_and_takes_nothing(
     # The run id was not used up: the same id with the fix starts.
     fixed = {name: value for name, value in settings.items() if name != field}
     # Every rewarded example kept, so the iteration has Azure's 10 to train on whatever the run id draws.
-    assert start(host, run_id=run_id, iterations=1, val_limit=4, data_filter_ratio=1.0, **fixed) == run_id
-    assert finish(host, run_id)["report"]["status"] == "succeeded"
+    assert runs.start(run_id, iterations=1, val_limit=4, data_filter_ratio=1.0, **fixed) == run_id
+    assert runs.finish(run_id).status == "succeeded"
 
 
 def test_a_model_retired_for_fine_tuning_is_refused_before_the_run_starts(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     emulator_reset.admin("POST", "models/retire", {"model": BASE, "fine_tune": "2026-01-01T00:00:00Z"})
 
-    (error,) = refused_at_the_door(host, emulator_reset, "door-retired")
+    (error,) = refused_at_the_door(runs, emulator_reset, "door-retired")
 
     assert error["field"] == "base_model"
     assert error["error"].startswith(f"fine-tuning {BASE} retired on 2026-01-01 for this account")
@@ -125,36 +128,38 @@ def test_a_model_retired_for_fine_tuning_is_refused_before_the_run_starts(
 
 
 def test_a_transient_arm_failure_at_the_start_refuses_nothing(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """ARM answers 503 to both reads of the POST's checks (each tried twice): nothing is known to be
     wrong, so the run starts and checks again itself."""
     emulator_reset.set_faults(routes=[{"route": "arm", "status": 503, "count": 4, "retry_after": 0}])
 
-    run_id = start(host, run_id="door-transient", iterations=1, val_limit=4)
+    run_id = runs.start("door-transient", iterations=1, val_limit=4)
 
     assert emulator_reset.state()["faults"]["routes"][0]["count"] == 0, "the POST's reads met the 503s"
-    assert finish(host, run_id)["report"]["status"] == "succeeded"
+    assert runs.finish(run_id).status == "succeeded"
 
 
 def test_a_model_retired_for_fine_tuning_ends_a_scheduled_run_before_any_rollout(
-    host: Any, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
+    runs: Runs, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
 ) -> None:
     emulator_reset.admin("POST", "models/retire", {"model": BASE, "fine_tune": "2026-01-01T00:00:00Z"})
 
-    run_id = scheduled_run(host, settings_env, "preflight-retired")
-    report = ended_before_rollouts(host, emulator_reset, run_id)
+    run_id = runs.scheduled_run(settings_env, "preflight-retired")
+    report = ended_before_rollouts(runs, emulator_reset, run_id)
 
-    assert report["error"]["code"] == "PreflightFailed"
+    assert report.error is not None
+    assert report.error.code == "PreflightFailed"
     assert set(failed_checks(report)) == {"model"}
     model = failed_checks(report)["model"]
-    assert model["detail"].startswith(f"fine-tuning {BASE} retired on 2026-01-01 for this account")
-    assert "set base_model (BASE_MODEL)" in model["fix"]
-    assert "model: " + model["detail"] in report["error"]["message"]
+    assert model.detail.startswith(f"fine-tuning {BASE} retired on 2026-01-01 for this account")
+    assert model.fix is not None
+    assert "set base_model (BASE_MODEL)" in model.fix
+    assert "model: " + model.detail in report.error.message
 
 
 def test_a_resource_full_of_fine_tuned_deployments_ends_the_run_before_any_rollout(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     (model,) = fine_tuned_models(emulator_reset)
     for n in range(QUOTA):
@@ -164,17 +169,19 @@ def test_a_resource_full_of_fine_tuned_deployments_ends_the_run_before_any_rollo
     assert refused.value.error is not None
     assert refused.value.error.code == "InsufficientQuota"
 
-    report = ended_before_rollouts(host, emulator_reset, start(host, run_id="preflight-full-deployments"))
+    report = ended_before_rollouts(runs, emulator_reset, runs.start("preflight-full-deployments"))
 
-    assert report["error"]["code"] == "ResourceFull"
+    assert report.error is not None
+    assert report.error.code == "ResourceFull"
     check = failed_checks(report)["deployments"]
     assert set(failed_checks(report)) == {"deployments"}
-    assert check["detail"].startswith(f"{QUOTA} of {QUOTA} fine-tuned deployments in use")
-    assert "other-team-0" in check["fix"]
+    assert check.detail.startswith(f"{QUOTA} of {QUOTA} fine-tuned deployments in use")
+    assert check.fix is not None
+    assert "other-team-0" in check.fix
 
 
 def test_a_resource_full_of_training_files_ends_the_run_before_any_rollout(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     client = emulator_reset.openai_v1()
     for n in range(FILES):
@@ -183,83 +190,94 @@ def test_a_resource_full_of_training_files_ends_the_run_before_any_rollout(
         upload(client, success_file(10), name="one-too-many.jsonl")
     assert getattr(refused.value, "status_code", None) == 400
 
-    report = ended_before_rollouts(host, emulator_reset, start(host, run_id="preflight-full-files"))
+    report = ended_before_rollouts(runs, emulator_reset, runs.start("preflight-full-files"))
 
-    assert report["error"]["code"] == "ResourceFull"
+    assert report.error is not None
+    assert report.error.code == "ResourceFull"
     assert set(failed_checks(report)) == {"files"}
-    assert failed_checks(report)["files"]["detail"].startswith(f"{FILES} of {FILES} training files")
+    assert failed_checks(report)["files"].detail.startswith(f"{FILES} of {FILES} training files")
 
 
 def test_a_budget_too_small_for_one_iteration_ends_a_scheduled_run_before_any_rollout(
-    host: Any, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
+    runs: Runs, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
 ) -> None:
-    run_id = scheduled_run(host, settings_env, "preflight-budget", budget_usd=0.001)
-    report = ended_before_rollouts(host, emulator_reset, run_id)
+    run_id = runs.scheduled_run(settings_env, "preflight-budget", budget_usd=0.001)
+    report = ended_before_rollouts(runs, emulator_reset, run_id)
 
-    assert report["error"]["code"] == "BudgetExceeded"
+    assert report.error is not None
+    assert report.error.code == "BudgetExceeded"
     budget = failed_checks(report)["budget"]
     # 24 rollouts x 0.6 kept = 15 x EXPECTED_TOKENS_PER_ROLLOUT (1000) at gpt-4.1-mini developer $2.50/1M;
     # an iteration's 24 + 2 x 16 rollouts (training, candidate and champion on 16 validation tasks) at
-    # 1000 tokens read and 100 written each, $0.40 and $1.60 per 1M.
-    assert budget["detail"].startswith(
-        "~15,000 trained tokens ~ $0.0375 + 56 rollouts' chat calls ~ $0.0314; $0.0000 spent so far; "
-        "does not fit"
+    # 1000 tokens read and 100 written each; the teacher's (batch and champion) have no default price,
+    # the candidate's 16 are priced at $0.40 and $1.60 per 1M.
+    assert budget.detail.startswith(
+        "~15,000 trained tokens ~ $0.0375 + 56 rollouts' chat calls ~ $0.0090 (without "
+        "gpt-5.1-2025-11-13: no price; add it to PRICING); $0.0000 spent so far; does not fit"
     )
-    assert "raise budget_usd" in budget["fix"]
+    assert budget.fix is not None
+    assert "raise budget_usd" in budget.fix
 
 
 def test_an_iteration_whose_dataset_would_cross_the_budget_ends_before_its_job(
-    host: Any, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
+    runs: Runs, emulator_reset: EmulatorHandle, settings_env: pytest.MonkeyPatch
 ) -> None:
     """The expected size passes the preflight; the real dataset, priced before the job, does not."""
     settings_env.setenv("EXPECTED_TOKENS_PER_ROLLOUT", "1")
     body = {"iterations": 1, "budget_usd": 0.001, "data_filter_ratio": 1.0}  # Azure's 10 examples
-    report = finish(host, start(host, run_id="preflight-job-budget", **body))["report"]
+    report = runs.finish(runs.start("preflight-job-budget", **body))
 
-    (entry,) = report["iterations"]
-    assert report["status"] == "completed_with_failures"
-    assert entry["status"] == "skipped"
-    assert entry["error"]["code"] == "BudgetExceeded"
-    assert entry["tasks"] == 24, "the iteration's rollouts ran"
-    assert entry["file_id"] is None
-    assert entry["job_id"] is None
-    assert entry["cost"]["basis"] == "dataset"
-    assert entry["cost"]["estimated_usd"] > 0.001
-    assert entry["cost"]["total_usd"] == 0.0, "no job, nothing to pay"
+    (entry,) = report.iterations
+    assert report.status == "completed_with_failures"
+    assert entry.status == "skipped"
+    assert entry.error is not None
+    assert entry.error.code == "BudgetExceeded"
+    assert entry.tasks == 24, "the iteration's rollouts ran"
+    assert entry.file_id is None
+    assert entry.job_id is None
+    assert entry.cost is not None
+    assert entry.cost.basis == "dataset"
+    assert entry.cost.estimated_usd is not None
+    assert entry.cost.estimated_usd > 0.001
+    assert entry.cost.total_usd == 0.0, "no job, nothing to pay"
     state = emulator_reset.state()
     assert state["jobs"] == []
     assert [f for f in state["files"] if f["filename"].startswith("preflight-job-budget")] == []
 
 
 def test_cost_is_estimated_before_each_job_and_settled_from_trained_tokens(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """The estimate is the approximation of shared/domain/rate_limits.py; the emulator counts a quarter of the
     characters of each whole JSONL line, JSON syntax included, so the estimate runs 25-33 % below its
     trained_tokens (docs/cost.md); the bound here is that measurement with some room."""
     body = {"iterations": 2, "n_epochs": 2, "budget_usd": 5, "data_filter_ratio": 1.0}
-    report = finish(host, start(host, run_id="preflight-cost", **body))["report"]
+    report = runs.finish(runs.start("preflight-cost", **body))
 
     price = DEFAULT_PRICING.training_per_1m(BASE, "developerTier")
-    for entry in report["iterations"]:
-        cost = entry["cost"]
-        assert entry["status"] == "succeeded", entry
-        assert cost["basis"] == "dataset"
-        assert cost["n_epochs"] == 2
-        assert cost["price_per_1m_tokens"] == price
-        assert cost["actual_tokens"] == entry["trained_tokens"]
-        assert cost["actual_usd"] == pytest.approx(entry["trained_tokens"] * price / 1e6)
-        assert cost["total_usd"] == cost["actual_usd"]
-        error = cost["estimated_tokens"] / entry["trained_tokens"] - 1
-        assert -0.40 <= error <= -0.15, (
-            f"estimate {cost['estimated_tokens']} vs trained {entry['trained_tokens']}"
-        )
-    total = report["cost"]
-    assert total["actual_usd"] == pytest.approx(sum(e["cost"]["actual_usd"] for e in report["iterations"]))
-    assert total["total_usd"] == pytest.approx(total["training_usd"] + total["hosting_usd"])
-    assert total["hosting_hours"] == 0.0, "DeveloperTier deployments bill no hours"
-    assert total["budget_usd"] == 5
-    assert ReportView.parse(json.dumps(report)).cost_usd == total["total_usd"]
+    assert price is not None
+    for entry in report.iterations:
+        cost = entry.cost
+        assert cost is not None
+        assert entry.status == "succeeded", entry
+        assert entry.trained_tokens is not None
+        assert cost.basis == "dataset"
+        assert cost.n_epochs == 2
+        assert cost.price_per_1m_tokens == price
+        assert cost.actual_tokens == entry.trained_tokens
+        assert cost.actual_usd == pytest.approx(entry.trained_tokens * price / 1e6)
+        assert cost.total_usd == cost.actual_usd
+        error = cost.estimated_tokens / entry.trained_tokens - 1
+        assert -0.40 <= error <= -0.15, f"estimate {cost.estimated_tokens} vs trained {entry.trained_tokens}"
+    total = report.cost
+    assert total is not None
+    settled = [e.cost.actual_usd for e in report.iterations if e.cost and e.cost.actual_usd is not None]
+    assert len(settled) == len(report.iterations)
+    assert total.actual_usd == pytest.approx(sum(settled))
+    assert total.total_usd == pytest.approx(total.training_usd + total.hosting_usd)
+    assert total.hosting_hours == 0.0, "DeveloperTier deployments bill no hours"
+    assert total.budget_usd == 5
+    assert ReportView.parse(report.model_dump_json()).cost_usd == total.total_usd
 
 
 def preflight(host: Any, query: str = "", **request: Any) -> tuple[int, dict[str, Any]]:
@@ -330,36 +348,40 @@ def test_get_preflight_refuses_settings_in_both_query_and_body(host: Any) -> Non
 
 
 def test_hours_of_hourly_billed_deployments_are_recorded_and_priced(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """Standard fine-tuned deployments bill by the hour: the second job's preflight measures the first
     iteration's deployment from ARM's createdAt (devhost's virtual clock runs ahead of the emulator's,
     so the hours here are only checked for being priced, not for their number)."""
     body = {"iterations": 2, "sku_name": "Standard", "data_filter_ratio": 1.0}
-    report = finish(host, start(host, run_id="preflight-hosting", **body))["report"]
+    report = runs.finish(runs.start("preflight-hosting", **body))
 
-    first = report["iterations"][0]["deployment"]
-    records = {record["deployment"]: record for record in report["hosting"]}
-    assert first in records, report["hosting"]
+    first = report.iterations[0].deployment
+    records = {record.deployment: record for record in report.hosting}
+    assert first in records, report.hosting
     record = records[first]
-    assert (record["sku_name"], record["usd_per_hour"]) == ("Standard", 1.7)
-    assert record["usd"] == pytest.approx(record["hours"] * 1.7, abs=1e-6)
-    assert report["cost"]["hosting_usd"] == pytest.approx(sum(r["usd"] for r in report["hosting"]))
-    assert report["cost"]["hosting_hours"] == pytest.approx(sum(r["hours"] for r in report["hosting"]))
+    assert (record.sku_name, record.usd_per_hour) == ("Standard", 1.7)
+    assert record.usd == pytest.approx(record.hours * 1.7, abs=1e-6)
+    assert report.cost is not None
+    priced = [r.usd for r in report.hosting if r.usd is not None]
+    assert len(priced) == len(report.hosting), report.hosting
+    assert report.cost.hosting_usd == pytest.approx(sum(priced))
+    assert report.cost.hosting_hours == pytest.approx(sum(r.hours for r in report.hosting))
 
 
 def test_a_transient_failure_is_a_warning_not_the_end_of_the_run(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """The preflight's chat call meets 500s through all of the SDK's attempts (1 + 3 retries): nothing
     is known to be wrong with the configuration, so the run goes on and says what it could not verify."""
     emulator_reset.set_faults(routes=[{"route": "chat", "status": 500, "count": 4, "retry_after": 0}])
 
-    report = finish(host, start(host, run_id="preflight-transient", iterations=1, val_limit=4))["report"]
+    report = runs.finish(runs.start("preflight-transient", iterations=1, val_limit=4))
 
-    assert report["baseline"]["val_rollouts"] == 4, "the run went on to its baseline"
-    (warning,) = [w for w in report["warnings"] if w["code"] == "PreflightUnverified"]
-    assert warning["message"].startswith("not verified (transient): chat: 500: The server had an error")
+    assert report.baseline is not None
+    assert report.baseline.val_rollouts == 4, "the run went on to its baseline"
+    (warning,) = [w for w in report.warnings if w.code == "PreflightUnverified"]
+    assert warning.message.startswith("not verified (transient): chat: 500: The server had an error")
 
 
 def test_get_preflight_reports_a_transient_failure_as_one_to_retry(

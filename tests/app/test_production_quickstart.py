@@ -27,8 +27,8 @@ from shared.domain.dataset import example_body
 from shared.telemetry.otlp import structured
 from shared.telemetry.spans import Span
 from tests.app.support import production_dataset
-from tests.app.test_loop import finish, start
 from tests.app.test_telemetry_agent import agent_runs
+from tests.driver import Runs
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -133,26 +133,26 @@ def test_the_quick_start_as_written_feeds_a_training_file(host: Any, emulator_re
 
 
 def test_the_old_snippet_stores_spans_without_content_and_the_run_names_the_settings(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """What issue 20 found: the page's old snippet (``true``, a trace exporter only) stored every trace,
     feedback rated every one, and the run said only ``0 examples earned >= 0.01``."""
     env_block = quick_start()["env"]
     assert env_block.count(CONTENT_LINES) == 1
-    service, runs = run_quick_start(host, emulator_reset, env_block.replace(CONTENT_LINES, OLD_CONTENT_LINE))
-    rate_all(host, runs)
+    host = runs.host
+    service, served = run_quick_start(
+        host, emulator_reset, env_block.replace(CONTENT_LINES, OLD_CONTENT_LINE)
+    )
+    rate_all(host, served)
     run_id = f"quick-{uuid.uuid4().hex[:8]}"
 
-    start(host, run_id=run_id, source="production", production_agent=service, iterations=1)
-    (entry,) = finish(host, run_id)["report"]["iterations"]
+    runs.start(run_id, source="production", production_agent=service, iterations=1)
+    (entry,) = runs.finish(run_id).iterations
 
-    calls = sum(run["calls"] for run in runs)
-    assert (entry["status"], entry["error"]["code"], entry["examples_total"]) == (
-        "skipped",
-        "NothingToLearn",
-        0,
-    )
-    assert entry["error"]["message"] == (
+    calls = sum(run["calls"] for run in served)
+    assert entry.error is not None
+    assert (entry.status, entry.error.code, entry.examples_total) == ("skipped", "NothingToLearn", 0)
+    assert entry.error.message == (
         f"{len(QUESTIONS)} traces, none with message content ({calls} chat calls of the {len(QUESTIONS)} "
         "rewarded traces recorded no messages): set "
         "OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and "
@@ -167,7 +167,9 @@ def test_the_pages_example_message_value_becomes_the_example_it_shows() -> None:
     fine-tuning example shown beside it."""
     text = DOC.read_text().split("An example: the second chat call", 1)[1]
     inputs, example = (json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.DOTALL)[:2])
-    outputs = json.loads(re.search(r"`gen_ai.output.messages` =\n`(.*?)`", text, re.DOTALL)[1])
+    shown = re.search(r"`gen_ai.output.messages` =\n`(.*?)`", text, re.DOTALL)
+    assert shown is not None, "the page no longer shows gen_ai.output.messages"
+    outputs = json.loads(shown[1])
     raw = {
         "gen_ai.operation.name": "chat",
         "gen_ai.input.messages": json.dumps(inputs),

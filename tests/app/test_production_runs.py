@@ -4,7 +4,6 @@ started through ``POST /api/runs`` (or the timer) with ``source`` ``production``
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import uuid
@@ -20,10 +19,9 @@ from emulator.launch import EmulatorHandle
 from shared.azure.clients import artifact_store
 from shared.domain.layout import dataset_stats_path
 from shared.domain.settings import get_settings
-from tests.app.support import fire_schedule
-from tests.app.test_loop import blob_names, finish, start
+from tests.app.test_loop import blob_names
 from tests.app.test_telemetry_agent import MODES, run_agent
-from tests.fixtures.app import TEST_RUN_DEFAULTS
+from tests.driver import TEST_RUN_DEFAULTS, Runs
 from tests.shared.otlp_support import Recorder, conversation
 
 pytestmark = pytest.mark.timeout(300)
@@ -82,44 +80,40 @@ def _questions(examples: list[dict[str, Any]]) -> list[str]:
 
 
 def test_a_production_run_trains_on_the_rewarded_well_formed_conversations(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
+    host = runs.host
     service = f"capital-prod-{uuid.uuid4().hex[:8]}"
-    runs = run_agent(
+    served = run_agent(
         host, emulator_reset, service, MODES["v1.30 log events"], QUESTIONS, crash=CRASH, image=IMAGE
     )
-    feedback = [{"trace_id": runs[n]["trace_id"], "reward": reward} for n, reward in REWARDS.items()]
+    feedback = [{"trace_id": served[n]["trace_id"], "reward": reward} for n, reward in REWARDS.items()]
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
     run_id = f"prod-{uuid.uuid4().hex[:8]}"
 
     with training_file_copies(emulator_reset, run_id) as uploaded:
-        start(
-            host,
-            run_id=run_id,
-            source="production",
-            production_agent=service,
-            iterations=1,
-            data_filter_ratio=1.0,
-        )
-        report = finish(host, run_id)["report"]
+        runs.start(run_id, source="production", production_agent=service, iterations=1, data_filter_ratio=1.0)
+        report = runs.finish(run_id)
 
-    (entry,) = report["iterations"]
-    assert entry["status"] == "succeeded", entry
-    assert uploaded[entry["file_id"]] == artifact_store().read_text(entry["dataset_blob"])
-    examples = _read_jsonl(uploaded[entry["file_id"]])
+    (entry,) = report.iterations
+    assert entry.status == "succeeded", entry
+    assert entry.file_id is not None
+    assert entry.dataset_blob is not None
+    assert uploaded[entry.file_id] == artifact_store().read_text(entry.dataset_blob)
+    examples = _read_jsonl(uploaded[entry.file_id])
     trained = [n for n in range(len(QUESTIONS)) if n < RATED_DOWN]
     assert sorted(set(_questions(examples))) == sorted(QUESTIONS[n] for n in trained)
-    assert len(examples) == sum(runs[n]["calls"] for n in trained), "one example per call, none twice"
+    assert len(examples) == sum(served[n]["calls"] for n in trained), "one example per call, none twice"
     for n in trained:
         final = max((e["messages"] for e in examples if e["messages"][1]["content"] == QUESTIONS[n]), key=len)
-        assert final[-1] == {"role": "assistant", "content": runs[n]["answer"]}
+        assert final[-1] == {"role": "assistant", "content": served[n]["answer"]}
 
     stats = _stats(run_id)
     assert (stats["source"], list(stats["sources"])) == ("production", ["production"])
     production = stats["sources"]["production"]
     assert (production["traces"], production["failed"], production["no_reward"]) == (len(QUESTIONS), 1, 1)
-    assert production["format_rejected"] == runs[IMAGE]["calls"]
-    assert production["below_min_reward"] == runs[RATED_DOWN]["calls"]
+    assert production["format_rejected"] == served[IMAGE]["calls"]
+    assert production["below_min_reward"] == served[RATED_DOWN]["calls"]
     assert any("image_url" in problem for problem in stats["format_problems"])
     assert (stats["production"]["agent"], stats["production"]["rewarded_by_feedback"]) == (
         service,
@@ -127,14 +121,16 @@ def test_a_production_run_trains_on_the_rewarded_well_formed_conversations(
     )
 
     # No training rollouts (the dataset reads none); the evaluation still runs on the validation tasks.
-    assert (entry["tasks"], blob_names(f"traces/{run_id}/01/train/")) == (0, [])
-    assert entry["val_rollouts"] == report["baseline"]["val_rollouts"] == 16
-    assert entry["val_reward"] is not None
+    assert (entry.tasks, blob_names(f"traces/{run_id}/01/train/")) == (0, [])
+    assert report.baseline is not None
+    assert entry.val_rollouts == report.baseline.val_rollouts == 16
+    assert entry.val_reward is not None
 
 
 def test_a_run_on_both_sources_adds_production_examples_to_its_rollouts(
-    host: Any, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
+    host = runs.host
     agent = f"support-{uuid.uuid4().hex[:8]}"
     recorder = Recorder(**{"service.name": agent})
     traces = [conversation(recorder, f"production question {n}", answer=f"answer {n}") for n in range(3)]
@@ -143,24 +139,19 @@ def test_a_run_on_both_sources_adds_production_examples_to_its_rollouts(
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
     run_id = f"both-{uuid.uuid4().hex[:8]}"
 
-    start(
-        host,
-        run_id=run_id,
-        source="both",
-        production_agent=agent,
-        iterations=1,
-        data_filter_ratio=1.0,
-    )
-    report = finish(host, run_id)["report"]
+    runs.start(run_id, source="both", production_agent=agent, iterations=1, data_filter_ratio=1.0)
+    report = runs.finish(run_id)
 
-    (entry,) = report["iterations"]
-    assert entry["tasks"] == 24 and len(blob_names(f"traces/{run_id}/01/train/")) == 24
+    (entry,) = report.iterations
+    assert entry.tasks == 24
+    assert len(blob_names(f"traces/{run_id}/01/train/")) == 24
     stats = _stats(run_id)
     assert stats["source"] == "both"
     assert (stats["sources"]["rollouts"]["traces"], stats["sources"]["production"]["traces"]) == (24, 3)
     kept = stats["sources"]["rollouts"]["examples_kept"] + stats["sources"]["production"]["examples_kept"]
-    assert kept == stats["examples_kept"] == entry["examples_kept"]
-    examples = _read_jsonl(artifact_store().read_text(entry["dataset_blob"]) or "")
+    assert kept == stats["examples_kept"] == entry.examples_kept
+    assert entry.dataset_blob is not None
+    examples = _read_jsonl(artifact_store().read_text(entry.dataset_blob) or "")
     from_production = [q for q in _questions(examples) if q.startswith("production question")]
     assert sorted(from_production) == [f"production question {n}" for n in range(3)]
     assert stats["sources"]["production"]["examples_kept"] == 3
@@ -187,8 +178,9 @@ def weekly_production_defaults(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
 
 
 def test_a_scheduled_production_run_retrains_on_the_last_week(
-    host: Any, emulator_reset: EmulatorHandle, weekly_production_defaults: str
+    runs: Runs, emulator_reset: EmulatorHandle, weekly_production_defaults: str
 ) -> None:
+    host = runs.host
     agent = weekly_production_defaults
     recorder = Recorder(**{"service.name": agent})
     traces = [conversation(recorder, f"weekly question {n}", answer=f"answer {n}") for n in range(12)]
@@ -196,17 +188,19 @@ def test_a_scheduled_production_run_retrains_on_the_last_week(
     feedback = [{"trace_id": trace, "reward": 1.0} for trace in traces]
     assert host.http("POST", "/api/feedback", json=feedback).status_code == 200
 
-    run_id = fire_schedule(host)
-    report = finish(host, run_id)["report"]
+    run_id = runs.fire_schedule()
+    report = runs.finish(run_id)
 
-    assert (report["settings"]["source"], report["settings"]["production_window_days"]) == ("production", 7)
-    (entry,) = report["iterations"]
-    assert entry["status"] == "succeeded", entry
+    assert (report.settings["source"], report.settings["production_window_days"]) == ("production", 7)
+    (entry,) = report.iterations
+    assert entry.status == "succeeded", entry
+    assert entry.started_at is not None
+    assert entry.finished_at is not None
     stats = _stats(run_id)
     window = stats["production"]
     assert (window["agent"], window["traces"], stats["examples_kept"]) == (agent, 12, 12)
     end = datetime.fromisoformat(window["window_end"])
-    assert datetime.fromisoformat(entry["started_at"]) <= end <= datetime.fromisoformat(entry["finished_at"])
+    assert datetime.fromisoformat(entry.started_at) <= end <= datetime.fromisoformat(entry.finished_at)
     assert end - datetime.fromisoformat(window["window_start"]) == timedelta(days=7)
 
 
@@ -225,23 +219,23 @@ def test_a_scheduled_production_run_retrains_on_the_last_week(
     ],
 )
 def test_production_settings_that_cannot_work_are_a_400_naming_them(
-    host: Any, body: dict[str, Any], errors: dict[str, str]
+    runs: Runs, body: dict[str, Any], errors: dict[str, str]
 ) -> None:
-    response = host.http("POST", "/api/runs", json=body)
-    assert response.status_code == 400
-    found = {item["field"]: item["error"] for item in json.loads(response.get_body())["errors"]}
+    status, answer = runs.post("/api/runs", body)
+    assert status == 400
+    found = {item["field"]: item["error"] for item in answer["errors"]}
     assert found.keys() == errors.keys()
     for field, error in errors.items():
         assert error in found[field], found
-    assert asyncio.run(host.client.get_status_all()) == [], "no run started"
+    assert runs.instances() == set(), "no run started"
 
 
 def test_a_caller_may_run_on_rollouts_when_run_defaults_say_production(
-    host: Any, weekly_production_defaults: str
+    runs: Runs, weekly_production_defaults: str
 ) -> None:
-    """The production settings of RUN_DEFAULTS are the app's defaults, not the caller's mistake."""
+    """The production settings of RUN_DEFAULTS are the app's defaults, not the caller's mistake. The
+    body is only these two fields (no lineage: RUN_DEFAULTS names it), so it is posted as it is."""
     run_id = f"adhoc-{uuid.uuid4().hex[:8]}"
-    response = host.http("POST", "/api/runs", json={"run_id": run_id, "source": "rollouts"})
-    assert response.status_code == 202, response.get_body()
-    asyncio.run(host.client.terminate(run_id, "the test only needed it accepted"))
-    asyncio.run(host.wait_for_completion(run_id, timeout=60))
+    status, answer = runs.post("/api/runs", {"run_id": run_id, "source": "rollouts"})
+    assert status == 202, answer
+    runs.terminate(run_id, "the test only needed it accepted")

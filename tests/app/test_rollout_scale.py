@@ -11,7 +11,6 @@ window). ARM reports the scaled limit in
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import threading
@@ -23,15 +22,18 @@ from typing import Any
 import azure.durable_functions as df
 import openai
 import pytest
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
+from devhost import DevHost
 from emulator.launch import TEACHER_DEPLOYMENT, EmulatorHandle
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
 from shared.agents import get_agent
 from shared.azure.clients import artifact_store
 from shared.contracts.payloads import CancelRequest
-from shared.domain.layout import cancel_request_path, report_path
-from shared.domain.report import RolloutStats, RunReport
+from shared.domain.layout import cancel_request_path
+from shared.domain.report import RolloutStats
+from tests.driver import Runs
 
 pytestmark = pytest.mark.timeout(240)
 DEPLOYMENT = TEACHER_DEPLOYMENT
@@ -39,18 +41,16 @@ TRAIN_SIZE = len(get_agent("capital_lookup").load_splits(None).train)
 
 
 @pytest.fixture
-def stage_host(function_app: ModuleType) -> Iterator[Any]:
-    from devhost import DevHost  # noqa: PLC0415 - imported like the app fixture does
-
+def stage_host(function_app: ModuleType) -> Iterator[DevHost]:
     with DevHost(build_app(), clock="virtual", max_workers=8) as host:
         yield host
 
 
-def drive(host: Any, run: StageRun) -> df.DurableOrchestrationStatus:
+def drive(host: DevHost, run: StageRun) -> DurableOrchestrationStatus:
     return host.run_orchestration(DRIVER, run.model_dump(), instance_id=run.run_id, timeout=200)
 
 
-def stage(host: Any, run: StageRun) -> RolloutStats:
+def stage(host: DevHost, run: StageRun) -> RolloutStats:
     """Runs the stage; its stats, from the driver's output."""
     status = drive(host, run)
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
@@ -78,7 +78,7 @@ def fill_the_request_window(emulator: EmulatorHandle) -> int:
 
 
 def test_a_burst_on_a_tight_limit_ends_with_every_rollout_ok_and_none_scored_zero(
-    stage_host: Any, emulator_reset: EmulatorHandle
+    stage_host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
     """48 rollouts (96 chat calls, about the window's share of 100) on a 600-RPM deployment whose
     window another client has just filled: every rollout waits out its 429s and ends ok, and the mean
@@ -100,7 +100,7 @@ def test_a_burst_on_a_tight_limit_ends_with_every_rollout_ok_and_none_scored_zer
 
 
 def test_an_eval_stage_under_30_percent_injected_429s_earns_the_same_mean_reward(
-    stage_host: Any, emulator_reset: EmulatorHandle
+    stage_host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
     val_size = len(get_agent("capital_lookup").load_splits(None).val)
     clean = stage(
@@ -117,7 +117,9 @@ def test_an_eval_stage_under_30_percent_injected_429s_earns_the_same_mean_reward
     assert clean.reward is not None and 0 < clean.reward < 1
 
 
-def test_agent_errors_score_zero_and_count_as_failed(stage_host: Any, emulator_reset: EmulatorHandle) -> None:
+def test_agent_errors_score_zero_and_count_as_failed(
+    stage_host: DevHost, emulator_reset: EmulatorHandle
+) -> None:
     """A deployment that does not exist: every chat call is a 404, the agent's error, scored 0."""
     run = run_of("scale-missing", "val", 6).model_copy(update={"deployment": "no-such-deployment"})
     stats = stage(stage_host, run)
@@ -126,7 +128,7 @@ def test_agent_errors_score_zero_and_count_as_failed(stage_host: Any, emulator_r
 
 
 def test_stage_and_lane_outputs_decode_without_sdk_type_warnings(
-    stage_host: Any, emulator_reset: EmulatorHandle, caplog: pytest.LogCaptureFixture
+    stage_host: DevHost, emulator_reset: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Lanes and the stage return dicts (and a finished lane execution None); the SDK would otherwise
     check them against its orchestrator wrapper's ``-> str`` and warn on every replay."""
@@ -140,7 +142,7 @@ def test_stage_and_lane_outputs_decode_without_sdk_type_warnings(
 
 
 def test_history_does_not_grow_with_the_number_of_rollouts(
-    stage_host: Any, emulator_reset: EmulatorHandle
+    stage_host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
     """The same lanes for 16 and 64 rollouts: the driver (the run orchestrator's part) has the same
     history; the stage's is bounded by its lanes (started, limits read, one episode per lane that
@@ -164,7 +166,7 @@ def test_history_does_not_grow_with_the_number_of_rollouts(
 
 
 def test_a_cancel_request_stops_the_lanes_at_their_next_rollout(
-    stage_host: Any, emulator_reset: EmulatorHandle
+    stage_host: DevHost, emulator_reset: EmulatorHandle
 ) -> None:
     """300 rollouts on a 600-RPM deployment would take a minute; once the run's cancel marker is in
     Blob, each lane stops at its next rollout and the stage ends within seconds, the rest counted as
@@ -185,6 +187,7 @@ def test_a_cancel_request_stops_the_lanes_at_their_next_rollout(
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Failed
     assert "the cancel request stopped" in str(status.output), status.output
     child = stage_host.get_status_sync(stage_instance(run))
+    assert child is not None
     stats = RolloutStats.model_validate(child.output)
     # Most of the stage never ran: it stopped at the lanes' next rollouts, not when the work ran out
     # (counted, not timed: a loaded machine stretches the seconds, not the count).
@@ -193,18 +196,14 @@ def test_a_cancel_request_stops_the_lanes_at_their_next_rollout(
     assert stats.failed == stats.throttled == 0
 
 
-def test_the_report_shows_every_rollout_stage(host: Any, emulator_reset: EmulatorHandle) -> None:
+def test_the_report_shows_every_rollout_stage(runs: Runs, emulator_reset: EmulatorHandle) -> None:
     """A one-iteration run under 20 % injected 429s: the baseline's stage and the iteration's train,
     val and champion-val stages are in the report with their counts, limits and trace prefixes; the
     429s were waited out, so nothing is throttled and the evaluation is complete."""
     emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "rate": 0.2, "retry_after": 0.05}])
     # Every rewarded example kept: the iteration has Azure's 10 to train on, so it reaches its evaluation.
-    body = {"run_id": "scale-report", "lineage": "scale-report", "iterations": 1, "data_filter_ratio": 1.0}
-    assert host.http("POST", "/api/runs", json=body).status_code == 202
-    status = asyncio.run(host.wait_for_completion("scale-report", timeout=200))
-    assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
-    report = artifact_store().read_model(report_path("scale-report"), RunReport)
-    assert report is not None and report.baseline is not None
+    report = runs.finish(runs.start("scale-report", iterations=1, data_filter_ratio=1.0))
+    assert report.baseline is not None
     (baseline,) = report.baseline.rollout_stages
     (entry,) = report.iterations
     train, val, beside = entry.rollout_stages

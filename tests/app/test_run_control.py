@@ -4,50 +4,44 @@ rollouts, its job and its deployment, leaving nothing of it behind but the champ
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import pytest
 
-from api.runs import PRINCIPAL_HEADER
+from api.runs import PRINCIPAL_HEADER, SCHEDULED_PREFIX
 from devhost import DevHost
 from emulator.launch import TEACHER_DEPLOYMENT, EmulatorHandle
-from tests.app.support import custom_status, fire_schedule, lineage, post, report_of, start, wait_until
+from tests.app.support import lineage
+from tests.driver import Custom, Runs
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_a_busy_lineage_refuses_a_second_run_naming_the_first(
-    host: DevHost, emulator_reset: EmulatorHandle
+    runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
-    start(host, "busy-first", iterations=1, val_limit=4)
-    status, body = post(host, "/api/runs", {"run_id": "busy-second", "lineage": "busy-first"})
+    runs.start("busy-first", iterations=1, val_limit=4)
+    status, body = runs.post("/api/runs", {"run_id": "busy-second", "lineage": "busy-first"})
     assert status == 409
     assert body["active_run"] == "busy-first"
     assert "busy-first" in body["error"]
-    assert report_of(host, "busy-first")["status"] == "succeeded"
+    assert runs.finish("busy-first").status == "succeeded"
     assert lineage("busy-first").active_run is None
-    status, body = post(
-        host, "/api/runs", {"run_id": "busy-second", "lineage": "busy-first", "iterations": 1}
-    )
+    status, body = runs.post("/api/runs", {"run_id": "busy-second", "lineage": "busy-first", "iterations": 1})
     assert status == 202, body
 
 
-def test_the_timer_starts_one_run_per_lineage_at_a_time(
-    host: DevHost, emulator_reset: EmulatorHandle
-) -> None:
-    def scheduled() -> set[str]:
-        statuses = asyncio.run(host.client.get_status_all())
-        return {s.instance_id or "" for s in statuses if (s.instance_id or "").startswith("scheduled-")}
-
-    first = fire_schedule(host)
-    before = scheduled()
-    host.fire_timer("scheduled_retrain")
-    assert scheduled() == before, "a second tick started another run while the first was going"
-    report = report_of(host, first)
-    assert report["status"] in {"succeeded", "completed_with_failures"}
-    assert report["lineage"] == "capital-agent"
+def test_the_timer_starts_one_run_per_lineage_at_a_time(runs: Runs, emulator_reset: EmulatorHandle) -> None:
+    first = runs.fire_schedule()
+    before = runs.instances(SCHEDULED_PREFIX)
+    runs.host.fire_timer("scheduled_retrain")
+    assert runs.instances(SCHEDULED_PREFIX) == before, (
+        "a second tick started another run while the first was going"
+    )
+    report = runs.finish(first)
+    assert report.status in {"succeeded", "completed_with_failures"}
+    assert report.lineage == "capital-agent"
 
 
 # Training hard on all of the first batch's rewarded examples makes a candidate that beats the base model
@@ -67,21 +61,21 @@ APPROVAL = {
 }
 
 
-def awaits_approval(custom: dict[str, Any]) -> bool:
+def awaits_approval(custom: Custom) -> bool:
     return isinstance(custom.get("awaiting"), dict)
 
 
 @pytest.mark.parametrize(("decision", "outcome"), [("approve", "promoted"), ("reject", "rejected")])
 def test_a_waiting_candidate_is_promoted_or_kept_out_by_a_decision(
-    patient_host: DevHost, emulator_reset: EmulatorHandle, decision: str, outcome: str
+    patient_runs: Runs, emulator_reset: EmulatorHandle, decision: str, outcome: str
 ) -> None:
+    runs = patient_runs
     run_id = f"approval-{decision}"
-    status, body = post(patient_host, f"/api/runs/{run_id}/approve")
+    status, body = runs.post(f"/api/runs/{run_id}/approve")
     assert status == 404, body
-    start(patient_host, run_id, **APPROVAL)
-    wait_until(patient_host, run_id, awaits_approval)
-    waiting = custom_status(patient_host, run_id)["awaiting"]
-    response = patient_host.http(
+    runs.start(run_id, **APPROVAL)
+    waiting = runs.wait_until(run_id, awaits_approval)["awaiting"]
+    response = runs.host.http(
         "POST",
         f"/api/runs/{run_id}/{decision}",
         json={"reason": "reviewed by a test"},
@@ -91,25 +85,31 @@ def test_a_waiting_candidate_is_promoted_or_kept_out_by_a_decision(
     assert response.status_code == 202, body
     assert body["candidate"] == waiting["approval"]
     assert (body["reason"], body["approved_by"]) == ("reviewed by a test", "reviewer@contoso.com")
-    report = report_of(patient_host, run_id)
-    (only,) = report["iterations"]
-    assert only["promotion"] == outcome
-    assert only["comparison"]["decision"] == {"approve": "promoted", "reject": "approval_rejected"}[decision]
-    assert only["comparison"]["lower"] > 0, "only a candidate the bound promotes waits for a decision"
-    recorded = only["approval"]
-    assert (recorded["decision"], recorded["reason"]) == (decision, "reviewed by a test")
-    assert recorded["approved_by"] == "reviewer@contoso.com"
+    report = runs.finish(run_id)
+    (only,) = report.iterations
+    assert only.promotion == outcome
+    assert only.comparison is not None
+    assert only.comparison.decision == {"approve": "promoted", "reject": "approval_rejected"}[decision]
+    assert only.comparison.lower is not None
+    assert only.comparison.lower > 0, "only a candidate the bound promotes waits for a decision"
+    recorded = only.approval
+    assert recorded is not None
+    assert (recorded.decision, recorded.reason) == (decision, "reviewed by a test")
+    assert recorded.approved_by == "reviewer@contoso.com"
     champion = lineage(run_id).champion
     assert champion is not None
-    expected = only["deployment"] if decision == "approve" else TEACHER_DEPLOYMENT
+    expected = only.deployment if decision == "approve" else TEACHER_DEPLOYMENT
     assert champion.deployment == expected
-    assert report["champion"]["deployment"] == expected
+    assert report.champion is not None
+    assert report.champion.deployment == expected
     if decision == "approve":
         assert champion.approval is not None
-        assert champion.approval.model_dump(mode="json") == recorded, "the champion says who let it in"
+        assert champion.approval.model_dump(mode="json") == recorded.model_dump(mode="json"), (
+            "the champion says who let it in"
+        )
     else:
         assert champion.approval is None, "the base model stays champion by its own right"
-    status, body = post(patient_host, f"/api/runs/{run_id}/{decision}")
+    status, body = runs.post(f"/api/runs/{run_id}/{decision}")
     assert status == 409, "a run that waits for nothing refuses a decision"
 
 
@@ -121,16 +121,15 @@ def test_an_identity_no_provider_would_write_is_refused_naming_the_header(host: 
     assert body["errors"][0]["field"] == f"(header {PRINCIPAL_HEADER})"
 
 
-def test_silence_is_a_reject_when_the_approval_times_out(
-    host: DevHost, emulator_reset: EmulatorHandle
-) -> None:
-    start(host, "approval-silence", **APPROVAL)
-    report = report_of(host, "approval-silence")
-    (only,) = report["iterations"]
-    assert only["promotion"] == "approval_timed_out"
-    assert only["comparison"]["decision"] == "approval_timed_out"
-    assert only["approval"] is None, "nobody decided"
-    assert report["champion"]["deployment"] == TEACHER_DEPLOYMENT
+def test_silence_is_a_reject_when_the_approval_times_out(runs: Runs, emulator_reset: EmulatorHandle) -> None:
+    report = runs.finish(runs.start("approval-silence", **APPROVAL))
+    (only,) = report.iterations
+    assert only.promotion == "approval_timed_out"
+    assert only.comparison is not None
+    assert only.comparison.decision == "approval_timed_out"
+    assert only.approval is None, "nobody decided"
+    assert report.champion is not None
+    assert report.champion.deployment == TEACHER_DEPLOYMENT
 
 
 def leftovers(emulator: EmulatorHandle, run_id: str) -> tuple[list[str], list[dict[str, Any]], list[str]]:
@@ -145,84 +144,87 @@ def leftovers(emulator: EmulatorHandle, run_id: str) -> tuple[list[str], list[di
 
 
 def test_cancel_during_rollouts_stops_before_anything_is_paid_for(
-    patient_host: DevHost, emulator_reset: EmulatorHandle
+    patient_runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
+    runs = patient_runs
     emulator_reset.set_faults(rate_limit_scale=0.001)  # every chat call waits: the run sits in rollouts
-    start(patient_host, "cancel-rollouts", iterations=2, val_limit=4)
-    wait_until(patient_host, "cancel-rollouts", lambda custom: custom.get("stage") == "baseline")
-    status, body = post(patient_host, "/api/runs/cancel-rollouts/cancel", {"reason": "changed my mind"})
+    runs.start("cancel-rollouts", iterations=2, val_limit=4)
+    runs.wait_until("cancel-rollouts", lambda custom: custom.get("stage") == "baseline")
+    status, body = runs.post("/api/runs/cancel-rollouts/cancel", {"reason": "changed my mind"})
     assert status == 202, body
     emulator_reset.clear_faults()
-    report = report_of(patient_host, "cancel-rollouts")
-    assert report["status"] == "cancelled"
-    assert report["error"]["code"] == "Cancelled"
-    assert "changed my mind" in report["error"]["message"]
-    assert report["iterations"] == []
+    report = runs.finish("cancel-rollouts")
+    assert report.status == "cancelled"
+    assert report.error is not None
+    assert report.error.code == "Cancelled"
+    assert "changed my mind" in report.error.message
+    assert report.iterations == []
     assert emulator_reset.state()["jobs"] == []
     assert leftovers(emulator_reset, "cancel-rollouts") == ([], [], [])
     assert lineage("cancel-rollouts").active_run is None
-    status, body = post(patient_host, "/api/runs/cancel-rollouts/cancel")
+    status, body = runs.post("/api/runs/cancel-rollouts/cancel")
     assert status == 409, body
 
 
 def test_cancel_during_a_job_cancels_the_job_and_deletes_its_file(
-    patient_host: DevHost, emulator_reset: EmulatorHandle
+    patient_runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
+    runs = patient_runs
     emulator_reset.set_faults(training_slowdown=1000)
-    start(patient_host, "cancel-job", iterations=1, data_filter_ratio=1.0)
-    wait_until(patient_host, "cancel-job", lambda custom: "training from" in str(custom.get("message")))
-    status, body = post(patient_host, "/api/runs/cancel-job/cancel")
+    runs.start("cancel-job", iterations=1, data_filter_ratio=1.0)
+    runs.wait_until("cancel-job", lambda custom: "training from" in str(custom.get("message")))
+    status, body = runs.post("/api/runs/cancel-job/cancel")
     assert status == 202, body
-    report = report_of(patient_host, "cancel-job")
-    assert report["status"] == "cancelled"
-    (only,) = report["iterations"]
-    assert only["status"] == "cancelled"
+    report = runs.finish("cancel-job")
+    assert report.status == "cancelled"
+    (only,) = report.iterations
+    assert only.status == "cancelled"
     (job,) = emulator_reset.state()["jobs"]
-    assert job["id"] == only["job_id"]
+    assert job["id"] == only.job_id
     assert job["status"] == "cancelled"
     assert leftovers(emulator_reset, "cancel-job") == ([], [], [])
 
 
 def test_cancel_during_a_deployment_leaves_nothing_of_the_run_but_the_champion(
-    patient_host: DevHost, emulator_reset: EmulatorHandle
+    patient_runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
+    runs = patient_runs
     emulator_reset.set_faults(provisioning_slowdown=200)
-    start(patient_host, "cancel-deploy", iterations=1, data_filter_ratio=1.0)
-    wait_until(patient_host, "cancel-deploy", lambda custom: custom.get("deployment") is not None)
-    status, body = post(patient_host, "/api/runs/cancel-deploy/cancel")
+    runs.start("cancel-deploy", iterations=1, data_filter_ratio=1.0)
+    runs.wait_until("cancel-deploy", lambda custom: custom.get("deployment") is not None)
+    status, body = runs.post("/api/runs/cancel-deploy/cancel")
     assert status == 202, body
-    report = report_of(patient_host, "cancel-deploy")
-    assert report["status"] == "cancelled"
-    (only,) = report["iterations"]
-    assert only["deployment"] in report["deployments_deleted"]
-    assert report["leaked"] == []
+    report = runs.finish("cancel-deploy")
+    assert report.status == "cancelled"
+    (only,) = report.iterations
+    assert only.deployment in report.deployments_deleted
+    assert report.leaked == []
     assert leftovers(emulator_reset, "cancel-deploy") == ([], [], [])
-    assert report["champion"]["deployment"] == TEACHER_DEPLOYMENT
+    assert report.champion is not None
+    assert report.champion.deployment == TEACHER_DEPLOYMENT
 
 
 def test_a_terminated_run_is_reconciled_by_the_janitor(
-    patient_host: DevHost, emulator_reset: EmulatorHandle
+    patient_runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     """The Durable API's terminate stops the orchestration at once and runs nothing of the app's: its job
     trains on and its report says running, until the janitor's pass reconciles it."""
     emulator_reset.set_faults(training_slowdown=1000)
-    start(patient_host, "terminated", iterations=1, data_filter_ratio=1.0)
-    wait_until(patient_host, "terminated", lambda custom: "training from" in str(custom.get("message")))
-    asyncio.run(patient_host.client.terminate("terminated", "stopped by hand"))
-    asyncio.run(patient_host.wait_for_completion("terminated", timeout=60))
+    runs = patient_runs
+    runs.start("terminated", iterations=1, data_filter_ratio=1.0)
+    runs.wait_until("terminated", lambda custom: "training from" in str(custom.get("message")))
+    runs.terminate("terminated", "stopped by hand")
     (job,) = emulator_reset.state()["jobs"]
     assert job["status"] == "running", "terminate leaves the job training"
 
-    patient_host.fire_timer("reconcile_stale_runs")
-    reconciled = asyncio.run(patient_host.wait_for_completion("terminated:reconcile", timeout=120))
-    assert reconciled.runtime_status is not None
-    assert reconciled.runtime_status.value == "Completed", reconciled.output
-    report = json.loads(patient_host.http("GET", "/api/runs/terminated").get_body())["report"]
-    assert report["status"] == "terminated"
-    assert report["error"]["code"] == "Terminated"
+    runs.host.fire_timer("reconcile_stale_runs")
+    report = runs.finish("terminated", instance_id="terminated:reconcile")
+    assert report.status == "terminated"
+    assert report.error is not None
+    assert report.error.code == "Terminated"
     (job,) = emulator_reset.state()["jobs"]
     assert job["status"] == "cancelled"
     assert leftovers(emulator_reset, "terminated") == ([], [], [])
     assert lineage("terminated").active_run is None
-    status, body = post(patient_host, "/api/runs", {"run_id": "terminated-2", "lineage": "terminated"})
+    status, body = runs.post("/api/runs", {"run_id": "terminated-2", "lineage": "terminated"})
     assert status == 202, body

@@ -17,7 +17,8 @@ from scripts.local_run import parse_args, run_body
 from shared.agents import inventory
 from shared.azure.clients import artifact_store
 from shared.domain.settings import get_settings
-from tests.app.test_loop import blob_names, finish, start
+from tests.app.test_loop import blob_names
+from tests.driver import Runs
 
 pytestmark = pytest.mark.timeout(300)
 PICK_INVENTORY = ["--set", "agent=inventory", "--set", "deployment_prefix=inventory-agent"]
@@ -34,24 +35,28 @@ def test_make_run_registers_the_example_agent_and_picks_it_by_setting() -> None:
 
 
 def test_the_inventory_agent_beats_its_baseline_through_the_whole_loop(
-    function_app: Any, host: Any, emulator_reset: EmulatorHandle
+    function_app: Any, runs: Runs, emulator_reset: EmulatorHandle
 ) -> None:
     assert get_settings().agent_modules == EXAMPLE_AGENT_MODULE, "registered by the app setting alone"
     body = run_body(parse_args(["--iterations", "3", *PICK_INVENTORY]))
-    run_id = start(host, run_id=f"inventory-{uuid.uuid4().hex[:8]}", **body)
+    run_id = runs.start(f"inventory-{uuid.uuid4().hex[:8]}", **body)
 
-    report = finish(host, run_id)["report"]
+    report = runs.finish(run_id)
 
-    assert report["status"] == "succeeded"
-    assert (report["settings"]["agent"], report["settings"]["deployment_prefix"]) == (
+    assert report.status == "succeeded"
+    assert (report.settings["agent"], report.settings["deployment_prefix"]) == (
         "inventory",
         "inventory-agent",
     )
-    baseline, iterations = report["baseline"], report["iterations"]
-    assert [item["status"] for item in iterations] == ["succeeded"] * 3, iterations
-    assert [item["deployment"] for item in iterations] == [f"inventory-agent_v{n:02d}" for n in (1, 2, 3)]
-    assert baseline["val_rollouts"] == iterations[-1]["val_rollouts"] > 0
-    assert iterations[-1]["val_reward"] > baseline["val_reward"], (baseline["val_reward"], iterations)
+    baseline, iterations = report.baseline, report.iterations
+    assert baseline is not None
+    assert [item.status for item in iterations] == ["succeeded"] * 3, iterations
+    assert [item.deployment for item in iterations] == [f"inventory-agent_v{n:02d}" for n in (1, 2, 3)]
+    assert baseline.val_rollouts == iterations[-1].val_rollouts > 0
+    last, first = iterations[-1].val_reward, baseline.val_reward
+    assert last is not None
+    assert first is not None
+    assert last > first, (first, iterations)
 
     # Its rollouts used its two tools, and it learned from them: every example offers both.
     root, *_ = [
@@ -61,10 +66,9 @@ def test_the_inventory_agent_beats_its_baseline_through_the_whole_loop(
         ).splitlines()
     ]
     assert root["attributes"]["gen_ai.agent.name"] == "inventory"
-    examples = [
-        json.loads(line)
-        for line in (artifact_store().read_text(iterations[0]["dataset_blob"]) or "").splitlines()
-    ]
+    dataset = iterations[0].dataset_blob
+    assert dataset is not None
+    examples = [json.loads(line) for line in (artifact_store().read_text(dataset) or "").splitlines()]
     assert examples and all(example["tools"] == inventory.TOOLS for example in examples)
     called = {
         call["function"]["name"] for e in examples for m in e["messages"] for call in m.get("tool_calls", [])

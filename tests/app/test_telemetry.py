@@ -384,7 +384,7 @@ def test_content_events_sent_as_logs_join_their_chat_span(host: Any, agent: str)
         with tracer.start_as_current_span("chat m", attributes={"gen_ai.operation.name": "chat"}) as chat:
             context = chat.get_span_context()
     trace_id, span_id = format(context.trace_id, "032x"), format(context.span_id, "016x")
-    events = [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("gen_ai.user.message", {"content": "capital of France?"}),
         (
             "gen_ai.choice",

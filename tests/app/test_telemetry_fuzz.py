@@ -24,12 +24,12 @@ import re
 import uuid
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from google.protobuf import json_format
-from google.protobuf.internal.encoder import _VarintBytes
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from hypothesis import HealthCheck, event, given, settings
@@ -43,7 +43,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
@@ -57,29 +57,33 @@ from tests.shared.otlp_support import otlp_json
 pytestmark = pytest.mark.timeout(600)
 
 QUOTAS = {"traces protobuf": 1400, "traces json": 1400, "logs": 1100, "feedback": 1100}
+MAX_BODY_BYTES = 64 * 1024
+MAX_DECODED_BYTES = 128 * 1024
+MAX_ITEMS = 40
+FEEDBACK_MAX_ITEMS = 20
 LIMITS = {
-    "TELEMETRY_MAX_BODY_BYTES": 64 * 1024,
-    "TELEMETRY_MAX_DECODED_BYTES": 128 * 1024,
-    "TELEMETRY_MAX_ITEMS": 40,
-    "FEEDBACK_MAX_ITEMS": 20,
+    "TELEMETRY_MAX_BODY_BYTES": MAX_BODY_BYTES,
+    "TELEMETRY_MAX_DECODED_BYTES": MAX_DECODED_BYTES,
+    "TELEMETRY_MAX_ITEMS": MAX_ITEMS,
+    "FEEDBACK_MAX_ITEMS": FEEDBACK_MAX_ITEMS,
     "FEEDBACK_LABELS": '{"thumbs_up": 1, "thumbs_down": 0}',
 }
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-FUZZ_SETTINGS = {
-    "deadline": None,
-    "database": None,
-    "suppress_health_check": [
+FUZZ_SETTINGS = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
         HealthCheck.large_base_example,
     ],
-}
-BOMB = gzip.compress(b"\0" * (LIMITS["TELEMETRY_MAX_DECODED_BYTES"] + 1))
+)
+BOMB = gzip.compress(b"\0" * (MAX_DECODED_BYTES + 1))
 
 
 @pytest.fixture
-def limits(monkeypatch: pytest.MonkeyPatch) -> Any:
+def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in LIMITS.items():
         monkeypatch.setenv(name, str(value))
     get_settings.cache_clear()
@@ -189,10 +193,10 @@ def genai_spans(draw: st.DrawFn, index: int) -> Span:
         span_id=_unique_id(index, draw(NONZERO_8)),
         parent_span_id=draw(st.just(b"") | NONZERO_8),
         name=draw(TEXT),
-        kind=draw(st.integers(0, 5)),
+        kind=draw(st.integers(0, 5).map(Span.SpanKind.ValueType)),
         start_time_unix_nano=start,
         end_time_unix_nano=end,
-        status=Status(code=draw(st.integers(0, 2)), message=draw(TEXT)),
+        status=Status(code=draw(st.integers(0, 2).map(Status.StatusCode.ValueType)), message=draw(TEXT)),
     )
     span.attributes.append(_text(OPERATION, draw(st.sampled_from(sorted(GENAI_OPERATIONS)))))
     span.attributes.extend(_kv(key, value) for key, value in draw(ATTRIBUTES))
@@ -289,7 +293,7 @@ def genai_records(draw: st.DrawFn) -> LogRecord:
         trace_id=draw(NONZERO_16),
         span_id=draw(NONZERO_8),
         time_unix_nano=draw(st.integers(0, 2**64 - 1)),
-        severity_number=draw(st.integers(0, 24)),
+        severity_number=draw(st.integers(0, 24).map(SeverityNumber.ValueType)),
         body=draw(ANY_VALUES),
     )
     if not record.time_unix_nano:
@@ -338,9 +342,20 @@ def log_request(agent: str, records: list[LogRecord]) -> ExportLogsServiceReques
 
 
 # ------------------------------------------------------------------------------- whole-body failures
+def _varint(value: int) -> bytes:
+    """A non-negative integer as protobuf writes it: seven bits a byte, lowest first, the high bit set on
+    every byte but the last."""
+    groups = []
+    while value > 0x7F:
+        groups.append(value & 0x7F | 0x80)
+        value >>= 7
+    groups.append(value)
+    return bytes(groups)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
-    return _VarintBytes(number << 3 | 2) + _VarintBytes(len(payload)) + payload
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def nested_protobuf(depth: int, traces: bool) -> bytes:
@@ -349,11 +364,11 @@ def nested_protobuf(depth: int, traces: bool) -> bytes:
     value = AnyValue(string_value="x").SerializeToString()
     for _ in range(depth):
         value = _field(5, _field(1, value))  # AnyValue.array_value -> ArrayValue.values
-    ids = {"trace_id": b"\1" * 16, "span_id": b"\1" * 8}
+    trace_id, span_id = b"\1" * 16, b"\1" * 8
     item = (
-        Span(**ids, start_time_unix_nano=1, end_time_unix_nano=2)
+        Span(trace_id=trace_id, span_id=span_id, start_time_unix_nano=1, end_time_unix_nano=2)
         if traces
-        else LogRecord(**ids, time_unix_nano=1)
+        else LogRecord(trace_id=trace_id, span_id=span_id, time_unix_nano=1)
     )
     # Span.attributes is field 9, LogRecord.attributes 6; a KeyValue is key 1, value 2.
     attribute = _field(9 if traces else 6, _field(1, b"k") + _field(2, value))
@@ -423,17 +438,13 @@ def otlp_failures(draw: st.DrawFn, raw: bytes, items: list[Any], traces: bool, e
         if over == "bytes":
             return refused(
                 "too many bytes",
-                b"\0" * (LIMITS["TELEMETRY_MAX_BODY_BYTES"] + draw(st.integers(1, 100))),
+                b"\0" * (MAX_BODY_BYTES + draw(st.integers(1, 100))),
                 encoding,
                 413,
             )
-        many = (trace_request if traces else log_request)(
-            "fuzz-many", [items[0]] * (LIMITS["TELEMETRY_MAX_ITEMS"] + 1)
-        )
+        many = (trace_request if traces else log_request)("fuzz-many", [items[0]] * (MAX_ITEMS + 1))
         body = many.SerializeToString() if encoding == PROTOBUF else otlp_json(many)
-        return refused(
-            "too many items", body, encoding, 413 if len(body) > LIMITS["TELEMETRY_MAX_BODY_BYTES"] else 400
-        )
+        return refused("too many items", body, encoding, 413 if len(body) > MAX_BODY_BYTES else 400)
     if encoding == PROTOBUF:
         return refused(
             "nested past protobuf's limit",
@@ -445,9 +456,7 @@ def otlp_failures(draw: st.DrawFn, raw: bytes, items: list[Any], traces: bool, e
     if broken == "deep":
         depth = draw(st.integers(200, 60_000))
         body = b"[" * depth + b"]" * draw(st.sampled_from([0, depth]))
-        return refused(
-            "JSON nested deep", body, encoding, 413 if len(body) > LIMITS["TELEMETRY_MAX_BODY_BYTES"] else 400
-        )
+        return refused("JSON nested deep", body, encoding, 413 if len(body) > MAX_BODY_BYTES else 400)
     if broken == "int":
         digits = draw(st.integers(21, 5000))
         return refused("huge integer", b'{"unknownField": ' + b"9" * digits + b"}", encoding, 400)
@@ -534,13 +543,17 @@ def feedback_cases(draw: st.DrawFn) -> tuple[Case, list[str], int | None]:
         items = [*good[:at], bad, *good[at:]]
         event(f"feedback: bad {field if kind == 'item' else 'duplicate trace_id'}")
         body = json.dumps(items if len(items) > 1 or draw(st.booleans()) else items[0]).encode()
-        ids = [i["trace_id"] for i in items if re.fullmatch("[0-9a-f]{32}", str(i.get("trace_id")))]
+        ids = [
+            trace_id
+            for item in items
+            if isinstance(trace_id := item.get("trace_id"), str) and re.fullmatch("[0-9a-f]{32}", trace_id)
+        ]
         return (
             Case(kind, body, JSON, frozenset({400})),
             ids,
             at if len(items) > 1 or body.startswith(b"[") else None,
         )
-    ids = [item["trace_id"] for item in good]
+    ids = [str(item["trace_id"]) for item in good]  # TRACE_IDS draws hex strings
     raw = json.dumps(good or [{"trace_id": "a" * 32, "reward": 1}]).encode()
     what = draw(
         st.sampled_from(
@@ -594,7 +607,7 @@ def feedback_cases(draw: st.DrawFn) -> tuple[Case, list[str], int | None]:
         body, status = json.dumps([{"trace_id": "e" * 32, "reward": 1, "pad": "x" * 70_000}]).encode(), 413
     elif what == "many":
         body = json.dumps(
-            [{"trace_id": f"{n + 1:032x}", "reward": 1} for n in range(LIMITS["FEEDBACK_MAX_ITEMS"] + 1)]
+            [{"trace_id": f"{n + 1:032x}", "reward": 1} for n in range(FEEDBACK_MAX_ITEMS + 1)]
         ).encode()
         ids = [f"{n + 1:032x}" for n in range(3)]
     elif what == "empty":
@@ -629,6 +642,9 @@ def _bugs(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+M = TypeVar("M", bound=Message)
+
+
 def post(host: Any, path: str, case: Case) -> tuple[int, bytes, str]:
     headers = {"Content-Type": case.content_type} if case.content_type else {}
     if case.coding:
@@ -640,7 +656,7 @@ def post(host: Any, path: str, case: Case) -> tuple[int, bytes, str]:
     return response.status_code, body, response.mimetype or ""
 
 
-def otlp_answer(body: bytes, mimetype: str, message: Message) -> Message:
+def otlp_answer(body: bytes, mimetype: str, message: M) -> M:
     """The answer decoded as ``message`` in the encoding the endpoint declared."""
     if mimetype == PROTOBUF:
         message.ParseFromString(body)
@@ -669,20 +685,21 @@ def check_otlp(host: Any, path: str, case: Case) -> None:
     if status != 200:
         assert otlp_answer(body, mimetype, status_pb2.Status()).message
         return
-    answer = otlp_answer(
-        body, mimetype, ExportTraceServiceResponse() if traces else ExportLogsServiceResponse()
-    )
+    if traces:
+        spans = otlp_answer(body, mimetype, ExportTraceServiceResponse()).partial_success
+        rejected, error = spans.rejected_spans, spans.error_message
+    else:
+        records = otlp_answer(body, mimetype, ExportLogsServiceResponse()).partial_success
+        rejected, error = records.rejected_log_records, records.error_message
     if case.batch is None:
         return
-    partial = answer.partial_success
-    rejected = partial.rejected_spans if traces else partial.rejected_log_records
     place = (
         f"resourceSpans[0].scopeSpans[0].spans[{case.batch.bad}]"
         if traces
         else f"resourceLogs[0].scopeLogs[0].logRecords[{case.batch.bad}]"
     )
-    assert rejected == 1, partial.error_message
-    assert f"{place}: {case.batch.reason}" in partial.error_message, partial.error_message
+    assert rejected == 1, error
+    assert f"{place}: {case.batch.reason}" in error, error
     assert len(stored_lines(case.agent)) == case.batch.valid
 
 
@@ -692,7 +709,7 @@ def fuzz_otlp(host: Any, caplog: pytest.LogCaptureFixture, path: str, encoding: 
     traces = path == "/api/v1/traces"
     sent = Counter[str]()
 
-    @settings(max_examples=(quota + 1) // 2, **FUZZ_SETTINGS)
+    @settings(FUZZ_SETTINGS, max_examples=(quota + 1) // 2)
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
         caplog.clear()
@@ -735,7 +752,7 @@ def test_generated_bad_log_exports(host: Any, caplog: pytest.LogCaptureFixture) 
 def test_generated_bad_feedback(host: Any, caplog: pytest.LogCaptureFixture) -> None:
     sent = 0
 
-    @settings(max_examples=QUOTAS["feedback"], **FUZZ_SETTINGS)
+    @settings(FUZZ_SETTINGS, max_examples=QUOTAS["feedback"])
     @given(generated=feedback_cases())
     def check(generated: tuple[Case, list[str], int | None]) -> None:
         nonlocal sent

@@ -7,17 +7,14 @@ then read by Chromium from devhost's real HTTP server, as a person would.
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-import azure.durable_functions as df
 import pytest
 from azure.storage.blob import BlobServiceClient
 
@@ -25,48 +22,24 @@ from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from scripts import browser as chromium
 from scripts.azurite import Azurite
+from shared.domain.report import RunReport
 from shared.storage.artifacts import ArtifactStore
+from tests.driver import Runs
 
 
 @dataclass
 class MadeRuns:
-    host: DevHost
-    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: Runs
+    reports: dict[str, RunReport] = field(default_factory=dict)
+
+    @property
+    def host(self) -> DevHost:
+        return self.runs.host
 
     def url(self, path: str) -> str:
         return f"{self.host.origin}{path}"
 
 
-def start_run(host: DevHost, **body: Any) -> str:
-    response = host.http("POST", "/api/runs", json=body)
-    assert response.status_code == 202, response.get_body()
-    run_id: str = json.loads(response.get_body())["run_id"]
-    return run_id
-
-
-def wait_for(host: DevHost, run_id: str, until: Callable[[Any], bool], timeout: float = 240) -> Any:
-    """Polls the run's status (Playwright's sync API owns this thread's event loop, so no asyncio.run)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = host.get_status_sync(run_id)
-        if status is not None and until(status):
-            return status
-        time.sleep(0.1)
-    raise TimeoutError(f"{run_id}: condition not reached in {timeout} s")
-
-
-def finish_run(host: DevHost, run_id: str) -> dict[str, Any]:
-    status = wait_for(host, run_id, lambda status: status.runtime_status in TERMINAL)
-    assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed, status.output
-    report: dict[str, Any] = json.loads(host.http("GET", f"/api/runs/{run_id}").get_body())["report"]
-    return report
-
-
-TERMINAL = {
-    df.OrchestrationRuntimeStatus.Completed,
-    df.OrchestrationRuntimeStatus.Failed,
-    df.OrchestrationRuntimeStatus.Terminated,
-}
 TWO = "dash-two-iterations"
 ONE = "dash-one-iteration"
 FAILED = "dash-job-fails"
@@ -76,19 +49,28 @@ FAILED = "dash-job-fails"
 def made_runs(function_app: ModuleType, emulator: EmulatorHandle) -> Iterator[MadeRuns]:
     emulator.reset()
     with DevHost(function_app.app, clock="virtual", max_workers=8) as host:
-        made = MadeRuns(host)
+        runs = Runs(host)
+        made = MadeRuns(runs)
         emulator.set_faults(fail_next_jobs=1)
         # Every run trains on nearly every rewarded example, so each iteration has Azure's 10 to train on.
-        made.reports[FAILED] = finish_run(
-            host,
-            start_run(
-                host, run_id=FAILED, deployment_prefix="dash-fail", iterations=1, data_filter_ratio=1.0
-            ),
+        # Each run's lineage is its deployment prefix's, as when a run names no lineage.
+        made.reports[FAILED] = runs.finish(
+            runs.start(
+                FAILED,
+                deployment_prefix="dash-fail",
+                lineage="dash-fail",
+                iterations=1,
+                data_filter_ratio=1.0,
+            )
         )
         emulator.clear_faults()
-        one = start_run(host, run_id=ONE, deployment_prefix="dash-one", iterations=1, data_filter_ratio=0.9)
-        two = start_run(host, run_id=TWO, deployment_prefix="dash-two", iterations=2, data_filter_ratio=1.0)
-        made.reports[ONE], made.reports[TWO] = finish_run(host, one), finish_run(host, two)
+        one = runs.start(
+            ONE, deployment_prefix="dash-one", lineage="dash-one", iterations=1, data_filter_ratio=0.9
+        )
+        two = runs.start(
+            TWO, deployment_prefix="dash-two", lineage="dash-two", iterations=2, data_filter_ratio=1.0
+        )
+        made.reports[ONE], made.reports[TWO] = runs.finish(one), runs.finish(two)
         yield made
 
 

@@ -26,21 +26,20 @@ def test_runs_list_has_each_run_with_its_reports_values(made_runs: MadeRuns) -> 
     listed = {item["run_id"]: item for item in get(made_runs, "/api/runs?limit=200")["runs"]}
     for run_id, report in made_runs.reports.items():
         summary = listed[run_id]
-        assert summary["status"] == report["status"]
-        assert summary["started_at"] == report["started_at"]
-        assert summary["finished_at"] == report["finished_at"]
-        assert summary["iterations_planned"] == report["settings"]["iterations"]
-        assert summary["iterations_done"] == len(report["iterations"])
-        assert summary["iterations_failed"] == sum(
-            1 for i in report["iterations"] if i["status"] != "succeeded"
-        )
-        assert summary["baseline_val_reward"] == report["baseline"]["val_reward"]
-        assert summary["best_val_reward"] == report["promoted_val_reward"]
-        assert summary["champion_deployment"] == report["promoted_deployment"]
-        assert summary["champion_model"] == report["promoted_model"]
-        assert summary["lineage"] == report["lineage"]
-        cost = report["cost"]
-        assert summary["cost_usd"] == (cost["total_usd"] if cost else None)
+        assert report.baseline is not None
+        assert summary["status"] == report.status
+        assert summary["started_at"] == report.started_at
+        assert summary["finished_at"] == report.finished_at
+        assert summary["iterations_planned"] == report.settings["iterations"]
+        assert summary["iterations_done"] == len(report.iterations)
+        assert summary["iterations_failed"] == sum(1 for i in report.iterations if i.status != "succeeded")
+        assert summary["baseline_val_reward"] == report.baseline.val_reward
+        assert summary["best_val_reward"] == report.promoted_val_reward
+        assert summary["champion_deployment"] == report.promoted_deployment
+        assert summary["champion_model"] == report.promoted_model
+        assert summary["lineage"] == report.lineage
+        cost = report.cost
+        assert summary["cost_usd"] == (cost.total_usd if cost else None)
 
 
 def test_runs_list_filters_and_pages_with_cursors(made_runs: MadeRuns) -> None:
@@ -86,19 +85,21 @@ def test_runs_list_refuses_two_cursors(made_runs: MadeRuns) -> None:
 
 def test_iteration_json_has_stats_preview_and_sample_traces(made_runs: MadeRuns) -> None:
     for run_id in (ONE, TWO):
-        for item in made_runs.reports[run_id]["iterations"]:
-            body = get(made_runs, f"/api/runs/{run_id}/iterations/{item['iteration']}")
-            assert body["iteration"] == item
+        for item in made_runs.reports[run_id].iterations:
+            body = get(made_runs, f"/api/runs/{run_id}/iterations/{item.iteration}")
+            # The JSON twin's contract: the iteration's entry exactly as the report's JSON has it.
+            assert body["iteration"] == item.model_dump(mode="json")
             stats = body["dataset"]["stats"]
             assert (stats["examples_kept"], stats["examples_total"]) == (
-                item["examples_kept"],
-                item["examples_total"],
+                item.examples_kept,
+                item.examples_total,
             )
-            assert len(body["dataset"]["preview"]) == min(PREVIEW_EXAMPLES, item["examples_kept"])
+            assert item.examples_kept is not None
+            assert len(body["dataset"]["preview"]) == min(PREVIEW_EXAMPLES, item.examples_kept)
             assert all("messages" in example for example in body["dataset"]["preview"])
-            assert body["traces"]["count"] == item["tasks"]
-            assert len(body["traces"]["samples"]) == min(SAMPLE_TRACES, item["tasks"])
-            assert body["page"] == f"/api/dashboard/runs/{run_id}/iterations/{item['iteration']}"
+            assert body["traces"]["count"] == item.tasks
+            assert len(body["traces"]["samples"]) == min(SAMPLE_TRACES, item.tasks)
+            assert body["page"] == f"/api/dashboard/runs/{run_id}/iterations/{item.iteration}"
 
 
 @pytest.mark.parametrize(

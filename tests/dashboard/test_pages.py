@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from devhost import DevHost
-from shared.agents.traces import REWARD, parse_jsonl, root_span
+from shared.agents.traces import parse_jsonl, root_span
 from shared.azure.clients import artifact_store
 from shared.domain.layout import lineage_path, training_results_path
 from shared.domain.lineage import Champion, Lineage, ModelVersion
-from tests.dashboard.conftest import FAILED, ONE, TERMINAL, TWO, MadeRuns, Tab, start_run, wait_for
+from shared.domain.report import RunReport
+from shared.telemetry.spans import REWARD
+from tests.dashboard.conftest import FAILED, ONE, TWO, MadeRuns, Tab
+from tests.driver import Runs
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,12 +37,12 @@ def row_cells(tab: Tab, run_id: str) -> list[str]:
     return texts(tab, f'tr[data-run="{run_id}"] > *')
 
 
-def expected_val_points(report: dict[str, Any]) -> list[tuple[float, float]]:
-    baseline = [(0.0, report["baseline"]["val_reward"])]
+def expected_val_points(report: RunReport) -> list[tuple[float, float]]:
+    assert report.baseline is not None
+    assert report.baseline.val_reward is not None
+    baseline = [(0.0, report.baseline.val_reward)]
     return baseline + [
-        (float(item["iteration"]), item["val_reward"])
-        for item in report["iterations"]
-        if item["val_reward"] is not None
+        (float(item.iteration), item.val_reward) for item in report.iterations if item.val_reward is not None
     ]
 
 
@@ -60,23 +61,24 @@ def test_run_page_chart_has_the_baseline_and_one_point_per_evaluated_iteration(
     assert run_id in tab.page.locator("h1").inner_text()
     assert chart_points(tab, "reward-chart", "val") == expected_val_points(report)
     assert chart_points(tab, "reward-chart", "train") == [
-        (float(item["iteration"]), item["train_reward"])
-        for item in report["iterations"]
-        if item["train_reward"] is not None
+        (float(item.iteration), item.train_reward)
+        for item in report.iterations
+        if item.train_reward is not None
     ]
+    assert report.baseline is not None
     baseline_line = tab.page.locator('#reward-chart g.ref[data-ref="baseline"]')
-    assert float(baseline_line.get_attribute("data-y") or "nan") == report["baseline"]["val_reward"]
+    assert float(baseline_line.get_attribute("data-y") or "nan") == report.baseline.val_reward
     promoted = tab.page.eval_on_selector_all("#reward-chart circle.highlight", PAGE_ATTRS)
     assert [tuple(point) for point in promoted] == [
-        (float(item["iteration"]), item["val_reward"]) for item in report["iterations"] if item["promoted"]
+        (float(item.iteration), item.val_reward) for item in report.iterations if item.promoted
     ]
     svg = tab.page.locator("#reward-chart svg")
     assert svg.get_attribute("role") == "img"
     assert tab.page.get_by_role("img", name=f"Reward per iteration, run {run_id}").count() == 1
     # The chart's numbers are also a table, one row per iteration after the baseline row.
     rows = texts(tab, "#reward-heading ~ .table-wrap tbody tr")
-    assert len(rows) == 1 + len(report["iterations"])
-    assert fmt(report["baseline"]["val_reward"]) in rows[0]
+    assert len(rows) == 1 + len(report.iterations)
+    assert fmt(report.baseline.val_reward) in rows[0]
     assert tab.outside_requests(made_runs.host.origin) == []
 
 
@@ -93,60 +95,60 @@ def test_each_candidate_is_drawn_against_the_champion_with_its_interval_and_deci
     a dot at the difference, its decision, the zero and margin lines; the table beside it says the same
     with n and the method; the facts show the champion's test score at the start and at the end."""
     report = made_runs.reports[TWO]
-    compared = [item for item in report["iterations"] if item["comparison"]]
+    compared = [(item.iteration, item.comparison) for item in report.iterations if item.comparison]
     assert compared, "the run compared its candidates with the champion"
     tab.open(made_runs.url(f"/api/dashboard/runs/{TWO}"))
 
     drawn = tab.page.eval_on_selector_all("#promotion-chart g.interval", INTERVALS)
     assert [row[:5] for row in drawn] == [
-        [
-            str(item["iteration"]),
-            item["comparison"]["difference"],
-            item["comparison"]["lower"],
-            item["comparison"]["upper"],
-            item["comparison"]["decision"],
-        ]
-        for item in compared
+        [str(iteration), comparison.difference, comparison.lower, comparison.upper, comparison.decision]
+        for iteration, comparison in compared
     ]
     for _, _, lower, upper, _, width in drawn:
         assert (width > 0) == (upper > lower), "the bar spans the interval"
     margin = tab.page.locator('#promotion-chart g[data-ref="margin"]')
-    assert margin.get_attribute("data-x") == str(report["settings"]["promotion_margin"])
+    assert margin.get_attribute("data-x") == str(report.settings["promotion_margin"])
     assert tab.page.locator('#promotion-chart g[data-ref="zero"]').count() == 1
-    for item in compared:
-        comparison = item["comparison"]
-        cells = texts(tab, f'#promotion-chart-table tr[data-iteration="{item["iteration"]}"] > *')
-        assert cells[3] == f"{comparison['difference']:+.3f}"
-        assert cells[4].startswith(f"{comparison['lower']:+.3f} to {comparison['upper']:+.3f}")
+    for iteration, comparison in compared:
+        assert comparison.difference is not None
+        assert comparison.lower is not None
+        assert comparison.upper is not None
+        cells = texts(tab, f'#promotion-chart-table tr[data-iteration="{iteration}"] > *')
+        assert cells[3] == f"{comparison.difference:+.3f}"
+        assert cells[4].startswith(f"{comparison.lower:+.3f} to {comparison.upper:+.3f}")
         assert "90% each, sign flip exact" in cells[4]
-        assert cells[5] == f"{comparison['tasks']} x {comparison['samples_per_task']}"
-        assert cells[6].startswith(comparison["decision"].replace("_", " "))
-        assert comparison["reason"] in cells[6]
-    start, end = report["champion_test_start"], report["champion_test_end"]
+        assert cells[5] == f"{comparison.tasks} x {comparison.samples_per_task}"
+        assert cells[6].startswith(comparison.decision.replace("_", " "))
+        assert comparison.reason in cells[6]
+    start, end = report.champion_test_start, report.champion_test_end
+    assert start is not None
+    assert end is not None
     shown = tab.page.locator("[data-test-scores]").inner_text()
-    assert shown.startswith(f"{fmt(start['reward'])} → {fmt(end['reward'])}")
-    assert f"{end['tasks']} test tasks x {end['samples_per_task']}" in shown
+    assert shown.startswith(f"{fmt(start.reward)} → {fmt(end.reward)}")
+    assert f"{end.tasks} test tasks x {end.samples_per_task}" in shown
 
 
 def test_iterations_show_their_lineage_and_a_failed_one_its_error(made_runs: MadeRuns, tab: Tab) -> None:
     two = made_runs.reports[TWO]
     tab.open(made_runs.url(f"/api/dashboard/runs/{TWO}"))
-    for item in two["iterations"]:
-        chain = tab.page.locator(f"#iteration-{item['iteration']} ol.chain").inner_text()
-        assert f"{item['tasks']} rollouts" in chain
-        assert f"{item['examples_kept']} / {item['examples_total']} kept" in chain
-        for field in ("file_id", "job_id", "fine_tuned_model", "deployment"):
-            if item[field]:
-                assert item[field] in chain.replace("\n", ""), field
-        assert f"{item['trained_tokens']:,} tokens" in chain
+    for item in two.iterations:
+        chain = tab.page.locator(f"#iteration-{item.iteration} ol.chain").inner_text()
+        assert f"{item.tasks} rollouts" in chain
+        assert f"{item.examples_kept} / {item.examples_total} kept" in chain
+        for value in (item.file_id, item.job_id, item.fine_tuned_model, item.deployment):
+            if value:
+                assert value in chain.replace("\n", ""), value
+        assert item.trained_tokens is not None
+        assert f"{item.trained_tokens:,} tokens" in chain
 
     failed = made_runs.reports[FAILED]
-    (only,) = failed["iterations"]
-    assert only["status"] == "failed" and only["error"]
+    (only,) = failed.iterations
+    assert only.status == "failed"
+    assert only.error is not None
     tab.open(made_runs.url(f"/api/dashboard/runs/{FAILED}"))
     box = tab.page.locator("#iteration-1 .error-box").inner_text()
-    assert only["error"]["code"] in box
-    assert only["error"]["message"][:40] in box
+    assert only.error.code in box
+    assert only.error.message[:40] in box
     assert "failed" in tab.page.locator("#iteration-1 ol.chain").inner_text()
 
 
@@ -154,20 +156,19 @@ def test_runs_page_lists_runs_newest_first_with_the_reports_values(made_runs: Ma
     tab.open(made_runs.url("/api/dashboard?limit=200"))
     listed = tab.page.eval_on_selector_all("tr[data-run]", "els => els.map(e => e.dataset.run)")
     ours = [run_id for run_id in listed if run_id in made_runs.reports]
-    newest_first = sorted(
-        made_runs.reports, key=lambda r: (made_runs.reports[r]["started_at"], r), reverse=True
-    )
+    newest_first = sorted(made_runs.reports, key=lambda r: (made_runs.reports[r].started_at, r), reverse=True)
     assert ours == newest_first
     for run_id, report in made_runs.reports.items():
         cells = row_cells(tab, run_id)
-        done = sum(1 for item in report["iterations"] if item["status"] != "running")
+        done = sum(1 for item in report.iterations if item.status != "running")
+        assert report.baseline is not None
         assert cells[0] == run_id
-        assert cells[1] == report["status"]
-        assert cells[5].startswith(f"{done} / {report['settings']['iterations']}")
-        assert cells[6] == f"{fmt(report['baseline']['val_reward'])} → {fmt(report['promoted_val_reward'])}"
-        assert cells[7] == report["promoted_deployment"]
-        cost = report["cost"]
-        assert cells[8] == (f"${cost['total_usd']:,.2f}" if cost else "-")
+        assert cells[1] == report.status
+        assert cells[5].startswith(f"{done} / {report.settings['iterations']}")
+        assert cells[6] == f"{fmt(report.baseline.val_reward)} → {fmt(report.promoted_val_reward)}"
+        assert cells[7] == report.promoted_deployment
+        cost = report.cost
+        assert cells[8] == (f"${cost.total_usd:,.2f}" if cost else "-")
 
 
 def test_status_filter_and_cursor_pages(made_runs: MadeRuns, tab: Tab) -> None:
@@ -254,11 +255,13 @@ def test_compare_draws_each_run_and_highlights_the_settings_that_differ(
 
 
 def test_iteration_page_previews_the_dataset_and_samples_the_traces(made_runs: MadeRuns, tab: Tab) -> None:
-    item = made_runs.reports[ONE]["iterations"][0]
+    item = made_runs.reports[ONE].iterations[0]
+    assert item.examples_kept is not None
+    assert item.traces_prefix is not None
     tab.open(made_runs.url(f"/api/dashboard/runs/{ONE}/iterations/1"))
     stats = tab.page.locator("#dataset dl.facts").inner_text()
-    assert f"{item['examples_kept']} / {item['examples_total']}" in stats
-    assert tab.page.locator("#dataset ol > li").count() == min(5, item["examples_kept"])
+    assert f"{item.examples_kept} / {item.examples_total}" in stats
+    assert tab.page.locator("#dataset ol > li").count() == min(5, item.examples_kept)
     body = json.loads(made_runs.host.http("GET", f"/api/runs/{ONE}/iterations/1").get_body())
     (counts,) = body["dataset"]["stats"]["sources"].values()
     steps = ["traces", "held_out", "failed", "no_reward", "no_content", "examples_total", "format_rejected"]
@@ -272,15 +275,14 @@ def test_iteration_page_previews_the_dataset_and_samples_the_traces(made_runs: M
         *([step, f"{counts[step]:,}"] for step in steps),
         ["mean_reward", f"{fmt(counts['mean_reward_all'])} → {fmt(counts['mean_reward_kept'])}"],
     ]
-    assert counts["traces"] == item["tasks"]
-    assert counts["examples_kept"] == item["examples_kept"]
+    assert counts["traces"] == item.tasks
+    assert counts["examples_kept"] == item.examples_kept
     assert (
-        f"{item['tasks']} traces under {item['traces_prefix']}"
-        in tab.page.locator("#traces p").first.inner_text()
+        f"{item.tasks} traces under {item.traces_prefix}" in tab.page.locator("#traces p").first.inner_text()
     )
 
     store = artifact_store()
-    blobs = store.list_paths(item["traces_prefix"])[:5]
+    blobs = store.list_paths(item.traces_prefix)[:5]
     for index, blob in enumerate(blobs, start=1):
         root = root_span(parse_jsonl(store.read_text(blob) or ""))
         assert root is not None
@@ -343,7 +345,7 @@ def test_bad_requests_get_a_page_naming_the_problem(
 def test_nothing_from_the_data_reaches_the_html_unescaped(made_runs: MadeRuns, tab: Tab) -> None:
     """A report is data from Blob: markup in it must show as text, never run or render."""
     hostile = '<img src=x onerror="document.title=1"><script>document.title=2</script>'
-    report = dict(made_runs.reports[ONE])
+    report = made_runs.reports[ONE].model_dump(mode="json")  # written as JSON, as the run writes it
     report |= {
         "run_id": "dash-hostile",
         "instance_id": "dash-hostile",
@@ -386,23 +388,20 @@ def test_a_running_runs_page_shows_its_stage_and_refreshes_until_it_ends(
 ) -> None:
     """A real clock and a job poll of an hour hold the run in its fine-tune stage while we look."""
     with DevHost(function_app.app, clock="real", max_workers=8) as host:
-        run_id = start_run(
-            host,
-            run_id="dash-live",
+        runs = Runs(host)
+        run_id = runs.start(
+            "dash-live",
             deployment_prefix="dash-live",
+            lineage="dash-live",
             iterations=1,
             data_filter_ratio=1.0,
             file_poll_seconds=1,
             job_poll_initial_seconds=3600,
             job_poll_max_seconds=3600,
         )
-        status = wait_for(
-            host,
-            run_id,
-            lambda s: str((s.custom_status or {}).get("message", "")).startswith("job "),
-            timeout=180,
+        custom = runs.wait_until(
+            run_id, lambda custom: str(custom.get("message", "")).startswith("job "), timeout=180
         )
-        custom = status.custom_status
 
         tab.open(f"{host.origin}/api/dashboard/runs/{run_id}")
         assert tab.page.locator("#live-heading").inner_text() == f"Now: {custom['stage']}"
@@ -412,9 +411,7 @@ def test_a_running_runs_page_shows_its_stage_and_refreshes_until_it_ends(
         tab.open(f"{host.origin}/api/dashboard?status=running")
         assert row_cells(tab, run_id)[1] == "running"
 
-        with ThreadPoolExecutor(1) as pool:  # this thread's event loop belongs to Playwright
-            pool.submit(asyncio.run, host.client.terminate(run_id, "the test has seen enough")).result()
-        wait_for(host, run_id, lambda s: s.runtime_status in TERMINAL)
+        runs.terminate(run_id, "the test has seen enough")
         tab.open(f"{host.origin}/api/dashboard/runs/{run_id}")
         assert tab.page.locator("section.live").count() == 0
         assert tab.page.locator('meta[http-equiv="refresh"]').count() == 0
@@ -424,32 +421,36 @@ def test_a_running_runs_page_shows_its_stage_and_refreshes_until_it_ends(
 def write_lineage(made_runs: MadeRuns) -> Lineage:
     """The lineage record the lead's lineage activities keep (shared/domain/lineage.py), for models made by
     this package's runs: ONE's iteration 1 and TWO's iterations became versions 1, 2, 3."""
-    made = [(ONE, item) for item in made_runs.reports[ONE]["iterations"]]
-    made += [(TWO, item) for item in made_runs.reports[TWO]["iterations"]]
-    versions = [
-        ModelVersion(
-            version=number,
-            run_id=run_id,
-            iteration=item["iteration"],
-            parent_model=item["base_model"],
-            created_at=item["started_at"],
-            model=item["fine_tuned_model"],
-            job_id=item["job_id"],
-            deployment=item["deployment"],
-            val_reward=item["val_reward"],
-            status="trained" if item["fine_tuned_model"] else "failed",
-            deployment_deleted_at=item["finished_at"] if number == 2 else None,
+    made = [(ONE, item) for item in made_runs.reports[ONE].iterations]
+    made += [(TWO, item) for item in made_runs.reports[TWO].iterations]
+    versions: list[ModelVersion] = []
+    for number, (run_id, item) in enumerate(made, start=1):
+        assert item.base_model is not None
+        assert item.started_at is not None
+        versions.append(
+            ModelVersion(
+                version=number,
+                run_id=run_id,
+                iteration=item.iteration,
+                parent_model=item.base_model,
+                created_at=item.started_at,
+                model=item.fine_tuned_model,
+                job_id=item.job_id,
+                deployment=item.deployment,
+                val_reward=item.val_reward,
+                status="trained" if item.fine_tuned_model else "failed",
+                deployment_deleted_at=item.finished_at if number == 2 else None,
+            )
         )
-        for number, (run_id, item) in enumerate(made, start=1)
-    ]
     first = versions[0]
-    baseline = made_runs.reports[ONE]["baseline"]
+    baseline = made_runs.reports[ONE].baseline
+    assert baseline is not None
     base = Champion(
         version=0,
-        model=baseline["model"],
-        deployment=baseline["deployment"],
-        val_reward=baseline["val_reward"],
-        since=made_runs.reports[ONE]["started_at"],
+        model=baseline.model,
+        deployment=baseline.deployment,
+        val_reward=baseline.val_reward,
+        since=made_runs.reports[ONE].started_at,
         run_id=ONE,
         reason="baseline",
     )

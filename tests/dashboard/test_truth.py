@@ -4,16 +4,15 @@ cancelled rather than failed, and an approval's reason and approver are shown wh
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from api.runs import PRINCIPAL_HEADER
 from devhost import DevHost
-from tests.app.support import wait_until
 from tests.app.test_lineages import PROMOTING
-from tests.dashboard.conftest import FAILED, ONE, TWO, MadeRuns, Tab, _tab, finish_run, start_run
+from tests.dashboard.conftest import FAILED, ONE, TWO, MadeRuns, Tab, _tab
+from tests.driver import Runs
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -69,26 +68,24 @@ def test_a_deployment_a_later_run_deleted_is_not_shown_as_deployed(made_runs: Ma
     """The first run's candidate becomes champion; a rollback makes the base model champion again, so
     that deployment is a spare, which the lineage's next run gives back at its end (a lineage keeps only
     its champion's deployment between runs). The first run's report cannot know; its pages must."""
-    host = made_runs.host
-    first = finish_run(
-        host, start_run(host, run_id="dash-pruned-first", deployment_prefix="dash-pruned", **PROMOTING)
-    )
-    (mine,) = first["iterations"]
-    assert mine["promoted"], mine["comparison"]
-    rollback = host.http("POST", "/api/lineages/dash-pruned/rollback", json={})
-    assert rollback.status_code == 202, rollback.get_body()
-    assert finish_run(host, json.loads(rollback.get_body())["upkeep_id"])["status"] == "succeeded"
+    runs = made_runs.runs
+    pruned = {"deployment_prefix": "dash-pruned", "lineage": "dash-pruned"}
+    first = runs.finish(runs.start("dash-pruned-first", **pruned, **PROMOTING))
+    (mine,) = first.iterations
+    assert mine.promoted, mine.comparison
+    status, rollback = runs.post("/api/lineages/dash-pruned/rollback")
+    assert status == 202, rollback
+    assert runs.finish(rollback["upkeep_id"]).status == "succeeded"
     again = {"iterations": 1, "data_filter_ratio": 1.0}
-    second = finish_run(
-        host, start_run(host, run_id="dash-pruned-second", deployment_prefix="dash-pruned", **again)
-    )
-    assert mine["deployment"] in second["deployments_deleted"], "the second run gave the spare back"
-    assert mine["deployment"] not in first["deployments_deleted"], "which the first run's report cannot know"
+    second = runs.finish(runs.start("dash-pruned-second", **pruned, **again))
+    assert mine.deployment in second.deployments_deleted, "the second run gave the spare back"
+    assert mine.deployment not in first.deployments_deleted, "which the first run's report cannot know"
 
     tab.open(made_runs.url("/api/dashboard/runs/dash-pruned-first"))
     assert chain_states(tab)["iteration-1"].startswith("deleted "), chain_states(tab)
     models_made = tab.page.locator("dl.facts div", has_text="Models made").locator("dd").inner_text()
-    assert models_made == f"v{mine['version']:02d}", "the run names the models it made (not 'Version -')"
+    assert mine.version is not None
+    assert models_made == f"v{mine.version:02d}", "the run names the models it made (not 'Version -')"
     tab.open(made_runs.url("/api/dashboard/runs/dash-pruned-first/iterations/1"))
     assert tab.page.locator("[data-deployment-state]").inner_text().startswith("deleted ")
 
@@ -99,18 +96,15 @@ def test_a_cancelled_run_reads_as_cancelled_not_failed(
     """A run cancelled while its job trains (the emulator trains 1000 times slower)."""
     emulator_reset.set_faults(training_slowdown=1000)
     with DevHost(function_app.app, clock="virtual", max_workers=8, virtual_idle_seconds=0.5) as host:
-        run_id = start_run(
-            host,
-            run_id="dash-cancelled",
-            deployment_prefix="dash-cancelled",
-            iterations=1,
-            data_filter_ratio=1.0,
+        runs = Runs(host)
+        run_id = runs.start(
+            "dash-cancelled", deployment_prefix="dash-cancelled", iterations=1, data_filter_ratio=1.0
         )
-        wait_until(host, run_id, lambda custom: "training from" in str(custom.get("message")))
-        response = host.http("POST", f"/api/runs/{run_id}/cancel", json={"reason": "enough for today"})
-        assert response.status_code == 202, response.get_body()
-        report = finish_run(host, run_id)
-        assert (report["status"], report["iterations"][0]["status"]) == ("cancelled", "cancelled")
+        runs.wait_until(run_id, lambda custom: "training from" in str(custom.get("message")))
+        status, body = runs.post(f"/api/runs/{run_id}/cancel", {"reason": "enough for today"})
+        assert status == 202, body
+        report = runs.finish(run_id)
+        assert (report.status, report.iterations[0].status) == ("cancelled", "cancelled")
 
         tab.open(f"{host.origin}/api/dashboard/runs/{run_id}")
     emulator_reset.clear_faults()
@@ -128,9 +122,9 @@ def test_an_approvals_reason_and_approver_are_shown(function_app: Any, emulator_
     """A candidate that waits for approval (it beats the base model: trained hard on one batch) is
     approved with a reason by a caller App Service authentication named."""
     with DevHost(function_app.app, clock="virtual", max_workers=8, virtual_idle_seconds=0.5) as host:
-        run_id = start_run(
-            host,
-            run_id="dash-approved",
+        runs = Runs(host)
+        run_id = runs.start(
+            "dash-approved",
             deployment_prefix="dash-approved",
             iterations=1,
             n_epochs=3,
@@ -140,7 +134,7 @@ def test_an_approvals_reason_and_approver_are_shown(function_app: Any, emulator_
             promotion="approval",
             approval_timeout_seconds=3600,
         )
-        wait_until(host, run_id, lambda custom: isinstance(custom.get("awaiting"), dict))
+        runs.wait_until(run_id, lambda custom: isinstance(custom.get("awaiting"), dict))
         response = host.http(
             "POST",
             f"/api/runs/{run_id}/approve",
@@ -148,8 +142,8 @@ def test_an_approvals_reason_and_approver_are_shown(function_app: Any, emulator_
             headers={PRINCIPAL_HEADER: "reviewer@contoso.com"},
         )
         assert response.status_code == 202, response.get_body()
-        report = finish_run(host, run_id)
-        assert report["iterations"][0]["promoted"] is True
+        report = runs.finish(run_id)
+        assert report.iterations[0].promoted is True
 
         tab.open(f"{host.origin}/api/dashboard/runs/{run_id}")
         shown = tab.page.locator("#iteration-1 .approval").inner_text()

@@ -12,6 +12,8 @@ from datetime import timedelta
 import azure.durable_functions as df
 import azure.functions as func
 
+from tests.devhost.durable_types import Payload, Step
+
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 #: Calls per activity input, so tests can count attempts and side effects.
@@ -32,18 +34,18 @@ def double(payload: int) -> int:
 
 
 @app.activity_trigger(input_name="payload")
-def echo(payload: dict) -> dict:
+def echo(payload: object) -> dict[str, object]:
     return {"seen": payload, "type": type(payload).__name__}
 
 
 @app.activity_trigger(input_name="payload")
-async def async_sleep(payload: dict) -> dict:
+async def async_sleep(payload: Payload) -> dict[str, object]:
     await asyncio.sleep(payload["seconds"])
     return {"index": payload["index"], "thread": threading.current_thread().name}
 
 
 @app.activity_trigger(input_name="payload")
-def flaky(payload: dict) -> str:
+def flaky(payload: Payload) -> str:
     """Fails until it has been called ``payload['succeed_on']`` times for ``payload['key']``."""
     attempt = _count(payload["key"])
     if attempt < payload["succeed_on"]:
@@ -57,7 +59,7 @@ def boom(payload: str) -> None:
 
 
 @app.activity_trigger(input_name="payload")
-def record(payload: dict) -> str:
+def record(payload: Payload) -> str:
     """Appends one line per execution to a side-effect log (the crash test counts them)."""
     with open(payload["log"], "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"step": payload["step"]}) + "\n")
@@ -76,7 +78,7 @@ def append_line(log: str, line: str) -> None:
 
 
 @app.activity_trigger(input_name="payload")
-def block_until_released(payload: dict) -> str:
+def block_until_released(payload: Payload) -> str:
     """Marks that it started, then blocks its thread until the file ``release`` exists: an activity stuck
     on a dependency that never answers (for as long as nobody creates the file, forever)."""
     append_line(payload["log"], "sync")
@@ -86,7 +88,7 @@ def block_until_released(payload: dict) -> str:
 
 
 @app.activity_trigger(input_name="payload")
-async def async_block_until_released(payload: dict) -> str:
+async def async_block_until_released(payload: Payload) -> str:
     """The ``async def`` twin of ``block_until_released``."""
     append_line(payload["log"], "async")
     while not os.path.exists(payload["release"]):
@@ -96,7 +98,7 @@ async def async_block_until_released(payload: dict) -> str:
 
 # ---------------------------------------------------------------- orchestrators
 @app.orchestration_trigger(context_name="context")
-def sequence(context: df.DurableOrchestrationContext):
+def sequence(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     value = context.get_input()
     first = yield context.call_activity("double", value)
     second = yield context.call_activity("double", first)
@@ -106,7 +108,7 @@ def sequence(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def fan_out(context: df.DurableOrchestrationContext):
+def fan_out(context: df.DurableOrchestrationContext) -> Step[list[int]]:
     spec = context.get_input()
     tasks = [
         context.call_activity("async_sleep", {"index": i, "seconds": spec["seconds"]})
@@ -117,13 +119,13 @@ def fan_out(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def sync_fan_out(context: df.DurableOrchestrationContext):
-    results = yield context.task_all([context.call_activity("double", i) for i in range(10)])
+def sync_fan_out(context: df.DurableOrchestrationContext) -> Step[list[int]]:
+    results: list[int] = yield context.task_all([context.call_activity("double", i) for i in range(10)])
     return results
 
 
 @app.orchestration_trigger(context_name="context")
-def retrying(context: df.DurableOrchestrationContext):
+def retrying(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     spec = context.get_input()
     options = df.RetryOptions(
         first_retry_interval_in_milliseconds=spec["interval_ms"], max_number_of_attempts=3
@@ -138,7 +140,7 @@ def retrying(context: df.DurableOrchestrationContext):
 
 
 @app.activity_trigger(input_name="payload")
-async def async_flaky(payload: dict) -> dict:
+async def async_flaky(payload: Payload) -> dict[str, int]:
     """Async, fails its first ``payload['failures']`` calls: a fan-out with retries in flight."""
     attempt = _count(payload["key"])
     await asyncio.sleep(0.01 * (payload["index"] % 3))
@@ -148,7 +150,7 @@ async def async_flaky(payload: dict) -> dict:
 
 
 @app.orchestration_trigger(context_name="context")
-def retry_fan_out(context: df.DurableOrchestrationContext):
+def retry_fan_out(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """Like the app's rollout stage: a task_all over call_activity_with_retry tasks, then a timer."""
     prefix = context.get_input()
     options = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=4)
@@ -165,7 +167,7 @@ def retry_fan_out(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def approval(context: df.DurableOrchestrationContext):
+def approval(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     hours = context.get_input()
     deadline = context.current_utc_datetime + timedelta(hours=hours)
     timeout = context.create_timer(deadline)
@@ -178,7 +180,7 @@ def approval(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def poller(context: df.DurableOrchestrationContext):
+def poller(context: df.DurableOrchestrationContext) -> Step[float]:
     """Polls every hour, 48 times: two days of durable timers."""
     start = context.current_utc_datetime
     for index in range(48):
@@ -188,7 +190,7 @@ def poller(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def long_wait(context: df.DurableOrchestrationContext):
+def long_wait(context: df.DurableOrchestrationContext) -> Step[float]:
     """One 10-day durable timer: longer than Azure Storage's 6-day maximum, so the SDK splits it."""
     start = context.current_utc_datetime
     yield context.create_timer(start + timedelta(days=10))
@@ -196,19 +198,19 @@ def long_wait(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def child_ok(context: df.DurableOrchestrationContext):
+def child_ok(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     value = yield context.call_activity("double", context.get_input())
     return {"child": value, "parent": context.parent_instance_id}
 
 
 @app.orchestration_trigger(context_name="context")
-def child_fails(context: df.DurableOrchestrationContext):
+def child_fails(context: df.DurableOrchestrationContext) -> Step[str]:
     yield context.call_activity("boom", "from child")
     return "unreachable"
 
 
 @app.orchestration_trigger(context_name="context")
-def parent(context: df.DurableOrchestrationContext):
+def parent(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     ok = yield context.call_sub_orchestrator("child_ok", 21)
     try:
         yield context.call_sub_orchestrator("child_fails", None, "fixed-child-id")
@@ -219,25 +221,26 @@ def parent(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def child_flaky(context: df.DurableOrchestrationContext):
-    result = yield context.call_activity("flaky", context.get_input())
+def child_flaky(context: df.DurableOrchestrationContext) -> Step[str]:
+    result: str = yield context.call_activity("flaky", context.get_input())
     return result
 
 
 @app.orchestration_trigger(context_name="context")
-def parent_retry(context: df.DurableOrchestrationContext):
+def parent_retry(context: df.DurableOrchestrationContext) -> Step[str]:
     spec = context.get_input()
     options = df.RetryOptions(
         first_retry_interval_in_milliseconds=1000, max_number_of_attempts=spec["attempts"]
     )
     try:
-        return (yield context.call_sub_orchestrator_with_retry("child_flaky", options, spec))
+        result: str = yield context.call_sub_orchestrator_with_retry("child_flaky", options, spec)
     except Exception as error:  # noqa: BLE001 - the SDK raises a bare Exception for a failed task
         return f"gave up: {error}"
+    return result
 
 
 @app.orchestration_trigger(context_name="context")
-def counter(context: df.DurableOrchestrationContext):
+def counter(context: df.DurableOrchestrationContext) -> Step[dict[str, int] | None]:
     state = context.get_input()
     value = yield context.call_activity("double", state["value"])
     if state["round"] + 1 >= state["rounds"]:
@@ -247,19 +250,19 @@ def counter(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def fails_directly(context: df.DurableOrchestrationContext):
+def fails_directly(context: df.DurableOrchestrationContext) -> Step[str]:
     yield context.call_activity("boom", "direct")
     return "unreachable"
 
 
 @app.orchestration_trigger(context_name="context")
-def calls_missing(context: df.DurableOrchestrationContext):
+def calls_missing(context: df.DurableOrchestrationContext) -> Step[str]:
     yield context.call_activity("no_such_activity", 1)
     return "unreachable"
 
 
 @app.orchestration_trigger(context_name="context")
-def waits_forever(context: df.DurableOrchestrationContext):
+def waits_forever(context: df.DurableOrchestrationContext) -> Step[str]:
     yield context.wait_for_external_event("never")
     return "unreachable"
 
@@ -268,7 +271,7 @@ NONDETERMINISTIC = {"flip": False}
 
 
 @app.orchestration_trigger(context_name="context")
-def nondeterministic(context: df.DurableOrchestrationContext):
+def nondeterministic(context: df.DurableOrchestrationContext) -> Step[str]:
     """Reads process state instead of history: on replay it calls a different activity."""
     name = "echo" if NONDETERMINISTIC["flip"] else "double"
     NONDETERMINISTIC["flip"] = True
@@ -278,11 +281,11 @@ def nondeterministic(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def steps(context: df.DurableOrchestrationContext):
+def steps(context: df.DurableOrchestrationContext) -> Step[list[str]]:
     """The crash test's orchestration: six recorded steps (one fan-out of two, one in a sub-orchestration)
     and a timer."""
     spec = context.get_input()
-    results = []
+    results: list[str] = []
     for step in range(2):
         results.append((yield context.call_activity("record", {**spec, "step": step})))
     pair = yield context.task_all([context.call_activity("record", {**spec, "step": s}) for s in (2, 3)])
@@ -294,22 +297,22 @@ def steps(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def hangs(context: df.DurableOrchestrationContext):
+def hangs(context: df.DurableOrchestrationContext) -> Step[list[str]]:
     """Two activities (one ``def``, one ``async def``) that block until released."""
     spec = context.get_input()
-    return (
-        yield context.task_all(
-            [
-                context.call_activity("block_until_released", spec),
-                context.call_activity("async_block_until_released", spec),
-            ]
-        )
+    released: list[str] = yield context.task_all(
+        [
+            context.call_activity("block_until_released", spec),
+            context.call_activity("async_block_until_released", spec),
+        ]
     )
+    return released
 
 
 @app.orchestration_trigger(context_name="context")
-def record_child(context: df.DurableOrchestrationContext):
-    return (yield context.call_activity("record", context.get_input()))
+def record_child(context: df.DurableOrchestrationContext) -> Step[str]:
+    recorded: str = yield context.call_activity("record", context.get_input())
+    return recorded
 
 
 # ---------------------------------------------------------------- client functions
@@ -327,6 +330,7 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     status = await client.get_status(req.route_params["run_id"])
     if not status:
         return func.HttpResponse("not found", status_code=404)
+    assert status.runtime_status is not None, "an instance that exists has a runtime status"
     body = {"status": status.runtime_status.value, "output": status.output, "custom": status.custom_status}
     return func.HttpResponse(json.dumps(body), mimetype="application/json")
 

@@ -17,12 +17,16 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 from devhost import DevHost
 from devhost.history import EventType
 from devhost.store import EntityRecord, FileStore, Instance
 from tests.devhost import apps, entity_apps, patterns
+
+if TYPE_CHECKING:
+    from _typeshed import StrOrBytesPath
 
 INSTANCE_ID = "crash-run"
 
@@ -67,14 +71,22 @@ def kill_at(crash_after: int, moment: str) -> dict[str, int]:
     def save_entity_then_maybe_die(self: FileStore, record: EntityRecord) -> None:
         maybe_die_after(lambda: original_save_entity(self, record))
 
-    def maybe_die_then_replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    def maybe_die_then_replace(
+        src: StrOrBytesPath,
+        dst: StrOrBytesPath,
+        *,
+        src_dir_fd: int | None = None,
+        dst_dir_fd: int | None = None,
+    ) -> None:
         if saves["count"] == crash_after and moment == "before-rename":
             os.kill(os.getpid(), signal.SIGKILL)
-        original_replace(source, target)
+        original_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
-    FileStore.save = save_then_maybe_die
-    FileStore.save_entity = save_entity_then_maybe_die
-    os.replace = maybe_die_then_replace
+    # Fault injection, not test doubles: the real store runs, and dies where chosen. The child has no
+    # monkeypatch fixture; the patches last for the life of the process, on purpose.
+    patch.object(FileStore, "save", save_then_maybe_die).start()
+    patch.object(FileStore, "save_entity", save_entity_then_maybe_die).start()
+    patch.object(os, "replace", maybe_die_then_replace).start()
     return saves
 
 

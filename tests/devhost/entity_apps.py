@@ -12,6 +12,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from tests.devhost.apps import append_line
+from tests.devhost.durable_types import Step
 from tests.devhost.patterns import Concurrency, gate_for
 
 entities = df.Blueprint()
@@ -101,7 +102,7 @@ def counter_id(key: str) -> df.EntityId:
 
 # ---------------------------------------------------------------- orchestrators
 @app.orchestration_trigger(context_name="context")
-def add_all(context: df.DurableOrchestrationContext):
+def add_all(context: df.DurableOrchestrationContext) -> Step[list[int]]:
     """Adds each amount to the counter ``key`` in turn; returns the totals the calls answered."""
     spec = context.get_input()
     totals = []
@@ -111,7 +112,7 @@ def add_all(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def call_and_catch(context: df.DurableOrchestrationContext):
+def call_and_catch(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """Calls ``op`` with ``input`` and catches its failure; then reads the counter."""
     spec = context.get_input()
     try:
@@ -124,25 +125,27 @@ def call_and_catch(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def signal_then_get(context: df.DurableOrchestrationContext):
+def signal_then_get(context: df.DurableOrchestrationContext) -> Step[list[object]]:
     """Signals ``append`` for 0..n-1 to the ledger ``key``, then calls ``get``: the ledger shows the order."""
     spec = context.get_input()
     ledger = df.EntityId("ledger", spec["key"])
     for index in range(spec["n"]):
         context.signal_entity(ledger, "append", index)
-    return (yield context.call_entity(ledger, "get"))
+    lines: list[object] = yield context.call_entity(ledger, "get")
+    return lines
 
 
 @app.orchestration_trigger(context_name="context")
-def call_together(context: df.DurableOrchestrationContext):
+def call_together(context: df.DurableOrchestrationContext) -> Step[list[object]]:
     """Calls ``op`` on every counter in ``keys`` at once (``task_all``)."""
     spec = context.get_input()
     calls = [context.call_entity(counter_id(key), spec["op"], spec.get("input")) for key in spec["keys"]]
-    return (yield context.task_all(calls))
+    answers: list[object] = yield context.task_all(calls)
+    return answers
 
 
 @app.orchestration_trigger(context_name="context")
-def call_or_timeout(context: df.DurableOrchestrationContext):
+def call_or_timeout(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """A slow entity call against a one-hour timer: the call must win on the virtual clock."""
     call = context.call_entity(counter_id(context.get_input()), "slow_add")
     timer = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
@@ -154,7 +157,7 @@ def call_or_timeout(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def add_per_generation(context: df.DurableOrchestrationContext):
+def add_per_generation(context: df.DurableOrchestrationContext) -> Step[list[int] | None]:
     """One call per ``continue_as_new`` generation; the last one returns every answer."""
     spec = context.get_input()
     total = yield context.call_entity(counter_id(spec["key"]), "add", 1)
@@ -166,18 +169,18 @@ def add_per_generation(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def call_missing(context: df.DurableOrchestrationContext):
+def call_missing(context: df.DurableOrchestrationContext) -> Step[object]:
     return (yield context.call_entity(df.EntityId("no_such_entity", "k"), "get"))
 
 
 @app.orchestration_trigger(context_name="context")
-def signal_missing(context: df.DurableOrchestrationContext):
+def signal_missing(context: df.DurableOrchestrationContext) -> str:
     context.signal_entity(df.EntityId("no_such_entity", "k"), "get")
     return "unreachable"
 
 
 @app.orchestration_trigger(context_name="context")
-def crash_counter(context: df.DurableOrchestrationContext):
+def crash_counter(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """The crash sweep's run: two calls in turn, a signal, two entities called at once, a final read;
     every ``add`` records its execution in the side-effect log."""
     log = context.get_input()["log"]

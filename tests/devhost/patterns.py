@@ -10,15 +10,15 @@ import json
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
+from tests.devhost.durable_types import Payload, Step
+
 app = df.DFApp()
-Step = Generator[Any, Any, Any]
 
 
 class Concurrency:
@@ -68,7 +68,7 @@ def _attempt(key: str) -> int:
 
 # ---------------------------------------------------------------- activities
 @app.activity_trigger(input_name="payload")
-async def work(payload: dict) -> int:
+async def work(payload: Payload) -> int:
     """Sleeps ``seconds``; fails the first ``fail_first`` calls for its ``key``; returns its ``index``."""
     RUNNING.enter()
     try:
@@ -81,7 +81,7 @@ async def work(payload: dict) -> int:
 
 
 @app.activity_trigger(input_name="payload")
-def sync_work(payload: dict) -> int:
+def sync_work(payload: Payload) -> int:
     """The ``def`` twin of ``work``, on the thread pool."""
     RUNNING.enter()
     try:
@@ -92,7 +92,7 @@ def sync_work(payload: dict) -> int:
 
 
 @app.activity_trigger(input_name="payload")
-def gate(payload: dict) -> str:
+def gate(payload: Payload) -> str:
     """Blocks until the test calls ``release(payload['key'])``."""
     if not gate_for(payload["key"]).wait(30):
         raise TimeoutError(f"gate {payload['key']} was never released")
@@ -100,7 +100,7 @@ def gate(payload: dict) -> str:
 
 
 @app.activity_trigger(input_name="payload")
-def record(payload: dict) -> str:
+def record(payload: Payload) -> str:
     """Appends ``{"step": ...}`` to the side-effect log (fsynced: the crash sweep counts executions)."""
     with open(payload["log"], "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"step": payload["step"]}) + "\n")
@@ -112,7 +112,7 @@ def record(payload: dict) -> str:
 # ---------------------------------------------------------------- bounded fan-out
 def bounded_fan_out(
     context: df.DurableOrchestrationContext, count: int, start: Callable[[int], TaskBase], limit: int
-) -> Step:
+) -> Step[list[TaskBase]]:
     """Runs ``start(0..count-1)`` with at most ``limit`` tasks in flight; returns each task (its
     ``result`` is the value, or the Exception if it failed) by index.
 
@@ -143,7 +143,7 @@ def bounded_fan_out(
 
 def naive_fan_out(
     context: df.DurableOrchestrationContext, count: int, start: Callable[[int], TaskBase], limit: int
-) -> Step:
+) -> Step[list[TaskBase]]:
     """The obvious refill loop, which the extension runs one refill at a time (and, with retries, desyncs)."""
     queue = deque(range(count))
     pending: dict[TaskBase, int] = {}
@@ -160,13 +160,13 @@ def naive_fan_out(
     return [finished[index] for index in range(count)]
 
 
-def outcome(task: TaskBase) -> Any:
+def outcome(task: TaskBase) -> object:
     """A task's value, or the text of its failure (``task_any`` hands back failed tasks, it never raises)."""
     return f"failed: {task.result}" if isinstance(task.result, Exception) else task.result
 
 
 def work_starter(
-    context: df.DurableOrchestrationContext, spec: dict, retry: bool
+    context: df.DurableOrchestrationContext, spec: Payload, retry: bool
 ) -> Callable[[int], TaskBase]:
     def start(index: int) -> TaskBase:
         payload = {
@@ -185,42 +185,43 @@ def work_starter(
 
 
 @app.orchestration_trigger(context_name="context")
-def window(context: df.DurableOrchestrationContext):
+def window(context: df.DurableOrchestrationContext) -> Step[list[object]]:
     spec = context.get_input()
     tasks = yield from bounded_fan_out(context, spec["n"], work_starter(context, spec, False), spec["k"])
     return [outcome(task) for task in tasks]
 
 
 @app.orchestration_trigger(context_name="context")
-def window_naive(context: df.DurableOrchestrationContext):
+def window_naive(context: df.DurableOrchestrationContext) -> Step[list[object]]:
     spec = context.get_input()
     tasks = yield from naive_fan_out(context, spec["n"], work_starter(context, spec, False), spec["k"])
     return [outcome(task) for task in tasks]
 
 
 @app.orchestration_trigger(context_name="context")
-def window_naive_retry_broken(context: df.DurableOrchestrationContext):
+def window_naive_retry_broken(context: df.DurableOrchestrationContext) -> Step[list[object]]:
     spec = context.get_input()
     tasks = yield from naive_fan_out(context, spec["n"], work_starter(context, spec, True), spec["k"])
     return [outcome(task) for task in tasks]
 
 
 @app.orchestration_trigger(context_name="context")
-def window_retry_broken(context: df.DurableOrchestrationContext):
+def window_retry_broken(context: df.DurableOrchestrationContext) -> Step[list[object]]:
     spec = context.get_input()
     tasks = yield from bounded_fan_out(context, spec["n"], work_starter(context, spec, True), spec["k"])
     return [outcome(task) for task in tasks]
 
 
 @app.orchestration_trigger(context_name="context")
-def item(context: df.DurableOrchestrationContext):
+def item(context: df.DurableOrchestrationContext) -> Step[int]:
     """One item of ``window_of_items``: its retries live in its own history, not in the parent's."""
     options = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
-    return (yield context.call_activity_with_retry("work", options, context.get_input()))
+    index: int = yield context.call_activity_with_retry("work", options, context.get_input())
+    return index
 
 
 @app.orchestration_trigger(context_name="context")
-def window_of_items(context: df.DurableOrchestrationContext):
+def window_of_items(context: df.DurableOrchestrationContext) -> Step[list[object]]:
     """A bounded fan-out of sub-orchestrations, each retrying its activity: retries without renumbering."""
     spec = context.get_input()
 
@@ -238,7 +239,7 @@ def window_of_items(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def any_of_done(context: df.DurableOrchestrationContext):
+def any_of_done(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """``task_any`` over tasks that already finished, and over a failed one."""
     first = context.call_activity("work", {"index": 1})
     second = context.call_activity("work", {"index": 2})
@@ -251,7 +252,7 @@ def any_of_done(context: df.DurableOrchestrationContext):
 
 # ---------------------------------------------------------------- sub-orchestrations that continue as new
 @app.orchestration_trigger(context_name="context")
-def lane(context: df.DurableOrchestrationContext):
+def lane(context: df.DurableOrchestrationContext) -> Step[dict[str, object] | None]:
     """Records its items in batches of ``batch``, continuing as new after each batch."""
     state = context.get_input()
     options = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
@@ -268,7 +269,7 @@ def lane(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def lanes(context: df.DurableOrchestrationContext):
+def lanes(context: df.DurableOrchestrationContext) -> Step[list[dict[str, object]]]:
     """Splits the steps over ``lanes`` sub-orchestrations with explicit ids; each continues as new."""
     spec = context.get_input()
     steps = list(range(spec["steps"]))
@@ -286,40 +287,44 @@ def lanes(context: df.DurableOrchestrationContext):
         )
         for j in range(spec["lanes"])
     ]
-    return (yield context.task_all(children))
+    lanes_done: list[dict[str, object]] = yield context.task_all(children)
+    return lanes_done
 
 
 @app.orchestration_trigger(context_name="context")
-def fails_once(context: df.DurableOrchestrationContext):
+def fails_once(context: df.DurableOrchestrationContext) -> Step[int]:
     """A child that fails on its first execution for its ``key`` (its activity fails once)."""
-    return (yield context.call_activity("work", {**context.get_input(), "fail_first": 1}))
+    index: int = yield context.call_activity("work", {**context.get_input(), "fail_first": 1})
+    return index
 
 
 @app.orchestration_trigger(context_name="context")
-def retried_child(context: df.DurableOrchestrationContext):
+def retried_child(context: df.DurableOrchestrationContext) -> Step[int]:
     """``call_sub_orchestrator_with_retry``, with or without an explicit child instance id."""
     spec = context.get_input()
     options = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
     payload = {"index": 7, "key": context.instance_id}
-    return (
-        yield context.call_sub_orchestrator_with_retry("fails_once", options, payload, spec.get("child_id"))
+    index: int = yield context.call_sub_orchestrator_with_retry(
+        "fails_once", options, payload, spec.get("child_id")
     )
+    return index
 
 
 @app.orchestration_trigger(context_name="context")
-def fan_out(context: df.DurableOrchestrationContext):
+def fan_out(context: df.DurableOrchestrationContext) -> Step[list[int]]:
     """``task_all`` over ``n`` calls of ``activity``."""
     spec = context.get_input()
     calls = [
         context.call_activity(spec["activity"], {"index": i, "seconds": spec["seconds"]})
         for i in range(spec["n"])
     ]
-    return (yield context.task_all(calls))
+    indexes: list[int] = yield context.task_all(calls)
+    return indexes
 
 
 # ---------------------------------------------------------------- external events
 @app.orchestration_trigger(context_name="context")
-def buffered_event(context: df.DurableOrchestrationContext):
+def buffered_event(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """Waits for "go" only after a first step; a "go" raised earlier is kept until then."""
     spec = context.get_input()
     first = yield context.call_activity(spec["activity"], spec["first"])
@@ -329,7 +334,7 @@ def buffered_event(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def race(context: df.DurableOrchestrationContext):
+def race(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """An activity or a sub-orchestration against a "cancel" event."""
     spec = context.get_input()
     if spec.get("child"):
@@ -345,12 +350,13 @@ def race(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
-def gated_child(context: df.DurableOrchestrationContext):
-    return (yield context.call_activity("gate", context.get_input()))
+def gated_child(context: df.DurableOrchestrationContext) -> Step[str]:
+    passed: str = yield context.call_activity("gate", context.get_input())
+    return passed
 
 
 @app.orchestration_trigger(context_name="context")
-def timer_race(context: df.DurableOrchestrationContext):
+def timer_race(context: df.DurableOrchestrationContext) -> Step[str]:
     """A durable timer against "cancel"; the loser timer is cancelled so the instance can complete."""
     deadline = context.current_utc_datetime + timedelta(hours=context.get_input())
     timer = context.create_timer(deadline)
@@ -362,7 +368,7 @@ def timer_race(context: df.DurableOrchestrationContext):
     return "timed out"
 
 
-def cancellable_steps(context: df.DurableOrchestrationContext, fresh_wait: bool) -> Step:
+def cancellable_steps(context: df.DurableOrchestrationContext, fresh_wait: bool) -> Step[dict[str, int]]:
     """Gated steps, each raced against "cancel"; after a cancel, a ``cleanup`` step records itself."""
     spec = context.get_input()
     shared = context.wait_for_external_event("cancel")
@@ -378,19 +384,19 @@ def cancellable_steps(context: df.DurableOrchestrationContext, fresh_wait: bool)
 
 
 @app.orchestration_trigger(context_name="context")
-def cancellable(context: df.DurableOrchestrationContext):
+def cancellable(context: df.DurableOrchestrationContext) -> Step[dict[str, int]]:
     """The loop pattern: a fresh "cancel" wait in every race."""
     return (yield from cancellable_steps(context, fresh_wait=True))
 
 
 @app.orchestration_trigger(context_name="context")
-def cancellable_shared_wait_broken(context: df.DurableOrchestrationContext):
+def cancellable_shared_wait_broken(context: df.DurableOrchestrationContext) -> Step[dict[str, int]]:
     """One "cancel" wait reused in every race: after the first step the extension no longer sees it."""
     return (yield from cancellable_steps(context, fresh_wait=False))
 
 
 @app.orchestration_trigger(context_name="context")
-def waits_twice(context: df.DurableOrchestrationContext):
+def waits_twice(context: df.DurableOrchestrationContext) -> Step[dict[str, object]]:
     """Waits for "x" twice after a gated first step, then records a step."""
     spec = context.get_input()
     yield context.call_activity("gate", spec)

@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from devhost import DevHost
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,9 +51,23 @@ def serve(port: int, *extra: str) -> subprocess.Popen[str]:
         [*command, *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
+    assert process.stderr is not None
     first = process.stdout.readline().strip()
     assert first == f"listening on http://127.0.0.1:{port}", (
         first,
         process.stderr.read() if first == "" else "",
     )
     return process
+
+
+def instance_status(host: DevHost, instance_id: str, show_history: bool = False) -> dict[str, Any]:
+    """The engine's status of an instance the test started: one that does not exist fails the test here."""
+    status = host.engine.status(instance_id, show_history=show_history)
+    assert status is not None, f"no instance {instance_id!r}"
+    return status
+
+
+def history_events(host: DevHost, instance_id: str) -> list[dict[str, Any]]:
+    """The history of an instance the test started, oldest event first."""
+    events: list[dict[str, Any]] = instance_status(host, instance_id, show_history=True)["historyEvents"]
+    return events

@@ -11,6 +11,7 @@ from azure.durable_functions import OrchestrationRuntimeStatus as Status
 from devhost import DevHost
 from devhost.history import EventType, parse_time
 from tests.devhost import apps
+from tests.devhost.support import history_events
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,7 +94,7 @@ def test_a_timer_longer_than_six_days_is_split_into_three_day_legs(vhost: DevHos
     status = vhost.run_orchestration("long_wait", instance_id="long-wait", timeout=10)
     assert status.runtime_status == Status.Completed
     assert status.output >= 10 * 86400
-    history = vhost.engine.status("long-wait", show_history=True)["historyEvents"]
+    history = history_events(vhost, "long-wait")
     created = [parse_time(e["FireAt"]) for e in history if e["EventType"] == EventType.TIMER_CREATED]
     start = parse_time(history[0]["Timestamp"])
     assert [round((fire - start).total_seconds() / 86400, 3) for fire in created] == [3, 6, 10]
@@ -125,7 +126,7 @@ def test_continue_as_new_keeps_history_bounded(vhost: DevHost) -> None:
     )
     assert status.runtime_status == Status.Completed
     assert status.output["round"] == 29
-    history = vhost.engine.status("cnt", show_history=True)["historyEvents"]
+    history = history_events(vhost, "cnt")
     assert len(history) < 12, "history must restart with each continue_as_new"
 
 

@@ -78,7 +78,7 @@ def in_flight_steps(store: Path) -> set[Any]:
 def events_raised_twice(store: Path) -> list[str]:
     """Names of events that reached the run's final history more than once."""
     [run] = [instance for instance in FileStore(store).load_all() if instance.instance_id == "crash-run"]
-    names = Counter(e.get("Name") for e in run.history if e["EventType"] == EventType.EVENT_RAISED)
+    names = Counter(str(e["Name"]) for e in run.history if e["EventType"] == EventType.EVENT_RAISED)
     return [name for name, count in names.items() if count > 1]
 
 

@@ -18,7 +18,7 @@ from azure.durable_functions import OrchestrationRuntimeStatus as Status
 from devhost import DevHost
 from devhost.history import EventType
 from tests.devhost import patterns
-from tests.devhost.support import call
+from tests.devhost.support import call, history_events, instance_status
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -35,20 +35,16 @@ def wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
         time.sleep(0.01)
 
 
-def history(host: DevHost, instance_id: str) -> list[dict[str, Any]]:
-    return host.engine.status(instance_id, show_history=True)["historyEvents"]
-
-
 def scheduled(host: DevHost, instance_id: str, name: str) -> int:
     return sum(
         1
-        for e in history(host, instance_id)
+        for e in history_events(host, instance_id)
         if e["EventType"] == EventType.TASK_SCHEDULED and e["Name"] == name
     )
 
 
 def committed(host: DevHost, instance_id: str, kind: EventType) -> int:
-    return sum(1 for e in history(host, instance_id) if e["EventType"] == kind)
+    return sum(1 for e in history_events(host, instance_id) if e["EventType"] == kind)
 
 
 def raise_event(host: DevHost, instance_id: str, name: str, data: Any) -> None:
@@ -84,7 +80,7 @@ def test_an_event_raised_before_the_wait_is_kept_until_the_orchestrator_waits(ph
         "go": {"by": "alice"},
         "second": "passed buffer-1",
     }
-    kinds = [e["EventType"] for e in history(phost, "buffer-1")]
+    kinds = [e["EventType"] for e in history_events(phost, "buffer-1")]
     assert kinds.index(EventType.EVENT_RAISED) < kinds.index(EventType.TASK_COMPLETED)
 
 
@@ -94,9 +90,9 @@ def test_cancel_before_the_activity_finishes_wins_but_the_instance_waits_for_the
     start(phost, "race", "race-cancel", {"key": "race-cancel"})
     wait_until(lambda: scheduled(phost, "race-cancel", "gate") == 1)
     raise_event(phost, "race-cancel", "cancel", {"why": "user"})
-    wait_until(lambda: phost.engine.status("race-cancel")["customStatus"] == "cancelled")
+    wait_until(lambda: instance_status(phost, "race-cancel")["customStatus"] == "cancelled")
     # the orchestrator has returned, but DTFx completes an execution only when no task is open
-    assert phost.engine.status("race-cancel")["runtimeStatus"] == "Running"
+    assert instance_status(phost, "race-cancel")["runtimeStatus"] == "Running"
     patterns.release("race-cancel")
     status = finish(phost, "race-cancel")
     assert (status["runtimeStatus"], status["output"]) == ("Completed", {"cancelled": {"why": "user"}})
@@ -157,7 +153,7 @@ def test_a_fresh_cancel_wait_per_race_reacts_at_once(
     patterns.release(f"{orchestrator}-0")
     wait_until(lambda: scheduled(phost, orchestrator, "gate") == 2)  # step 1 is running
     raise_event(phost, orchestrator, "cancel", None)
-    wait_until(lambda: phost.engine.status(orchestrator)["customStatus"] == {"cancelled_at": 1})
+    wait_until(lambda: instance_status(phost, orchestrator)["customStatus"] == {"cancelled_at": 1})
     # the episode that saw the cancel is committed: did the extension schedule the cleanup?
     assert scheduled(phost, orchestrator, "record") == (0 if cleanup_waits_for_the_step else 1)
     if not cleanup_waits_for_the_step:
@@ -191,7 +187,7 @@ def test_one_early_event_and_two_waits_blocks_the_extension_until_a_second_event
     patterns.release("twice-once")
     wait_until(lambda: committed(phost, "twice-once", EventType.TASK_COMPLETED) == 1)
     assert scheduled(phost, "twice-once", "record") == 0
-    assert phost.engine.status("twice-once")["runtimeStatus"] == "Running"
+    assert instance_status(phost, "twice-once")["runtimeStatus"] == "Running"
     raise_event(phost, "twice-once", "x", 3)
     assert finish(phost, "twice-once")["output"] == {"first": 1, "second": 1, "after": "step-after"}
 
@@ -204,12 +200,14 @@ def test_cancel_before_the_sub_orchestration_finishes(phost: DevHost) -> None:
         )
     )
     raise_event(phost, "child-cancel", "cancel", "stop")
-    wait_until(lambda: phost.engine.status("child-cancel")["customStatus"] == "cancelled")
-    assert phost.engine.status("child-cancel")["runtimeStatus"] == "Running"  # its child is an open task
+    wait_until(lambda: instance_status(phost, "child-cancel")["customStatus"] == "cancelled")
+    assert instance_status(phost, "child-cancel")["runtimeStatus"] == "Running"  # its child is an open task
     patterns.release("child-cancel")
     status = finish(phost, "child-cancel")
     assert (status["runtimeStatus"], status["output"]) == ("Completed", {"cancelled": "stop"})
-    assert phost.get_status_sync("child-cancel:child").runtime_status == Status.Completed
+    child = phost.get_status_sync("child-cancel:child")
+    assert child is not None
+    assert child.runtime_status == Status.Completed
 
 
 def test_the_sub_orchestration_finishing_first_wins(phost: DevHost) -> None:

@@ -15,6 +15,7 @@ from azure.durable_functions import OrchestrationRuntimeStatus as Status
 from devhost import DevHost
 from devhost.history import EventType
 from tests.devhost import patterns
+from tests.devhost.support import history_events
 
 pytestmark = pytest.mark.timeout(60)
 SECONDS = [0.3, 0.1, 0.5, 0.2, 0.25, 0.15]
@@ -27,7 +28,7 @@ def in_flight_after_scheduling(host: DevHost, instance_id: str, activity: str = 
 
 def scheduling_episodes(host: DevHost, instance_id: str, activity: str = "work") -> list[tuple[int, int]]:
     """For each episode that scheduled ``activity`` calls: (in flight when it ended, done before it)."""
-    history = host.engine.status(instance_id, show_history=True)["historyEvents"]
+    history = history_events(host, instance_id)
     names = {e["EventId"]: e["Name"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED}
     running, done, scheduled_now, counts = 0, 0, False, []
     for event in history:
@@ -108,6 +109,6 @@ def test_bounded_fan_out_of_sub_orchestrations_that_retry(phost: DevHost) -> Non
 def test_task_any_over_finished_tasks_and_a_failed_one(phost: DevHost) -> None:
     status = phost.run_orchestration("any_of_done", instance_id="any-done", timeout=10)
     assert status.output == {"winner": 2, "failed": True, "same": True}
-    history = phost.engine.status("any-done", show_history=True)["historyEvents"]
+    history = history_events(phost, "any-done")
     scheduled = [e["EventId"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED]
     assert scheduled == [0, 1, 2]  # the task_any over finished tasks scheduled nothing

@@ -16,7 +16,7 @@ from tests.devhost import patterns
 pytestmark = pytest.mark.timeout(60)
 
 
-def host_json(directory: Path, durable_task: dict) -> Path:
+def host_json(directory: Path, durable_task: dict[str, object]) -> Path:
     (directory / "host.json").write_text(
         json.dumps({"version": "2.0", "extensions": {"durableTask": durable_task}})
     )

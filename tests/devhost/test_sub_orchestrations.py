@@ -11,12 +11,9 @@ from azure.durable_functions import OrchestrationRuntimeStatus as Status
 
 from devhost import DevHost
 from devhost.history import EventType
+from tests.devhost.support import history_events
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def history(host: DevHost, instance_id: str) -> list[dict]:
-    return host.engine.status(instance_id, show_history=True)["historyEvents"]
 
 
 def test_children_continue_as_new_and_the_parent_gets_only_their_final_output(
@@ -32,7 +29,7 @@ def test_children_continue_as_new_and_the_parent_gets_only_their_final_output(
     ]
     assert sorted(json.loads(line)["step"] for line in log.read_text().splitlines()) == list(range(10))
     finished = [
-        e for e in history(phost, "lanes-1") if e["EventType"] == EventType.SUB_ORCHESTRATION_COMPLETED
+        e for e in history_events(phost, "lanes-1") if e["EventType"] == EventType.SUB_ORCHESTRATION_COMPLETED
     ]
     # one result per child (by task id: lane 0 is task 0), the one of its last execution
     assert {e["TaskScheduledId"]: json.loads(e["Result"]) for e in finished} == dict(enumerate(status.output))
@@ -44,14 +41,14 @@ def test_children_continue_as_new_and_the_parent_gets_only_their_final_output(
         assert child["input"]["generation"] == 3  # the input of its last execution
         assert phost.history_stats(f"lanes-1:lane-{lane}").generations == 3
     # a continued child keeps its parent: its last execution's ExecutionStarted still names it
-    started = history(phost, "lanes-1:lane-0")[1]
+    started = history_events(phost, "lanes-1:lane-0")[1]
     assert started["EventType"] == EventType.EXECUTION_STARTED
     assert started["ParentInstance"]["OrchestrationInstance"]["InstanceId"] == "lanes-1"
 
 
 def test_a_child_without_an_instance_id_gets_the_dtfx_default_id(vhost: DevHost) -> None:
     vhost.run_orchestration("parent", instance_id="parent-ids", timeout=10)
-    events = history(vhost, "parent-ids")
+    events = history_events(vhost, "parent-ids")
     execution_id = events[1]["OrchestrationInstance"]["ExecutionId"]
     created = [e for e in events if e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED]
     assert [(e["EventId"], e["InstanceId"]) for e in created] == [
@@ -65,7 +62,7 @@ def test_a_child_without_an_instance_id_gets_the_dtfx_default_id(vhost: DevHost)
 def test_sub_orchestrator_with_retry_without_an_id_starts_a_new_child_per_attempt(phost: DevHost) -> None:
     status = phost.run_orchestration("retried_child", {}, instance_id="retry-anon", timeout=20)
     assert status.runtime_status == Status.Completed and status.output == 7
-    events = history(phost, "retry-anon")
+    events = history_events(phost, "retry-anon")
     execution_id = events[1]["OrchestrationInstance"]["ExecutionId"]
     kinds = [(e["EventType"], e["EventId"]) for e in events if e["EventId"] >= 0]
     # attempt 1 (task 0) fails, a 5 s retry timer (task 1), attempt 2 (task 2) succeeds
@@ -84,7 +81,9 @@ def test_sub_orchestrator_with_retry_reuses_an_explicit_id(phost: DevHost) -> No
         "retried_child", {"child_id": "the-child"}, instance_id="retry-id", timeout=20
     )
     assert status.runtime_status == Status.Completed and status.output == 7
-    created = [e for e in history(phost, "retry-id") if e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED]
+    created = [
+        e for e in history_events(phost, "retry-id") if e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED
+    ]
     assert [e["InstanceId"] for e in created] == ["the-child", "the-child"]
     child = phost.get_status_sync("the-child")
     assert child is not None and child.runtime_status == Status.Completed  # the failed attempt was replaced

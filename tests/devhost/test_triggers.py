@@ -25,6 +25,7 @@ def test_http_start_and_status_with_check_status_links(vhost: DevHost) -> None:
     )
     assert response.headers["Location"] == links["statusQueryGetUri"]
     status = vhost.engine.wait("http-1", 10)
+    assert status is not None
     assert status["runtimeStatus"] == "Completed"
     got = vhost.http("GET", "runs/http-1")
     assert got.status_code == 200
@@ -64,8 +65,12 @@ def test_timer_trigger_starts_a_singleton_once(vhost: DevHost) -> None:
 
 
 def test_route_templates() -> None:
-    assert compile_route("runs/{run_id}").fullmatch("runs/abc").groupdict() == {"run_id": "abc"}
+    run = compile_route("runs/{run_id}").fullmatch("runs/abc")
+    assert run is not None
+    assert run.groupdict() == {"run_id": "abc"}
     assert compile_route("runs/{run_id}").fullmatch("runs/abc/more") is None
     optional = compile_route("items/{id:int}/{tail?}").fullmatch("items/3")
     assert optional is not None and optional.groupdict() == {"id": "3", "tail": None}
-    assert compile_route("files/{*path}").fullmatch("files/a/b.txt").groupdict() == {"path": "a/b.txt"}
+    catch_all = compile_route("files/{*path}").fullmatch("files/a/b.txt")
+    assert catch_all is not None
+    assert catch_all.groupdict() == {"path": "a/b.txt"}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.types import Message
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ async def _call(
     }
     delivered = False
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal delivered
         if not delivered:
             delivered = True
@@ -53,7 +54,7 @@ async def _call(
 
     status, answer_headers, chunks = 0, {}, []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         nonlocal status, answer_headers
         if message["type"] == "http.response.start":
             status = message["status"]

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import openai
+from azure.core.exceptions import HttpResponseError, ODataV4Format
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
 from emulator.countries import COUNTRIES
@@ -23,6 +25,21 @@ from emulator.launch import EmulatorHandle, start_emulator
 BEFORE_RETIREMENTS = (("--lifecycle", "none"), ("--deployment", "gpt-4.1-mini=gpt-4.1-mini-2025-04-14"))
 
 
+def error_body(error: openai.APIError) -> dict[str, Any]:
+    """The error object of a refused request: the SDK types ``body`` as ``object`` (whatever JSON came back),
+    and every refusal the emulator answers carries a JSON object."""
+    body = error.body
+    assert isinstance(body, dict), body
+    return body
+
+
+def arm_error(error: HttpResponseError) -> ODataV4Format:
+    """The ARM error object of a refused management call (the SDK leaves it ``None`` when the body has none;
+    every refusal the emulator answers has one)."""
+    assert error.error is not None, error
+    return error.error
+
+
 def start_before_retirements(*flags: str, state_dir: Path | None = None) -> EmulatorHandle:
     """``start_emulator`` in the emulator tests' world (``BEFORE_RETIREMENTS`` fill in what is not given)."""
     given = {flag for flag in flags if flag.startswith("--")}
@@ -30,7 +47,7 @@ def start_before_retirements(*flags: str, state_dir: Path | None = None) -> Emul
     return start_emulator(*flags, *extra, state_dir=state_dir)
 
 
-TOOL = {
+TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "country_capital_lookup",

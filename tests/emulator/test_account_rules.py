@@ -18,6 +18,7 @@ from tests.emulator.support import (
     arm_call,
     arm_deployment,
     create_job,
+    error_body,
     fine_tuned_models,
     wait_for,
 )
@@ -52,6 +53,7 @@ def _state(handle: EmulatorHandle, name: str) -> str | None:
     return answer.json()["properties"]["provisioningState"] if answer.status_code == 200 else None
 
 
+@pytest.mark.rule("M17")
 @pytest.mark.parametrize("name", ["a", "a.b", "gpt-4.1-mini-ft", "x" * 65, "has space", "ümlaut"])
 def test_deployment_names_follow_the_strictest_rule(emulator_reset: EmulatorHandle, name: str) -> None:
     answer = arm_call(
@@ -66,6 +68,7 @@ def test_deployment_names_follow_the_strictest_rule(emulator_reset: EmulatorHand
     )
 
 
+@pytest.mark.rule("M17")
 @pytest.mark.parametrize("name", ["ab", "capital-agent_v01", "Z" * 64])
 def test_valid_deployment_names_are_accepted(emulator_reset: EmulatorHandle, name: str) -> None:
     answer = arm_call(
@@ -74,12 +77,14 @@ def test_valid_deployment_names_are_accepted(emulator_reset: EmulatorHandle, nam
     assert answer.status_code == 201, answer.text
 
 
+@pytest.mark.rule("M17")
 def test_lenient_names_accept_what_strict_refuses(emulator_factory: Any) -> None:
     handle = emulator_factory("--deployment-names", "lenient")
     answer = arm_call(handle, "PUT", "deployments/a.b", arm_deployment("gpt-4.1-mini", version="2025-04-14"))
     assert answer.status_code == 201, answer.text
 
 
+@pytest.mark.rule("M18")
 def test_writes_can_be_left_concurrent(emulator_factory: Any) -> None:
     """The launcher serializes writes unless told not to; the bare command line (``python -m
     emulator``) does not, as before issue 20."""
@@ -90,6 +95,7 @@ def test_writes_can_be_left_concurrent(emulator_factory: Any) -> None:
     assert config_from_args([]).serialize_deployment_writes is False
 
 
+@pytest.mark.rule("M18")
 def test_one_deployment_write_at_a_time_per_account(emulator_factory: Any) -> None:
     handle = emulator_factory(*SLOW_WRITES)  # the launcher's default: serialized, as Azure does
     (tuned,) = fine_tuned_models(handle, training_type="developerTier")
@@ -124,6 +130,7 @@ def _conflicts_logged(handle: EmulatorHandle) -> list[str]:
     return [line for line in handle.log_lines() if "409 RequestConflict" in line]
 
 
+@pytest.mark.rule("M18", "AD7")
 def test_serialization_is_an_admin_setting(emulator_factory: Any) -> None:
     handle = emulator_factory(*SLOW_WRITES, "--no-serialize-deployment-writes")
     body = arm_deployment("gpt-4.1-mini", version="2025-04-14")
@@ -138,13 +145,14 @@ def test_serialization_is_an_admin_setting(emulator_factory: Any) -> None:
     assert arm_call(handle, "PUT", "deployments/two", body).status_code == 201
 
 
+@pytest.mark.rule("M7")
 def test_standard_training_only_in_the_listed_regions(emulator_factory: Any) -> None:
     north = emulator_factory()  # northcentralus, where infra/main.bicep puts the account
     assert create_job(north, BASE, "Standard").status == "pending"
     east = emulator_factory("--location", "eastus2", "--customer", "existing=gpt-4.1,gpt-4o")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(east, BASE, "Standard")
-    assert (refused.value.body["message"], refused.value.body["param"]) == (
+    assert (error_body(refused.value)["message"], error_body(refused.value)["param"]) == (
         f"{NOT_SUPPORTED} (Standard training of gpt-4.1-mini is offered in northcentralus, swedencentral, "
         "not in eastus2)",
         "trainingType",
@@ -154,16 +162,18 @@ def test_standard_training_only_in_the_listed_regions(emulator_factory: Any) -> 
     assert create_job(east, BASE, "developerTier").status == "pending"
 
 
+@pytest.mark.rule("M8")
 def test_global_training_only_in_the_listed_regions(emulator_factory: Any) -> None:
     handle = emulator_factory("--location", "uaenorth")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle, "gpt-oss-20b-11", "GlobalStandard")
     assert (
-        refused.value.body["message"]
+        error_body(refused.value)["message"]
         == f"{NOT_SUPPORTED} (Global training of gpt-oss-20b is not offered in uaenorth)"
     )
 
 
+@pytest.mark.rule("M14")
 def test_standard_deployments_of_fine_tuned_models_only_in_the_listed_regions(emulator_factory: Any) -> None:
     east = emulator_factory("--location", "eastus2")
     (tuned,) = fine_tuned_models(east, training_type="GlobalStandard")
@@ -178,6 +188,7 @@ def test_standard_deployments_of_fine_tuned_models_only_in_the_listed_regions(em
     assert arm_call(north, "PUT", "deployments/std", arm_deployment(tuned, sku="Standard")).status_code == 201
 
 
+@pytest.mark.rule("M13")
 def test_developer_tier_deployments_only_for_fine_tuned_models_that_have_one(
     emulator_reset: EmulatorHandle,
 ) -> None:
@@ -199,6 +210,7 @@ def test_developer_tier_deployments_only_for_fine_tuned_models_that_have_one(
     assert tuned_answer.status_code == 201, tuned_answer.text
 
 
+@pytest.mark.rule("M19", "AR1")
 def test_the_account_itself_is_a_foundry_resource_in_its_region(emulator_reset: EmulatorHandle) -> None:
     """``accounts.get``: kind AIServices (open models fine-tune on Foundry resources only) and the region
     that decides which training types are offered (the app's preflight reads both)."""
@@ -209,6 +221,7 @@ def test_the_account_itself_is_a_foundry_resource_in_its_region(emulator_reset: 
     assert refused == 405
 
 
+@pytest.mark.rule("M20")
 def test_every_answer_is_dated_by_the_emulated_clock(emulator_reset: EmulatorHandle) -> None:
     """RFC 9110 section 6.6.1: ``Date`` is the origin server's clock; Azure's is the emulated one here,
     so a client that reads Azure's time (the app's lifecycle checks) reads the emulated time."""

@@ -15,6 +15,7 @@ from tests.emulator.support import SYSTEM, TOOL, failure_example, questions, suc
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.mark.rule("B2")
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -44,6 +45,7 @@ def _ask(question: str, skill: float, model: str = "m", tool_choice: Any = "auto
     )
 
 
+@pytest.mark.rule("B1", "B3")
 def test_same_request_same_reply_and_skill_extremes() -> None:
     assert _ask("capital of japan??", 0.5) == _ask("capital of japan??", 0.5)
     perfect = _ask("What is the capital of France?", 1.0)
@@ -52,6 +54,7 @@ def test_same_request_same_reply_and_skill_extremes() -> None:
     assert not hopeless.is_tool_call and "France" in (hopeless.content or "")
 
 
+@pytest.mark.rule("B3")
 def test_tool_choice_none_and_required_override_skill() -> None:
     assert not _ask("capital of japan??", 1.0, tool_choice="none").is_tool_call
     forced = _ask(
@@ -62,6 +65,7 @@ def test_tool_choice_none_and_required_override_skill() -> None:
     assert forced.arguments == {"country": "Japan"}
 
 
+@pytest.mark.rule("B3")
 def test_skilled_model_answers_from_tool_result() -> None:
     messages = success_example("What is the capital of Peru?", "Peru", "Lima")["messages"][:-1]
     reply = respond(
@@ -70,12 +74,14 @@ def test_skilled_model_answers_from_tool_result() -> None:
     assert reply.content == "The capital of Peru is Lima."
 
 
+@pytest.mark.rule("B3")
 def test_tool_call_rate_tracks_skill() -> None:
     cases = questions()
     rate = sum(_ask(q, 0.35).is_tool_call for q, _ in cases) / len(cases)
     assert 0.2 < rate < 0.5
 
 
+@pytest.mark.rule("B4")
 def test_classify_and_update_direction() -> None:
     good = classify([success_example("capital of japan??", "Japan", "Tokyo")])
     bad = classify([failure_example("capital of japan??", "Japan", "Osaka")])
@@ -139,6 +145,7 @@ def _run(keep_ratio: float, trial: int) -> float:
     return skill
 
 
+@pytest.mark.rule("B5")
 def test_filtering_by_reward_beats_training_on_everything() -> None:
     filtered = [_run(0.6, t) for t in range(5)]
     unfiltered = [_run(1.0, t) for t in range(5)]

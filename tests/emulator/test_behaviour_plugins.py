@@ -47,13 +47,19 @@ def _question(text: str) -> list[dict[str, Any]]:
     return [SYSTEM, {"role": "user", "content": text}]
 
 
+@pytest.mark.rule("B12")
 def test_vocabulary_is_the_agents_catalogue_and_names_are_found_in_free_text() -> None:
     assert {(p.name, p.plural) for p in PRODUCTS} == {(p.name, p.plural) for p in inventory.CATALOGUE}
-    assert find_product_in("HOW MANY MASKING TAPE ROLLS DO WE HAVE?").name == "masking tape roll"
-    assert find_product_in("stock check: utility knives").name == "utility knife"
+    tape = find_product_in("HOW MANY MASKING TAPE ROLLS DO WE HAVE?")
+    assert tape is not None
+    assert tape.name == "masking tape roll"
+    knives = find_product_in("stock check: utility knives")
+    assert knives is not None
+    assert knives.name == "utility knife"
     assert find_product_in("How many widgets?") is None
 
 
+@pytest.mark.rule("B8")
 def test_plugin_is_chosen_by_the_tools_offered() -> None:
     question = _question("How many blue widgets are in stock?")
     assert _ask(question, 1.0).arguments == {"name": "blue widget"}
@@ -63,6 +69,7 @@ def test_plugin_is_chosen_by_the_tools_offered() -> None:
     assert (capital.tool_name, capital.arguments) == ("country_capital_lookup", {"country": "Japan"})
 
 
+@pytest.mark.rule("B11", "B12")
 def test_a_skilled_model_follows_the_script_to_the_right_count() -> None:
     messages = _question("How many claw hammers are in stock?")
     first = _ask(messages, 1.0)
@@ -75,6 +82,7 @@ def test_a_skilled_model_follows_the_script_to_the_right_count() -> None:
     assert _ask(messages, 1.0) == _ask(messages, 1.0)
 
 
+@pytest.mark.rule("B11", "B12")
 def test_an_unskilled_model_makes_the_scripted_mistakes() -> None:
     first_steps = [_ask(_question(f"How many {p.plural} are in stock?"), 0.0) for p in PRODUCTS]
     guesses = [r for r in first_steps if not r.is_tool_call]
@@ -86,6 +94,7 @@ def test_an_unskilled_model_makes_the_scripted_mistakes() -> None:
             assert reply.tool_name == "find_product" and reply.arguments["name"] != product.name
 
 
+@pytest.mark.rule("B11")
 def test_tool_choice_none_and_required_are_honoured() -> None:
     messages = _question("How many drill bits are in stock?")
     assert not _ask(messages, 1.0, tool_choice="none").is_tool_call
@@ -104,6 +113,7 @@ def _labels(messages: list[dict[str, Any]]) -> tuple[int, int, int]:
     return signal.good, signal.bad, signal.neutral
 
 
+@pytest.mark.rule("B11", "B12")
 def test_labels() -> None:
     question = _question("How many hex bolts are in stock?")
     lookup = [tool_call("c1", "find_product", {"name": "Hex Bolts "}), tool_result("c1", "SKU-2001")]
@@ -141,6 +151,7 @@ def _run(keep_ratio: float, trial: int) -> float:
     return skill
 
 
+@pytest.mark.rule("B12", "B14")
 def test_reward_tracks_skill_and_filtering_by_reward_teaches_best() -> None:
     tasks = load_csv(inventory.DATA / "inventory.csv")
     means = [mean_reward(AGENT, Model(f"s{s}", s), tasks) for s in (0.35, 0.9)]
@@ -151,6 +162,7 @@ def test_reward_tracks_skill_and_filtering_by_reward_teaches_best() -> None:
     assert sum(filtered) / 5 > sum(unfiltered) / 5 + 0.1
 
 
+@pytest.mark.rule("B9", "B10")
 def test_loading_names_the_module_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "plugin_raises.py").write_text("raise RuntimeError('boom')\n")
@@ -199,6 +211,7 @@ DEFINE_WORD = {
 }
 
 
+@pytest.mark.rule("B9", "B10")
 def test_a_users_plugin_module_is_loaded_by_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_factory: Callable[..., EmulatorHandle]
 ) -> None:
@@ -216,6 +229,7 @@ def test_a_users_plugin_module_is_loaded_by_flag(
         emulator_factory("--behaviour", "my_dictionry")
 
 
+@pytest.mark.rule("B9")
 def test_cli_flag_rejects_bad_modules(capsys: pytest.CaptureFixture[str]) -> None:
     assert config_from_args([]).behaviours == ()
     with pytest.raises(SystemExit):

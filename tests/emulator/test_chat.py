@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -21,6 +22,7 @@ QUESTION = [
 ]
 
 
+@pytest.mark.rule("P10", "P11", "RL5")
 def test_both_surfaces_answer_the_same(emulator_reset: EmulatorHandle) -> None:
     azure = emulator_reset.azure_openai().chat.completions.with_raw_response.create(
         model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL]
@@ -41,6 +43,7 @@ def test_both_surfaces_answer_the_same(emulator_reset: EmulatorHandle) -> None:
     assert int(azure.headers["x-ratelimit-remaining-tokens"]) > 0
 
 
+@pytest.mark.rule("B1")
 def test_a_seed_is_a_draw_of_its_own_and_the_same_seed_the_same_draw(emulator_reset: EmulatorHandle) -> None:
     """At the default temperature a request's seed samples: over 40 seeds the base model (skill 0.35)
     both calls the tool and answers directly; each seed repeats its draw; without a seed, or at
@@ -62,7 +65,8 @@ def test_a_seed_is_a_draw_of_its_own_and_the_same_seed_the_same_draw(emulator_re
     assert len({reply(seed=seed, temperature=0) for seed in range(10)}) == 1
 
 
-def test_tool_call_shape_and_answer_from_tool(emulator_factory) -> None:
+@pytest.mark.rule("B3")
+def test_tool_call_shape_and_answer_from_tool(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--skill", "1.0")
     client = handle.azure_openai()
     first = client.chat.completions.create(
@@ -79,6 +83,7 @@ def test_tool_call_shape_and_answer_from_tool(emulator_factory) -> None:
     assert plain.choices[0].finish_reason == "stop" and "France" in plain.choices[0].message.content
 
 
+@pytest.mark.rule("V4", "AD12")
 def test_deployment_not_found_cases(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     with pytest.raises(openai.NotFoundError) as info:
@@ -104,6 +109,7 @@ def test_deployment_not_found_cases(emulator_reset: EmulatorHandle) -> None:
     assert client.chat.completions.create(model="fresh", messages=QUESTION).choices
 
 
+@pytest.mark.rule("AD3", "AD12")
 def test_route_faults(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     emulator_reset.set_faults(routes=[{"route": "chat", "status": 429, "count": 1, "retry_after": 0.05}])
@@ -129,7 +135,8 @@ def test_route_faults(emulator_reset: EmulatorHandle) -> None:
     assert client.files.list().data == []
 
 
-def test_rate_fault_is_seeded(emulator_factory) -> None:
+@pytest.mark.rule("AD12")
+def test_rate_fault_is_seeded(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     outcomes = []
     for _ in range(2):
         handle = emulator_factory("--fault-rate", "chat:500:0.5")
@@ -145,7 +152,7 @@ def test_rate_fault_is_seeded(emulator_factory) -> None:
     assert outcomes[0] == outcomes[1] and True in outcomes[0] and False in outcomes[0]
 
 
-def test_concurrent_requests_overlap(emulator_factory) -> None:
+def test_concurrent_requests_overlap(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     # Capacity 1000 (1,000 RPM, 167 per 10 s) so the burst tests overlap, not rate limits.
     handle = emulator_factory("--chat-latency", "0.5", "--base-capacity", "1000")
     client = handle.openai_v1()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import openai
@@ -16,6 +17,7 @@ from tests.emulator.support import start_before_retirements, success_file, uploa
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.mark.rule("CL1")
 def test_first_lines_name_the_url_and_the_ca(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [
@@ -43,7 +45,7 @@ def test_first_lines_name_the_url_and_the_ca(tmp_path: Path) -> None:
     assert second == f"ca: {tmp_path / 'tls' / 'ca.pem'}" and (tmp_path / "tls" / "ca.pem").exists()
 
 
-def test_custom_deployments_and_fault_flags(emulator_factory) -> None:
+def test_custom_deployments_and_fault_flags(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle: EmulatorHandle = emulator_factory(
         "--deployment",
         "agent=gpt-4o-mini-2024-07-18",
@@ -64,6 +66,7 @@ def test_custom_deployments_and_fault_flags(emulator_factory) -> None:
     assert reply.model == "gpt-4o-mini-2024-07-18"
 
 
+@pytest.mark.rule("LC1")
 @pytest.mark.timeout(60)
 def test_restart_with_state_dir_keeps_everything(tmp_path: Path) -> None:
     first = start_before_retirements(state_dir=tmp_path)

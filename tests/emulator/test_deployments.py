@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.cognitiveservices.models import Deployment, PatchResourceTagsAndSku, Sku
 
-from tests.emulator.support import BASE
+from tests.emulator.support import BASE, arm_error
 from tests.emulator.support import deployment_body as _body
 from tests.emulator.support import fine_tuned_models as _fine_tuned
 from tests.fixtures.emulator import EmulatorHandle
@@ -16,13 +17,13 @@ from tests.fixtures.emulator import EmulatorHandle
 pytestmark = pytest.mark.timeout(60)
 
 
-def _error_code(call: Any) -> str:
+def _error_code(call: Any) -> str | None:
     with pytest.raises(HttpResponseError) as info:
         call()
-    assert info.value.error is not None
-    return info.value.error.code
+    return arm_error(info.value).code
 
 
+@pytest.mark.rule("AR3")
 def test_base_deployment_is_preprovisioned(emulator_reset: EmulatorHandle) -> None:
     mgmt = emulator_reset.mgmt()
     base = mgmt.deployments.get(emulator_reset.resource_group, emulator_reset.account, "gpt-4.1-mini")
@@ -31,6 +32,7 @@ def test_base_deployment_is_preprovisioned(emulator_reset: EmulatorHandle) -> No
     assert base.sku.name == "GlobalStandard"
 
 
+@pytest.mark.rule("LC6", "AR2", "AR3", "AR7")
 def test_create_get_list_delete(emulator_reset: EmulatorHandle) -> None:
     (model,) = _fine_tuned(emulator_reset)
     mgmt = emulator_reset.mgmt()
@@ -51,6 +53,7 @@ def test_create_get_list_delete(emulator_reset: EmulatorHandle) -> None:
     mgmt.deployments.begin_delete(rg, account, "ft-a").result()  # deleting what is gone: 204
 
 
+@pytest.mark.rule("V3")
 def test_validation_errors(emulator_reset: EmulatorHandle) -> None:
     first, second = _fine_tuned(emulator_reset, 2)
     mgmt = emulator_reset.mgmt()
@@ -70,7 +73,8 @@ def test_validation_errors(emulator_reset: EmulatorHandle) -> None:
     ).result()
 
 
-def test_fine_tuned_deployment_quota(emulator_factory) -> None:
+@pytest.mark.rule("Q1")
+def test_fine_tuned_deployment_quota(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--ft-deployment-quota", "2")
     (model,) = _fine_tuned(handle)
     mgmt = handle.mgmt()
@@ -85,6 +89,7 @@ def test_fine_tuned_deployment_quota(emulator_factory) -> None:
     assert mgmt.deployments.begin_create_or_update(rg, account, "q3", _body(model)).result().name == "q3"
 
 
+@pytest.mark.rule("AD5")
 def test_peaks_count_the_most_fine_tuned_deployments_alive_at_once(emulator_reset: EmulatorHandle) -> None:
     """Admin inspection, not Azure: three created, two deleted, one more created. Alive at the end is 2,
     the peak 3 (what a look at the end alone would miss); restarting the mark starts it from the 2
@@ -107,6 +112,7 @@ def test_peaks_count_the_most_fine_tuned_deployments_alive_at_once(emulator_rese
     assert emulator_reset.reset()["peaks"] == {"fine_tuned_deployments": 0}
 
 
+@pytest.mark.rule("AD3", "AD12", "D1", "V3", "LC6")
 def test_injected_failure_and_slow_provisioning(emulator_reset: EmulatorHandle) -> None:
     (model,) = _fine_tuned(emulator_reset)
     mgmt = emulator_reset.mgmt()
@@ -140,14 +146,15 @@ def test_injected_failure_and_slow_provisioning(emulator_reset: EmulatorHandle) 
     )
 
 
+@pytest.mark.rule("A2", "V3", "LC6")
 def test_account_auth_and_version_errors(emulator_reset: EmulatorHandle) -> None:
     mgmt = emulator_reset.mgmt()
     with pytest.raises(ResourceNotFoundError) as info:
         mgmt.deployments.get(emulator_reset.resource_group, "other-account", "gpt-4.1-mini")
-    assert info.value.error.code == "ResourceNotFound"
+    assert arm_error(info.value).code == "ResourceNotFound"
     with pytest.raises(ResourceNotFoundError) as info:
         list(mgmt.deployments.list("other-rg", emulator_reset.account))
-    assert info.value.error.code == "ResourceGroupNotFound"
+    assert arm_error(info.value).code == "ResourceGroupNotFound"
     path = (
         f"{emulator_reset.url}/subscriptions/{emulator_reset.subscription}/resourceGroups/"
         f"{emulator_reset.resource_group}/providers/Microsoft.CognitiveServices/accounts/{emulator_reset.account}"
@@ -179,6 +186,7 @@ def test_account_auth_and_version_errors(emulator_reset: EmulatorHandle) -> None
         assert 0 < float(put.headers["Retry-After"]) <= 5
 
 
+@pytest.mark.rule("AR4", "Q22", "LC6")
 def test_patch_changes_capacity_and_tags(emulator_reset: EmulatorHandle) -> None:
     (model,) = _fine_tuned(emulator_reset)
     mgmt = emulator_reset.mgmt()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 import openai
 import pytest
@@ -14,6 +15,7 @@ from tests.fixtures.emulator import AZURE_API_VERSION, EmulatorHandle
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.mark.rule("LC2", "P1", "P2", "P3", "P4")
 @pytest.mark.parametrize("surface", ["v1", "azure"])
 def test_file_round_trip(emulator_reset: EmulatorHandle, surface: str) -> None:
     client = emulator_reset.openai_v1() if surface == "v1" else emulator_reset.azure_openai()
@@ -32,6 +34,7 @@ def test_file_round_trip(emulator_reset: EmulatorHandle, surface: str) -> None:
     assert list(client.files.list()) == []
 
 
+@pytest.mark.rule("P2")
 def test_list_pagination_and_purpose_filter(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     ids = [upload(client, success_file()).id for _ in range(3)]
@@ -97,6 +100,7 @@ BAD_FILES = [
 ]
 
 
+@pytest.mark.rule("LC2", "V1")
 @pytest.mark.parametrize(("name", "data", "reason"), BAD_FILES)
 def test_invalid_training_files_end_in_error(
     emulator_reset: EmulatorHandle, name: str, data: bytes, reason: str
@@ -109,6 +113,7 @@ def test_invalid_training_files_end_in_error(
     assert reason in (done.status_details or "")
 
 
+@pytest.mark.rule("V1")
 def test_bad_purpose_and_missing_file_field(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     with pytest.raises(openai.BadRequestError, match="purpose"):
@@ -122,7 +127,8 @@ def test_bad_purpose_and_missing_file_field(emulator_reset: EmulatorHandle) -> N
     assert response.status_code == 400 and response.json()["error"]["param"] == "file"
 
 
-def test_file_quota(emulator_factory) -> None:
+@pytest.mark.rule("Q6")
+def test_file_quota(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--max-files", "2")
     client = handle.openai_v1(max_retries=0)
     upload(client, success_file())
@@ -132,6 +138,7 @@ def test_file_quota(emulator_factory) -> None:
     assert info.value.code == "quotaExceeded"
 
 
+@pytest.mark.rule("A1", "X1", "D1")
 def test_auth_envelope_and_headers(emulator_reset: EmulatorHandle) -> None:
     url = emulator_reset.url + "/openai/v1/files"
     with emulator_reset.http_client() as http:
@@ -153,7 +160,8 @@ def test_auth_envelope_and_headers(emulator_reset: EmulatorHandle) -> None:
         assert unknown.status_code == 404 and "error" in unknown.json()
 
 
-def test_configured_api_key(emulator_factory) -> None:
+@pytest.mark.rule("A1")
+def test_configured_api_key(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--api-key", "s3cret")
     with pytest.raises(openai.AuthenticationError):
         handle.openai_v1(api_key="wrong", max_retries=0).files.list()
@@ -171,6 +179,7 @@ def test_configured_api_key(emulator_factory) -> None:
     )
 
 
+@pytest.mark.rule("P4")
 def test_content_is_bytes_exactly(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     data = jsonl([success_example("Tell me Kenya's capital.", "Kenya", "Nairobi")] * 10)
@@ -179,6 +188,7 @@ def test_content_is_bytes_exactly(emulator_reset: EmulatorHandle) -> None:
     assert json.loads(first_line)["messages"]
 
 
+@pytest.mark.rule("P1", "Q21")
 @pytest.mark.parametrize("surface", ["v1", "azure"])
 def test_upload_answers_with_location(emulator_reset: EmulatorHandle, surface: str) -> None:
     client = emulator_reset.openai_v1() if surface == "v1" else emulator_reset.azure_openai()

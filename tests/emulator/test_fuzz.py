@@ -232,6 +232,7 @@ def _assert_envelope(path: str, answer: Answer) -> None:
         assert "target" in error and isinstance(error["details"], list)
 
 
+@pytest.mark.rule("X5", "X1")
 @settings(
     max_examples=600,
     deadline=None,
@@ -331,6 +332,7 @@ def multipart_uploads(draw: st.DrawFn) -> tuple[str, bytes]:
     return content_type, body
 
 
+@pytest.mark.rule("X5", "V1")
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(upload=multipart_uploads())
 def test_no_upload_answers_5xx_and_its_file_can_be_read_and_trained_on(upload: tuple[str, bytes]) -> None:

@@ -33,11 +33,12 @@ def _post(handle: EmulatorHandle, url: str, body: bytes, method: str = "POST") -
 
 def _error(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    error = response.json()["error"]
+    error: dict[str, Any] = response.json()["error"]
     assert isinstance(error["code"], str) and isinstance(error["message"], str)
     return error
 
 
+@pytest.mark.rule("X2")
 @pytest.mark.parametrize(
     "route",
     ["/openai/v1/chat/completions", "/openai/v1/fine_tuning/jobs", "/_emulator/clock", "/_emulator/faults"],
@@ -52,6 +53,7 @@ def test_bad_json_is_a_400_on_data_plane_and_admin(
     assert error["code"] == "invalidPayload"
 
 
+@pytest.mark.rule("X3", "AD12")
 @pytest.mark.parametrize(
     ("route", "body"),
     [
@@ -72,6 +74,7 @@ def test_admin_refuses_duplicate_keys(emulator_reset: EmulatorHandle, route: str
     assert (after["faults"], after["models"]) == (before["faults"], before["models"])
 
 
+@pytest.mark.rule("X3")
 def test_data_plane_keeps_the_last_of_duplicate_keys(emulator_reset: EmulatorHandle) -> None:
     # Json.NET's default (DuplicatePropertyNameHandling.Replace); what Azure does is not documented.
     body = b'{"model": "nope", "model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}'
@@ -79,6 +82,7 @@ def test_data_plane_keeps_the_last_of_duplicate_keys(emulator_reset: EmulatorHan
     assert answer.status_code == 200, answer.text
 
 
+@pytest.mark.rule("X2")
 @pytest.mark.parametrize("body", [DEEP, b'{"sku": {"name": "Standard", "capacity": NaN}}'])
 def test_bad_json_is_a_400_on_arm(emulator_reset: EmulatorHandle, body: bytes) -> None:
     response = _post(emulator_reset, _arm_path(emulator_reset, "deployments/xx"), body, method="PUT")
@@ -86,6 +90,7 @@ def test_bad_json_is_a_400_on_arm(emulator_reset: EmulatorHandle, body: bytes) -
     assert error["code"] == "InvalidRequestContent" and error["details"] == [] and "target" in error
 
 
+@pytest.mark.rule("Q23")
 @pytest.mark.parametrize(
     ("tags", "path"),
     [("x", "tags"), ({"a": 1}, "tags.a"), (["a"], "tags")],
@@ -103,6 +108,7 @@ def test_arm_tags_of_the_wrong_type(emulator_reset: EmulatorHandle, tags: Any, p
     assert error["code"] == "InvalidRequestContent" and f"Path '{path}'" in error["message"]
 
 
+@pytest.mark.rule("V3")
 def test_capacity_beyond_int32_is_refused(emulator_reset: EmulatorHandle) -> None:
     body = {
         "sku": {"name": "GlobalStandard", "capacity": 2**31},
@@ -114,6 +120,7 @@ def test_capacity_beyond_int32_is_refused(emulator_reset: EmulatorHandle) -> Non
     assert _error(response, 400)["code"] == "InvalidCapacity"
 
 
+@pytest.mark.rule("AD4")
 @pytest.mark.parametrize(
     "body",
     [{"advance": -1}, {"advance": "10"}, {"advance": True}, {"advance": 1e12}, {}, {"advance": 1, "x": 2}],
@@ -127,6 +134,7 @@ def test_clock_refuses_what_it_cannot_apply(emulator_reset: EmulatorHandle, body
     assert emulator_reset.state()["now"] - before < 5
 
 
+@pytest.mark.rule("AD12")
 @pytest.mark.parametrize(
     "faults",
     [
@@ -141,6 +149,7 @@ def test_faults_refuse_unbounded_values(emulator_reset: EmulatorHandle, faults: 
     assert emulator_reset.clear_faults()["routes"] == []
 
 
+@pytest.mark.rule("X4")
 def test_oversized_bodies_are_413(emulator_factory: Any) -> None:
     handle = emulator_factory("--max-file-size", "1000")
     client = handle.openai_v1(max_retries=0)
@@ -154,6 +163,7 @@ def test_oversized_bodies_are_413(emulator_factory: Any) -> None:
     assert list(client.files.list()) == []
 
 
+@pytest.mark.rule("X1")
 def test_unknown_routes_use_each_surface_envelope(emulator_reset: EmulatorHandle) -> None:
     with emulator_reset.http_client() as http:
         data_plane = http.get(emulator_reset.url + "/openai/v1/no/such/thing", headers=AUTH)
@@ -163,6 +173,7 @@ def test_unknown_routes_use_each_surface_envelope(emulator_reset: EmulatorHandle
     assert arm_error["code"] == "MethodNotAllowed" and arm_error["details"] == []
 
 
+@pytest.mark.rule("X6")
 def test_a_damaged_state_dir_is_salvaged_not_fatal(tmp_path: Path) -> None:
     first = start_before_retirements(state_dir=tmp_path)
     try:
@@ -191,6 +202,7 @@ def test_a_damaged_state_dir_is_salvaged_not_fatal(tmp_path: Path) -> None:
     json.loads((tmp_path / "state.json").read_text())  # strict JSON again (no NaN)
 
 
+@pytest.mark.rule("X6", "AD4")
 def test_a_non_finite_clock_advance_never_reaches_the_state_dir(tmp_path: Path) -> None:
     """Finding: a clock advance of NaN was accepted, saved to --state-dir, and every restart failed."""
     handle = start_before_retirements(state_dir=tmp_path)
@@ -219,6 +231,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.rule("X7")
 def test_tls_private_key_is_owner_only(tmp_path: Path) -> None:
     handle = start_before_retirements(state_dir=tmp_path)
     try:
@@ -236,6 +249,7 @@ def test_tls_private_key_is_owner_only(tmp_path: Path) -> None:
         scratch.stop()
 
 
+@pytest.mark.rule("X7")
 def test_a_world_readable_key_left_by_an_older_version_is_made_owner_only(tmp_path: Path) -> None:
     """Finding: the key was written 0644; a state dir from then is reused with its key locked down."""
     start_before_retirements(state_dir=tmp_path).stop()
@@ -250,6 +264,7 @@ def test_a_world_readable_key_left_by_an_older_version_is_made_owner_only(tmp_pa
         handle.stop()
 
 
+@pytest.mark.rule("X8")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_scratch_dir_is_removed_on_signal(sig: int) -> None:
     handle = start_before_retirements()
@@ -260,6 +275,7 @@ def test_scratch_dir_is_removed_on_signal(sig: int) -> None:
     assert not scratch.exists()
 
 
+@pytest.mark.rule("CL2")
 @pytest.mark.parametrize(
     "flags",
     [

@@ -31,6 +31,7 @@ def shop_emulator(emulator_factory: Callable[..., EmulatorHandle]) -> EmulatorHa
     return emulator_factory("--base-capacity", "1000", "--rate-limit-scale", "100")
 
 
+@pytest.mark.rule("B12", "B14")
 async def test_rollouts_score_a_baseline_and_training_on_the_best_raises_it(
     shop_emulator: EmulatorHandle,
 ) -> None:

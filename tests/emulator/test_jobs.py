@@ -4,6 +4,7 @@ the one-running-job rule, injected failures, and every create-time error."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -19,8 +20,9 @@ FT_NAME = re.compile(r"^gpt-4\.1-mini-2025-04-14\.ft-[0-9a-f]{32}-(v\d+)$")
 
 def _processed_file(client: Any, data: bytes | None = None) -> str:
     file = upload(client, data if data is not None else success_file())
-    assert wait_processed(client, file.id).status == "processed"
-    return file.id
+    file_id: str = file.id
+    assert wait_processed(client, file_id).status == "processed"
+    return file_id
 
 
 def _create(client: Any, file_id: str, model: str = BASE, **kw: Any) -> Any:
@@ -28,6 +30,7 @@ def _create(client: Any, file_id: str, model: str = BASE, **kw: Any) -> Any:
     return client.fine_tuning.jobs.create(model=model, training_file=file_id, **kw)
 
 
+@pytest.mark.rule("LC3", "LC4", "P5", "P7", "P9")
 @pytest.mark.parametrize("surface", ["v1", "azure"])
 def test_job_lifecycle(emulator_reset: EmulatorHandle, surface: str) -> None:
     client = emulator_reset.openai_v1() if surface == "v1" else emulator_reset.azure_openai()
@@ -55,6 +58,7 @@ def test_job_lifecycle(emulator_reset: EmulatorHandle, surface: str) -> None:
     assert [j.id for j in client.fine_tuning.jobs.list()] == [job.id]
 
 
+@pytest.mark.rule("P6")
 def test_list_pagination_newest_first(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     file_id = _processed_file(client)
@@ -65,6 +69,7 @@ def test_list_pagination_newest_first(emulator_reset: EmulatorHandle) -> None:
     assert [j.id for j in rest.data] == [ids[0]] and rest.has_more is False
 
 
+@pytest.mark.rule("P8")
 def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     job = _create(client, _processed_file(client))
@@ -76,7 +81,8 @@ def test_cancel_and_cancel_twice(emulator_reset: EmulatorHandle) -> None:
         client.fine_tuning.jobs.retrieve("ftjob-" + "0" * 32)
 
 
-def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory) -> None:
+@pytest.mark.rule("LC3", "Q4", "P8")
+def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     # 3 s of training at scale 0.01, one Developer training slot
     handle = emulator_factory(
         "--job-running", "300", "--job-pending", "1", "--max-running-developer-jobs", "1"
@@ -101,13 +107,16 @@ def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory) -> None:
     assert "Job paused." in events and "Job resumed." in events
 
 
+@pytest.mark.rule("V2", "B4")
 def test_continuous_fine_tuning_keeps_root_base(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     file_id = _processed_file(client)
     first = wait_job(client, _create(client, file_id, suffix="v01").id)
     second = wait_job(client, _create(client, file_id, model=first.fine_tuned_model, suffix="v02").id)
     assert second.status == "succeeded" and second.model == first.fine_tuned_model
-    assert FT_NAME.fullmatch(second.fine_tuned_model).group(1) == "v02"
+    name = FT_NAME.fullmatch(second.fine_tuned_model)
+    assert name is not None
+    assert name.group(1) == "v02"
     models = {m["id"]: m for m in emulator_reset.state()["models"]}
     assert models[second.fine_tuned_model]["parent"] == first.fine_tuned_model
     assert (
@@ -117,6 +126,7 @@ def test_continuous_fine_tuning_keeps_root_base(emulator_reset: EmulatorHandle) 
     )
 
 
+@pytest.mark.rule("AD3", "AD12", "D1")
 def test_injected_job_failures(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     file_id = _processed_file(client)
@@ -131,6 +141,7 @@ def test_injected_job_failures(emulator_reset: EmulatorHandle) -> None:
     assert wait_job(client, _create(client, file_id).id).status == "succeeded"
 
 
+@pytest.mark.rule("V2")
 def test_create_errors(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     good = _processed_file(client)
@@ -153,7 +164,8 @@ def test_create_errors(emulator_reset: EmulatorHandle) -> None:
     assert "does not support" in code_of(file_id=good, model=unfinished.fine_tuned_model or "x.ft-0")[1]
 
 
-def test_file_not_processed_yet(emulator_factory) -> None:
+@pytest.mark.rule("D2")
+def test_file_not_processed_yet(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--file-processing", "1000")  # 10 s at scale 0.01
     client = handle.openai_v1(max_retries=0)
     fresh = upload(client, failure_file())
@@ -162,6 +174,7 @@ def test_file_not_processed_yet(emulator_factory) -> None:
     assert client.files.retrieve(fresh.id).status in ("pending", "running")
 
 
+@pytest.mark.rule("LC4", "Q19", "Q20", "D3", "P4")
 def test_results_file_metrics_and_checkpoints(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     file_id = _processed_file(client)
@@ -215,7 +228,8 @@ def test_results_file_metrics_and_checkpoints(emulator_reset: EmulatorHandle) ->
     }
 
 
-def test_metrics_appear_while_the_job_runs(emulator_factory) -> None:
+@pytest.mark.rule("LC4")
+def test_metrics_appear_while_the_job_runs(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--job-running", "100000", "--job-pending", "1")  # 1,000 s of training
     client = handle.openai_v1()
     file_id = _processed_file(client)
@@ -243,6 +257,7 @@ def test_metrics_appear_while_the_job_runs(emulator_factory) -> None:
     assert metric_steps() == list(range(1, 41))
 
 
+@pytest.mark.rule("P5", "Q21", "V2")
 def test_integrations_are_echoed_and_create_answers_with_location(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     file_id = _processed_file(client)

@@ -33,6 +33,7 @@ def _train_and_deploy(handle: EmulatorHandle, data: bytes, name: str) -> None:
     ).result()
 
 
+@pytest.mark.rule("B4", "B5")
 def test_training_data_moves_the_score(emulator_reset: EmulatorHandle) -> None:
     _train_and_deploy(emulator_reset, success_file(), "good")
     _train_and_deploy(emulator_reset, failure_file(), "bad")

@@ -22,8 +22,10 @@ from emulator.cli import config_from_args
 from tests.emulator.support import (
     FAST_JOBS_AT_SCALE_1,
     arm_call,
+    arm_error,
     create_job,
     deploy,
+    error_body,
     fine_tuned_models,
     start_before_retirements,
 )
@@ -53,6 +55,7 @@ def _models(handle: EmulatorHandle) -> dict[str, dict[str, Any]]:
     return {m["name"]: m for m in response.json()["value"]}
 
 
+@pytest.mark.rule("M4", "M5", "AR5", "AR8", "Q18")
 def test_the_account_model_list_carries_the_table(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE)
     models = _models(handle)
@@ -86,6 +89,7 @@ def test_the_account_model_list_carries_the_table(emulator_factory: Any) -> None
     }
 
 
+@pytest.mark.rule("M4", "AR5")
 def test_the_sdk_reads_the_lifecycle_fields(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE)
     listed = {m.name: m for m in handle.mgmt().accounts.list_models(handle.resource_group, handle.account)}
@@ -98,6 +102,7 @@ def test_the_sdk_reads_the_lifecycle_fields(emulator_factory: Any) -> None:
     assert mini.skus[0].deprecation_date == datetime(2026, 10, 14, tzinfo=UTC)
 
 
+@pytest.mark.rule("AR6", "AR9")
 def test_the_location_model_list_wraps_each_base_model(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE)
     listed = list(handle.mgmt().models.list("northcentralus"))
@@ -109,6 +114,7 @@ def test_the_location_model_list_wraps_each_base_model(emulator_factory: Any) ->
     assert list(handle.mgmt().models.list("westeurope")) == []
 
 
+@pytest.mark.rule("M2", "LC8", "Q15")
 def test_an_existing_customer_trains_the_gpt41_family_until_2027_04_14(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE)
     assert create_job(handle).status == "pending"  # today
@@ -117,18 +123,19 @@ def test_an_existing_customer_trains_the_gpt41_family_until_2027_04_14(emulator_
     handle.advance_clock(3600)
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle)
-    assert refused.value.body["message"] == (
+    assert error_body(refused.value)["message"] == (
         "The specified base model does not support fine-tuning. (fine-tuning gpt-4.1-mini was retired on "
         "2027-04-14T00:00:00Z)"
     )
-    assert refused.value.body["param"] == "model"
+    assert error_body(refused.value)["param"] == "model"
 
 
+@pytest.mark.rule("M2", "Q15")
 def test_a_new_customer_cannot_fine_tune_a_retired_base(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE, "--customer", "new")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle)
-    assert refused.value.body["message"] == (
+    assert error_body(refused.value)["message"] == (
         "The specified base model does not support fine-tuning. (fine-tuning gpt-4.1-mini was retired on "
         "2026-10-14T00:00:00Z for accounts that do not already fine-tune the gpt-4.1 family)"
     )
@@ -138,6 +145,7 @@ def test_a_new_customer_cannot_fine_tune_a_retired_base(emulator_factory: Any) -
     assert job.status == "pending"
 
 
+@pytest.mark.rule("M2", "AD2", "AD7")
 def test_existing_families_are_chosen_by_flag_and_admin_api(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE, "--customer", "existing=gpt-4o")
     assert create_job(handle, "gpt-4o-2024-08-06").status == "pending"
@@ -169,6 +177,7 @@ def test_existing_families_are_chosen_by_flag_and_admin_api(emulator_factory: An
         assert http.get(handle.url + "/_emulator/account").json()["existing_families"] == ["gpt-4o"]
 
 
+@pytest.mark.rule("M2", "CL2")
 def test_the_customer_flag_is_checked() -> None:
     assert config_from_args(["--customer", "existing=gpt-4o,o4-mini"]).existing_families == (
         "gpt-4o",
@@ -182,6 +191,7 @@ def test_the_customer_flag_is_checked() -> None:
         assert exit_info.value.code == 2
 
 
+@pytest.mark.rule("M1", "V5", "Q17")
 @pytest.mark.parametrize(("flags", "status"), [((), 404), (("--retired-chat-status", "410"), 410)])
 def test_a_retired_base_deployment_refuses_chat(
     emulator_factory: Any, flags: tuple[str, ...], status: int
@@ -200,20 +210,22 @@ def test_a_retired_base_deployment_refuses_chat(
             "2026-10-14T00:00:00Z.",
         }
     )
-    assert {k: refused.value.body[k] for k in ("code", "message")} == expected
+    assert {k: error_body(refused.value)[k] for k in ("code", "message")} == expected
 
 
+@pytest.mark.rule("M1", "Q16")
 def test_a_retired_base_model_cannot_be_deployed(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE)
     with pytest.raises(HttpResponseError) as refused:
         deploy(handle, "mini-again", "gpt-4.1-mini", sku="GlobalStandard", version="2025-04-14")
-    assert refused.value.error.code == "ServiceModelDeprecated"
-    assert refused.value.error.message == (
+    assert arm_error(refused.value).code == "ServiceModelDeprecated"
+    assert arm_error(refused.value).message == (
         "The model 'Format:OpenAI,Name:gpt-4.1-mini,Version:2025-04-14' has been deprecated since "
         "10/14/2026 00:00:00."
     )
 
 
+@pytest.mark.rule("M3", "LC8")
 def test_fine_tuned_deployments_serve_until_2027_10_14(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE, *REAL_TIME)
     (tuned,) = fine_tuned_models(handle, training_type="developerTier")
@@ -230,13 +242,14 @@ def test_fine_tuned_deployments_serve_until_2027_10_14(emulator_factory: Any) ->
     handle.advance_clock(120)
     with pytest.raises(openai.NotFoundError) as gone:
         client.chat.completions.create(model="ft-mini", messages=message)
-    assert gone.value.body["message"] == "Resource not found"
+    assert error_body(gone.value)["message"] == "Resource not found"
     assert _models(handle)[tuned]["lifecycleStatus"] == "Deprecated"
     with pytest.raises(HttpResponseError) as refused:
         deploy(handle, "ft-mini-2", tuned, sku="GlobalStandard")
-    assert refused.value.error.code == "ServiceModelDeprecated"
+    assert arm_error(refused.value).code == "ServiceModelDeprecated"
 
 
+@pytest.mark.rule("M1")
 def test_lifecycle_none_has_no_dates(emulator_factory: Any) -> None:
     handle = emulator_factory("--lifecycle", "none")
     mini = _models(handle)["gpt-4.1-mini"]
@@ -245,16 +258,18 @@ def test_lifecycle_none_has_no_dates(emulator_factory: Any) -> None:
     assert client.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}])
 
 
+@pytest.mark.rule("M9")
 def test_models_outside_supervised_fine_tuning_are_refused(emulator_factory: Any) -> None:
     handle = emulator_factory(*TABLE)
     for model, name in (("gpt-5-mini-2025-08-07", "gpt-5-mini"), ("o4-mini-2025-04-16", "o4-mini")):
         with pytest.raises(openai.BadRequestError) as refused:
             create_job(handle, model, "GlobalStandard")
-        assert refused.value.body["message"] == (
+        assert error_body(refused.value)["message"] == (
             f"The specified base model does not support fine-tuning. ({name} has no supervised fine-tuning)"
         )
 
 
+@pytest.mark.rule("AD7", "LC1")
 def test_the_account_settings_survive_a_restart(tmp_path: Path) -> None:
     first = start_before_retirements(*TABLE, state_dir=tmp_path)
     try:

@@ -44,6 +44,7 @@ def _gone(handle: EmulatorHandle, name: str) -> None:
         _chat(handle, name)
 
 
+@pytest.mark.rule("LC7", "Q9", "D6", "AD1")
 def test_developer_deployment_ends_24_hours_after_creation(emulator_reset: EmulatorHandle) -> None:
     (model,) = fine_tuned_models(emulator_reset)
     deploy(emulator_reset, "dev", model, sku="DeveloperTier")
@@ -61,6 +62,7 @@ def test_developer_deployment_ends_24_hours_after_creation(emulator_reset: Emula
     assert deploy(emulator_reset, "dev", model).properties.provisioning_state == "Succeeded"
 
 
+@pytest.mark.rule("LC7", "Q10")
 def test_standard_deployment_ends_after_15_idle_days(emulator_reset: EmulatorHandle) -> None:
     (model,) = fine_tuned_models(emulator_reset)
     deploy(emulator_reset, "std", model, sku="Standard")
@@ -78,6 +80,7 @@ def test_standard_deployment_ends_after_15_idle_days(emulator_reset: EmulatorHan
     _gone(emulator_reset, "std")
 
 
+@pytest.mark.rule("LC7", "Q11")
 def test_base_model_deployments_are_never_removed(emulator_reset: EmulatorHandle) -> None:
     deploy(emulator_reset, "base-std", "gpt-4.1-mini", sku="Standard", version="2025-04-14")
     emulator_reset.advance_clock(3 * 365 * DAY)
@@ -87,6 +90,7 @@ def test_base_model_deployments_are_never_removed(emulator_reset: EmulatorHandle
         assert _chat(emulator_reset, name).choices
 
 
+@pytest.mark.rule("LC7")
 def test_lifetime_flags(emulator_factory: Any) -> None:
     handle = emulator_factory("--developer-lifetime", "1000", "--idle-lifetime", "2000")  # 10 s and 20 s
     dev_model, std_model = fine_tuned_models(handle, 2)
@@ -103,6 +107,7 @@ def test_lifetime_flags(emulator_factory: Any) -> None:
     assert deployment_state(handle, "std") is None
 
 
+@pytest.mark.rule("LC1", "AD4")
 def test_weeks_pass_in_milliseconds(emulator_factory: Any) -> None:
     """With real durations (time scale 1) a test still lives through a month in a few calls: files,
     jobs and deployments all move on the admin clock."""
@@ -130,6 +135,7 @@ def test_weeks_pass_in_milliseconds(emulator_factory: Any) -> None:
     assert time.monotonic() - started < 20
 
 
+@pytest.mark.rule("LC1", "LC7")
 def test_lifetimes_and_retirements_survive_a_restart(tmp_path: Path) -> None:
     first = start_before_retirements(state_dir=tmp_path)
     try:

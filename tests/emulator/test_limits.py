@@ -38,6 +38,7 @@ def _quota_error(call: Any) -> str:
     return str(info.value)
 
 
+@pytest.mark.rule("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q7", "Q8", "AD1")
 def test_defaults_are_the_february_2026_numbers(emulator: EmulatorHandle) -> None:
     assert emulator.state()["config"]["limits"] == {
         "ft_deployments": 10,
@@ -51,6 +52,7 @@ def test_defaults_are_the_february_2026_numbers(emulator: EmulatorHandle) -> Non
     }
 
 
+@pytest.mark.rule("Q6")
 def test_file_count_ignores_results_files(emulator_factory: Any) -> None:
     handle = emulator_factory("--max-files", "2")
     client = handle.openai_v1(max_retries=0)
@@ -64,6 +66,7 @@ def test_file_count_ignores_results_files(emulator_factory: Any) -> None:
     upload(client, success_file())
 
 
+@pytest.mark.rule("Q7")
 def test_total_file_bytes(emulator_factory: Any) -> None:
     size = len(success_file())
     handle = emulator_factory("--max-file-bytes", str(2 * size + 10))
@@ -74,6 +77,7 @@ def test_total_file_bytes(emulator_factory: Any) -> None:
     assert client.files.create(file=("notes.txt", b"x" * size), purpose="assistants").id  # other purposes
 
 
+@pytest.mark.rule("Q2")
 def test_finished_jobs_count_until_deleted(emulator_factory: Any) -> None:
     handle = emulator_factory("--max-jobs", "2")
     client = handle.openai_v1(max_retries=0)
@@ -86,6 +90,7 @@ def test_finished_jobs_count_until_deleted(emulator_factory: Any) -> None:
     assert second.id in [j.id for j in client.fine_tuning.jobs.list()]
 
 
+@pytest.mark.rule("Q3", "Q4", "LC3")
 def test_running_slots_per_training_pool(emulator_factory: Any) -> None:
     handle = emulator_factory(
         "--job-running", "100000", "--max-running-jobs", "2", "--max-running-developer-jobs", "1"
@@ -107,6 +112,7 @@ def test_running_slots_per_training_pool(emulator_factory: Any) -> None:
     assert statuses(developer) == ["running", "pending"]  # the pools do not share slots
 
 
+@pytest.mark.rule("Q5")
 def test_queued_jobs_limit(emulator_factory: Any) -> None:
     handle = emulator_factory("--job-running", "100000", "--max-running-jobs", "1", "--max-queued-jobs", "2")
     client = handle.openai_v1(max_retries=0)
@@ -122,6 +128,7 @@ def test_queued_jobs_limit(emulator_factory: Any) -> None:
     assert _job(client, file_id).status == "pending"
 
 
+@pytest.mark.rule("LC5", "Q12", "Q13", "Q14", "P7")
 def test_deleting_jobs(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     file_id = upload(client, success_file()).id

@@ -13,6 +13,7 @@ from azure.core.exceptions import HttpResponseError
 
 from tests.emulator.support import (
     BASE,
+    arm_error,
     deploy,
     fine_tuned_models,
     success_file,
@@ -39,6 +40,7 @@ def _job(client: Any, file_id: str, model: str = BASE) -> Any:
     )
 
 
+@pytest.mark.rule("AR5", "AR8")
 def test_list_models_shows_base_and_fine_tuned_models(emulator_reset: EmulatorHandle) -> None:
     (tuned,) = fine_tuned_models(emulator_reset)
     models = _models(emulator_reset)
@@ -61,6 +63,7 @@ def test_list_models_shows_base_and_fine_tuned_models(emulator_reset: EmulatorHa
     assert "DeveloperTier" in {sku.name for sku in ft.skus}
 
 
+@pytest.mark.rule("LC8", "Q15")
 def test_retire_model_flag(emulator_factory: Any) -> None:
     handle = emulator_factory("--retire-model", f"{NANO}=2026-01-01,2099-01-01T12:00:00Z")
     nano = _models(handle)["gpt-4.1-nano"]
@@ -75,6 +78,7 @@ def test_retire_model_flag(emulator_factory: Any) -> None:
     assert deploy(handle, "nano", "gpt-4.1-nano", sku="GlobalStandard", version="2025-04-14").name == "nano"
 
 
+@pytest.mark.rule("LC8", "AD6", "Q15", "Q16", "Q17", "V5")
 def test_retirement_through_the_admin_api(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     (tuned,) = fine_tuned_models(emulator_reset)
@@ -95,9 +99,9 @@ def test_retirement_through_the_admin_api(emulator_reset: EmulatorHandle) -> Non
 
     with pytest.raises(HttpResponseError) as refused:
         deploy(emulator_reset, "ft-after", tuned, sku="Standard")
-    assert refused.value.error.code == "ServiceModelDeprecated"
+    assert arm_error(refused.value).code == "ServiceModelDeprecated"
     since = datetime.fromtimestamp(now + 200, UTC).strftime("%m/%d/%Y %H:%M:%S")
-    assert refused.value.error.message == (
+    assert arm_error(refused.value).message == (
         f"The model 'Format:OpenAI,Name:{tuned},Version:1' has been deprecated since {since}."
     )
     for deployment in ("ft-before", "gpt-4.1-mini"):
@@ -112,6 +116,7 @@ def test_retirement_through_the_admin_api(emulator_reset: EmulatorHandle) -> Non
     assert _models(emulator_reset)["gpt-4.1-mini"].lifecycle_status == "Deprecated"
 
 
+@pytest.mark.rule("AD6")
 @pytest.mark.parametrize(
     ("body", "status"),
     [

@@ -14,6 +14,7 @@ from tests.emulator.support import (
     arm_call,
     arm_deployment,
     create_job,
+    error_body,
     fine_tuned_models,
     wait_for,
 )
@@ -28,7 +29,7 @@ HI = [{"role": "user", "content": "What is the capital of Peru?"}]
 def _refusal(handle: EmulatorHandle, model: str, training_type: str) -> dict[str, Any]:
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle, model, training_type)
-    body: dict[str, Any] = refused.value.body
+    body = error_body(refused.value)
     return body
 
 
@@ -44,6 +45,7 @@ def _succeeded(handle: EmulatorHandle, name: str) -> None:
     wait_for(done)
 
 
+@pytest.mark.rule("M6")
 @pytest.mark.parametrize("model", [OSS, "Ministral-3B", "Qwen-32B", "Llama-3.3-70B-Instruct"])
 def test_open_models_train_on_global_only(emulator_reset: EmulatorHandle, model: str) -> None:
     name = model.removesuffix("-11")
@@ -59,6 +61,7 @@ def test_open_models_train_on_global_only(emulator_reset: EmulatorHandle, model:
     assert create_job(emulator_reset, model, "globalStandard").status == "pending"
 
 
+@pytest.mark.rule("M10")
 def test_an_open_model_is_fine_tuned_from_its_base_only(emulator_reset: EmulatorHandle) -> None:
     (tuned,) = fine_tuned_models(emulator_reset, training_type="GlobalStandard", model=OSS)
     assert tuned.startswith(f"{OSS}.ft-")
@@ -69,6 +72,7 @@ def test_an_open_model_is_fine_tuned_from_its_base_only(emulator_reset: Emulator
     )
 
 
+@pytest.mark.rule("M11", "M5")
 @pytest.mark.parametrize(
     ("flags", "accepted", "refused"),
     [((), "Microsoft", "OpenAI-OSS"), (("--open-model-format", "OpenAI-OSS"), "OpenAI-OSS", "Microsoft")],
@@ -92,6 +96,7 @@ def test_the_deployment_format_of_open_models(
     assert handle.openai_v1(max_retries=0).chat.completions.create(model="oss-a", messages=HI).choices
 
 
+@pytest.mark.rule("M12")
 @pytest.mark.parametrize("sku", ["Standard", "DeveloperTier", "DataZoneStandard"])
 def test_open_models_deploy_on_global_standard_only(emulator_reset: EmulatorHandle, sku: str) -> None:
     (tuned,) = fine_tuned_models(emulator_reset, training_type="GlobalStandard", model=OSS)
@@ -107,6 +112,7 @@ def test_open_models_deploy_on_global_standard_only(emulator_reset: EmulatorHand
     }
 
 
+@pytest.mark.rule("M15")
 def test_a_fresh_open_model_deployment_is_not_ready_for_a_while(emulator_factory: Any) -> None:
     # 120 s (the default window) at --time-scale 0.01: 1.2 emulated seconds after Succeeded.
     handle = emulator_factory("--lifecycle", "table")
@@ -116,15 +122,16 @@ def test_a_fresh_open_model_deployment_is_not_ready_for_a_while(emulator_factory
     client = handle.openai_v1(max_retries=0)
     with pytest.raises(openai.NotFoundError) as not_ready:
         client.chat.completions.create(model="oss-c", messages=HI)
-    assert not_ready.value.body["code"] == "DeploymentNotReady"
+    assert error_body(not_ready.value)["code"] == "DeploymentNotReady"
     assert (
-        not_ready.value.body["message"]
+        error_body(not_ready.value)["message"]
         == "The deployment 'oss-c' is not ready yet. Please retry after some time."
     )
     handle.advance_clock(2)
     assert client.chat.completions.create(model="oss-c", messages=HI).choices
 
 
+@pytest.mark.rule("M16")
 def test_below_100_units_an_open_model_fails_to_load_its_lora(emulator_factory: Any) -> None:
     handle = emulator_factory("--open-model-not-ready", "0")
     (tuned,) = fine_tuned_models(handle, training_type="GlobalStandard", model=OSS)
@@ -136,7 +143,7 @@ def test_below_100_units_an_open_model_fails_to_load_its_lora(emulator_factory: 
     with pytest.raises(openai.InternalServerError) as failed:
         client.chat.completions.create(model="oss-d", messages=HI)
     assert (
-        failed.value.body["message"]
+        error_body(failed.value)["message"]
         == "Failed to load LoRA adapter for deployment 'oss-d'. Please retry later."
     )
     patched = arm_call(
@@ -147,6 +154,7 @@ def test_below_100_units_an_open_model_fails_to_load_its_lora(emulator_factory: 
     assert client.chat.completions.create(model="oss-d", messages=HI).choices
 
 
+@pytest.mark.rule("M11")
 def test_an_open_base_model_deploys_with_its_version(emulator_reset: EmulatorHandle) -> None:
     body = arm_deployment("gpt-oss-20b", model_format="Microsoft", version="11")
     created = _put(emulator_reset, "oss-base", body)

@@ -34,12 +34,14 @@ def _by_level(model: Model) -> dict[int, float]:
     }
 
 
+@pytest.mark.rule("B13")
 def test_the_agent_is_registered_and_its_tasks_are_graded() -> None:
     assert get_agent("quote") is quote.SPEC
     assert sorted({_level(t) for t in TASKS}) == [1, 2, 3, 4]
     assert all(sum(_level(t) == level for t in TASKS) == 30 for level in range(1, 5))
 
 
+@pytest.mark.rule("B13")
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.task_id)
 def test_a_perfect_model_solves_every_task_as_the_agent_scores_it(task: Task) -> None:
     examples, reward = rollout(AGENT, Model("expert", skill=1.0), task)
@@ -47,6 +49,7 @@ def test_a_perfect_model_solves_every_task_as_the_agent_scores_it(task: Task) ->
     assert len(examples) == _level(task) + 1  # one lookup per product, then the total
 
 
+@pytest.mark.rule("B13")
 def test_reward_and_tool_prices() -> None:
     assert quote.get_price("Plant Pots ") == "$4" and quote.get_price("rose").startswith("not found")
     assert quote.reward("That comes to $37 in total.", "37") == 1.0
@@ -56,6 +59,7 @@ def test_reward_and_tool_prices() -> None:
     assert quote.reward(None, "37") == 0.0
 
 
+@pytest.mark.rule("B6", "B13")
 def test_skills_are_chosen_per_step() -> None:
     question = [
         {"role": "system", "content": quote.SYSTEM_PROMPT},
@@ -92,6 +96,7 @@ def test_skills_are_chosen_per_step() -> None:
     assert right < 40 * 0.3
 
 
+@pytest.mark.rule("B13")
 def test_harder_tasks_score_lower() -> None:
     levels = [_by_level(Model(f"base-{n}")) for n in range(6)]
     means = [statistics.mean(level[n] for level in levels) for n in range(1, 5)]
@@ -99,6 +104,7 @@ def test_harder_tasks_score_lower() -> None:
     assert 0.3 < statistics.mean(means) < 0.55
 
 
+@pytest.mark.rule("B6")
 def test_each_skill_learns_from_its_own_turns() -> None:
     one_product = [t for t in TASKS if _level(t) == 1]
     successes = [e for t in one_product for e in rollout(AGENT, Model("expert", skill=1.0), t)[0]]
@@ -112,6 +118,7 @@ def test_each_skill_learns_from_its_own_turns() -> None:
     assert same == (skill, skills)  # a function of the file's content: no counter, no job number
 
 
+@pytest.mark.rule("B13")
 def test_the_right_data_raises_the_reward_over_iterations_without_saturating_at_once() -> None:
     curves = []
     for trial in range(4):
@@ -127,6 +134,7 @@ def test_the_right_data_raises_the_reward_over_iterations_without_saturating_at_
     assert mean_curve[3] < 0.85  # three iterations leave much to learn
 
 
+@pytest.mark.rule("B13")
 def test_training_on_failures_lowers_the_reward() -> None:
     base = Model("base")
     baseline = mean_reward(AGENT, base, TASKS)

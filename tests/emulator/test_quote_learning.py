@@ -39,6 +39,7 @@ def _by_level(traces: dict[str, list[Span]]) -> dict[int, float]:
     return {level: sum(r) / len(r) for level, r in sorted(levels.items())}
 
 
+@pytest.mark.rule("B13", "B14")
 async def test_the_right_data_raises_the_reward_step_by_step_and_failures_lower_it(
     garden_emulator: EmulatorHandle,
 ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from emulator.ratelimit import (
     BackgroundLoad,
@@ -24,10 +25,13 @@ from emulator.ratelimit import (
     limits_for,
     model_family,
 )
+from tests.emulator.support import error_body
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(120)
-MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+QUESTION = "What is the capital of France?"
+MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
+"""The request's messages as JSON: what ``call`` sends and what the emulator's estimate charges."""
 # gpt-4o and gpt-4o-mini stopped serving on 2026-10-01 (emulator/profiles.py); rate limits do not depend
 # on it.
 SERVING = ("--lifecycle", "none")
@@ -54,6 +58,7 @@ def call(client: Any, model: str = "gpt-4.1-mini", **kwargs: Any) -> Answer:
 # --- the limiter's rules on a synthetic clock ---------------------------------------------------------
 
 
+@pytest.mark.rule("RL2")
 def test_burst_gets_only_the_window_share_and_waits_for_the_oldest() -> None:
     limits = Limits(rpm=60, tpm=1_000_000, window=10)  # 10 requests per 10 s
     limiter = RateLimiter()
@@ -66,6 +71,7 @@ def test_burst_gets_only_the_window_share_and_waits_for_the_oldest() -> None:
     assert verdicts[11].retry_after == pytest.approx(110.02 - 100.11)
 
 
+@pytest.mark.rule("RL4", "RS1")
 def test_refused_requests_count_toward_the_request_windows() -> None:
     # quota-2.md (2026-05): "Unsuccessful requests still count toward your per-minute rate limit".
     # Observed (aoai-testing results/chat.md, extended run): after ~55 s of 429s at about one a second
@@ -81,6 +87,7 @@ def test_refused_requests_count_toward_the_request_windows() -> None:
     assert usage == {"admitted": 11, "refused": 10, "tokens": 110}
 
 
+@pytest.mark.rule("RL4", "RS2")
 def test_refused_requests_book_no_tokens() -> None:
     # Observed (same run): five 2,000-token requests used a 10,000 TPM deployment up; the 429s that
     # followed for a minute left the token count alone: the first request after 60 s was admitted
@@ -94,6 +101,7 @@ def test_refused_requests_book_no_tokens() -> None:
     assert (admitted.allowed, admitted.remaining_tokens) == (True, 0)
 
 
+@pytest.mark.rule("RL2")
 def test_per_minute_total_holds_even_when_each_window_has_room() -> None:
     limits = Limits(rpm=6, tpm=1_000_000, window=1)  # 1 request per second, 6 per minute
     limiter = RateLimiter()
@@ -105,6 +113,7 @@ def test_per_minute_total_holds_even_when_each_window_has_room() -> None:
     assert limiter.take("d", 61.0, 1, limits).allowed
 
 
+@pytest.mark.rule("RL3")
 def test_tokens_slide_over_a_minute_and_oversized_requests_never_fit() -> None:
     limits = Limits(rpm=1000, tpm=10_000, window=10)
     limiter = RateLimiter()
@@ -117,6 +126,7 @@ def test_tokens_slide_over_a_minute_and_oversized_requests_never_fit() -> None:
     assert not too_big.allowed and too_big.retry_after == 60.0
 
 
+@pytest.mark.rule("RL1")
 def test_limits_follow_the_model_family_and_sku() -> None:
     assert model_family("gpt-4.1-mini-2025-04-14.ft-0ee45c42591b4f4a8bd4f49ef2301dcd-v01") == "gpt-4.1-mini"
     assert model_family("gpt-4o-2024-08-06") == "gpt-4o"
@@ -127,6 +137,7 @@ def test_limits_follow_the_model_family_and_sku() -> None:
     assert limits_for("gpt-4o", "ProvisionedManaged", 50, window=10, scale=1) is None
 
 
+@pytest.mark.rule("RL3")
 def test_token_charge_is_the_prompt_estimate_plus_max_tokens() -> None:
     # Observed on Azure (aoai-testing, gpt-4o): this prompt books 648 without max_tokens, 1008 with 1000.
     question = [{"role": "user", "content": "What is the meaning of life?"}]
@@ -137,6 +148,7 @@ def test_token_charge_is_the_prompt_estimate_plus_max_tokens() -> None:
 # --- over HTTPS with the openai SDK ---------------------------------------------------------------------
 
 
+@pytest.mark.rule("RL6", "RS5", "RS6", "RS8")
 def test_burst_beyond_the_window_share_gets_azures_429(emulator_factory: Any) -> None:
     # gpt-4o at capacity 10: 60 RPM, so 10 requests per 10 s window.
     handle = emulator_factory(
@@ -161,6 +173,7 @@ def test_burst_beyond_the_window_share_gets_azures_429(emulator_factory: Any) ->
     )
 
 
+@pytest.mark.rule("RL2")
 def test_requests_spaced_at_the_limit_all_pass(emulator_factory: Any) -> None:
     # gpt-4.1-mini at capacity 120 with a 1 s window: 120 RPM, 2 requests per second.
     handle = emulator_factory("--base-capacity", "120", "--rate-window", "1")
@@ -177,6 +190,7 @@ def test_requests_spaced_at_the_limit_all_pass(emulator_factory: Any) -> None:
     assert statuses == [200] * 8
 
 
+@pytest.mark.rule("RL5", "RS3", "RS4", "RS5")
 def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
     # quota-2.md (2026-05) "Rate limit response headers": limit-requests and limit-tokens are per
     # minute, reset-requests and reset-tokens the time until each limit resets, on every call. Observed
@@ -196,6 +210,7 @@ def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
     assert {a.headers["x-ratelimit-reset-tokens"] for a in answers} == {"60"}
 
 
+@pytest.mark.rule("RL3")
 def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -> None:
     # gpt-4o-mini at capacity 10: 100 RPM (17 per 10 s) but only 10,000 TPM, so tokens bind first.
     handle = emulator_factory(
@@ -221,6 +236,7 @@ def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -
     assert "x-ratelimit-reset-tokens" in refused.headers
 
 
+@pytest.mark.rule("RS8")
 def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     # 2 requests per 3 s window: wide enough that the first two fit in it on a loaded machine.
     handle = emulator_factory("--base-capacity", "40", "--rate-window", "3")
@@ -237,10 +253,11 @@ def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     )
     client = openai.OpenAI(base_url=handle.url + "/openai/v1/", api_key="k", http_client=http, max_retries=2)
     create = client.chat.completions.create
-    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
-    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
+    assert create(model="gpt-4.1-mini", messages=messages).choices
+    assert create(model="gpt-4.1-mini", messages=messages).choices
     time.sleep(max(0.0, seen[0][1] + 1.4 - time.monotonic()))
-    assert create(model="gpt-4.1-mini", messages=MESSAGES).choices  # refused once, then retried
+    assert create(model="gpt-4.1-mini", messages=messages).choices  # refused once, then retried
     responses = [(event, at, extra) for event, at, extra in seen if event != "request"]
     assert [event for event, _, _ in responses] == ["200", "200", "429", "200"]
     _, refused_at, retry_ms = responses[2]
@@ -251,6 +268,7 @@ def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     assert retried_at - refused_at == pytest.approx(int(retry_ms) / 1000, abs=0.15)
 
 
+@pytest.mark.rule("RL1", "RL7", "AD12")
 def test_scale_flag_and_admin_override(emulator_factory: Any) -> None:
     handle = emulator_factory("--base-capacity", "100", "--rate-limit-scale", "0.1")
     client = handle.openai_v1(max_retries=0)
@@ -264,16 +282,18 @@ def test_scale_flag_and_admin_override(emulator_factory: Any) -> None:
     assert call(client).headers["x-ratelimit-limit-tokens"] == "10000"
 
 
+@pytest.mark.rule("RL3")
 def test_bad_max_tokens_is_a_clear_400(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=0)
-    assert info.value.body["param"] == "max_tokens"
+    assert error_body(info.value)["param"] == "max_tokens"
 
 
 # --- pressure: Azure lowering the limits for a while, another consumer of the deployment -----------------
 
 
+@pytest.mark.rule("RL8", "RS7")
 def test_a_lowering_lowers_the_enforced_limits_for_a_while() -> None:
     # quota-2.md (2026-05), "Temporary rate limit adjustment": the effective limit drops below the
     # configured one (visible in x-ratelimit-limit-tokens) and recovers later.
@@ -293,6 +313,7 @@ def test_a_lowering_lowers_the_enforced_limits_for_a_while() -> None:
     assert limiter.status("d", 45.0, limits)["offered"]["requests"] == pytest.approx(25.0)
 
 
+@pytest.mark.rule("RL9")
 def test_a_background_load_takes_its_share_of_the_current_limits() -> None:
     limits = Limits(rpm=60, tpm=60_000, window=10)
     limiter = RateLimiter()
@@ -319,6 +340,7 @@ def test_a_background_load_takes_its_share_of_the_current_limits() -> None:
     assert stopped["usage"]["background"] == later["usage"]["background"] and stopped["background"] is None
 
 
+@pytest.mark.rule("RL7", "RL8", "RL9", "RL10", "AD2", "AD8", "AD9", "AD10", "AD11")
 def test_admin_api_lowers_limits_and_adds_a_second_consumer(emulator_factory: Any) -> None:
     # gpt-4.1-mini at capacity 600 with a 1 s window: 600 RPM, 10 requests per second.
     handle = emulator_factory("--base-capacity", "600", "--rate-window", "1", "--chat-latency", "0")
@@ -344,6 +366,7 @@ def test_admin_api_lowers_limits_and_adds_a_second_consumer(emulator_factory: An
     assert seen["usage"]["app"] == {"admitted": 5, "refused": 5, "tokens": 5 * CHARGE}
 
 
+@pytest.mark.rule("RL8", "RL9", "AD2")
 def test_pressure_flags_apply_from_start_up(emulator_factory: Any) -> None:
     handle = emulator_factory(
         "--base-capacity",
@@ -361,6 +384,7 @@ def test_pressure_flags_apply_from_start_up(emulator_factory: Any) -> None:
     assert handle.rate_limits()["gpt-4.1-mini"]["enforced"]["tpm"] == 300_000
 
 
+@pytest.mark.rule("AD9", "AD10")
 def test_pressure_requests_are_checked(emulator_reset: EmulatorHandle) -> None:
     def refused(path: str, body: bytes) -> dict[str, Any]:
         with pytest.raises(urllib.error.HTTPError) as info:

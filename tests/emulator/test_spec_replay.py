@@ -48,9 +48,10 @@ class World:
 
     def fresh_job(self) -> str:
         client = self.handle.azure_openai()
-        return client.fine_tuning.jobs.create(
+        job_id: str = client.fine_tuning.jobs.create(
             model=BASE, training_file=self.ids["file"], extra_body={"trainingType": "Standard"}
         ).id
+        return job_id
 
     def running_job(self) -> str:
         job_id = self.fresh_job()
@@ -58,7 +59,8 @@ class World:
         return job_id
 
     def fresh_file(self) -> str:
-        return upload(self.handle.azure_openai(), success_file()).id
+        file_id: str = upload(self.handle.azure_openai(), success_file()).id
+        return file_id
 
     def finished_job(self) -> str:
         job_id = self.fresh_job()
@@ -377,6 +379,25 @@ def _filled(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
+@pytest.mark.rule(
+    "P1",
+    "P2",
+    "P3",
+    "P4",
+    "P5",
+    "P6",
+    "P7",
+    "P8",
+    "P9",
+    "AR2",
+    "AR3",
+    "AR4",
+    "AR5",
+    "Q18",
+    "Q19",
+    "Q21",
+    "Q22",
+)
 @pytest.mark.parametrize("pair", PAIRS, ids=[p.example for p in PAIRS])
 def test_spec_example_replays(world: World, pair: Pair) -> None:
     ids = {**world.ids, **(pair.prepare(world) if pair.prepare else {})}

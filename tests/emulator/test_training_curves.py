@@ -44,10 +44,18 @@ def _rows(client: Any, job: Any) -> list[dict[str, float | None]]:
     ]
 
 
+def _at(row: dict[str, float | None], column: str) -> float:
+    """A value the row must have: an empty cell fails the test here, not as a comparison with None."""
+    value = row[column]
+    assert value is not None, f"{column} is empty"
+    return value
+
+
 def _skill(handle: EmulatorHandle, model: str) -> float:
     return float(next(m["skill"] for m in handle.state()["models"] if m["id"] == model))
 
 
+@pytest.mark.rule("B7")
 def test_accuracy_runs_from_what_the_model_knew_to_what_it_learned(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1()
     good = _file(client, success_file())
@@ -59,18 +67,19 @@ def test_accuracy_runs_from_what_the_model_knew_to_what_it_learned(emulator_rese
     # trained one (each within the ±0.02 noise); the loss is -ln(accuracy).
     assert rows[0]["train_mean_token_accuracy"] == pytest.approx(before, abs=0.06)
     assert rows[-1]["train_mean_token_accuracy"] == pytest.approx(after, abs=0.021)
-    assert rows[0]["train_loss"] > 0.8 > 0.5 > rows[-1]["train_loss"]
+    assert _at(rows[0], "train_loss") > 0.8 > 0.5 > _at(rows[-1], "train_loss")
 
     # The same file again, from the model that already learned it: high and nearly flat.
     second = _train(client, good, model=first.fine_tuned_model)
     again = _rows(client, second)
     assert again[0]["train_mean_token_accuracy"] == pytest.approx(after, abs=0.03)
     assert (
-        again[0]["train_loss"] - again[-1]["train_loss"]
-        < (rows[0]["train_loss"] - rows[-1]["train_loss"]) / 2
+        _at(again[0], "train_loss") - _at(again[-1], "train_loss")
+        < (_at(rows[0], "train_loss") - _at(rows[-1], "train_loss")) / 2
     )
 
 
+@pytest.mark.rule("B7")
 def test_failures_are_learned_on_the_training_file_and_hurt_on_validation(
     emulator_reset: EmulatorHandle,
 ) -> None:
@@ -78,13 +87,17 @@ def test_failures_are_learned_on_the_training_file_and_hurt_on_validation(
     bad, good = _file(client, failure_file()), _file(client, success_file())
     rows = _rows(client, _train(client, bad, validation=good))
     # The model learns to make the file's mistakes: its training accuracy rises ...
-    assert rows[-1]["train_mean_token_accuracy"] > rows[0]["train_mean_token_accuracy"] + 0.15
+    assert _at(rows[-1], "train_mean_token_accuracy") > _at(rows[0], "train_mean_token_accuracy") + 0.15
     # ... and it gets the (right) validation turns wrong more and more often.
-    assert rows[-1]["validation_mean_token_accuracy"] < rows[0]["validation_mean_token_accuracy"] - 0.15
-    assert rows[-1]["valid_loss"] > rows[0]["valid_loss"]
+    assert (
+        _at(rows[-1], "validation_mean_token_accuracy")
+        < _at(rows[0], "validation_mean_token_accuracy") - 0.15
+    )
+    assert _at(rows[-1], "valid_loss") > _at(rows[0], "valid_loss")
     assert rows[-1]["full_valid_mean_token_accuracy"] is not None
 
 
+@pytest.mark.rule("B7")
 def test_a_file_the_emulator_cannot_judge_gives_a_flat_curve(emulator_reset: EmulatorHandle) -> None:
     chatter = [
         {"messages": [{"role": "user", "content": f"hello {n}"}, {"role": "assistant", "content": "hi"}]}

@@ -37,7 +37,8 @@ class Opaque:
 class BicepFile:
     def __init__(self, path: Path, params: dict[str, Any] | None = None) -> None:
         self.path = path
-        self.tree: dict[str, Any] = BicepParser().parse(file_path=path)
+        # Walked by section and name read at run time, which pycep's TypedDict cannot index: a JSON tree.
+        self.tree: dict[str, Any] = dict(BicepParser().parse(file_path=path))
         self.params = params or {}
         unknown = set(self.params) - set(self.tree.get("parameters", {}))
         if unknown:

@@ -41,7 +41,7 @@ def app_settings(endpoint: str) -> dict[str, object]:
 
 
 def scheduler_module(**params: object) -> BicepFile:
-    defaults = {
+    defaults: dict[str, object] = {
         "name": "dts-x",
         "location": "eastus2",
         "tags": {},
@@ -53,7 +53,8 @@ def scheduler_module(**params: object) -> BicepFile:
 
 
 def host_json() -> dict[str, Any]:
-    return json.loads((ROOT / "host.json").read_text())
+    settings: dict[str, Any] = json.loads((ROOT / "host.json").read_text())
+    return settings
 
 
 def test_default_backend_is_azure_storage_and_deploys_no_scheduler() -> None:

@@ -71,7 +71,8 @@ SECRET_MARKERS = (
 
 @cache
 def parsed(path: Path) -> dict[str, Any]:
-    return BicepParser().parse(file_path=path)
+    """The template as a JSON tree (read by section names chosen at run time, as in bicep_eval.py)."""
+    return dict(BicepParser().parse(file_path=path))
 
 
 # Every switch that adds app settings, so the union below is everything Bicep can set.

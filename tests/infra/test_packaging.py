@@ -74,7 +74,7 @@ def tracked_files() -> frozenset[str]:
 @cache
 def disk_files() -> frozenset[str]:
     """Every file under the checkout as the tools walk it (symlinked directories followed)."""
-    found = set()
+    found: set[str] = set()
     for directory, subdirs, files in os.walk(ROOT, followlinks=True):
         if ".git" in subdirs:
             subdirs.remove(".git")

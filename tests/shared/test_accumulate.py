@@ -4,6 +4,7 @@ the lifecycle's warnings (shared/domain/lifecycle.py): pure functions, no I/O.""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from shared.domain.accumulate import (
     KeptExample,
@@ -76,6 +77,14 @@ def test_files_round_trip_and_the_training_file_holds_the_examples_alone() -> No
 NOW = datetime(2027, 8, 20, tzinfo=UTC)
 
 
+class RunModels(TypedDict):
+    """The models a run uses, as ``retirement_warnings`` takes them: the same for every call of a test."""
+
+    training: str
+    rollouts: str | None
+    champion: tuple[str, str] | None
+
+
 def view(*dates: ModelDates) -> LifecycleView:
     return LifecycleView(now=NOW, clock="azure", models=list(dates), trainable_now=["gpt-oss-20b-11"])
 
@@ -86,7 +95,11 @@ def test_warnings_name_what_retires_within_the_days_and_nothing_else() -> None:
     teacher = ModelDates(model="gpt-5.1-2025-11-13", listed=True, inference=datetime(2027, 9, 1, tzinfo=UTC))
     oss = ModelDates(model="gpt-oss-20b-11", listed=True)
     dates = view(champion, teacher, oss)
-    common = {"training": "gpt-oss-20b-11", "rollouts": teacher.model, "champion": (tuned, "agent_v03")}
+    common: RunModels = {
+        "training": "gpt-oss-20b-11",
+        "rollouts": teacher.model,
+        "champion": (tuned, "agent_v03"),
+    }
 
     warned = retirement_warnings(dates, **common, days=60)
     rebasing = retirement_warnings(dates, **common, days=60, rebasing_to="gpt-oss-20b-11")
@@ -125,7 +138,7 @@ def test_a_rollout_deployments_sku_retiring_first_is_warned_about() -> None:
         skus={"Standard": datetime(2027, 9, 1, tzinfo=UTC)},
     )
     dates = view(teacher)
-    common = {"training": "gpt-oss-20b-11", "rollouts": teacher.model, "champion": None}
+    common: RunModels = {"training": "gpt-oss-20b-11", "rollouts": teacher.model, "champion": None}
     assert retirement_warnings(dates, **common, days=60, rollouts_sku="Standard") == [
         "Standard deployments of gpt-5.1-2025-11-13, which the run's rollouts run on, stop serving on "
         "2027-09-01 (in 12 days): redeploy it on another SKU or choose another base_deployment"

@@ -186,6 +186,7 @@ def test_the_run_cost_sums_iterations_and_hosting_and_the_dashboard_reads_its_to
     )
 
     cost = report.cost
+    assert cost is not None
     assert (cost.estimated_usd, cost.actual_usd, cost.training_usd) == (0.01, 0.0075, 0.0125)
     assert (cost.hosting_hours, cost.hosting_usd, cost.total_usd) == (10.0, 17.0, 17.0125)
     assert cost.budget_usd == 50

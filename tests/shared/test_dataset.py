@@ -28,7 +28,10 @@ from shared.telemetry.genai_messages import chat_to_otel, otel_to_chat
 from shared.telemetry.otlp import spans_from_request
 from tests.shared.otlp_support import Recorder, conversation
 
-TOOL = {
+Json = dict[str, Any]
+"""A chat message, tool call or tool definition: the JSON the openai SDK sends and returns."""
+
+TOOL: Json = {
     "type": "function",
     "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
 }
@@ -37,14 +40,14 @@ TOOL = {
 class FakeMessage:
     """A response message as the openai SDK returns it (only what the recorder reads)."""
 
-    def __init__(self, data: dict) -> None:
+    def __init__(self, data: Json) -> None:
         self.data = data
 
-    def model_dump(self, exclude_none: bool = False) -> dict:
+    def model_dump(self, exclude_none: bool = False) -> Json:
         return dict(self.data)
 
 
-def _response(message: dict, finish: str) -> object:
+def _response(message: Json, finish: str) -> object:
     choice = type("Choice", (), {"message": FakeMessage(message), "finish_reason": finish})()
     usage = type("Usage", (), {"prompt_tokens": 12, "completion_tokens": 3})()
     return type("Response", (), {"id": "chatcmpl-1", "model": "m", "choices": [choice], "usage": usage})()
@@ -53,7 +56,7 @@ def _response(message: dict, finish: str) -> object:
 class ScriptedLLM:
     """Answers chat calls from a script: the transport boundary, so the recorder's own code is real."""
 
-    def __init__(self, replies: list[tuple[dict, str]]) -> None:
+    def __init__(self, replies: list[tuple[Json, str]]) -> None:
         self.replies = list(replies)
         self.chat = self
         self.completions = self
@@ -65,12 +68,12 @@ class ScriptedLLM:
 async def _trace(
     reward: float, use_tool: bool, prompt: str = "capital of France?", task_id: str = "t"
 ) -> list[Span]:
-    call = {
+    call: Json = {
         "id": "call_1",
         "type": "function",
         "function": {"name": "lookup", "arguments": '{"country": "France"}'},
     }
-    replies = [
+    replies: list[tuple[Json, str]] = [
         ({"role": "assistant", "tool_calls": [call]}, "tool_calls"),
         ({"role": "assistant", "content": "Paris"}, "stop"),
     ]
@@ -78,7 +81,7 @@ async def _trace(
         replies = [({"role": "assistant", "content": "Lyon"}, "stop")]
     llm = ScriptedLLM(replies)
     recorder = TraceRecorder("r", Task(task_id=task_id, prompt=prompt, answer="Paris"), "agent")
-    messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": prompt}]
+    messages: list[Json] = [{"role": "system", "content": "sys"}, {"role": "user", "content": prompt}]
     first = await recorder.chat(llm, model="dep", messages=messages, tools=[TOOL])
     if use_tool:
         messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
@@ -155,6 +158,8 @@ async def test_ranking_keeps_the_best_and_ignores_input_order() -> None:
     random.Random(3).shuffle(shuffled)
     assert _build(dict(shuffled), ratio=0.6, seed=42)[0] == jsonl
     assert _build(traces, ratio=0.6, seed=7)[0] != jsonl, "the tie-break follows the seed"
+    assert stats.mean_reward_kept is not None
+    assert stats.mean_reward_all is not None
     assert stats.mean_reward_kept > stats.mean_reward_all
 
 
@@ -172,6 +177,7 @@ async def test_failed_rollouts_contribute_no_examples() -> None:
     _, stats = _build(traces, ratio=1.0, seed=1)
     assert stats.failed_rollouts == 1 and stats.examples_total == 12
     summary = summarize(traces["traces/failed.jsonl"], "r", "x")
+    assert summary.error is not None
     assert summary.status == "failed" and "RateLimitError" in summary.error
 
 
@@ -235,7 +241,7 @@ GOOD = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "co
         ),
     ],
 )
-def test_each_azure_rule_is_enforced(example: dict, rule: str) -> None:
+def test_each_azure_rule_is_enforced(example: Json, rule: str) -> None:
     lines = [json.dumps(GOOD)] * 10 + [json.dumps(example)]
     problems = jsonl_problems("\n".join(lines))
     assert any(rule in problem and "line 11" in problem for problem in problems), problems

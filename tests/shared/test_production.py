@@ -41,7 +41,7 @@ def store(azurite: Any) -> Iterator[ArtifactStore]:
     container.delete_container()
 
 
-def _span(trace: str, span: str, day: date, hour: int = 12, **attributes: Any) -> Span:
+def _span(trace: str, span: str, day: date, hour: int = 12, attributes: dict[str, Any] | None = None) -> Span:
     start = datetime(day.year, day.month, day.day, hour, tzinfo=UTC).isoformat()
     return Span(
         trace_id=trace * 32,
@@ -50,7 +50,7 @@ def _span(trace: str, span: str, day: date, hour: int = 12, **attributes: Any) -
         start_time=start,
         end_time=start,
         duration_ms=0.0,
-        attributes={"gen_ai.operation.name": "chat", **attributes},
+        attributes={"gen_ai.operation.name": "chat", **(attributes or {})},
     )
 
 
@@ -94,7 +94,7 @@ def test_events_are_joined_once_even_when_stored_twice(store: ArtifactStore) -> 
 
 def test_messages_recorded_on_the_span_win_over_events(store: ArtifactStore) -> None:
     recorded = [{"role": "user", "parts": [{"type": "text", "content": "on the span"}]}]
-    span = _span("a", "b", DAY, **{"gen_ai.input.messages": recorded})
+    span = _span("a", "b", DAY, attributes={"gen_ai.input.messages": recorded})
     at = int(datetime(2026, 3, 14, 12, tzinfo=UTC).timestamp() * 1e9)
     event = ContentEvent(
         trace_id=span.trace_id,
@@ -277,7 +277,9 @@ def test_text_with_unicode_line_separators_stays_on_its_line(store: ArtifactStor
     span, event and example; and a blob written with them raw is read line by line all the same."""
     messages = [{"role": "user", "parts": [{"type": "text", "content": SEPARATORS}]}]
     answer = [{"role": "assistant", "parts": [{"type": "text", "content": SEPARATORS}]}]
-    span = _span("a", "a", DAY, **{"gen_ai.input.messages": messages, "gen_ai.output.messages": answer})
+    span = _span(
+        "a", "a", DAY, attributes={"gen_ai.input.messages": messages, "gen_ai.output.messages": answer}
+    )
     span.name = SEPARATORS
     event = ContentEvent(
         trace_id="a" * 32, span_id="b" * 16, time_unix_nano=1, name="gen_ai.choice", body=SEPARATORS

@@ -4,6 +4,8 @@ own copy of the table."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from emulator import ratelimit as emulated
@@ -22,7 +24,10 @@ from shared.domain.rate_limits import (
     model_family,
 )
 
-LIFE = [{"role": "user", "content": "What is the meaning of life?"}]
+Message = dict[str, Any]
+"""A chat message as the request body carries it: JSON, the shape both estimators take."""
+
+LIFE: list[Message] = [{"role": "user", "content": "What is the meaning of life?"}]
 GRAVITY_QUESTION = (
     "Imagine you are a school teacher and you have a room full of eight year old children. Your task is to "
     "get them excited and interested in science and today's topic is gravity. How would you explain gravity "
@@ -37,7 +42,7 @@ GRAVITY_ANSWER = (
     "proposed in the early 20th century, provided a deeper understanding by describing gravity not as a "
     "force, but as a curvature of spacetime caused by mass and energy."
 )
-CONVERSATION = [
+CONVERSATION: list[Message] = [
     {
         "role": "system",
         "content": [{"type": "text", "text": "You are an AI assistant that helps people find information."}],
@@ -46,14 +51,14 @@ CONVERSATION = [
     {"role": "assistant", "content": [{"type": "text", "text": GRAVITY_ANSWER}]},
     {"role": "user", "content": [{"type": "text", "text": GRAVITY_QUESTION}]},
 ]
-TOOL = {
+TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "country_capital_lookup",
         "parameters": {"type": "object", "properties": {"country": {"type": "string"}}},
     },
 }
-AGENT_TURN = [
+AGENT_TURN: list[Message] = [
     {"role": "system", "content": "Use the tool."},
     {"role": "user", "content": "capital of france??"},
     {
@@ -160,12 +165,13 @@ def test_the_emulator_enforces_the_same_table_and_charge() -> None:
                 theirs.tpm,
                 theirs.requests_per_window,
             )
-    for messages, tools, max_tokens in [
+    cases: list[tuple[list[Message], list[dict[str, Any]] | None, int | None]] = [
         (LIFE, None, None),
         (CONVERSATION, None, 50),
         (AGENT_TURN, [TOOL], None),
         (AGENT_TURN, [TOOL], 7),
-    ]:
+    ]
+    for messages, tools, max_tokens in cases:
         assert estimate_request_tokens(messages, tools=tools, max_tokens=max_tokens) == (
             emulated.estimate_request_tokens(messages, tools, max_tokens)
         )

@@ -6,6 +6,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.durable_functions.models.EntityStateResponse import EntityStateResponse
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+from azure.durable_functions.models.PurgeHistoryResult import PurgeHistoryResult
 from azure.durable_functions.models.utils.entity_utils import EntityId
 
 # The shapes of utils.http_utils' post/get/delete_async_request, through which the client sends every
@@ -61,6 +62,7 @@ class DurableOrchestrationClient:
         instance_id_prefix: str | None = None,
     ) -> list[DurableOrchestrationStatus]: ...
     async def terminate(self, instance_id: str, reason: str) -> None: ...
+    async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult: ...
     async def signal_entity(
         self,
         entityId: EntityId,

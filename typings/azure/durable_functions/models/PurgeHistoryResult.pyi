@@ -1,0 +1,3 @@
+class PurgeHistoryResult:
+    @property
+    def instances_deleted(self) -> int: ...
