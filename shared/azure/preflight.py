@@ -434,10 +434,9 @@ def check_offer(deps: Dependencies, request: PreflightRequest) -> Check | None:
     problems = offer_problems(profile, found.kind or "", location, request.training_type, request.sku_name)
     where = f"account {account.account} ({found.kind}, {found.location})"
     if problems:
-        fix = (
-            "use a Foundry resource in a region that offers it (infra/: openModels), or another training_type"
-        )
-        return Check(name="offer", ok=False, detail=f"{where}: {'; '.join(problems)}", fix=fix)
+        detail = f"{where}: {'; '.join(item.problem for item in problems)}"
+        fix = "; ".join(dict.fromkeys(item.fix for item in problems))
+        return Check(name="offer", ok=False, detail=detail, fix=fix)
     return Check(
         name="offer", ok=True, detail=f"{where} offers {request.training_type} training of {profile.arm_name}"
     )

@@ -321,26 +321,54 @@ def fit_sku(model: str, sku_name: str, capacity: int) -> tuple[str, int]:
     return sku_name, max(capacity, profile.min_capacity)
 
 
+@dataclass(frozen=True)
+class OfferProblem:
+    """Something an account does not offer that a run needs, and what the user can change for it."""
+
+    problem: str
+    fix: str
+
+
 def offer_problems(
     profile: ModelProfile, kind: str, location: str, training_type: str, sku_name: str | None
-) -> list[str]:
+) -> list[OfferProblem]:
     """What an account of ``kind`` in ``location`` does not offer that a run training ``profile``'s model
     on ``training_type`` and deploying on ``sku_name`` needs (supported, global-regions,
-    standard-deployment)."""
+    standard-deployment), each with its own fix."""
     problems = []
     if profile.foundry_only and kind != FOUNDRY_KIND:
-        name = profile.arm_name
         problems.append(
-            f"{name} is fine-tuned on Foundry resources (kind {FOUNDRY_KIND}) only, not on kind {kind}"
+            OfferProblem(
+                f"{profile.arm_name} is fine-tuned on Foundry resources (kind {FOUNDRY_KIND}) only, not on "
+                f"kind {kind}",
+                f"point the app at a Foundry resource (kind {FOUNDRY_KIND}; infra/: openModels), or train a "
+                "model this account can fine-tune",
+            )
         )
     if training_type == STANDARD and location not in profile.standard_regions:
         offered = ", ".join(sorted(profile.standard_regions)) or "no region"
-        problems.append(f"Standard training of {profile.arm_name} is offered in {offered}, not in {location}")
+        problems.append(
+            OfferProblem(
+                f"Standard training of {profile.arm_name} is offered in {offered}, not in {location}",
+                f"set training_type to {GLOBAL} (or {DEVELOPER} where the model allows it), or use an "
+                "account in one of those regions",
+            )
+        )
     if training_type == GLOBAL and location not in GLOBAL_TRAINING_REGIONS:
-        problems.append(f"Global training is not offered in {location}")
+        problems.append(
+            OfferProblem(
+                f"Global training is not offered in {location}",
+                "use an account in a region that offers Global training (docs/models.md)",
+            )
+        )
     if sku_name == "Standard" and location not in profile.standard_deployment_regions:
         offered = ", ".join(sorted(profile.standard_deployment_regions)) or "no region"
-        problems.append(f"Standard deployments of fine-tuned {profile.arm_name} are offered in {offered}")
+        problems.append(
+            OfferProblem(
+                f"Standard deployments of fine-tuned {profile.arm_name} are offered in {offered}",
+                f"set sku_name to GlobalStandard (or {DEVELOPER_SKU} where the model allows it)",
+            )
+        )
     return problems
 
 

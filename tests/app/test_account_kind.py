@@ -28,7 +28,10 @@ from tests.driver import TEST_RUN_DEFAULTS
 
 pytestmark = pytest.mark.timeout(180)
 REFUSAL = "gpt-oss-20b is fine-tuned on Foundry resources (kind AIServices) only, not on kind OpenAI"
-FIX = "use a Foundry resource in a region that offers it (infra/: openModels), or another training_type"
+FIX = (
+    "point the app at a Foundry resource (kind AIServices; infra/: openModels), or train a model this "
+    "account can fine-tune"
+)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from shared.domain.models import (
     GLOBAL_TRAINING_REGIONS,
     OPENAI_SKUS,
     PROFILES,
+    OfferProblem,
     deployment_format,
     fit_sku,
     offer_problems,
@@ -229,13 +230,24 @@ def test_what_an_account_must_offer_for_a_profile() -> None:
     oss, mini = PROFILES["gpt-oss-20b-11"], PROFILES["gpt-4.1-mini-2025-04-14"]
     assert offer_problems(oss, "AIServices", "northcentralus", "GlobalStandard", "GlobalStandard") == []
     assert offer_problems(oss, "OpenAI", "northcentralus", "GlobalStandard", "GlobalStandard") == [
-        "gpt-oss-20b is fine-tuned on Foundry resources (kind AIServices) only, not on kind OpenAI"
+        OfferProblem(
+            "gpt-oss-20b is fine-tuned on Foundry resources (kind AIServices) only, not on kind OpenAI",
+            "point the app at a Foundry resource (kind AIServices; infra/: openModels), or train a model "
+            "this account can fine-tune",
+        )
     ]
     assert offer_problems(mini, "OpenAI", "westus", "Standard", "Standard") == [
-        "Standard training of gpt-4.1-mini is offered in northcentralus, swedencentral, not in westus",
-        "Standard deployments of fine-tuned gpt-4.1-mini are offered in northcentralus, swedencentral",
+        OfferProblem(
+            "Standard training of gpt-4.1-mini is offered in northcentralus, swedencentral, not in westus",
+            "set training_type to GlobalStandard (or developerTier where the model allows it), or use an "
+            "account in one of those regions",
+        ),
+        OfferProblem(
+            "Standard deployments of fine-tuned gpt-4.1-mini are offered in northcentralus, swedencentral",
+            "set sku_name to GlobalStandard (or DeveloperTier where the model allows it)",
+        ),
     ]
-    assert offer_problems(mini, "OpenAI", "uaenorth", "GlobalStandard", "DeveloperTier") == [
+    assert [item.problem for item in offer_problems(mini, "OpenAI", "uaenorth", "GlobalStandard", "x")] == [
         "Global training is not offered in uaenorth"
     ]
     assert offer_problems(mini, "OpenAI", "westus", "developerTier", "DeveloperTier") == []
