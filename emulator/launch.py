@@ -153,19 +153,19 @@ class EmulatorHandle:
     def clear_rate_pressure(self) -> None:
         self._admin_object("DELETE", "ratelimit")
 
-    def http_client(self) -> Any:
+    def http_client(self) -> httpx2.Client:
         return httpx2.Client(verify=self.ssl_context())
 
-    def openai_v1(self, **kwargs: Any) -> Any:
+    def openai_v1(self, **kwargs: Any) -> OpenAI:
         kwargs.setdefault("api_key", "test-key")
         return OpenAI(base_url=self.url + "/openai/v1/", http_client=self.http_client(), **kwargs)
 
-    def azure_openai(self, **kwargs: Any) -> Any:
+    def azure_openai(self, **kwargs: Any) -> AzureOpenAI:
         kwargs.setdefault("api_key", "test-key")
         kwargs.setdefault("api_version", AZURE_API_VERSION)
         return AzureOpenAI(azure_endpoint=self.url, http_client=self.http_client(), **kwargs)
 
-    def mgmt(self, **kwargs: Any) -> Any:
+    def mgmt(self, **kwargs: Any) -> CognitiveServicesManagementClient:
         return CognitiveServicesManagementClient(
             StaticTokenCredential(),
             self.subscription,

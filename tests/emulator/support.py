@@ -6,14 +6,31 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import httpx2
 import openai
 from azure.core.exceptions import HttpResponseError, ODataV4Format
-from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+from azure.mgmt.cognitiveservices.models import (
+    Account,
+    Deployment,
+    DeploymentModel,
+    DeploymentProperties,
+    Sku,
+)
+from openai import OpenAI
+from openai.types import FileObject
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessage,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+)
+from openai.types.fine_tuning import FineTuningJob
 
 from emulator.countries import COUNTRIES
 from emulator.launch import EmulatorHandle, start_emulator
@@ -40,6 +57,58 @@ def arm_error(error: HttpResponseError) -> ODataV4Format:
     return error.error
 
 
+def azure_status(resource: FineTuningJob | FileObject) -> str:
+    """The status as Azure answers it: Azure's jobs are also ``pending`` or ``paused`` and its files
+    ``pending``, which the openai SDK's ``Literal`` lacks (it keeps whatever string came back)."""
+    return str(resource.status)
+
+
+def properties(deployment: Deployment) -> DeploymentProperties:
+    """A deployment's properties: the SDK types them optional; ARM answers them on every deployment."""
+    assert deployment.properties is not None, deployment
+    return deployment.properties
+
+
+def deployed_model(deployment: Deployment) -> DeploymentModel:
+    """The model a deployment serves (optional in the SDK's types, always answered by ARM)."""
+    model = properties(deployment).model
+    assert model is not None, deployment
+    return model
+
+
+def sku(resource: Deployment | Account) -> Sku:
+    """A deployment's or account's SKU (optional in the SDK's types, always answered by ARM)."""
+    assert resource.sku is not None, resource
+    return resource.sku
+
+
+def first_function_call(message: ChatCompletionMessage) -> ChatCompletionMessageFunctionToolCall:
+    """The first tool call of a reply that calls a tool: the SDK types the calls optional and as function or
+    custom calls; the tools these tests offer are all functions."""
+    assert message.tool_calls, message
+    call = message.tool_calls[0]
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall), call
+    return call
+
+
+class Named(Protocol):
+    """An Azure SDK model with a name (``Deployment``, ``AccountModel``)."""
+
+    name: str | None
+
+
+N = TypeVar("N", bound=Named)
+
+
+def by_name(resources: Iterable[N]) -> dict[str, N]:
+    """Resources keyed by name: the SDK types names optional; ARM names every resource it lists."""
+    named: dict[str, N] = {}
+    for resource in resources:
+        assert resource.name is not None, resource
+        named[resource.name] = resource
+    return named
+
+
 def start_before_retirements(*flags: str, state_dir: Path | None = None) -> EmulatorHandle:
     """``start_emulator`` in the emulator tests' world (``BEFORE_RETIREMENTS`` fill in what is not given)."""
     given = {flag for flag in flags if flag.startswith("--")}
@@ -59,6 +128,8 @@ TOOL: dict[str, Any] = {
         },
     },
 }
+# The same tool as the openai SDK's param type, for the SDK's calls (TOOL is the JSON the emulator reads).
+SDK_TOOL: ChatCompletionFunctionToolParam = {"type": "function", "function": TOOL["function"]}
 SYSTEM = (
     "You answer questions about capitals. Always use the country_capital_lookup tool for capital questions."
 )
@@ -123,12 +194,18 @@ def failure_file(n: int = 20) -> bytes:
     )
 
 
-def upload(client: Any, data: bytes, name: str = "train.jsonl") -> Any:
+def upload(client: OpenAI, data: bytes, name: str = "train.jsonl") -> FileObject:
     return client.files.create(file=(name, io.BytesIO(data)), purpose="fine-tune")
 
 
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail loudly on timeout."""
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None], timeout: float = 10.0, interval: float = 0.02
+) -> T:
+    """Poll ``predicate`` until it returns something truthy (``False`` or ``None`` mean not yet), and return
+    that; fail loudly on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -139,11 +216,11 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> A
         time.sleep(interval)
 
 
-def wait_processed(client: Any, file_id: str) -> Any:
+def wait_processed(client: OpenAI, file_id: str) -> FileObject:
     return wait_for(lambda: (f := client.files.retrieve(file_id)).status in ("processed", "error") and f)
 
 
-def wait_job(client: Any, job_id: str, timeout: float = 15.0) -> Any:
+def wait_job(client: OpenAI, job_id: str, timeout: float = 15.0) -> FineTuningJob:
     terminal = ("succeeded", "failed", "cancelled")
     return wait_for(lambda: (j := client.fine_tuning.jobs.retrieve(job_id)).status in terminal and j, timeout)
 
@@ -163,8 +240,15 @@ FAST_JOBS_AT_SCALE_1 = (
 )
 
 
+def fine_tuned_model(job: FineTuningJob) -> str:
+    """The model a job trained: the SDK types it ``str | None`` (None until the job succeeds)."""
+    model = job.fine_tuned_model
+    assert model is not None, job
+    return model
+
+
 def fine_tuned_models(
-    handle: Any, count: int = 1, training_type: str = "Standard", model: str = BASE
+    handle: EmulatorHandle, count: int = 1, training_type: str = "Standard", model: str = BASE
 ) -> list[str]:
     """``count`` succeeded fine-tuned models of ``model``, trained on one processed success file."""
     client = handle.openai_v1()
@@ -176,10 +260,12 @@ def fine_tuned_models(
         )
         for _ in range(count)
     ]
-    return [wait_job(client, j.id).fine_tuned_model for j in jobs]
+    return [fine_tuned_model(wait_job(client, j.id)) for j in jobs]
 
 
-def create_job(handle: Any, model: str = BASE, training_type: str = "developerTier") -> Any:
+def create_job(
+    handle: EmulatorHandle, model: str = BASE, training_type: str = "developerTier"
+) -> FineTuningJob:
     """A new job on ``model`` with a processed success file (errors raise the SDK's exceptions)."""
     client = handle.openai_v1(max_retries=0)
     file_id = upload(client, success_file()).id
@@ -189,14 +275,18 @@ def create_job(handle: Any, model: str = BASE, training_type: str = "developerTi
     )
 
 
-def deployment_body(model: str, sku: str = "DeveloperTier", capacity: int = 50, version: str = "1") -> Any:
+def deployment_body(
+    model: str, sku: str = "DeveloperTier", capacity: int = 50, version: str = "1"
+) -> Deployment:
     return Deployment(
         sku=Sku(name=sku, capacity=capacity),
         properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model, version=version)),
     )
 
 
-def deploy(handle: Any, name: str, model: str, sku: str = "DeveloperTier", version: str = "1") -> Any:
+def deploy(
+    handle: EmulatorHandle, name: str, model: str, sku: str = "DeveloperTier", version: str = "1"
+) -> Deployment:
     """Create (or update) a deployment through azure-mgmt-cognitiveservices and wait for the poller."""
     mgmt = handle.mgmt()
     body = deployment_body(model, sku=sku, version=version)
@@ -206,7 +296,7 @@ def deploy(handle: Any, name: str, model: str, sku: str = "DeveloperTier", versi
 ARM_HEADERS = {"Authorization": "Bearer t", "content-type": "application/json"}
 
 
-def arm_url(handle: Any, tail: str) -> str:
+def arm_url(handle: EmulatorHandle, tail: str) -> str:
     """The URL of ``tail`` under the emulated account (``deployments/x``, ``models``), with api-version."""
     return (
         f"{handle.url}/subscriptions/{handle.subscription}/resourceGroups/{handle.resource_group}/providers/"
@@ -214,7 +304,7 @@ def arm_url(handle: Any, tail: str) -> str:
     )
 
 
-def arm_call(handle: Any, method: str, tail: str, body: Any = None) -> Any:
+def arm_call(handle: EmulatorHandle, method: str, tail: str, body: Any = None) -> httpx2.Response:
     """One raw ARM request (no SDK retries, no client-side validation): the httpx2 response."""
     content = None if body is None else json.dumps(body).encode()
     with handle.http_client() as http:
@@ -235,37 +325,39 @@ def arm_deployment(
     }
 
 
-def deployment_state(handle: Any, name: str) -> dict[str, Any] | None:
+def deployment_state(handle: EmulatorHandle, name: str) -> dict[str, Any] | None:
     """The admin API's view of one deployment (with ``expires_at``), or None once it is gone."""
     return next((d for d in handle.state()["deployments"] if d["name"] == name), None)
 
 
-def delete_job(client: Any, job_id: str) -> int:
+def delete_job(client: OpenAI, job_id: str) -> int:
     """``DELETE /fine_tuning/jobs/{id}`` (Azure's spec has it; the openai SDK has no method): the status.
     Errors raise the SDK's usual exceptions."""
     return int(client.delete(f"/fine_tuning/jobs/{job_id}", cast_to=httpx2.Response).status_code)
 
 
-def run_agent(client: Any, deployment: str, question: str) -> str:
+def run_agent(client: OpenAI, deployment: str, question: str) -> str:
     """The bundled agent's loop: one call with the tool offered, the tool if called, one more call."""
-    messages: list[dict[str, Any]] = [
+    messages: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": question},
     ]
-    first = client.chat.completions.create(model=deployment, messages=messages, tools=[TOOL])
+    first = client.chat.completions.create(model=deployment, messages=messages, tools=[SDK_TOOL])
     message = first.choices[0].message
     if not message.tool_calls:
         return message.content or ""
-    call = message.tool_calls[0]
+    call = first_function_call(message)
     country = json.loads(call.function.arguments)["country"]
     capital = next((c.capital for c in COUNTRIES if c.name.lower() == country.lower()), "unknown")
-    messages.append(message.model_dump(exclude_none=True))
+    # The assistant's turn goes back as the SDK dumped it (``annotations`` too, which the param type has
+    # no key for), as an agent built on the SDK does.
+    messages.append(cast(ChatCompletionAssistantMessageParam, message.model_dump(exclude_none=True)))
     messages.append({"role": "tool", "tool_call_id": call.id, "content": capital})
-    second = client.chat.completions.create(model=deployment, messages=messages, tools=[TOOL])
+    second = client.chat.completions.create(model=deployment, messages=messages, tools=[SDK_TOOL])
     return second.choices[0].message.content or ""
 
 
-def evaluate(client: Any, deployment: str) -> float:
+def evaluate(client: OpenAI, deployment: str) -> float:
     """Share of questions whose final answer contains the right capital."""
     cases = questions()
     with ThreadPoolExecutor(24) as pool:

@@ -5,13 +5,13 @@ resources"), while the OpenAI models train there as before."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import openai
 import pytest
 
 from emulator.cli import config_from_args
-from tests.emulator.support import BASE, create_job, error_body
+from tests.emulator.support import BASE, azure_status, create_job, error_body
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(90)
@@ -24,7 +24,9 @@ def _kind(handle: EmulatorHandle) -> str:
 
 
 @pytest.mark.rule("M19")
-def test_an_azure_openai_account_refuses_open_model_jobs(emulator_factory: Any) -> None:
+def test_an_azure_openai_account_refuses_open_model_jobs(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory("--account-kind", "OpenAI")
     assert _kind(handle) == "OpenAI"
     assert handle.state()["config"]["account_kind"] == "OpenAI"
@@ -37,14 +39,14 @@ def test_an_azure_openai_account_refuses_open_model_jobs(emulator_factory: Any) 
             "account is kind OpenAI)",
             "model",
         )
-    assert create_job(handle, BASE, "developerTier").status == "pending", "OpenAI models still train"
+    assert azure_status(create_job(handle, BASE, "developerTier")) == "pending", "OpenAI models still train"
     assert [job["model"] for job in handle.state()["jobs"]] == [BASE]
 
 
 @pytest.mark.rule("M19")
 def test_a_foundry_resource_is_the_default_and_trains_open_models(emulator_reset: EmulatorHandle) -> None:
     assert _kind(emulator_reset) == "AIServices"
-    assert create_job(emulator_reset, "gpt-oss-20b-11", "globalStandard").status == "pending"
+    assert azure_status(create_job(emulator_reset, "gpt-oss-20b-11", "globalStandard")) == "pending"
 
 
 def test_another_kind_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

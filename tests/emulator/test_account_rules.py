@@ -5,6 +5,7 @@ models of a model with a Developer tier."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -17,9 +18,11 @@ from tests.emulator.support import (
     FAST_JOBS_AT_SCALE_1,
     arm_call,
     arm_deployment,
+    azure_status,
     create_job,
     error_body,
     fine_tuned_models,
+    sku,
     wait_for,
 )
 from tests.fixtures.emulator import EmulatorHandle
@@ -78,14 +81,14 @@ def test_valid_deployment_names_are_accepted(emulator_reset: EmulatorHandle, nam
 
 
 @pytest.mark.rule("M17")
-def test_lenient_names_accept_what_strict_refuses(emulator_factory: Any) -> None:
+def test_lenient_names_accept_what_strict_refuses(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--deployment-names", "lenient")
     answer = arm_call(handle, "PUT", "deployments/a.b", arm_deployment("gpt-4.1-mini", version="2025-04-14"))
     assert answer.status_code == 201, answer.text
 
 
 @pytest.mark.rule("M18")
-def test_writes_can_be_left_concurrent(emulator_factory: Any) -> None:
+def test_writes_can_be_left_concurrent(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     """The launcher serializes writes unless told not to; the bare command line (``python -m
     emulator``) does not, as before issue 20."""
     handle = emulator_factory(*SLOW_WRITES, "--no-serialize-deployment-writes")
@@ -96,7 +99,7 @@ def test_writes_can_be_left_concurrent(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("M18")
-def test_one_deployment_write_at_a_time_per_account(emulator_factory: Any) -> None:
+def test_one_deployment_write_at_a_time_per_account(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(*SLOW_WRITES)  # the launcher's default: serialized, as Azure does
     (tuned,) = fine_tuned_models(handle, training_type="developerTier")
     body = arm_deployment(tuned, sku="DeveloperTier", capacity=50)
@@ -131,7 +134,7 @@ def _conflicts_logged(handle: EmulatorHandle) -> list[str]:
 
 
 @pytest.mark.rule("M18", "AD7")
-def test_serialization_is_an_admin_setting(emulator_factory: Any) -> None:
+def test_serialization_is_an_admin_setting(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(*SLOW_WRITES, "--no-serialize-deployment-writes")
     body = arm_deployment("gpt-4.1-mini", version="2025-04-14")
     with handle.http_client() as http:
@@ -146,9 +149,11 @@ def test_serialization_is_an_admin_setting(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("M7")
-def test_standard_training_only_in_the_listed_regions(emulator_factory: Any) -> None:
+def test_standard_training_only_in_the_listed_regions(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     north = emulator_factory()  # northcentralus, where infra/main.bicep puts the account
-    assert create_job(north, BASE, "Standard").status == "pending"
+    assert azure_status(create_job(north, BASE, "Standard")) == "pending"
     east = emulator_factory("--location", "eastus2", "--customer", "existing=gpt-4.1,gpt-4o")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(east, BASE, "Standard")
@@ -157,13 +162,14 @@ def test_standard_training_only_in_the_listed_regions(emulator_factory: Any) -> 
         "not in eastus2)",
         "trainingType",
     )
-    assert create_job(east, "gpt-4o-2024-08-06", "Standard").status == "pending"  # gpt-4o trains in East US 2
-    assert create_job(east, BASE, "GlobalStandard").status == "pending"
-    assert create_job(east, BASE, "developerTier").status == "pending"
+    # gpt-4o trains in East US 2
+    assert azure_status(create_job(east, "gpt-4o-2024-08-06", "Standard")) == "pending"
+    assert azure_status(create_job(east, BASE, "GlobalStandard")) == "pending"
+    assert azure_status(create_job(east, BASE, "developerTier")) == "pending"
 
 
 @pytest.mark.rule("M8")
-def test_global_training_only_in_the_listed_regions(emulator_factory: Any) -> None:
+def test_global_training_only_in_the_listed_regions(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--location", "uaenorth")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle, "gpt-oss-20b-11", "GlobalStandard")
@@ -174,7 +180,9 @@ def test_global_training_only_in_the_listed_regions(emulator_factory: Any) -> No
 
 
 @pytest.mark.rule("M14")
-def test_standard_deployments_of_fine_tuned_models_only_in_the_listed_regions(emulator_factory: Any) -> None:
+def test_standard_deployments_of_fine_tuned_models_only_in_the_listed_regions(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     east = emulator_factory("--location", "eastus2")
     (tuned,) = fine_tuned_models(east, training_type="GlobalStandard")
     answer = arm_call(east, "PUT", "deployments/std", arm_deployment(tuned, sku="Standard"))
@@ -215,7 +223,8 @@ def test_the_account_itself_is_a_foundry_resource_in_its_region(emulator_reset: 
     """``accounts.get``: kind AIServices (open models fine-tune on Foundry resources only) and the region
     that decides which training types are offered (the app's preflight reads both)."""
     account = emulator_reset.mgmt().accounts.get(emulator_reset.resource_group, emulator_reset.account)
-    assert (account.kind, account.location, account.sku.name) == ("AIServices", "northcentralus", "S0")
+    assert (account.kind, account.location, sku(account).name) == ("AIServices", "northcentralus", "S0")
+    assert account.properties is not None
     assert account.properties.endpoint == emulator_reset.url + "/"
     refused = arm_call(emulator_reset, "DELETE", "").status_code
     assert refused == 405

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from emulator.behaviour import BehaviourLoadError, classify, load_behaviours, respond, trained_skill
 from emulator.behaviours.inventory import PRODUCTS, find_product_in
@@ -21,6 +22,7 @@ from shared.agents import inventory
 from shared.agents.tasks import load_csv
 from tests.emulator.loops import Agent, Model, mean_reward, rollout, tool_call, tool_result
 from tests.emulator.support import TOOL as CAPITAL_TOOL
+from tests.emulator.support import first_function_call
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -202,7 +204,7 @@ class Dictionary(ScriptedBehaviour):
 
 BEHAVIOURS = [Dictionary()]
 """
-DEFINE_WORD = {
+DEFINE_WORD: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "define_word",
@@ -219,11 +221,11 @@ def test_a_users_plugin_module_is_loaded_by_flag(
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     handle = emulator_factory("--behaviour", "my_dictionary")
     assert handle.state()["config"]["behaviours"] == ["my_dictionary"]
-    messages = [{"role": "user", "content": "Define serendipity?"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Define serendipity?"}]
     call = handle.openai_v1().chat.completions.create(
         model="gpt-4.1-mini", messages=messages, tools=[DEFINE_WORD], tool_choice="required"
     )
-    function = call.choices[0].message.tool_calls[0].function
+    function = first_function_call(call.choices[0].message).function
     assert (function.name, json.loads(function.arguments)) == ("define_word", {"word": "serendipity"})
     with pytest.raises(RuntimeError, match=r"argument --behaviour: module my_dictionry failed to import"):
         emulator_factory("--behaviour", "my_dictionry")

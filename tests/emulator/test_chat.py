@@ -11,12 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+from openai import Omit, omit
+from openai.types.chat import ChatCompletionMessageParam
 
-from tests.emulator.support import SYSTEM, TOOL, run_agent
+from tests.emulator.support import SDK_TOOL, SYSTEM, first_function_call, properties, run_agent
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
-QUESTION = [
+QUESTION: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": SYSTEM},
     {"role": "user", "content": "What is the capital of France?"},
 ]
@@ -25,18 +27,19 @@ QUESTION = [
 @pytest.mark.rule("P10", "P11", "RL5")
 def test_both_surfaces_answer_the_same(emulator_reset: EmulatorHandle) -> None:
     azure = emulator_reset.azure_openai().chat.completions.with_raw_response.create(
-        model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL]
+        model="gpt-4.1-mini", messages=QUESTION, tools=[SDK_TOOL]
     )
     v1 = emulator_reset.openai_v1().chat.completions.create(
-        model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL]
+        model="gpt-4.1-mini", messages=QUESTION, tools=[SDK_TOOL]
     )
     parsed = azure.parse()
     assert parsed.choices[0].message.model_dump() == v1.choices[0].message.model_dump()
-    assert parsed.model == "gpt-4.1-mini-2025-04-14" and parsed.object == "chat.completion"
-    assert (
-        parsed.usage.prompt_tokens > 0
-        and parsed.usage.total_tokens == parsed.usage.prompt_tokens + parsed.usage.completion_tokens
-    )
+    assert parsed.model == "gpt-4.1-mini-2025-04-14"
+    assert parsed.object == "chat.completion"
+    usage = parsed.usage
+    assert usage is not None
+    assert usage.prompt_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     assert int(azure.headers["x-ratelimit-remaining-requests"]) < int(
         azure.headers["x-ratelimit-limit-requests"]
     )
@@ -50,9 +53,15 @@ def test_a_seed_is_a_draw_of_its_own_and_the_same_seed_the_same_draw(emulator_re
     temperature 0, every request of the same content gets the same reply."""
     client = emulator_reset.azure_openai()
 
-    def reply(**options: object) -> str:
+    def reply(seed: int | Omit = omit, temperature: float | Omit = omit) -> str:
         message = (
-            client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL], **options)
+            client.chat.completions.create(
+                model="gpt-4.1-mini",
+                messages=QUESTION,
+                tools=[SDK_TOOL],
+                seed=seed,
+                temperature=temperature,
+            )
             .choices[0]
             .message
         )
@@ -70,17 +79,20 @@ def test_tool_call_shape_and_answer_from_tool(emulator_factory: Callable[..., Em
     handle = emulator_factory("--skill", "1.0")
     client = handle.azure_openai()
     first = client.chat.completions.create(
-        model="gpt-4.1-mini", messages=QUESTION, tools=[TOOL], tool_choice="auto"
+        model="gpt-4.1-mini", messages=QUESTION, tools=[SDK_TOOL], tool_choice="auto"
     )
     choice = first.choices[0]
-    assert choice.finish_reason == "tool_calls" and choice.message.content is None
-    call = choice.message.tool_calls[0]
-    assert call.function.name == "country_capital_lookup" and json.loads(call.function.arguments) == {
-        "country": "France"
-    }
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    call = first_function_call(choice.message)
+    assert call.function.name == "country_capital_lookup"
+    assert json.loads(call.function.arguments) == {"country": "France"}
     assert "Paris" in run_agent(client, "gpt-4.1-mini", "capital of france??")
     plain = client.chat.completions.create(model="gpt-4.1-mini", messages=QUESTION)
-    assert plain.choices[0].finish_reason == "stop" and "France" in plain.choices[0].message.content
+    assert plain.choices[0].finish_reason == "stop"
+    content = plain.choices[0].message.content
+    assert content is not None
+    assert "France" in content
 
 
 @pytest.mark.rule("V4", "AD12")
@@ -102,7 +114,7 @@ def test_deployment_not_found_cases(emulator_reset: EmulatorHandle) -> None:
     )
     with pytest.raises(openai.NotFoundError):  # still Creating
         client.chat.completions.create(model="fresh", messages=QUESTION)
-    assert poller.result().properties.provisioning_state == "Succeeded"
+    assert properties(poller.result()).provisioning_state == "Succeeded"
     with pytest.raises(openai.NotFoundError):  # Succeeded, but inside the injected window
         client.chat.completions.create(model="fresh", messages=QUESTION)
     emulator_reset.advance_clock(11)

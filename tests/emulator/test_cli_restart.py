@@ -12,7 +12,14 @@ import pytest
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
 from emulator.launch import ROOT, EmulatorHandle
-from tests.emulator.support import start_before_retirements, success_file, upload, wait_job, wait_processed
+from tests.emulator.support import (
+    properties,
+    start_before_retirements,
+    success_file,
+    upload,
+    wait_job,
+    wait_processed,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -104,7 +111,7 @@ def test_restart_with_state_dir_keeps_everything(tmp_path: Path) -> None:
         assert client.files.content(file_id).read() == success_file()
         assert client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model == job.fine_tuned_model
         kept = second.mgmt().deployments.get(second.resource_group, second.account, "kept")
-        assert kept.properties.provisioning_state == "Succeeded"
+        assert properties(kept).provisioning_state == "Succeeded"
         assert client.chat.completions.create(
             model="kept", messages=[{"role": "user", "content": "hi"}]
         ).choices

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from azure.core.exceptions import HttpResponseError
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.emulator.support import (
     ARM_HEADERS,
@@ -19,6 +21,7 @@ from tests.emulator.support import (
     arm_deployment,
     deploy,
     error_body,
+    fine_tuned_model,
     start_before_retirements,
     success_file,
     upload,
@@ -28,7 +31,7 @@ from tests.emulator.support import (
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(90)
-HI = [{"role": "user", "content": "What is the capital of Peru?"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the capital of Peru?"}]
 NOT_SUPPORTED = "The specified base model does not support fine-tuning."
 
 
@@ -63,11 +66,13 @@ def test_a_checkpoint_is_neither_deployed_nor_fine_tuned_from(emulator_reset: Em
             NOT_SUPPORTED,
             "model",
         )
-    assert deploy(emulator_reset, "from-model", done.fine_tuned_model, sku="Standard").name == "from-model"
+    assert deploy(emulator_reset, "from-model", fine_tuned_model(done), sku="Standard").name == "from-model"
 
 
 @pytest.mark.rule("D5")
-def test_jobs_still_validating_count_toward_the_queue(emulator_factory: Any) -> None:
+def test_jobs_still_validating_count_toward_the_queue(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     """No job runs (three free slots), but two are still validating: the queue of two is full."""
     handle = emulator_factory("--job-pending", "100000", "--max-queued-jobs", "2")
     client = handle.openai_v1(max_retries=0)
@@ -112,9 +117,11 @@ def test_deployment_operations_report_at_their_own_status_url(emulator_reset: Em
 @pytest.mark.rule("D9")
 def test_chat_has_no_streaming_no_n_and_no_logprobs(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
-    for options, param in (({"stream": True}, "stream"), ({"n": 2}, "n")):
-        with pytest.raises(openai.BadRequestError) as refused:
-            client.chat.completions.create(model="gpt-4.1-mini", messages=HI, **options)
+    with pytest.raises(openai.BadRequestError) as streamed:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=HI, stream=True)
+    with pytest.raises(openai.BadRequestError) as several:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=HI, n=2)
+    for refused, param in ((streamed, "stream"), (several, "n")):
         assert (refused.value.code, error_body(refused.value)["param"]) == ("invalidPayload", param)
     answer = client.chat.completions.create(model="gpt-4.1-mini", messages=HI, logprobs=True)
     assert answer.choices[0].logprobs is None

@@ -9,7 +9,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.cognitiveservices.models import Deployment, PatchResourceTagsAndSku, Sku
 
-from tests.emulator.support import BASE, arm_error
+from tests.emulator.support import BASE, arm_error, by_name, deployed_model, properties, sku
 from tests.emulator.support import deployment_body as _body
 from tests.emulator.support import fine_tuned_models as _fine_tuned
 from tests.fixtures.emulator import EmulatorHandle
@@ -27,9 +27,9 @@ def _error_code(call: Any) -> str | None:
 def test_base_deployment_is_preprovisioned(emulator_reset: EmulatorHandle) -> None:
     mgmt = emulator_reset.mgmt()
     base = mgmt.deployments.get(emulator_reset.resource_group, emulator_reset.account, "gpt-4.1-mini")
-    assert base.properties.provisioning_state == "Succeeded"
-    assert (base.properties.model.name, base.properties.model.version) == ("gpt-4.1-mini", "2025-04-14")
-    assert base.sku.name == "GlobalStandard"
+    assert properties(base).provisioning_state == "Succeeded"
+    assert (deployed_model(base).name, deployed_model(base).version) == ("gpt-4.1-mini", "2025-04-14")
+    assert sku(base).name == "GlobalStandard"
 
 
 @pytest.mark.rule("LC6", "AR2", "AR3", "AR7")
@@ -40,13 +40,14 @@ def test_create_get_list_delete(emulator_reset: EmulatorHandle) -> None:
     poller = mgmt.deployments.begin_create_or_update(rg, account, "ft-a", _body(model, sku="developertier"))
     assert poller.status().lower() in ("creating", "inprogress")
     created = poller.result()
-    assert created.properties.provisioning_state == "Succeeded" and created.properties.model.name == model
-    assert created.sku.name == "DeveloperTier" and created.id.endswith(
-        f"/accounts/{account}/deployments/ft-a"
-    )
-    assert sorted(d.name for d in mgmt.deployments.list(rg, account)) == ["ft-a", "gpt-4.1-mini"]
+    assert properties(created).provisioning_state == "Succeeded"
+    assert deployed_model(created).name == model
+    assert sku(created).name == "DeveloperTier"
+    assert created.id is not None
+    assert created.id.endswith(f"/accounts/{account}/deployments/ft-a")
+    assert sorted(by_name(mgmt.deployments.list(rg, account))) == ["ft-a", "gpt-4.1-mini"]
     same = mgmt.deployments.begin_create_or_update(rg, account, "ft-a", _body(model, capacity=60)).result()
-    assert same.sku.capacity == 60
+    assert sku(same).capacity == 60
     mgmt.deployments.begin_delete(rg, account, "ft-a").result()
     with pytest.raises(ResourceNotFoundError):
         mgmt.deployments.get(rg, account, "ft-a")
@@ -121,10 +122,10 @@ def test_injected_failure_and_slow_provisioning(emulator_reset: EmulatorHandle) 
     assert _error_code(
         lambda: mgmt.deployments.begin_create_or_update(rg, account, "bad", _body(model)).result()
     ) == ("DeploymentFailed")
-    assert mgmt.deployments.get(rg, account, "bad").properties.provisioning_state == "Failed"
+    assert properties(mgmt.deployments.get(rg, account, "bad")).provisioning_state == "Failed"
     emulator_reset.set_faults(fail_deployments=["named-bad"], provisioning_slowdown=6)
     poller = mgmt.deployments.begin_create_or_update(rg, account, "slow", _body(model))
-    assert mgmt.deployments.get(rg, account, "slow").properties.provisioning_state == "Creating"
+    assert properties(mgmt.deployments.get(rg, account, "slow")).provisioning_state == "Creating"
     # The account takes one deployment write at a time (on through emulator.launch, as on Azure): a second
     # write to the deployment being created is refused at the account ...
     assert _error_code(
@@ -139,7 +140,7 @@ def test_injected_failure_and_slow_provisioning(emulator_reset: EmulatorHandle) 
     assert _error_code(
         lambda: mgmt.deployments.begin_create_or_update(rg, account, "slow", _body(model)).result()
     ) == ("AnotherOperationInProgress")
-    assert poller.result().properties.provisioning_state == "Succeeded"
+    assert properties(poller.result()).provisioning_state == "Succeeded"
     emulator_reset.set_faults(provisioning_slowdown=1)
     assert _error_code(
         lambda: mgmt.deployments.begin_create_or_update(rg, account, "named-bad", _body(model)).result()
@@ -198,14 +199,14 @@ def test_patch_changes_capacity_and_tags(emulator_reset: EmulatorHandle) -> None
     poller = mgmt.deployments.begin_update(
         rg, account, "pp", PatchResourceTagsAndSku(sku=Sku(name="Standard", capacity=9), tags={"run": "r1"})
     )
-    assert mgmt.deployments.get(rg, account, "pp").properties.provisioning_state == "Accepted"
+    assert properties(mgmt.deployments.get(rg, account, "pp")).provisioning_state == "Accepted"
     updated = poller.result()
-    assert (updated.sku.capacity, updated.tags, updated.properties.provisioning_state) == (
+    assert (sku(updated).capacity, updated.tags, properties(updated).provisioning_state) == (
         9,
         {"run": "r1"},
         "Succeeded",
     )
-    assert updated.properties.model.name == model
+    assert deployed_model(updated).name == model
     assert (
         _error_code(
             lambda: mgmt.deployments.begin_update(

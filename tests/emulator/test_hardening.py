@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,7 @@ def test_faults_refuse_unbounded_values(emulator_reset: EmulatorHandle, faults: 
 
 
 @pytest.mark.rule("X4")
-def test_oversized_bodies_are_413(emulator_factory: Any) -> None:
+def test_oversized_bodies_are_413(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--max-file-size", "1000")
     client = handle.openai_v1(max_retries=0)
     with handle.http_client() as http:

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
+from openai.types.fine_tuning import FineTuningJobEvent
+from openai.types.fine_tuning.job_create_params import Integration
 
-from tests.emulator.support import failure_file, success_file, upload, wait_for, wait_job, wait_processed
+from tests.emulator.support import (
+    azure_status,
+    failure_file,
+    fine_tuned_model,
+    success_file,
+    upload,
+    wait_for,
+    wait_job,
+    wait_processed,
+)
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,6 +41,13 @@ def _create(client: Any, file_id: str, model: str = BASE, **kw: Any) -> Any:
     return client.fine_tuning.jobs.create(model=model, training_file=file_id, **kw)
 
 
+def _step(event: FineTuningJobEvent) -> int:
+    """A metrics event's step: the SDK types ``data`` as ``object``; metrics events carry a JSON object."""
+    assert isinstance(event.data, dict), event
+    step: int = event.data["step"]
+    return step
+
+
 @pytest.mark.rule("LC3", "LC4", "P5", "P7", "P9")
 @pytest.mark.parametrize("surface", ["v1", "azure"])
 def test_job_lifecycle(emulator_reset: EmulatorHandle, surface: str) -> None:
@@ -43,18 +61,24 @@ def test_job_lifecycle(emulator_reset: EmulatorHandle, surface: str) -> None:
         method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 4}}},
     )
     assert re.fullmatch(r"ftjob-[0-9a-f]{32}", job.id)
-    assert job.status == "pending" and job.fine_tuned_model is None and job.seed == 123
+    assert azure_status(job) == "pending"
+    assert job.fine_tuned_model is None
+    assert job.seed == 123
     assert job.hyperparameters.n_epochs == 2 and job.hyperparameters.learning_rate_multiplier == -1
     assert job.model_extra["trainingType"] == "developerTier"
     done = wait_job(client, job.id)
-    assert done.status == "succeeded" and done.finished_at is not None and done.trained_tokens > 0
-    assert FT_NAME.fullmatch(done.fine_tuned_model) and job.id.removeprefix("ftjob-") in done.fine_tuned_model
+    assert done.status == "succeeded"
+    assert done.finished_at is not None
+    assert done.trained_tokens is not None
+    assert done.trained_tokens > 0
+    model = fine_tuned_model(done)
+    assert FT_NAME.fullmatch(model)
+    assert job.id.removeprefix("ftjob-") in model
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id)]
     assert messages[0] == "Job created." and "Job started." in messages and messages[-1] == "Job succeeded."
     checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
-    assert len(checkpoints) == 2 and checkpoints[-1].fine_tuned_model_checkpoint.startswith(
-        done.fine_tuned_model
-    )
+    assert len(checkpoints) == 2
+    assert checkpoints[-1].fine_tuned_model_checkpoint.startswith(model)
     assert [j.id for j in client.fine_tuning.jobs.list()] == [job.id]
 
 
@@ -91,13 +115,13 @@ def test_a_full_pool_queues_jobs_and_pause_resume(emulator_factory: Callable[...
     file_id = _processed_file(client)
     first, second = _create(client, file_id), _create(client, file_id)
     wait_for(lambda: client.fine_tuning.jobs.retrieve(first.id).status == "running")
-    assert client.fine_tuning.jobs.retrieve(second.id).status == "pending"
+    assert azure_status(client.fine_tuning.jobs.retrieve(second.id)) == "pending"
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.resume(first.id)
     paused = client.fine_tuning.jobs.pause(first.id)
-    assert paused.status == "paused"
+    assert azure_status(paused) == "paused"
     wait_for(lambda: client.fine_tuning.jobs.retrieve(second.id).status == "running")
-    assert client.fine_tuning.jobs.resume(first.id).status == "pending"
+    assert azure_status(client.fine_tuning.jobs.resume(first.id)) == "pending"
     handle.advance_clock(4)  # the second job's 3 s end; the paused one restarts with under 3 s left
     assert client.fine_tuning.jobs.retrieve(second.id).status == "succeeded"
     assert client.fine_tuning.jobs.retrieve(first.id).status == "running"
@@ -112,9 +136,9 @@ def test_continuous_fine_tuning_keeps_root_base(emulator_reset: EmulatorHandle) 
     client = emulator_reset.openai_v1()
     file_id = _processed_file(client)
     first = wait_job(client, _create(client, file_id, suffix="v01").id)
-    second = wait_job(client, _create(client, file_id, model=first.fine_tuned_model, suffix="v02").id)
+    second = wait_job(client, _create(client, file_id, model=fine_tuned_model(first), suffix="v02").id)
     assert second.status == "succeeded" and second.model == first.fine_tuned_model
-    name = FT_NAME.fullmatch(second.fine_tuned_model)
+    name = FT_NAME.fullmatch(fine_tuned_model(second))
     assert name is not None
     assert name.group(1) == "v02"
     models = {m["id"]: m for m in emulator_reset.state()["models"]}
@@ -132,9 +156,10 @@ def test_injected_job_failures(emulator_reset: EmulatorHandle) -> None:
     file_id = _processed_file(client)
     emulator_reset.set_faults(fail_next_jobs=1)
     failed = wait_job(client, _create(client, file_id).id)
-    assert (
-        failed.status == "failed" and failed.error.code == "internalError" and failed.fine_tuned_model is None
-    )
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error.code == "internalError"
+    assert failed.fine_tuned_model is None
     named = _create(client, file_id)
     emulator_reset.set_faults(fail_jobs=[named.id])
     assert wait_job(client, named.id).status == "failed"
@@ -209,7 +234,7 @@ def test_results_file_metrics_and_checkpoints(emulator_reset: EmulatorHandle) ->
 
     events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
     metrics = [e for e in events if e.type == "metrics"]
-    assert [e.data["step"] for e in metrics] == list(range(1, 41))
+    assert [_step(e) for e in metrics] == list(range(1, 41))
     assert (
         metrics[-1].message.startswith("Step 40/40: training loss=")
         and "validation loss=" in metrics[-1].message
@@ -243,7 +268,7 @@ def test_metrics_appear_while_the_job_runs(emulator_factory: Callable[..., Emula
 
     def metric_steps() -> list[int]:
         events = client.fine_tuning.jobs.list_events(job.id, limit=100)
-        return [e.data["step"] for e in events if e.type == "metrics"]
+        return [_step(e) for e in events if e.type == "metrics"]
 
     assert metric_steps() == list(range(1, 21))
     assert [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id)] == [20]
@@ -261,7 +286,7 @@ def test_metrics_appear_while_the_job_runs(emulator_factory: Callable[..., Emula
 def test_integrations_are_echoed_and_create_answers_with_location(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.azure_openai()
     file_id = _processed_file(client)
-    integrations = [
+    integrations: list[Integration] = [
         {"type": "wandb", "wandb": {"project": "custom-wandb-project", "tags": ["project:tag", "lineage"]}}
     ]
     raw = client.fine_tuning.jobs.with_raw_response.create(
@@ -269,12 +294,16 @@ def test_integrations_are_echoed_and_create_answers_with_location(emulator_reset
     )
     job = raw.parse()
     assert raw.headers["location"] == f"{emulator_reset.url}/openai/fine_tuning/jobs/{job.id}"
+    assert job.integrations is not None
     assert [i.model_dump(exclude_none=True) for i in job.integrations] == integrations
-    assert client.fine_tuning.jobs.retrieve(job.id).integrations[0].wandb.project == "custom-wandb-project"
+    retrieved = client.fine_tuning.jobs.retrieve(job.id).integrations
+    assert retrieved is not None
+    assert retrieved[0].wandb.project == "custom-wandb-project"
     with pytest.raises(openai.BadRequestError, match="integrations"):
         client.fine_tuning.jobs.create(
             model=BASE,
             training_file=file_id,
-            integrations=[{"type": "wandb", "wandb": {}}],
+            # The refusal under test: a W&B integration without its required project.
+            integrations=[cast(Integration, {"type": "wandb", "wandb": {}})],
             extra_body={"trainingType": "Standard"},
         )

@@ -10,6 +10,7 @@ passed it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ from typing import Any
 import openai
 import pytest
 from azure.core.exceptions import HttpResponseError
+from openai.types.chat import ChatCompletionMessageParam
 
 from emulator.cli import config_from_args
 from tests.emulator.support import (
     FAST_JOBS_AT_SCALE_1,
     arm_call,
     arm_error,
+    azure_status,
+    by_name,
     create_job,
     deploy,
     error_body,
@@ -56,7 +60,7 @@ def _models(handle: EmulatorHandle) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.rule("M4", "M5", "AR5", "AR8", "Q18")
-def test_the_account_model_list_carries_the_table(emulator_factory: Any) -> None:
+def test_the_account_model_list_carries_the_table(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(*TABLE)
     models = _models(handle)
     mini = models["gpt-4.1-mini"]
@@ -90,36 +94,51 @@ def test_the_account_model_list_carries_the_table(emulator_factory: Any) -> None
 
 
 @pytest.mark.rule("M4", "AR5")
-def test_the_sdk_reads_the_lifecycle_fields(emulator_factory: Any) -> None:
+def test_the_sdk_reads_the_lifecycle_fields(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(*TABLE)
-    listed = {m.name: m for m in handle.mgmt().accounts.list_models(handle.resource_group, handle.account)}
+    listed = by_name(handle.mgmt().accounts.list_models(handle.resource_group, handle.account))
     mini = listed["gpt-4.1-mini"]
     assert mini.lifecycle_status == "Deprecated"
+    assert mini.deprecation is not None
     assert (mini.deprecation.fine_tune, mini.deprecation.inference) == (
         "2027-04-14T00:00:00Z",
         "2026-10-14T00:00:00Z",
     )
+    assert mini.skus is not None
     assert mini.skus[0].deprecation_date == datetime(2026, 10, 14, tzinfo=UTC)
 
 
 @pytest.mark.rule("AR6", "AR9")
-def test_the_location_model_list_wraps_each_base_model(emulator_factory: Any) -> None:
+def test_the_location_model_list_wraps_each_base_model(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory(*TABLE)
     listed = list(handle.mgmt().models.list("northcentralus"))
-    assert listed and all((m.kind, m.sku_name) == ("AIServices", "S0") for m in listed)
-    by_name = {m.model.name: m.model for m in listed}
-    assert ".ft-" not in " ".join(by_name)  # the platform's models, not the account's fine-tuned ones
-    assert by_name["gpt-oss-20b"].capabilities["fineTune"] == "false"
-    assert by_name["gpt-4.1-mini"].deprecation.inference == "2026-10-14T00:00:00Z"
+    assert listed
+    assert all((m.kind, m.sku_name) == ("AIServices", "S0") for m in listed)
+    models = []
+    for entry in listed:
+        assert entry.model is not None, entry
+        models.append(entry.model)
+    platform = by_name(models)
+    assert ".ft-" not in " ".join(platform)  # the platform's models, not the account's fine-tuned ones
+    oss_capabilities = platform["gpt-oss-20b"].capabilities
+    assert oss_capabilities is not None
+    assert oss_capabilities["fineTune"] == "false"
+    mini_deprecation = platform["gpt-4.1-mini"].deprecation
+    assert mini_deprecation is not None
+    assert mini_deprecation.inference == "2026-10-14T00:00:00Z"
     assert list(handle.mgmt().models.list("westeurope")) == []
 
 
 @pytest.mark.rule("M2", "LC8", "Q15")
-def test_an_existing_customer_trains_the_gpt41_family_until_2027_04_14(emulator_factory: Any) -> None:
+def test_an_existing_customer_trains_the_gpt41_family_until_2027_04_14(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory(*TABLE)
-    assert create_job(handle).status == "pending"  # today
+    assert azure_status(create_job(handle)) == "pending"  # today
     _move_to(handle, "2027-04-13T23:00:00")
-    assert create_job(handle).status == "pending"  # the last hour
+    assert azure_status(create_job(handle)) == "pending"  # the last hour
     handle.advance_clock(3600)
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle)
@@ -131,7 +150,9 @@ def test_an_existing_customer_trains_the_gpt41_family_until_2027_04_14(emulator_
 
 
 @pytest.mark.rule("M2", "Q15")
-def test_a_new_customer_cannot_fine_tune_a_retired_base(emulator_factory: Any) -> None:
+def test_a_new_customer_cannot_fine_tune_a_retired_base(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory(*TABLE, "--customer", "new")
     with pytest.raises(openai.BadRequestError) as refused:
         create_job(handle)
@@ -142,13 +163,15 @@ def test_a_new_customer_cannot_fine_tune_a_retired_base(emulator_factory: Any) -
     assert _models(handle)["gpt-4.1-mini"]["deprecation"]["fineTune"] == "2026-10-14T00:00:00Z"
     # The new customer's path: an open model, on Global training.
     job = create_job(handle, "gpt-oss-20b-11", "GlobalStandard")
-    assert job.status == "pending"
+    assert azure_status(job) == "pending"
 
 
 @pytest.mark.rule("M2", "AD2", "AD7")
-def test_existing_families_are_chosen_by_flag_and_admin_api(emulator_factory: Any) -> None:
+def test_existing_families_are_chosen_by_flag_and_admin_api(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory(*TABLE, "--customer", "existing=gpt-4o")
-    assert create_job(handle, "gpt-4o-2024-08-06").status == "pending"
+    assert azure_status(create_job(handle, "gpt-4o-2024-08-06")) == "pending"
     with pytest.raises(openai.BadRequestError):
         create_job(handle)  # gpt-4.1-mini: not a family this account fine-tunes
     assert handle.state()["account"] == {
@@ -160,7 +183,7 @@ def test_existing_families_are_chosen_by_flag_and_admin_api(emulator_factory: An
     with handle.http_client() as http:
         account = http.post(handle.url + "/_emulator/account", json={"customer": "existing"}).json()
         assert account["existing_families"] == ["gpt-4.1"]
-        assert create_job(handle).status == "pending"
+        assert azure_status(create_job(handle)) == "pending"
         assert http.post(handle.url + "/_emulator/account", json={"customer": "new"}).json() == {
             "customer": "new",
             "existing_families": [],
@@ -194,7 +217,7 @@ def test_the_customer_flag_is_checked() -> None:
 @pytest.mark.rule("M1", "V5", "Q17")
 @pytest.mark.parametrize(("flags", "status"), [((), 404), (("--retired-chat-status", "410"), 410)])
 def test_a_retired_base_deployment_refuses_chat(
-    emulator_factory: Any, flags: tuple[str, ...], status: int
+    emulator_factory: Callable[..., EmulatorHandle], flags: tuple[str, ...], status: int
 ) -> None:
     handle = emulator_factory(*TABLE, *flags)
     client = handle.openai_v1(max_retries=0)
@@ -214,7 +237,7 @@ def test_a_retired_base_deployment_refuses_chat(
 
 
 @pytest.mark.rule("M1", "Q16")
-def test_a_retired_base_model_cannot_be_deployed(emulator_factory: Any) -> None:
+def test_a_retired_base_model_cannot_be_deployed(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(*TABLE)
     with pytest.raises(HttpResponseError) as refused:
         deploy(handle, "mini-again", "gpt-4.1-mini", sku="GlobalStandard", version="2025-04-14")
@@ -226,12 +249,16 @@ def test_a_retired_base_model_cannot_be_deployed(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("M3", "LC8")
-def test_fine_tuned_deployments_serve_until_2027_10_14(emulator_factory: Any) -> None:
+def test_fine_tuned_deployments_serve_until_2027_10_14(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory(*TABLE, *REAL_TIME)
     (tuned,) = fine_tuned_models(handle, training_type="developerTier")
     deploy(handle, "ft-mini", tuned, sku="GlobalStandard")
     client = handle.openai_v1(max_retries=0)
-    message = [{"role": "user", "content": "What is the capital of France?"}]
+    message: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "What is the capital of France?"}
+    ]
     assert client.chat.completions.create(model="ft-mini", messages=message).choices
     assert _models(handle)[tuned]["deprecation"] == {
         "fineTune": "2027-04-14T00:00:00Z",
@@ -250,7 +277,7 @@ def test_fine_tuned_deployments_serve_until_2027_10_14(emulator_factory: Any) ->
 
 
 @pytest.mark.rule("M1")
-def test_lifecycle_none_has_no_dates(emulator_factory: Any) -> None:
+def test_lifecycle_none_has_no_dates(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--lifecycle", "none")
     mini = _models(handle)["gpt-4.1-mini"]
     assert "deprecation" not in mini and mini["lifecycleStatus"] == "GenerallyAvailable"
@@ -259,7 +286,9 @@ def test_lifecycle_none_has_no_dates(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("M9")
-def test_models_outside_supervised_fine_tuning_are_refused(emulator_factory: Any) -> None:
+def test_models_outside_supervised_fine_tuning_are_refused(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory(*TABLE)
     for model, name in (("gpt-5-mini-2025-08-07", "gpt-5-mini"), ("o4-mini-2025-04-16", "o4-mini")):
         with pytest.raises(openai.BadRequestError) as refused:

@@ -7,6 +7,7 @@ Every emulator here runs at --time-scale 0.01, so 24 h is 864 emulated seconds a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,16 @@ from typing import Any
 import openai
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.emulator.support import (
     BASE,
     deploy,
     deployment_body,
     deployment_state,
+    fine_tuned_model,
     fine_tuned_models,
+    properties,
     start_before_retirements,
     success_file,
     upload,
@@ -29,7 +33,7 @@ from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
 DAY = 864.0  # one day of Azure time at --time-scale 0.01
-HELLO = [{"role": "user", "content": "capital of france?"}]
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "capital of france?"}]
 
 
 def _chat(handle: EmulatorHandle, deployment: str) -> Any:
@@ -53,13 +57,15 @@ def test_developer_deployment_ends_24_hours_after_creation(emulator_reset: Emula
     created = emulator_reset.mgmt().deployments.get(
         emulator_reset.resource_group, emulator_reset.account, "dev"
     )
+    assert created.system_data is not None
+    assert created.system_data.created_at is not None
     assert state["expires_at"] == pytest.approx(created.system_data.created_at.timestamp() + DAY, abs=1)
     emulator_reset.advance_clock(DAY - 30)
     assert _chat(emulator_reset, "dev").choices  # use does not extend a DeveloperTier deployment
     emulator_reset.advance_clock(31)
     _gone(emulator_reset, "dev")
     assert model in [m["id"] for m in emulator_reset.state()["models"]]  # the model stays, can be redeployed
-    assert deploy(emulator_reset, "dev", model).properties.provisioning_state == "Succeeded"
+    assert properties(deploy(emulator_reset, "dev", model)).provisioning_state == "Succeeded"
 
 
 @pytest.mark.rule("LC7", "Q10")
@@ -91,7 +97,7 @@ def test_base_model_deployments_are_never_removed(emulator_reset: EmulatorHandle
 
 
 @pytest.mark.rule("LC7")
-def test_lifetime_flags(emulator_factory: Any) -> None:
+def test_lifetime_flags(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--developer-lifetime", "1000", "--idle-lifetime", "2000")  # 10 s and 20 s
     dev_model, std_model = fine_tuned_models(handle, 2)
     deploy(handle, "dev", dev_model)
@@ -108,7 +114,7 @@ def test_lifetime_flags(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("LC1", "AD4")
-def test_weeks_pass_in_milliseconds(emulator_factory: Any) -> None:
+def test_weeks_pass_in_milliseconds(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     """With real durations (time scale 1) a test still lives through a month in a few calls: files,
     jobs and deployments all move on the admin clock."""
     handle = emulator_factory("--time-scale", "1", "--job-running", "7200", "--provisioning", "600")
@@ -122,13 +128,15 @@ def test_weeks_pass_in_milliseconds(emulator_factory: Any) -> None:
     )
     handle.advance_clock(3 * 3600)
     done = client.fine_tuning.jobs.retrieve(job.id)
-    assert done.status == "succeeded" and done.finished_at - done.created_at >= 7200
+    assert done.status == "succeeded"
+    assert done.finished_at is not None
+    assert done.finished_at - done.created_at >= 7200
     mgmt = handle.mgmt()
     poller = mgmt.deployments.begin_create_or_update(
-        handle.resource_group, handle.account, "ft", deployment_body(done.fine_tuned_model)
+        handle.resource_group, handle.account, "ft", deployment_body(fine_tuned_model(done))
     )
     handle.advance_clock(601)
-    assert poller.result().properties.provisioning_state == "Succeeded"
+    assert properties(poller.result()).provisioning_state == "Succeeded"
     assert _chat(handle, "ft").choices
     handle.advance_clock(86400 + 1)
     assert deployment_state(handle, "ft") is None

@@ -6,8 +6,8 @@ keeps the deployment alive."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import openai
 import pytest
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.mark.rule("Q8")
-def test_an_upload_over_the_file_size_limit_is_a_413(emulator_factory: Any) -> None:
+def test_an_upload_over_the_file_size_limit_is_a_413(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--max-file-size", "1000")
     client = handle.openai_v1(max_retries=0)
     with handle.http_client() as http:

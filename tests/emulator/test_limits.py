@@ -4,6 +4,7 @@ queued jobs, fine-tuned deployments."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -13,6 +14,7 @@ from tests.emulator.support import (
     BASE,
     delete_job,
     deploy,
+    fine_tuned_model,
     success_file,
     upload,
     wait_for,
@@ -53,7 +55,7 @@ def test_defaults_are_the_february_2026_numbers(emulator: EmulatorHandle) -> Non
 
 
 @pytest.mark.rule("Q6")
-def test_file_count_ignores_results_files(emulator_factory: Any) -> None:
+def test_file_count_ignores_results_files(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--max-files", "2")
     client = handle.openai_v1(max_retries=0)
     first = upload(client, success_file()).id
@@ -67,7 +69,7 @@ def test_file_count_ignores_results_files(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("Q7")
-def test_total_file_bytes(emulator_factory: Any) -> None:
+def test_total_file_bytes(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     size = len(success_file())
     handle = emulator_factory("--max-file-bytes", str(2 * size + 10))
     client = handle.openai_v1(max_retries=0)
@@ -78,7 +80,7 @@ def test_total_file_bytes(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("Q2")
-def test_finished_jobs_count_until_deleted(emulator_factory: Any) -> None:
+def test_finished_jobs_count_until_deleted(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--max-jobs", "2")
     client = handle.openai_v1(max_retries=0)
     file_id = upload(client, success_file()).id
@@ -91,7 +93,7 @@ def test_finished_jobs_count_until_deleted(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("Q3", "Q4", "LC3")
-def test_running_slots_per_training_pool(emulator_factory: Any) -> None:
+def test_running_slots_per_training_pool(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(
         "--job-running", "100000", "--max-running-jobs", "2", "--max-running-developer-jobs", "1"
     )
@@ -113,7 +115,7 @@ def test_running_slots_per_training_pool(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("Q5")
-def test_queued_jobs_limit(emulator_factory: Any) -> None:
+def test_queued_jobs_limit(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--job-running", "100000", "--max-running-jobs", "1", "--max-queued-jobs", "2")
     client = handle.openai_v1(max_retries=0)
     file_id = upload(client, success_file()).id
@@ -134,7 +136,7 @@ def test_deleting_jobs(emulator_reset: EmulatorHandle) -> None:
     file_id = upload(client, success_file()).id
     wait_processed(client, file_id)
     done = wait_job(client, _job(client, file_id).id)
-    deploy(emulator_reset, "uses-it", done.fine_tuned_model)
+    deploy(emulator_reset, "uses-it", fine_tuned_model(done))
     with pytest.raises(openai.ConflictError) as info:
         delete_job(client, done.id)
     assert info.value.code == "conflict" and "uses-it" in str(info.value)
@@ -146,7 +148,7 @@ def test_deleting_jobs(emulator_reset: EmulatorHandle) -> None:
         client.fine_tuning.jobs.retrieve(done.id)
     assert done.fine_tuned_model not in [m["id"] for m in emulator_reset.state()["models"]]
     with pytest.raises(Exception, match="DeploymentModelNotSupported"):
-        deploy(emulator_reset, "again", done.fine_tuned_model)  # the model went with its job
+        deploy(emulator_reset, "again", fine_tuned_model(done))  # the model went with its job
     assert client.files.retrieve(done.result_files[0]).purpose == "fine-tune-results"  # results stay
 
     active = _job(client, file_id)

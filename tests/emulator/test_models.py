@@ -4,16 +4,19 @@ chat calls to its deployments fail (issue 10)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import openai
 import pytest
 from azure.core.exceptions import HttpResponseError
+from azure.mgmt.cognitiveservices.models import AccountModel
 
 from tests.emulator.support import (
     BASE,
     arm_error,
+    by_name,
     deploy,
     fine_tuned_models,
     success_file,
@@ -30,8 +33,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def _models(handle: EmulatorHandle) -> dict[str, Any]:
-    return {m.name: m for m in handle.mgmt().accounts.list_models(handle.resource_group, handle.account)}
+def _models(handle: EmulatorHandle) -> dict[str, AccountModel]:
+    return by_name(handle.mgmt().accounts.list_models(handle.resource_group, handle.account))
 
 
 def _job(client: Any, file_id: str, model: str = BASE) -> Any:
@@ -53,20 +56,23 @@ def test_list_models_shows_base_and_fine_tuned_models(emulator_reset: EmulatorHa
         "GenerallyAvailable",
     )
     assert base.capabilities == {"chatCompletion": "true", "fineTune": "true"}
+    assert base.skus is not None
     assert {sku.name for sku in base.skus} >= {"GlobalStandard", "Standard"}
     assert base.deprecation is None
     assert {"gpt-4.1", "gpt-4.1-nano", "gpt-4o-mini", "gpt-4o"} <= set(models)
     ft = models[tuned]
-    assert (
-        ft.version == "1" and ft.base_model.name == "gpt-4.1-mini" and ft.base_model.version == "2025-04-14"
-    )
+    assert ft.version == "1"
+    assert ft.base_model is not None
+    assert (ft.base_model.name, ft.base_model.version) == ("gpt-4.1-mini", "2025-04-14")
+    assert ft.skus is not None
     assert "DeveloperTier" in {sku.name for sku in ft.skus}
 
 
 @pytest.mark.rule("LC8", "Q15")
-def test_retire_model_flag(emulator_factory: Any) -> None:
+def test_retire_model_flag(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--retire-model", f"{NANO}=2026-01-01,2099-01-01T12:00:00Z")
     nano = _models(handle)["gpt-4.1-nano"]
+    assert nano.deprecation is not None
     assert nano.deprecation.fine_tune == "2026-01-01T00:00:00Z"
     assert nano.deprecation.inference == "2099-01-01T12:00:00Z"
     client = handle.openai_v1(max_retries=0)

@@ -5,14 +5,17 @@ model, deployments on GlobalStandard with the provider's ``model.format`` (the o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.emulator.support import (
     arm_call,
     arm_deployment,
+    azure_status,
     create_job,
     error_body,
     fine_tuned_models,
@@ -23,7 +26,7 @@ from tests.fixtures.emulator import EmulatorHandle
 pytestmark = pytest.mark.timeout(90)
 OSS = "gpt-oss-20b-11"
 NOT_SUPPORTED = "The specified base model does not support fine-tuning."
-HI = [{"role": "user", "content": "What is the capital of Peru?"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the capital of Peru?"}]
 
 
 def _refusal(handle: EmulatorHandle, model: str, training_type: str) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def test_open_models_train_on_global_only(emulator_reset: EmulatorHandle, model:
     assert standard["message"] == (
         f"{NOT_SUPPORTED} (Standard training of {name} is offered in no region, not in northcentralus)"
     )
-    assert create_job(emulator_reset, model, "globalStandard").status == "pending"
+    assert azure_status(create_job(emulator_reset, model, "globalStandard")) == "pending"
 
 
 @pytest.mark.rule("M10")
@@ -78,7 +81,7 @@ def test_an_open_model_is_fine_tuned_from_its_base_only(emulator_reset: Emulator
     [((), "Microsoft", "OpenAI-OSS"), (("--open-model-format", "OpenAI-OSS"), "OpenAI-OSS", "Microsoft")],
 )
 def test_the_deployment_format_of_open_models(
-    emulator_factory: Any, flags: tuple[str, ...], accepted: str, refused: str
+    emulator_factory: Callable[..., EmulatorHandle], flags: tuple[str, ...], accepted: str, refused: str
 ) -> None:
     handle = emulator_factory(*flags, "--open-model-not-ready", "0")
     (tuned,) = fine_tuned_models(handle, training_type="GlobalStandard", model=OSS)
@@ -113,7 +116,9 @@ def test_open_models_deploy_on_global_standard_only(emulator_reset: EmulatorHand
 
 
 @pytest.mark.rule("M15")
-def test_a_fresh_open_model_deployment_is_not_ready_for_a_while(emulator_factory: Any) -> None:
+def test_a_fresh_open_model_deployment_is_not_ready_for_a_while(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     # 120 s (the default window) at --time-scale 0.01: 1.2 emulated seconds after Succeeded.
     handle = emulator_factory("--lifecycle", "table")
     (tuned,) = fine_tuned_models(handle, training_type="GlobalStandard", model=OSS)
@@ -132,7 +137,9 @@ def test_a_fresh_open_model_deployment_is_not_ready_for_a_while(emulator_factory
 
 
 @pytest.mark.rule("M16")
-def test_below_100_units_an_open_model_fails_to_load_its_lora(emulator_factory: Any) -> None:
+def test_below_100_units_an_open_model_fails_to_load_its_lora(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     handle = emulator_factory("--open-model-not-ready", "0")
     (tuned,) = fine_tuned_models(handle, training_type="GlobalStandard", model=OSS)
     assert (

@@ -8,12 +8,14 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 import openai
 import pytest
+from azure.mgmt.cognitiveservices.models import Deployment, ThrottlingRule
 from openai.types.chat import ChatCompletionMessageParam
 
 from emulator.ratelimit import (
@@ -25,13 +27,15 @@ from emulator.ratelimit import (
     limits_for,
     model_family,
 )
-from tests.emulator.support import error_body
+from tests.emulator.support import error_body, properties
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(120)
 QUESTION = "What is the capital of France?"
 MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
 """The request's messages as JSON: what ``call`` sends and what the emulator's estimate charges."""
+SDK_MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
+"""The same messages as the openai SDK's param type, for the tests that call the SDK directly."""
 # gpt-4o and gpt-4o-mini stopped serving on 2026-10-01 (emulator/profiles.py); rate limits do not depend
 # on it.
 SERVING = ("--lifecycle", "none")
@@ -149,7 +153,9 @@ def test_token_charge_is_the_prompt_estimate_plus_max_tokens() -> None:
 
 
 @pytest.mark.rule("RL6", "RS5", "RS6", "RS8")
-def test_burst_beyond_the_window_share_gets_azures_429(emulator_factory: Any) -> None:
+def test_burst_beyond_the_window_share_gets_azures_429(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     # gpt-4o at capacity 10: 60 RPM, so 10 requests per 10 s window.
     handle = emulator_factory(
         "--deployment", "gpt-4o=gpt-4o-2024-08-06", "--base-capacity", "10", "--location", "eastus2", *SERVING
@@ -174,7 +180,7 @@ def test_burst_beyond_the_window_share_gets_azures_429(emulator_factory: Any) ->
 
 
 @pytest.mark.rule("RL2")
-def test_requests_spaced_at_the_limit_all_pass(emulator_factory: Any) -> None:
+def test_requests_spaced_at_the_limit_all_pass(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     # gpt-4.1-mini at capacity 120 with a 1 s window: 120 RPM, 2 requests per second.
     handle = emulator_factory("--base-capacity", "120", "--rate-window", "1")
     client = handle.openai_v1(max_retries=0)
@@ -191,7 +197,7 @@ def test_requests_spaced_at_the_limit_all_pass(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("RL5", "RS3", "RS4", "RS5")
-def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
+def test_headers_count_down_requests_and_tokens(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     # quota-2.md (2026-05) "Rate limit response headers": limit-requests and limit-tokens are per
     # minute, reset-requests and reset-tokens the time until each limit resets, on every call. Observed
     # (aoai-testing; Clemens Siebler's 2024 post): remaining-requests counts the 10 s window's share.
@@ -211,7 +217,9 @@ def test_headers_count_down_requests_and_tokens(emulator_factory: Any) -> None:
 
 
 @pytest.mark.rule("RL3")
-def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -> None:
+def test_max_tokens_reservation_lets_fewer_requests_fit(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     # gpt-4o-mini at capacity 10: 100 RPM (17 per 10 s) but only 10,000 TPM, so tokens bind first.
     handle = emulator_factory(
         "--deployment", "mini=gpt-4o-mini-2024-07-18", "--base-capacity", "10", *SERVING
@@ -237,7 +245,7 @@ def test_max_tokens_reservation_lets_fewer_requests_fit(emulator_factory: Any) -
 
 
 @pytest.mark.rule("RS8")
-def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
+def test_openai_sdk_honours_retry_after_ms(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     # 2 requests per 3 s window: wide enough that the first two fit in it on a loaded machine.
     handle = emulator_factory("--base-capacity", "40", "--rate-window", "3")
     seen: list[tuple[str, float, str]] = []  # (event, time, status or retry-after-ms)
@@ -253,11 +261,10 @@ def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     )
     client = openai.OpenAI(base_url=handle.url + "/openai/v1/", api_key="k", http_client=http, max_retries=2)
     create = client.chat.completions.create
-    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
-    assert create(model="gpt-4.1-mini", messages=messages).choices
-    assert create(model="gpt-4.1-mini", messages=messages).choices
+    assert create(model="gpt-4.1-mini", messages=SDK_MESSAGES).choices
+    assert create(model="gpt-4.1-mini", messages=SDK_MESSAGES).choices
     time.sleep(max(0.0, seen[0][1] + 1.4 - time.monotonic()))
-    assert create(model="gpt-4.1-mini", messages=messages).choices  # refused once, then retried
+    assert create(model="gpt-4.1-mini", messages=SDK_MESSAGES).choices  # refused once, then retried
     responses = [(event, at, extra) for event, at, extra in seen if event != "request"]
     assert [event for event, _, _ in responses] == ["200", "200", "429", "200"]
     _, refused_at, retry_ms = responses[2]
@@ -268,15 +275,22 @@ def test_openai_sdk_honours_retry_after_ms(emulator_factory: Any) -> None:
     assert retried_at - refused_at == pytest.approx(int(retry_ms) / 1000, abs=0.15)
 
 
+def _rate_limits(deployment: Deployment) -> list[ThrottlingRule]:
+    """The limits ARM reports on a deployment (optional in the SDK's types; the emulator reports them)."""
+    limits = properties(deployment).rate_limits
+    assert limits is not None, deployment
+    return limits
+
+
 @pytest.mark.rule("RL1", "RL7", "AD12")
-def test_scale_flag_and_admin_override(emulator_factory: Any) -> None:
+def test_scale_flag_and_admin_override(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory("--base-capacity", "100", "--rate-limit-scale", "0.1")
     client = handle.openai_v1(max_retries=0)
     assert call(client).headers["x-ratelimit-limit-tokens"] == "10000"
     handle.set_faults(rate_limit_scale=2)
     assert call(client).headers["x-ratelimit-limit-tokens"] == "200000"
     arm = handle.mgmt().deployments.get(handle.resource_group, handle.account, "gpt-4.1-mini")
-    limits = {r.key: (r.renewal_period, r.count) for r in arm.properties.rate_limits}
+    limits = {r.key: (r.renewal_period, r.count) for r in _rate_limits(arm)}
     assert limits == {"request": (10, 34), "token": (60, 200_000)}  # 200 RPM -> 34 per 10 s
     handle.clear_faults()
     assert call(client).headers["x-ratelimit-limit-tokens"] == "10000"
@@ -286,7 +300,7 @@ def test_scale_flag_and_admin_override(emulator_factory: Any) -> None:
 def test_bad_max_tokens_is_a_clear_400(emulator_reset: EmulatorHandle) -> None:
     client = emulator_reset.openai_v1(max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES, max_tokens=0)
+        client.chat.completions.create(model="gpt-4.1-mini", messages=SDK_MESSAGES, max_tokens=0)
     assert error_body(info.value)["param"] == "max_tokens"
 
 
@@ -341,7 +355,9 @@ def test_a_background_load_takes_its_share_of_the_current_limits() -> None:
 
 
 @pytest.mark.rule("RL7", "RL8", "RL9", "RL10", "AD2", "AD8", "AD9", "AD10", "AD11")
-def test_admin_api_lowers_limits_and_adds_a_second_consumer(emulator_factory: Any) -> None:
+def test_admin_api_lowers_limits_and_adds_a_second_consumer(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
     # gpt-4.1-mini at capacity 600 with a 1 s window: 600 RPM, 10 requests per second.
     handle = emulator_factory("--base-capacity", "600", "--rate-window", "1", "--chat-latency", "0")
     client = handle.openai_v1(max_retries=0)
@@ -352,7 +368,7 @@ def test_admin_api_lowers_limits_and_adds_a_second_consumer(emulator_factory: An
         "150000",
     )
     arm = handle.mgmt().deployments.get(handle.resource_group, handle.account, "gpt-4.1-mini")
-    assert {r.key: r.count for r in arm.properties.rate_limits} == {"request": 10, "token": 600_000}
+    assert {r.key: r.count for r in _rate_limits(arm)} == {"request": 10, "token": 600_000}
     handle.clear_rate_pressure()
     assert call(client).headers["x-ratelimit-limit-tokens"] == "600000"
 
@@ -367,7 +383,7 @@ def test_admin_api_lowers_limits_and_adds_a_second_consumer(emulator_factory: An
 
 
 @pytest.mark.rule("RL8", "RL9", "AD2")
-def test_pressure_flags_apply_from_start_up(emulator_factory: Any) -> None:
+def test_pressure_flags_apply_from_start_up(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(
         "--base-capacity",
         "600",

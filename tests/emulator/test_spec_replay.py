@@ -21,13 +21,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from openai.types.fine_tuning.job_create_params import Integration
 
 from emulator.launch import AZURE_API_VERSION, EmulatorHandle
-from tests.emulator.support import BASE, start_before_retirements, success_file, upload, wait_processed
+from tests.emulator.support import (
+    BASE,
+    fine_tuned_model,
+    start_before_retirements,
+    success_file,
+    upload,
+    wait_processed,
+)
 
 pytestmark = pytest.mark.timeout(120)
 ARM_VERSION = "2025-06-01"
-WANDB = [{"type": "wandb", "wandb": {"project": "custom-wandb-project", "tags": ["project:tag", "lineage"]}}]
+WANDB: list[Integration] = [
+    {"type": "wandb", "wandb": {"project": "custom-wandb-project", "tags": ["project:tag", "lineage"]}}
+]
 TRAINING = 1000.0  # emulated seconds a job trains (--job-running 100000 at --time-scale 0.01)
 
 
@@ -316,7 +326,7 @@ def world() -> Iterator[World]:
             extra_body={"trainingType": "Standard"},
         )
         handle.advance_clock(TRAINING + 10)
-        model = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+        model = fine_tuned_model(client.fine_tuning.jobs.retrieve(job.id))
         body = {
             "sku": {"name": "Standard", "capacity": 1},
             "properties": {"model": {"name": model, "version": "1"}},
@@ -343,7 +353,10 @@ def _send(handle: EmulatorHandle, method: str, path: str, body: Any) -> Any:
     headers = {"Authorization": "Bearer t"} if arm else {"api-key": "k"}
     with handle.http_client() as http:
         if method == "UPLOAD":
-            files = {"purpose": (None, "fine-tune"), "file": ("puppy.jsonl", success_file())}
+            files: dict[str, tuple[str | None, str | bytes]] = {
+                "purpose": (None, "fine-tune"),
+                "file": ("puppy.jsonl", success_file()),
+            }
             return http.post(handle.url + path, params=query, headers=headers, files=files)
         content = None if body is None else json.dumps(body).encode()
         return http.request(method, handle.url + path, params=query, headers=headers, content=content)
