@@ -28,7 +28,6 @@ from openai.types.chat import (
     ChatCompletion,
     ChatCompletionAssistantMessageParam,
     ChatCompletionContentPartParam,
-    ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCall,
     ChatCompletionMessageParam,
     ChatCompletionUserMessageParam,
@@ -47,12 +46,11 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from emulator.countries import COUNTRIES
 from emulator.launch import AZURE_API_VERSION, TEACHER_DEPLOYMENT
-from tests.emulator.support import SYSTEM, TOOL
+from tests.emulator.support import SDK_TOOL, SYSTEM
 
 DEPLOYMENT = TEACHER_DEPLOYMENT
 HEADERS = {"x-functions-key": "local-key"}
 # The emulator's tests share the tool's definition as JSON; the SDK takes it as its own param type.
-AGENT_TOOL: ChatCompletionFunctionToolParam = {"type": "function", "function": TOOL["function"]}
 
 
 class AgentCrash(RuntimeError):
@@ -82,7 +80,7 @@ def user_message(question: str, image: bool) -> ChatCompletionUserMessageParam:
 
 def ask(client: AzureOpenAI, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
     """One call of the agent's model with the tool offered."""
-    return client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[AGENT_TOOL])
+    return client.chat.completions.create(model=DEPLOYMENT, messages=messages, tools=[SDK_TOOL])
 
 
 def answer(client: AzureOpenAI, tracer: Tracer, question: str, crash: bool, image: bool) -> tuple[str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import openai
 import pytest
@@ -205,7 +205,7 @@ def test_transient_errors_are_raised_for_durable_retries(emulator_reset: Emulato
 
 @pytest.mark.parametrize(("world", "refused"), [("provider", None), ("OpenAI-OSS", "Microsoft")])
 def test_an_open_models_deployment_takes_the_format_azure_accepts(
-    emulator_factory: Any, world: str, refused: str | None
+    emulator_factory: Callable[..., EmulatorHandle], world: str, refused: str | None
 ) -> None:
     """Sources disagree on an open model's ARM ``model.format``; Azure answers the wrong one with a bare
     500, so the app sends the other once and says which it refused (docs/models.md)."""
