@@ -12,7 +12,7 @@ export CHROMIUM_BIN
 # devhost, so three workers keep two cores busy; `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 3
 
-.PHONY: setup browser run serve test lint format bench figures screenshots clean
+.PHONY: setup browser run serve test fuzz lint format bench figures screenshots clean
 
 # What `make run` needs: the app's virtualenv and Azurite. `make test` adds checkov (infra scan).
 setup: $(VENV)/.installed node_modules/.installed
@@ -65,6 +65,10 @@ format: $(VENV)/.installed
 
 test: setup browser $(CHECKOV_VENV)/.installed lint
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -n $(PYTEST_WORKERS)
+
+# The property tests alone, with fresh random examples (CI draws fixed ones; tests/conftest.py says why).
+fuzz: setup
+	HYPOTHESIS_PROFILE=explore $(PY) -m pytest -n $(PYTEST_WORKERS) -m property
 
 bench: setup
 	$(PY) -m bench.rollout_stage

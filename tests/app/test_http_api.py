@@ -542,6 +542,7 @@ CASES = st.one_of(
 )
 
 
+@pytest.mark.property
 @settings(
     max_examples=300,
     deadline=None,

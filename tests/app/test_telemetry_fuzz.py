@@ -54,7 +54,7 @@ from shared.telemetry.otlp import GENAI_EVENTS, MAX_VALUE_DEPTH
 from shared.telemetry.spans import GENAI_OPERATIONS, OPERATION, STRUCTURED_ATTRIBUTES
 from tests.shared.otlp_support import otlp_json
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.property]
 
 QUOTAS = {"traces protobuf": 1400, "traces json": 1400, "logs": 1100, "feedback": 1100}
 MAX_BODY_BYTES = 64 * 1024
@@ -387,6 +387,12 @@ def refused(kind: str, body: bytes, content_type: str, *statuses: int, coding: s
     return Case(kind, body, content_type, frozenset(statuses), coding)
 
 
+def unless_too_big(body: bytes, status: int) -> int:
+    """The status a body earns for its content, or 413 when it is over the byte limit: the size is checked
+    before anything is parsed, and re-encoding a batch (UTF-32 quadruples it) can cross the limit."""
+    return 413 if len(body) > MAX_BODY_BYTES else status
+
+
 @st.composite
 def otlp_failures(draw: st.DrawFn, raw: bytes, items: list[Any], traces: bool, encoding: str) -> Case:
     """A body the endpoint must refuse as a whole (or, for bytes that happen to decode, take), made from
@@ -444,7 +450,7 @@ def otlp_failures(draw: st.DrawFn, raw: bytes, items: list[Any], traces: bool, e
             )
         many = (trace_request if traces else log_request)("fuzz-many", [items[0]] * (MAX_ITEMS + 1))
         body = many.SerializeToString() if encoding == PROTOBUF else otlp_json(many)
-        return refused("too many items", body, encoding, 413 if len(body) > MAX_BODY_BYTES else 400)
+        return refused("too many items", body, encoding, unless_too_big(body, 400))
     if encoding == PROTOBUF:
         return refused(
             "nested past protobuf's limit",
@@ -456,22 +462,19 @@ def otlp_failures(draw: st.DrawFn, raw: bytes, items: list[Any], traces: bool, e
     if broken == "deep":
         depth = draw(st.integers(200, 60_000))
         body = b"[" * depth + b"]" * draw(st.sampled_from([0, depth]))
-        return refused("JSON nested deep", body, encoding, 413 if len(body) > MAX_BODY_BYTES else 400)
+        return refused("JSON nested deep", body, encoding, unless_too_big(body, 400))
     if broken == "int":
         digits = draw(st.integers(21, 5000))
         return refused("huge integer", b'{"unknownField": ' + b"9" * digits + b"}", encoding, 400)
     if broken == "utf":
-        return refused(
-            "not UTF-8",
-            raw.decode().encode(draw(st.sampled_from(["utf-16", "utf-32", "utf-16-le"]))),
-            encoding,
-            400,
-        )
+        body = raw.decode().encode(draw(st.sampled_from(["utf-16", "utf-32", "utf-16-le"])))
+        return refused("not UTF-8", body, encoding, unless_too_big(body, 400))
     document = json.loads(raw)
     top = next(iter(document))
     if broken == "type":
         document[top] = draw(JSON_VALUES.filter(lambda v: not isinstance(v, list | type(None))))
-        return refused("wrong JSON type", json.dumps(document).encode(), encoding, 400)
+        body = json.dumps(document).encode()
+        return refused("wrong JSON type", body, encoding, unless_too_big(body, 400))
     return refused("id not hex", raw.replace(b'"traceId": "', b'"traceId": "zz', 1), encoding, 200, 400)
 
 
@@ -592,7 +595,6 @@ def feedback_cases(draw: st.DrawFn) -> tuple[Case, list[str], int | None]:
     elif what == "deep":
         depth = draw(st.integers(33, 60_000))
         body = b"[" * depth + b"]" * depth
-        status = 413 if len(body) > 64 * 1024 else 400
     elif what == "int":
         body = b'{"trace_id": "' + (b"c" * 32) + b'", "reward": ' + b"1" * draw(st.integers(21, 6000)) + b"}"
     elif what == "nan":
@@ -621,6 +623,8 @@ def feedback_cases(draw: st.DrawFn) -> tuple[Case, list[str], int | None]:
         ).encode()
     else:
         body = draw(st.binary(min_size=1, max_size=100).filter(lambda b: not _is_json(b)))
+    if what not in ("media", "charset"):
+        status = unless_too_big(body, status)
     return Case(what, body, media, frozenset({status})), ids, None
 
 
@@ -746,6 +750,16 @@ def test_generated_bad_log_exports(host: Any, caplog: pytest.LogCaptureFixture) 
     """Protobuf and JSON alternate by example: the logs endpoint shares the traces endpoint's decoding."""
     fuzz_otlp(host, caplog, "/api/v1/logs", PROTOBUF, QUOTAS["logs"] // 2)
     fuzz_otlp(host, caplog, "/api/v1/logs", JSON, QUOTAS["logs"] - QUOTAS["logs"] // 2)
+
+
+@pytest.mark.usefixtures("limits")
+def test_a_batch_re_encoded_past_the_byte_limit_is_refused_for_its_size(host: Any) -> None:
+    """A case the fuzzer found in CI: a 16 KiB JSON batch sent as UTF-32 is 64 KiB and 4 bytes. The
+    size is judged before the encoding, so it is a 413 (send smaller batches), not a 400."""
+    raw = otlp_json(log_request("fuzz-utf32", [LogRecord(body=AnyValue(string_value="x" * 16_400))]))
+    body = raw.decode().encode("utf-32")
+    assert len(raw) <= MAX_BODY_BYTES < len(body)
+    check_otlp(host, "/api/v1/logs", Case("not UTF-8", body, JSON, frozenset({413})))
 
 
 @pytest.mark.usefixtures("limits")

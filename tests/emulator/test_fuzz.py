@@ -24,7 +24,7 @@ from emulator.config import Config, Limits
 from tests.emulator.inprocess import Answer, call, call_json
 from tests.emulator.support import success_example, success_file
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.property]
 CONFIG = Config(time_scale=0.001, chat_latency=0, seed=3)
 SUB, RG, ACCOUNT = CONFIG.subscription, CONFIG.resource_group, CONFIG.account
 ACCOUNT_PATH = (

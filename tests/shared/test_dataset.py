@@ -552,6 +552,7 @@ WELL_FORMED = st.lists(
 MESSAGES = st.one_of(WELL_FORMED, WELL_FORMED, st.lists(JSON_VALUES, max_size=3), JSON_VALUES)
 
 
+@pytest.mark.property
 @settings(max_examples=300, deadline=None, database=None)
 @given(
     inputs=MESSAGES,

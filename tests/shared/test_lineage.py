@@ -165,6 +165,7 @@ def test_jobs_are_forgotten_unless_a_champion_the_latest_or_a_deployment_needs_t
     assert mark_jobs_deleted(forgotten, ["job-1"], "later") == forgotten, "a replayed stamp keeps the first"
 
 
+@pytest.mark.property
 @given(prefix=st.from_regex(DEPLOYMENT_PREFIX_PATTERN, fullmatch=True), version=st.integers(1, 9999))
 def test_every_name_the_app_makes_is_a_name_azure_accepts(prefix: str, version: int) -> None:
     """Any prefix the settings accept gives deployment names of Azure's strictest rule (2 to 64
