@@ -29,6 +29,11 @@ for the model. So every HTTP request of a rollout's client goes through ``Thrott
   ``THROTTLE_PATIENCE_SECONDS`` in all; then the 429 goes back to the caller and the rollout to
   Durable, which runs it again later.
 - **5xx and connection failures** are retried ``SERVER_ERROR_RETRIES`` times after a short backoff.
+  A request that reached Azure still counts in the pacing's windows, as Azure counts it ("unsuccessful
+  requests still count", docs/rate-limits.md, rule 3); one whose connection was never made does not.
+  A probe that fails so (or meets any other answer but a 429) ends the wait behind it as an answer
+  does, under the plan as it stands: otherwise nothing would answer it and the requests behind it
+  would wait out the window held for its answer.
 
 - **Adapted to what Azure says is left.** Every answer carries Azure's own count (docs/rate-limits.md,
   rule 7): the limits enforced now (``x-ratelimit-limit-requests`` / ``-tokens``, per minute: lower
@@ -106,6 +111,9 @@ SERVER_ERROR_RETRIES = 2
 SERVER_ERROR_BACKOFF_SECONDS = 0.5
 """First backoff after a 5xx or a connection failure; doubled for the next (the SDK's own start)."""
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
+NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+"""Transport errors raised before a request left (no connection was made): Azure never counted it. Any
+other (a read timeout, a connection dropped mid-answer) may come after Azure received it."""
 
 _DEPLOYMENT_PATH = re.compile(r"/openai/deployments/(?P<name>[^/]+)/chat/completions$")
 _CHAT_PATH = "/chat/completions"
@@ -179,7 +187,8 @@ class Pacer:
     """The limits Azure enforces now (requests, tokens per minute), from its last answer's headers."""
     others: list[Others] = field(default_factory=list)
     answered: bool = False
-    """Whether a request sent since ``probe_from`` has been answered; until then only ``probe`` go."""
+    """Whether a request sent since ``probe_from`` has been answered (or reached Azure and failed:
+    ``failed``); until then only ``probe`` go."""
     probe: int = PROBE_REQUESTS
     probe_from: float = 0.0
     """When the last 429's gate opened (0 before any): answers to requests sent earlier describe the
@@ -232,7 +241,7 @@ class Pacer:
         remaining_requests = _header_int(headers, "x-ratelimit-remaining-requests")
         remaining_tokens = _header_int(headers, "x-ratelimit-remaining-tokens")
         with self.lock:
-            probe_answered = not self.answered and booking.at >= self.probe_from
+            probe_answered = self._is_probe(booking)
             self.answered = self.answered or probe_answered
             if self.budget is None:
                 return
@@ -242,6 +251,29 @@ class Pacer:
                 self.others.append(self._others_at(booking, now, remaining_requests, remaining_tokens))
                 self.factor = 1.0
             self._replan(now, force=probe_answered)
+
+    def failed(self, booking: Booking, now: float, arrived: bool = True) -> None:
+        """Reads an outcome of ``booking``'s request that is neither an admitted answer nor a 429: a 5xx,
+        another error status, a timeout, a lost connection. A request that reached Azure stays in the
+        windows, tokens and all (Azure counts unsuccessful requests, docs/rate-limits.md rule 3; whether
+        it books their tokens is not observed, and keeping them can only slow the pacing); one that never
+        left (``arrived`` False: ``NEVER_SENT``) is forgotten. If it was the probe, the requests waiting
+        behind it are booked again at once under the plan as it stands (the failure brings no count, so
+        the limits stay), rather than after the window held for an answer that will not come: a probe
+        that arrived has ended, as if answered; one that never left passes the probe to the next request."""
+        with self.lock:
+            probe = self._is_probe(booking)
+            if arrived:
+                self.answered = self.answered or probe
+            elif booking in self.bookings:
+                self.bookings.remove(booking)
+            if probe:
+                self._replan(now, force=True)
+
+    def _is_probe(self, booking: Booking) -> bool:
+        """Whether ``booking``'s request is (one of) the probe: sent since the last gate opened, before
+        any such request was answered."""
+        return not self.answered and booking.at >= self.probe_from
 
     def _others_at(
         self, booking: Booking, now: float, remaining_requests: int, remaining_tokens: int | None
@@ -318,7 +350,7 @@ class Pacer:
             return booking
 
     def release(self, booking: Booking) -> None:
-        """Forgets a booking whose request may never have reached Azure (a lost connection, a 5xx)."""
+        """Forgets a booking whose request was not sent (its slot no longer holds: ``stale``)."""
         with self.lock:
             if booking in self.bookings:
                 self.bookings.remove(booking)
@@ -379,7 +411,7 @@ class Pacer:
     def _request_slot(self, at: float) -> float:
         """The first time from ``at`` at which the request window and the minute have room, and, while
         the probe is unanswered, the probe too (a request beyond it waits a window: long enough for the
-        answer to re-plan it first)."""
+        answer, or the probe's failure, to re-plan it first)."""
         if self.budget is None:
             return at
         slots = [booking.slot for booking in self.bookings]
@@ -510,8 +542,8 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
             booking.sent = self._clock()
             try:
                 response = await self._inner.handle_async_request(request)
-            except httpx2.TransportError:
-                pacer.release(booking)
+            except httpx2.TransportError as error:
+                pacer.failed(booking, self._clock(), arrived=not isinstance(error, NEVER_SENT))
                 failures += 1
                 if failures > SERVER_ERROR_RETRIES:
                     raise
@@ -521,16 +553,18 @@ class ThrottlingTransport(httpx2.AsyncBaseTransport):
                 pacer.refused(booking)
                 if not self._wait_out(pacer, stats, response):
                     return response
-            elif response.status_code in RETRYABLE_STATUS and failures < SERVER_ERROR_RETRIES:
-                pacer.release(booking)
+            elif response.is_success:
+                stats.observe(response.headers)
+                pacer.observe(response.headers, booking, self._clock())
+                pacer.admitted()
+                return response
+            else:
+                pacer.failed(booking, self._clock())
+                if response.status_code not in RETRYABLE_STATUS or failures >= SERVER_ERROR_RETRIES:
+                    stats.observe(response.headers)
+                    return response
                 failures += 1
                 await self._sleep(SERVER_ERROR_BACKOFF_SECONDS * 2 ** (failures - 1))
-            else:
-                stats.observe(response.headers)
-                if response.is_success:
-                    pacer.observe(response.headers, booking, self._clock())
-                    pacer.admitted()
-                return response
             await response.aclose()
 
     async def _wait_for_slot(self, pacer: Pacer, tokens: int) -> Booking:

@@ -1,7 +1,8 @@
 """shared/azure/throttling.py ``Pacer`` under pressure (issue 20): what a 429 with Azure's count does,
-a lowering taken as one event, recovery when the limit comes back, and the others' share read without
-the bias of the largest answer. Times are passed in; the whole path against the emulator is
-``bench.rollout_scale``'s ``shared`` and ``lowered`` rows."""
+a probe that fails instead of being answered, a lowering taken as one event, recovery when the limit
+comes back, and the others' share read without the bias of the largest answer. Times are passed in;
+the whole path against the emulator is ``bench.rollout_scale``'s ``shared`` and ``lowered`` rows (and,
+for a failed probe, tests/shared/test_throttling.py)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,26 @@ def test_after_a_429_one_request_goes_when_the_gate_opens_and_its_answer_frees_t
     azure_says(pacer, 2.0, 3.0, limit_requests=600, remaining_requests=94)
     assert pacer.stale(held, 3.0)
     assert pacer.reserve(0, 3.0).slot == 3.0, "the probe answered, the plan holds the rest no longer"
+
+
+def test_a_probe_that_fails_frees_the_request_behind_it_at_once() -> None:
+    """The probe goes when the gate opens, at 2.0, and comes back a 503 at 2.3 (no rate-limit headers):
+    the request held a window behind it (until 12.5) is booked again and goes at 2.3 under the plan as
+    it was, and the probe still counts in the windows (Azure counts failed requests). A probe whose
+    connection was never made did not reach Azure: it is forgotten and the next request is the probe."""
+    window = 10 + WINDOW_MARGIN_SECONDS
+    for arrived, after in ((True, [2.3, 2.3]), (False, [2.3, 2.3 + window])):
+        pacer = Pacer(budget(600), answered=True)
+        pacer.throttled(1.5, now=0.5, headers=refusal())
+        probe, held = pacer.reserve(0, 0.5), pacer.reserve(0, 0.5)
+        assert (probe.slot, held.slot) == (2.0, 2.0 + window)
+        probe.sent, plan = 2.0, (pacer.limits(), pacer.shares())
+        pacer.failed(probe, 2.3, arrived=arrived)
+        assert pacer.stale(held, 2.3), "booked again now, not at the end of the probe's window"
+        pacer.release(held)
+        assert slots(pacer, 2, now=2.3) == after, f"arrived={arrived}"
+        assert (pacer.limits(), pacer.shares()) == plan, "a failure brings no count: the plan holds"
+        assert (probe in pacer.bookings) is arrived
 
 
 def test_a_lowering_is_one_event_and_the_limit_coming_back_restores_the_plan() -> None:

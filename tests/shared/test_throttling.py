@@ -1,15 +1,20 @@
 """shared/azure/throttling.py: the pacing arithmetic (on a clock passed in), the transport's retries (on
 httpx2's MockTransport, a boundary we do not own, with a fake clock), ARM's reported limits and the
-stage's sizing. The whole path against the emulator is tested in tests/app/test_rollout_scale.py."""
+stage's sizing. The whole path against the emulator is tested in tests/app/test_rollout_scale.py; a
+probe the emulator answers 500 is tested here, against the session emulator."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx2
 import pytest
 
+from emulator.launch import AZURE_API_VERSION, TEACHER_DEPLOYMENT, EmulatorHandle
 from orchestrators.rollout_stage import LANES_WITHOUT_A_LIMIT, MAX_LANES, lane_count
 from shared.azure.throttling import (
     CURRENT_CALLS,
@@ -83,8 +88,9 @@ def test_a_429_at_the_edge_of_its_own_full_window_is_jitter_not_a_reason_to_slow
 
 
 def test_a_refused_request_counts_in_the_request_window_but_books_no_tokens() -> None:
-    """Azure counts a 429 in its request windows, not in the tokens (docs/rate-limits.md, rule 3); a
-    request that may never have arrived (a lost connection) is forgotten."""
+    """Azure counts a 429 in its request windows, not in the tokens (docs/rate-limits.md, rule 3), and
+    a request that failed after it arrived (a 5xx) as well; one that never left (no connection made)
+    is forgotten."""
     pacer = Pacer(budget(60, tpm=1000), answered=True)
     bookings = [pacer.reserve(400, 0.0) for _ in range(2)]
     pacer.refused(bookings[-1])
@@ -92,11 +98,12 @@ def test_a_refused_request_counts_in_the_request_window_but_books_no_tokens() ->
     assert slots(pacer, 7, now=0.0) == [0.0] * 7, "the refused request still holds one of the 9"
     assert pacer.reserve(0, 0.0).slot == 10 + WINDOW_MARGIN_SECONDS
     assert pacer.reserve(500, 0.0).slot == 10 + WINDOW_MARGIN_SECONDS, "its 400 tokens were given back"
-    lost = Pacer(budget(60), answered=True)
-    first = lost.reserve(0, 0.0)
-    slots(lost, 8)
-    lost.release(first)
-    assert lost.reserve(0, 0.0).slot == 0.0
+    for arrived, next_slot in ((True, 10 + WINDOW_MARGIN_SECONDS), (False, 0.0)):
+        failing = Pacer(budget(60), answered=True)
+        first = failing.reserve(0, 0.0)
+        slots(failing, 8)
+        failing.failed(first, 0.0, arrived=arrived)
+        assert failing.reserve(0, 0.0).slot == next_slot, f"arrived={arrived}"
 
 
 def azure_says(pacer: Pacer, booking_slot: float, now: float, **headers: int) -> None:
@@ -272,9 +279,12 @@ def scripted(
 
 
 async def send(
-    transport: httpx2.MockTransport, clock: Clock, request: httpx2.Request | None = None
+    transport: httpx2.AsyncBaseTransport,
+    clock: Clock,
+    request: httpx2.Request | None = None,
+    pacers: Pacers | None = None,
 ) -> tuple[httpx2.Response, CallStats]:
-    throttling = ThrottlingTransport(transport, pacers=Pacers(), clock=clock, sleep=clock.sleep)
+    throttling = ThrottlingTransport(transport, pacers=pacers or Pacers(), clock=clock, sleep=clock.sleep)
     stats = CallStats()
     token = CURRENT_CALLS.set(stats)
     try:
@@ -327,6 +337,85 @@ async def test_connection_failures_are_retried_twice_then_raised() -> None:
     with pytest.raises(httpx2.ConnectError):
         await send(failing, Clock())
     assert len(tries) == 3
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [(500, 500, 500), (400,), (httpx2.ReadTimeout("slow"),) * 3],
+    ids=["5xx", "4xx", "timeout"],
+)
+async def test_a_probe_that_ends_without_an_answer_holds_the_next_request_no_longer(
+    failure: tuple[int | Exception, ...],
+) -> None:
+    """After a 429 one request goes when the gate opens and the next waits a window for its answer; if
+    the probe's call ends otherwise (5xx to the last retry, another error status, timeouts), that ends
+    the probe too: the next call goes at once, not a request window (10.5 s) later."""
+    clock, pacers = Clock(), Pacers()
+    pacers.configure("dep", budget(600))
+    transport, _ = scripted(429, *failure)
+    with contextlib.suppress(httpx2.ReadTimeout):
+        await send(transport, clock, pacers=pacers)
+    before = clock.now
+    response, _ = await send(scripted(200)[0], clock, pacers=pacers)
+    assert (response.status_code, clock.now) == (200, before), "sent at once, no wait"
+    assert pacers.get("dep").answered
+
+
+class Recording(httpx2.AsyncBaseTransport):
+    """The real transport, noting for each answered request when it left, when its answer came and
+    its status."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self.sent: list[tuple[float, float, int]] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        left = time.monotonic()
+        response = await self._inner.handle_async_request(request)
+        self.sent.append((left, time.monotonic(), response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_against_the_emulator_a_probe_answered_500_holds_the_queue_no_longer(
+    emulator_reset: EmulatorHandle,
+) -> None:
+    """A call meets a 429; while it waits out the gate two more calls queue behind it. When the gate
+    opens, one request goes (the probe) and the emulator answers it 500: the calls behind it go within
+    a second or so (a look at their booking, the probe's backoff), not a request window (10.5 s) on."""
+    emulator_reset.set_faults(
+        routes=[
+            {"route": "chat", "status": 429, "count": 1, "retry_after": 0.5},
+            {"route": "chat", "status": 500, "count": 1},
+        ]
+    )
+    pacers = Pacers()
+    pacers.configure(TEACHER_DEPLOYMENT, budget(600))
+    recording = Recording(httpx2.AsyncHTTPTransport(verify=emulator_reset.ssl_context()))
+    url = f"{emulator_reset.url}/openai/deployments/{TEACHER_DEPLOYMENT}/chat/completions"
+    async with httpx2.AsyncClient(
+        transport=ThrottlingTransport(recording, pacers=pacers),
+        params={"api-version": AZURE_API_VERSION},
+        headers={"api-key": "test-key"},
+        timeout=30,
+    ) as client:
+
+        async def chat() -> int:
+            response = await client.post(url, json={"messages": MESSAGES, "max_tokens": 16})
+            return response.status_code
+
+        first = asyncio.create_task(chat())
+        while not recording.sent:
+            await asyncio.sleep(0.01)
+        queued = [asyncio.create_task(chat()) for _ in range(2)]
+        statuses = await asyncio.gather(first, *queued)
+    assert statuses == [200, 200, 200]
+    assert [status for _, _, status in recording.sent] == [429, 500, 200, 200, 200]
+    (_, refused, _), (probe_left, probe_failed, _), (next_left, _, _) = recording.sent[:3]
+    assert probe_left - refused >= 0.5, "the probe waited out the 429's retry-after"
+    assert next_left - probe_failed < 3.0, "the queue went on, not a request window (10.5 s) later"
 
 
 async def test_requests_other_than_chat_pass_through_untouched() -> None:
