@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,12 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.deployments import bp as deployment_activities
-from bench.table import Column, cells, console_header, console_row, markdown
+from bench.table import Column, cells, markdown, measure
 from devhost import DevHost
 from emulator.launch import EmulatorHandle
 from orchestrators.account import bp as account_orchestrators
 from orchestrators.deployment import delete, provision
 from orchestrators.orchestration import Orchestration, Step
-from scripts.local_env import local_services
 from shared.contracts.payloads import RunState
 from shared.domain.account import AccountUse
 from shared.domain.settings import get_settings
@@ -160,7 +158,10 @@ def run_row(host: DevHost, emulator: EmulatorHandle, row: Row, deployments: int,
         )
         for n in range(row.lineages)
     ]
-    conflicts = int(emulator.account_rules()["request_conflicts"])
+    rules = emulator.account_rules()
+    if not rules["serialize_deployment_writes"]:
+        raise RuntimeError("the emulator must take one deployment write at a time, as Azure does")
+    conflicts = int(rules["request_conflicts"])
     timeout = 600.0 * row.lineages * deployments
 
     async def drive(batch: list[Lineage]) -> list[DurableOrchestrationStatus]:
@@ -237,6 +238,11 @@ class WritesResult(BaseModel):
             f"`{summary(self.results)}`",
         ]
 
+    def closing_lines(self) -> list[str]:
+        """What the console shows below the table: the cost line, if any, and the summary."""
+        cost = cost_line(self.results)
+        return [*([] if cost is None else [cost]), summary(self.results)]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -255,33 +261,19 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.lineages or DEFAULT_LINEAGES
         for together in (True, False)
     ]
-    with (
-        tempfile.TemporaryDirectory(prefix="writes-azurite-") as azurite_dir,
-        local_services(
-            "--time-scale",
-            TIME_SCALE,
-            "--lifecycle",
-            "none",  # gpt-4.1-mini deployments, as bench.rollout_scale makes them
-            azurite_dir=Path(azurite_dir),
-            default_ports=False,
-        ) as services,
-    ):
-        if not services.emulator.account_rules()["serialize_deployment_writes"]:
-            raise RuntimeError("the emulator must take one deployment write at a time, as Azure does")
-        suffix = str(int(time.time()))
-        with DevHost(build_app(), clock="real") as host:
-            print(console_header(COLUMNS), flush=True)
-            results = []
-            for row in rows:
-                results.append(run_row(host, services.emulator, row, args.deployments, suffix))
-                print(console_row(COLUMNS, results[-1]), flush=True)
-    writes = WritesResult(time_scale=float(TIME_SCALE), poll_seconds=POLL_SECONDS, results=results)
-    cost = cost_line(results)
-    if cost:
-        print(cost)
-    print(summary(results))
-    if args.json:
-        args.json.write_text(writes.model_dump_json(indent=1) + "\n")
+    measure(
+        "writes",
+        rows,
+        lambda host, emulator, row, suffix: run_row(host, emulator, row, args.deployments, suffix),
+        COLUMNS,
+        # gpt-4.1-mini deployments, as bench.rollout_scale makes them
+        emulator_args=("--time-scale", TIME_SCALE, "--lifecycle", "none"),
+        host=lambda: DevHost(build_app(), clock="real"),
+        outcome=lambda results: WritesResult(
+            time_scale=float(TIME_SCALE), poll_seconds=POLL_SECONDS, results=results
+        ),
+        json_path=args.json,
+    )
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -43,12 +42,11 @@ from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, Dep
 from pydantic import BaseModel, ConfigDict
 
 from bench.stage_driver import DRIVER, StageRun, build_app, stage_instance
-from bench.table import Column, cells, console_header, console_row, markdown
+from bench.table import Column, cells, markdown, measure
 from devhost import DevHost
 from devhost.stats import HistoryStats
 from emulator.launch import EmulatorHandle
 from orchestrators.rollout_stage import LANE_ROLLOUTS_PER_EXECUTION
-from scripts.local_env import local_services
 from shared.agents import get_agent
 from shared.agents.traces import parse_jsonl, root_span
 from shared.azure.clients import artifact_store, openai_account
@@ -369,6 +367,12 @@ class ScaleResult(BaseModel):
             f"`{summary(self.results)}`",
         ]
 
+    def closing_lines(self) -> list[str]:
+        """What the console shows below the table: the limit-bound rows, flatness, if measured, and the
+        summary."""
+        flat = flatness(self.results)
+        return [self.limit_bound_line(), *([] if flat is None else [flat]), summary(self.results)]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -386,10 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results (ScaleResult) here")
     args = parser.parse_args(argv)
-    rows = args.row or [row for row in ROWS if args.tasks in (None, row.tasks)]
-    with (
-        tempfile.TemporaryDirectory(prefix="scale-azurite-") as azurite_dir,
-        local_services(
+    measure(
+        "scale",
+        args.row or [row for row in ROWS if args.tasks in (None, row.tasks)],
+        run_row,
+        COLUMNS,
+        emulator_args=(
             "--chat-latency",
             CHAT_LATENCY,
             "--seed",
@@ -399,26 +405,14 @@ def main(argv: list[str] | None = None) -> int:
             # 2026-10-14 in the table's world.
             "--lifecycle",
             "none",
-            azurite_dir=Path(azurite_dir),
-            default_ports=False,
-        ) as services,
-    ):
-        suffix = str(int(time.time()))
-        with DevHost(build_app(), clock="real", max_concurrent_activities=ACTIVITY_SLOTS) as host:
-            print(f"chat latency {CHAT_LATENCY} s; one devhost instance, {ACTIVITY_SLOTS} activity slots")
-            print(console_header(COLUMNS), flush=True)
-            results = []
-            for row in rows:
-                results.append(run_row(host, services.emulator, row, suffix))
-                print(console_row(COLUMNS, results[-1]), flush=True)
-    scale = ScaleResult(chat_latency=float(CHAT_LATENCY), activity_slots=ACTIVITY_SLOTS, results=results)
-    print(scale.limit_bound_line())
-    flat = flatness(results)
-    if flat:
-        print(flat)
-    print(summary(results))
-    if args.json:
-        args.json.write_text(scale.model_dump_json(indent=1) + "\n")
+        ),
+        host=lambda: DevHost(build_app(), clock="real", max_concurrent_activities=ACTIVITY_SLOTS),
+        outcome=lambda results: ScaleResult(
+            chat_latency=float(CHAT_LATENCY), activity_slots=ACTIVITY_SLOTS, results=results
+        ),
+        json_path=args.json,
+        heading=f"chat latency {CHAT_LATENCY} s; one devhost instance, {ACTIVITY_SLOTS} activity slots",
+    )
     return 0
 
 

@@ -173,16 +173,21 @@ def choice_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def account_line(account: dict[str, Any]) -> str:
-    """Which kind of fine-tuning customer the emulated account is (``/_emulator/account``)."""
-    families = account.get("existing_families") or []
+def account_line(state: dict[str, Any]) -> str:
+    """Which account the emulator plays (its ``/_emulator/state``, so the flags it was started with):
+    its ARM kind, which decides whether the open models train, and which kind of fine-tuning customer
+    it is."""
+    kind = state["config"]["account_kind"]
+    families = state["account"].get("existing_families") or []
     if families:
         return (
-            f"emulated account: an existing fine-tuning customer of {', '.join(families)} "
+            f"emulated account (kind {kind}): an existing fine-tuning customer of {', '.join(families)} "
             '(EMULATOR_ARGS="--customer new" for a new customer)'
         )
+    where = "" if kind == "AIServices" else ", on a kind AIServices account"
     return (
-        "emulated account: a new fine-tuning customer (it can fine-tune the open models only; docs/models.md)"
+        f"emulated account (kind {kind}): a new fine-tuning customer "
+        f"(it can fine-tune the open models only{where}; docs/models.md)"
     )
 
 
@@ -329,7 +334,7 @@ def run(args: argparse.Namespace, started: float) -> int:
         import function_app  # noqa: PLC0415 - reads the settings make_services just exported
 
         warn_unplugged(services)
-        print(account_line(services.emulator.state()["account"]))
+        print(account_line(services.emulator.state()))
         with DevHost(function_app.app, clock="real") as host:
             response = host.http("POST", "/api/runs", json=body)
             created = json.loads(response.get_body())

@@ -50,7 +50,8 @@ class StageDetail(BaseModel):
 
 
 class StageFields(TypedDict, total=False):
-    """``StageDetail``'s fields as keyword arguments: only those given change (None included)."""
+    """``StageDetail``'s fields as keyword arguments: only those given change (None included). Declared
+    twice because mypy cannot derive one from the other; tests/shared/test_progress.py keeps them in step."""
 
     tasks: int
     train_reward: float | None

@@ -104,6 +104,10 @@ def test_make_run_refused_says_why_and_exits_non_zero_without_a_traceback(
     assert result.returncode == 2, result.stdout + result.stderr
     no_traceback(result)
     lines = result.stdout.splitlines()
+    assert lines[0] == (  # the emulator's defaults: a Foundry resource that fine-tunes gpt-4.1 already
+        "emulated account (kind AIServices): an existing fine-tuning customer of gpt-4.1 "
+        '(EMULATOR_ARGS="--customer new" for a new customer)'
+    )
     assert "the run was refused (400): the run would fail its preflight" in lines
     assert any(line.startswith(says) for line in lines), result.stdout
     assert last_line(result) == (
@@ -193,7 +197,7 @@ def test_two_runs_of_a_lineage_say_which_champion_they_faced_and_what_became_of_
     assert "baseline: evaluating gpt-5.1 on 16 validation tasks x 4" in first.stdout, "samples count"
     # The existing customer's reference example, its rollouts served by distillation, and said so.
     assert (
-        "emulated account: an existing fine-tuning customer of gpt-4.1 "
+        "emulated account (kind AIServices): an existing fine-tuning customer of gpt-4.1 "
         '(EMULATOR_ARGS="--customer new" for a new customer)'
     ) in first.stdout
     assert (

@@ -7,12 +7,13 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 from azure.core.exceptions import HttpResponseError
+from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
+from openai.types.fine_tuning import FineTuningJob
 
 from tests.emulator.support import (
     ARM_HEADERS,
@@ -35,13 +36,13 @@ HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the
 NOT_SUPPORTED = "The specified base model does not support fine-tuning."
 
 
-def _processed_file(client: Any) -> str:
+def _processed_file(client: OpenAI) -> str:
     file_id = str(upload(client, success_file()).id)
     wait_processed(client, file_id)
     return file_id
 
 
-def _job(client: Any, file_id: str, model: str = BASE) -> Any:
+def _job(client: OpenAI, file_id: str, model: str = BASE) -> FineTuningJob:
     return client.fine_tuning.jobs.create(
         model=model, training_file=file_id, extra_body={"trainingType": "Standard"}
     )

@@ -12,10 +12,13 @@ import openai
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.cognitiveservices.models import AccountModel
+from openai import OpenAI
+from openai.types.fine_tuning import FineTuningJob
 
 from tests.emulator.support import (
     BASE,
     arm_error,
+    azure_status,
     by_name,
     deploy,
     fine_tuned_models,
@@ -37,7 +40,7 @@ def _models(handle: EmulatorHandle) -> dict[str, AccountModel]:
     return by_name(handle.mgmt().accounts.list_models(handle.resource_group, handle.account))
 
 
-def _job(client: Any, file_id: str, model: str = BASE) -> Any:
+def _job(client: OpenAI, file_id: str, model: str = BASE) -> FineTuningJob:
     return client.fine_tuning.jobs.create(
         model=model, training_file=file_id, extra_body={"trainingType": "Standard"}
     )
@@ -80,7 +83,7 @@ def test_retire_model_flag(emulator_factory: Callable[..., EmulatorHandle]) -> N
     wait_processed(client, file_id)
     with pytest.raises(openai.BadRequestError, match="does not support fine-tuning"):
         _job(client, file_id, NANO)
-    assert _job(client, file_id).status == "pending"  # other models are unaffected
+    assert azure_status(_job(client, file_id)) == "pending"  # other models are unaffected
     assert deploy(handle, "nano", "gpt-4.1-nano", sku="GlobalStandard", version="2025-04-14").name == "nano"
 
 
@@ -95,7 +98,7 @@ def test_retirement_through_the_admin_api(emulator_reset: EmulatorHandle) -> Non
         "POST", "models/retire", {"model": BASE, "fine_tune": _iso(now + 100), "inference": _iso(now + 200)}
     )
     assert retired["retirement"]["fine_tune"] == pytest.approx(now + 100, abs=1)
-    assert _job(client, file_id, tuned).status == "pending"  # before the date
+    assert azure_status(_job(client, file_id, tuned)) == "pending"  # before the date
     emulator_reset.advance_clock(150)
     for model in (BASE, tuned):  # a fine-tuned model follows its base model
         with pytest.raises(openai.BadRequestError, match="does not support fine-tuning"):

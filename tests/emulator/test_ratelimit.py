@@ -16,6 +16,7 @@ import httpx2
 import openai
 import pytest
 from azure.mgmt.cognitiveservices.models import Deployment, ThrottlingRule
+from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from emulator.ratelimit import (
@@ -33,9 +34,9 @@ from tests.fixtures.emulator import EmulatorHandle
 pytestmark = pytest.mark.timeout(120)
 QUESTION = "What is the capital of France?"
 MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
-"""The request's messages as JSON: what ``call`` sends and what the emulator's estimate charges."""
+"""The request's messages as JSON: what the emulator's estimate charges for them."""
 SDK_MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
-"""The same messages as the openai SDK's param type, for the tests that call the SDK directly."""
+"""The same messages as the openai SDK's param type: what ``call`` and the tests that call the SDK send."""
 # gpt-4o and gpt-4o-mini stopped serving on 2026-10-01 (emulator/profiles.py); rate limits do not depend
 # on it.
 SERVING = ("--lifecycle", "none")
@@ -49,10 +50,10 @@ class Answer:
     body: dict[str, Any]
 
 
-def call(client: Any, model: str = "gpt-4.1-mini", **kwargs: Any) -> Answer:
+def call(client: OpenAI, model: str = "gpt-4.1-mini", **kwargs: Any) -> Answer:
     """One chat request without retries; a 429 is returned, not raised."""
     try:
-        raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, **kwargs)
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=SDK_MESSAGES, **kwargs)
     except openai.RateLimitError as error:
         response = error.response
         return Answer(response.status_code, dict(response.headers), response.json())

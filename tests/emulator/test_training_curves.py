@@ -7,23 +7,35 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
 import pytest
+from openai import OpenAI
+from openai.types.fine_tuning import FineTuningJob
 
-from tests.emulator.support import BASE, failure_file, jsonl, success_file, upload, wait_job, wait_processed
+from tests.emulator.support import (
+    BASE,
+    failure_file,
+    fine_tuned_model,
+    jsonl,
+    success_file,
+    upload,
+    wait_job,
+    wait_processed,
+)
 from tests.fixtures.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _file(client: Any, data: bytes) -> str:
+def _file(client: OpenAI, data: bytes) -> str:
     file_id = upload(client, data).id
     assert wait_processed(client, file_id).status == "processed"
     return str(file_id)
 
 
-def _train(client: Any, training: str, *, model: str = BASE, validation: str | None = None) -> Any:
+def _train(
+    client: OpenAI, training: str, *, model: str = BASE, validation: str | None = None
+) -> FineTuningJob:
     job = client.fine_tuning.jobs.create(
         model=model,
         training_file=training,
@@ -36,7 +48,7 @@ def _train(client: Any, training: str, *, model: str = BASE, validation: str | N
     return done
 
 
-def _rows(client: Any, job: Any) -> list[dict[str, float | None]]:
+def _rows(client: OpenAI, job: FineTuningJob) -> list[dict[str, float | None]]:
     text = client.files.content(job.result_files[0]).read().decode()
     return [
         {name: float(value) if value else None for name, value in row.items()}
@@ -62,7 +74,7 @@ def test_accuracy_runs_from_what_the_model_knew_to_what_it_learned(emulator_rese
     first = _train(client, good)
     rows = _rows(client, first)
     assert len(rows) == 20  # 20 examples, batch 1, one epoch
-    before, after = _skill(emulator_reset, BASE), _skill(emulator_reset, first.fine_tuned_model)
+    before, after = _skill(emulator_reset, BASE), _skill(emulator_reset, fine_tuned_model(first))
     # Every labelled turn of the file is right: accuracy starts at the base skill and ends at the
     # trained one (each within the ±0.02 noise); the loss is -ln(accuracy).
     assert rows[0]["train_mean_token_accuracy"] == pytest.approx(before, abs=0.06)
@@ -70,7 +82,7 @@ def test_accuracy_runs_from_what_the_model_knew_to_what_it_learned(emulator_rese
     assert _at(rows[0], "train_loss") > 0.8 > 0.5 > _at(rows[-1], "train_loss")
 
     # The same file again, from the model that already learned it: high and nearly flat.
-    second = _train(client, good, model=first.fine_tuned_model)
+    second = _train(client, good, model=fine_tuned_model(first))
     again = _rows(client, second)
     assert again[0]["train_mean_token_accuracy"] == pytest.approx(after, abs=0.03)
     assert (
