@@ -3,7 +3,9 @@ janitor, always.
 
 A tick starts a run of the default run settings' lineage (RUN_DEFAULTS), unless a run of that lineage
 is still going: the lineage's claim is the singleton, so a scheduled run never overlaps a manual one of
-the same lineage either. Each scheduled run has its own run id and instance (``scheduled-{lineage}-...``).
+the same lineage either. Each scheduled run has its own run id and instance
+(``scheduled-run-{UTC start:%Y%m%d-%H%M%S}-{6 random hex digits}``, ``new_run_id``), so each draws its own
+evaluation samples (``sample_seed`` in orchestrators/rollout_stage.py).
 """
 
 from __future__ import annotations

@@ -15,6 +15,14 @@ those left at the week's end; files are counted at every week's end; a run that 
 ``completed_with_failures`` is counted apart from one that ``succeeded``, and ``failed_runs`` counts the
 rest. The exit status is 0 only if every run succeeded. ``--json PATH`` writes the results
 (``SoakResult``) for ``scripts/figures.py`` and the tests.
+
+Two invocations measure two different years, from week 1 on. Each run's id is made at its start
+(wall-clock stamp and a random token), and every evaluation sample sends a seed derived from it
+(``sample_seed``): each run draws fresh samples, by design, so a champion is never judged again on
+the draws that crowned it (docs/report.md, "Promotion"). Its validation rewards, and with them which
+candidate is promoted, are one draw of the evaluation's noise. The rest repeats: the emulator answers
+a request as a function of its content (with ``--seed 7``), training rollouts send no seed, and a
+training file follows from its rollouts and the ``seed`` setting alone (shared/domain/dataset.py).
 """
 
 from __future__ import annotations

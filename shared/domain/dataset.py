@@ -15,8 +15,9 @@ counted in the stats, in total and per source:
 2. Each successful chat span becomes one example (tool calls included) that inherits its trace's
    reward. A chat span without recorded messages (content capture off) is counted as ``no_content``;
    an example Azure would reject is dropped as ``format_rejected``, with its reasons listed.
-3. Examples are ranked by reward (best first) with a tie-break seeded by the run's seed and independent
-   of the order traces were listed in; of identical examples only the best-ranked is kept.
+3. Examples are ranked by reward (best first) with a tie-break seeded by the run's seed and taken from
+   each example's content, so independent of the order traces were listed in and of their blob paths
+   (which name the run); of identical examples only the best-ranked is kept.
 4. An example is kept only if its trace earned at least ``min_reward``, then the top
    ``ceil(ratio * n)`` of what is left are kept, whatever their source: the sources compete on reward.
    ``DEFAULT_MIN_REWARD`` (0.01: an example must have earned something) is the run setting's default.
@@ -107,6 +108,10 @@ class Example(BaseModel):
     index: int
     reward: float
     body: dict[str, Any]
+
+    def identity(self) -> str:
+        """The example's content, canonically: what makes two examples the same example."""
+        return json.dumps(self.body, sort_keys=True, ensure_ascii=False)
 
 
 class ExampleError(ValueError):
@@ -318,7 +323,10 @@ def _trace_examples(
 
 
 def _tie_break(seed: int, example: Example) -> str:
-    return hashlib.sha256(f"{seed}:{example.trace}:{example.index}".encode()).hexdigest()
+    """Orders examples of equal reward by the seed and their content alone. Not by where their trace is
+    stored: a rollout's blob path holds its run id (a wall-clock stamp and a random token), so a tie-break
+    by path keeps different examples of the same traces in every run, whatever the seed."""
+    return hashlib.sha256(f"{seed}:{example.identity()}".encode()).hexdigest()
 
 
 def _mean(values: list[float]) -> float | None:
@@ -329,7 +337,7 @@ def _unique(ranked: list[Example]) -> list[Example]:
     seen: set[str] = set()
     unique = []
     for example in ranked:
-        identity = json.dumps(example.body, sort_keys=True, ensure_ascii=False)
+        identity = example.identity()
         if identity not in seen:
             seen.add(identity)
             unique.append(example)

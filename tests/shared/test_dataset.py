@@ -163,6 +163,22 @@ async def test_ranking_keeps_the_best_and_ignores_input_order() -> None:
     assert stats.mean_reward_kept > stats.mean_reward_all
 
 
+async def test_the_same_traces_under_another_run_give_the_same_file() -> None:
+    """Each run stores its rollouts under its own id (a wall-clock stamp and a random token): the cut
+    through examples of equal reward (here two of the ten reward-0 ones) must follow the seed and the
+    examples, not the run's id, or two runs of the same traces train different models."""
+    traces = await _traces(good=5, bad=10)
+    first = {
+        key.replace("traces/", "traces/run-20261207-025600-a24a7d/01/train/"): t for key, t in traces.items()
+    }
+    second = {
+        key.replace("traces/", "traces/run-20261207-025642-4ab590/01/train/"): t for key, t in traces.items()
+    }
+    jsonl, stats = _build(first, ratio=0.6, seed=42)
+    assert (stats.examples_total, stats.examples_kept) == (20, 12)
+    assert _build(second, ratio=0.6, seed=42)[0] == jsonl
+
+
 async def test_too_few_examples_are_flagged_not_crashed() -> None:
     _, stats = _build(await _traces(good=2, bad=2), ratio=0.6, seed=1)
     assert not stats.enough_for_azure
