@@ -193,7 +193,10 @@ class SoakResult(BaseModel):
                 f" {len(unlearned)} weeks trained nothing because every example their rollouts earned was "
                 "one the lineage had trained on already (each iteration skipped with `NothingToLearn`; the "
                 f"first was week {unlearned[0].week}: the champion answers the same tasks the same way, "
-                "so a fixed task set stops teaching it anything new); they paid for their rollouts only."
+                "so a fixed task set stops teaching it anything new); they paid for their rollouts only. "
+                "On Azure the same tasks would give other answers: training rollouts send no seed, and the "
+                "emulator gives a request without one the same draw every time where Azure samples anew "
+                "(emulator/README.md, B1), so this count is an upper bound for a fixed task set."
             )
         if trained and not self.priced:
             line += (
