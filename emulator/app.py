@@ -18,17 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from emulator import admin, chat, deployments, files_api, jobs
 from emulator.auth import check_arm, check_data_plane
 from emulator.config import Config
-from emulator.errors import ApiError, ArmError, retry_headers
+from emulator.errors import ApiError, ArmError
+from emulator.faults import FAULT_MESSAGES, RouteName
 from emulator.jsonbody import BodyError
 from emulator.ratelimit import RateLimiter
 from emulator.store import Store
 
 Handler = Callable[[Request, Store], Awaitable[Response]]
-FAULT_MESSAGES = {
-    429: "Requests have exceeded the rate limit of your current tier (injected by the emulator).",
-    500: "The server had an error while processing your request (injected by the emulator).",
-    503: "The service is temporarily unavailable (injected by the emulator).",
-}
 ARM_FAULT_CODES = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
 BUG_MESSAGE = "The server had an error while processing your request (an emulator bug; see its stderr)."
 log = logging.getLogger("emulator")
@@ -45,23 +41,21 @@ def _arm_body_error(exc: BodyError) -> Response:
 
 
 def _data_plane(
-    handler: Handler, fault_route: str, *, needs_api_version: bool
+    handler: Handler, fault_route: RouteName | None, *, needs_api_version: bool
 ) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint answering ``fault_route``'s faults before ``handler`` runs; None: the handler draws
+    its own faults (chat, whose server errors come after its rate limiter, emulator/chat.py)."""
+
     async def endpoint(request: Request) -> Response:
         store: Store = request.app.state.store
         try:
             if needs_api_version and "api-version" not in request.query_params:
                 raise ApiError(404, "404", "Resource not found")
             check_data_plane(request, store.config.api_key)
-            fault = store.faults.route_fault(fault_route, request.method)
+            fault = None if fault_route is None else store.faults.route_fault(fault_route, request.method)
             if fault is not None:
                 store.save()
-                raise ApiError(
-                    fault.status,
-                    str(fault.status),
-                    FAULT_MESSAGES[fault.status],
-                    headers=retry_headers(fault.retry_after),
-                )
+                raise fault.data_plane_error()
             return await handler(request, store)
         except ApiError as exc:
             return exc.response()
@@ -119,7 +113,7 @@ async def _chat_v1(request: Request, store: Store) -> Response:
 
 
 def _data_plane_routes() -> list[Route]:
-    table: list[tuple[str, list[str], Handler, str]] = [
+    table: list[tuple[str, list[str], Handler, RouteName]] = [
         ("/files", ["POST"], files_api.create_file, "files"),
         ("/files", ["GET"], files_api.list_files, "files"),
         ("/files/{file_id}", ["GET"], files_api.retrieve_file, "files"),
@@ -143,14 +137,14 @@ def _data_plane_routes() -> list[Route]:
     routes.append(
         Route(
             "/openai/v1/chat/completions",
-            _data_plane(_chat_v1, "chat", needs_api_version=False),
+            _data_plane(_chat_v1, None, needs_api_version=False),
             methods=["POST"],
         )
     )
     routes.append(
         Route(
             "/openai/deployments/{deployment}/chat/completions",
-            _data_plane(_chat_azure, "chat", needs_api_version=True),
+            _data_plane(_chat_azure, None, needs_api_version=True),
             methods=["POST"],
         )
     )

@@ -106,6 +106,14 @@ def _rate_limited(request: Request, store: Store, record: DeploymentRecord, verd
 
 
 async def chat_completions(request: Request, store: Store, deployment: str | None) -> Response:
+    """One chat completion. An injected 429 answers at once, as the other routes' faults do; an injected
+    500/503 is Azure's backend failing, so it answers after the body, the deployment and the rate
+    limiter have let the request through, counted in the request windows with no tokens (RS9)."""
+    fault = store.faults.route_fault("chat", request.method)
+    if fault is not None:
+        store.save()
+        if fault.status == 429:
+            raise fault.data_plane_error()
     body = await read_json(request, None)
     messages, tools = _validate(body)
     name = deployment if deployment is not None else body.get("model")
@@ -121,10 +129,12 @@ async def chat_completions(request: Request, store: Store, deployment: str | Non
     if limits is not None:
         limiter: RateLimiter = request.app.state.limiter
         charge = estimate_request_tokens(messages, tools, _max_tokens(body))
-        verdict = limiter.take(name, time.monotonic(), charge, limits)
+        verdict = limiter.take(name, time.monotonic(), charge, limits, fails=fault is not None)
         if not verdict.allowed:
             return _rate_limited(request, store, record, verdict)
         limit_headers = verdict.headers()
+    if fault is not None:
+        raise fault.data_plane_error()
 
     tool_choice = body.get("tool_choice", "auto")
     sample = _sample(body)

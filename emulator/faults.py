@@ -1,9 +1,11 @@
 """Fault injection: the failures Azure produces at random, produced here on purpose and reproducibly.
 
 Faults are set by CLI flags at start-up and changed at runtime through ``/_emulator/faults``. Route faults
-answer a request with 429/500/503 before it reaches its handler (rate: a seeded coin per request; count:
-the next N requests). Lifecycle faults mark the next (or a named) job or deployment to fail, slow down
-provisioning, or make a fresh deployment answer 404 for a while after it succeeded, as Azure does.
+answer a request with 429/500/503 (rate: a seeded coin per request; count: the next N requests) before it
+reaches its handler, except a chat 500/503: Azure's backend fails after the front door admitted the
+request, so the chat handler answers it after its rate limiter, where it counts as a request (RS9).
+Lifecycle faults mark the next (or a named) job or deployment to fail, slow down provisioning, or make a
+fresh deployment answer 404 for a while after it succeeded, as Azure does.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from emulator.errors import ApiError, retry_headers
+
 RouteName = Literal["all", "chat", "files", "jobs", "arm"]
 
 
 MAX_RETRY_AFTER = 7 * 86400.0
 MAX_SLOWDOWN = 1000.0
 MAX_WINDOW = 365 * 86400.0
+FAULT_MESSAGES = {
+    429: "Requests have exceeded the rate limit of your current tier (injected by the emulator).",
+    500: "The server had an error while processing your request (injected by the emulator).",
+    503: "The service is temporarily unavailable (injected by the emulator).",
+}
 
 
 class RouteFault(BaseModel):
@@ -42,6 +51,15 @@ class RouteFault(BaseModel):
         if (self.rate is None) == (self.count is None):
             raise ValueError("give exactly one of 'rate' (0..1) or 'count' (next N requests)")
         return self
+
+    def data_plane_error(self) -> ApiError:
+        """The data-plane answer of this fault: its status as the code, with its retry headers."""
+        return ApiError(
+            self.status,
+            str(self.status),
+            FAULT_MESSAGES[self.status],
+            headers=retry_headers(self.retry_after),
+        )
 
 
 class FaultConfig(BaseModel):

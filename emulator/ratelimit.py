@@ -10,6 +10,8 @@ Rules (sources in docs/rate-limits.md and emulator/README.md "Rate limits"):
   when unset) against a sliding 60 s window; a request that does not fit is refused, not partly booked.
 - A refused request still counts as a request in both request windows ("unsuccessful requests still
   count toward your per-minute rate limit", quota-2.md 2026-05), but books no tokens.
+- So does an admitted request that then fails (an injected 500/503): it took its place at the front door,
+  and fails after it, so it counts in both request windows and books no tokens (RS9).
 - Azure may lower a deployment's limits for a while: a *lowering* multiplies the limits enforced on chat
   calls (and reported in their headers) by a factor between two instants; ARM keeps showing the
   configured limits, as on Azure.
@@ -335,26 +337,31 @@ class RateLimiter:
     def _deployment(self, key: str) -> _Deployment:
         return self._deployments.setdefault(key, _Deployment())
 
-    def take(self, key: str, now: float, tokens: int, configured: Limits) -> Verdict:
+    def take(self, key: str, now: float, tokens: int, configured: Limits, *, fails: bool = False) -> Verdict:
         """Admit and book the request, or refuse it (counted, nothing booked) with the seconds until
-        one like it would fit. ``configured``: the deployment's limits before any lowering."""
+        one like it would fit. ``configured``: the deployment's limits before any lowering. ``fails``:
+        the request will fail after admission (an injected server error): judged on its ``tokens`` like
+        any other, but if admitted it is counted as a refusal is, with no tokens booked (RS9)."""
         deployment = self._deployment(key)
         deployment.accrue(now, configured)
         self._run_background(deployment, now, configured)
-        return self._judge(deployment, now, tokens, configured)
+        return self._judge(deployment, now, tokens, configured, fails=fails)
 
-    def _judge(self, deployment: _Deployment, now: float, tokens: int, configured: Limits) -> Verdict:
+    def _judge(
+        self, deployment: _Deployment, now: float, tokens: int, configured: Limits, *, fails: bool
+    ) -> Verdict:
         limits = configured.lowered(deployment.factor(now))
         window = deployment.window
         window.prune(now)
         request_wait = window.request_wait(now, limits)
         token_wait = window.token_wait(now, tokens, limits)
         allowed = request_wait <= 0 and token_wait <= 0
-        window.add(now, tokens if allowed else 0)
+        booked = tokens if allowed and not fails else 0
+        window.add(now, booked)
         usage = deployment.usage["app"]
         if allowed:
             usage.admitted += 1
-            usage.tokens += tokens
+            usage.tokens += booked
             reason, wait = "", 0.0
         else:
             usage.refused += 1

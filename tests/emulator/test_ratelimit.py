@@ -106,6 +106,35 @@ def test_refused_requests_book_no_tokens() -> None:
     assert (admitted.allowed, admitted.remaining_tokens) == (True, 0)
 
 
+@pytest.mark.rule("RS9")
+def test_a_request_answered_by_an_injected_server_error_counts_and_books_no_tokens(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
+    # quota-2.md (2026-05): "Unsuccessful requests still count toward your per-minute rate limit", a 500
+    # as much as a 429. gpt-4.1-mini at capacity 12: 12 RPM, 2 requests per 10 s, 12,000 TPM.
+    handle = emulator_factory("--base-capacity", "12")
+    client = handle.openai_v1(max_retries=0)
+    handle.set_faults(routes=[{"route": "chat", "status": 500, "count": 1}])
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-4.1-mini", messages=SDK_MESSAGES)
+    assert failed.value.status_code == 500
+    admitted = call(client)
+    # The window's two places hold the 500 and this 200 (one would be left had the 500 not counted);
+    # only this request's tokens are booked.
+    assert (
+        admitted.status,
+        admitted.headers["x-ratelimit-remaining-requests"],
+        admitted.headers["x-ratelimit-remaining-tokens"],
+    ) == (200, "0", str(12_000 - CHARGE))
+    # The limiter is the front door (the emulator's choice): a request faulted now would not fit, so it
+    # is refused with a 429 and counted as RS1's refusals are, before any server error could happen.
+    handle.set_faults(routes=[{"route": "chat", "status": 500, "count": 1}])
+    refused = call(client)
+    assert (refused.status, refused.body["error"]["code"]) == (429, "RateLimitReached")
+    usage = handle.rate_limits()["gpt-4.1-mini"]["usage"]["app"]
+    assert usage == {"admitted": 2, "refused": 1, "tokens": CHARGE}
+
+
 @pytest.mark.rule("RL2")
 def test_per_minute_total_holds_even_when_each_window_has_room() -> None:
     limits = Limits(rpm=6, tpm=1_000_000, window=1)  # 1 request per second, 6 per minute
