@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import pytest
 from emulator.launch import EmulatorHandle
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_env import app_environment
+from tests.devhost.support import serve
 from tests.driver import TEST_RUN_DEFAULTS
 
 pytestmark = pytest.mark.timeout(180)
@@ -48,20 +47,8 @@ def served_app(tmp_path: Path, azurite: Azurite, openai_account: EmulatorHandle)
     environ = {**os.environ, **settings, "PYTHONPATH": str(REPO_ROOT)}
     port = free_port()
     # --settings-file '': the settings above, not a local.settings.json that may lie in the repository.
-    command = ["devhost", "serve", "--port", str(port), "--app", "function_app:app", "--settings-file", ""]
-    server = subprocess.Popen(
-        [sys.executable, "-m", *command],
-        cwd=REPO_ROOT,
-        env=environ,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = serve(port, "--settings-file", "", app="function_app:app", env=environ)
     try:
-        assert server.stdout is not None
-        first = server.stdout.readline().strip()
-        assert first == f"listening on http://127.0.0.1:{port}", server.stderr.read() if server.stderr else ""
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

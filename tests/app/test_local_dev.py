@@ -27,6 +27,7 @@ from scripts import local_env
 from scripts.azurite import REPO_ROOT, Azurite, free_port
 from scripts.local_run import champion_line, error_lines, summary_table
 from shared.domain.report import RunReport
+from tests.devhost.support import serve
 
 pytestmark = pytest.mark.timeout(600)
 # Quick emulated durations and no chat latency: the rules are the same, the waits shorter.
@@ -376,20 +377,8 @@ def test_the_app_starts_from_local_settings_example(tmp_path: Path, azurite: Azu
         (tmp_path / "local.settings.json").write_text(json.dumps(document))
         port = free_port()
         environ = {k: v for k, v in os.environ.items() if k not in values} | {"PYTHONPATH": str(REPO_ROOT)}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "serve", "--port", str(port), "--app", "function_app:app"],
-            cwd=tmp_path,
-            env=environ,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        server = serve(port, app="function_app:app", cwd=tmp_path, env=environ)
         try:
-            assert server.stdout is not None
-            first = server.stdout.readline().strip()
-            assert first == f"listening on http://127.0.0.1:{port}", (
-                server.stderr.read() if server.stderr else ""
-            )
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/preflight", timeout=30) as answer:
                 preflight = json.loads(answer.read())
         finally:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,28 +36,32 @@ def call(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], 
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
 
 
-def serve(port: int, *extra: str) -> subprocess.Popen[str]:
-    """Start ``python -m devhost serve`` with the test apps; returns once it printed its address."""
-    command = [
-        sys.executable,
-        "-m",
-        "devhost",
-        "serve",
-        "--port",
-        str(port),
-        "--app",
-        "tests.devhost.apps:app",
-    ]
+def serve(
+    port: int,
+    *extra: str,
+    app: str = "tests.devhost.apps:app",
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """Start ``python -m devhost serve`` with ``app`` (the test apps unless told) in ``cwd``; returns once
+    it printed its address, and fails the test with devhost's stderr when it printed nothing."""
+    command = [sys.executable, "-m", "devhost", "serve", "--port", str(port), "--app", app, *extra]
     process = subprocess.Popen(
-        [*command, *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     assert process.stderr is not None
     first = process.stdout.readline().strip()
-    assert first == f"listening on http://127.0.0.1:{port}", (
-        first,
-        process.stderr.read() if first == "" else "",
-    )
+    if first != f"listening on http://127.0.0.1:{port}":
+        process.kill()
+        _, errors = process.communicate(timeout=15)
+        raise AssertionError(f"devhost serve printed {first!r} first; its stderr: {errors}")
     return process
 
 
