@@ -64,6 +64,11 @@ class Runs:
         """A POST with a JSON body (empty unless given), as the API's clients send one."""
         return self.call("POST", path, body or {})
 
+    def cancel(self, run_id: str, reason: str | None = None) -> None:
+        """Asks the run to cancel (``POST /api/runs/{run_id}/cancel``), which it must accept."""
+        status, body = self.post(f"/api/runs/{run_id}/cancel", None if reason is None else {"reason": reason})
+        assert status == 202, body
+
     def start(self, run_id: str, **settings: Any) -> str:
         """Starts a run and returns its id. Unless ``settings`` name a lineage, the run gets one of its own
         named after it: the suite shares one Azurite, and lineages outlive runs."""

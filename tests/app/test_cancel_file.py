@@ -15,8 +15,7 @@ def test_cancel_while_the_training_file_is_processed_deletes_it(
     patient_runs.wait_until(
         "cancel-file", lambda custom: "waiting until processed" in str(custom.get("message"))
     )
-    status, body = patient_runs.post("/api/runs/cancel-file/cancel")
-    assert status == 202, body
+    patient_runs.cancel("cancel-file")
 
     report = patient_runs.finish("cancel-file")
 

@@ -150,8 +150,7 @@ def test_cancel_during_rollouts_stops_before_anything_is_paid_for(
     emulator_reset.set_faults(rate_limit_scale=0.001)  # every chat call waits: the run sits in rollouts
     runs.start("cancel-rollouts", iterations=2, val_limit=4)
     runs.wait_until("cancel-rollouts", lambda custom: custom.get("stage") == "baseline")
-    status, body = runs.post("/api/runs/cancel-rollouts/cancel", {"reason": "changed my mind"})
-    assert status == 202, body
+    runs.cancel("cancel-rollouts", "changed my mind")
     emulator_reset.clear_faults()
     report = runs.finish("cancel-rollouts")
     assert report.status == "cancelled"
@@ -173,8 +172,7 @@ def test_cancel_during_a_job_cancels_the_job_and_deletes_its_file(
     emulator_reset.set_faults(training_slowdown=1000)
     runs.start("cancel-job", iterations=1, data_filter_ratio=1.0)
     runs.wait_until("cancel-job", lambda custom: "training from" in str(custom.get("message")))
-    status, body = runs.post("/api/runs/cancel-job/cancel")
-    assert status == 202, body
+    runs.cancel("cancel-job")
     report = runs.finish("cancel-job")
     assert report.status == "cancelled"
     (only,) = report.iterations
@@ -192,8 +190,7 @@ def test_cancel_during_a_deployment_leaves_nothing_of_the_run_but_the_champion(
     emulator_reset.set_faults(provisioning_slowdown=200)
     runs.start("cancel-deploy", iterations=1, data_filter_ratio=1.0)
     runs.wait_until("cancel-deploy", lambda custom: custom.get("deployment") is not None)
-    status, body = runs.post("/api/runs/cancel-deploy/cancel")
-    assert status == 202, body
+    runs.cancel("cancel-deploy")
     report = runs.finish("cancel-deploy")
     assert report.status == "cancelled"
     (only,) = report.iterations

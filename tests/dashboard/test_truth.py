@@ -101,8 +101,7 @@ def test_a_cancelled_run_reads_as_cancelled_not_failed(
             "dash-cancelled", deployment_prefix="dash-cancelled", iterations=1, data_filter_ratio=1.0
         )
         runs.wait_until(run_id, lambda custom: "training from" in str(custom.get("message")))
-        status, body = runs.post(f"/api/runs/{run_id}/cancel", {"reason": "enough for today"})
-        assert status == 202, body
+        runs.cancel(run_id, "enough for today")
         report = runs.finish(run_id)
         assert (report.status, report.iterations[0].status) == ("cancelled", "cancelled")
 
